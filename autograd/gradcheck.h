@@ -1,0 +1,47 @@
+// dgm/autograd/gradcheck.h — gradients checked against finite differences.
+//
+// gradcheck(f, inputs) compares the whole Jacobian that backward computes
+// with central differences (f(x + eps e_i) - f(x - eps e_i)) / (2 eps), in
+// float64, element by element, and reports the worst element. gradgradcheck
+// does the same for the gradient itself (double backward), as a gradient
+// penalty needs.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace dgm {
+
+struct GradcheckOptions {
+  double eps = 1e-6;   // finite-difference step
+  double atol = 1e-5;  // |analytic - numeric| <= atol + rtol |numeric|
+  double rtol = 1e-4;
+};
+
+struct GradcheckReport {
+  bool ok = true;
+  int64_t checked = 0;         // Jacobian entries compared
+  // the worst entry (largest error relative to its tolerance)
+  size_t input = 0;            // which input
+  int64_t element = 0;         // flat index into that input
+  int64_t output_element = 0;  // flat index into the output
+  double analytic = 0, numeric = 0, abs_error = 0, rel_error = 0;
+  std::string str() const;     // one readable line
+};
+
+using TensorFn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// Inputs are converted to float64 leaves that require grad; f must return a
+// float64 tensor (any shape).
+GradcheckReport gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& options = {});
+
+// Checks the gradient of x -> <grad_x <f(x), v>> for a fixed random v (seeded):
+// the second derivatives that backward(create_graph=true) produces.
+GradcheckReport gradgradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
+                              const GradcheckOptions& options = {}, uint64_t seed = 0);
+
+}  // namespace dgm

@@ -1,0 +1,61 @@
+// dgm/autograd/kernels.h — internal: the numeric kernels behind the ops.
+//
+// Kernels compute; they record nothing. The op files (autograd/ops/*.cpp)
+// call them in their forward and wire the backward. Kernels that use
+// xtensor/xsimd (vectorised exp, log, tanh ...) live in kernels_math.cpp, the
+// BLAS calls in blas.cpp; this header names no xtensor type.
+#pragma once
+
+#include <string>
+
+#include "autograd/tensor.h"
+
+namespace dgm::kernels {
+
+// Calls f(T{}) with T = float or double per `dtype`; int64 throws naming `op`.
+template <class F>
+decltype(auto) dispatch_float(DType dtype, const char* op, F&& f) {
+  switch (dtype) {
+    case DType::Float32: return f(float{});
+    case DType::Float64: return f(double{});
+    default: break;
+  }
+  throw Error(std::string(op) + ": int64 tensors are not supported here (convert with .to(DType::Float32))");
+}
+
+// Both operands floating and of one dtype, else an error naming `op`.
+void check_same_float(const Tensor& a, const Tensor& b, const char* op);
+
+enum class Binary { Add, Sub, Mul, Div, Pow, Max, Min, Eq, Ne, Lt, Le, Gt, Ge };
+// out = a (op) b with NumPy broadcasting.
+Tensor binary(Binary op, const Tensor& a, const Tensor& b, const char* name);
+
+enum class Unary {
+  Neg, Exp, Log, Log1p, Sqrt, Abs, Tanh, Sigmoid, Relu, Softplus, LogSigmoid, Sign, Square,
+};
+Tensor unary(Unary op, const Tensor& x, const char* name);
+Tensor leaky_relu(const Tensor& x, double slope);
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor pow_scalar(const Tensor& x, double p);
+// 1 where lo <= x <= hi, else 0 (clamp's derivative).
+Tensor inside_mask(const Tensor& x, double lo, double hi);
+// 1 where x > 0, else `negative` (relu / leaky_relu derivative).
+Tensor positive_mask(const Tensor& x, double negative);
+
+enum class Reduce { Sum, Max, Min };
+// Reduces one axis, keeping it with size 1.
+Tensor reduce_axis(Reduce op, const Tensor& x, size_t axis);
+// Reduces everything to shape [].
+Tensor reduce_all(Reduce op, const Tensor& x);
+
+// Copies x broadcast to `shape` (x's shape must broadcast to it).
+Tensor expand(const Tensor& x, const Shape& shape);
+// Permuted copy: out.shape[i] = x.shape[order[i]].
+Tensor permute(const Tensor& x, const std::vector<size_t>& order);
+
+// C = alpha * op(A) op(B) + beta * C, row-major, through cblas_{s,d}gemm.
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+          const void* a, int64_t lda, const void* b, int64_t ldb, double beta, void* c,
+          int64_t ldc, DType dtype);
+
+}  // namespace dgm::kernels

@@ -1,0 +1,268 @@
+// dgm/autograd/kernels_loops.cpp — broadcasting, reductions, copies: plain
+// loops over flat buffers (the compiler vectorises the inner loops).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "autograd/kernels.h"
+
+namespace dgm::kernels {
+
+void check_same_float(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.dtype() != b.dtype())
+    throw Error(std::string(op) + ": dtype mismatch, " + dtype_name(a.dtype()) + " " + a.shape().str() +
+                " vs " + dtype_name(b.dtype()) + " " + b.shape().str());
+  if (!is_floating(a.dtype()))
+    throw Error(std::string(op) + ": int64 tensors are not supported here (convert with .to(DType::Float32))");
+}
+
+namespace {
+
+// Strides of `s` when broadcast to `out` (0 along broadcast axes).
+std::vector<int64_t> broadcast_strides(const Shape& s, const Shape& out) {
+  std::vector<int64_t> st(out.size(), 0);
+  std::vector<int64_t> own = contiguous_strides(s);
+  size_t off = out.size() - s.size();
+  for (size_t i = 0; i < s.size(); ++i) st[off + i] = s[i] == 1 ? 0 : own[i];
+  return st;
+}
+
+// Walks `out` in row-major order, reading a and b at their (broadcast)
+// strides. Adjacent axes that are contiguous for both operands are merged
+// first, so the inner loop is as long as possible.
+template <class T, class F>
+void broadcast_loop(const T* a, const T* b, T* out, const Shape& os, const std::vector<int64_t>& sa,
+                    const std::vector<int64_t>& sb, F f) {
+  std::vector<int64_t> dims, xa, xb;
+  for (size_t i = 0; i < os.size(); ++i) {
+    if (os[i] == 1) continue;
+    if (!dims.empty() && xa.back() == sa[i] * os[i] && xb.back() == sb[i] * os[i]) {
+      dims.back() *= os[i];
+      xa.back() = sa[i];
+      xb.back() = sb[i];
+    } else {
+      dims.push_back(os[i]);
+      xa.push_back(sa[i]);
+      xb.push_back(sb[i]);
+    }
+  }
+  if (dims.empty()) {
+    out[0] = f(a[0], b[0]);
+    return;
+  }
+  const int64_t n = dims.back(), ia = xa.back(), ib = xb.back();
+  const size_t outer_dims = dims.size() - 1;
+  std::vector<int64_t> idx(outer_dims, 0);
+  int64_t outer = 1;
+  for (size_t i = 0; i < outer_dims; ++i) outer *= dims[i];
+  int64_t pa = 0, pb = 0;
+  for (int64_t o = 0; o < outer; ++o) {
+    const T* ra = a + pa;
+    const T* rb = b + pb;
+    T* ro = out + o * n;
+    if (ia == 1 && ib == 1)
+      for (int64_t j = 0; j < n; ++j) ro[j] = f(ra[j], rb[j]);
+    else if (ia == 1 && ib == 0)
+      for (int64_t j = 0; j < n; ++j) ro[j] = f(ra[j], rb[0]);
+    else if (ia == 0 && ib == 1)
+      for (int64_t j = 0; j < n; ++j) ro[j] = f(ra[0], rb[j]);
+    else
+      for (int64_t j = 0; j < n; ++j) ro[j] = f(ra[j * ia], rb[j * ib]);
+    // advance the odometer over the outer axes
+    for (size_t k = outer_dims; k-- > 0;) {
+      pa += xa[k];
+      pb += xb[k];
+      if (++idx[k] < dims[k]) break;
+      pa -= xa[k] * dims[k];
+      pb -= xb[k] * dims[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+template <class T, class F>
+void apply_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
+  const int64_t n = out.numel();
+  if (a.shape() == b.shape()) {
+    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+  } else if (b.numel() == 1 && a.numel() == n) {
+    const T s = pb[0];
+    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], s);
+  } else if (a.numel() == 1 && b.numel() == n) {
+    const T s = pa[0];
+    for (int64_t i = 0; i < n; ++i) po[i] = f(s, pb[i]);
+  } else {
+    broadcast_loop(pa, pb, po, out.shape(), broadcast_strides(a.shape(), out.shape()),
+                   broadcast_strides(b.shape(), out.shape()), f);
+  }
+}
+
+}  // namespace
+
+Tensor binary(Binary op, const Tensor& a, const Tensor& b, const char* name) {
+  check_same_float(a, b, name);
+  Shape os = broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = Tensor::empty(os, a.dtype());
+  dispatch_float(a.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    switch (op) {
+      case Binary::Add: apply_binary<T>(a, b, out, [](T x, T y) { return x + y; }); break;
+      case Binary::Sub: apply_binary<T>(a, b, out, [](T x, T y) { return x - y; }); break;
+      case Binary::Mul: apply_binary<T>(a, b, out, [](T x, T y) { return x * y; }); break;
+      case Binary::Div: apply_binary<T>(a, b, out, [](T x, T y) { return x / y; }); break;
+      case Binary::Pow: apply_binary<T>(a, b, out, [](T x, T y) { return std::pow(x, y); }); break;
+      case Binary::Max: apply_binary<T>(a, b, out, [](T x, T y) { return x >= y ? x : y; }); break;
+      case Binary::Min: apply_binary<T>(a, b, out, [](T x, T y) { return x <= y ? x : y; }); break;
+      case Binary::Eq: apply_binary<T>(a, b, out, [](T x, T y) { return T(x == y); }); break;
+      case Binary::Ne: apply_binary<T>(a, b, out, [](T x, T y) { return T(x != y); }); break;
+      case Binary::Lt: apply_binary<T>(a, b, out, [](T x, T y) { return T(x < y); }); break;
+      case Binary::Le: apply_binary<T>(a, b, out, [](T x, T y) { return T(x <= y); }); break;
+      case Binary::Gt: apply_binary<T>(a, b, out, [](T x, T y) { return T(x > y); }); break;
+      case Binary::Ge: apply_binary<T>(a, b, out, [](T x, T y) { return T(x >= y); }); break;
+    }
+  });
+  return out;
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  Shape check = broadcast_shapes(x.shape(), shape, "expand");
+  if (check != shape)
+    throw Error("expand: cannot broadcast " + x.shape().str() + " to " + shape.str());
+  Tensor out = Tensor::empty(shape, x.dtype());
+  if (x.dtype() == DType::Int64) {
+    // Index tensors: a simple element walk.
+    std::vector<int64_t> st = broadcast_strides(x.shape(), shape);
+    const int64_t* px = x.data<int64_t>();
+    int64_t* po = out.data<int64_t>();
+    std::vector<int64_t> idx(shape.size(), 0);
+    for (int64_t o = 0; o < out.numel(); ++o) {
+      int64_t off = 0;
+      for (size_t k = 0; k < shape.size(); ++k) off += idx[k] * st[k];
+      po[o] = px[off];
+      for (size_t k = shape.size(); k-- > 0;) {
+        if (++idx[k] < shape[k]) break;
+        idx[k] = 0;
+      }
+    }
+    return out;
+  }
+  dispatch_float(x.dtype(), "expand", [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<int64_t> st = broadcast_strides(x.shape(), shape);
+    broadcast_loop(x.data<T>(), x.data<T>(), out.data<T>(), shape, st, st, [](T v, T) { return v; });
+  });
+  return out;
+}
+
+Tensor reduce_axis(Reduce op, const Tensor& x, size_t axis) {
+  const Shape& s = x.shape();
+  int64_t outer = 1, inner = 1, n = s[axis];
+  for (size_t i = 0; i < axis; ++i) outer *= s[i];
+  for (size_t i = axis + 1; i < s.size(); ++i) inner *= s[i];
+  Shape os = s;
+  os[axis] = 1;
+  if (n == 0 && op != Reduce::Sum)
+    throw Error(std::string(op == Reduce::Max ? "max" : "min") + ": cannot reduce an empty axis of " + s.str());
+  Tensor out = Tensor::empty(os, x.dtype());
+  dispatch_float(x.dtype(), "reduce", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* base = px + o * n * inner;
+      T* ro = po + o * inner;
+      if (inner == 1) {
+        if (op == Reduce::Sum) {
+          double acc = 0;
+          for (int64_t j = 0; j < n; ++j) acc += base[j];
+          ro[0] = static_cast<T>(acc);
+        } else {
+          T m = base[0];
+          for (int64_t j = 1; j < n; ++j) m = op == Reduce::Max ? std::max(m, base[j]) : std::min(m, base[j]);
+          ro[0] = m;
+        }
+        continue;
+      }
+      if (op == Reduce::Sum) {
+        std::fill_n(ro, inner, T(0));
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t i = 0; i < inner; ++i) ro[i] += base[j * inner + i];
+      } else {
+        std::copy_n(base, inner, ro);
+        for (int64_t j = 1; j < n; ++j)
+          for (int64_t i = 0; i < inner; ++i) {
+            T v = base[j * inner + i];
+            ro[i] = op == Reduce::Max ? std::max(ro[i], v) : std::min(ro[i], v);
+          }
+      }
+    }
+  });
+  return out;
+}
+
+Tensor reduce_all(Reduce op, const Tensor& x) {
+  Tensor flat = Tensor(x.impl_ptr());
+  Tensor out = Tensor::empty(Shape{}, x.dtype());
+  if (x.numel() == 0 && op != Reduce::Sum)
+    throw Error(std::string(op == Reduce::Max ? "max" : "min") + ": cannot reduce an empty tensor");
+  dispatch_float(x.dtype(), "reduce", [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = flat.data<T>();
+    const int64_t n = flat.numel();
+    if (op == Reduce::Sum) {
+      double acc = 0;
+      for (int64_t i = 0; i < n; ++i) acc += p[i];
+      out.data<T>()[0] = static_cast<T>(acc);
+    } else {
+      T m = p[0];
+      for (int64_t i = 1; i < n; ++i) m = op == Reduce::Max ? std::max(m, p[i]) : std::min(m, p[i]);
+      out.data<T>()[0] = m;
+    }
+  });
+  return out;
+}
+
+Tensor permute(const Tensor& x, const std::vector<size_t>& order) {
+  const Shape& s = x.shape();
+  Shape os;
+  std::vector<int64_t> xs = contiguous_strides(s), st(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    os.push_back(s[order[i]]);
+    st[i] = xs[order[i]];
+  }
+  Tensor out = Tensor::empty(os, x.dtype());
+  const size_t esz = dtype_size(x.dtype());
+  const char* px = static_cast<const char*>(x.impl().storage->data);
+  char* po = static_cast<char*>(out.impl().storage->data);
+  const size_t nd = os.size();
+  if (nd == 0 || out.numel() == 0) {
+    std::memcpy(po, px, esz * static_cast<size_t>(out.numel()));
+    return out;
+  }
+  const int64_t inner = os[nd - 1], inner_stride = st[nd - 1];
+  std::vector<int64_t> idx(nd - 1, 0);
+  int64_t off = 0;
+  const int64_t outer = out.numel() / std::max<int64_t>(inner, 1);
+  auto copy_row = [&](auto tag, int64_t o) {
+    using T = decltype(tag);
+    const T* src = reinterpret_cast<const T*>(px) + off;
+    T* dst = reinterpret_cast<T*>(po) + o * inner;
+    for (int64_t j = 0; j < inner; ++j) dst[j] = src[j * inner_stride];
+  };
+  for (int64_t o = 0; o < outer; ++o) {
+    if (esz == 4) copy_row(uint32_t{}, o);  // a permutation only moves bits
+    else copy_row(uint64_t{}, o);
+    for (size_t k = nd - 1; k-- > 0;) {
+      off += st[k];
+      if (++idx[k] < os[k]) break;
+      off -= st[k] * os[k];
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
+}  // namespace dgm::kernels

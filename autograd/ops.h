@@ -1,0 +1,125 @@
+// dgm/autograd/ops.h — every differentiable op the engine offers.
+//
+// Each op lives in autograd/ops/<family>.cpp with its forward and its
+// backward rule side by side and the derivative written in a comment.
+// Binary ops broadcast like NumPy; their backward reduces the gradient to
+// each input's shape in one place, sum_to().
+#pragma once
+
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace dgm {
+
+using Axes = std::vector<int64_t>;  // empty = all axes (for reductions)
+
+// ---------------------------------------------------------------- elementwise.cpp
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);   // a^b, a > 0 where b is not an integer
+Tensor pow(const Tensor& a, double exponent);   // a^p
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& a);
+// Comparisons return 0/1 in the inputs' dtype and carry no gradient.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+// where(cond, a, b): a where cond != 0, else b. No gradient flows to cond.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// Reduces a broadcast gradient back to `shape` by summing the broadcast axes.
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+Tensor operator+(const Tensor& a, double s);
+Tensor operator-(const Tensor& a, double s);
+Tensor operator*(const Tensor& a, double s);
+Tensor operator/(const Tensor& a, double s);
+Tensor operator+(double s, const Tensor& a);
+Tensor operator-(double s, const Tensor& a);
+Tensor operator*(double s, const Tensor& a);
+Tensor operator/(double s, const Tensor& a);
+
+// ---------------------------------------------------------------- unary.cpp
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor log1p(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor softplus(const Tensor& x);      // log(1 + e^x), stable
+Tensor log_sigmoid(const Tensor& x);   // log sigmoid(x) = -softplus(-x), stable
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor sign(const Tensor& x);          // -1, 0, 1; no gradient
+Tensor square(const Tensor& x);
+
+// ---------------------------------------------------------------- reduce.cpp
+Tensor sum(const Tensor& x, const Axes& axes = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const Axes& axes = {}, bool keepdim = false);
+Tensor max(const Tensor& x, const Axes& axes = {}, bool keepdim = false);  // ties share the gradient
+Tensor min(const Tensor& x, const Axes& axes = {}, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const Axes& axes = {}, bool keepdim = false);
+Tensor var(const Tensor& x, const Axes& axes = {}, bool keepdim = false, bool unbiased = true);
+Tensor argmax(const Tensor& x, int64_t axis);  // int64 indices, no gradient
+
+// ---------------------------------------------------------------- matmul.cpp
+// Matrix product with NumPy semantics: 2-D @ 2-D, batched N-D @ N-D (batch
+// axes broadcast), N-D @ 2-D, and 1-D operands (as a row / column vector).
+Tensor matmul(const Tensor& a, const Tensor& b);
+// 2-D product op(a) @ op(b) with op = transpose where the flag is set. The
+// transposes are passed to BLAS, not copied.
+Tensor mm(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+// x @ w^T + b, with w of shape [out, in] (PyTorch's nn.Linear convention).
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+
+// ---------------------------------------------------------------- shape.cpp
+Tensor reshape(const Tensor& x, const Shape& shape);  // one axis may be -1; shares storage
+Tensor flatten(const Tensor& x, int64_t start_axis = 0);
+Tensor permute(const Tensor& x, const Axes& order);
+Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1);
+// Elements start, start+step, ... (< end) along `axis`; negative start/end count from the end.
+Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step = 1);
+Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index);  // index: int64, 1-D
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);        // index: int64, x's rank
+Tensor concat(const std::vector<Tensor>& xs, int64_t axis);
+Tensor stack(const std::vector<Tensor>& xs, int64_t axis);
+Tensor expand(const Tensor& x, const Shape& shape);  // broadcast_to
+Tensor squeeze(const Tensor& x, int64_t axis);
+Tensor unsqueeze(const Tensor& x, int64_t axis);
+// The adjoints of slice / index_select / gather (also differentiable): place
+// `g` into a zero tensor of `shape`.
+Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t axis, int64_t start,
+                      int64_t step);
+Tensor index_add_into_zeros(const Tensor& g, const Shape& shape, int64_t axis,
+                            const Tensor& index);
+Tensor scatter_add_into_zeros(const Tensor& g, const Shape& shape, int64_t axis,
+                              const Tensor& index);
+
+// ---------------------------------------------------------------- loss.cpp
+Tensor softmax(const Tensor& x, int64_t axis = -1);
+Tensor log_softmax(const Tensor& x, int64_t axis = -1);
+enum class Reduction { None, Sum, Mean };
+// -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably from logits x.
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        Reduction reduction = Reduction::Mean);
+// -log softmax(logits)[target] over classes (axis 1); targets are int64 class indices.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target,
+                     Reduction reduction = Reduction::Mean);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// Elementwise log N(x; mean, exp(log_var)).
+Tensor gaussian_log_prob(const Tensor& x, const Tensor& mean, const Tensor& log_var);
+
+}  // namespace dgm

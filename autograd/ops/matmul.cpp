@@ -1,0 +1,153 @@
+// dgm/autograd/ops/matmul.cpp — matrix products through BLAS GEMM.
+//
+// The core op is a (batched) product of op(A) and op(B), op = identity or
+// transpose, handed to cblas_{s,d}gemm with transpose flags: a transpose is
+// never copied. Its backward is the same op with other flags:
+//   C = A B      dA = G B^T     dB = A^T G
+//   C = A B^T    dA = G B       dB = G^T A
+//   C = A^T B    dA = B G^T     dB = A G
+//   C = A^T B^T  dA = B^T G^T   dB = G^T A^T
+#include <cstring>
+
+#include "autograd/graph.h"
+#include "autograd/kernels.h"
+#include "autograd/ops.h"
+
+namespace dgm {
+
+namespace {
+
+// Rows/cols of op(X) for a 2-D or 3-D (batched) X.
+struct MatDims {
+  int64_t batch, rows, cols, ld;  // ld: the stored row length
+};
+MatDims mat_dims(const Tensor& x, bool trans) {
+  const Shape& s = x.shape();
+  size_t r = s.size();
+  MatDims d{r == 3 ? s[0] : 1, s[r - 2], s[r - 1], s[r - 1]};
+  if (trans) std::swap(d.rows, d.cols);
+  return d;
+}
+
+std::string op_str(const Tensor& x, bool t) { return x.shape().str() + (t ? "^T" : ""); }
+
+Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb);
+
+struct MatMulBackward : Node {
+  SavedTensor a, b;
+  bool ta = false, tb = false;
+  const char* name() const override { return "matmul"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor ga, gb;
+    if (next[0]) {
+      Tensor bv = b.unpack(*this);
+      if (!ta) ga = tb ? gemm_op(g, bv, false, false) : gemm_op(g, bv, false, true);
+      else     ga = tb ? gemm_op(bv, g, true, true) : gemm_op(bv, g, false, true);
+    }
+    if (next[1]) {
+      Tensor av = a.unpack(*this);
+      if (!tb) gb = ta ? gemm_op(av, g, false, false) : gemm_op(av, g, true, false);
+      else     gb = ta ? gemm_op(g, av, true, true) : gemm_op(g, av, true, false);
+    }
+    return {ga, gb};
+  }
+  void release_saved() override { a.reset(), b.reset(); }
+};
+
+// op(a) @ op(b) for two 2-D, or two 3-D tensors with the same batch size.
+Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  kernels::check_same_float(a, b, "matmul");
+  if (a.dim() != b.dim() || a.dim() < 2 || a.dim() > 3)
+    throw Error("matmul: cannot multiply " + op_str(a, ta) + " by " + op_str(b, tb));
+  MatDims da = mat_dims(a, ta), db = mat_dims(b, tb);
+  if (da.cols != db.rows || da.batch != db.batch)
+    throw Error("matmul: cannot multiply " + op_str(a, ta) + " by " + op_str(b, tb));
+  Shape os = a.dim() == 3 ? Shape{da.batch, da.rows, db.cols} : Shape{da.rows, db.cols};
+  Tensor out = Tensor::empty(os, a.dtype());
+  const size_t esz = dtype_size(a.dtype());
+  const char* pa = static_cast<const char*>(a.impl().storage->data);
+  const char* pb = static_cast<const char*>(b.impl().storage->data);
+  char* pc = static_cast<char*>(out.impl().storage->data);
+  const int64_t sa = da.rows * da.cols, sb = db.rows * db.cols, sc = da.rows * db.cols;
+  if (da.cols == 0) {  // an empty inner dimension: the product is all zeros
+    std::memset(pc, 0, out.impl().storage->nbytes);
+  } else {
+    for (int64_t i = 0; i < da.batch; ++i)
+      kernels::gemm(ta, tb, da.rows, db.cols, da.cols, 1.0, pa + i * sa * esz, da.ld, pb + i * sb * esz,
+                    db.ld, 0.0, pc + i * sc * esz, db.cols, a.dtype());
+  }
+  if (!any_requires_grad({&a, &b})) return out;
+  auto node = std::make_shared<MatMulBackward>();
+  node->ta = ta;
+  node->tb = tb;
+  if (b.requires_grad()) node->a = SavedTensor::input(a);
+  if (a.requires_grad()) node->b = SavedTensor::input(b);
+  attach(out, node, {&a, &b});
+  return out;
+}
+
+}  // namespace
+
+Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  if (a.dim() != 2 || b.dim() != 2)
+    throw Error("mm: expects two 2-D tensors, got " + a.shape().str() + " and " + b.shape().str());
+  return gemm_op(a, b, ta, tb);
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  auto fail = [&] {
+    return Error("matmul: cannot multiply " + a.shape().str() + " by " + b.shape().str());
+  };
+  if (a.dim() == 0 || b.dim() == 0) throw fail();
+  if (a.dim() == 1 && b.dim() == 1) {
+    if (a.shape()[0] != b.shape()[0]) throw fail();
+    return reshape(gemm_op(unsqueeze(a, 0), unsqueeze(b, 1), false, false), Shape{});
+  }
+  if (a.dim() == 1) {
+    Tensor r = matmul(unsqueeze(a, 0), b);
+    return squeeze(r, -2);
+  }
+  if (b.dim() == 1) {
+    Tensor r = matmul(a, unsqueeze(b, 1));
+    return squeeze(r, -1);
+  }
+  const int64_t k = a.shape()[a.dim() - 1];
+  if (k != b.shape()[b.dim() - 2]) throw fail();
+  if (a.dim() == 2 && b.dim() == 2) return gemm_op(a, b, false, false);
+  if (b.dim() == 2) {
+    // [..., m, k] @ [k, n]: fold the batch axes into rows, one GEMM.
+    Shape os = a.shape();
+    os[os.size() - 1] = b.shape()[1];
+    return reshape(gemm_op(reshape(a, Shape{-1, k}), b, false, false), os);
+  }
+  // Batched: broadcast the batch axes, then one GEMM per batch element.
+  Shape ba, bb;
+  for (size_t i = 0; i + 2 < a.dim(); ++i) ba.push_back(a.shape()[i]);
+  for (size_t i = 0; i + 2 < b.dim(); ++i) bb.push_back(b.shape()[i]);
+  Shape batch = broadcast_shapes(ba, bb, "matmul");
+  const int64_t m = a.shape()[a.dim() - 2], n = b.shape()[b.dim() - 1];
+  Shape sa = batch, sb = batch, os = batch;
+  sa.push_back(m), sa.push_back(k);
+  sb.push_back(k), sb.push_back(n);
+  os.push_back(m), os.push_back(n);
+  Tensor a3 = reshape(a.shape() == sa ? a : expand(a, sa), Shape{-1, m, k});
+  Tensor b3 = reshape(b.shape() == sb ? b : expand(b, sb), Shape{-1, k, n});
+  return reshape(gemm_op(a3, b3, false, false), os);
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  if (w.dim() != 2) throw Error("linear: weight must be 2-D [out, in], got " + w.shape().str());
+  if (x.dim() == 0 || x.shape()[x.dim() - 1] != w.shape()[1])
+    throw Error("linear: cannot apply weight " + w.shape().str() + " ([out, in]) to input " + x.shape().str());
+  Tensor y;
+  if (x.dim() == 2) {
+    y = mm(x, w, false, true);
+  } else {
+    Shape os = x.shape();
+    os[os.size() - 1] = w.shape()[0];
+    y = reshape(mm(reshape(x, Shape{-1, w.shape()[1]}), w, false, true), os);
+  }
+  return b.defined() ? y + b : y;
+}
+
+}  // namespace dgm

@@ -1,0 +1,24 @@
+// dgm/autograd/runtime.h — the BLAS backend: which OpenBLAS kernel runs, and
+// how many threads it uses.
+//
+// Debian's OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to
+// its SSE3 "Prescott" kernels (about 4x slower). OpenBLAS picks its kernel
+// when it is loaded, before main(), and reads OPENBLAS_CORETYPE then. So
+// libdgm, when loaded, checks the kernel OpenBLAS chose against what the CPU
+// supports; if it is weaker, it sets OPENBLAS_CORETYPE (SkylakeX on AVX-512,
+// Haswell on AVX2) and re-executes the program once, before main() runs.
+// An OPENBLAS_CORETYPE already set is respected; DGM_NO_REEXEC=1 turns the
+// re-exec off (for debuggers).
+#pragma once
+
+#include <string>
+
+namespace dgm::runtime {
+
+std::string blas_core();       // OpenBLAS's kernel name, e.g. "SkylakeX"
+std::string blas_core_note();  // how it was chosen, e.g. "set by dgm (CPU has AVX-512; OpenBLAS chose Prescott)"
+int blas_threads();
+void set_num_threads(int n);   // OpenBLAS threads; n <= 0 means all cores
+int hardware_threads();
+
+}  // namespace dgm::runtime

@@ -1,0 +1,76 @@
+// dgm/lessons/common/lesson.h — what every lesson binary shares: the standard
+// flags, CHECK lines, metrics.json and CSV output, and a progress bar.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace dgm::lesson {
+
+struct Options {
+  bool quick = false;      // a small run under a minute (what the tests run)
+  uint64_t seed = 0;
+  std::string out;         // output folder, default runs/<name>/
+  std::string data;        // where data sets are looked for
+  int epochs = 0;          // 0: the lesson's default
+  int threads = 0;         // BLAS threads; 0: all cores
+};
+
+class Lesson {
+ public:
+  Lesson(std::string name, std::string description);
+  CLI::App& app() { return app_; }  // add lesson-specific flags before parse()
+  // Parses the flags and prepares the output folder. Returns -1 to go on,
+  // otherwise the exit code (0 after --help, non-zero after a bad flag).
+  int parse(int argc, char** argv);
+  const Options& options() const { return opt_; }
+  const std::string& name() const { return name_; }
+
+  // --- derivation steps: each prints one CHECK line; any FAIL fails the lesson.
+  // |lhs - rhs| <= tol
+  bool check_close(const std::string& what, double lhs, double rhs, double tol);
+  // lhs <= rhs
+  bool check_le(const std::string& what, double lhs, double rhs);
+  int failures() const { return failures_; }
+
+  // --- outputs, all inside the output folder
+  std::string path(const std::string& file) const;
+  void metric(const std::string& key, double value);
+  void write_csv(const std::string& file, const std::vector<std::string>& columns,
+                 const std::vector<std::vector<double>>& rows) const;
+  void write_text(const std::string& file, const std::string& text) const;
+  // Writes metrics.json, prints a summary line; returns the process exit code.
+  int finish();
+
+  // Throws a clear error when a training quantity stops being finite.
+  static void require_finite(double value, const std::string& what, int64_t step);
+
+ private:
+  std::string name_, description_;
+  CLI::App app_;
+  Options opt_;
+  int failures_ = 0, checks_ = 0;
+  std::map<std::string, double> metrics_;
+};
+
+// A progress bar for long loops: redrawn in place on a terminal, plain
+// periodic lines (about every 10%) when stdout is a file or CI log.
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, int64_t total);
+  void update(int64_t done, const std::string& status = "");
+  void finish(const std::string& status = "");
+
+ private:
+  std::string label_;
+  int64_t total_;
+  bool tty_;
+  int last_decile_ = -1;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace dgm::lesson

@@ -1,0 +1,61 @@
+// tests/helpers.h — shared test helpers.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "autograd/random.h"
+
+namespace dgm::test {
+
+// float64 tensor of N(0, 1) values (seeded by the shape's size and `seed`).
+inline Tensor randn(const Shape& s, uint64_t seed = 1) {
+  Generator g(seed * 7919 + static_cast<uint64_t>(s.numel()));
+  return g.normal(s, 0.0, 1.0, DType::Float64);
+}
+// float64 tensor uniform in [lo, hi).
+inline Tensor rand(const Shape& s, double lo, double hi, uint64_t seed = 1) {
+  Generator g(seed * 104729 + static_cast<uint64_t>(s.numel()));
+  return g.uniform(s, lo, hi, DType::Float64);
+}
+// float64 tensor with values in [lo, hi) and random signs: away from 0, for
+// ops with a kink or a pole there (abs, relu, division).
+inline Tensor away_from_zero(const Shape& s, double lo, double hi, uint64_t seed = 1) {
+  Generator g(seed * 15485863 + static_cast<uint64_t>(s.numel()));
+  Tensor t = g.uniform(s, lo, hi, DType::Float64);
+  double* p = t.data<double>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (g.uniform01() < 0.5) p[i] = -p[i];
+  return t;
+}
+
+// Runs gradcheck and reports the worst element when it fails.
+inline void require_gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
+                              const GradcheckOptions& opt = {}) {
+  GradcheckReport r = gradcheck(f, inputs, opt);
+  INFO(r.str());
+  CHECK(r.ok);
+  CHECK(r.checked > 0);
+}
+
+inline void require_gradgradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
+                                  const GradcheckOptions& opt = {}) {
+  GradcheckReport r = gradgradcheck(f, inputs, opt, 3);
+  INFO(r.str());
+  CHECK(r.ok);
+  CHECK(r.checked > 0);
+}
+
+// The message of the dgm::Error that `f` throws ("" if it throws none).
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace dgm::test

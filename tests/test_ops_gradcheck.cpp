@@ -1,0 +1,252 @@
+// Every op's backward against float64 central differences, with the
+// broadcasting patterns of binary ops: same shape, scalar, row, column,
+// leading axes, and both sides broadcast.
+#include "helpers.h"
+
+using namespace dgm;
+using namespace dgm::test;
+
+namespace {
+
+struct Pattern {
+  const char* name;
+  Shape a, b;
+};
+const std::vector<Pattern> kPatterns = {
+    {"same shape", {3, 4}, {3, 4}},   {"scalar right", {3, 4}, {}}, {"scalar left", {}, {3, 4}},
+    {"row", {3, 4}, {4}},             {"column", {3, 4}, {3, 1}},   {"leading axis", {2, 3, 4}, {3, 4}},
+    {"both broadcast", {3, 1}, {1, 4}}, {"leading + column", {2, 1, 4}, {3, 1}},
+};
+
+using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
+
+// gradcheck of a binary op over every broadcasting pattern; `make_b` draws b.
+template <class MakeA, class MakeB>
+void check_binary(BinaryFn op, MakeA make_a, MakeB make_b) {
+  for (const Pattern& p : kPatterns) {
+    INFO("pattern: " << p.name << " " << p.a.str() << " with " << p.b.str());
+    require_gradcheck([op](const std::vector<Tensor>& x) { return op(x[0], x[1]); }, {make_a(p.a), make_b(p.b)});
+  }
+}
+
+auto normal_a = [](const Shape& s) { return randn(s, 1); };
+auto normal_b = [](const Shape& s) { return randn(s, 2); };
+
+template <class F>
+void check_unary(F f, const Tensor& x) {
+  require_gradcheck([f](const std::vector<Tensor>& in) { return f(in[0]); }, {x});
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- elementwise
+TEST_CASE("gradcheck: add", "[gradcheck][elementwise]") { check_binary(add, normal_a, normal_b); }
+TEST_CASE("gradcheck: sub", "[gradcheck][elementwise]") { check_binary(sub, normal_a, normal_b); }
+TEST_CASE("gradcheck: mul", "[gradcheck][elementwise]") { check_binary(mul, normal_a, normal_b); }
+TEST_CASE("gradcheck: div", "[gradcheck][elementwise]") {
+  check_binary(div, normal_a, [](const Shape& s) { return away_from_zero(s, 0.5, 2.0, 2); });
+}
+TEST_CASE("gradcheck: pow (tensor exponent)", "[gradcheck][elementwise]") {
+  check_binary(
+      static_cast<BinaryFn>(pow), [](const Shape& s) { return rand(s, 0.5, 2.0, 1); }, normal_b);
+}
+TEST_CASE("gradcheck: pow (scalar exponent)", "[gradcheck][elementwise]") {
+  for (double p : {3.0, 2.0, 0.5, -1.5}) {
+    INFO("exponent " << p);
+    check_unary([p](const Tensor& x) { return pow(x, p); }, rand({3, 4}, 0.5, 2.0));
+  }
+}
+TEST_CASE("gradcheck: maximum", "[gradcheck][elementwise]") { check_binary(maximum, normal_a, normal_b); }
+TEST_CASE("gradcheck: minimum", "[gradcheck][elementwise]") { check_binary(minimum, normal_a, normal_b); }
+TEST_CASE("gradcheck: neg", "[gradcheck][elementwise]") { check_unary([](const Tensor& x) { return -x; }, randn({3, 4})); }
+TEST_CASE("gradcheck: where", "[gradcheck][elementwise]") {
+  Generator g(5);
+  Tensor cond = g.bernoulli(Shape{3, 1}, 0.5, DType::Float64);
+  cond.data<double>()[0] = 1, cond.data<double>()[1] = 0;  // both branches taken
+  require_gradcheck([cond](const std::vector<Tensor>& x) { return where(cond, x[0], x[1]); },
+                    {randn({3, 4}, 1), randn({4}, 2)});
+}
+TEST_CASE("gradcheck: scalar operators", "[gradcheck][elementwise]") {
+  check_unary([](const Tensor& x) { return (2.0 - x) * 3.0 + 1.5 / (x + 4.0) - x / 2.0; }, rand({3, 4}, -1, 1));
+}
+
+// ---------------------------------------------------------------- unary
+TEST_CASE("gradcheck: exp", "[gradcheck][unary]") { check_unary([](const Tensor& x) { return exp(x); }, randn({3, 4})); }
+TEST_CASE("gradcheck: log", "[gradcheck][unary]") { check_unary([](const Tensor& x) { return log(x); }, rand({3, 4}, 0.2, 3)); }
+TEST_CASE("gradcheck: log1p", "[gradcheck][unary]") {
+  check_unary([](const Tensor& x) { return log1p(x); }, rand({3, 4}, -0.5, 3));
+}
+TEST_CASE("gradcheck: sqrt", "[gradcheck][unary]") { check_unary([](const Tensor& x) { return sqrt(x); }, rand({3, 4}, 0.2, 3)); }
+TEST_CASE("gradcheck: abs", "[gradcheck][unary]") {
+  check_unary([](const Tensor& x) { return abs(x); }, away_from_zero({3, 4}, 0.1, 2));
+}
+TEST_CASE("gradcheck: tanh", "[gradcheck][unary]") { check_unary([](const Tensor& x) { return tanh(x); }, randn({3, 4})); }
+TEST_CASE("gradcheck: sigmoid", "[gradcheck][unary]") {
+  check_unary([](const Tensor& x) { return sigmoid(x); }, randn({3, 4}));
+}
+TEST_CASE("gradcheck: relu", "[gradcheck][unary]") {
+  check_unary([](const Tensor& x) { return relu(x); }, away_from_zero({3, 4}, 0.1, 2));
+}
+TEST_CASE("gradcheck: leaky_relu", "[gradcheck][unary]") {
+  check_unary([](const Tensor& x) { return leaky_relu(x, 0.2); }, away_from_zero({3, 4}, 0.1, 2));
+}
+TEST_CASE("gradcheck: softplus", "[gradcheck][unary]") {
+  check_unary([](const Tensor& x) { return softplus(x); }, randn({3, 4}) * 5.0);
+}
+TEST_CASE("gradcheck: log_sigmoid", "[gradcheck][unary]") {
+  check_unary([](const Tensor& x) { return log_sigmoid(x); }, randn({3, 4}) * 5.0);
+}
+TEST_CASE("gradcheck: clamp", "[gradcheck][unary]") {
+  check_unary([](const Tensor& x) { return clamp(x, -0.5, 0.5); }, randn({4, 5}));
+}
+TEST_CASE("gradcheck: square", "[gradcheck][unary]") {
+  check_unary([](const Tensor& x) { return square(x); }, randn({3, 4}));
+}
+
+// ---------------------------------------------------------------- reductions
+TEST_CASE("gradcheck: sum", "[gradcheck][reduce]") {
+  Tensor x = randn({2, 3, 4});
+  check_unary([](const Tensor& t) { return sum(t); }, x);
+  check_unary([](const Tensor& t) { return sum(t, {1}); }, x);
+  check_unary([](const Tensor& t) { return sum(t, {0, 2}, true); }, x);
+  check_unary([](const Tensor& t) { return sum(t, {-1}, false); }, x);
+}
+TEST_CASE("gradcheck: mean", "[gradcheck][reduce]") {
+  Tensor x = randn({2, 3, 4});
+  check_unary([](const Tensor& t) { return mean(t); }, x);
+  check_unary([](const Tensor& t) { return mean(t, {0, 2}); }, x);
+  check_unary([](const Tensor& t) { return mean(t, {1}, true); }, x);
+}
+TEST_CASE("gradcheck: max and min", "[gradcheck][reduce]") {
+  Tensor x = randn({2, 3, 4});
+  check_unary([](const Tensor& t) { return max(t); }, x);
+  check_unary([](const Tensor& t) { return max(t, {1}); }, x);
+  check_unary([](const Tensor& t) { return min(t, {0, 2}, true); }, x);
+  check_unary([](const Tensor& t) { return min(t, {2}); }, x);
+}
+TEST_CASE("gradcheck: logsumexp", "[gradcheck][reduce]") {
+  Tensor x = randn({2, 3, 4}) * 3.0;
+  check_unary([](const Tensor& t) { return logsumexp(t); }, x);
+  check_unary([](const Tensor& t) { return logsumexp(t, {2}); }, x);
+  check_unary([](const Tensor& t) { return logsumexp(t, {0, 1}, true); }, x);
+}
+TEST_CASE("gradcheck: var", "[gradcheck][reduce]") {
+  Tensor x = randn({3, 5});
+  check_unary([](const Tensor& t) { return var(t); }, x);
+  check_unary([](const Tensor& t) { return var(t, {1}, false, true); }, x);
+  check_unary([](const Tensor& t) { return var(t, {0}, true, false); }, x);
+}
+
+// ---------------------------------------------------------------- linear algebra
+TEST_CASE("gradcheck: matmul 2-D", "[gradcheck][matmul]") {
+  require_gradcheck([](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); }, {randn({3, 4}, 1), randn({4, 5}, 2)});
+}
+TEST_CASE("gradcheck: mm with transposes passed to BLAS", "[gradcheck][matmul]") {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      INFO("transpose_a " << ta << ", transpose_b " << tb);
+      Shape sa = ta ? Shape{4, 3} : Shape{3, 4}, sb = tb ? Shape{5, 4} : Shape{4, 5};
+      require_gradcheck([ta, tb](const std::vector<Tensor>& x) { return mm(x[0], x[1], ta, tb); },
+                        {randn(sa, 1), randn(sb, 2)});
+    }
+}
+TEST_CASE("gradcheck: matmul batched and broadcast", "[gradcheck][matmul]") {
+  auto f = [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); };
+  require_gradcheck(f, {randn({2, 3, 4}, 1), randn({2, 4, 5}, 2)});
+  require_gradcheck(f, {randn({2, 3, 4}, 1), randn({4, 5}, 2)});      // N-D @ 2-D
+  require_gradcheck(f, {randn({3, 4}, 1), randn({2, 4, 5}, 2)});      // 2-D @ N-D
+  require_gradcheck(f, {randn({1, 2, 3, 4}, 1), randn({3, 1, 4, 2}, 2)});  // batch axes broadcast
+}
+TEST_CASE("gradcheck: matmul with vectors", "[gradcheck][matmul]") {
+  auto f = [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); };
+  require_gradcheck(f, {randn({4}, 1), randn({4, 5}, 2)});
+  require_gradcheck(f, {randn({3, 4}, 1), randn({4}, 2)});
+  require_gradcheck(f, {randn({4}, 1), randn({4}, 2)});
+}
+TEST_CASE("gradcheck: linear", "[gradcheck][matmul]") {
+  require_gradcheck([](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); },
+                    {randn({3, 4}, 1), randn({5, 4}, 2), randn({5}, 3)});
+  require_gradcheck([](const std::vector<Tensor>& x) { return linear(x[0], x[1]); },
+                    {randn({2, 3, 4}, 1), randn({5, 4}, 2)});
+}
+
+// ---------------------------------------------------------------- shape
+TEST_CASE("gradcheck: reshape, flatten, squeeze, unsqueeze", "[gradcheck][shape]") {
+  Tensor x = randn({2, 3, 4});
+  check_unary([](const Tensor& t) { return reshape(t, {4, -1}) * 2.0; }, x);
+  check_unary([](const Tensor& t) { return flatten(t, 1) * 2.0; }, x);
+  check_unary([](const Tensor& t) { return unsqueeze(t, 1) * 2.0; }, x);
+  check_unary([](const Tensor& t) { return squeeze(t, 0) * 2.0; }, randn({1, 3, 4}));
+}
+TEST_CASE("gradcheck: permute and transpose", "[gradcheck][shape]") {
+  Tensor x = randn({2, 3, 4});
+  check_unary([](const Tensor& t) { return permute(t, {2, 0, 1}); }, x);
+  check_unary([](const Tensor& t) { return transpose(t, 0, -1); }, x);
+}
+TEST_CASE("gradcheck: slice", "[gradcheck][shape]") {
+  Tensor x = randn({4, 6});
+  check_unary([](const Tensor& t) { return slice(t, 1, 1, 5); }, x);
+  check_unary([](const Tensor& t) { return slice(t, 1, 0, 6, 2); }, x);
+  check_unary([](const Tensor& t) { return slice(t, 0, -3, -1); }, x);
+}
+TEST_CASE("gradcheck: index_select with repeated indices", "[gradcheck][shape]") {
+  Tensor idx = Tensor::from_indices({2, 0, 2, 1}, {4});
+  check_unary([idx](const Tensor& t) { return index_select(t, 0, idx); }, randn({3, 4}));
+  check_unary([idx](const Tensor& t) { return index_select(t, 1, idx); }, randn({2, 3, 2}));
+}
+TEST_CASE("gradcheck: gather", "[gradcheck][shape]") {
+  Tensor idx = Tensor::from_indices({0, 2, 2, 1, 0, 0}, {3, 2});
+  check_unary([idx](const Tensor& t) { return gather(t, 1, idx); }, randn({3, 4}));
+  Tensor idx0 = Tensor::from_indices({2, 0, 1, 1}, {1, 4});
+  check_unary([idx0](const Tensor& t) { return gather(t, 0, idx0); }, randn({3, 4}));
+}
+TEST_CASE("gradcheck: concat and stack", "[gradcheck][shape]") {
+  require_gradcheck([](const std::vector<Tensor>& x) { return concat({x[0], x[1], x[2]}, 1); },
+                    {randn({2, 1}, 1), randn({2, 3}, 2), randn({2, 2}, 3)});
+  require_gradcheck([](const std::vector<Tensor>& x) { return concat({x[0], x[1]}, 0); },
+                    {randn({1, 3}, 1), randn({2, 3}, 2)});
+  require_gradcheck([](const std::vector<Tensor>& x) { return stack({x[0], x[1]}, -1); },
+                    {randn({2, 3}, 1), randn({2, 3}, 2)});
+}
+TEST_CASE("gradcheck: expand", "[gradcheck][shape]") {
+  check_unary([](const Tensor& t) { return expand(t, {2, 3, 4}); }, randn({3, 1}));
+  check_unary([](const Tensor& t) { return expand(t, {5, 4}); }, randn({4}));
+}
+TEST_CASE("gradcheck: the adjoints slice_backward, index_add, scatter_add", "[gradcheck][shape]") {
+  check_unary([](const Tensor& g) { return slice_backward(g, {4, 6}, 1, 1, 2); }, randn({4, 3}));
+  Tensor idx = Tensor::from_indices({2, 0, 2}, {3});
+  check_unary([idx](const Tensor& g) { return index_add_into_zeros(g, {4, 2}, 0, idx); }, randn({3, 2}));
+  Tensor gidx = Tensor::from_indices({0, 2, 2, 1, 0, 0}, {3, 2});
+  check_unary([gidx](const Tensor& g) { return scatter_add_into_zeros(g, {3, 4}, 1, gidx); }, randn({3, 2}));
+}
+TEST_CASE("gradcheck: clone", "[gradcheck][shape]") {
+  check_unary([](const Tensor& t) { return t.clone() * t; }, randn({3, 2}));
+}
+
+// ---------------------------------------------------------------- softmax and losses
+TEST_CASE("gradcheck: softmax and log_softmax", "[gradcheck][loss]") {
+  Tensor x = randn({3, 4}) * 2.0;
+  check_unary([](const Tensor& t) { return softmax(t, 1); }, x);
+  check_unary([](const Tensor& t) { return softmax(t, 0); }, x);
+  check_unary([](const Tensor& t) { return log_softmax(t, 1); }, x);
+  check_unary([](const Tensor& t) { return log_softmax(t, 0); }, randn({3, 2, 2}));
+}
+TEST_CASE("gradcheck: binary_cross_entropy_with_logits", "[gradcheck][loss]") {
+  for (Reduction r : {Reduction::None, Reduction::Sum, Reduction::Mean})
+    require_gradcheck(
+        [r](const std::vector<Tensor>& x) { return binary_cross_entropy_with_logits(x[0], x[1], r); },
+        {randn({3, 4}) * 3.0, rand({3, 4}, 0, 1)});
+}
+TEST_CASE("gradcheck: cross_entropy", "[gradcheck][loss]") {
+  Tensor t = Tensor::from_indices({2, 0, 1}, {3});
+  check_unary([t](const Tensor& x) { return cross_entropy(x, t); }, randn({3, 4}));
+  Tensor t2 = Tensor::from_indices({1, 0, 2, 2}, {1, 2, 2});
+  check_unary([t2](const Tensor& x) { return cross_entropy(x, t2, Reduction::Sum); }, randn({1, 3, 2, 2}));
+}
+TEST_CASE("gradcheck: mse_loss", "[gradcheck][loss]") {
+  require_gradcheck([](const std::vector<Tensor>& x) { return mse_loss(x[0], x[1]); }, {randn({3, 4}, 1), randn({3, 4}, 2)});
+}
+TEST_CASE("gradcheck: gaussian_log_prob", "[gradcheck][loss]") {
+  require_gradcheck([](const std::vector<Tensor>& x) { return gaussian_log_prob(x[0], x[1], x[2]); },
+                    {randn({3, 4}, 1), randn({4}, 2), randn({3, 1}, 3)});
+}
