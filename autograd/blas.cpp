@@ -43,7 +43,12 @@ namespace runtime {
 
 namespace {
 
-std::string g_core_note = "chosen by OpenBLAS";
+// A function-local static: the constructor below may run before this TU's
+// ordinary globals are initialised.
+std::string& core_note() {
+  static std::string note = "chosen by OpenBLAS from the CPU";
+  return note;
+}
 
 // OpenBLAS x86 kernel families ranked by the instruction set they use.
 int core_rank(const std::string& core) {
@@ -62,8 +67,8 @@ int core_rank(const std::string& core) {
 __attribute__((constructor)) void select_openblas_core(int argc, char** argv, char**) {
   const char* chosen = openblas_get_corename();
   if (std::getenv("OPENBLAS_CORETYPE")) {
-    g_core_note = std::getenv("DGM_REEXECED") ? std::string("set by dgm (") + std::getenv("DGM_REEXECED") + ")"
-                                              : "from OPENBLAS_CORETYPE in the environment";
+    core_note() = std::getenv("DGM_REEXECED") ? std::string("set by dgm (") + std::getenv("DGM_REEXECED") + ")"
+                                              : "OPENBLAS_CORETYPE=" + std::string(std::getenv("OPENBLAS_CORETYPE")) + " from the environment";
     return;
   }
   if (!chosen || argc < 1 || !argv || !argv[0] || std::getenv("DGM_NO_REEXEC")) return;
@@ -84,7 +89,7 @@ __attribute__((constructor)) void select_openblas_core(int argc, char** argv, ch
   execv("/proc/self/exe", argv);
   // exec failed: carry on with the kernel OpenBLAS chose.
   unsetenv("OPENBLAS_CORETYPE");
-  g_core_note = "OpenBLAS's choice (re-exec to " + std::string(want) + " failed)";
+  core_note() = "OpenBLAS's choice (re-exec to " + std::string(want) + " failed)";
 #endif
 }
 
@@ -97,7 +102,7 @@ std::string blas_core() {
   return s;
 }
 
-std::string blas_core_note() { return g_core_note; }
+std::string blas_core_note() { return core_note(); }
 
 int blas_threads() { return openblas_get_num_threads(); }
 

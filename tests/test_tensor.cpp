@@ -134,3 +134,16 @@ TEST_CASE("training with the same seed is bit-identical", "[random][train]") {
   CHECK(a != c);
   CHECK(a.back() < 0.5 * a.front());
 }
+
+#include "autograd/runtime.h"
+
+TEST_CASE("OpenBLAS runs a vector kernel on a CPU that has one, not the SSE3 fallback", "[runtime]") {
+  __builtin_cpu_init();
+  const std::string core = runtime::blas_core();
+  INFO("OpenBLAS core: " << core << " (" << runtime::blas_core_note() << ")");
+  if (__builtin_cpu_supports("avx2")) {
+    for (const char* sse_only : {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Sandybridge"})
+      CHECK(core != sse_only);
+  }
+  CHECK(runtime::blas_threads() >= 1);
+}

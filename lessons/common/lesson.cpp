@@ -139,6 +139,7 @@ void ProgressBar::update(int64_t done, const std::string& status) {
 }
 
 void ProgressBar::finish(const std::string& status) {
+  if (!tty_ && last_decile_ == 10 && status.empty()) return;  // the 100% line is already out
   if (!tty_) last_decile_ = -1;
   update(total_, status);
   if (tty_) std::cout << std::endl;

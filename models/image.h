@@ -1,0 +1,22 @@
+// dgm/models/image.h — writing pictures (PNG through stb_image_write).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dgm::image {
+
+// An 8-bit RGB picture, row-major, 3 bytes per pixel.
+struct RGB {
+  int width = 0, height = 0;
+  std::vector<uint8_t> pixels;
+  RGB(int w, int h, uint8_t fill = 255) : width(w), height(h), pixels(static_cast<size_t>(w) * h * 3, fill) {}
+  void set(int x, int y, uint8_t r, uint8_t g, uint8_t b);
+  void disc(int cx, int cy, int radius, uint8_t r, uint8_t g, uint8_t b);  // a filled circle
+};
+
+// Writes a PNG; throws dgm::Error naming the path when it cannot.
+void write_png(const std::string& path, const RGB& img);
+
+}  // namespace dgm::image
