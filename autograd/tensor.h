@@ -148,6 +148,8 @@ class Tensor {
   const std::shared_ptr<Node>& grad_fn() const { return impl().grad_fn; }
   Tensor detach() const;                  // same storage, no graph
   // Backpropagates from this tensor. Without `grad`, the tensor must hold one element.
+  // With create_graph, a leaf's .grad keeps a graph that refers back to the
+  // leaf (a reference cycle, as in PyTorch): call zero_grad() when done with it.
   void backward(const Tensor& grad = Tensor(), bool retain_graph = false,
                 bool create_graph = false) const;
   Tensor& set_name(const std::string& n);
