@@ -43,7 +43,7 @@ for r in $(seq 1 "$ROUNDS"); do
     OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$OUT/torch_ref" --threads "$t" --only "$ONLY" $QUICK >> "$OUT/torch.tsv"
   done
 done
-echo "# $(grep -m1 '^# dgm' "$OUT/dgm.tsv")"
+grep -m1 "^# dgm" "$OUT/dgm.tsv"
 echo "# libtorch: $(grep -m1 '^# openblas' "$OUT/torch.tsv" | sed 's/^# //')"
 awk -F'\t' '
   FNR == 1 { file++ }
