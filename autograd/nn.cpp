@@ -103,6 +103,91 @@ Tensor Sequential::forward(const Tensor& x) {
   return h;
 }
 
+// ---------------------------------------------------------------- convolutions
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, Generator& gen, int64_t s, int64_t p, int64_t d, bool has_bias)
+    : stride(s), padding(p), dilation(d) {
+  if (in <= 0 || out <= 0 || k <= 0) throw Error("Conv2d: channels and kernel size must be positive");
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in * k * k));
+  weight = register_parameter("weight", gen.uniform(Shape{out, in, k, k}, -bound, bound));
+  if (has_bias) bias = register_parameter("bias", gen.uniform(Shape{out}, -bound, bound));
+}
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, stride, padding, dilation); }
+
+ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, int64_t k, Generator& gen, int64_t s, int64_t p,
+                                 int64_t op, bool has_bias)
+    : stride(s), padding(p), output_padding(op) {
+  if (in <= 0 || out <= 0 || k <= 0) throw Error("ConvTranspose2d: channels and kernel size must be positive");
+  const double bound = 1.0 / std::sqrt(static_cast<double>(out * k * k));  // PyTorch's fan-in for [in, out, k, k]
+  weight = register_parameter("weight", gen.uniform(Shape{in, out, k, k}, -bound, bound));
+  if (has_bias) bias = register_parameter("bias", gen.uniform(Shape{out}, -bound, bound));
+}
+Tensor ConvTranspose2d::forward(const Tensor& x) {
+  return conv_transpose2d(x, weight, bias, stride, padding, output_padding);
+}
+
+// ---------------------------------------------------------------- masked layers
+MaskedLinear::MaskedLinear(int64_t in, int64_t out, const Tensor& m, Generator& gen, bool has_bias) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  weight = register_parameter("weight", gen.uniform(Shape{out, in}, -bound, bound));
+  if (has_bias) bias = register_parameter("bias", gen.uniform(Shape{out}, -bound, bound));
+  mask = register_buffer("mask", Tensor::zeros({out, in}));
+  set_mask(m);
+}
+void MaskedLinear::set_mask(const Tensor& m) {
+  if (m.shape() != mask.shape())
+    throw Error("MaskedLinear: mask " + m.shape().str() + " must have the weight's shape " + mask.shape().str());
+  NoGradGuard ng;
+  mask.copy_(m.to(mask.dtype()));
+}
+Tensor MaskedLinear::forward(const Tensor& x) { return linear(x, weight * mask, bias); }
+
+Tensor pixelcnn_mask(int64_t out_c, int64_t in_c, int64_t k, MaskType type, int64_t data_channels) {
+  if (k % 2 == 0) throw Error("pixelcnn_mask: the kernel size must be odd, got " + std::to_string(k));
+  if (data_channels < 1 || in_c < data_channels || out_c < data_channels)
+    throw Error("pixelcnn_mask: " + std::to_string(data_channels) + " data channels do not fit " +
+                std::to_string(in_c) + " -> " + std::to_string(out_c) + " channels");
+  Tensor m = Tensor::zeros({out_c, in_c, k, k});
+  float* p = m.data<float>();
+  const int64_t c = k / 2;
+  auto group = [data_channels](int64_t ch, int64_t total) { return ch * data_channels / total; };
+  for (int64_t o = 0; o < out_c; ++o)
+    for (int64_t i = 0; i < in_c; ++i)
+      for (int64_t y = 0; y < k; ++y)
+        for (int64_t x = 0; x < k; ++x) {
+          bool keep;
+          if (y < c || (y == c && x < c)) keep = true;  // strictly before the centre in raster order
+          else if (y == c && x == c)
+            keep = type == MaskType::A ? group(i, in_c) < group(o, out_c) : group(i, in_c) <= group(o, out_c);
+          else keep = false;
+          p[((o * in_c + i) * k + y) * k + x] = keep ? 1.f : 0.f;
+        }
+  return m;
+}
+
+MaskedConv2d::MaskedConv2d(int64_t in, int64_t out, int64_t k, MaskType type, Generator& gen, int64_t data_channels,
+                           bool has_bias) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in * k * k));
+  weight = register_parameter("weight", gen.uniform(Shape{out, in, k, k}, -bound, bound));
+  if (has_bias) bias = register_parameter("bias", gen.uniform(Shape{out}, -bound, bound));
+  mask = register_buffer("mask", pixelcnn_mask(out, in, k, type, data_channels));
+}
+Tensor MaskedConv2d::forward(const Tensor& x) { return conv2d(x, weight * mask, bias, 1, weight.shape()[2] / 2); }
+
+// ---------------------------------------------------------------- normalisation
+LayerNorm::LayerNorm(const Shape& shape, double e) : eps(e) {
+  weight = register_parameter("weight", Tensor::ones(shape));
+  bias = register_parameter("bias", Tensor::zeros(shape));
+}
+Tensor LayerNorm::forward(const Tensor& x) {
+  return layer_norm(x, static_cast<int64_t>(weight.dim()), weight, bias, eps);
+}
+
+GroupNorm::GroupNorm(int64_t g, int64_t channels, double e) : groups(g), eps(e) {
+  weight = register_parameter("weight", Tensor::ones({channels}));
+  bias = register_parameter("bias", Tensor::zeros({channels}));
+}
+Tensor GroupNorm::forward(const Tensor& x) { return group_norm(x, groups, weight, bias, eps); }
+
 // ---------------------------------------------------------------- initialisers
 std::pair<int64_t, int64_t> fans(const Tensor& w) {
   if (w.dim() < 2) throw Error("init: fan-in needs a weight of at least 2 dimensions, got " + w.shape().str());

@@ -104,6 +104,81 @@ class LeakyReLU : public Module {
   double slope_;
 };
 
+// y = conv2d(x, W) + b, W: [out, in, k, k], initialised as PyTorch (U(+-1/sqrt(in k k))).
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Generator& gen, int64_t stride = 1,
+         int64_t padding = 0, int64_t dilation = 1, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  int64_t stride, padding, dilation;
+};
+
+// y = conv_transpose2d(x, W) + b, W: [in, out, k, k].
+class ConvTranspose2d : public Module {
+ public:
+  ConvTranspose2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Generator& gen, int64_t stride = 1,
+                  int64_t padding = 0, int64_t output_padding = 0, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  int64_t stride, padding, output_padding;
+};
+
+// A Linear layer whose weight is multiplied by a fixed 0/1 mask [out, in]
+// (MADE): output j sees input i only where mask[j][i] = 1.
+class MaskedLinear : public Module {
+ public:
+  MaskedLinear(int64_t in_features, int64_t out_features, const Tensor& mask, Generator& gen, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  void set_mask(const Tensor& mask);  // e.g. after re-drawing an ordering
+  Tensor weight, bias, mask;
+};
+
+// PixelCNN's masked convolution (van den Oord et al. 2016). Pixels are
+// ordered in raster order; a kernel position left of or above the centre is
+// kept, right of or below it removed. At the centre, channels are split into
+// `data_channels` contiguous groups (R, G, B for colour images): type A
+// (first layer) lets output group g see input groups < g, type B (later
+// layers) groups <= g. With one data channel, type A hides the centre pixel.
+enum class MaskType { A, B };
+Tensor pixelcnn_mask(int64_t out_channels, int64_t in_channels, int64_t kernel, MaskType type,
+                     int64_t data_channels = 1);
+class MaskedConv2d : public Module {
+ public:
+  MaskedConv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, MaskType type, Generator& gen,
+               int64_t data_channels = 1, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias, mask;
+};
+
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(const Shape& normalized_shape, double eps = 1e-5);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  double eps;
+};
+
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t groups, int64_t channels, double eps = 1e-5);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  int64_t groups;
+  double eps;
+};
+
+// Active in train() mode only; draws its masks from `gen` (kept by reference).
+class Dropout : public Module {
+ public:
+  Dropout(double p, Generator& gen) : p_(p), gen_(&gen) {}
+  Tensor forward(const Tensor& x) override { return dropout(x, p_, is_training(), *gen_); }
+
+ private:
+  double p_;
+  Generator* gen_;
+};
+
 // An MLP: Linear layers of the given widths with `Activation` between them
 // (none after the last).
 template <class Activation = ReLU>

@@ -108,6 +108,33 @@ Tensor index_add_into_zeros(const Tensor& g, const Shape& shape, int64_t axis,
 Tensor scatter_add_into_zeros(const Tensor& g, const Shape& shape, int64_t axis,
                               const Tensor& index);
 
+// ---------------------------------------------------------------- conv.cpp (NCHW)
+// y = conv(x, w) + b with w: [O, C, kH, kW] (cross-correlation, as PyTorch), via im2col + GEMM.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), int64_t stride = 1,
+              int64_t padding = 0, int64_t dilation = 1);
+// The transpose (adjoint) of conv2d, w: [Cin, Cout, kH, kW] as in PyTorch.
+// Output size: (H - 1) stride - 2 padding + dilation (kH - 1) + output_padding + 1.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), int64_t stride = 1,
+                        int64_t padding = 0, int64_t output_padding = 0, int64_t dilation = 1);
+// Mean over k x k windows, `stride` apart (0: stride = k), no padding.
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0);
+Tensor avg_pool2d_adjoint(const Tensor& g, const Shape& input_shape, int64_t kernel, int64_t stride);
+Tensor upsample_nearest2d(const Tensor& x, int64_t scale);
+
+// ---------------------------------------------------------------- norm.cpp
+// Normalises over the last `normalized_axes` axes: (x - mean) / sqrt(var + eps) * weight + bias
+// (biased variance, as PyTorch); weight and bias (optional) have the shape of those axes.
+Tensor layer_norm(const Tensor& x, int64_t normalized_axes, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// x: [N, C, ...] normalised within each of `groups` groups of C / groups channels;
+// weight and bias (optional) are per channel [C].
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+class Generator;
+// Training: zeroes each element with probability p and scales the rest by 1/(1-p).
+// Not training: returns x unchanged.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+
 // ---------------------------------------------------------------- loss.cpp
 Tensor softmax(const Tensor& x, int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, int64_t axis = -1);

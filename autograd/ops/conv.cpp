@@ -1,0 +1,379 @@
+// dgm/autograd/ops/conv.cpp — 2-D convolution (NCHW) through im2col + BLAS GEMM,
+// its transpose, and the image ops that go with it (pooling, upsampling).
+//
+// Three ops close the set under differentiation, so double backward works:
+//   y  = conv2d(x, w)                      y[n,o] = sum_{c,i,j} w[o,c,i,j] x[n,c, s*p + d*i - pad, ...]
+//   dx = conv_input_grad(g, w)   (the adjoint of conv2d in x, = conv_transpose2d)
+//   dw = conv_weight_grad(x, g)  (the adjoint of conv2d in w)
+// Because conv2d is bilinear in (x, w):  <conv2d(x, w), g> = <x, conv_input_grad(g, w)>
+//                                                          = <w, conv_weight_grad(x, g)>,
+// and the backward of each of the three is written with the other two.
+#include <algorithm>
+#include <cstring>
+
+#include "autograd/graph.h"
+#include "autograd/kernels.h"
+#include "autograd/ops.h"
+
+namespace dgm {
+
+namespace {
+
+struct ConvGeom {
+  int64_t n, c, h, w;     // input
+  int64_t o, kh, kw;      // weight [o, c, kh, kw]
+  int64_t oh, ow;         // output
+  int64_t stride, pad, dil;
+  int64_t ckk() const { return c * kh * kw; }
+  int64_t l() const { return oh * ow; }
+};
+
+int64_t conv_out(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
+
+ConvGeom geometry(const Shape& x, const Shape& w, int64_t stride, int64_t pad, int64_t dil, const char* op) {
+  if (x.size() != 4 || w.size() != 4)
+    throw Error(std::string(op) + ": expects input [N, C, H, W] and weight [O, C, kH, kW], got " + x.str() + " and " + w.str());
+  if (x[1] != w[1])
+    throw Error(std::string(op) + ": input " + x.str() + " has " + std::to_string(x[1]) + " channels but weight " +
+                w.str() + " expects " + std::to_string(w[1]));
+  if (stride < 1 || pad < 0 || dil < 1)
+    throw Error(std::string(op) + ": stride and dilation must be >= 1 and padding >= 0");
+  ConvGeom g{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0, stride, pad, dil};
+  g.oh = conv_out(g.h, g.kh, stride, pad, dil);
+  g.ow = conv_out(g.w, g.kw, stride, pad, dil);
+  if (g.oh <= 0 || g.ow <= 0)
+    throw Error(std::string(op) + ": kernel " + w.str() + " does not fit input " + x.str() + " with padding " +
+                std::to_string(pad) + " and dilation " + std::to_string(dil));
+  return g;
+}
+
+// cols[(c*kh + i)*kw + j, oy*ow + ox] = x[c, oy*s - pad + i*d, ox*s - pad + j*d] (0 outside)
+template <class T>
+void im2col(const T* x, const ConvGeom& g, T* cols) {
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        T* row = cols + ((c * g.kh + i) * g.kw + j) * g.l();
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          const int64_t iy = oy * g.stride - g.pad + i * g.dil;
+          T* out = row + oy * g.ow;
+          if (iy < 0 || iy >= g.h) {
+            std::fill_n(out, g.ow, T(0));
+            continue;
+          }
+          const T* in = x + (c * g.h + iy) * g.w;
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const int64_t ix = ox * g.stride - g.pad + j * g.dil;
+            out[ox] = (ix >= 0 && ix < g.w) ? in[ix] : T(0);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: x[c, iy, ix] += cols[...] for every patch that read it.
+template <class T>
+void col2im(const T* cols, const ConvGeom& g, T* x) {
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const T* row = cols + ((c * g.kh + i) * g.kw + j) * g.l();
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          const int64_t iy = oy * g.stride - g.pad + i * g.dil;
+          if (iy < 0 || iy >= g.h) continue;
+          T* out = x + (c * g.h + iy) * g.w;
+          const T* in = row + oy * g.ow;
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const int64_t ix = ox * g.stride - g.pad + j * g.dil;
+            if (ix >= 0 && ix < g.w) out[ix] += in[ox];
+          }
+        }
+      }
+}
+
+// ---- raw kernels (no graph)
+
+// y[n] = W[o, ckk] @ im2col(x[n])
+Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g) {
+  Tensor y = Tensor::empty({g.n, g.o, g.oh, g.ow}, x.dtype());
+  kernels::dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l()));
+    for (int64_t n = 0; n < g.n; ++n) {
+      im2col(x.data<T>() + n * g.c * g.h * g.w, g, cols.data());
+      kernels::gemm(false, false, g.o, g.l(), g.ckk(), 1.0, w.data<T>(), g.ckk(), cols.data(), g.l(), 0.0,
+                    y.data<T>() + n * g.o * g.l(), g.l(), x.dtype());
+    }
+  });
+  return y;
+}
+
+// dx[n] = col2im(W^T @ g[n])
+Tensor conv_input_grad_raw(const Tensor& gy, const Tensor& w, const ConvGeom& g) {
+  Tensor dx = Tensor::zeros({g.n, g.c, g.h, g.w}, gy.dtype());
+  kernels::dispatch_float(gy.dtype(), "conv_input_grad", [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l()));
+    for (int64_t n = 0; n < g.n; ++n) {
+      kernels::gemm(true, false, g.ckk(), g.l(), g.o, 1.0, w.data<T>(), g.ckk(), gy.data<T>() + n * g.o * g.l(), g.l(),
+                    0.0, cols.data(), g.l(), gy.dtype());
+      col2im(cols.data(), g, dx.data<T>() + n * g.c * g.h * g.w);
+    }
+  });
+  return dx;
+}
+
+// dw = sum_n g[n] @ im2col(x[n])^T   (accumulated in place by GEMM with beta = 1)
+Tensor conv_weight_grad_raw(const Tensor& x, const Tensor& gy, const ConvGeom& g) {
+  Tensor dw = Tensor::zeros({g.o, g.c, g.kh, g.kw}, x.dtype());
+  kernels::dispatch_float(x.dtype(), "conv_weight_grad", [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l()));
+    for (int64_t n = 0; n < g.n; ++n) {
+      im2col(x.data<T>() + n * g.c * g.h * g.w, g, cols.data());
+      kernels::gemm(false, true, g.o, g.ckk(), g.l(), 1.0, gy.data<T>() + n * g.o * g.l(), g.l(), cols.data(), g.l(),
+                    1.0, dw.data<T>(), g.ckk(), x.dtype());
+    }
+  });
+  return dw;
+}
+
+Tensor conv_input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, int64_t s, int64_t p, int64_t d);
+Tensor conv_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, int64_t s, int64_t p, int64_t d);
+Tensor conv_nobias(const Tensor& x, const Tensor& w, int64_t s, int64_t p, int64_t d);
+
+struct ConvParams {
+  int64_t stride = 1, pad = 0, dil = 1;
+};
+
+// ---------------------------------------------------------------- conv2d (no bias)
+// y = conv(x, w);   dx = conv_input_grad(g, w),  dw = conv_weight_grad(x, g)
+struct Conv2dBackward : Node {
+  SavedTensor x, w;
+  Shape x_shape, w_shape;
+  ConvParams p;
+  const char* name() const override { return "conv2d"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor gx, gw;
+    if (next[0]) gx = conv_input_grad(g, w.unpack(*this), x_shape, p.stride, p.pad, p.dil);
+    if (next[1]) gw = conv_weight_grad(x.unpack(*this), g, w_shape, p.stride, p.pad, p.dil);
+    return {gx, gw};
+  }
+  void release_saved() override { x.reset(), w.reset(); }
+};
+Tensor conv_nobias(const Tensor& x, const Tensor& w, int64_t s, int64_t pd, int64_t d) {
+  kernels::check_same_float(x, w, "conv2d");
+  ConvGeom g = geometry(x.shape(), w.shape(), s, pd, d, "conv2d");
+  Tensor y = conv_forward_raw(x, w, g);
+  if (!any_requires_grad({&x, &w})) return y;
+  auto node = std::make_shared<Conv2dBackward>();
+  if (w.requires_grad()) node->x = SavedTensor::input(x);
+  if (x.requires_grad()) node->w = SavedTensor::input(w);
+  node->x_shape = x.shape();
+  node->w_shape = w.shape();
+  node->p = {s, pd, d};
+  attach(y, node, {&x, &w});
+  return y;
+}
+
+// ---------------------------------------------------------------- conv_input_grad (= conv_transpose2d)
+// y = conv_input_grad(g, w):  <y, G> = <g, conv(G, w)>
+//   dg = conv(G, w),   dw = conv_weight_grad(G, g)
+struct ConvInputGradBackward : Node {
+  SavedTensor gy, w;
+  Shape w_shape;
+  ConvParams p;
+  const char* name() const override { return "conv_transpose2d"; }
+  std::vector<Tensor> backward(const Tensor& G) override {
+    Tensor dg, dw;
+    if (next[0]) dg = conv_nobias(G, w.unpack(*this), p.stride, p.pad, p.dil);
+    if (next[1]) dw = conv_weight_grad(G, gy.unpack(*this), w_shape, p.stride, p.pad, p.dil);
+    return {dg, dw};
+  }
+  void release_saved() override { gy.reset(), w.reset(); }
+};
+Tensor conv_input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, int64_t s, int64_t pd, int64_t d) {
+  kernels::check_same_float(gy, w, "conv_transpose2d");
+  ConvGeom g = geometry(x_shape, w.shape(), s, pd, d, "conv_transpose2d");
+  if (gy.dim() != 4 || gy.shape()[0] != g.n || gy.shape()[1] != g.o || gy.shape()[2] != g.oh || gy.shape()[3] != g.ow)
+    throw Error("conv_transpose2d: input " + gy.shape().str() + " does not fit weight " + w.shape().str() +
+                " and output " + x_shape.str());
+  Tensor y = conv_input_grad_raw(gy, w, g);
+  if (!any_requires_grad({&gy, &w})) return y;
+  auto node = std::make_shared<ConvInputGradBackward>();
+  if (w.requires_grad()) node->gy = SavedTensor::input(gy);
+  if (gy.requires_grad()) node->w = SavedTensor::input(w);
+  node->w_shape = w.shape();
+  node->p = {s, pd, d};
+  attach(y, node, {&gy, &w});
+  return y;
+}
+
+// ---------------------------------------------------------------- conv_weight_grad
+// y = conv_weight_grad(x, g):  <y, G> = <conv(x, G), g>
+//   dx = conv_input_grad(g, G),   dg = conv(x, G)
+struct ConvWeightGradBackward : Node {
+  SavedTensor x, gy;
+  Shape x_shape;
+  ConvParams p;
+  const char* name() const override { return "conv2d_weight_grad"; }
+  std::vector<Tensor> backward(const Tensor& G) override {
+    Tensor dx, dg;
+    if (next[0]) dx = conv_input_grad(gy.unpack(*this), G, x_shape, p.stride, p.pad, p.dil);
+    if (next[1]) dg = conv_nobias(x.unpack(*this), G, p.stride, p.pad, p.dil);
+    return {dx, dg};
+  }
+  void release_saved() override { x.reset(), gy.reset(); }
+};
+Tensor conv_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, int64_t s, int64_t pd, int64_t d) {
+  ConvGeom g = geometry(x.shape(), w_shape, s, pd, d, "conv2d_weight_grad");
+  Tensor y = conv_weight_grad_raw(x, gy, g);
+  if (!any_requires_grad({&x, &gy})) return y;
+  auto node = std::make_shared<ConvWeightGradBackward>();
+  if (gy.requires_grad()) node->x = SavedTensor::input(x);
+  if (x.requires_grad()) node->gy = SavedTensor::input(gy);
+  node->x_shape = x.shape();
+  node->p = {s, pd, d};
+  attach(y, node, {&x, &gy});
+  return y;
+}
+
+Tensor add_channel_bias(const Tensor& y, const Tensor& b, const char* op) {
+  if (!b.defined()) return y;
+  if (b.dim() != 1 || b.shape()[0] != y.shape()[1])
+    throw Error(std::string(op) + ": bias " + b.shape().str() + " does not match " + std::to_string(y.shape()[1]) +
+                " output channels");
+  return y + reshape(b, {1, -1, 1, 1});
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding, int64_t dilation) {
+  return add_channel_bias(conv_nobias(x, w, stride, padding, dilation), b, "conv2d");
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding,
+                        int64_t output_padding, int64_t dilation) {
+  if (x.dim() != 4 || w.dim() != 4 || x.shape()[1] != w.shape()[0])
+    throw Error("conv_transpose2d: expects input [N, Cin, H, W] and weight [Cin, Cout, kH, kW], got " +
+                x.shape().str() + " and " + w.shape().str());
+  if (output_padding < 0 || output_padding >= std::max(stride, dilation))
+    throw Error("conv_transpose2d: output_padding must be in [0, max(stride, dilation))");
+  const int64_t oh = (x.shape()[2] - 1) * stride - 2 * padding + dilation * (w.shape()[2] - 1) + output_padding + 1;
+  const int64_t ow = (x.shape()[3] - 1) * stride - 2 * padding + dilation * (w.shape()[3] - 1) + output_padding + 1;
+  Shape out{x.shape()[0], w.shape()[1], oh, ow};
+  return add_channel_bias(conv_input_grad(x, w, out, stride, padding, dilation), b, "conv_transpose2d");
+}
+
+// ---------------------------------------------------------------- avg_pool2d and its adjoint
+namespace {
+struct PoolGeom {
+  int64_t nc, h, w, k, s, oh, ow;
+};
+PoolGeom pool_geometry(const Shape& x, int64_t k, int64_t s, const char* op) {
+  if (x.size() != 4) throw Error(std::string(op) + ": expects [N, C, H, W], got " + x.str());
+  if (k < 1 || s < 1) throw Error(std::string(op) + ": kernel and stride must be >= 1");
+  if (x[2] < k || x[3] < k)
+    throw Error(std::string(op) + ": kernel " + std::to_string(k) + " is larger than the image " + x.str());
+  return {x[0] * x[1], x[2], x[3], k, s, (x[2] - k) / s + 1, (x[3] - k) / s + 1};
+}
+}  // namespace
+
+struct AvgPoolBackward : Node {
+  Shape in_shape;
+  int64_t k = 2, s = 2;
+  const char* name() const override { return "avg_pool2d"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {avg_pool2d_adjoint(g, in_shape, k, s)}; }
+};
+// y[p] = (1/k^2) sum of the k x k window of x at p;   dx = avg_pool2d_adjoint(g)
+Tensor avg_pool2d(const Tensor& x, int64_t k, int64_t stride) {
+  if (stride <= 0) stride = k;
+  PoolGeom p = pool_geometry(x.shape(), k, stride, "avg_pool2d");
+  Tensor y = Tensor::empty({x.shape()[0], x.shape()[1], p.oh, p.ow}, x.dtype());
+  kernels::dispatch_float(x.dtype(), "avg_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const T inv = T(1) / static_cast<T>(k * k);
+    for (int64_t m = 0; m < p.nc; ++m)
+      for (int64_t oy = 0; oy < p.oh; ++oy)
+        for (int64_t ox = 0; ox < p.ow; ++ox) {
+          T acc = 0;
+          for (int64_t i = 0; i < k; ++i)
+            for (int64_t j = 0; j < k; ++j) acc += px[(m * p.h + oy * stride + i) * p.w + ox * stride + j];
+          py[(m * p.oh + oy) * p.ow + ox] = acc * inv;
+        }
+  });
+  if (any_requires_grad({&x})) {
+    auto node = std::make_shared<AvgPoolBackward>();
+    node->in_shape = x.shape();
+    node->k = k;
+    node->s = stride;
+    attach(y, node, {&x});
+  }
+  return y;
+}
+
+struct AvgPoolAdjointBackward : Node {
+  int64_t k = 2, s = 2;
+  const char* name() const override { return "avg_pool2d_adjoint"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {avg_pool2d(g, k, s)}; }
+};
+// The adjoint of avg_pool2d: spreads each g[p] / k^2 over its window (overlaps add).
+Tensor avg_pool2d_adjoint(const Tensor& g, const Shape& in_shape, int64_t k, int64_t stride) {
+  PoolGeom p = pool_geometry(in_shape, k, stride, "avg_pool2d_adjoint");
+  Tensor dx = Tensor::zeros(in_shape, g.dtype());
+  kernels::dispatch_float(g.dtype(), "avg_pool2d_adjoint", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = g.data<T>();
+    T* pd = dx.data<T>();
+    const T inv = T(1) / static_cast<T>(k * k);
+    for (int64_t m = 0; m < p.nc; ++m)
+      for (int64_t oy = 0; oy < p.oh; ++oy)
+        for (int64_t ox = 0; ox < p.ow; ++ox) {
+          const T v = pg[(m * p.oh + oy) * p.ow + ox] * inv;
+          for (int64_t i = 0; i < k; ++i)
+            for (int64_t j = 0; j < k; ++j) pd[(m * p.h + oy * stride + i) * p.w + ox * stride + j] += v;
+        }
+  });
+  if (any_requires_grad({&g})) {
+    auto node = std::make_shared<AvgPoolAdjointBackward>();
+    node->k = k;
+    node->s = stride;
+    attach(dx, node, {&g});
+  }
+  return dx;
+}
+
+// ---------------------------------------------------------------- upsample_nearest2d
+// y[n,c,i,j] = x[n,c,i/s,j/s];   dx = sum of g over each s x s block = s^2 avg_pool2d(g, s)
+struct UpsampleBackward : Node {
+  int64_t s = 2;
+  const char* name() const override { return "upsample_nearest2d"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    return {avg_pool2d(g, s, s) * static_cast<double>(s * s)};
+  }
+};
+Tensor upsample_nearest2d(const Tensor& x, int64_t scale) {
+  if (x.dim() != 4) throw Error("upsample_nearest2d: expects [N, C, H, W], got " + x.shape().str());
+  if (scale < 1) throw Error("upsample_nearest2d: scale must be >= 1");
+  const int64_t h = x.shape()[2], w = x.shape()[3], nc = x.shape()[0] * x.shape()[1];
+  Tensor y = Tensor::empty({x.shape()[0], x.shape()[1], h * scale, w * scale}, x.dtype());
+  kernels::dispatch_float(x.dtype(), "upsample_nearest2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (int64_t m = 0; m < nc; ++m)
+      for (int64_t i = 0; i < h * scale; ++i)
+        for (int64_t j = 0; j < w * scale; ++j) py[(m * h * scale + i) * w * scale + j] = px[(m * h + i / scale) * w + j / scale];
+  });
+  if (any_requires_grad({&x})) {
+    auto node = std::make_shared<UpsampleBackward>();
+    node->s = scale;
+    attach(y, node, {&x});
+  }
+  return y;
+}
+
+}  // namespace dgm

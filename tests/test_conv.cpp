@@ -1,0 +1,213 @@
+// Convolutions, pooling, upsampling, normalisation, dropout, and the masked
+// layers' autoregressive property.
+#include "helpers.h"
+
+#include "autograd/graph.h"
+#include "autograd/nn.h"
+
+using namespace dgm;
+using namespace dgm::test;
+
+namespace {
+// Direct convolution by its definition, for comparison.
+std::vector<double> naive_conv(const Tensor& x, const Tensor& w, int64_t s, int64_t p, int64_t d) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), O = w.size(0), K = w.size(2);
+  const int64_t OH = (H + 2 * p - d * (K - 1) - 1) / s + 1, OW = (W + 2 * p - d * (K - 1) - 1) / s + 1;
+  std::vector<double> out;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          double acc = 0;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < K; ++i)
+              for (int64_t j = 0; j < K; ++j) {
+                const int64_t iy = oy * s - p + i * d, ix = ox * s - p + j * d;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                  acc += w.at(((o * C + c) * K + i) * K + j) * x.at(((n * C + c) * H + iy) * W + ix);
+              }
+          out.push_back(acc);
+        }
+  return out;
+}
+double dot(const Tensor& a, const Tensor& b) {
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) s += a.at(i) * b.at(i);
+  return s;
+}
+}  // namespace
+
+TEST_CASE("conv2d forward matches the definition", "[conv]") {
+  struct Case { int64_t s, p, d; };
+  for (Case c : {Case{1, 0, 1}, Case{1, 1, 1}, Case{2, 1, 1}, Case{1, 2, 2}, Case{2, 0, 2}}) {
+    INFO("stride " << c.s << " padding " << c.p << " dilation " << c.d);
+    Tensor x = randn({2, 3, 7, 6}, 1), w = randn({4, 3, 3, 3}, 2);
+    std::vector<double> want = naive_conv(x, w, c.s, c.p, c.d);
+    std::vector<double> got = conv2d(x, w, Tensor(), c.s, c.p, c.d).to_vector();
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-12));
+  }
+}
+
+TEST_CASE("conv_transpose2d is the adjoint of conv2d", "[conv]") {
+  Tensor x = randn({2, 3, 7, 7}, 1), w = randn({4, 3, 3, 3}, 2);
+  Tensor y = randn({2, 4, 4, 4}, 3);  // conv2d(x, w, stride 2, pad 1) has shape [2, 4, 4, 4]
+  const double lhs = dot(conv2d(x, w, Tensor(), 2, 1), y);
+  const double rhs = dot(x, conv_transpose2d(y, w, Tensor(), 2, 1));
+  CHECK(lhs == Approx(rhs).epsilon(1e-12));
+  CHECK(conv_transpose2d(y, w, Tensor(), 2, 1, 1).shape() == Shape{2, 3, 8, 8});  // output_padding
+}
+
+TEST_CASE("gradcheck: conv2d", "[gradcheck][conv]") {
+  auto f = [](int64_t s, int64_t p, int64_t d) {
+    return [=](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], s, p, d); };
+  };
+  require_gradcheck(f(1, 1, 1), {randn({2, 2, 5, 5}, 1), randn({3, 2, 3, 3}, 2), randn({3}, 3)});
+  require_gradcheck(f(2, 0, 1), {randn({1, 2, 6, 5}, 1), randn({2, 2, 3, 3}, 2), randn({2}, 3)});
+  require_gradcheck(f(1, 2, 2), {randn({1, 1, 5, 5}, 1), randn({2, 1, 3, 3}, 2), randn({2}, 3)});
+}
+
+TEST_CASE("gradcheck: conv_transpose2d", "[gradcheck][conv]") {
+  require_gradcheck([](const std::vector<Tensor>& v) { return conv_transpose2d(v[0], v[1], v[2], 2, 1, 1); },
+                    {randn({1, 3, 3, 3}, 1), randn({3, 2, 3, 3}, 2), randn({2}, 3)});
+  require_gradcheck([](const std::vector<Tensor>& v) { return conv_transpose2d(v[0], v[1]); },
+                    {randn({2, 2, 3, 4}, 1), randn({2, 3, 2, 2}, 2)});
+}
+
+TEST_CASE("gradgradcheck: conv2d and conv_transpose2d", "[gradgradcheck][conv]") {
+  require_gradgradcheck([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], Tensor(), 1, 1); },
+                        {randn({1, 2, 4, 4}, 1), randn({2, 2, 3, 3}, 2)});
+  require_gradgradcheck([](const std::vector<Tensor>& v) { return tanh(conv2d(v[0], v[1], Tensor(), 2, 1)); },
+                        {randn({1, 1, 5, 5}, 1), randn({2, 1, 3, 3}, 2)});
+  require_gradgradcheck([](const std::vector<Tensor>& v) { return conv_transpose2d(v[0], v[1], Tensor(), 2); },
+                        {randn({1, 2, 2, 2}, 1), randn({2, 1, 3, 3}, 2)});
+}
+
+TEST_CASE("gradcheck: avg_pool2d, its adjoint, upsample_nearest2d", "[gradcheck][conv]") {
+  auto x = randn({2, 2, 6, 6});
+  require_gradcheck([](const std::vector<Tensor>& v) { return avg_pool2d(v[0], 2); }, {x});
+  require_gradcheck([](const std::vector<Tensor>& v) { return avg_pool2d(v[0], 3, 1); }, {x});
+  require_gradcheck([](const std::vector<Tensor>& v) { return avg_pool2d_adjoint(v[0], {2, 2, 6, 6}, 3, 1); },
+                    {randn({2, 2, 4, 4})});
+  require_gradcheck([](const std::vector<Tensor>& v) { return upsample_nearest2d(v[0], 2); }, {randn({1, 2, 3, 3})});
+  require_gradgradcheck([](const std::vector<Tensor>& v) { return square(upsample_nearest2d(avg_pool2d(v[0], 2), 2)); },
+                        {randn({1, 1, 4, 4})});
+  CHECK(avg_pool2d(Tensor::arange(16, DType::Float64).reshape({1, 1, 4, 4}), 2).to_vector() ==
+        std::vector<double>{2.5, 4.5, 10.5, 12.5});
+  CHECK(upsample_nearest2d(Tensor::arange(4).reshape({1, 1, 2, 2}), 2).to_vector() ==
+        std::vector<double>{0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3});
+}
+
+TEST_CASE("gradcheck: layer_norm and group_norm", "[gradcheck][norm]") {
+  require_gradcheck([](const std::vector<Tensor>& v) { return layer_norm(v[0], 1, v[1], v[2]); },
+                    {randn({3, 5}, 1), randn({5}, 2), randn({5}, 3)});
+  require_gradcheck([](const std::vector<Tensor>& v) { return layer_norm(v[0], 2); }, {randn({2, 3, 4}, 1)});
+  require_gradcheck([](const std::vector<Tensor>& v) { return group_norm(v[0], 2, v[1], v[2]); },
+                    {randn({2, 4, 3, 3}, 1), randn({4}, 2), randn({4}, 3)});
+  Tensor y = layer_norm(randn({4, 8}) * 3.0 + 1.0, 1);
+  CHECK(std::abs(mean(y, {1}).at(0)) < 1e-12);
+  CHECK(mean(square(y), {1}).at(0) == Approx(1.0).epsilon(1e-4));
+}
+
+TEST_CASE("dropout: train mode drops and rescales, eval mode is the identity", "[norm]") {
+  Generator g(3);
+  Tensor x = Tensor::ones({100000}, DType::Float64);
+  Tensor y = dropout(x, 0.3, true, g);
+  double zeros = 0;
+  for (double v : y.to_vector()) {
+    zeros += v == 0;
+    REQUIRE((v == 0 || v == Approx(1 / 0.7)));
+  }
+  CHECK(zeros / 100000 == Approx(0.3).margin(0.01));
+  CHECK(mean(y).item() == Approx(1.0).margin(0.01));
+  CHECK(dropout(x, 0.3, false, g).same(x));
+  require_gradcheck([](const std::vector<Tensor>& v) { Generator gg(5); return dropout(v[0], 0.5, true, gg); },
+                    {randn({3, 4})});
+}
+
+TEST_CASE("conv modules: shapes and parameter names", "[nn][conv]") {
+  Generator g(0);
+  nn::Conv2d c(3, 8, 3, g, 2, 1);
+  CHECK(c.forward(Tensor::zeros({2, 3, 16, 16})).shape() == Shape{2, 8, 8, 8});
+  nn::ConvTranspose2d t(8, 3, 4, g, 2, 1);
+  CHECK(t.forward(Tensor::zeros({2, 8, 8, 8})).shape() == Shape{2, 3, 16, 16});
+  CHECK(c.named_parameters()[0].first == "weight");
+  nn::MaskedConv2d m(1, 4, 5, nn::MaskType::A, g);
+  CHECK(m.named_buffers()[0].first == "mask");
+}
+
+// ---------------------------------------------------------------- the autoregressive property
+TEST_CASE("MaskedLinear (MADE masks): output i never depends on inputs at or after i in the ordering", "[masked]") {
+  const int64_t D = 6, H = 16;
+  Generator g(4);
+  // degrees: a random ordering of the inputs, hidden degrees in [1, D-1]
+  Tensor order = g.permutation(D);
+  std::vector<int64_t> m_in(D), m_h1(H), m_h2(H);
+  for (int64_t i = 0; i < D; ++i) m_in[static_cast<size_t>(order.at(i))] = i + 1;
+  for (auto& m : m_h1) m = g.randint(1, D);
+  for (auto& m : m_h2) m = g.randint(1, D);
+  auto mask = [](const std::vector<int64_t>& out, const std::vector<int64_t>& in, bool strict) {
+    Tensor t = Tensor::zeros({int64_t(out.size()), int64_t(in.size())});
+    for (size_t o = 0; o < out.size(); ++o)
+      for (size_t i = 0; i < in.size(); ++i)
+        t.data<float>()[o * in.size() + i] = strict ? out[o] > in[i] : out[o] >= in[i];
+    return t;
+  };
+  nn::MaskedLinear l1(D, H, mask(m_h1, m_in, false), g), l2(H, H, mask(m_h2, m_h1, false), g),
+      l3(H, D, mask(m_in, m_h2, true), g);
+  Tensor x = g.normal({1, D}).set_requires_grad(true);
+  Tensor out = l3.forward(relu(l2.forward(relu(l1.forward(x)))));
+  int64_t zeros_required = 0, nonzero = 0;
+  for (int64_t i = 0; i < D; ++i) {
+    Tensor v = Tensor::zeros({1, D});
+    v.data<float>()[i] = 1;
+    Tensor gx = grad({out}, {x}, {v}, /*retain_graph=*/true)[0];
+    for (int64_t j = 0; j < D; ++j) {
+      if (m_in[j] >= m_in[i]) {
+        CHECK(gx.at(j) == 0.0);
+        ++zeros_required;
+      } else {
+        nonzero += gx.at(j) != 0.0;
+      }
+    }
+  }
+  CHECK(zeros_required == D * (D + 1) / 2);
+  CHECK(nonzero > 0);  // the network is not trivially disconnected
+}
+
+TEST_CASE("MaskedConv2d (PixelCNN A then B): pixel p never depends on pixels at or after p", "[masked]") {
+  Generator g(5);
+  nn::MaskedConv2d a(1, 8, 5, nn::MaskType::A, g), b1(8, 8, 3, nn::MaskType::B, g), b2(8, 1, 3, nn::MaskType::B, g);
+  const int64_t S = 6;
+  Tensor x = g.normal({1, 1, S, S}).set_requires_grad(true);
+  Tensor out = b2.forward(relu(b1.forward(relu(a.forward(x)))));
+  int64_t nonzero = 0;
+  for (int64_t p = 0; p < S * S; ++p) {
+    Tensor v = Tensor::zeros({1, 1, S, S});
+    v.data<float>()[p] = 1;
+    Tensor gx = grad({out}, {x}, {v}, true)[0];
+    for (int64_t q = p; q < S * S; ++q) CHECK(gx.at(q) == 0.0);
+    for (int64_t q = 0; q < p; ++q) nonzero += gx.at(q) != 0.0;
+  }
+  CHECK(nonzero > 0);
+}
+
+TEST_CASE("MaskedConv2d with colour channels: channel c of pixel p sees channels < c of p only", "[masked]") {
+  Generator g(6);
+  const int64_t S = 4, C = 3;
+  nn::MaskedConv2d a(C, 6, 3, nn::MaskType::A, g, C), b(6, C, 3, nn::MaskType::B, g, C);
+  Tensor x = g.normal({1, C, S, S}).set_requires_grad(true);
+  Tensor out = b.forward(tanh(a.forward(x)));  // tanh: no unit is switched off
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t p = 0; p < S * S; ++p) {
+      Tensor v = Tensor::zeros({1, C, S, S});
+      v.data<float>()[c * S * S + p] = 1;
+      Tensor gx = grad({out}, {x}, {v}, true)[0];
+      for (int64_t c2 = 0; c2 < C; ++c2)
+        for (int64_t q = 0; q < S * S; ++q) {
+          const bool later = q > p || (q == p && c2 >= c);
+          if (later) CHECK(gx.at(c2 * S * S + q) == 0.0);
+        }
+      if (c > 0) CHECK(gx.at((c - 1) * S * S + p) != 0.0);  // the earlier colour at the same pixel is seen
+    }
+}
