@@ -7,7 +7,7 @@
 // 5. Training: an MLP classifies two moons; the loss falls, the test accuracy rises.
 // 6. Memory: the graph's buffers are freed by backward.
 // 7. Reproducibility: the same seed gives bit-identical training.
-// Writes loss.csv, boundary.png (the learned decision boundary), graph.dot
+// Writes loss.csv + loss.png, boundary.png (the learned decision boundary), graph.dot
 // (the graph behind one loss, for `dot -Tpng`), metrics.json.
 #include <chrono>
 #include <cmath>
@@ -20,6 +20,7 @@
 #include "autograd/optim.h"
 #include "lessons/common/lesson.h"
 #include "models/image.h"
+#include "models/plot.h"
 #include "models/toy2d.h"
 
 using namespace dgm;
@@ -210,6 +211,8 @@ int main(int argc, char** argv) {
     L.check_le("final train loss is below a fifth of the initial loss", final_train, initial_loss / 5);
     L.check_le("test error rate (two moons with noise 0.1 are separable) at most 3%", 1.0 - acc, 0.03);
     L.write_csv("loss.csv", {"epoch", "train_loss_nats", "test_loss_nats", "test_accuracy"}, tr.curve);
+    plot::line_plot(L.path("loss.csv"), L.path("loss.png"), "two moons: cross-entropy per epoch", "epoch", "nats", 1,
+                    {{2, "train"}, {3, "test"}}, /*log_y=*/true);
     draw_boundary(*model, test_set, L.path("boundary.png"));
     std::cout << "   wrote " << L.path("loss.csv") << " and " << L.path("boundary.png") << "\n";
     L.metric("initial_loss_nats", initial_loss);

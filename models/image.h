@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "autograd/tensor.h"
+
 namespace dgm::image {
 
 // An 8-bit RGB picture, row-major, 3 bytes per pixel.
@@ -18,5 +20,12 @@ struct RGB {
 
 // Writes a PNG; throws dgm::Error naming the path when it cannot.
 void write_png(const std::string& path, const RGB& img);
+
+// A grid of images [N, C, H, W] (C = 1 grey or 3 colour, values in [0, 1],
+// clipped): `cols` per row (0: about square), each pixel drawn as an
+// `upscale` x `upscale` block, `pad` pixels of grey between images.
+RGB image_grid(const Tensor& images, int64_t cols = 0, int upscale = 2, int pad = 2);
+// image_grid + write_png.
+void save_image_grid(const std::string& path, const Tensor& images, int64_t cols = 0, int upscale = 2, int pad = 2);
 
 }  // namespace dgm::image

@@ -1,9 +1,36 @@
-// dgm/models/toy2d.h — built-in 2-D toy data sets (no download needed).
+// dgm/models/toy2d.h — built-in 2-D toy distributions (no download needed).
+//
+// They are what tests and --quick runs use. Where a toy's density is known in
+// closed form, toy_log_prob() gives it, so a model's density can be compared
+// with the truth and a density can be integrated to one on a grid.
 #pragma once
+
+#include <string>
+#include <vector>
 
 #include "autograd/random.h"
 
 namespace dgm::data {
+
+enum class Toy {
+  TwoMoons,        // two interleaving half circles, N(0, 0.1^2) noise (no closed-form density)
+  EightGaussians,  // 8 equal-weight N(m_k, 0.2^2 I), m_k on the circle of radius 2
+  SwissRoll,       // a spiral (t cos t, t sin t)/5, t in [1.5 pi, 4.5 pi], N(0, 0.1^2) noise (no density)
+  Checkerboard,    // uniform on the 8 dark squares of a 4x4 board on [-2, 2]^2: density 1/8 there
+  Rings,           // two rings, radius ~ N(1, 0.1^2) or N(2, 0.1^2), uniform angle
+  GaussianMixture  // 0.3 N(m1, S1) + 0.7 N(m2, S2), full covariances
+};
+
+std::vector<Toy> all_toys();
+const char* toy_name(Toy t);                 // "two_moons", "8gaussians", ...
+Toy toy_from_name(const std::string& name);  // throws listing the names
+bool toy_has_density(Toy t);
+
+// n samples, [n, 2] float32.
+Tensor sample_toy(Toy t, int64_t n, Generator& gen);
+// log p(x) for x [n, 2] (any float dtype), as float64 [n]. Throws for toys without a density.
+// Rings: the radial density is a Gaussian truncated at r = 0 (mass below 1e-22, ignored).
+Tensor toy_log_prob(Toy t, const Tensor& x);
 
 struct Labelled2D {
   Tensor x;       // [n, 2] float32

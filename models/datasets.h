@@ -1,0 +1,64 @@
+// dgm/models/datasets.h — real data sets: Fashion-MNIST / MNIST (IDX files)
+// and the scikit-learn 8x8 digits (a CSV). Where each comes from and how to
+// install it: docs/data.md.
+//
+// Every reader checks what it reads: a missing file is an error naming the
+// folders searched and the one command that installs the data; a truncated or
+// corrupt file is an error naming the file and the byte offset or field that
+// failed. Readers never crash on bad bytes (they are fuzzed: scripts/fuzz.sh).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace dgm::data {
+
+// ----------------------------------------------------------------- IDX (the MNIST file format)
+// A decoded IDX file: unsigned bytes and their dimensions.
+struct IdxArray {
+  std::vector<int64_t> dims;
+  std::vector<uint8_t> values;
+};
+// Parses IDX bytes (already decompressed). `name` is used in error messages.
+IdxArray parse_idx(const uint8_t* bytes, size_t size, const std::string& name);
+// Reads a file, gzip-compressed or plain (zlib decides), and parses it.
+IdxArray read_idx(const std::string& path);
+// Reads a whole file, decompressing it if it is gzip. Throws naming the path.
+std::vector<uint8_t> read_maybe_gzip(const std::string& path);
+
+// An image data set: images [N, C, H, W] float32 in [0, 1], labels [N] int64.
+struct ImageSet {
+  Tensor images;
+  Tensor labels;
+  int64_t levels = 256;  // grey levels of the original data (256 for 8-bit, 17 for digits)
+  int64_t size() const { return images.size(0); }
+  ImageSet slice(int64_t begin, int64_t end) const;  // rows [begin, end)
+};
+
+enum class Split { Train, Validation, Test };
+
+// The folders searched for a data set, in order: `dir` if given, $DGM_DATA,
+// ./data, then the data set's system folder (`system_dir`).
+std::vector<std::string> search_path(const std::string& dir, const std::string& system_dir);
+
+// Fashion-MNIST (60,000 train / 10,000 test, 28x28, 10 classes). Debian's
+// `dataset-fashion-mnist` installs it in /usr/share/datasets/fashion-mnist.
+// `limit` > 0 reads only the first `limit` images.
+ImageSet fashion_mnist(Split split, const std::string& dir = "", int64_t limit = 0);
+// MNIST from IDX files a user already has (train-images-idx3-ubyte[.gz] ...), same layout.
+ImageSet mnist(Split split, const std::string& dir, int64_t limit = 0);
+// Reads one IDX image file and its label file.
+ImageSet read_idx_pair(const std::string& images_path, const std::string& labels_path, int64_t limit = 0);
+
+// The scikit-learn 8x8 digits: 1,797 images of 17 grey levels (0..16), from
+// `digits.csv.gz` inside Debian's python3-sklearn package; scripts/get-digits.sh
+// extracts it to ./data. Split as the reference book code does: the first
+// 1,000 images train, the next 350 validation, the last 447 test. Pixel values
+// are scaled to [0, 1] by /16 (levels = 17).
+ImageSet digits(Split split, const std::string& dir = "");
+// Parses the digits CSV text (65 comma-separated integers per line: 64 pixels, label).
+ImageSet parse_digits_csv(const std::string& text, const std::string& name);
+
+}  // namespace dgm::data
