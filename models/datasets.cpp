@@ -186,7 +186,7 @@ ImageSet parse_digits_csv(const std::string& text, const std::string& name) {
       char* stop = nullptr;
       errno = 0;
       double v = field.empty() ? NAN : std::strtod(field.c_str(), &stop);
-      if (field.empty() || errno != 0 || (stop && *stop != '\0') || v != std::floor(v))
+      if (field.empty() || errno != 0 || (stop && *stop != '\0') || !(std::abs(v) <= 1e9) || v != std::floor(v))
         throw Error("'" + name + "': line " + std::to_string(line) + ", field " + std::to_string(vals.size() + 1) +
                     " ('" + field.substr(0, 20) + "', byte offset " + std::to_string(row_offset + p) +
                     ") is not a whole number");

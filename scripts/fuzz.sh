@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Fuzzes the data readers (IDX, digits CSV) with libFuzzer + ASan + UBSan for
+# a bounded time: scripts/fuzz.sh [SECONDS] (default 30). Needs clang and
+# libclang-rt (Debian: clang, libclang-rt-14-dev). Exits non-zero on a crash;
+# the crashing input is left in build/fuzz/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_TO_RUN=${1:-30}
+CXX_FUZZ=$(command -v clang++ || command -v clang++-14 || true)
+[ -n "$CXX_FUZZ" ] || { echo "fuzz.sh: clang++ not found: apt-get install -y clang libclang-rt-14-dev" >&2; exit 1; }
+LIB_DIR=${DGM_LIB_DIR:-build/lib}
+OUT=${DGM_FUZZ_OUT:-build/fuzz}
+mkdir -p "$OUT/corpus"
+# The readers are compiled with instrumentation; the engine library they use
+# (Tensor) is the one `make build` made.
+[ -f "$LIB_DIR/libdgm.so" ] || make -s build
+"$CXX_FUZZ" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
+  fuzz/fuzz_readers.cpp models/datasets.cpp -L"$LIB_DIR" -ldgm -Wl,-rpath,"$(cd "$LIB_DIR" && pwd)" -lz -o "$OUT/fuzz_readers"
+# Seeds: a valid IDX file and a valid digits row.
+printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x02abcdefgh' > "$OUT/corpus/idx"
+{ for i in $(seq 64); do printf '%d,' $((i % 17)); done; echo 3; } > "$OUT/corpus/csv"
+"$OUT/fuzz_readers" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -artifact_prefix="$OUT/" "$OUT/corpus" \
+  2> "$OUT/fuzz.log" || { tail -40 "$OUT/fuzz.log"; echo "fuzz.sh: the fuzzer found a failing input (see $OUT/)" >&2; exit 1; }
+grep -E "^Done|stat::number_of_executed_units" "$OUT/fuzz.log" | tail -1
+echo "fuzz.sh: no crash in ${SECONDS_TO_RUN} s"
