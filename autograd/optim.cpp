@@ -20,9 +20,11 @@ void Optimizer::zero_grad() {
 }
 
 namespace {
-// Applies f(p, g, i) to every element of every parameter that has a gradient.
+// Calls f(k, n, p, g) once per parameter k that has a gradient, with its n
+// elements and its data and gradient buffers; f loops over the elements
+// (a plain loop the compiler vectorises).
 template <class F>
-void for_each_element(std::vector<Tensor>& params, const char* op, F f) {
+void for_each_param(std::vector<Tensor>& params, const char* op, F f) {
   NoGradGuard ng;
   for (size_t k = 0; k < params.size(); ++k) {
     Tensor& p = params[k];
@@ -30,10 +32,7 @@ void for_each_element(std::vector<Tensor>& params, const char* op, F f) {
     if (!g.defined()) continue;
     kernels::dispatch_float(p.dtype(), op, [&](auto tag) {
       using T = decltype(tag);
-      T* pp = p.data<T>();
-      const T* pg = g.data<T>();
-      const int64_t n = p.numel();
-      for (int64_t i = 0; i < n; ++i) f(k, pp, pg, i);
+      f(k, p.numel(), p.data<T>(), g.template data<T>());
     });
     p.bump_version(op);
   }
@@ -54,15 +53,18 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum, double weight_d
 }
 
 void SGD::step() {
-  for_each_element(params_, "SGD.step", [&](size_t k, auto* p, const auto* g, int64_t i) {
+  for_each_param(params_, "SGD.step", [&](size_t k, int64_t n, auto* p, const auto* g) {
     using T = std::remove_pointer_t<decltype(p)>;
-    T d = g[i] + static_cast<T>(weight_decay_) * p[i];
-    if (momentum_ != 0) {
-      T* v = velocity_[k].data<T>();
-      v[i] = static_cast<T>(momentum_) * v[i] + d;
-      d = v[i];
+    const T lr = static_cast<T>(lr_), wd = static_cast<T>(weight_decay_), mu = static_cast<T>(momentum_);
+    T* v = momentum_ != 0 ? velocity_[k].template data<T>() : nullptr;
+    for (int64_t i = 0; i < n; ++i) {
+      T d = g[i] + wd * p[i];
+      if (v) {
+        v[i] = mu * v[i] + d;
+        d = v[i];
+      }
+      p[i] -= lr * d;
     }
-    p[i] -= static_cast<T>(lr_) * d;
   });
 }
 
@@ -78,18 +80,20 @@ void Adam::step() {
   ++t_;
   const double bc1 = 1.0 - std::pow(beta1_, static_cast<double>(t_));
   const double bc2 = 1.0 - std::pow(beta2_, static_cast<double>(t_));
-  const double step_size = lr_ / bc1;
-  const double inv_sqrt_bc2 = 1.0 / std::sqrt(bc2);
-  for_each_element(params_, "Adam.step", [&](size_t k, auto* p, const auto* g, int64_t i) {
+  for_each_param(params_, "Adam.step", [&](size_t k, int64_t n, auto* p, const auto* g) {
     using T = std::remove_pointer_t<decltype(p)>;
-    T gi = g[i];
-    if (decoupled_) p[i] -= static_cast<T>(lr_ * weight_decay_) * p[i];
-    else gi += static_cast<T>(weight_decay_) * p[i];
-    T* m = m_[k].data<T>();
-    T* v = v_[k].data<T>();
-    m[i] = static_cast<T>(beta1_) * m[i] + static_cast<T>(1 - beta1_) * gi;
-    v[i] = static_cast<T>(beta2_) * v[i] + static_cast<T>(1 - beta2_) * gi * gi;
-    p[i] -= static_cast<T>(step_size) * m[i] / (std::sqrt(v[i]) * static_cast<T>(inv_sqrt_bc2) + static_cast<T>(eps_));
+    const T b1 = static_cast<T>(beta1_), b2 = static_cast<T>(beta2_), eps = static_cast<T>(eps_);
+    const T step_size = static_cast<T>(lr_ / bc1), inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2));
+    const T decay = static_cast<T>(decoupled_ ? 1.0 - lr_ * weight_decay_ : 1.0);
+    const T l2 = static_cast<T>(decoupled_ ? 0.0 : weight_decay_);
+    T* m = m_[k].template data<T>();
+    T* v = v_[k].template data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      const T gi = g[i] + l2 * p[i];
+      m[i] = b1 * m[i] + (T(1) - b1) * gi;
+      v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+      p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+    }
   });
 }
 

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include "autograd/graph.h"
 #include "autograd/ops.h"
@@ -125,15 +127,82 @@ size_t normalize_axis(int64_t axis, size_t ndim, const char* op) {
 }
 
 // ----------------------------------------------------------------- Storage
+// A caching allocator: freed buffers are kept by size and handed out again,
+// so a training loop, which allocates the same shapes every step, stops
+// calling malloc (and stops page-faulting on large fresh buffers) after its
+// first step. At most kMaxCachedBytes are kept; empty_cache() returns them.
+namespace {
+class BlockCache {
+ public:
+  static constexpr size_t kMaxCachedBytes = size_t(1) << 30;
+  void* get(size_t rounded) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      auto it = free_.find(rounded);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= rounded;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) {
+      empty();  // give back what is cached and try once more
+      p = std::aligned_alloc(64, rounded);
+      if (!p) throw std::bad_alloc();
+    }
+    return p;
+  }
+  void put(void* p, size_t rounded) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      if (cached_ + rounded <= kMaxCachedBytes) {
+        free_[rounded].push_back(p);
+        cached_ += rounded;
+        return;
+      }
+    }
+    std::free(p);
+  }
+  void empty() {
+    std::lock_guard<std::mutex> lock(m_);
+    for (auto& [_, v] : free_)
+      for (void* p : v) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
+  size_t cached() {
+    std::lock_guard<std::mutex> lock(m_);
+    return cached_;
+  }
+
+ private:
+  std::mutex m_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+// Never destroyed: storages may outlive every other static object.
+BlockCache& block_cache() {
+  static BlockCache* cache = new BlockCache();
+  return *cache;
+}
+size_t round_block(size_t n) {
+  if (n <= 64) return 64;
+  if (n <= 65536) return (n + 63) / 64 * 64;
+  return (n + 4095) / 4096 * 4096;  // page multiples for large buffers: fewer distinct sizes
+}
+}  // namespace
+
+void empty_cache() { block_cache().empty(); }
+int64_t cached_bytes() { return static_cast<int64_t>(block_cache().cached()); }
+
 Storage::Storage(size_t n) : nbytes(n) {
-  size_t rounded = ((n + 63) / 64) * 64;
-  if (rounded == 0) rounded = 64;
-  data = std::aligned_alloc(64, rounded);
-  if (!data) throw std::bad_alloc();
+  data = block_cache().get(round_block(n));
   g_live_bytes += static_cast<int64_t>(nbytes);
 }
 Storage::~Storage() {
-  std::free(data);
+  block_cache().put(data, round_block(nbytes));
   g_live_bytes -= static_cast<int64_t>(nbytes);
 }
 

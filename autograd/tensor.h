@@ -185,5 +185,8 @@ struct LiveCounts {
   int64_t bytes;    // bytes of tensor storage
 };
 LiveCounts live_counts();
+// Freed tensor buffers are cached for reuse (up to 1 GiB); these release and report them.
+void empty_cache();
+int64_t cached_bytes();
 
 }  // namespace dgm

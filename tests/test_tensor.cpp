@@ -147,3 +147,20 @@ TEST_CASE("OpenBLAS runs a vector kernel on a CPU that has one, not the SSE3 fal
   }
   CHECK(runtime::blas_threads() >= 1);
 }
+
+TEST_CASE("vectorised log1p, softplus, log_sigmoid keep full precision in the tails", "[tensor]") {
+  for (double u : {1e-12, 1e-7, 1e-3, 0.5, 3.0, 1e6, -0.5, -1e-9}) {
+    INFO("u = " << u);
+    Tensor t = Tensor::scalar(u, DType::Float64);
+    CHECK(log1p(t).item() == Approx(std::log1p(u)).epsilon(1e-14));
+    Tensor f = Tensor::scalar(u, DType::Float32);
+    CHECK(log1p(f).item() == Approx(std::log1p(static_cast<float>(u))).epsilon(1e-6));
+  }
+  for (double x : {-700.0, -40.0, -1.0, 0.0, 2.0, 40.0}) {
+    INFO("x = " << x);
+    Tensor t = Tensor::scalar(x, DType::Float64);
+    const double sp = x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+    CHECK(softplus(t).item() == Approx(sp).epsilon(1e-14));
+    CHECK(log_sigmoid(t).item() == Approx(-softplus(-t).item()).epsilon(1e-14));
+  }
+}

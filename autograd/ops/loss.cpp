@@ -118,15 +118,14 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
   if (logits.shape() != target.shape())
     throw Error("binary_cross_entropy_with_logits: logits " + logits.shape().str() + " and target " +
                 target.shape().str() + " must have one shape");
-  Tensor l = Tensor::empty(logits.shape(), logits.dtype());
+  // l = softplus(x) - x t, with softplus(x) = max(x, 0) + log(1 + e^{-|x|}) vectorised.
+  Tensor l = kernels::unary(kernels::Unary::Softplus, logits, "binary_cross_entropy_with_logits");
   kernels::dispatch_float(logits.dtype(), "binary_cross_entropy_with_logits", [&](auto tag) {
     using T = decltype(tag);
     const T *px = logits.data<T>(), *pt = target.data<T>();
     T* pl = l.data<T>();
-    for (int64_t i = 0; i < l.numel(); ++i) {
-      T x = px[i];
-      pl[i] = std::max(x, T(0)) - x * pt[i] + std::log1p(std::exp(-std::abs(x)));
-    }
+    const int64_t n = l.numel();
+    for (int64_t i = 0; i < n; ++i) pl[i] -= px[i] * pt[i];
   });
   if (any_requires_grad({&logits, &target})) {
     auto node = std::make_shared<BCEWithLogitsBackward>();
