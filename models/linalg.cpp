@@ -1,0 +1,69 @@
+// dgm/models/linalg.cpp — the one models/ TU that includes xtensor-blas.
+#include "models/linalg.h"
+
+#include "autograd/graph.h"
+#include "autograd/ops.h"
+
+#include <cmath>
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xtensor.hpp>
+
+namespace dgm::linalg {
+
+namespace {
+xt::xtensor<double, 2> to_xt(const Tensor& t, const char* op) {
+  if (t.dim() != 2 || t.dtype() != DType::Float64)
+    throw Error(std::string(op) + ": expects a float64 matrix, got " + t.shape().str() + " " + dtype_name(t.dtype()));
+  std::array<size_t, 2> shape{static_cast<size_t>(t.size(0)), static_cast<size_t>(t.size(1))};
+  return xt::adapt(t.data<double>(), static_cast<size_t>(t.numel()), xt::no_ownership(), shape);
+}
+template <class E>
+Tensor from_xt(const E& e) {
+  xt::xtensor<double, 2> m = e;  // row-major copy
+  Tensor t = Tensor::empty({static_cast<int64_t>(m.shape()[0]), static_cast<int64_t>(m.shape()[1])}, DType::Float64);
+  std::copy(m.begin(), m.end(), t.data<double>());
+  return t;
+}
+void check_square(const Tensor& A, const char* op) {
+  if (A.dim() != 2 || A.size(0) != A.size(1)) throw Error(std::string(op) + ": expects a square matrix, got " + A.shape().str());
+}
+}  // namespace
+
+Tensor cholesky(const Tensor& A, const std::string& what) {
+  check_square(A, "cholesky");
+  const int64_t n = A.size(0);
+  if (n == 1) {
+    if (!(A.at(0) > 0)) throw Error("cholesky: " + what + " is not positive definite");
+    return Tensor::full({1, 1}, std::sqrt(A.at(0)), DType::Float64);
+  }
+  try {
+    return from_xt(xt::linalg::cholesky(to_xt(A, "cholesky")));
+  } catch (const std::runtime_error&) {
+    throw Error("cholesky: " + what + " is not positive definite");
+  }
+}
+
+Tensor solve_lower(const Tensor& L, const Tensor& B) {
+  check_square(L, "solve_lower");
+  if (B.dim() != 2 || B.size(0) != L.size(0))
+    throw Error("solve_lower: L " + L.shape().str() + " does not fit B " + B.shape().str());
+  // xtensor-blas 0.20's solve_triangular passes one right-hand side to LAPACK
+  // whatever B's width (nrhs is fixed to 1), so: L^-1 (LAPACK getri) times B (BLAS).
+  NoGradGuard ng;
+  return matmul(inverse(L), B);
+}
+
+Tensor inverse(const Tensor& A) {
+  check_square(A, "inverse");
+  return from_xt(xt::linalg::inv(to_xt(A, "inverse")));
+}
+
+double log_det_spd(const Tensor& A) {
+  Tensor L = cholesky(A);
+  double s = 0;
+  for (int64_t i = 0; i < L.size(0); ++i) s += std::log(L.at(i * L.size(0) + i));
+  return 2 * s;
+}
+
+}  // namespace dgm::linalg

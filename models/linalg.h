@@ -1,0 +1,20 @@
+// dgm/models/linalg.h — small dense linear algebra on float64 matrices
+// (LAPACK through xtensor-blas): what closed-form models (Gaussian mixtures,
+// linear-Gaussian models) need. Not differentiable; no graph is recorded.
+#pragma once
+
+#include "autograd/tensor.h"
+
+namespace dgm::linalg {
+
+// The lower Cholesky factor L of a symmetric positive-definite A [n, n]: A = L L^T.
+// Throws naming `what` when A is not positive definite.
+Tensor cholesky(const Tensor& A, const std::string& what = "matrix");
+// X with L X = B, L lower triangular [n, n], B [n, m].
+Tensor solve_lower(const Tensor& L, const Tensor& B);
+// A^{-1} for a square invertible A.
+Tensor inverse(const Tensor& A);
+// log det A for a symmetric positive-definite A: 2 sum_i log L_ii.
+double log_det_spd(const Tensor& A);
+
+}  // namespace dgm::linalg

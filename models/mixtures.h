@@ -1,0 +1,98 @@
+// dgm/models/mixtures.h — mixture models fitted by EM (docs/chapters/em.md).
+//
+// A latent class z in {1..K} with p(z = k) = pi_k, and p(x | z = k) a Gaussian
+// (GaussianMixture) or a product of Bernoullis (BernoulliMixture). EM
+// alternates (Bishop, PRML 9.2-9.4; Neal & Hinton 1998):
+//   E-step  q(z_n) = p(z_n | x_n, theta)              (makes the ELBO tight)      eq. (3)
+//   M-step  theta = argmax_theta sum_n E_q[log p(x_n, z_n | theta)]  (closed form) eq. (4)
+// and log p(x | theta) = ELBO(q, theta) + KL(q || p(z | x, theta))             eq. (2)
+// never decreases. Everything here is float64.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "autograd/nn.h"
+#include "autograd/random.h"
+
+namespace dgm::models {
+
+// ---------------------------------------------------------------- Gaussian mixture, full covariances
+struct GaussianMixture {
+  Tensor weights;  // [K]        pi_k
+  Tensor means;    // [K, D]     mu_k
+  Tensor covs;     // [K, D, D]  Sigma_k
+  int64_t K() const { return weights.numel(); }
+  int64_t D() const { return means.size(1); }
+
+  // log p(x_n, z_n = k) = log pi_k + log N(x_n; mu_k, Sigma_k), [N, K]
+  Tensor log_joint(const Tensor& X) const;
+  // log p(x_n) = log sum_k p(x_n, z_n = k), [N]
+  Tensor log_likelihood(const Tensor& X) const;
+  double total_log_likelihood(const Tensor& X) const;
+  // n draws: points [n, D] and their components [n] (int64)
+  std::pair<Tensor, Tensor> sample(int64_t n, Generator& gen) const;
+};
+
+// k-means++ (Arthur & Vassilvitskii 2007) picks K centres: the first uniformly,
+// each next one with probability proportional to its squared distance to the
+// nearest centre so far. Points then go to their nearest centre, and each
+// cluster's weight, mean and covariance (+ floor I) start the mixture.
+GaussianMixture init_kmeans_pp(const Tensor& X, int64_t K, Generator& gen, double cov_floor = 1e-6);
+
+// E-step: responsibilities r_nk = p(z_n = k | x_n, theta), [N, K], by a stable log-sum-exp.
+Tensor e_step(const GaussianMixture& m, const Tensor& X);
+// M-step for responsibilities R [N, K]:
+//   N_k = sum_n r_nk,  pi_k = N_k / N,  mu_k = sum_n r_nk x_n / N_k,
+//   Sigma_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + floor I.
+// The floor (scikit-learn's reg_covar) keeps a component from collapsing onto
+// one point, where its covariance would be singular and the likelihood infinite.
+GaussianMixture m_step(const Tensor& X, const Tensor& R, double cov_floor = 1e-6);
+
+// ELBO(q, theta) = sum_n sum_k q_nk [log p(x_n, k | theta) - log q_nk]   (q_nk = 0 terms are 0)
+double elbo(const Tensor& log_joint, const Tensor& Q);
+// sum_n KL(q_n || p(z_n | x_n, theta))
+double kl_to_posterior(const Tensor& log_joint, const Tensor& Q);
+
+struct EMTrace {
+  std::vector<double> log_likelihood;  // after each iteration, total over the data
+  int iterations = 0;
+  bool converged = false;
+};
+// Runs EM until the relative change of the log-likelihood is below `tol` or
+// `max_iter` iterations. `on_iteration(it, model)` is called after each.
+EMTrace fit_em(GaussianMixture& m, const Tensor& X, int max_iter, double tol, double cov_floor = 1e-6,
+               const std::function<void(int, const GaussianMixture&)>& on_iteration = {});
+
+// ---------------------------------------------------------------- the same mixture by gradient ascent
+// log p(x) maximised directly with Adam through the autodiff engine. Covariances
+// are parameterised by the Cholesky factor of the precision, Sigma_k^-1 = U_k^T U_k
+// with U_k upper triangular and a positive (exponentiated) diagonal, so that
+//   log N(x; mu, Sigma) = -D/2 log 2 pi + sum_i log U_ii - |U (x - mu)|^2 / 2
+// needs no matrix inverse.
+class GaussianMixtureGradient : public nn::Module {
+ public:
+  explicit GaussianMixtureGradient(const GaussianMixture& init);
+  Tensor log_likelihood(const Tensor& X);  // [N], differentiable
+  GaussianMixture to_mixture() const;
+  Tensor logits, means, u_raw;  // [K], [K, D], [K, D, D]
+
+ private:
+  Tensor diag_mask_, upper_mask_;
+};
+
+// ---------------------------------------------------------------- mixture of Bernoullis
+// p(x | z = k) = prod_d mu_kd^x_d (1 - mu_kd)^(1 - x_d) for binary x.
+// M-step with a Beta(1 + a, 1 + a) prior on each mu_kd (a = `smoothing`):
+// mu_kd = (sum_n r_nk x_nd + a) / (N_k + 2a), which keeps means off 0 and 1.
+struct BernoulliMixture {
+  Tensor weights;  // [K]
+  Tensor means;    // [K, D]
+  Tensor log_joint(const Tensor& X) const;  // [N, K]
+  double total_log_likelihood(const Tensor& X) const;
+};
+BernoulliMixture init_bernoulli_mixture(int64_t K, int64_t D, Generator& gen);
+Tensor e_step(const BernoulliMixture& m, const Tensor& X);
+BernoulliMixture m_step_bernoulli(const Tensor& X, const Tensor& R, double smoothing = 0.01);
+
+}  // namespace dgm::models
