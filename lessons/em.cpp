@@ -1,0 +1,267 @@
+// lessons/em.cpp — the EM algorithm: the ELBO made tight, then raised.
+//
+// 1. log p(x | theta) = ELBO(q, theta) + KL(q || p(z | x, theta)) for any q,
+//    and the E-step (q = the posterior) makes the KL zero.
+// 2. EM as coordinate ascent on the ELBO: each M-step raises the ELBO, so the
+//    log-likelihood never falls (checked at every iteration; a table).
+// 3. Parameter recovery on data from a known 3-component mixture.
+// 4. EM against gradient ascent through the engine on the same data.
+// 5. A mixture of Bernoullis on binarized images, its means drawn as images.
+// Writes em_progress.png (ellipses after iterations 1, 2, 5 and the last),
+// em_loglik.csv/.png, bernoulli_means.png, metrics.json.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+
+#include "autograd/graph.h"
+#include "autograd/optim.h"
+#include "lessons/common/lesson.h"
+#include "models/datasets.h"
+#include "models/image.h"
+#include "models/linalg.h"
+#include "models/mixtures.h"
+#include "models/plot.h"
+#include "models/transforms.h"
+
+using namespace dgm;
+using models::GaussianMixture;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The mixture the data come from.
+GaussianMixture truth() {
+  GaussianMixture m;
+  m.weights = Tensor::from_vector(std::vector<double>{0.2, 0.5, 0.3}, {3});
+  m.means = Tensor::from_vector(std::vector<double>{-3, 0, 0, 2, 2.5, -2}, {3, 2});
+  m.covs = Tensor::from_vector(std::vector<double>{0.6, 0.2, 0.2, 0.4, 1.2, -0.5, -0.5, 0.7, 0.5, 0.1, 0.1, 0.5}, {3, 2, 2});
+  return m;
+}
+
+// A deliberately poor start (so the pictures show EM at work): K data points
+// as means, unit covariances, equal weights.
+GaussianMixture naive_init(const Tensor& X, int64_t K, Generator& gen) {
+  GaussianMixture m;
+  m.weights = Tensor::full({K}, 1.0 / static_cast<double>(K), DType::Float64);
+  m.means = index_select(X, 0, slice(gen.permutation(X.size(0)), 0, 0, K));
+  m.covs = Tensor::zeros({K, 2, 2}, DType::Float64);
+  for (int64_t k = 0; k < K; ++k) m.covs.data<double>()[k * 4] = m.covs.data<double>()[k * 4 + 3] = 1;
+  return m;
+}
+
+// One panel: the data as grey dots and each component's 1- and 2-sigma ellipses.
+void draw_panel(image::RGB& img, int x0, int size, const Tensor& X, const GaussianMixture& m) {
+  const double lo = -6, hi = 6;
+  auto px = [&](double x) { return x0 + static_cast<int>((x - lo) / (hi - lo) * size); };
+  auto py = [&](double y) { return static_cast<int>((hi - y) / (hi - lo) * size); };
+  for (int y = 0; y < size; ++y) img.set(x0, y, 0, 0, 0);  // a separator line
+  for (int64_t n = 0; n < X.size(0); ++n) img.set(px(X.at(2 * n)), py(X.at(2 * n + 1)), 150, 150, 150);
+  const uint8_t colours[4][3] = {{214, 39, 40}, {31, 119, 180}, {44, 160, 44}, {148, 103, 189}};
+  for (int64_t k = 0; k < m.K(); ++k) {
+    Tensor L = linalg::cholesky(reshape(slice(m.covs, 0, k, k + 1), {2, 2}));
+    const auto* c = colours[k % 4];
+    for (double r : {1.0, 2.0})
+      for (int s = 0; s < 720; ++s) {
+        const double t = 2 * M_PI * s / 720, a = r * std::cos(t), b = r * std::sin(t);
+        const double x = m.means.at(2 * k) + L.at(0) * a, y = m.means.at(2 * k + 1) + L.at(2) * a + L.at(3) * b;
+        img.disc(px(x), py(y), r == 1.0 ? 1 : 0, c[0], c[1], c[2]);
+      }
+    img.disc(px(m.means.at(2 * k)), py(m.means.at(2 * k + 1)), 3, c[0], c[1], c[2]);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lesson::Lesson L("em", "the EM algorithm: Gaussian and Bernoulli mixtures, EM as coordinate ascent on the ELBO");
+  if (int rc = L.parse(argc, argv); rc >= 0) return rc;
+  const auto& opt = L.options();
+  Generator gen(opt.seed);
+
+  try {
+    const int64_t N = opt.quick ? 1500 : 5000;
+    GaussianMixture true_m = truth();
+    Tensor X = true_m.sample(N, gen).first;
+    const double n = static_cast<double>(N);
+
+    // ------------------------------------------------------------ 1. the decomposition
+    std::cout << "\n-- 1. log p(x|theta) = ELBO(q, theta) + KL(q || p(z|x, theta)), per data point (N = " << N << ")\n";
+    GaussianMixture m = naive_init(X, 3, gen);
+    {
+      Tensor lj = m.log_joint(X);
+      const double ll = m.total_log_likelihood(X) / n;
+      Tensor uniform = Tensor::full({N, 3}, 1.0 / 3, DType::Float64);
+      Tensor random_q = softmax(gen.normal({N, 3}, 0, 3, DType::Float64), 1);
+      Tensor posterior = models::e_step(m, X);
+      for (auto [name, q] : {std::pair{"uniform q", uniform}, std::pair{"random q", random_q}, std::pair{"q = posterior", posterior}}) {
+        const double e = models::elbo(lj, q) / n, kl = models::kl_to_posterior(lj, q) / n;
+        std::cout << "   " << std::left << std::setw(14) << name << std::right << " ELBO " << std::setw(10) << std::fixed
+                  << std::setprecision(6) << e << "  KL " << std::setw(10) << kl << "  sum " << e + kl << "\n";
+        L.check_close(std::string("ELBO + KL = log p(x) for ") + name, e + kl, ll, 1e-10);
+      }
+      L.check_close("after the E-step the KL is zero", models::kl_to_posterior(lj, posterior) / n, 0, 1e-10);
+    }
+
+    // ------------------------------------------------------------ 2. coordinate ascent
+    std::cout << "\n-- 2. EM from a poor start: each M-step raises the ELBO, the log-likelihood never falls\n"
+                 "   iter   log p(x)/N   ELBO(q_t,th_t)   ELBO(q_t,th_t+1)   KL(q_t||p_t+1)\n";
+    int ll_drops = 0, elbo_drops = 0, iterations = 0;
+    double worst_drop = 0;
+    std::vector<std::vector<double>> curve;
+    image::RGB panel(4 * 300 + 1, 300);
+    int panel_slot = 0;
+    const auto t_em = Clock::now();
+    double prev_ll = m.total_log_likelihood(X) / n;
+    for (int it = 1; it <= 500; ++it) {
+      Tensor q = models::e_step(m, X);                               // E: q_t = p(z | x, theta_t)
+      const double elbo_before = models::elbo(m.log_joint(X), q) / n;
+      GaussianMixture next = models::m_step(X, q);                   // M: theta_t+1
+      Tensor lj_next = next.log_joint(X);
+      const double elbo_after = models::elbo(lj_next, q) / n, kl_after = models::kl_to_posterior(lj_next, q) / n;
+      const double ll = next.total_log_likelihood(X) / n;
+      elbo_drops += elbo_after < elbo_before - 1e-12;
+      ll_drops += ll < prev_ll - 1e-12;
+      worst_drop = std::max(worst_drop, prev_ll - ll);
+      curve.push_back({double(it), ll, elbo_before, elbo_after, kl_after});
+      if (it <= 5 || it % 10 == 0)
+        std::cout << "   " << std::setw(4) << it << std::setw(13) << std::setprecision(6) << ll << std::setw(17) << elbo_before
+                  << std::setw(19) << elbo_after << std::setw(17) << std::scientific << std::setprecision(2) << kl_after
+                  << std::fixed << "\n";
+      const bool converged = std::abs(ll - prev_ll) <= 1e-10 * std::abs(prev_ll);
+      if (it == 1 || it == 2 || it == 5) draw_panel(panel, 300 * panel_slot++, 300, X, next);
+      m = next;
+      prev_ll = ll;
+      iterations = it;
+      if (converged) break;
+    }
+    const double em_seconds = seconds_since(t_em);
+    draw_panel(panel, 300 * panel_slot, 300, X, m);
+    image::write_png(L.path("em_progress.png"), panel);
+    L.write_csv("em_loglik.csv", {"iteration", "loglik_per_point", "elbo_before_m", "elbo_after_m", "kl_after_m"}, curve);
+    plot::line_plot(L.path("em_loglik.csv"), L.path("em_loglik.png"), "EM: log-likelihood per point", "iteration", "nats", 1,
+                    {{2, "log p(x)/N"}});
+    std::cout << "   converged after " << iterations << " iterations; wrote em_progress.png (iterations 1, 2, 5, "
+              << iterations << ") and em_loglik.png\n";
+    L.check_close("M-steps that lowered the ELBO, of " + std::to_string(iterations), elbo_drops, 0, 0);
+    L.check_close("iterations that lowered the log-likelihood, of " + std::to_string(iterations), ll_drops, 0, 0);
+    L.metric("gmm_loglik_per_point", prev_ll);
+    L.metric("gmm_iterations", iterations);
+    L.metric("gmm_em_seconds", em_seconds);
+
+    // ------------------------------------------------------------ 3. recovery
+    std::cout << "\n-- 3. Parameter recovery (k-means++ start), up to a relabelling, within 4 standard errors\n";
+    const GaussianMixture kmeans_start = models::init_kmeans_pp(X, 3, gen);
+    GaussianMixture fit = kmeans_start;
+    models::fit_em(fit, X, 500, 1e-10);
+    std::vector<int> perm = {0, 1, 2}, best;
+    double best_d = INFINITY;
+    do {
+      double d = 0;
+      for (int k = 0; k < 3; ++k)
+        for (int j = 0; j < 2; ++j) d += std::pow(fit.means.at(perm[k] * 2 + j) - true_m.means.at(k * 2 + j), 2);
+      if (d < best_d) best_d = d, best = perm;
+    } while (std::next_permutation(perm.begin(), perm.end()));
+    double worst_z = 0;  // the largest |error| / standard error over every parameter
+    for (int k = 0; k < 3; ++k) {
+      const double w = true_m.weights.at(k), nk = n * w;
+      worst_z = std::max(worst_z, std::abs(fit.weights.at(best[k]) - w) / std::sqrt(w * (1 - w) / n));
+      for (int a = 0; a < 2; ++a) {
+        worst_z = std::max(worst_z, std::abs(fit.means.at(best[k] * 2 + a) - true_m.means.at(k * 2 + a)) /
+                                        std::sqrt(true_m.covs.at(k * 4 + a * 3) / nk));
+        for (int b = 0; b < 2; ++b) {
+          const double saa = true_m.covs.at(k * 4 + a * 3), sbb = true_m.covs.at(k * 4 + b * 3), sab = true_m.covs.at(k * 4 + a * 2 + b);
+          worst_z = std::max(worst_z, std::abs(fit.covs.at(best[k] * 4 + a * 2 + b) - sab) / std::sqrt((saa * sbb + sab * sab) / nk));
+        }
+      }
+      std::cout << "   component " << k << ": weight " << std::setprecision(3) << fit.weights.at(best[k]) << " (true " << w
+                << "), mean (" << fit.means.at(best[k] * 2) << ", " << fit.means.at(best[k] * 2 + 1) << ") (true ("
+                << true_m.means.at(k * 2) << ", " << true_m.means.at(k * 2 + 1) << "))\n";
+    }
+    L.check_le("largest |fitted - true| / standard error over weights, means, covariances", worst_z, 4.0);
+
+    // ------------------------------------------------------------ 4. EM vs gradient ascent
+    std::cout << "\n-- 4. The same mixture by gradient ascent on log p(x) through the engine (Adam, full batch)\n";
+    {
+      const GaussianMixture& start = kmeans_start;  // the start of step 3, for both methods
+      GaussianMixture em = start;
+      const auto t0 = Clock::now();
+      auto trace = models::fit_em(em, X, 500, 1e-10);
+      const double t_em2 = seconds_since(t0);
+      const double target = em.total_log_likelihood(X) / n;
+      models::GaussianMixtureGradient ga(start);
+      optim::Adam adam(ga.parameters(), 0.02);
+      const int max_steps = opt.quick ? 3000 : 10000;
+      int steps = 0;
+      double ga_ll = -INFINITY;
+      const auto t1 = Clock::now();
+      for (; steps < max_steps && ga_ll < target - 1e-4; ++steps) {
+        adam.zero_grad();
+        Tensor loss = neg(mean(ga.log_likelihood(X)));
+        loss.backward();
+        adam.step();
+        ga_ll = -loss.item();
+        lesson::Lesson::require_finite(ga_ll, "the gradient-ascent log-likelihood", steps);
+      }
+      const double t_ga = seconds_since(t1);
+      std::cout << "   method            iterations   seconds   log p(x)/N\n"
+                << "   EM                " << std::setw(10) << trace.iterations << std::setw(10) << std::setprecision(3) << t_em2
+                << std::setw(13) << std::setprecision(6) << target << "\n"
+                << "   gradient ascent   " << std::setw(10) << steps << std::setw(10) << std::setprecision(3) << t_ga
+                << std::setw(13) << std::setprecision(6) << ga_ll << "\n";
+      L.check_close("gradient ascent reaches EM's log-likelihood per point", ga_ll, target, 1e-3);
+      L.metric("em_iterations_to_converge", trace.iterations);
+      L.metric("gradient_ascent_steps_to_em_loglik", steps);
+      L.metric("gradient_ascent_seconds", t_ga);
+    }
+
+    // ------------------------------------------------------------ 5. mixture of Bernoullis
+    std::cout << "\n-- 5. A mixture of Bernoullis on binarized images; its means are images\n";
+    try {
+      Tensor images;
+      int64_t K = 10;
+      if (opt.quick) {
+        images = data::digits(data::Split::Train, opt.data).images;
+      } else {
+        images = data::fashion_mnist(data::Split::Train, opt.data, 10000).images;
+        K = 20;
+      }
+      const int64_t h = images.size(2), w = images.size(3);
+      Tensor Xb = reshape(data::binarize_threshold(images, 0.5), {images.size(0), h * w}).to(DType::Float64);
+      const double a = 0.01;
+      auto objective = [&](const models::BernoulliMixture& bm) {  // log-likelihood + log Beta(1+a, 1+a) prior
+        return bm.total_log_likelihood(Xb) + a * sum(log(bm.means) + log1p(neg(bm.means))).item();
+      };
+      models::BernoulliMixture bm = models::init_bernoulli_mixture(K, h * w, gen);
+      double prev = objective(bm);
+      int drops = 0, its = 0;
+      std::vector<std::vector<double>> bcurve;
+      const auto t0 = Clock::now();
+      for (int it = 1; it <= (opt.quick ? 30 : 60); ++it) {
+        bm = models::m_step_bernoulli(Xb, models::e_step(bm, Xb), a);
+        const double obj = objective(bm);
+        drops += obj < prev - 1e-9 * std::abs(prev);
+        bcurve.push_back({double(it), bm.total_log_likelihood(Xb) / static_cast<double>(Xb.size(0))});
+        prev = obj;
+        its = it;
+      }
+      L.check_close("EM iterations that lowered the (MAP) objective, of " + std::to_string(its), drops, 0, 0);
+      image::save_image_grid(L.path("bernoulli_means.png"), reshape(bm.means, {K, 1, h, w}), K <= 10 ? 5 : 10,
+                             h <= 8 ? 8 : 3, 2);
+      L.write_csv("bernoulli_loglik.csv", {"iteration", "loglik_per_image"}, bcurve);
+      std::cout << "   " << K << " components, " << Xb.size(0) << " images: log-likelihood "
+                << std::setprecision(2) << bcurve.back()[1] << " nats per image after " << its << " iterations ("
+                << std::setprecision(1) << seconds_since(t0) << " s); wrote bernoulli_means.png\n";
+      L.metric("bernoulli_loglik_per_image", bcurve.back()[1]);
+    } catch (const Error& e) {
+      std::cout << "   skipped: " << e.what() << "\n";
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "lesson_em: " << e.what() << "\n";
+    return 1;
+  }
+  return L.finish();
+}
