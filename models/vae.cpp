@@ -1,0 +1,90 @@
+// dgm/models/vae.cpp
+#include "models/vae.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/graph.h"
+#include "models/distributions.h"
+
+namespace dgm::models {
+
+VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen)
+    : data_(data_dim), latent_(latent_dim), decoder_(decoder) {
+  if (hidden.empty()) throw Error("VAE: needs at least one hidden layer");
+  encoder_ = std::make_shared<nn::Sequential>();
+  int64_t prev = data_dim;
+  for (int64_t h : hidden) {
+    encoder_->add(std::make_shared<nn::Linear>(prev, h, gen)).add(std::make_shared<nn::ReLU>());
+    prev = h;
+  }
+  register_module("encoder", encoder_);
+  mu_head_ = register_module("mu", std::make_shared<nn::Linear>(prev, latent_dim, gen));
+  logvar_head_ = register_module("logvar", std::make_shared<nn::Linear>(prev, latent_dim, gen));
+  decoder_net_ = std::make_shared<nn::Sequential>();
+  prev = latent_dim;
+  for (auto it = hidden.rbegin(); it != hidden.rend(); ++it) {
+    decoder_net_->add(std::make_shared<nn::Linear>(prev, *it, gen)).add(std::make_shared<nn::ReLU>());
+    prev = *it;
+  }
+  decoder_net_->add(std::make_shared<nn::Linear>(prev, data_dim, gen));
+  register_module("decoder", decoder_net_);
+  if (decoder == Decoder::Gaussian) dec_logvar_ = register_parameter("decoder_logvar", Tensor::zeros({data_dim}));
+}
+
+VAE::Posterior VAE::encode(const Tensor& x) {
+  Tensor h = encoder_->forward(x);
+  return {mu_head_->forward(h), logvar_head_->forward(h)};
+}
+
+Tensor VAE::decode(const Tensor& z) { return decoder_net_->forward(z); }
+
+Tensor VAE::log_likelihood(const Tensor& x, const Tensor& z) {
+  Tensor out = decode(z);
+  if (decoder_ == Decoder::Bernoulli) return dist::sum_per_example(dist::bernoulli_log_prob(out, x));
+  return dist::sum_per_example(dist::normal_log_prob(x, out, dec_logvar_));
+}
+
+VAE::Terms VAE::elbo_terms(const Tensor& x, Generator& gen) {
+  Posterior q = encode(x);
+  Tensor z = dist::normal_rsample(q.mu, q.logvar, gen);                 // z = mu + sigma * eps   (eq. 5)
+  Tensor rec = log_likelihood(x, z);                                     // log p(x | z)
+  Tensor kl = dist::sum_per_example(dist::kl_normal_standard(q.mu, q.logvar));  // closed form (eq. 4)
+  return {rec, kl, rec - kl};
+}
+
+Tensor VAE::loss(const Tensor& x, Generator& gen) { return neg(mean(elbo_terms(x, gen).elbo)); }
+
+Tensor VAE::iwae(const Tensor& x, int64_t k, Generator& gen) {
+  NoGradGuard ng;
+  if (k < 1) throw Error("VAE::iwae: k must be at least 1");
+  const int64_t n = x.size(0);
+  const int64_t group = std::max<int64_t>(1, 20000 / k);  // examples per batch of k * group samples
+  std::vector<Tensor> parts;
+  for (int64_t s = 0; s < n; s += group) {
+    Tensor xb = slice(x, 0, s, std::min(n, s + group));
+    const int64_t m = xb.size(0);
+    Posterior q = encode(xb);
+    // k copies of the batch, stacked: row i * m + j is sample i of example j
+    Tensor xs = concat(std::vector<Tensor>(static_cast<size_t>(k), xb), 0);
+    Tensor mu = concat(std::vector<Tensor>(static_cast<size_t>(k), q.mu), 0);
+    Tensor lv = concat(std::vector<Tensor>(static_cast<size_t>(k), q.logvar), 0);
+    Tensor z = dist::normal_rsample(mu, lv, gen);
+    Tensor zero = Tensor::zeros(z.shape(), z.dtype());
+    // log w = log p(x | z) + log p(z) - log q(z | x)
+    Tensor log_w = log_likelihood(xs, z) + dist::sum_per_example(dist::normal_log_prob(z, zero, zero)) -
+                   dist::sum_per_example(dist::normal_log_prob(z, mu, lv));
+    parts.push_back(logsumexp(reshape(log_w, {k, m}), {0}) - std::log(static_cast<double>(k)));  // log mean_i w_i
+  }
+  return concat(parts, 0);
+}
+
+Tensor VAE::decode_means(const Tensor& z) {
+  NoGradGuard ng;
+  Tensor out = decode(z);
+  return decoder_ == Decoder::Bernoulli ? sigmoid(out) : out;
+}
+
+Tensor VAE::sample_means(int64_t n, Generator& gen) { return decode_means(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype())); }
+
+}  // namespace dgm::models

@@ -1,0 +1,58 @@
+// dgm/models/vae.h — the variational autoencoder (Kingma & Welling 2014;
+// Rezende, Mohamed & Wierstra 2014), and its importance-weighted bound
+// (Burda, Grosse & Salakhutdinov 2016). Equations: docs/chapters/vae.md.
+//
+//   encoder  q(z | x) = N(z; mu(x), diag exp(logvar(x)))           (an MLP with two heads)
+//   prior    p(z)     = N(0, I)
+//   decoder  p(x | z) = Bernoulli(sigmoid(f(z)))  for binary data   (eq. 6)
+//                     = N(x; f(z), diag exp(g))  for real data, g a learned log-variance
+//   ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z))             (eq. 3)
+//           ~ log p(x | mu + sigma * eps) - KL,  eps ~ N(0, I)       (reparameterisation, eq. 5)
+//   IWAE_k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i | x)],  z_i ~ q  (eq. 8)
+#pragma once
+
+#include "autograd/nn.h"
+
+namespace dgm::models {
+
+enum class Decoder { Bernoulli, Gaussian };
+
+class VAE : public nn::Module {
+ public:
+  // data_dim -> hidden ... -> (mu, logvar) in latent_dim, and back.
+  VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen);
+
+  struct Posterior {
+    Tensor mu, logvar;  // [N, latent]
+  };
+  Posterior encode(const Tensor& x);
+  Tensor decode(const Tensor& z);  // Bernoulli: logits; Gaussian: means. [N, data_dim]
+  // log p(x | z) per example [N]
+  Tensor log_likelihood(const Tensor& x, const Tensor& z);
+
+  struct Terms {
+    Tensor rec;   // E_q log p(x|z) by one reparameterised sample, [N]
+    Tensor kl;    // KL(q(z|x) || p(z)) in closed form, [N]
+    Tensor elbo;  // rec - kl, [N]
+  };
+  Terms elbo_terms(const Tensor& x, Generator& gen);
+  // The training loss: negative ELBO summed over dimensions, averaged over the batch.
+  Tensor loss(const Tensor& x, Generator& gen);
+  // log p(x) >= IWAE_k(x): a stable log-mean-exp over k samples per example, [N].
+  Tensor iwae(const Tensor& x, int64_t k, Generator& gen);
+  // n samples: z ~ p(z), then the decoder's mean (Bernoulli: probabilities).
+  Tensor sample_means(int64_t n, Generator& gen);
+  Tensor decode_means(const Tensor& z);
+
+  int64_t latent_dim() const { return latent_; }
+  int64_t data_dim() const { return data_; }
+
+ private:
+  int64_t data_, latent_;
+  Decoder decoder_;
+  std::shared_ptr<nn::Sequential> encoder_, decoder_net_;
+  std::shared_ptr<nn::Linear> mu_head_, logvar_head_;
+  Tensor dec_logvar_;  // Gaussian decoder: one learned log-variance per dimension
+};
+
+}  // namespace dgm::models
