@@ -339,8 +339,13 @@ int main(int argc, char** argv) {
                  "   reference points (validation, the book code's curves): autoregressive model ~89 nats, VAE ~100.5,\n"
                  "   uniform model 64 ln 17 = 181.3\n";
     {
-      auto tr = data::digits(data::Split::Train, opt.data), va = data::digits(data::Split::Validation, opt.data),
-           te = data::digits(data::Split::Test, opt.data);
+      bool synthetic = false;
+      auto tr = data::digits_or_synthetic(data::Split::Train, opt.data, &synthetic),
+           va = data::digits_or_synthetic(data::Split::Validation, opt.data, &synthetic),
+           te = data::digits_or_synthetic(data::Split::Test, opt.data, &synthetic);
+      if (synthetic)
+        std::cout << "   (the 8x8 digits are not installed -- scripts/get-digits.sh -- so the built-in synthetic\n"
+                     "    8x8 glyphs stand in: same shape and levels, other numbers than the references)\n";
       const int made_epochs = opt.epochs > 0 ? opt.epochs : (opt.quick ? 20 : 60);
       const int pix_epochs = opt.epochs > 0 ? opt.epochs : (opt.quick ? 4 : 40);
       auto same = [](const Tensor& x) { return x; };
@@ -353,7 +358,7 @@ int main(int argc, char** argv) {
         f.test_nll = mean_nll(m, te.images);
         report(m, tag, f, te.images, 8, 8, 17, gen, L, 64);
         L.check_le(tag + ": test NLL below the uniform model's 64 ln 17 nats", f.test_nll, 64 * std::log(17.0));
-        if (m.name == "pixelcnn" && !opt.quick && opt.epochs == 0)
+        if (m.name == "pixelcnn" && !opt.quick && opt.epochs == 0 && !synthetic)
           L.check_le("digits_pixelcnn: validation NLL below the reference autoregressive model's ~89 nats", f.val_nll, 89.0);
       }
     }

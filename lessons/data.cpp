@@ -125,6 +125,11 @@ int main(int argc, char** argv) {
     } catch (const Error& e) {
       std::cout << "   skipped: " << e.what() << "\n";
     }
+    {
+      auto syn = data::synthetic_digits(data::Split::Train);
+      image::save_image_grid(L.path("synthetic_digits_grid.png"), slice(syn.images, 0, 0, 64), 8, 6, 2);
+      std::cout << "   wrote synthetic_digits_grid.png (the built-in stand-in tests use when the digits are not installed)\n";
+    }
 
     // ------------------------------------------------------------ 4. Fashion-MNIST
     std::cout << "\n-- 4. Fashion-MNIST\n";

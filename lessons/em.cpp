@@ -224,7 +224,9 @@ int main(int argc, char** argv) {
       Tensor images;
       int64_t K = 10;
       if (opt.quick) {
-        images = data::digits(data::Split::Train, opt.data).images;
+        bool synthetic = false;
+        images = data::digits_or_synthetic(data::Split::Train, opt.data, &synthetic).images;
+        if (synthetic) std::cout << "   (the 8x8 digits are not installed; the built-in synthetic glyphs stand in)\n";
       } else {
         images = data::fashion_mnist(data::Split::Train, opt.data, 10000).images;
         K = 20;

@@ -60,9 +60,11 @@ int main(int argc, char** argv) {
     data::ImageSet train, test;
     std::string name;
     if (opt.quick) {
-      train = data::digits(data::Split::Train, opt.data);
-      test = data::digits(data::Split::Test, opt.data);
-      name = "8x8 digits (grey level / 16 as the Bernoulli probability, binarized afresh every epoch)";
+      bool synthetic = false;
+      train = data::digits_or_synthetic(data::Split::Train, opt.data, &synthetic);
+      test = data::digits_or_synthetic(data::Split::Test, opt.data, &synthetic);
+      name = std::string(synthetic ? "synthetic 8x8 glyphs (the digits are not installed: scripts/get-digits.sh)" : "8x8 digits") +
+             " (grey level / 16 as the Bernoulli probability, binarized afresh every epoch)";
     } else {
       train = data::fashion_mnist(data::Split::Train, opt.data);
       test = data::fashion_mnist(data::Split::Test, opt.data);

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "autograd/ops.h"
+#include "autograd/random.h"
 
 namespace dgm::data {
 
@@ -229,6 +230,49 @@ ImageSet digits(Split split, const std::string& dir) {
     case Split::Test: return all.slice(1350, 1797);
   }
   return all;
+}
+
+ImageSet synthetic_digits(Split split) {
+  static const char* kGlyphs[10][7] = {
+      {".####.", "#....#", "#...##", "#..#.#", "##...#", "#....#", ".####."},
+      {"..##..", ".###..", "..##..", "..##..", "..##..", "..##..", ".####."},
+      {".####.", "#....#", ".....#", "...##.", "..#...", ".#....", "######"},
+      {".####.", "#....#", ".....#", "..###.", ".....#", "#....#", ".####."},
+      {"...##.", "..#.#.", ".#..#.", "#...#.", "######", "....#.", "....#."},
+      {"######", "#.....", "#####.", ".....#", ".....#", "#....#", ".####."},
+      {"..###.", ".#....", "#.....", "#####.", "#....#", "#....#", ".####."},
+      {"######", ".....#", "....#.", "...#..", "..#...", "..#...", "..#..."},
+      {".####.", "#....#", "#....#", ".####.", "#....#", "#....#", ".####."},
+      {".####.", "#....#", "#....#", ".#####", ".....#", "....#.", ".###.."}};
+  const int64_t n = split == Split::Train ? 1000 : split == Split::Validation ? 350 : 447;
+  Generator gen(split == Split::Train ? 101 : split == Split::Validation ? 202 : 303);
+  ImageSet s;
+  s.images = Tensor::zeros({n, 1, 8, 8});
+  s.labels = Tensor::empty({n}, DType::Int64);
+  s.levels = 17;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t label = gen.randint(0, 10), dx = gen.randint(0, 3), dy = gen.randint(0, 2);
+    const int64_t ink = gen.randint(11, 17), bg = gen.randint(0, 3);
+    s.labels.data<int64_t>()[i] = label;
+    float* img = s.images.data<float>() + i * 64;
+    for (int64_t p = 0; p < 64; ++p) img[p] = static_cast<float>(gen.randint(0, bg + 1)) / 16.f;
+    for (int64_t y = 0; y < 7; ++y)
+      for (int64_t x = 0; x < 6; ++x)
+        if (kGlyphs[label][y][x] == '#' && y + dy < 8 && x + dx < 8)
+          img[(y + dy) * 8 + x + dx] = static_cast<float>(std::max<int64_t>(0, ink - gen.randint(0, 4))) / 16.f;
+  }
+  return s;
+}
+
+ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* synthetic) {
+  try {
+    ImageSet d = digits(split, dir);
+    if (synthetic) *synthetic = false;
+    return d;
+  } catch (const Error&) {
+    if (synthetic) *synthetic = true;
+    return synthetic_digits(split);
+  }
 }
 
 }  // namespace dgm::data

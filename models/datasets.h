@@ -61,4 +61,12 @@ ImageSet digits(Split split, const std::string& dir = "");
 // Parses the digits CSV text (65 comma-separated integers per line: 64 pixels, label).
 ImageSet parse_digits_csv(const std::string& text, const std::string& name);
 
+// A built-in stand-in with the digits' shape (8x8, 17 levels, labels 0-9, the
+// same split sizes): ten 6x7 glyphs drawn at a random offset with random
+// stroke and background intensities. Tests and --quick runs use it when the
+// real digits are not installed, so they never need a download.
+ImageSet synthetic_digits(Split split);
+// The real digits when found, else synthetic_digits (and *synthetic = true).
+ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* synthetic);
+
 }  // namespace dgm::data
