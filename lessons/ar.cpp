@@ -373,7 +373,7 @@ int main(int argc, char** argv) {
       models::MADE made(784, {1000, 1000}, 2, gen);
       models::PixelCNN pix(2, 32, 5, gen);
       const int made_epochs = opt.epochs > 0 ? opt.epochs : 30;
-      const int pix_epochs = opt.epochs > 0 ? opt.epochs : 4;
+      const int pix_epochs = opt.epochs > 0 ? opt.epochs : 3;
       for (auto [m, epochs] : {std::pair{wrap(made, 28, 28), made_epochs}, std::pair{wrap(pix, 28, 28), pix_epochs}}) {
         const std::string tag = "fashion_" + m.name;
         Fit f = train(m, train_x, val, epochs, m.name == "made" ? 100 : 64, 1e-3, gen, L, tag, binarize);
