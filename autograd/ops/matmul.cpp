@@ -7,6 +7,7 @@
 //   C = A B^T    dA = G B       dB = G^T A
 //   C = A^T B    dA = B G^T     dB = A G
 //   C = A^T B^T  dA = B^T G^T   dB = G^T A^T
+#include <algorithm>
 #include <cstring>
 
 #include "autograd/graph.h"
@@ -135,19 +136,55 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return reshape(gemm_op(a3, b3, false, false), os);
 }
 
+// ---------------------------------------------------------------- linear (fused bias)
+// y = x W^T + b for 2-D x: the output is filled with b, then GEMM adds x W^T
+// into it (beta = 1), so the bias costs no extra pass and no extra node.
+//   dx = g W,   dW = g^T x,   db = sum_rows g
+struct LinearBackward : Node {
+  SavedTensor x, w;
+  const char* name() const override { return "linear"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor gx, gw, gb;
+    if (next[0]) gx = mm(g, w.unpack(*this), false, false);
+    if (next[1]) gw = mm(g, x.unpack(*this), true, false);
+    if (next[2]) gb = sum(g, {0});
+    return {gx, gw, gb};
+  }
+  void release_saved() override { x.reset(), w.reset(); }
+};
+
+static Tensor linear_fused(const Tensor& x, const Tensor& w, const Tensor& b) {
+  kernels::check_same_float(x, w, "linear");
+  kernels::check_same_float(x, b, "linear");
+  const int64_t n = x.size(0), k = x.size(1), o = w.size(0);
+  if (b.dim() != 1 || b.size(0) != o)
+    throw Error("linear: bias " + b.shape().str() + " does not match weight " + w.shape().str());
+  Tensor out = Tensor::empty({n, o}, x.dtype());
+  kernels::dispatch_float(x.dtype(), "linear", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pb = b.data<T>();
+    T* po = out.data<T>();
+    for (int64_t i = 0; i < n; ++i) std::copy_n(pb, o, po + i * o);
+  });
+  if (k > 0) kernels::gemm(false, true, n, o, k, 1.0, x.impl().storage->data, k, w.impl().storage->data, k, 1.0,
+                           out.impl().storage->data, o, x.dtype());
+  if (!any_requires_grad({&x, &w, &b})) return out;
+  auto node = std::make_shared<LinearBackward>();
+  if (w.requires_grad()) node->x = SavedTensor::input(x);
+  if (x.requires_grad()) node->w = SavedTensor::input(w);
+  attach(out, node, {&x, &w, &b});
+  return out;
+}
+
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (w.dim() != 2) throw Error("linear: weight must be 2-D [out, in], got " + w.shape().str());
   if (x.dim() == 0 || x.shape()[x.dim() - 1] != w.shape()[1])
     throw Error("linear: cannot apply weight " + w.shape().str() + " ([out, in]) to input " + x.shape().str());
-  Tensor y;
-  if (x.dim() == 2) {
-    y = mm(x, w, false, true);
-  } else {
-    Shape os = x.shape();
-    os[os.size() - 1] = w.shape()[0];
-    y = reshape(mm(reshape(x, Shape{-1, w.shape()[1]}), w, false, true), os);
-  }
-  return b.defined() ? y + b : y;
+  if (x.dim() == 2) return b.defined() ? linear_fused(x, w, b) : mm(x, w, false, true);
+  Shape os = x.shape();
+  os[os.size() - 1] = w.shape()[0];
+  Tensor x2 = reshape(x, Shape{-1, w.shape()[1]});
+  return reshape(b.defined() ? linear_fused(x2, w, b) : mm(x2, w, false, true), os);
 }
 
 }  // namespace dgm
