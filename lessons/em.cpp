@@ -157,14 +157,7 @@ int main(int argc, char** argv) {
     const GaussianMixture kmeans_start = models::init_kmeans_pp(X, 3, gen);
     GaussianMixture fit = kmeans_start;
     models::fit_em(fit, X, 500, 1e-10);
-    std::vector<int> perm = {0, 1, 2}, best;
-    double best_d = INFINITY;
-    do {
-      double d = 0;
-      for (int k = 0; k < 3; ++k)
-        for (int j = 0; j < 2; ++j) d += std::pow(fit.means.at(perm[k] * 2 + j) - true_m.means.at(k * 2 + j), 2);
-      if (d < best_d) best_d = d, best = perm;
-    } while (std::next_permutation(perm.begin(), perm.end()));
+    const std::vector<int64_t> best = models::match_components(fit.means, true_m.means);
     double worst_z = 0;  // the largest |error| / standard error over every parameter
     for (int k = 0; k < 3; ++k) {
       const double w = true_m.weights.at(k), nk = n * w;

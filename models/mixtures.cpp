@@ -1,6 +1,7 @@
 // dgm/models/mixtures.cpp
 #include "models/mixtures.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/graph.h"
@@ -173,6 +174,23 @@ double kl_to_posterior(const Tensor& lj, const Tensor& Q) {
   for (int64_t i = 0; i < Q.numel(); ++i)
     if (Q.at(i) > 0) s += Q.at(i) * (std::log(Q.at(i)) - log_post.at(i));
   return s;
+}
+
+std::vector<int64_t> match_components(const Tensor& fitted, const Tensor& reference) {
+  const int64_t K = reference.size(0), D = reference.size(1);
+  if (fitted.shape() != reference.shape() || K > 8)
+    throw Error("match_components: means " + fitted.shape().str() + " and " + reference.shape().str() +
+                " must have one shape, with at most 8 components");
+  std::vector<int64_t> perm(static_cast<size_t>(K)), best;
+  for (int64_t k = 0; k < K; ++k) perm[static_cast<size_t>(k)] = k;
+  double best_d = INFINITY;
+  do {
+    double d = 0;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < D; ++j) d += std::pow(fitted.at(perm[static_cast<size_t>(k)] * D + j) - reference.at(k * D + j), 2);
+    if (d < best_d) best_d = d, best = perm;
+  } while (std::next_permutation(perm.begin(), perm.end()));
+  return best;
 }
 
 EMTrace fit_em(GaussianMixture& m, const Tensor& X, int max_iter, double tol, double cov_floor,

@@ -54,6 +54,11 @@ double elbo(const Tensor& log_joint, const Tensor& Q);
 // sum_n KL(q_n || p(z_n | x_n, theta))
 double kl_to_posterior(const Tensor& log_joint, const Tensor& Q);
 
+// The relabelling that best matches fitted components to reference ones (by
+// squared distance of their means, over all K! permutations; K <= 8):
+// component perm[k] of the fit corresponds to component k of the reference.
+std::vector<int64_t> match_components(const Tensor& fitted_means, const Tensor& reference_means);
+
 struct EMTrace {
   std::vector<double> log_likelihood;  // after each iteration, total over the data
   int iterations = 0;

@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <string>
+
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
@@ -45,6 +48,13 @@ inline void require_gradgradcheck(const TensorFn& f, const std::vector<Tensor>& 
   INFO(r.str());
   CHECK(r.ok);
   CHECK(r.checked > 0);
+}
+
+// A path in a per-suite temporary folder (created).
+inline std::string temp_path(const std::string& folder, const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / folder;
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
 }
 
 // The message of the dgm::Error that `f` throws ("" if it throws none).

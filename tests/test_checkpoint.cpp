@@ -12,11 +12,7 @@ using namespace dgm;
 using namespace dgm::test;
 
 namespace {
-std::string tmp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "dgm-tests";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
+std::string tmp_path(const std::string& name) { return temp_path("dgm-tests", name); }
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }

@@ -20,11 +20,7 @@ using namespace dgm;
 using namespace dgm::test;
 
 namespace {
-std::string tmp(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "dgm-tests-data";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
+std::string tmp(const std::string& name) { return temp_path("dgm-tests-data", name); }
 void write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 void write_gz(const std::string& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");

@@ -89,15 +89,7 @@ TEST_CASE("EM never decreases the log-likelihood and recovers a known mixture", 
     prev = ll;
   });
   CHECK(trace.converged);
-  // match components by their means
-  std::vector<int> perm = {0, 1, 2}, best;
-  double best_d = INFINITY;
-  do {
-    double d = 0;
-    for (int k = 0; k < 3; ++k)
-      for (int j = 0; j < 2; ++j) d += std::pow(m.means.at(perm[k] * 2 + j) - truth.means.at(k * 2 + j), 2);
-    if (d < best_d) best_d = d, best = perm;
-  } while (std::next_permutation(perm.begin(), perm.end()));
+  const std::vector<int64_t> best = models::match_components(m.means, truth.means);
   for (int k = 0; k < 3; ++k) {
     const double w = truth.weights.at(k), n = 4000 * w;
     CHECK(std::abs(m.weights.at(best[k]) - w) < 4 * std::sqrt(w * (1 - w) / 4000));
