@@ -156,3 +156,15 @@ TEST_CASE("to_dot draws ops, shapes, leaf names and values", "[graph][dot]") {
   CHECK_THAT(dot, Catch::Contains("loss []"));
   CHECK_THAT(dot, Catch::Contains("->"));
 }
+
+TEST_CASE("dtype conversion is differentiable; clone copies and passes gradients", "[graph]") {
+  Tensor x = Tensor::from_vector(std::vector<double>{0.5, -2}, {2}).set_requires_grad(true);
+  Tensor y = x.to(DType::Float32) * 3.0;
+  CHECK(y.dtype() == DType::Float32);
+  sum(y).backward();
+  CHECK(x.grad().dtype() == DType::Float64);
+  CHECK(x.grad().to_vector() == std::vector<double>{3, 3});
+  Tensor c = x.clone();
+  CHECK(c.impl().storage != x.impl().storage);
+  CHECK(c.grad_fn() != nullptr);
+}
