@@ -7,8 +7,10 @@
 # build/bench-ref/, then runs dgm and libtorch in alternation (round by round,
 # so drift in the machine's load hits both) with the same OPENBLAS_CORETYPE,
 # and prints one table: workload, threads, dgm median, libtorch median, ratio
-# (dgm / libtorch; below 1 means dgm is faster). Each median is the best of
-# the rounds. Raw outputs stay in build/bench-ref/.
+# (dgm / libtorch; below 1 means dgm is faster), dgm's GFLOP/s and its
+# percentage of the cblas_sgemm peak measured in the same run
+# (../shared/bench/sgemm_peak.c, square sizes, best median). Each median is
+# the best of the rounds. Raw outputs stay in build/bench-ref/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="1 2"; ONLY="overhead,matmul"; ROUNDS=2; QUICK=""
@@ -34,8 +36,11 @@ if [ ! -x "$OUT/torch_ref" ] || [ "$REF_SRC" -nt "$OUT/torch_ref" ]; then
   g++ -O3 -march=native -std=c++17 -D_GLIBCXX_USE_CXX11_ABI=1 -I/usr/include/torch/csrc/api/include \
       "$REF_SRC" -o "$OUT/torch_ref" -ltorch -ltorch_cpu -lc10 -ldl
 fi
-# The libtorch reference names its workloads differently in --only for the model workloads; same names here.
-: > "$OUT/dgm.tsv"; : > "$OUT/torch.tsv"
+if [ ! -x "$OUT/sgemm_peak" ] || [ ../shared/bench/sgemm_peak.c -nt "$OUT/sgemm_peak" ]; then
+  gcc -O2 -march=native ../shared/bench/sgemm_peak.c -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas -lm \
+      -o "$OUT/sgemm_peak"
+fi
+: > "$OUT/dgm.tsv"; : > "$OUT/torch.tsv"; : > "$OUT/peak.tsv"
 for r in $(seq 1 "$ROUNDS"); do
   for t in $THREADS; do
     echo "round $r, $t thread(s)..." >&2
@@ -43,21 +48,34 @@ for r in $(seq 1 "$ROUNDS"); do
     OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$OUT/torch_ref" --threads "$t" --only "$ONLY" $QUICK >> "$OUT/torch.tsv"
   done
 done
+for t in $THREADS; do  # the sgemm ceiling with the same kernel and thread count
+  OPENBLAS_NUM_THREADS=$t "$OUT/sgemm_peak" --quick --square-only --no-double | awk -F'\t' -v t="$t" \
+    '$1 == "sgemm" && $9 + 0 > best { best = $9 + 0 } END { printf "%s\t%.2f\n", t, best }' >> "$OUT/peak.tsv"
+done
 grep -m1 "^# dgm" "$OUT/dgm.tsv"
 echo "# libtorch: $(grep -m1 '^# openblas' "$OUT/torch.tsv" | sed 's/^# //')"
 awk -F'\t' '
   FNR == 1 { file++ }
+  file == 3 { peak[$1] = $2; next }
   /^#/ || $1 == "workload" { next }
   {
     key = $1 "\t" $2
-    if (file == 1) { if (!(key in d) || $3 + 0 < d[key]) d[key] = $3 + 0; if (!(key in seen)) { seen[key] = 1; keys[++n] = key }; unit[key] = $9 }
-    else if (!(key in t) || $3 + 0 < t[key]) t[key] = $3 + 0
+    if (file == 1) {
+      if (!(key in d) || $3 + 0 < d[key]) d[key] = $3 + 0
+      if (!(key in seen)) { seen[key] = 1; keys[++n] = key }
+      unit[key] = $9; mflop[key] = $7 + 0
+    } else if (!(key in t) || $3 + 0 < t[key]) t[key] = $3 + 0
   }
   END {
-    printf "%-24s %7s %12s %12s %7s  %s\n", "workload", "threads", "dgm", "libtorch", "ratio", "unit"
+    printf "%-24s %7s %12s %12s %7s %9s %8s  %s\n", "workload", "threads", "dgm", "libtorch", "ratio", "GFLOP/s", "%peak", "unit"
     for (i = 1; i <= n; i++) {
       key = keys[i]; split(key, k, "\t")
-      if (key in t) printf "%-24s %7s %12.4f %12.4f %7.2f  %s\n", k[1], k[2], d[key], t[key], d[key] / t[key], unit[key]
-      else printf "%-24s %7s %12.4f %12s %7s  %s\n", k[1], k[2], d[key], "-", "-", unit[key]
+      gf = (mflop[key] > 0 && unit[key] == "ms/step") ? mflop[key] / d[key] : 0
+      pk = (gf > 0 && (k[2] in peak) && peak[k[2]] > 0) ? sprintf("%7.0f%%", 100 * gf / peak[k[2]]) : "       -"
+      tv = (key in t) ? sprintf("%12.4f", t[key]) : sprintf("%12s", "-")
+      rv = (key in t) ? sprintf("%7.2f", d[key] / t[key]) : sprintf("%7s", "-")
+      gv = gf > 0 ? sprintf("%9.1f", gf) : sprintf("%9s", "-")
+      printf "%-24s %7s %12.4f %s %s %s %s  %s\n", k[1], k[2], d[key], tv, rv, gv, pk, unit[key]
     }
-  }' "$OUT/dgm.tsv" "$OUT/torch.tsv"
+    for (th in peak) printf "# sgemm peak (best square median), %s thread(s): %.1f GFLOP/s\n", th, peak[th]
+  }' "$OUT/dgm.tsv" "$OUT/torch.tsv" "$OUT/peak.tsv"
