@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/compare.sh — dgm's bench_train against the libtorch reference, same machine, same run.
 #
-#   bench/compare.sh [--threads "1 2"] [--only overhead,matmul] [--rounds 2] [--quick]
+#   bench/compare.sh [--threads "1 2"] [--only overhead,matmul] [--rounds 2] [--quick] [--memory]
 #
 # Builds ../shared/bench/torch_ref.cpp (needs Debian's libtorch-dev) into
 # build/bench-ref/, then runs dgm and libtorch in alternation (round by round,
@@ -13,14 +13,15 @@
 # the best of the rounds. Raw outputs stay in build/bench-ref/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-THREADS="1 2"; ONLY="overhead,matmul"; ROUNDS=2; QUICK=""
+THREADS="1 2"; ONLY="overhead,matmul"; ROUNDS=2; QUICK=""; MEMORY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) THREADS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
     --quick) QUICK="--quick"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --memory) MEMORY=1; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -79,3 +80,12 @@ awk -F'\t' '
     }
     for (th in peak) printf "# sgemm peak (best square median), %s thread(s): %.1f GFLOP/s\n", th, peak[th]
   }' "$OUT/dgm.tsv" "$OUT/torch.tsv" "$OUT/peak.tsv"
+if [ "$MEMORY" = 1 ]; then
+  echo
+  printf "%-10s %14s %14s %7s\n" "workload" "dgm peak MB" "libtorch MB" "ratio"
+  for w in $(echo "$ONLY" | tr ',' ' '); do
+    dm=$( { OPENBLAS_NUM_THREADS=1 /usr/bin/time -f '%M' build/bin/bench_train --threads 1 --only "$w" --quick >/dev/null; } 2>&1 | tail -1)
+    tm=$( { OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/time -f '%M' "$OUT/torch_ref" --threads 1 --only "$w" --quick >/dev/null; } 2>&1 | tail -1)
+    awk -v w="$w" -v d="$dm" -v t="$tm" 'BEGIN { printf "%-10s %14.1f %14.1f %7.2f\n", w, d / 1024, t / 1024, d / t }'
+  done
+fi
