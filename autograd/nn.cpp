@@ -170,8 +170,21 @@ MaskedConv2d::MaskedConv2d(int64_t in, int64_t out, int64_t k, MaskType type, Ge
   weight = register_parameter("weight", gen.uniform(Shape{out, in, k, k}, -bound, bound));
   if (has_bias) bias = register_parameter("bias", gen.uniform(Shape{out}, -bound, bound));
   mask = register_buffer("mask", pixelcnn_mask(out, in, k, type, data_channels));
+  // taps: the kernel positions the mask keeps, if it keeps the same ones for every (out, in) pair
+  const float* m = mask.data<float>();
+  bool uniform = true;
+  for (int64_t p = 0; p < out * in && uniform; ++p)
+    for (int64_t t = 0; t < k * k; ++t)
+      if (m[p * k * k + t] != m[t]) uniform = false;
+  if (uniform)
+    for (int64_t t = 0; t < k * k; ++t)
+      if (m[t] != 0) taps_.push_back(t);
 }
-Tensor MaskedConv2d::forward(const Tensor& x) { return conv2d(x, weight * mask, bias, 1, weight.shape()[2] / 2); }
+Tensor MaskedConv2d::forward(const Tensor& x) {
+  const int64_t pad = weight.shape()[2] / 2;
+  if (!taps_.empty()) return conv2d(x, weight, bias, 1, pad, 1, taps_);
+  return conv2d(x, weight * mask, bias, 1, pad);
+}
 
 // ---------------------------------------------------------------- normalisation
 LayerNorm::LayerNorm(const Shape& shape, double e) : eps(e) {

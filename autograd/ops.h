@@ -110,8 +110,11 @@ Tensor scatter_add_into_zeros(const Tensor& g, const Shape& shape, int64_t axis,
 
 // ---------------------------------------------------------------- conv.cpp (NCHW)
 // y = conv(x, w) + b with w: [O, C, kH, kW] (cross-correlation, as PyTorch), via im2col + GEMM.
+// `taps` (increasing positions i * kW + j) restricts the sum to those kernel
+// positions: the same result as conv2d(x, w * mask) for a spatial 0/1 mask,
+// with the masked-out taps never computed (PixelCNN's masked convolutions).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), int64_t stride = 1,
-              int64_t padding = 0, int64_t dilation = 1);
+              int64_t padding = 0, int64_t dilation = 1, const std::vector<int64_t>& taps = {});
 // The transpose (adjoint) of conv2d, w: [Cin, Cout, kH, kW] as in PyTorch.
 // Output size: (H - 1) stride - 2 padding + dilation (kH - 1) + output_padding + 1.
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), int64_t stride = 1,

@@ -65,6 +65,7 @@ TEST_CASE("gradcheck: conv2d", "[gradcheck][conv]") {
   require_gradcheck(f(1, 1, 1), {randn({2, 2, 5, 5}, 1), randn({3, 2, 3, 3}, 2), randn({3}, 3)});
   require_gradcheck(f(2, 0, 1), {randn({1, 2, 6, 5}, 1), randn({2, 2, 3, 3}, 2), randn({2}, 3)});
   require_gradcheck(f(1, 2, 2), {randn({1, 1, 5, 5}, 1), randn({2, 1, 3, 3}, 2), randn({2}, 3)});
+  require_gradcheck(f(1, 0, 1), {randn({2, 3, 3, 4}, 1), randn({2, 3, 1, 1}, 2), randn({2}, 3)});  // 1x1: no im2col
 }
 
 TEST_CASE("gradcheck: conv_transpose2d", "[gradcheck][conv]") {
@@ -210,4 +211,25 @@ TEST_CASE("MaskedConv2d with colour channels: channel c of pixel p sees channels
         }
       if (c > 0) CHECK(gx.at((c - 1) * S * S + p) != 0.0);  // the earlier colour at the same pixel is seen
     }
+}
+
+TEST_CASE("conv2d over kernel taps equals conv2d with the masked weight, values and gradients", "[conv][masked]") {
+  Generator g(8);
+  Tensor x = g.normal({2, 3, 6, 5}, 0, 1, DType::Float64).set_requires_grad(true);
+  Tensor w = g.normal({4, 3, 3, 3}, 0, 1, DType::Float64).set_requires_grad(true);
+  Tensor b = g.normal({4}, 0, 1, DType::Float64);
+  const std::vector<int64_t> taps = {0, 1, 2, 3, 4};  // PixelCNN type B on 3x3
+  Tensor mask = Tensor::zeros({1, 1, 3, 3}, DType::Float64);
+  for (int64_t t : taps) mask.data<double>()[t] = 1;
+  Tensor a = conv2d(x, w, b, 1, 1, 1, taps), ref = conv2d(x, w * mask, b, 1, 1);
+  for (int64_t i = 0; i < a.numel(); ++i) CHECK(a.at(i) == Approx(ref.at(i)).epsilon(1e-12).margin(1e-12));
+  Tensor v = g.normal(a.shape(), 0, 1, DType::Float64);
+  auto ga = grad({a}, {x, w}, {v}), gr = grad({ref}, {x, w}, {v});
+  for (int k = 0; k < 2; ++k)
+    for (int64_t i = 0; i < ga[k].numel(); ++i) CHECK(ga[k].at(i) == Approx(gr[k].at(i)).epsilon(1e-12).margin(1e-12));
+  require_gradcheck([&](const std::vector<Tensor>& p) { return conv2d(p[0], p[1], Tensor(), 2, 1, 1, {0, 2, 4, 7}); },
+                    {randn({1, 2, 5, 5}, 1), randn({2, 2, 3, 3}, 2)});
+  require_gradgradcheck([&](const std::vector<Tensor>& p) { return conv2d(p[0], p[1], Tensor(), 1, 1, 1, taps); },
+                        {randn({1, 2, 4, 4}, 1), randn({2, 2, 3, 3}, 2)});
+  CHECK_THAT(error_of([&] { conv2d(x, w, b, 1, 1, 1, {3, 1}); }), Catch::Contains("increasing"));
 }

@@ -24,15 +24,20 @@ struct ConvGeom {
   int64_t o, kh, kw;      // weight [o, c, kh, kw]
   int64_t oh, ow;         // output
   int64_t stride, pad, dil;
-  int64_t ckk() const { return c * kh * kw; }
+  std::vector<int64_t> taps;  // the kernel positions i * kw + j in use (all, unless a mask removes some)
+  int64_t ckk() const { return c * static_cast<int64_t>(taps.size()); }
   int64_t l() const { return oh * ow; }
+  bool all_taps() const { return static_cast<int64_t>(taps.size()) == kh * kw; }
+  // A 1x1 convolution with stride 1 and no padding: im2col would be a copy of x.
+  bool pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
 };
 
 int64_t conv_out(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
   return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
 }
 
-ConvGeom geometry(const Shape& x, const Shape& w, int64_t stride, int64_t pad, int64_t dil, const char* op) {
+ConvGeom geometry(const Shape& x, const Shape& w, int64_t stride, int64_t pad, int64_t dil, const char* op,
+                  const std::vector<int64_t>& taps = {}) {
   if (x.size() != 4 || w.size() != 4)
     throw Error(std::string(op) + ": expects input [N, C, H, W] and weight [O, C, kH, kW], got " + x.str() + " and " + w.str());
   if (x[1] != w[1])
@@ -40,7 +45,13 @@ ConvGeom geometry(const Shape& x, const Shape& w, int64_t stride, int64_t pad, i
                 w.str() + " expects " + std::to_string(w[1]));
   if (stride < 1 || pad < 0 || dil < 1)
     throw Error(std::string(op) + ": stride and dilation must be >= 1 and padding >= 0");
-  ConvGeom g{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0, stride, pad, dil};
+  ConvGeom g{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0, stride, pad, dil, taps};
+  if (g.taps.empty())
+    for (int64_t t = 0; t < g.kh * g.kw; ++t) g.taps.push_back(t);
+  for (size_t t = 0; t < g.taps.size(); ++t)
+    if (g.taps[t] < 0 || g.taps[t] >= g.kh * g.kw || (t > 0 && g.taps[t] <= g.taps[t - 1]))
+      throw Error(std::string(op) + ": kernel taps must be increasing positions inside the " + std::to_string(g.kh) +
+                  "x" + std::to_string(g.kw) + " kernel");
   g.oh = conv_out(g.h, g.kh, stride, pad, dil);
   g.ow = conv_out(g.w, g.kw, stride, pad, dil);
   if (g.oh <= 0 || g.ow <= 0)
@@ -49,60 +60,80 @@ ConvGeom geometry(const Shape& x, const Shape& w, int64_t stride, int64_t pad, i
   return g;
 }
 
-// cols[(c*kh + i)*kw + j, oy*ow + ox] = x[c, oy*s - pad + i*d, ox*s - pad + j*d] (0 outside)
+// cols[c*T + t, oy*ow + ox] = x[c, oy*s - pad + i*d, ox*s - pad + j*d] (0 outside),
+// for every tap t = (i, j) of the kernel in use
 template <class T>
 void im2col(const T* x, const ConvGeom& g, T* cols) {
+  const int64_t nt = static_cast<int64_t>(g.taps.size());
   for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) {
-        T* row = cols + ((c * g.kh + i) * g.kw + j) * g.l();
-        for (int64_t oy = 0; oy < g.oh; ++oy) {
-          const int64_t iy = oy * g.stride - g.pad + i * g.dil;
-          T* out = row + oy * g.ow;
-          if (iy < 0 || iy >= g.h) {
-            std::fill_n(out, g.ow, T(0));
-            continue;
-          }
-          const T* in = x + (c * g.h + iy) * g.w;
-          for (int64_t ox = 0; ox < g.ow; ++ox) {
-            const int64_t ix = ox * g.stride - g.pad + j * g.dil;
-            out[ox] = (ix >= 0 && ix < g.w) ? in[ix] : T(0);
-          }
+    for (int64_t t = 0; t < nt; ++t) {
+      const int64_t i = g.taps[static_cast<size_t>(t)] / g.kw, j = g.taps[static_cast<size_t>(t)] % g.kw;
+      T* row = cols + (c * nt + t) * g.l();
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        const int64_t iy = oy * g.stride - g.pad + i * g.dil;
+        T* out = row + oy * g.ow;
+        if (iy < 0 || iy >= g.h) {
+          std::fill_n(out, g.ow, T(0));
+          continue;
+        }
+        const T* in = x + (c * g.h + iy) * g.w;
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          const int64_t ix = ox * g.stride - g.pad + j * g.dil;
+          out[ox] = (ix >= 0 && ix < g.w) ? in[ix] : T(0);
         }
       }
+    }
 }
 
 // The adjoint of im2col: x[c, iy, ix] += cols[...] for every patch that read it.
 template <class T>
 void col2im(const T* cols, const ConvGeom& g, T* x) {
+  const int64_t nt = static_cast<int64_t>(g.taps.size());
   for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) {
-        const T* row = cols + ((c * g.kh + i) * g.kw + j) * g.l();
-        for (int64_t oy = 0; oy < g.oh; ++oy) {
-          const int64_t iy = oy * g.stride - g.pad + i * g.dil;
-          if (iy < 0 || iy >= g.h) continue;
-          T* out = x + (c * g.h + iy) * g.w;
-          const T* in = row + oy * g.ow;
-          for (int64_t ox = 0; ox < g.ow; ++ox) {
-            const int64_t ix = ox * g.stride - g.pad + j * g.dil;
-            if (ix >= 0 && ix < g.w) out[ix] += in[ox];
-          }
+    for (int64_t t = 0; t < nt; ++t) {
+      const int64_t i = g.taps[static_cast<size_t>(t)] / g.kw, j = g.taps[static_cast<size_t>(t)] % g.kw;
+      const T* row = cols + (c * nt + t) * g.l();
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        const int64_t iy = oy * g.stride - g.pad + i * g.dil;
+        if (iy < 0 || iy >= g.h) continue;
+        T* out = x + (c * g.h + iy) * g.w;
+        const T* in = row + oy * g.ow;
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          const int64_t ix = ox * g.stride - g.pad + j * g.dil;
+          if (ix >= 0 && ix < g.w) out[ix] += in[ox];
         }
       }
+    }
 }
 
 // ---- raw kernels (no graph)
 
-// y[n] = W[o, ckk] @ im2col(x[n])
+// The weight as the GEMM sees it, [o, c * T]: w itself when every tap is in
+// use, else only the columns of the taps in use.
+template <class T>
+const T* compact_weight(const Tensor& w, const ConvGeom& g, std::vector<T>& buf) {
+  if (g.all_taps()) return w.data<T>();
+  const int64_t nt = static_cast<int64_t>(g.taps.size()), kk = g.kh * g.kw;
+  buf.resize(static_cast<size_t>(g.o * g.ckk()));
+  const T* pw = w.data<T>();
+  for (int64_t o = 0; o < g.o; ++o)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t t = 0; t < nt; ++t)
+        buf[static_cast<size_t>((o * g.c + c) * nt + t)] = pw[(o * g.c + c) * kk + g.taps[static_cast<size_t>(t)]];
+  return buf.data();
+}
+
+// y[n] = W[o, c T] @ im2col(x[n])
 Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g) {
   Tensor y = Tensor::empty({g.n, g.o, g.oh, g.ow}, x.dtype());
   kernels::dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l()));
+    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l())), wbuf;
+    const T* wc = compact_weight(w, g, wbuf);
     for (int64_t n = 0; n < g.n; ++n) {
-      im2col(x.data<T>() + n * g.c * g.h * g.w, g, cols.data());
-      kernels::gemm(false, false, g.o, g.l(), g.ckk(), 1.0, w.data<T>(), g.ckk(), cols.data(), g.l(), 0.0,
+      const T* xn = x.data<T>() + n * g.c * g.h * g.w;
+      if (!g.pointwise()) im2col(xn, g, cols.data());
+      kernels::gemm(false, false, g.o, g.l(), g.ckk(), 1.0, wc, g.ckk(), g.pointwise() ? xn : cols.data(), g.l(), 0.0,
                     y.data<T>() + n * g.o * g.l(), g.l(), x.dtype());
     }
   });
@@ -114,38 +145,51 @@ Tensor conv_input_grad_raw(const Tensor& gy, const Tensor& w, const ConvGeom& g)
   Tensor dx = Tensor::zeros({g.n, g.c, g.h, g.w}, gy.dtype());
   kernels::dispatch_float(gy.dtype(), "conv_input_grad", [&](auto tag) {
     using T = decltype(tag);
-    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l()));
+    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l())), wbuf;
+    const T* wc = compact_weight(w, g, wbuf);
     for (int64_t n = 0; n < g.n; ++n) {
-      kernels::gemm(true, false, g.ckk(), g.l(), g.o, 1.0, w.data<T>(), g.ckk(), gy.data<T>() + n * g.o * g.l(), g.l(),
-                    0.0, cols.data(), g.l(), gy.dtype());
-      col2im(cols.data(), g, dx.data<T>() + n * g.c * g.h * g.w);
+      T* dxn = dx.data<T>() + n * g.c * g.h * g.w;
+      kernels::gemm(true, false, g.ckk(), g.l(), g.o, 1.0, wc, g.ckk(), gy.data<T>() + n * g.o * g.l(), g.l(), 0.0,
+                    g.pointwise() ? dxn : cols.data(), g.l(), gy.dtype());
+      if (!g.pointwise()) col2im(cols.data(), g, dxn);
     }
   });
   return dx;
 }
 
-// dw = sum_n g[n] @ im2col(x[n])^T   (accumulated in place by GEMM with beta = 1)
+// dw = sum_n g[n] @ im2col(x[n])^T   (accumulated in place by GEMM with beta = 1),
+// then spread back to [o, c, kh, kw] with zeros at the taps not in use.
 Tensor conv_weight_grad_raw(const Tensor& x, const Tensor& gy, const ConvGeom& g) {
   Tensor dw = Tensor::zeros({g.o, g.c, g.kh, g.kw}, x.dtype());
   kernels::dispatch_float(x.dtype(), "conv_weight_grad", [&](auto tag) {
     using T = decltype(tag);
     std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l()));
+    std::vector<T> compact(g.all_taps() ? 0 : static_cast<size_t>(g.o * g.ckk()), T(0));
+    T* dst = g.all_taps() ? dw.data<T>() : compact.data();
     for (int64_t n = 0; n < g.n; ++n) {
-      im2col(x.data<T>() + n * g.c * g.h * g.w, g, cols.data());
-      kernels::gemm(false, true, g.o, g.ckk(), g.l(), 1.0, gy.data<T>() + n * g.o * g.l(), g.l(), cols.data(), g.l(),
-                    1.0, dw.data<T>(), g.ckk(), x.dtype());
+      const T* xn = x.data<T>() + n * g.c * g.h * g.w;
+      if (!g.pointwise()) im2col(xn, g, cols.data());
+      kernels::gemm(false, true, g.o, g.ckk(), g.l(), 1.0, gy.data<T>() + n * g.o * g.l(), g.l(),
+                    g.pointwise() ? xn : cols.data(), g.l(), 1.0, dst, g.ckk(), x.dtype());
+    }
+    if (!g.all_taps()) {
+      const int64_t nt = static_cast<int64_t>(g.taps.size()), kk = g.kh * g.kw;
+      T* pw = dw.data<T>();
+      for (int64_t oc = 0; oc < g.o * g.c; ++oc)
+        for (int64_t t = 0; t < nt; ++t) pw[oc * kk + g.taps[static_cast<size_t>(t)]] = compact[static_cast<size_t>(oc * nt + t)];
     }
   });
   return dw;
 }
 
-Tensor conv_input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, int64_t s, int64_t p, int64_t d);
-Tensor conv_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, int64_t s, int64_t p, int64_t d);
-Tensor conv_nobias(const Tensor& x, const Tensor& w, int64_t s, int64_t p, int64_t d);
-
 struct ConvParams {
   int64_t stride = 1, pad = 0, dil = 1;
+  std::vector<int64_t> taps;  // empty: the whole kernel
 };
+
+Tensor conv_input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, const ConvParams& p);
+Tensor conv_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, const ConvParams& p);
+Tensor conv_nobias(const Tensor& x, const Tensor& w, const ConvParams& p);
 
 // ---------------------------------------------------------------- conv2d (no bias)
 // y = conv(x, w);   dx = conv_input_grad(g, w),  dw = conv_weight_grad(x, g)
@@ -156,15 +200,15 @@ struct Conv2dBackward : Node {
   const char* name() const override { return "conv2d"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor gx, gw;
-    if (next[0]) gx = conv_input_grad(g, w.unpack(*this), x_shape, p.stride, p.pad, p.dil);
-    if (next[1]) gw = conv_weight_grad(x.unpack(*this), g, w_shape, p.stride, p.pad, p.dil);
+    if (next[0]) gx = conv_input_grad(g, w.unpack(*this), x_shape, p);
+    if (next[1]) gw = conv_weight_grad(x.unpack(*this), g, w_shape, p);
     return {gx, gw};
   }
   void release_saved() override { x.reset(), w.reset(); }
 };
-Tensor conv_nobias(const Tensor& x, const Tensor& w, int64_t s, int64_t pd, int64_t d) {
+Tensor conv_nobias(const Tensor& x, const Tensor& w, const ConvParams& p) {
   kernels::check_same_float(x, w, "conv2d");
-  ConvGeom g = geometry(x.shape(), w.shape(), s, pd, d, "conv2d");
+  ConvGeom g = geometry(x.shape(), w.shape(), p.stride, p.pad, p.dil, "conv2d", p.taps);
   Tensor y = conv_forward_raw(x, w, g);
   if (!any_requires_grad({&x, &w})) return y;
   auto node = std::make_shared<Conv2dBackward>();
@@ -172,7 +216,7 @@ Tensor conv_nobias(const Tensor& x, const Tensor& w, int64_t s, int64_t pd, int6
   if (x.requires_grad()) node->w = SavedTensor::input(w);
   node->x_shape = x.shape();
   node->w_shape = w.shape();
-  node->p = {s, pd, d};
+  node->p = p;
   attach(y, node, {&x, &w});
   return y;
 }
@@ -187,15 +231,15 @@ struct ConvInputGradBackward : Node {
   const char* name() const override { return "conv_transpose2d"; }
   std::vector<Tensor> backward(const Tensor& G) override {
     Tensor dg, dw;
-    if (next[0]) dg = conv_nobias(G, w.unpack(*this), p.stride, p.pad, p.dil);
-    if (next[1]) dw = conv_weight_grad(G, gy.unpack(*this), w_shape, p.stride, p.pad, p.dil);
+    if (next[0]) dg = conv_nobias(G, w.unpack(*this), p);
+    if (next[1]) dw = conv_weight_grad(G, gy.unpack(*this), w_shape, p);
     return {dg, dw};
   }
   void release_saved() override { gy.reset(), w.reset(); }
 };
-Tensor conv_input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, int64_t s, int64_t pd, int64_t d) {
+Tensor conv_input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, const ConvParams& p) {
   kernels::check_same_float(gy, w, "conv_transpose2d");
-  ConvGeom g = geometry(x_shape, w.shape(), s, pd, d, "conv_transpose2d");
+  ConvGeom g = geometry(x_shape, w.shape(), p.stride, p.pad, p.dil, "conv_transpose2d", p.taps);
   if (gy.dim() != 4 || gy.shape()[0] != g.n || gy.shape()[1] != g.o || gy.shape()[2] != g.oh || gy.shape()[3] != g.ow)
     throw Error("conv_transpose2d: input " + gy.shape().str() + " does not fit weight " + w.shape().str() +
                 " and output " + x_shape.str());
@@ -205,7 +249,7 @@ Tensor conv_input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, 
   if (w.requires_grad()) node->gy = SavedTensor::input(gy);
   if (gy.requires_grad()) node->w = SavedTensor::input(w);
   node->w_shape = w.shape();
-  node->p = {s, pd, d};
+  node->p = p;
   attach(y, node, {&gy, &w});
   return y;
 }
@@ -220,21 +264,21 @@ struct ConvWeightGradBackward : Node {
   const char* name() const override { return "conv2d_weight_grad"; }
   std::vector<Tensor> backward(const Tensor& G) override {
     Tensor dx, dg;
-    if (next[0]) dx = conv_input_grad(gy.unpack(*this), G, x_shape, p.stride, p.pad, p.dil);
-    if (next[1]) dg = conv_nobias(x.unpack(*this), G, p.stride, p.pad, p.dil);
+    if (next[0]) dx = conv_input_grad(gy.unpack(*this), G, x_shape, p);
+    if (next[1]) dg = conv_nobias(x.unpack(*this), G, p);
     return {dx, dg};
   }
   void release_saved() override { x.reset(), gy.reset(); }
 };
-Tensor conv_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, int64_t s, int64_t pd, int64_t d) {
-  ConvGeom g = geometry(x.shape(), w_shape, s, pd, d, "conv2d_weight_grad");
+Tensor conv_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, const ConvParams& p) {
+  ConvGeom g = geometry(x.shape(), w_shape, p.stride, p.pad, p.dil, "conv2d_weight_grad", p.taps);
   Tensor y = conv_weight_grad_raw(x, gy, g);
   if (!any_requires_grad({&x, &gy})) return y;
   auto node = std::make_shared<ConvWeightGradBackward>();
   if (gy.requires_grad()) node->x = SavedTensor::input(x);
   if (x.requires_grad()) node->gy = SavedTensor::input(gy);
   node->x_shape = x.shape();
-  node->p = {s, pd, d};
+  node->p = p;
   attach(y, node, {&x, &gy});
   return y;
 }
@@ -249,8 +293,9 @@ Tensor add_channel_bias(const Tensor& y, const Tensor& b, const char* op) {
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding, int64_t dilation) {
-  return add_channel_bias(conv_nobias(x, w, stride, padding, dilation), b, "conv2d");
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding, int64_t dilation,
+              const std::vector<int64_t>& taps) {
+  return add_channel_bias(conv_nobias(x, w, ConvParams{stride, padding, dilation, taps}), b, "conv2d");
 }
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding,
@@ -263,7 +308,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int64
   const int64_t oh = (x.shape()[2] - 1) * stride - 2 * padding + dilation * (w.shape()[2] - 1) + output_padding + 1;
   const int64_t ow = (x.shape()[3] - 1) * stride - 2 * padding + dilation * (w.shape()[3] - 1) + output_padding + 1;
   Shape out{x.shape()[0], w.shape()[1], oh, ow};
-  return add_channel_bias(conv_input_grad(x, w, out, stride, padding, dilation), b, "conv_transpose2d");
+  return add_channel_bias(conv_input_grad(x, w, out, ConvParams{stride, padding, dilation, {}}), b, "conv_transpose2d");
 }
 
 // ---------------------------------------------------------------- avg_pool2d and its adjoint
