@@ -39,7 +39,7 @@ double dot(const Tensor& a, const Tensor& b) {
 
 TEST_CASE("conv2d forward matches the definition", "[conv]") {
   struct Case { int64_t s, p, d; };
-  for (Case c : {Case{1, 0, 1}, Case{1, 1, 1}, Case{2, 1, 1}, Case{1, 2, 2}, Case{2, 0, 2}}) {
+  for (Case c : {Case{1, 0, 1}, Case{1, 1, 1}, Case{2, 1, 1}, Case{1, 2, 2}, Case{2, 0, 2}, Case{3, 2, 1}, Case{2, 3, 2}}) {
     INFO("stride " << c.s << " padding " << c.p << " dilation " << c.d);
     Tensor x = randn({2, 3, 7, 6}, 1), w = randn({4, 3, 3, 3}, 2);
     std::vector<double> want = naive_conv(x, w, c.s, c.p, c.d);

@@ -60,6 +60,15 @@ ConvGeom geometry(const Shape& x, const Shape& w, int64_t stride, int64_t pad, i
   return g;
 }
 
+// The output columns ox whose input column ix = ox*s - pad + j*d lies inside
+// [0, w): a half-open range [lo, hi), so the inner loops need no bounds checks.
+inline void valid_columns(const ConvGeom& g, int64_t j, int64_t* lo, int64_t* hi) {
+  const int64_t off = j * g.dil - g.pad;  // ix = ox * s + off
+  *lo = off >= 0 ? 0 : (-off + g.stride - 1) / g.stride;
+  *hi = g.w - 1 - off < 0 ? 0 : std::min(g.ow, (g.w - 1 - off) / g.stride + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
 // cols[c*T + t, oy*ow + ox] = x[c, oy*s - pad + i*d, ox*s - pad + j*d] (0 outside),
 // for every tap t = (i, j) of the kernel in use
 template <class T>
@@ -68,6 +77,9 @@ void im2col(const T* x, const ConvGeom& g, T* cols) {
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t t = 0; t < nt; ++t) {
       const int64_t i = g.taps[static_cast<size_t>(t)] / g.kw, j = g.taps[static_cast<size_t>(t)] % g.kw;
+      int64_t lo, hi;
+      valid_columns(g, j, &lo, &hi);
+      const int64_t off = j * g.dil - g.pad;
       T* row = cols + (c * nt + t) * g.l();
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         const int64_t iy = oy * g.stride - g.pad + i * g.dil;
@@ -77,10 +89,10 @@ void im2col(const T* x, const ConvGeom& g, T* cols) {
           continue;
         }
         const T* in = x + (c * g.h + iy) * g.w;
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          const int64_t ix = ox * g.stride - g.pad + j * g.dil;
-          out[ox] = (ix >= 0 && ix < g.w) ? in[ix] : T(0);
-        }
+        std::fill_n(out, lo, T(0));
+        if (g.stride == 1) std::copy_n(in + lo + off, hi - lo, out + lo);
+        else for (int64_t ox = lo; ox < hi; ++ox) out[ox] = in[ox * g.stride + off];
+        std::fill_n(out + hi, g.ow - hi, T(0));
       }
     }
 }
@@ -92,15 +104,20 @@ void col2im(const T* cols, const ConvGeom& g, T* x) {
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t t = 0; t < nt; ++t) {
       const int64_t i = g.taps[static_cast<size_t>(t)] / g.kw, j = g.taps[static_cast<size_t>(t)] % g.kw;
+      int64_t lo, hi;
+      valid_columns(g, j, &lo, &hi);
+      const int64_t off = j * g.dil - g.pad;
       const T* row = cols + (c * nt + t) * g.l();
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         const int64_t iy = oy * g.stride - g.pad + i * g.dil;
         if (iy < 0 || iy >= g.h) continue;
         T* out = x + (c * g.h + iy) * g.w;
         const T* in = row + oy * g.ow;
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          const int64_t ix = ox * g.stride - g.pad + j * g.dil;
-          if (ix >= 0 && ix < g.w) out[ix] += in[ox];
+        if (g.stride == 1) {
+          T* o = out + off;
+          for (int64_t ox = lo; ox < hi; ++ox) o[ox] += in[ox];
+        } else {
+          for (int64_t ox = lo; ox < hi; ++ox) out[ox * g.stride + off] += in[ox];
         }
       }
     }
