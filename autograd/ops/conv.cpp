@@ -140,8 +140,9 @@ const T* compact_weight(const Tensor& w, const ConvGeom& g, std::vector<T>& buf)
   return buf.data();
 }
 
-// y[n] = W[o, c T] @ im2col(x[n])
-Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g) {
+// y[n] = W[o, c T] @ im2col(x[n]) (+ b[o]: the output is prefilled with the
+// bias and GEMM adds into it with beta = 1, so the bias costs no extra pass)
+Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g, const Tensor& b = Tensor()) {
   Tensor y = Tensor::empty({g.n, g.o, g.oh, g.ow}, x.dtype());
   kernels::dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
@@ -149,9 +150,12 @@ Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g) {
     const T* wc = compact_weight(w, g, wbuf);
     for (int64_t n = 0; n < g.n; ++n) {
       const T* xn = x.data<T>() + n * g.c * g.h * g.w;
+      T* yn = y.data<T>() + n * g.o * g.l();
+      if (b.defined())
+        for (int64_t o = 0; o < g.o; ++o) std::fill_n(yn + o * g.l(), g.l(), b.data<T>()[o]);
       if (!g.pointwise()) im2col(xn, g, cols.data());
-      kernels::gemm(false, false, g.o, g.l(), g.ckk(), 1.0, wc, g.ckk(), g.pointwise() ? xn : cols.data(), g.l(), 0.0,
-                    y.data<T>() + n * g.o * g.l(), g.l(), x.dtype());
+      kernels::gemm(false, false, g.o, g.l(), g.ckk(), 1.0, wc, g.ckk(), g.pointwise() ? xn : cols.data(), g.l(),
+                    b.defined() ? 1.0 : 0.0, yn, g.l(), x.dtype());
     }
   });
   return y;
@@ -210,33 +214,43 @@ Tensor conv_nobias(const Tensor& x, const Tensor& w, const ConvParams& p);
 
 // ---------------------------------------------------------------- conv2d (no bias)
 // y = conv(x, w);   dx = conv_input_grad(g, w),  dw = conv_weight_grad(x, g)
+// with a bias b:   db = sum of g over the batch and both image axes
 struct Conv2dBackward : Node {
   SavedTensor x, w;
   Shape x_shape, w_shape;
   ConvParams p;
   const char* name() const override { return "conv2d"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor gx, gw;
+    Tensor gx, gw, gb;
     if (next[0]) gx = conv_input_grad(g, w.unpack(*this), x_shape, p);
     if (next[1]) gw = conv_weight_grad(x.unpack(*this), g, w_shape, p);
+    if (next.size() > 2 && next[2]) gb = sum(g, {0, 2, 3});
+    if (next.size() > 2) return {gx, gw, gb};
     return {gx, gw};
   }
   void release_saved() override { x.reset(), w.reset(); }
 };
-Tensor conv_nobias(const Tensor& x, const Tensor& w, const ConvParams& p) {
+Tensor conv_op(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
   kernels::check_same_float(x, w, "conv2d");
   ConvGeom g = geometry(x.shape(), w.shape(), p.stride, p.pad, p.dil, "conv2d", p.taps);
-  Tensor y = conv_forward_raw(x, w, g);
-  if (!any_requires_grad({&x, &w})) return y;
+  if (b.defined()) {
+    kernels::check_same_float(x, b, "conv2d");
+    if (b.dim() != 1 || b.shape()[0] != g.o)
+      throw Error("conv2d: bias " + b.shape().str() + " does not match " + std::to_string(g.o) + " output channels");
+  }
+  Tensor y = conv_forward_raw(x, w, g, b);
+  if (!any_requires_grad({&x, &w, &b})) return y;
   auto node = std::make_shared<Conv2dBackward>();
   if (w.requires_grad()) node->x = SavedTensor::input(x);
   if (x.requires_grad()) node->w = SavedTensor::input(w);
   node->x_shape = x.shape();
   node->w_shape = w.shape();
   node->p = p;
-  attach(y, node, {&x, &w});
+  if (b.defined()) attach(y, node, {&x, &w, &b});
+  else attach(y, node, {&x, &w});
   return y;
 }
+Tensor conv_nobias(const Tensor& x, const Tensor& w, const ConvParams& p) { return conv_op(x, w, Tensor(), p); }
 
 // ---------------------------------------------------------------- conv_input_grad (= conv_transpose2d)
 // y = conv_input_grad(g, w):  <y, G> = <g, conv(G, w)>
@@ -312,7 +326,7 @@ Tensor add_channel_bias(const Tensor& y, const Tensor& b, const char* op) {
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding, int64_t dilation,
               const std::vector<int64_t>& taps) {
-  return add_channel_bias(conv_nobias(x, w, ConvParams{stride, padding, dilation, taps}), b, "conv2d");
+  return conv_op(x, w, b, ConvParams{stride, padding, dilation, taps});
 }
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding,
