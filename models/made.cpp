@@ -2,6 +2,7 @@
 #include "models/made.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "autograd/graph.h"
@@ -34,6 +35,20 @@ void MADE::reorder(Generator& gen, bool random) {
     for (int64_t i = 0; i < dims_; ++i) order_[static_cast<size_t>(i)] = static_cast<int64_t>(p.at(i));
   }
   build_masks(gen);
+}
+
+void MADE::use_ordering(int64_t k, uint64_t seed) {
+  Generator g(seed + static_cast<uint64_t>(k));
+  reorder(g, /*random=*/k > 0);
+}
+
+Tensor MADE::log_prob_ensemble(const Tensor& x, int64_t K, uint64_t seed) {
+  std::vector<Tensor> lps;
+  for (int64_t k = 0; k < K; ++k) {
+    use_ordering(k, seed);
+    lps.push_back(log_prob(x));
+  }
+  return logsumexp(stack(lps, 0), {0}) - std::log(static_cast<double>(K));  // log (1/K) sum_k p_k(x)
 }
 
 void MADE::build_masks(Generator& gen) {

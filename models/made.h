@@ -35,6 +35,15 @@ class MADE : public nn::Module {
   // and the hidden degrees, and rebuilds the masks.
   void reorder(Generator& gen, bool random);
   const std::vector<int64_t>& order() const { return order_; }
+
+  // Connectivity-agnostic training (Germain et al. 2015, section 3.3): a fixed
+  // family of orderings, ordering k rebuilt from `seed + k` (k = 0 is the
+  // natural order). Train with a random k per minibatch; evaluate with
+  // log_prob_ensemble, the mixture (1/K) sum_k p_k(x) -- a normalised density.
+  // (Averaging the K orderings' *logits* instead gives numbers that do not sum
+  // to one over all images; lesson_ar shows it.)
+  void use_ordering(int64_t k, uint64_t seed);
+  Tensor log_prob_ensemble(const Tensor& x, int64_t orderings, uint64_t seed);
   int64_t dims() const { return dims_; }
   int64_t levels() const { return levels_; }
   int64_t passes = 0;  // network passes so far (the lesson counts sampling cost with it)
