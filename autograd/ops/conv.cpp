@@ -69,58 +69,56 @@ inline void valid_columns(const ConvGeom& g, int64_t j, int64_t* lo, int64_t* hi
   if (*hi < *lo) *hi = *lo;
 }
 
-// cols[c*T + t, oy*ow + ox] = x[c, oy*s - pad + i*d, ox*s - pad + j*d] (0 outside),
-// for every tap t = (i, j) of the kernel in use
-template <class T>
-void im2col(const T* x, const ConvGeom& g, T* cols) {
+// Calls f(c, t, i, lo, hi, off) for every channel c and kernel tap t = (i, j)
+// in use: row c*T + t of the im2col matrix, whose valid output columns are
+// [lo, hi) and read input column ox*s + off.
+template <class F>
+void for_each_tap(const ConvGeom& g, F f) {
   const int64_t nt = static_cast<int64_t>(g.taps.size());
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t t = 0; t < nt; ++t) {
       const int64_t i = g.taps[static_cast<size_t>(t)] / g.kw, j = g.taps[static_cast<size_t>(t)] % g.kw;
       int64_t lo, hi;
       valid_columns(g, j, &lo, &hi);
-      const int64_t off = j * g.dil - g.pad;
-      T* row = cols + (c * nt + t) * g.l();
-      for (int64_t oy = 0; oy < g.oh; ++oy) {
-        const int64_t iy = oy * g.stride - g.pad + i * g.dil;
-        T* out = row + oy * g.ow;
-        if (iy < 0 || iy >= g.h) {
-          std::fill_n(out, g.ow, T(0));
-          continue;
-        }
-        const T* in = x + (c * g.h + iy) * g.w;
-        std::fill_n(out, lo, T(0));
-        if (g.stride == 1) std::copy_n(in + lo + off, hi - lo, out + lo);
-        else for (int64_t ox = lo; ox < hi; ++ox) out[ox] = in[ox * g.stride + off];
-        std::fill_n(out + hi, g.ow - hi, T(0));
-      }
+      f(c, c * nt + t, i, lo, hi, j * g.dil - g.pad);
     }
+}
+
+// cols[c*T + t, oy*ow + ox] = x[c, oy*s - pad + i*d, ox*s - pad + j*d] (0 outside),
+// for every tap t = (i, j) of the kernel in use
+template <class T>
+void im2col(const T* x, const ConvGeom& g, T* cols) {
+  for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
+    T* row = cols + r * g.l();
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const int64_t iy = oy * g.stride - g.pad + i * g.dil;
+      T* out = row + oy * g.ow;
+      if (iy < 0 || iy >= g.h) {
+        std::fill_n(out, g.ow, T(0));
+        continue;
+      }
+      const T* in = x + (c * g.h + iy) * g.w;
+      std::fill_n(out, lo, T(0));
+      if (g.stride == 1) std::copy_n(in + lo + off, hi - lo, out + lo);
+      else for (int64_t ox = lo; ox < hi; ++ox) out[ox] = in[ox * g.stride + off];
+      std::fill_n(out + hi, g.ow - hi, T(0));
+    }
+  });
 }
 
 // The adjoint of im2col: x[c, iy, ix] += cols[...] for every patch that read it.
 template <class T>
 void col2im(const T* cols, const ConvGeom& g, T* x) {
-  const int64_t nt = static_cast<int64_t>(g.taps.size());
-  for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t t = 0; t < nt; ++t) {
-      const int64_t i = g.taps[static_cast<size_t>(t)] / g.kw, j = g.taps[static_cast<size_t>(t)] % g.kw;
-      int64_t lo, hi;
-      valid_columns(g, j, &lo, &hi);
-      const int64_t off = j * g.dil - g.pad;
-      const T* row = cols + (c * nt + t) * g.l();
-      for (int64_t oy = 0; oy < g.oh; ++oy) {
-        const int64_t iy = oy * g.stride - g.pad + i * g.dil;
-        if (iy < 0 || iy >= g.h) continue;
-        T* out = x + (c * g.h + iy) * g.w;
-        const T* in = row + oy * g.ow;
-        if (g.stride == 1) {
-          T* o = out + off;
-          for (int64_t ox = lo; ox < hi; ++ox) o[ox] += in[ox];
-        } else {
-          for (int64_t ox = lo; ox < hi; ++ox) out[ox * g.stride + off] += in[ox];
-        }
-      }
+  for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
+    const T* row = cols + r * g.l();
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const int64_t iy = oy * g.stride - g.pad + i * g.dil;
+      if (iy < 0 || iy >= g.h) continue;
+      T* out = x + (c * g.h + iy) * g.w;
+      const T* in = row + oy * g.ow;
+      for (int64_t ox = lo; ox < hi; ++ox) out[ox * g.stride + off] += in[ox];
     }
+  });
 }
 
 // ---- raw kernels (no graph)
