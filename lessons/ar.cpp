@@ -304,8 +304,9 @@ void report(const ARModel& m, const std::string& tag, const Fit& f, const Tensor
 
 int main(int argc, char** argv) {
   lesson::Lesson L("ar", "autoregressive models: MADE and PixelCNN with exact likelihoods");
-  bool skip_fashion = false;
+  bool skip_fashion = false, gated = false;
   L.app().add_flag("--skip-fashion", skip_fashion, "Train on the 8x8 digits only (a full run also trains on Fashion-MNIST)");
+  L.app().add_flag("--gated", gated, "Gated residual blocks in PixelCNN (h + Conv1x1(tanh(a) * sigmoid(b)))");
   if (int rc = L.parse(argc, argv); rc >= 0) return rc;
   const auto& opt = L.options();
   Generator gen(opt.seed);
@@ -416,7 +417,7 @@ int main(int argc, char** argv) {
       const int pix_epochs = opt.epochs > 0 ? opt.epochs : (opt.quick ? 4 : 40);
       auto same = [](const Tensor& x) { return x; };
       models::MADE made(64, {512, 512}, 17, gen);
-      models::PixelCNN pix(17, 64, 5, gen);
+      models::PixelCNN pix(17, 64, 5, gen, gated);
       for (auto [m, epochs] : {std::pair{wrap(made, 8, 8), made_epochs}, std::pair{wrap(pix, 8, 8), pix_epochs}}) {
         const std::string tag = "digits_" + m.name;
         Fit f = train(m, tr.images, va.images, epochs, 50, 1e-3, gen, L, tag, same);
@@ -450,7 +451,7 @@ int main(int argc, char** argv) {
       Tensor test = data::binarize_static(te.images, 0);
       auto binarize = [&gen](const Tensor& x) { return data::binarize_dynamic(x, gen); };
       models::MADE made(784, {1000, 1000}, 2, gen);
-      models::PixelCNN pix(2, 32, 5, gen);
+      models::PixelCNN pix(2, 32, 5, gen, gated);
       const int made_epochs = opt.epochs > 0 ? opt.epochs : 30;
       const int pix_epochs = opt.epochs > 0 ? opt.epochs : 3;
       for (auto [m, epochs] : {std::pair{wrap(made, 28, 28), made_epochs}, std::pair{wrap(pix, 28, 28), pix_epochs}}) {
