@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,24 +18,62 @@ namespace dgm {
 
 namespace kernels {
 
+namespace {
+
+// The cblas entry points of one precision.
+struct Sgemm {
+  using T = float;
+  static constexpr auto gemm = cblas_sgemm;
+  static constexpr auto gemv = cblas_sgemv;
+};
+struct Dgemm {
+  using T = double;
+  static constexpr auto gemm = cblas_dgemm;
+  static constexpr auto gemv = cblas_dgemv;
+};
+
+CBLAS_TRANSPOSE op(bool trans) { return trans ? CblasTrans : CblasNoTrans; }
+blasint bi(int64_t v) { return static_cast<blasint>(v); }
+
+template <class Blas, class T = typename Blas::T>
+void gemm_t(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+            int64_t ldb, T beta, T* c, int64_t ldc) {
+  // Skinny outputs. With op(A) = A or A^T and op(B) likewise:
+  //   column j of C = op(A) (column j of op(B))      n <= kGemvRows
+  //   row i of C    = op(B)^T (row i of op(A))       m <= kGemvRows
+  // each one GEMV over the long operand, read once. C is zeroed first when
+  // beta = 0 so that what it held (maybe NaN) is never read.
+  const bool few_cols = n <= kGemvRows && n < k, few_rows = m <= kGemvRows && m < k;
+  if (few_cols || few_rows) {
+    if (beta == T(0))
+      for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, T(0));
+    if (few_cols) {
+      for (int64_t j = 0; j < n; ++j)  // op(B)[:, j] is row j of b (tb) or column j (strided)
+        Blas::gemv(CblasRowMajor, op(ta), bi(ta ? k : m), bi(ta ? m : k), alpha, a, bi(lda), tb ? b + j * ldb : b + j,
+                   bi(tb ? 1 : ldb), beta, c + j, bi(ldc));
+    } else {
+      for (int64_t i = 0; i < m; ++i)  // op(A)[i, :] is column i of a (ta, strided) or row i
+        Blas::gemv(CblasRowMajor, op(!tb), bi(tb ? n : k), bi(tb ? k : n), alpha, b, bi(ldb), ta ? a + i : a + i * lda,
+                   bi(ta ? lda : 1), beta, c + i * ldc, 1);
+    }
+    return;
+  }
+  Blas::gemm(CblasRowMajor, op(ta), op(tb), bi(m), bi(n), bi(k), alpha, a, bi(lda), b, bi(ldb), beta, c, bi(ldc));
+}
+
+}  // namespace
+
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const void* a,
           int64_t lda, const void* b, int64_t ldb, double beta, void* c, int64_t ldc, DType dtype) {
   if (m == 0 || n == 0) return;
-  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-  const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-  if (dtype == DType::Float32) {
-    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n),
-                static_cast<blasint>(k), static_cast<float>(alpha), static_cast<const float*>(a),
-                static_cast<blasint>(lda), static_cast<const float*>(b), static_cast<blasint>(ldb),
-                static_cast<float>(beta), static_cast<float*>(c), static_cast<blasint>(ldc));
-  } else if (dtype == DType::Float64) {
-    cblas_dgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n),
-                static_cast<blasint>(k), alpha, static_cast<const double*>(a),
-                static_cast<blasint>(lda), static_cast<const double*>(b), static_cast<blasint>(ldb),
-                beta, static_cast<double*>(c), static_cast<blasint>(ldc));
-  } else {
+  if (dtype == DType::Float32)
+    gemm_t<Sgemm>(trans_a, trans_b, m, n, k, static_cast<float>(alpha), static_cast<const float*>(a), lda,
+                  static_cast<const float*>(b), ldb, static_cast<float>(beta), static_cast<float*>(c), ldc);
+  else if (dtype == DType::Float64)
+    gemm_t<Dgemm>(trans_a, trans_b, m, n, k, alpha, static_cast<const double*>(a), lda,
+                  static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), ldc);
+  else
     throw Error("matmul: int64 tensors are not supported (convert with .to(DType::Float32))");
-  }
 }
 
 }  // namespace kernels

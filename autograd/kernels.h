@@ -39,8 +39,9 @@ Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor pow_scalar(const Tensor& x, double p);
 // 1 where lo <= x <= hi, else 0 (clamp's derivative).
 Tensor inside_mask(const Tensor& x, double lo, double hi);
-// 1 where x > 0, else `negative` (relu / leaky_relu derivative).
-Tensor positive_mask(const Tensor& x, double negative);
+// g where y > 0, else negative * g: relu's (negative = 0) and leaky_relu's
+// backward in one pass (g and y of one shape).
+Tensor scale_where_positive(const Tensor& g, const Tensor& y, double negative);
 
 enum class Reduce { Sum, Max, Min };
 // Reduces one axis, keeping it with size 1.
@@ -53,9 +54,16 @@ Tensor expand(const Tensor& x, const Shape& shape);
 // Permuted copy: out.shape[i] = x.shape[order[i]].
 Tensor permute(const Tensor& x, const std::vector<size_t>& order);
 
-// C = alpha * op(A) op(B) + beta * C, row-major, through cblas_{s,d}gemm.
+// C = alpha * op(A) op(B) + beta * C, row-major, through cblas_{s,d}gemm
+// (or cblas_{s,d}gemv for skinny outputs, below).
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
           const void* a, int64_t lda, const void* b, int64_t ldb, double beta, void* c,
           int64_t ldc, DType dtype);
+
+// Products with at most kGemvRows rows or columns of output (and a longer
+// inner dimension) run as that many GEMV calls: OpenBLAS's GEMM packs its
+// operands into panels and computes a 16x4 register tile, so on a [512, 2]
+// output most of the work is padding (see blas.cpp).
+constexpr int64_t kGemvRows = 4;
 
 }  // namespace dgm::kernels

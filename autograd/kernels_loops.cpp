@@ -127,6 +127,23 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b, const char* name) {
   return out;
 }
 
+Tensor scale_where_positive(const Tensor& g, const Tensor& y, double negative) {
+  check_same_float(g, y, "relu backward");
+  if (g.shape() != y.shape())
+    throw Error("relu backward: gradient " + g.shape().str() + " does not match " + y.shape().str());
+  Tensor out = Tensor::empty(g.shape(), g.dtype());
+  dispatch_float(g.dtype(), "relu backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = g.data<T>();
+    const T* py = y.data<T>();
+    T* po = out.data<T>();
+    const T neg = static_cast<T>(negative);
+    const int64_t n = out.numel();
+    for (int64_t i = 0; i < n; ++i) po[i] = py[i] > T(0) ? pg[i] : neg * pg[i];
+  });
+  return out;
+}
+
 Tensor expand(const Tensor& x, const Shape& shape) {
   Shape check = broadcast_shapes(x.shape(), shape, "expand");
   if (check != shape)

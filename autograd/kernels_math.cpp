@@ -127,11 +127,4 @@ Tensor inside_mask(const Tensor& x, double lo, double hi) {
   });
 }
 
-Tensor positive_mask(const Tensor& x, double negative) {
-  return map(x, "relu", [negative](auto& v, auto& r, auto t) {
-    using T = decltype(t);
-    xt::noalias(r) = xt::where(v > T(0), T(1), T(negative));
-  });
-}
-
 }  // namespace dgm::kernels

@@ -1,6 +1,8 @@
 // Every op's backward against float64 central differences, with the
 // broadcasting patterns of binary ops: same shape, scalar, row, column,
 // leading axes, and both sides broadcast.
+#include <array>
+
 #include "helpers.h"
 
 using namespace dgm;
@@ -142,13 +144,15 @@ TEST_CASE("gradcheck: matmul 2-D", "[gradcheck][matmul]") {
   require_gradcheck([](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); }, {randn({3, 4}, 1), randn({4, 5}, 2)});
 }
 TEST_CASE("gradcheck: mm with transposes passed to BLAS", "[gradcheck][matmul]") {
-  for (bool ta : {false, true})
-    for (bool tb : {false, true}) {
-      INFO("transpose_a " << ta << ", transpose_b " << tb);
-      Shape sa = ta ? Shape{4, 3} : Shape{3, 4}, sb = tb ? Shape{5, 4} : Shape{4, 5};
-      require_gradcheck([ta, tb](const std::vector<Tensor>& x) { return mm(x[0], x[1], ta, tb); },
-                        {randn(sa, 1), randn(sb, 2)});
-    }
+  // (3, 4, 5) runs GEMV per output row or column (kernels::kGemvRows), (6, 7, 5) GEMM
+  for (auto [m, k, n] : {std::array<int64_t, 3>{3, 4, 5}, std::array<int64_t, 3>{6, 7, 5}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        INFO("transpose_a " << ta << ", transpose_b " << tb << ", m " << m << " k " << k << " n " << n);
+        Shape sa = ta ? Shape{k, m} : Shape{m, k}, sb = tb ? Shape{n, k} : Shape{k, n};
+        require_gradcheck([ta, tb](const std::vector<Tensor>& x) { return mm(x[0], x[1], ta, tb); },
+                          {randn(sa, 1), randn(sb, 2)});
+      }
 }
 TEST_CASE("gradcheck: matmul batched and broadcast", "[gradcheck][matmul]") {
   auto f = [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); };

@@ -234,7 +234,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     using T = decltype(tag);
     const T *pm = mx.data<T>(), *pa = ax.data<T>(), *pb = bx.data<T>();
     T* po = out.data<T>();
-    for (int64_t i = 0; i < out.numel(); ++i) po[i] = pm[i] != T(0) ? pa[i] : pb[i];
+    const int64_t n = out.numel();
+    for (int64_t i = 0; i < n; ++i) po[i] = pm[i] != T(0) ? pa[i] : pb[i];
   });
   if (!any_requires_grad({&a, &b})) return out;
   auto node = std::make_shared<WhereBackward>();

@@ -148,7 +148,8 @@ Tensor logsumexp(const Tensor& x, const Axes& axes_in, bool keepdim) {
   kernels::dispatch_float(m.dtype(), "logsumexp", [&](auto tag) {
     using T = decltype(tag);
     T* pm = m.data<T>();
-    for (int64_t i = 0; i < m.numel(); ++i)
+    const int64_t n = m.numel();
+    for (int64_t i = 0; i < n; ++i)
       if (!std::isfinite(pm[i])) pm[i] = T(0);
   });
   Tensor shifted = kernels::binary(kernels::Binary::Sub, x, m, "logsumexp");

@@ -97,11 +97,36 @@ Tensor sigmoid(const Tensor& x) {
                                        Save::Output);
 }
 
+// The backward of relu and leaky_relu in one pass over g:
+//   out = g * m(y),   m(y) = 1 if y > 0 else a   (a = 0 for relu)
+// out is linear in g, so d out / d g is the same mask: its backward is itself.
+// m is piecewise constant in y (derivative 0 wherever it exists), so y is
+// saved as a constant and gets no gradient.
+namespace {
+struct ScaleWherePositiveBackward : Node {
+  SavedTensor y;
+  double negative = 0;
+  const char* name() const override { return "relu_backward"; }
+  std::vector<Tensor> backward(const Tensor& G) override;
+  void release_saved() override { y.reset(); }
+};
+Tensor scale_where_positive(const Tensor& g, const Tensor& y, double negative) {
+  Tensor out = kernels::scale_where_positive(g, y, negative);
+  if (!any_requires_grad({&g})) return out;
+  auto node = std::make_shared<ScaleWherePositiveBackward>();
+  node->y = SavedTensor::input(y);
+  node->negative = negative;
+  attach(out, node, {&g});
+  return out;
+}
+std::vector<Tensor> ScaleWherePositiveBackward::backward(const Tensor& G) {
+  return {scale_where_positive(G, y.unpack(*this), negative)};
+}
+}  // namespace
+
 // y = max(x, 0);        dy/dx = [x > 0]  (= [y > 0])
 struct ReluBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override {
-    return {g * kernels::positive_mask(s(), 0.0)};
-  }
+  std::vector<Tensor> backward(const Tensor& g) override { return {scale_where_positive(g, s(), 0.0)}; }
 };
 Tensor relu(const Tensor& x) {
   return record_unary<ReluBackward>(kernels::unary(Unary::Relu, x, "relu"), x, "relu", Save::Output);
@@ -111,7 +136,7 @@ Tensor relu(const Tensor& x) {
 struct LeakyReluBackward : UnaryNode {
   double slope = 0.01;
   std::vector<Tensor> backward(const Tensor& g) override {
-    return {g * kernels::positive_mask(s(), slope)};
+    return {scale_where_positive(g, s(), slope)};
   }
 };
 Tensor leaky_relu(const Tensor& x, double slope) {

@@ -1,0 +1,76 @@
+// tests/test_gemm.cpp — the GEMM behind matmul, linear and conv2d, against its
+// definition C = alpha op(A) op(B) + beta C summed in long double: both paths
+// (GEMM, and GEMV per row or column for outputs at most kGemvRows wide),
+// every transpose, leading dimensions wider than the matrices, beta = 0 over
+// a C full of NaN (which must not be read), float32 and float64.
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "autograd/kernels.h"
+#include "autograd/random.h"
+
+using namespace dgm;
+
+namespace {
+
+template <class T>
+void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, double beta, Generator& g) {
+  const int64_t pad = 3;  // every leading dimension is wider than its matrix
+  const int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+  const int64_t lda = ac + pad, ldb = bc + pad, ldc = n + pad;
+  std::vector<T> a(static_cast<size_t>(ar * lda)), b(static_cast<size_t>(br * ldb)), c(static_cast<size_t>(m * ldc));
+  for (auto& v : a) v = static_cast<T>(g.uniform01() * 2 - 1);
+  for (auto& v : b) v = static_cast<T>(g.uniform01() * 2 - 1);
+  for (auto& v : c) v = beta == 0 ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(g.uniform01() * 2 - 1);
+  const std::vector<T> c0 = c;
+  kernels::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc,
+                sizeof(T) == 4 ? DType::Float32 : DType::Float64);
+  const double eps = std::numeric_limits<T>::epsilon();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      long double s = 0, mag = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        const long double x = ta ? a[static_cast<size_t>(p * lda + i)] : a[static_cast<size_t>(i * lda + p)];
+        const long double y = tb ? b[static_cast<size_t>(j * ldb + p)] : b[static_cast<size_t>(p * ldb + j)];
+        s += x * y;
+        mag += std::fabs(x * y);
+      }
+      const long double old = c0[static_cast<size_t>(i * ldc + j)];
+      const long double want = alpha * s + (beta == 0 ? 0.0L : beta * old);
+      const double tol = 4 * eps * static_cast<double>(k + 2) * static_cast<double>(std::fabs(alpha) * mag + std::fabs(beta) + 1e-30);
+      const double got = c[static_cast<size_t>(i * ldc + j)];
+      INFO("ta " << ta << " tb " << tb << " m " << m << " n " << n << " k " << k << " alpha " << alpha << " beta "
+                 << beta << " at (" << i << ", " << j << "): got " << got << ", want " << static_cast<double>(want));
+      REQUIRE(std::fabs(got - static_cast<double>(want)) <= tol);
+    }
+  // the padding between rows of C is left alone
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = n; j < ldc; ++j) {
+      const size_t at = static_cast<size_t>(i * ldc + j);
+      REQUIRE(((std::isnan(c[at]) && std::isnan(c0[at])) || c[at] == c0[at]));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("gemm: the GEMM and GEMV paths agree with the definition", "[gemm][matmul]") {
+  Generator g(42);
+  // (m, n, k): few output rows or columns (GEMV), at the threshold and just
+  // above it, a short inner dimension (GEMM), large, and empty sums (k = 0).
+  const std::vector<std::array<int64_t, 3>> shapes = {
+      {37, 19, 1}, {37, 19, 2}, {64, 8, 3}, {9, kernels::kGemvRows, 13}, {9, kernels::kGemvRows + 1, 13}, {kernels::kGemvRows, 9, 13},
+      {37, 1, 19}, {40, 2, 64}, {11, 3, 70}, {1, 37, 19}, {2, 64, 40}, {3, 11, 70}, {1, 1, 300},
+      {2, 3, 4},   {50, 40, 30}, {7, 9, 0}};
+  for (const auto& s : shapes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (double alpha : {1.0, -0.5})
+          for (double beta : {0.0, 1.0, 0.25}) {
+            check_gemm<float>(ta, tb, s[0], s[1], s[2], alpha, beta, g);
+            check_gemm<double>(ta, tb, s[0], s[1], s[2], alpha, beta, g);
+          }
+}
