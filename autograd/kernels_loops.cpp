@@ -100,6 +100,26 @@ void apply_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   }
 }
 
+// out[i] = sum_j x[j * inner + i]: the column sums of an [n, inner] block.
+// A short row (a bias gradient of 2 or 8 outputs) would make the inner loop
+// too short to vectorise, so the block is read as rows of `width` elements,
+// a multiple of inner near 64, summed lane by lane; lane l then holds part
+// of column l % inner.
+template <class T>
+void sum_rows(const T* __restrict x, int64_t n, int64_t inner, T* __restrict out) {
+  const int64_t width = inner >= 64 ? inner : inner * (64 / inner);
+  const int64_t total = n * inner, full = total / width;
+  T lanes[128];  // width < 128 when inner < 64
+  T* __restrict acc = inner >= 64 ? out : lanes;
+  std::fill_n(acc, width, T(0));
+  for (int64_t r = 0; r < full; ++r)
+    for (int64_t l = 0; l < width; ++l) acc[l] += x[r * width + l];
+  for (int64_t f = full * width; f < total; ++f) acc[f - full * width] += x[f];  // the last partial row
+  if (acc == out) return;
+  std::fill_n(out, inner, T(0));
+  for (int64_t l = 0; l < width; ++l) out[l % inner] += acc[l];
+}
+
 }  // namespace
 
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, const char* name) {
@@ -204,9 +224,7 @@ Tensor reduce_axis(Reduce op, const Tensor& x, size_t axis) {
         continue;
       }
       if (op == Reduce::Sum) {
-        std::fill_n(ro, inner, T(0));
-        for (int64_t j = 0; j < n; ++j)
-          for (int64_t i = 0; i < inner; ++i) ro[i] += base[j * inner + i];
+        sum_rows(base, n, inner, ro);
       } else {
         std::copy_n(base, inner, ro);
         for (int64_t j = 1; j < n; ++j)

@@ -164,3 +164,40 @@ TEST_CASE("vectorised log1p, softplus, log_sigmoid keep full precision in the ta
     CHECK(log_sigmoid(t).item() == Approx(-softplus(-t).item()).epsilon(1e-14));
   }
 }
+
+TEST_CASE("sum along an axis and slice/concat copies against naive loops, every row length", "[tensor][reduce]") {
+  // The kernels take shortcuts by row length (column sums over rows of any
+  // width, one-element blocks copied by typed moves): cover short, odd, 64
+  // and long rows, and a remainder that does not fill a whole row.
+  for (int64_t outer : {1, 3})
+    for (int64_t n : {1, 7, 513})
+      for (int64_t inner : {1, 2, 3, 5, 8, 63, 64, 65, 100}) {
+        INFO("outer " << outer << " n " << n << " inner " << inner);
+        Tensor x = randn({outer, n, inner}, static_cast<uint64_t>(n + inner)).to(DType::Float32);
+        Tensor s = sum(x, {1});
+        REQUIRE(s.shape() == Shape{outer, inner});
+        const float* px = x.data<float>();
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t i = 0; i < inner; ++i) {
+            double want = 0, mag = 0;
+            for (int64_t j = 0; j < n; ++j) {
+              want += px[(o * n + j) * inner + i];
+              mag += std::fabs(px[(o * n + j) * inner + i]);
+            }
+            REQUIRE(std::fabs(s.data<float>()[o * inner + i] - want) <= 1e-6 * (mag + 1));
+          }
+        // a slice of width 1 and of width 2, put back together with concat
+        if (n >= 3) {
+          Tensor a = slice(x, 1, 0, 1), b = slice(x, 1, 1, 3), c = slice(x, 1, 3, n);
+          Tensor y = concat({a, b, c}, 1);
+          REQUIRE(y.shape() == x.shape());
+          for (int64_t k = 0; k < x.numel(); ++k) REQUIRE(y.data<float>()[k] == px[k]);
+          Tensor strided = slice(x, 1, 1, n, 2);  // every other index from 1
+          for (int64_t o = 0; o < outer; ++o)
+            for (int64_t j = 0; j < strided.shape()[1]; ++j)
+              for (int64_t i = 0; i < inner; ++i)
+                REQUIRE(strided.data<float>()[(o * strided.shape()[1] + j) * inner + i] ==
+                        px[(o * n + 1 + 2 * j) * inner + i]);
+        }
+      }
+}

@@ -7,6 +7,7 @@
 // expand <-> sum_to, concat <-> slice).
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <numeric>
 
 #include "autograd/graph.h"
@@ -37,6 +38,28 @@ void check_index(const Tensor& index, const char* op) {
 // Copies `count` elements of `esz` bytes.
 inline void copy_elems(char* dst, const char* src, int64_t count, size_t esz) {
   std::memcpy(dst, src, static_cast<size_t>(count) * esz);
+}
+
+// Copies `rows` blocks of `bytes` bytes; the blocks of src start `src_step`
+// bytes apart, those of dst `dst_step` apart. Slicing a column out of a
+// [B, 2] tensor copies B blocks of one element: a memcpy call for each costs
+// far more than the copy, so blocks of 4, 8 or 16 bytes are moved with a
+// fixed-size memcpy, which the compiler turns into one load and one store.
+void copy_rows(char* dst, int64_t dst_step, const char* src, int64_t src_step, int64_t rows, size_t bytes) {
+  if (dst_step == static_cast<int64_t>(bytes) && src_step == static_cast<int64_t>(bytes)) {
+    std::memcpy(dst, src, static_cast<size_t>(rows) * bytes);
+    return;
+  }
+  auto fixed = [&](auto size) {
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_step, src + r * src_step, decltype(size)::value);
+  };
+  switch (bytes) {
+    case 4: return fixed(std::integral_constant<size_t, 4>{});
+    case 8: return fixed(std::integral_constant<size_t, 8>{});
+    case 16: return fixed(std::integral_constant<size_t, 16>{});
+    default:
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_step, src + r * src_step, bytes);
+  }
 }
 
 }  // namespace
@@ -190,10 +213,12 @@ Tensor slice(const Tensor& x, int64_t axis_in, int64_t start, int64_t end, int64
   const size_t esz = dtype_size(x.dtype());
   const char* px = static_cast<const char*>(x.impl().storage->data);
   char* po = static_cast<char*>(out.impl().storage->data);
-  for (int64_t o = 0; o < sp.outer; ++o)
-    for (int64_t j = 0; j < len; ++j)
-      copy_elems(po + ((o * len + j) * sp.inner) * esz, px + ((o * n + start + j * step) * sp.inner) * esz,
-                 sp.inner, esz);
+  const int64_t block = sp.inner * static_cast<int64_t>(esz);  // bytes of one index along axis
+  if (step == 1)  // each outer index holds one contiguous run of len blocks
+    copy_rows(po, len * block, px + start * block, n * block, sp.outer, static_cast<size_t>(len * block));
+  else
+    for (int64_t o = 0; o < sp.outer; ++o)
+      copy_rows(po + o * len * block, block, px + (o * n + start) * block, step * block, len, static_cast<size_t>(block));
   if (any_requires_grad({&x})) {
     auto node = std::make_shared<SliceBackward>();
     node->in_shape = x.shape();
@@ -222,10 +247,13 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t axis_in, int6
   const size_t esz = dtype_size(g.dtype());
   const char* pg = static_cast<const char*>(g.impl().storage->data);
   char* po = static_cast<char*>(out.impl().storage->data);
-  for (int64_t o = 0; o < sp.outer; ++o)
-    for (int64_t j = 0; j < len; ++j)
-      copy_elems(po + ((o * sp.n + start + j * step) * sp.inner) * esz, pg + ((o * len + j) * sp.inner) * esz,
-                 sp.inner, esz);
+  const int64_t block = sp.inner * static_cast<int64_t>(esz);  // bytes of one index along axis
+  if (step == 1)
+    copy_rows(po + start * block, sp.n * block, pg, len * block, sp.outer, static_cast<size_t>(len * block));
+  else
+    for (int64_t o = 0; o < sp.outer; ++o)
+      copy_rows(po + (o * sp.n + start) * block, step * block, pg + o * len * block, block, len,
+                static_cast<size_t>(block));
   if (any_requires_grad({&g})) {
     auto node = std::make_shared<SliceBackwardBackward>();
     node->axis = axis;
@@ -453,8 +481,8 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis_in) {
   for (const Tensor& x : xs) {
     const int64_t n = x.shape()[axis];
     const char* px = static_cast<const char*>(x.impl().storage->data);
-    for (int64_t o = 0; o < sp.outer; ++o)
-      copy_elems(po + ((o * total + offset) * sp.inner) * esz, px + (o * n * sp.inner) * esz, n * sp.inner, esz);
+    const int64_t block = sp.inner * static_cast<int64_t>(esz);
+    copy_rows(po + offset * block, total * block, px, n * block, sp.outer, static_cast<size_t>(n * block));
     node->offsets.push_back(offset);
     node->sizes.push_back(n);
     offset += n;
