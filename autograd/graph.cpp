@@ -148,16 +148,44 @@ struct RunResult {
   std::unordered_map<Node*, Tensor> captured;
 };
 
+// The nodes a pass has collected; on the way out (normally or by an
+// exception) their scratch state is cleared, so nothing of one pass leaks
+// into the next.
+struct PassNodes {
+  std::vector<Node*> nodes;
+  ~PassNodes() {
+    for (Node* n : nodes) n->run = Node::BackwardState{};
+  }
+  void add(Node* n) {
+    n->run.reached = true;
+    nodes.push_back(n);
+  }
+};
+
+thread_local int g_running_passes = 0;
+struct PassDepth {
+  PassDepth() { ++g_running_passes; }
+  ~PassDepth() { --g_running_passes; }
+};
+
 RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
                        bool retain_graph, bool create_graph,
                        const std::vector<std::shared_ptr<Node>>* capture, bool accumulate_leaves) {
   if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
     throw Error("backward: " + std::to_string(outputs.size()) + " outputs but " +
                 std::to_string(grad_outputs.size()) + " output gradients");
+  // Each node keeps the pass's state (Node::run), so passes cannot nest.
+  if (g_running_passes > 0)
+    throw Error("backward: called from inside a node's backward; dgm runs one backward pass at a time");
+  PassDepth depth;
+  // A leaf's AccumulateGrad is held weakly by the leaf: `keep` holds the
+  // roots for the pass (declared before `pass`, so it outlives the cleanup);
+  // every other node is held by the edges of the nodes above it.
+  std::vector<std::shared_ptr<Node>> keep;
+  PassNodes pass;
 
   // 1. Seed the roots.
-  std::unordered_map<Node*, Tensor> buffers;
-  std::vector<std::shared_ptr<Node>> roots;
+  std::vector<Node*> roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
     if (!out.requires_grad())
@@ -174,24 +202,21 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
       throw Error("backward: gradient " + g.shape().str() + " " + dtype_name(g.dtype()) +
                   " does not match output " + out.shape().str() + " " + dtype_name(out.dtype()));
     }
-    auto node = gradient_edge(out);
-    auto it = buffers.find(node.get());
-    if (it == buffers.end()) {
-      buffers.emplace(node.get(), g);
+    keep.push_back(gradient_edge(out));
+    Node* node = keep.back().get();
+    if (!node->run.reached) {
+      pass.add(node);
+      node->run.grad = g;
       roots.push_back(node);
     } else {
       GradModeGuard gm(create_graph);
-      it->second = add(it->second, g);
+      node->run.grad = add(node->run.grad, g);
     }
   }
 
   // 2. Collect the graph iteratively and count, for every node, the edges
   //    that reach it from other nodes of the graph.
-  std::unordered_map<Node*, int> dependencies;
-  std::vector<Node*> stack;
-  for (auto& r : roots) {
-    if (dependencies.emplace(r.get(), 0).second) stack.push_back(r.get());
-  }
+  std::vector<Node*> stack(roots);
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
@@ -201,9 +226,11 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
                   "first backward to run backward through it again");
     for (auto& nx : n->next) {
       if (!nx) continue;
-      auto [it, inserted] = dependencies.emplace(nx.get(), 0);
-      ++it->second;
-      if (inserted) stack.push_back(nx.get());
+      ++nx->run.pending;
+      if (!nx->run.reached) {
+        pass.add(nx.get());
+        stack.push_back(nx.get());
+      }
     }
   }
 
@@ -211,8 +238,8 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
   GradModeGuard grad_mode(create_graph);
   RunResult result;
   std::vector<Node*> ready;
-  for (auto& r : roots)
-    if (dependencies[r.get()] == 0) ready.push_back(r.get());
+  for (Node* r : roots)
+    if (r->run.pending == 0) ready.push_back(r);
   std::unordered_map<Node*, bool> wanted;
   if (capture)
     for (auto& c : *capture) wanted[c.get()] = true;
@@ -220,8 +247,8 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
   while (!ready.empty()) {
     Node* n = ready.back();
     ready.pop_back();
-    Tensor g = std::move(buffers[n]);
-    buffers.erase(n);
+    Tensor g = std::move(n->run.grad);
+    n->run.grad = Tensor();
     if (capture && wanted.count(n)) result.captured[n] = g;
 
     if (auto* acc = dynamic_cast<AccumulateGrad*>(n)) {
@@ -242,16 +269,12 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
         if (grads[i].shape() != nx->out_shape)
           throw Error(std::string("internal: ") + n->name() + " backward produced a gradient of shape " +
                       grads[i].shape().str() + " for an input of shape " + nx->out_shape.str());
-        auto it = buffers.find(nx);
-        if (it == buffers.end() || !it->second.defined())
-          buffers[nx] = std::move(grads[i]);
+        if (!nx->run.grad.defined())
+          nx->run.grad = std::move(grads[i]);
         else
-          it->second = add(it->second, grads[i]);
+          nx->run.grad = add(nx->run.grad, grads[i]);
       }
-      if (--dependencies[nx] == 0) {
-        if (!buffers.count(nx)) buffers[nx] = Tensor();  // reached, but no gradient flowed
-        ready.push_back(nx);
-      }
+      if (--nx->run.pending == 0) ready.push_back(nx);
     }
     if (!retain_graph) {
       n->release_saved();

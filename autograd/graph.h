@@ -69,6 +69,14 @@ class Node : public std::enable_shared_from_this<Node> {
   std::weak_ptr<Storage> out_storage;       // the output's data while it lives (for to_dot)
   bool released = false;                    // saved tensors already freed
   uint64_t sequence = 0;                    // creation order
+
+  // Scratch state of the backward pass running through this node (graph.cpp
+  // sets and clears it; outside a backward it is empty).
+  struct BackwardState {
+    bool reached = false;  // collected into the running pass
+    int pending = 0;       // edges from not yet run nodes that still lead here
+    Tensor grad;           // the gradient summed so far
+  } run;
 };
 
 // A leaf's gradient sink: adds the incoming gradient into leaf.grad.

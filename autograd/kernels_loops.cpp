@@ -1,6 +1,7 @@
 // dgm/autograd/kernels_loops.cpp — broadcasting, reductions, copies: plain
 // loops over flat buffers (the compiler vectorises the inner loops).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -18,12 +19,31 @@ void check_same_float(const Tensor& a, const Tensor& b, const char* op) {
 
 namespace {
 
+// Up to Shape::kMaxDims integers (strides, loop counters) on the stack: these
+// loops run in every elementwise op, and heap vectors here were a visible
+// share of a step on small tensors.
+struct Dims {
+  std::array<int64_t, Shape::kMaxDims> v{};
+  size_t n = 0;
+  Dims() = default;
+  Dims(size_t count, int64_t value) : n(count) { std::fill_n(v.begin(), count, value); }
+  size_t size() const { return n; }
+  bool empty() const { return n == 0; }
+  void push_back(int64_t x) { v[n++] = x; }
+  int64_t& back() { return v[n - 1]; }
+  int64_t operator[](size_t i) const { return v[i]; }
+  int64_t& operator[](size_t i) { return v[i]; }
+};
+
 // Strides of `s` when broadcast to `out` (0 along broadcast axes).
-std::vector<int64_t> broadcast_strides(const Shape& s, const Shape& out) {
-  std::vector<int64_t> st(out.size(), 0);
-  std::vector<int64_t> own = contiguous_strides(s);
-  size_t off = out.size() - s.size();
-  for (size_t i = 0; i < s.size(); ++i) st[off + i] = s[i] == 1 ? 0 : own[i];
+Dims broadcast_strides(const Shape& s, const Shape& out) {
+  Dims st(out.size(), 0);
+  const size_t off = out.size() - s.size();
+  int64_t stride = 1;
+  for (size_t i = s.size(); i-- > 0;) {
+    st[off + i] = s[i] == 1 ? 0 : stride;
+    stride *= s[i];
+  }
   return st;
 }
 
@@ -31,9 +51,8 @@ std::vector<int64_t> broadcast_strides(const Shape& s, const Shape& out) {
 // strides. Adjacent axes that are contiguous for both operands are merged
 // first, so the inner loop is as long as possible.
 template <class T, class F>
-void broadcast_loop(const T* a, const T* b, T* out, const Shape& os, const std::vector<int64_t>& sa,
-                    const std::vector<int64_t>& sb, F f) {
-  std::vector<int64_t> dims, xa, xb;
+void broadcast_loop(const T* a, const T* b, T* out, const Shape& os, const Dims& sa, const Dims& sb, F f) {
+  Dims dims, xa, xb;
   for (size_t i = 0; i < os.size(); ++i) {
     if (os[i] == 1) continue;
     if (!dims.empty() && xa.back() == sa[i] * os[i] && xb.back() == sb[i] * os[i]) {
@@ -51,8 +70,32 @@ void broadcast_loop(const T* a, const T* b, T* out, const Shape& os, const std::
     return;
   }
   const int64_t n = dims.back(), ia = xa.back(), ib = xb.back();
+  // Short rows against one row repeated over them ([512, 2] * [1, 2]): the
+  // repeated row is tiled to a width near 64, and the loop runs over long
+  // contiguous stretches instead of 2-element rows.
+  if (dims.size() == 2 && n < 32 && ia == 1 && ib == 1 &&
+      ((xa[0] == n && xb[0] == 0) || (xa[0] == 0 && xb[0] == n))) {
+    const bool a_full = xa[0] == n;
+    // (named pointers: g++ 12 with -fsanitize=undefined miscompiles a
+    // subscripted conditional, (c ? b : a)[i], reading a[0] for every i)
+    const T* repeated = a_full ? b : a;
+    const T* whole = a_full ? a : b;
+    const int64_t width = (64 / n) * n, total = dims[0] * n;
+    T tile[64];
+    for (int64_t l = 0; l < width; ++l) tile[l] = repeated[l % n];
+    for (int64_t start = 0; start < total; start += width) {
+      const int64_t len = std::min(width, total - start);
+      const T* full = whole + start;
+      T* ro = out + start;
+      if (a_full)
+        for (int64_t l = 0; l < len; ++l) ro[l] = f(full[l], tile[l]);
+      else
+        for (int64_t l = 0; l < len; ++l) ro[l] = f(tile[l], full[l]);
+    }
+    return;
+  }
   const size_t outer_dims = dims.size() - 1;
-  std::vector<int64_t> idx(outer_dims, 0);
+  Dims idx(outer_dims, 0);
   int64_t outer = 1;
   for (size_t i = 0; i < outer_dims; ++i) outer *= dims[i];
   int64_t pa = 0, pb = 0;
@@ -171,10 +214,10 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   Tensor out = Tensor::empty(shape, x.dtype());
   if (x.dtype() == DType::Int64) {
     // Index tensors: a simple element walk.
-    std::vector<int64_t> st = broadcast_strides(x.shape(), shape);
+    Dims st = broadcast_strides(x.shape(), shape);
     const int64_t* px = x.data<int64_t>();
     int64_t* po = out.data<int64_t>();
-    std::vector<int64_t> idx(shape.size(), 0);
+    Dims idx(shape.size(), 0);
     for (int64_t o = 0; o < out.numel(); ++o) {
       int64_t off = 0;
       for (size_t k = 0; k < shape.size(); ++k) off += idx[k] * st[k];
@@ -188,7 +231,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   }
   dispatch_float(x.dtype(), "expand", [&](auto tag) {
     using T = decltype(tag);
-    std::vector<int64_t> st = broadcast_strides(x.shape(), shape);
+    Dims st = broadcast_strides(x.shape(), shape);
     broadcast_loop(x.data<T>(), x.data<T>(), out.data<T>(), shape, st, st, [](T v, T) { return v; });
   });
   return out;

@@ -201,3 +201,20 @@ TEST_CASE("sum along an axis and slice/concat copies against naive loops, every 
         }
       }
 }
+
+TEST_CASE("broadcasting a row over short rows, either side, against a naive loop", "[tensor]") {
+  // [rows, w] (op) [1, w] and [1, w] (op) [rows, w] take a tiled fast path for w < 32
+  for (int64_t rows : {1, 5, 33, 100})
+    for (int64_t w : {1, 2, 3, 7, 31, 32, 40}) {
+      INFO("rows " << rows << " w " << w);
+      Tensor full = randn({rows, w}, 3).to(DType::Float32), row = away_from_zero({1, w}, 0.5, 2, 4).to(DType::Float32);
+      const float *pf = full.data<float>(), *pr = row.data<float>();
+      Tensor d1 = full - row, d2 = row / full, d3 = reshape(row, {w}) - full;
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < w; ++j) {
+          REQUIRE(d1.data<float>()[i * w + j] == pf[i * w + j] - pr[j]);
+          REQUIRE(d2.data<float>()[i * w + j] == pr[j] / pf[i * w + j]);
+          REQUIRE(d3.data<float>()[i * w + j] == pr[j] - pf[i * w + j]);
+        }
+    }
+}
