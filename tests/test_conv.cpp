@@ -58,6 +58,30 @@ TEST_CASE("conv_transpose2d is the adjoint of conv2d", "[conv]") {
   CHECK(conv_transpose2d(y, w, Tensor(), 2, 1, 1).shape() == Shape{2, 3, 8, 8});  // output_padding
 }
 
+TEST_CASE("same-width convolutions (stride 1, output as wide as the input): forward and adjoint", "[conv]") {
+  // im2col/col2im copy such a layer's taps as shifted planes: cover
+  // non-square kernels (output shorter than the input), dilation, a 7x7
+  // kernel on a small image, and an image one row high (whole taps outside).
+  struct Case { Shape x, w; int64_t p, d; };
+  for (const Case& c : {Case{{2, 3, 6, 5}, {4, 3, 3, 3}, 1, 1}, Case{{1, 2, 6, 7}, {3, 2, 5, 3}, 1, 1},
+                        Case{{1, 2, 5, 6}, {2, 2, 3, 3}, 2, 2}, Case{{1, 1, 4, 4}, {3, 1, 7, 7}, 3, 1},
+                        Case{{1, 2, 1, 5}, {2, 2, 3, 3}, 1, 1}}) {
+    INFO("x " << c.x.str() << " w " << c.w.str() << " padding " << c.p << " dilation " << c.d);
+    Tensor x = randn(c.x, 1), w = randn(c.w, 2);
+    Tensor y = conv2d(x, w, Tensor(), 1, c.p, c.d);
+    REQUIRE(y.shape()[3] == c.x[3]);
+    if (c.w[2] == c.w[3]) {  // naive_conv takes square kernels
+      std::vector<double> want = naive_conv(x, w, 1, c.p, c.d);
+      REQUIRE(want.size() == static_cast<size_t>(y.numel()));
+      for (int64_t i = 0; i < y.numel(); ++i) CHECK(y.at(i) == Approx(want[static_cast<size_t>(i)]).epsilon(1e-12).margin(1e-12));
+    }
+    Tensor v = randn(y.shape(), 3);
+    Tensor xt = conv_transpose2d(v, w, Tensor(), 1, c.p, 0, c.d);
+    REQUIRE(xt.shape() == x.shape());
+    CHECK(dot(y, v) == Approx(dot(x, xt)).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("gradcheck: conv2d", "[gradcheck][conv]") {
   auto f = [](int64_t s, int64_t p, int64_t d) {
     return [=](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], s, p, d); };

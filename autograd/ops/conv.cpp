@@ -84,10 +84,55 @@ void for_each_tap(const ConvGeom& g, F f) {
     }
 }
 
+// A "same-width" convolution (stride 1, output as wide as the input, as in
+// every PixelCNN layer): output pixel q = oy*w + ox of tap (i, j) reads input
+// pixel q + shift, shift = (i*d - pad)*w + (j*d - pad), so a tap's im2col row
+// is one contiguous copy of the input plane, shifted, with the rows above or
+// below the image and the columns that wrapped round an edge set to zero.
+// (Copying it row by row made one memcpy call per 28 floats.)
+bool same_width(const ConvGeom& g) { return g.stride == 1 && g.ow == g.w; }
+
+// For tap (i, j) of a same-width convolution: the output rows [*r0, *r1)
+// that read inside the image, and the flat range [*q0, *q1) of output pixels
+// in them whose shifted input index lies inside the plane.
+void shifted_range(const ConvGeom& g, int64_t i, int64_t off, int64_t* r0, int64_t* r1, int64_t* q0, int64_t* q1,
+                   int64_t* shift) {
+  const int64_t di = i * g.dil - g.pad;  // iy = oy + di
+  *r0 = std::clamp<int64_t>(-di, 0, g.oh);
+  *r1 = std::clamp<int64_t>(g.h - di, *r0, g.oh);
+  *shift = di * g.w + off;
+  *q0 = std::clamp<int64_t>(-*shift, *r0 * g.w, *r1 * g.w);
+  *q1 = std::clamp<int64_t>(g.h * g.w - *shift, *q0, *r1 * g.w);
+}
+
+// Zeroes the output columns [0, lo) and [hi, ow) of rows [r0, r1) of a cols
+// row: the pixels whose input column fell outside the image.
+template <class T>
+void zero_edge_columns(T* row, const ConvGeom& g, int64_t r0, int64_t r1, int64_t lo, int64_t hi) {
+  if (lo == 0 && hi == g.ow) return;
+  for (int64_t oy = r0; oy < r1; ++oy) {
+    std::fill_n(row + oy * g.ow, lo, T(0));
+    std::fill_n(row + oy * g.ow + hi, g.ow - hi, T(0));
+  }
+}
+
 // cols[c*T + t, oy*ow + ox] = x[c, oy*s - pad + i*d, ox*s - pad + j*d] (0 outside),
 // for every tap t = (i, j) of the kernel in use
 template <class T>
 void im2col(const T* x, const ConvGeom& g, T* cols) {
+  if (same_width(g)) {
+    for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
+      T* row = cols + r * g.l();
+      const T* plane = x + c * g.h * g.w;
+      int64_t r0, r1, q0, q1, shift;
+      shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
+      std::fill_n(row, q0, T(0));
+      std::copy_n(plane + q0 + shift, q1 - q0, row + q0);
+      std::fill_n(row + q1, g.l() - q1, T(0));
+      zero_edge_columns(row, g, r0, r1, lo, hi);
+    });
+    return;
+  }
   for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
     T* row = cols + r * g.l();
     for (int64_t oy = 0; oy < g.oh; ++oy) {
@@ -106,9 +151,24 @@ void im2col(const T* x, const ConvGeom& g, T* cols) {
   });
 }
 
-// The adjoint of im2col: x[c, iy, ix] += cols[...] for every patch that read it.
+// The adjoint of im2col: x[c, iy, ix] += cols[...] for every patch that read
+// it. (Same-width: the wrapped edge columns of the scratch cols row are
+// zeroed, then the row is added into the shifted plane in one pass.)
 template <class T>
-void col2im(const T* cols, const ConvGeom& g, T* x) {
+void col2im(T* cols, const ConvGeom& g, T* x) {
+  if (same_width(g)) {
+    for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
+      T* row = cols + r * g.l();
+      T* plane = x + c * g.h * g.w;
+      int64_t r0, r1, q0, q1, shift;
+      shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
+      zero_edge_columns(row, g, r0, r1, lo, hi);
+      T* __restrict dst = plane + q0 + shift;  // inside the plane: q0 + shift >= 0
+      const T* __restrict src = row + q0;
+      for (int64_t q = 0; q < q1 - q0; ++q) dst[q] += src[q];
+    });
+    return;
+  }
   for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
     const T* row = cols + r * g.l();
     for (int64_t oy = 0; oy < g.oh; ++oy) {
@@ -116,7 +176,10 @@ void col2im(const T* cols, const ConvGeom& g, T* x) {
       if (iy < 0 || iy >= g.h) continue;
       T* out = x + (c * g.h + iy) * g.w;
       const T* in = row + oy * g.ow;
-      for (int64_t ox = lo; ox < hi; ++ox) out[ox * g.stride + off] += in[ox];
+      if (g.stride == 1)
+        for (int64_t ox = lo; ox < hi; ++ox) out[ox + off] += in[ox];
+      else
+        for (int64_t ox = lo; ox < hi; ++ox) out[ox * g.stride + off] += in[ox];
     }
   });
 }
