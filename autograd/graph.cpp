@@ -125,13 +125,18 @@ namespace {
 // Adds `g` into a leaf's .grad. Without create_graph the stored gradient owns
 // its buffer (a gradient shared with another leaf is copied first), and later
 // accumulations add into it in place.
+// True when nothing but `t` refers to its data: no other handle, no view,
+// no graph (so adding into it in place changes nothing anyone else sees).
+bool exclusively_owned(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1 && t.is_leaf() && !t.requires_grad();
+}
+
 void accumulate_into_leaf(TensorImpl& leaf, Tensor g, bool create_graph) {
   if (!leaf.grad) {
     if (create_graph) {
       leaf.grad = g.impl_ptr();
     } else {
-      bool exclusive = g.impl_ptr().use_count() == 1 && g.impl().storage.use_count() == 1 && g.is_leaf();
-      leaf.grad = exclusive ? g.impl_ptr() : g.contiguous_copy().impl_ptr();
+      leaf.grad = exclusively_owned(g) ? g.impl_ptr() : g.contiguous_copy().impl_ptr();
     }
     return;
   }
@@ -269,10 +274,13 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
         if (grads[i].shape() != nx->out_shape)
           throw Error(std::string("internal: ") + n->name() + " backward produced a gradient of shape " +
                       grads[i].shape().str() + " for an input of shape " + nx->out_shape.str());
-        if (!nx->run.grad.defined())
-          nx->run.grad = std::move(grads[i]);
+        Tensor& sum = nx->run.grad;
+        if (!sum.defined())
+          sum = std::move(grads[i]);
+        else if (!create_graph && exclusively_owned(sum))
+          sum.add_(grads[i]);  // no graph is recorded: add into the buffer we alone hold
         else
-          nx->run.grad = add(nx->run.grad, grads[i]);
+          sum = add(sum, grads[i]);
       }
       if (--nx->run.pending == 0) ready.push_back(nx);
     }
