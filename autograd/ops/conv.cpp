@@ -186,6 +186,12 @@ void col2im(T* cols, const ConvGeom& g, T* x) {
 
 // ---- raw kernels (no graph)
 
+// The im2col scratch matrix [c T, oh ow] of one image, from the tensor
+// allocator's cache (no page faults, no zeroing: im2col writes every entry).
+Tensor cols_scratch(const ConvGeom& g, DType dtype) {
+  return g.pointwise() ? Tensor() : Tensor::empty({g.ckk() * g.l()}, dtype);
+}
+
 // The weight as the GEMM sees it, [o, c * T]: w itself when every tap is in
 // use, else only the columns of the taps in use.
 template <class T>
@@ -207,15 +213,17 @@ Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g, con
   Tensor y = Tensor::empty({g.n, g.o, g.oh, g.ow}, x.dtype());
   kernels::dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l())), wbuf;
+    Tensor scratch = cols_scratch(g, x.dtype());
+    T* cols = g.pointwise() ? nullptr : scratch.data<T>();
+    std::vector<T> wbuf;
     const T* wc = compact_weight(w, g, wbuf);
     for (int64_t n = 0; n < g.n; ++n) {
       const T* xn = x.data<T>() + n * g.c * g.h * g.w;
       T* yn = y.data<T>() + n * g.o * g.l();
       if (b.defined())
         for (int64_t o = 0; o < g.o; ++o) std::fill_n(yn + o * g.l(), g.l(), b.data<T>()[o]);
-      if (!g.pointwise()) im2col(xn, g, cols.data());
-      kernels::gemm(false, false, g.o, g.l(), g.ckk(), 1.0, wc, g.ckk(), g.pointwise() ? xn : cols.data(), g.l(),
+      if (!g.pointwise()) im2col(xn, g, cols);
+      kernels::gemm(false, false, g.o, g.l(), g.ckk(), 1.0, wc, g.ckk(), g.pointwise() ? xn : cols, g.l(),
                     b.defined() ? 1.0 : 0.0, yn, g.l(), x.dtype());
     }
   });
@@ -224,16 +232,21 @@ Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g, con
 
 // dx[n] = col2im(W^T @ g[n])
 Tensor conv_input_grad_raw(const Tensor& gy, const Tensor& w, const ConvGeom& g) {
-  Tensor dx = Tensor::zeros({g.n, g.c, g.h, g.w}, gy.dtype());
+  Tensor dx = Tensor::empty({g.n, g.c, g.h, g.w}, gy.dtype());
   kernels::dispatch_float(gy.dtype(), "conv_input_grad", [&](auto tag) {
     using T = decltype(tag);
-    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l())), wbuf;
+    Tensor scratch = cols_scratch(g, gy.dtype());
+    T* cols = g.pointwise() ? nullptr : scratch.data<T>();
+    std::vector<T> wbuf;
     const T* wc = compact_weight(w, g, wbuf);
     for (int64_t n = 0; n < g.n; ++n) {
       T* dxn = dx.data<T>() + n * g.c * g.h * g.w;
       kernels::gemm(true, false, g.ckk(), g.l(), g.o, 1.0, wc, g.ckk(), gy.data<T>() + n * g.o * g.l(), g.l(), 0.0,
-                    g.pointwise() ? dxn : cols.data(), g.l(), gy.dtype());
-      if (!g.pointwise()) col2im(cols.data(), g, dxn);
+                    g.pointwise() ? dxn : cols, g.l(), gy.dtype());
+      if (!g.pointwise()) {
+        std::fill_n(dxn, g.c * g.h * g.w, T(0));  // image by image: the adds below find it in cache
+        col2im(cols, g, dxn);
+      }
     }
   });
   return dx;
@@ -248,12 +261,13 @@ Tensor conv_weight_grad_raw(const Tensor& x, const Tensor& gy, const ConvGeom& g
   Tensor dw = Tensor::zeros({g.o, g.c, g.kh, g.kw}, x.dtype());
   kernels::dispatch_float(x.dtype(), "conv_weight_grad", [&](auto tag) {
     using T = decltype(tag);
-    std::vector<T> cols(static_cast<size_t>(g.ckk() * g.l()));
+    Tensor scratch = cols_scratch(g, x.dtype());
+    T* cols = g.pointwise() ? nullptr : scratch.data<T>();
     std::vector<T> dwt(static_cast<size_t>(g.ckk() * g.o), T(0));  // [c T, o]
     for (int64_t n = 0; n < g.n; ++n) {
       const T* xn = x.data<T>() + n * g.c * g.h * g.w;
-      if (!g.pointwise()) im2col(xn, g, cols.data());
-      kernels::gemm(false, true, g.ckk(), g.o, g.l(), 1.0, g.pointwise() ? xn : cols.data(), g.l(),
+      if (!g.pointwise()) im2col(xn, g, cols);
+      kernels::gemm(false, true, g.ckk(), g.o, g.l(), 1.0, g.pointwise() ? xn : cols, g.l(),
                     gy.data<T>() + n * g.o * g.l(), g.l(), 1.0, dwt.data(), g.o, x.dtype());
     }
     const int64_t nt = static_cast<int64_t>(g.taps.size()), kk = g.kh * g.kw;
