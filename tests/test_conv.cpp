@@ -4,6 +4,8 @@
 
 #include "autograd/graph.h"
 #include "autograd/nn.h"
+#include "autograd/parallel.h"
+#include "autograd/runtime.h"
 
 using namespace dgm;
 using namespace dgm::test;
@@ -256,4 +258,27 @@ TEST_CASE("conv2d over kernel taps equals conv2d with the masked weight, values 
   require_gradgradcheck([&](const std::vector<Tensor>& p) { return conv2d(p[0], p[1], Tensor(), 1, 1, 1, taps); },
                         {randn({1, 2, 4, 4}, 1), randn({2, 2, 3, 3}, 2)});
   CHECK_THAT(error_of([&] { conv2d(x, w, b, 1, 1, 1, {3, 1}); }), Catch::Contains("increasing"));
+}
+
+TEST_CASE("conv2d split over images on two threads gives the single-thread results", "[conv][threads]") {
+  // Large enough (75 MFLOP) that the images are split between two threads,
+  // each with single-threaded GEMMs: outputs and input gradients must be
+  // bit-identical, weight gradients (summed per chunk, then added) equal to
+  // rounding.
+  const int before = runtime::blas_threads();
+  Tensor x = randn({8, 16, 32, 32}, 1).set_requires_grad(true), w = randn({32, 16, 3, 3}, 2).set_requires_grad(true);
+  Tensor b = randn({32}, 3), v = randn({8, 32, 32, 32}, 4);
+  auto run = [&](int threads) {
+    runtime::set_num_threads(threads);
+    Tensor y = conv2d(x, w, b, 1, 1, 1, {0, 1, 2, 3, 4});
+    std::vector<Tensor> g = grad({y}, {x, w}, {v});
+    return std::vector<Tensor>{y, g[0], g[1]};
+  };
+  std::vector<Tensor> one = run(1), two = run(2);
+  runtime::set_num_threads(2);
+  REQUIRE(runtime::parallel_chunks(8, 75e6) == 2);
+  runtime::set_num_threads(before);
+  for (int k = 0; k < 2; ++k)
+    for (int64_t i = 0; i < one[k].numel(); ++i) REQUIRE(one[k].at(i) == two[k].at(i));
+  for (int64_t i = 0; i < one[2].numel(); ++i) REQUIRE(two[2].at(i) == Approx(one[2].at(i)).epsilon(1e-12).margin(1e-10));
 }

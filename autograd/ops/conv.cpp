@@ -14,6 +14,7 @@
 #include "autograd/graph.h"
 #include "autograd/kernels.h"
 #include "autograd/ops.h"
+#include "autograd/parallel.h"
 
 namespace dgm {
 
@@ -186,11 +187,24 @@ void col2im(T* cols, const ConvGeom& g, T* x) {
 
 // ---- raw kernels (no graph)
 
-// The im2col scratch matrix [c T, oh ow] of one image, from the tensor
-// allocator's cache (no page faults, no zeroing: im2col writes every entry).
-Tensor cols_scratch(const ConvGeom& g, DType dtype) {
-  return g.pointwise() ? Tensor() : Tensor::empty({g.ckk() * g.l()}, dtype);
-}
+// The images of a batch are split into chunks run side by side
+// (runtime::run_chunks); each chunk gets its own im2col scratch matrix
+// [c T, oh ow] from the tensor allocator's cache (no page faults, no zeroing:
+// im2col writes every entry). Null for 1x1 convolutions, which need none.
+struct Chunks {
+  int count = 1;
+  std::vector<Tensor> scratch;
+  Chunks(const ConvGeom& g, DType dtype) {
+    count = runtime::parallel_chunks(g.n, 2.0 * static_cast<double>(g.n * g.o * g.ckk() * g.l()));
+    for (int c = 0; c < count; ++c) scratch.push_back(g.pointwise() ? Tensor() : Tensor::empty({g.ckk() * g.l()}, dtype));
+  }
+  template <class T>
+  std::vector<T*> cols() {
+    std::vector<T*> p;
+    for (auto& t : scratch) p.push_back(t.defined() ? t.template data<T>() : nullptr);
+    return p;
+  }
+};
 
 // The weight as the GEMM sees it, [o, c * T]: w itself when every tap is in
 // use, else only the columns of the taps in use.
@@ -213,19 +227,23 @@ Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g, con
   Tensor y = Tensor::empty({g.n, g.o, g.oh, g.ow}, x.dtype());
   kernels::dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    Tensor scratch = cols_scratch(g, x.dtype());
-    T* cols = g.pointwise() ? nullptr : scratch.data<T>();
+    Chunks chunks(g, x.dtype());
+    const std::vector<T*> cols = chunks.cols<T>();
     std::vector<T> wbuf;
     const T* wc = compact_weight(w, g, wbuf);
-    for (int64_t n = 0; n < g.n; ++n) {
-      const T* xn = x.data<T>() + n * g.c * g.h * g.w;
-      T* yn = y.data<T>() + n * g.o * g.l();
-      if (b.defined())
-        for (int64_t o = 0; o < g.o; ++o) std::fill_n(yn + o * g.l(), g.l(), b.data<T>()[o]);
-      if (!g.pointwise()) im2col(xn, g, cols);
-      kernels::gemm(false, false, g.o, g.l(), g.ckk(), 1.0, wc, g.ckk(), g.pointwise() ? xn : cols, g.l(),
-                    b.defined() ? 1.0 : 0.0, yn, g.l(), x.dtype());
-    }
+    const T *px = x.data<T>(), *pb = b.defined() ? b.data<T>() : nullptr;
+    T* py = y.data<T>();
+    runtime::run_chunks(g.n, chunks.count, [&](int64_t n0, int64_t n1, int c) {
+      for (int64_t n = n0; n < n1; ++n) {
+        const T* xn = px + n * g.c * g.h * g.w;
+        T* yn = py + n * g.o * g.l();
+        if (pb)
+          for (int64_t o = 0; o < g.o; ++o) std::fill_n(yn + o * g.l(), g.l(), pb[o]);
+        if (!g.pointwise()) im2col(xn, g, cols[c]);
+        kernels::gemm(false, false, g.o, g.l(), g.ckk(), 1.0, wc, g.ckk(), g.pointwise() ? xn : cols[c], g.l(),
+                      pb ? 1.0 : 0.0, yn, g.l(), x.dtype());
+      }
+    });
   });
   return y;
 }
@@ -235,19 +253,23 @@ Tensor conv_input_grad_raw(const Tensor& gy, const Tensor& w, const ConvGeom& g)
   Tensor dx = Tensor::empty({g.n, g.c, g.h, g.w}, gy.dtype());
   kernels::dispatch_float(gy.dtype(), "conv_input_grad", [&](auto tag) {
     using T = decltype(tag);
-    Tensor scratch = cols_scratch(g, gy.dtype());
-    T* cols = g.pointwise() ? nullptr : scratch.data<T>();
+    Chunks chunks(g, gy.dtype());
+    const std::vector<T*> cols = chunks.cols<T>();
     std::vector<T> wbuf;
     const T* wc = compact_weight(w, g, wbuf);
-    for (int64_t n = 0; n < g.n; ++n) {
-      T* dxn = dx.data<T>() + n * g.c * g.h * g.w;
-      kernels::gemm(true, false, g.ckk(), g.l(), g.o, 1.0, wc, g.ckk(), gy.data<T>() + n * g.o * g.l(), g.l(), 0.0,
-                    g.pointwise() ? dxn : cols, g.l(), gy.dtype());
-      if (!g.pointwise()) {
-        std::fill_n(dxn, g.c * g.h * g.w, T(0));  // image by image: the adds below find it in cache
-        col2im(cols, g, dxn);
+    const T* pg = gy.data<T>();
+    T* pdx = dx.data<T>();
+    runtime::run_chunks(g.n, chunks.count, [&](int64_t n0, int64_t n1, int c) {
+      for (int64_t n = n0; n < n1; ++n) {
+        T* dxn = pdx + n * g.c * g.h * g.w;
+        kernels::gemm(true, false, g.ckk(), g.l(), g.o, 1.0, wc, g.ckk(), pg + n * g.o * g.l(), g.l(), 0.0,
+                      g.pointwise() ? dxn : cols[c], g.l(), gy.dtype());
+        if (!g.pointwise()) {
+          std::fill_n(dxn, g.c * g.h * g.w, T(0));  // image by image: the adds below find it in cache
+          col2im(cols[c], g, dxn);
+        }
       }
-    }
+    });
   });
   return dx;
 }
@@ -255,21 +277,29 @@ Tensor conv_input_grad_raw(const Tensor& gy, const Tensor& w, const ConvGeom& g)
 // dw = sum_n g[n] @ im2col(x[n])^T, computed transposed, dw^T[c T, o] +=
 // im2col(x[n]) @ g[n]^T (accumulated in place by GEMM with beta = 1: the
 // long im2col matrix as GEMM's first operand runs ~6% faster in OpenBLAS
-// for these shapes), then written out as [o, c, kh, kw], zeros at the taps
-// not in use.
+// for these shapes; each chunk of images sums into its own dw^T, and the
+// chunks' sums are added in order), then written out as [o, c, kh, kw],
+// zeros at the taps not in use.
 Tensor conv_weight_grad_raw(const Tensor& x, const Tensor& gy, const ConvGeom& g) {
   Tensor dw = Tensor::zeros({g.o, g.c, g.kh, g.kw}, x.dtype());
   kernels::dispatch_float(x.dtype(), "conv_weight_grad", [&](auto tag) {
     using T = decltype(tag);
-    Tensor scratch = cols_scratch(g, x.dtype());
-    T* cols = g.pointwise() ? nullptr : scratch.data<T>();
-    std::vector<T> dwt(static_cast<size_t>(g.ckk() * g.o), T(0));  // [c T, o]
-    for (int64_t n = 0; n < g.n; ++n) {
-      const T* xn = x.data<T>() + n * g.c * g.h * g.w;
-      if (!g.pointwise()) im2col(xn, g, cols);
-      kernels::gemm(false, true, g.ckk(), g.o, g.l(), 1.0, g.pointwise() ? xn : cols, g.l(),
-                    gy.data<T>() + n * g.o * g.l(), g.l(), 1.0, dwt.data(), g.o, x.dtype());
-    }
+    Chunks chunks(g, x.dtype());
+    const std::vector<T*> cols = chunks.cols<T>();
+    const size_t size = static_cast<size_t>(g.ckk() * g.o);
+    std::vector<std::vector<T>> partial(static_cast<size_t>(chunks.count), std::vector<T>(size, T(0)));  // [c T, o]
+    const T *px = x.data<T>(), *pg = gy.data<T>();
+    runtime::run_chunks(g.n, chunks.count, [&](int64_t n0, int64_t n1, int c) {
+      for (int64_t n = n0; n < n1; ++n) {
+        const T* xn = px + n * g.c * g.h * g.w;
+        if (!g.pointwise()) im2col(xn, g, cols[c]);
+        kernels::gemm(false, true, g.ckk(), g.o, g.l(), 1.0, g.pointwise() ? xn : cols[c], g.l(), pg + n * g.o * g.l(),
+                      g.l(), 1.0, partial[static_cast<size_t>(c)].data(), g.o, x.dtype());
+      }
+    });
+    std::vector<T>& dwt = partial[0];
+    for (size_t c = 1; c < partial.size(); ++c)
+      for (size_t k = 0; k < size; ++k) dwt[k] += partial[c][k];
     const int64_t nt = static_cast<int64_t>(g.taps.size()), kk = g.kh * g.kw;
     T* pw = dw.data<T>();
     for (int64_t o = 0; o < g.o; ++o)

@@ -1,0 +1,26 @@
+// dgm/autograd/parallel.h — internal: running a kernel's independent pieces
+// (the images of a batch) on several threads.
+//
+// OpenBLAS parallelises each GEMM by itself, which is the right thing for one
+// big product. A convolution is a loop of small per-image products with
+// im2col/col2im copies between them: there, splitting the images between
+// threads, each running single-threaded GEMMs, keeps both cores busy through
+// the copies too. While chunks run, OpenBLAS is held to one thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace dgm::runtime {
+
+// How many chunks to split n items into: up to blas_threads(), only when the
+// work (FLOPs) is large enough to pay for starting threads, at most n.
+int parallel_chunks(int64_t n, double flops);
+
+// Runs f(begin, end, chunk) for `chunks` contiguous ranges covering [0, n),
+// the first on the calling thread; rethrows the first exception a chunk threw.
+// f must not create tensors (the tensor allocator is not thread-safe): give
+// each chunk its scratch beforehand.
+void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t, int)>& f);
+
+}  // namespace dgm::runtime
