@@ -108,13 +108,14 @@ void shifted_range(const ConvGeom& g, int64_t i, int64_t off, int64_t* r0, int64
 
 // Zeroes the output columns [0, lo) and [hi, ow) of rows [r0, r1) of a cols
 // row: the pixels whose input column fell outside the image.
+// (Column by column, strided: these are one or two entries per image row,
+// and a fill per row would be a memset call for each.)
 template <class T>
 void zero_edge_columns(T* row, const ConvGeom& g, int64_t r0, int64_t r1, int64_t lo, int64_t hi) {
-  if (lo == 0 && hi == g.ow) return;
-  for (int64_t oy = r0; oy < r1; ++oy) {
-    std::fill_n(row + oy * g.ow, lo, T(0));
-    std::fill_n(row + oy * g.ow + hi, g.ow - hi, T(0));
-  }
+  for (int64_t ox = 0; ox < lo; ++ox)
+    for (int64_t oy = r0; oy < r1; ++oy) row[oy * g.ow + ox] = T(0);
+  for (int64_t ox = hi; ox < g.ow; ++ox)
+    for (int64_t oy = r0; oy < r1; ++oy) row[oy * g.ow + ox] = T(0);
 }
 
 // cols[c*T + t, oy*ow + ox] = x[c, oy*s - pad + i*d, ox*s - pad + j*d] (0 outside),
