@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "autograd/graph.h"
+#include "autograd/kernels.h"
 #include "autograd/nn.h"
 #include "autograd/ops.h"
 #include "autograd/optim.h"
@@ -271,6 +272,69 @@ void matmul512() {
   });
 }
 
+// h_*_gemm_floor: only the BLAS products of one training step, with the
+// shapes and count the step makes (through kernels::gemm, as the engine calls
+// them), nothing else: no engine, no elementwise work, no optimizer. A step
+// cannot be faster than its floor; `bars`-style ratios below floor/libtorch
+// are out of reach for any engine on the same BLAS kernel.
+struct Gemm {
+  bool ta, tb;
+  int64_t m, n, k;
+  int repeat = 1;
+};
+void gemm_floor(const char* name, const std::vector<Gemm>& calls) {
+  double mflop = 0;
+  size_t a_size = 0, b_size = 0, c_size = 0;
+  for (const Gemm& c : calls) {
+    mflop += 2e-6 * static_cast<double>(c.m * c.n * c.k) * c.repeat;
+    a_size = std::max(a_size, static_cast<size_t>(c.m * c.k));
+    b_size = std::max(b_size, static_cast<size_t>(c.k * c.n));
+    c_size = std::max(c_size, static_cast<size_t>(c.m * c.n));
+  }
+  Generator gen(0);
+  Tensor a = gen.normal({static_cast<int64_t>(a_size)}), b = gen.normal({static_cast<int64_t>(b_size)});
+  Tensor c = Tensor::zeros({static_cast<int64_t>(c_size)});
+  bench(name, mflop, [&] {
+    for (const Gemm& g : calls)
+      for (int r = 0; r < g.repeat; ++r)
+        kernels::gemm(g.ta, g.tb, g.m, g.n, g.k, 1.0, a.data<float>(), g.ta ? g.m : g.k, b.data<float>(),
+                      g.tb ? g.k : g.n, 0.0, c.data<float>(), g.n, DType::Float32);
+  });
+}
+
+// A Linear layer y = x W^T (W [out, in]) on a batch of B: forward, input
+// gradient (unless it is the first layer), weight gradient.
+void add_linear(std::vector<Gemm>& calls, int64_t B, int64_t in, int64_t out, bool first) {
+  calls.push_back({false, true, B, out, in});
+  if (!first) calls.push_back({false, false, B, in, out});
+  calls.push_back({true, false, out, in, B});
+}
+
+void floors() {
+  std::vector<Gemm> ddpm;  // 3-128-128-128-2 on 512 points
+  add_linear(ddpm, 512, 3, 128, true);
+  add_linear(ddpm, 512, 128, 128, false);
+  add_linear(ddpm, 512, 128, 128, false);
+  add_linear(ddpm, 512, 128, 2, false);
+  gemm_floor("h_ddpm2d_b512_gemm_floor", ddpm);
+  // PixelCNN b32 on 28x28 (L = 784 pixels), per image, as conv2d runs it:
+  // forward W[o, cT] @ cols[cT, L], input gradient W^T @ g, weight gradient
+  // cols @ g^T; type-A 7x7 (24 taps, 1 channel, no input gradient), five
+  // type-B 3x3 (5 taps x 64 channels), the 1x1 output (64 -> 1).
+  const int N = 32;
+  const int64_t L = 784;
+  std::vector<Gemm> px = {{false, false, 64, L, 24, N}, {false, true, 24, 64, L, N}};
+  for (int blk = 0; blk < 5; ++blk) {
+    px.push_back({false, false, 64, L, 320, N});
+    px.push_back({true, false, 320, L, 64, N});
+    px.push_back({false, true, 320, 64, L, N});
+  }
+  px.push_back({false, false, 1, L, 64, N});
+  px.push_back({true, false, 64, L, 1, N});
+  px.push_back({false, true, 64, 1, L, N});
+  gemm_floor("h_pixelcnn_b32_gemm_floor", px);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -280,7 +344,7 @@ int main(int argc, char** argv) {
   int blas_threads = -1;
   app.add_option("--threads", g_threads, "Threads (OpenBLAS)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--blas-threads", blas_threads, "OpenBLAS threads (default: --threads)");
-  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,ddpm,overhead,matmul");
+  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,ddpm,overhead,matmul,floor");
   app.add_flag("--quick", g_quick, "Short timings (a smoke test)");
   CLI11_PARSE(app, argc, argv);
 
@@ -288,10 +352,10 @@ int main(int argc, char** argv) {
   std::stringstream ss(only_list);
   for (std::string tok; std::getline(ss, tok, ',');)
     if (!tok.empty()) only.insert(tok);
-  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "ddpm", "overhead", "matmul"};
+  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "ddpm", "overhead", "matmul", "floor"};
   for (auto& w : only)
     if (!known.count(w)) {
-      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, ddpm, overhead, matmul)\n", w.c_str());
+      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, ddpm, overhead, matmul, floor)\n", w.c_str());
       return 2;
     }
   auto want = [&](const std::string& n) { return only.empty() || only.count(n); };
@@ -304,5 +368,6 @@ int main(int argc, char** argv) {
   models(want);
   if (want("overhead")) overhead();
   if (want("matmul")) matmul512();
+  if (want("floor")) floors();
   return 0;
 }
