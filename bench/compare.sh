@@ -10,7 +10,8 @@
 # (dgm / libtorch; below 1 means dgm is faster), dgm's GFLOP/s and its
 # percentage of the cblas_sgemm peak measured in the same run
 # (../shared/bench/sgemm_peak.c, square sizes, best median). Each median is
-# the best of the rounds. Raw outputs stay in build/bench-ref/.
+# the best of the rounds; dgm_sp and lt_sp are each side's spread, worst
+# round median / best (1.00: no noise). Raw outputs stay in build/bench-ref/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="1 2"; ONLY="overhead,matmul"; ROUNDS=2; QUICK=""; MEMORY=0
@@ -63,12 +64,16 @@ awk -F'\t' '
     key = $1 "\t" $2
     if (file == 1) {
       if (!(key in d) || $3 + 0 < d[key]) d[key] = $3 + 0
+      if (!(key in dw) || $3 + 0 > dw[key]) dw[key] = $3 + 0
       if (!(key in seen)) { seen[key] = 1; keys[++n] = key }
       unit[key] = $9; mflop[key] = $7 + 0
-    } else if (!(key in t) || $3 + 0 < t[key]) t[key] = $3 + 0
+    } else {
+      if (!(key in t) || $3 + 0 < t[key]) t[key] = $3 + 0
+      if (!(key in tw) || $3 + 0 > tw[key]) tw[key] = $3 + 0
+    }
   }
   END {
-    printf "%-24s %7s %12s %12s %7s %9s %8s  %s\n", "workload", "threads", "dgm", "libtorch", "ratio", "GFLOP/s", "%peak", "unit"
+    printf "%-24s %7s %12s %12s %7s %9s %8s  %-8s %7s %7s\n", "workload", "threads", "dgm", "libtorch", "ratio", "GFLOP/s", "%peak", "unit", "dgm_sp", "lt_sp"
     for (i = 1; i <= n; i++) {
       key = keys[i]; split(key, k, "\t")
       gf = (mflop[key] > 0 && unit[key] == "ms/step") ? mflop[key] / d[key] : 0
@@ -76,7 +81,9 @@ awk -F'\t' '
       tv = (key in t) ? sprintf("%12.4f", t[key]) : sprintf("%12s", "-")
       rv = (key in t) ? sprintf("%7.2f", d[key] / t[key]) : sprintf("%7s", "-")
       gv = gf > 0 ? sprintf("%9.1f", gf) : sprintf("%9s", "-")
-      printf "%-24s %7s %12.4f %s %s %s %s  %s\n", k[1], k[2], d[key], tv, rv, gv, pk, unit[key]
+      ds = sprintf("%7.2f", dw[key] / d[key])
+      ts = (key in t) ? sprintf("%7.2f", tw[key] / t[key]) : sprintf("%7s", "-")
+      printf "%-24s %7s %12.4f %s %s %s %s  %-8s %s %s\n", k[1], k[2], d[key], tv, rv, gv, pk, unit[key], ds, ts
     }
     for (th in peak) printf "# sgemm peak (best square median), %s thread(s): %.1f GFLOP/s\n", th, peak[th]
   }' "$OUT/dgm.tsv" "$OUT/torch.tsv" "$OUT/peak.tsv"
