@@ -19,8 +19,9 @@ int parallel_chunks(int64_t n, double flops);
 
 // Runs f(begin, end, chunk) for `chunks` contiguous ranges covering [0, n),
 // the first on the calling thread; rethrows the first exception a chunk threw.
-// f must not create tensors (the tensor allocator is not thread-safe): give
-// each chunk its scratch beforehand.
+// f must not record graph nodes (the graph is built by one thread); buffers
+// may come from the tensor allocator (it is locked), but kernels prepare
+// each chunk's scratch beforehand.
 void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t, int)>& f);
 
 }  // namespace dgm::runtime
