@@ -92,6 +92,8 @@ Tensor permute(const Tensor& x, const Axes& order);
 Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1);
 // Elements start, start+step, ... (< end) along `axis`; negative start/end count from the end.
 Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step = 1);
+// x[..., index, ...] along `axis`, that axis removed (negative index counts from the end).
+Tensor select(const Tensor& x, int64_t axis, int64_t index);
 Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index);  // index: int64, 1-D
 Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);        // index: int64, x's rank
 Tensor concat(const std::vector<Tensor>& xs, int64_t axis);

@@ -156,10 +156,10 @@ struct RealNVP2D : nn::Module {
     for (size_t i = 0; i < nets.size(); ++i) {
       const int64_t keep = static_cast<int64_t>(i % 2), tr = 1 - keep;
       Tensor st = nets[i]->forward(x * masks[i]);
-      Tensor s = tanh(reshape(slice(st, 1, 0, 1), {-1}));
-      Tensor t = reshape(slice(st, 1, 1, 2), {-1});
-      Tensor ytr = reshape(slice(x, 1, tr, tr + 1), {-1}) * exp(s) + t;
-      Tensor xk = reshape(slice(x, 1, keep, keep + 1), {-1});
+      Tensor s = tanh(select(st, 1, 0));
+      Tensor t = select(st, 1, 1);
+      Tensor ytr = select(x, 1, tr) * exp(s) + t;
+      Tensor xk = select(x, 1, keep);
       x = keep == 0 ? stack({xk, ytr}, 1) : stack({ytr, xk}, 1);
       logdet = logdet + s;
     }

@@ -48,6 +48,7 @@ TEST_CASE("gradgradcheck: reductions, matmul, softmax, losses", "[gradgradcheck]
   check_unary2([](const Tensor& x) { return var(x, {1}); }, randn({3, 4}));
   check_unary2([](const Tensor& x) { return softmax(x, 1); }, randn({3, 4}));
   check_unary2([](const Tensor& x) { return log_softmax(x, 1); }, randn({3, 4}));
+  check_unary2([](const Tensor& x) { return square(select(x, 1, 2)) * select(x, 1, 0); }, randn({3, 4}));
   require_gradgradcheck([](const std::vector<Tensor>& x) { return tanh(matmul(x[0], x[1])); },
                         {randn({3, 4}, 1), randn({4, 2}, 2)});
   require_gradgradcheck([](const std::vector<Tensor>& x) { return binary_cross_entropy_with_logits(x[0], x[1]); },

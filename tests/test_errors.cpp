@@ -39,6 +39,8 @@ TEST_CASE("shape ops explain what does not fit", "[errors]") {
         "concat: cannot join [2, 3] float32 with [2, 3, 1] float32 along axis 1");
   CHECK(error_of([&] { index_select(x, 1, Tensor::from_indices({3}, {1})); }) ==
         "index_select: index 3 is out of range for axis 1 of [2, 3]");
+  CHECK(error_of([&] { select(x, 1, 3); }) == "select: index 3 is out of range for axis 1 of [2, 3]");
+  CHECK(error_of([&] { select(x, 0, -3); }) == "select: index -3 is out of range for axis 0 of [2, 3]");
   CHECK(error_of([&] { x.item(); }) == "item: tensor of shape [2, 3] has 6 elements, not one");
 }
 

@@ -193,6 +193,16 @@ TEST_CASE("gradcheck: slice", "[gradcheck][shape]") {
   check_unary([](const Tensor& t) { return slice(t, 1, 0, 6, 2); }, x);
   check_unary([](const Tensor& t) { return slice(t, 0, -3, -1); }, x);
 }
+TEST_CASE("gradcheck: select", "[gradcheck][shape]") {
+  Tensor x = randn({3, 4, 2});
+  check_unary([](const Tensor& t) { return select(t, 0, 1); }, x);
+  check_unary([](const Tensor& t) { return select(t, 1, -1); }, x);   // negative index: the last
+  check_unary([](const Tensor& t) { return select(t, -1, 0); }, x);   // negative axis
+  check_unary([](const Tensor& t) { return select(t, 0, 2); }, randn({3}));  // to a 0-d tensor
+  CHECK(select(x, 1, 2).shape() == Shape{3, 2});
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t k = 0; k < 2; ++k) CHECK(select(x, 1, 2).at(i * 2 + k) == x.at((i * 4 + 2) * 2 + k));
+}
 TEST_CASE("gradcheck: index_select with repeated indices", "[gradcheck][shape]") {
   Tensor idx = Tensor::from_indices({2, 0, 2, 1}, {4});
   check_unary([idx](const Tensor& t) { return index_select(t, 0, idx); }, randn({3, 4}));

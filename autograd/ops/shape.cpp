@@ -230,6 +230,43 @@ Tensor slice(const Tensor& x, int64_t axis_in, int64_t start, int64_t end, int64
   return out;
 }
 
+// ---------------------------------------------------------------- select
+// y = x[..., index, ...] along axis, that axis removed (PyTorch's select);
+// dx = dy with the axis restored, placed back into zeros at index
+struct SelectBackward : Node {
+  Shape in_shape;
+  size_t axis = 0;
+  int64_t index = 0;
+  const char* name() const override { return "select"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    return {slice_backward(unsqueeze(g, static_cast<int64_t>(axis)), in_shape, static_cast<int64_t>(axis), index, 1)};
+  }
+};
+Tensor select(const Tensor& x, int64_t axis_in, int64_t index) {
+  size_t axis = normalize_axis(axis_in, x.dim(), "select");
+  const int64_t n = x.shape()[axis];
+  if (index < -n || index >= n)
+    throw Error("select: index " + std::to_string(index) + " is out of range for axis " + std::to_string(axis_in) +
+                " of " + x.shape().str());
+  if (index < 0) index += n;
+  Shape os = x.shape();
+  os.erase(axis);
+  Tensor out = Tensor::empty(os, x.dtype());
+  AxisSplit sp = split_at(x.shape(), axis);
+  const int64_t block = sp.inner * static_cast<int64_t>(dtype_size(x.dtype()));
+  copy_rows(static_cast<char*>(out.impl().storage->data), block,
+            static_cast<const char*>(x.impl().storage->data) + index * block, n * block, sp.outer,
+            static_cast<size_t>(block));
+  if (any_requires_grad({&x})) {
+    auto node = std::make_shared<SelectBackward>();
+    node->in_shape = x.shape();
+    node->axis = axis;
+    node->index = index;
+    attach(out, node, {&x});
+  }
+  return out;
+}
+
 // y = zeros(shape) with y[start :: step] = g along axis;   dg = slice(dy, ...)
 struct SliceBackwardBackward : Node {
   size_t axis = 0;
