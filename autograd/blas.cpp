@@ -32,21 +32,6 @@ struct Dgemm {
   static constexpr auto gemv = cblas_dgemv;
 };
 
-// Holds OpenBLAS to one thread while alive (if `active` and it has more).
-class OneBlasThread {
- public:
-  explicit OneBlasThread(bool active) : saved_(active ? openblas_get_num_threads() : 1) {
-    if (saved_ > 1) openblas_set_num_threads(1);
-  }
-  ~OneBlasThread() {
-    if (saved_ > 1) openblas_set_num_threads(saved_);
-  }
-  OneBlasThread(const OneBlasThread&) = delete;
-  OneBlasThread& operator=(const OneBlasThread&) = delete;
-
- private:
-  int saved_;
-};
 // Matrix elements read by one product's GEMV calls below which it stays on one thread.
 constexpr int64_t kGemvSplit = int64_t(1) << 20;
 
@@ -67,7 +52,7 @@ void gemm_t(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T*
     // worker woken for it spins for ~0.1 s afterwards (sched_yield), taking
     // turns with dgm's own threads (runtime::run_chunks). A GEMV this small
     // gains nothing from a second thread: it runs on the caller alone.
-    OneBlasThread one(m * n * k < kGemvSplit);  // elements read by all the calls together
+    runtime::OneBlasThread one(m * n * k < kGemvSplit);  // elements read by all the calls together
     if (beta == T(0))
       for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, T(0));
     if (few_cols) {
@@ -174,6 +159,13 @@ int hardware_threads() {
 }
 
 void set_num_threads(int n) { openblas_set_num_threads(n <= 0 ? hardware_threads() : n); }
+
+OneBlasThread::OneBlasThread(bool active) : saved_(active ? openblas_get_num_threads() : 1) {
+  if (saved_ > 1) openblas_set_num_threads(1);
+}
+OneBlasThread::~OneBlasThread() {
+  if (saved_ > 1) openblas_set_num_threads(saved_);
+}
 
 }  // namespace runtime
 }  // namespace dgm

@@ -183,14 +183,13 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
   if (g_running_passes > 0)
     throw Error("backward: called from inside a node's backward; dgm runs one backward pass at a time");
   PassDepth depth;
-  // A leaf's AccumulateGrad is held weakly by the leaf: `keep` holds the
+  // A leaf's AccumulateGrad is held weakly by the leaf: `roots` holds the
   // roots for the pass (declared before `pass`, so it outlives the cleanup);
   // every other node is held by the edges of the nodes above it.
-  std::vector<std::shared_ptr<Node>> keep;
+  std::vector<std::shared_ptr<Node>> roots;
   PassNodes pass;
 
   // 1. Seed the roots.
-  std::vector<Node*> roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
     if (!out.requires_grad())
@@ -207,10 +206,9 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
       throw Error("backward: gradient " + g.shape().str() + " " + dtype_name(g.dtype()) +
                   " does not match output " + out.shape().str() + " " + dtype_name(out.dtype()));
     }
-    keep.push_back(gradient_edge(out));
-    Node* node = keep.back().get();
+    std::shared_ptr<Node> node = gradient_edge(out);
     if (!node->run.reached) {
-      pass.add(node);
+      pass.add(node.get());
       node->run.grad = g;
       roots.push_back(node);
     } else {
@@ -221,7 +219,8 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
 
   // 2. Collect the graph iteratively and count, for every node, the edges
   //    that reach it from other nodes of the graph.
-  std::vector<Node*> stack(roots);
+  std::vector<Node*> stack;
+  for (auto& r : roots) stack.push_back(r.get());
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
@@ -243,8 +242,8 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
   GradModeGuard grad_mode(create_graph);
   RunResult result;
   std::vector<Node*> ready;
-  for (Node* r : roots)
-    if (r->run.pending == 0) ready.push_back(r);
+  for (auto& r : roots)
+    if (r->run.pending == 0) ready.push_back(r.get());
   std::unordered_map<Node*, bool> wanted;
   if (capture)
     for (auto& c : *capture) wanted[c.get()] = true;

@@ -29,8 +29,7 @@ void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t
     return;
   }
   auto range = [&](int c) { return std::pair<int64_t, int64_t>{n * c / chunks, n * (c + 1) / chunks}; };
-  const int blas = blas_threads();
-  set_num_threads(1);  // each chunk's GEMMs run single-threaded, side by side
+  OneBlasThread one;  // each chunk's GEMMs run single-threaded, side by side
   std::vector<std::exception_ptr> errors(static_cast<size_t>(chunks));
   auto body = [&](int c) {
     try {
@@ -44,7 +43,6 @@ void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t
   for (int c = 1; c < chunks; ++c) workers.emplace_back(body, c);
   body(0);
   for (auto& t : workers) t.join();
-  set_num_threads(blas);
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
 }

@@ -21,4 +21,17 @@ int blas_threads();
 void set_num_threads(int n);   // OpenBLAS threads; n <= 0 means all cores
 int hardware_threads();
 
+// Holds OpenBLAS to one thread while alive (when `active` and it has more),
+// then gives it back its thread count.
+class OneBlasThread {
+ public:
+  explicit OneBlasThread(bool active = true);
+  ~OneBlasThread();
+  OneBlasThread(const OneBlasThread&) = delete;
+  OneBlasThread& operator=(const OneBlasThread&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace dgm::runtime

@@ -35,11 +35,6 @@ void check_index(const Tensor& index, const char* op) {
     throw Error(std::string(op) + ": indices must be int64, got " + dtype_name(index.dtype()));
 }
 
-// Copies `count` elements of `esz` bytes.
-inline void copy_elems(char* dst, const char* src, int64_t count, size_t esz) {
-  std::memcpy(dst, src, static_cast<size_t>(count) * esz);
-}
-
 // Copies `rows` blocks of `bytes` bytes; the blocks of src start `src_step`
 // bytes apart, those of dst `dst_step` apart. Slicing a column out of a
 // [B, 2] tensor copies B blocks of one element: a memcpy call for each costs
@@ -327,13 +322,11 @@ Tensor index_select(const Tensor& x, int64_t axis_in, const Tensor& index) {
   Shape os = x.shape();
   os[axis] = len;
   Tensor out = Tensor::empty(os, x.dtype());
-  const size_t esz = dtype_size(x.dtype());
+  const int64_t block = sp.inner * static_cast<int64_t>(dtype_size(x.dtype()));  // bytes of one index
   const char* px = static_cast<const char*>(x.impl().storage->data);
   char* po = static_cast<char*>(out.impl().storage->data);
-  for (int64_t o = 0; o < sp.outer; ++o)
-    for (int64_t j = 0; j < len; ++j)
-      copy_elems(po + ((o * len + j) * sp.inner) * esz, px + ((o * sp.n + pi[j]) * sp.inner) * esz, sp.inner,
-                 esz);
+  for (int64_t j = 0; j < len; ++j)  // index j's block in every outer slice
+    copy_rows(po + j * block, len * block, px + pi[j] * block, sp.n * block, sp.outer, static_cast<size_t>(block));
   if (any_requires_grad({&x})) {
     auto node = std::make_shared<IndexSelectBackward>();
     node->in_shape = x.shape();
