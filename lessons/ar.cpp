@@ -307,11 +307,10 @@ int main(int argc, char** argv) {
   bool skip_fashion = false, gated = false;
   L.app().add_flag("--skip-fashion", skip_fashion, "Train on the 8x8 digits only (a full run also trains on Fashion-MNIST)");
   L.app().add_flag("--gated", gated, "Gated residual blocks in PixelCNN (h + Conv1x1(tanh(a) * sigmoid(b)))");
-  if (int rc = L.parse(argc, argv); rc >= 0) return rc;
-  const auto& opt = L.options();
-  Generator gen(opt.seed);
+  return L.run(argc, argv, [&] {
+    const auto& opt = L.options();
+    Generator gen(opt.seed);
 
-  try {
     // ------------------------------------------------------------ 1. normalisation
     std::cout << "\n-- 1. p(x) = prod_i p(x_i | x_<i) is normalised: sum over all 512 binary 3x3 images (float64)\n";
     {
@@ -462,9 +461,5 @@ int main(int argc, char** argv) {
         report(m, tag, f, test, 28, 28, 2, gen, L, 36);
       }
     }
-  } catch (const std::exception& e) {
-    std::cerr << "lesson_ar: " << e.what() << "\n";
-    return 1;
-  }
-  return L.finish();
+  });
 }

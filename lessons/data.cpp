@@ -58,11 +58,10 @@ void draw_density(data::Toy toy, const std::string& path) {
 
 int main(int argc, char** argv) {
   lesson::Lesson L("data", "the data sets and transforms the models use, checked and drawn");
-  if (int rc = L.parse(argc, argv); rc >= 0) return rc;
-  const auto& opt = L.options();
-  Generator gen(opt.seed);
+  return L.run(argc, argv, [&] {
+    const auto& opt = L.options();
+    Generator gen(opt.seed);
 
-  try {
     // ------------------------------------------------------------ 1. toys
     std::cout << "\n-- 1. Built-in 2-D toys: samples, and densities that integrate to one\n";
     const int64_t n_toy = opt.quick ? 2000 : 20000;
@@ -170,9 +169,5 @@ int main(int argc, char** argv) {
     } catch (const Error& e) {
       std::cout << "   skipped: " << e.what() << "\n";
     }
-  } catch (const std::exception& e) {
-    std::cerr << "lesson_data: " << e.what() << "\n";
-    return 1;
-  }
-  return L.finish();
+  });
 }

@@ -116,11 +116,10 @@ Tensor diag(const Tensor& v) {
 
 int main(int argc, char** argv) {
   lesson::Lesson L("elbo", "variational inference, checked on a linear-Gaussian model where everything is known");
-  if (int rc = L.parse(argc, argv); rc >= 0) return rc;
-  const auto& opt = L.options();
-  Generator gen(opt.seed);
+  return L.run(argc, argv, [&] {
+    const auto& opt = L.options();
+    Generator gen(opt.seed);
 
-  try {
     const LinearGaussian M = make_model(gen, 2, 5);
     const double lp = log_px(M);
     std::cout << "\n   model: k = 2 latent, d = 5 observed, s^2 = 0.25; log p(x) = " << std::setprecision(10) << lp << "\n"
@@ -320,9 +319,5 @@ int main(int argc, char** argv) {
       L.metric("gradient_variance_reparam", v_rep);
       L.metric("gradient_variance_score", v_sc);
     }
-  } catch (const std::exception& e) {
-    std::cerr << "lesson_elbo: " << e.what() << "\n";
-    return 1;
-  }
-  return L.finish();
+  });
 }

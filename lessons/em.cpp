@@ -78,11 +78,10 @@ void draw_panel(image::RGB& img, int x0, int size, const Tensor& X, const Gaussi
 
 int main(int argc, char** argv) {
   lesson::Lesson L("em", "the EM algorithm: Gaussian and Bernoulli mixtures, EM as coordinate ascent on the ELBO");
-  if (int rc = L.parse(argc, argv); rc >= 0) return rc;
-  const auto& opt = L.options();
-  Generator gen(opt.seed);
+  return L.run(argc, argv, [&] {
+    const auto& opt = L.options();
+    Generator gen(opt.seed);
 
-  try {
     const int64_t N = opt.quick ? 1500 : 5000;
     GaussianMixture true_m = truth();
     Tensor X = true_m.sample(N, gen).first;
@@ -254,9 +253,5 @@ int main(int argc, char** argv) {
     } catch (const Error& e) {
       std::cout << "   skipped: " << e.what() << "\n";
     }
-  } catch (const std::exception& e) {
-    std::cerr << "lesson_em: " << e.what() << "\n";
-    return 1;
-  }
-  return L.finish();
+  });
 }

@@ -114,10 +114,9 @@ int main(int argc, char** argv) {
   lesson::Lesson L("engine", "reverse-mode autodiff at work: gradients checked, an MLP trained on two moons");
   int hidden = 32;
   L.app().add_option("--hidden", hidden, "Hidden units per layer")->capture_default_str()->check(CLI::PositiveNumber);
-  if (int rc = L.parse(argc, argv); rc >= 0) return rc;
-  const auto& opt = L.options();
+  return L.run(argc, argv, [&] {
+    const auto& opt = L.options();
 
-  try {
     // ------------------------------------------------------------ 1. one neuron by hand
     std::cout << "\n-- 1. Reverse mode on one neuron: y = tanh(w x + b)\n"
                  "   chain rule by hand: dy/dw = (1 - y^2) x,  dy/db = 1 - y^2,  dy/dx = (1 - y^2) w\n";
@@ -254,9 +253,5 @@ int main(int argc, char** argv) {
       const double a = run(), b = run();
       L.check_close("final loss of run 1 vs run 2", a, b, 0.0);
     }
-  } catch (const std::exception& e) {
-    std::cerr << "lesson_engine: " << e.what() << "\n";
-    return 1;
-  }
-  return L.finish();
+  });
 }

@@ -51,11 +51,10 @@ int main(int argc, char** argv) {
   int iwae_k = 0;
   L.app().add_option("--latent", latent, "Latent dimensions (2 draws a latent map)")->capture_default_str()->check(CLI::PositiveNumber);
   L.app().add_option("--iwae-k", iwae_k, "Importance samples for the IWAE estimate (0: 1000, or 100 with --quick)")->check(CLI::NonNegativeNumber);
-  if (int rc = L.parse(argc, argv); rc >= 0) return rc;
-  const auto& opt = L.options();
-  Generator gen(opt.seed);
+  return L.run(argc, argv, [&] {
+    const auto& opt = L.options();
+    Generator gen(opt.seed);
 
-  try {
     // ------------------------------------------------------------ data
     data::ImageSet train, test;
     std::string name;
@@ -171,9 +170,5 @@ int main(int argc, char** argv) {
     }
     std::cout << "   wrote samples.png, reconstructions.png (top: test images, bottom: reconstructions), interpolation.png"
               << (latent == 2 ? ", latent_map.png" : "") << ", loss.png\n";
-  } catch (const std::exception& e) {
-    std::cerr << "lesson_vae: " << e.what() << "\n";
-    return 1;
-  }
-  return L.finish();
+  });
 }

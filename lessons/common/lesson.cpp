@@ -94,6 +94,17 @@ void Lesson::write_text(const std::string& file, const std::string& text) const 
   out << text;
 }
 
+int Lesson::run(int argc, char** argv, const std::function<void()>& steps) {
+  if (int rc = parse(argc, argv); rc >= 0) return rc;
+  try {
+    steps();
+  } catch (const std::exception& e) {
+    std::cerr << "lesson_" << name_ << ": " << e.what() << "\n";
+    return 1;
+  }
+  return finish();
+}
+
 int Lesson::finish() {
   nlohmann::json j = nlohmann::json::object();
   for (auto& [k, v] : metrics_) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);

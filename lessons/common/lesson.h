@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ class Lesson {
   // Parses the flags and prepares the output folder. Returns -1 to go on,
   // otherwise the exit code (0 after --help, non-zero after a bad flag).
   int parse(int argc, char** argv);
+  // What a lesson's main() returns: parse(), then the lesson's steps; an
+  // exception they throw is printed as "lesson_<name>: <what>" (exit code 1),
+  // otherwise finish() writes metrics.json and gives the exit code.
+  int run(int argc, char** argv, const std::function<void()>& steps);
   const Options& options() const { return opt_; }
   const std::string& name() const { return name_; }
 
