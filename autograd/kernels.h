@@ -30,10 +30,15 @@ enum class Binary { Add, Sub, Mul, Div, Pow, Max, Min, Eq, Ne, Lt, Le, Gt, Ge };
 // out = a (op) b with NumPy broadcasting.
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, const char* name);
 
-enum class Unary {
-  Neg, Exp, Log, Log1p, Sqrt, Abs, Tanh, Sigmoid, Relu, Softplus, LogSigmoid, Sign, Square,
-};
-Tensor unary(Unary op, const Tensor& x, const char* name);
+// The forward kernel of every function in autograd/ops/unary_table.h, e.g.
+// kernels::exp(x): no graph, y only. `op` names the caller in errors.
+namespace unary {
+#define DGM_UNARY(name, ...) Tensor name(const Tensor& x, const char* op = #name);
+#include "autograd/ops/unary_table.h"
+#undef DGM_UNARY
+}  // namespace unary
+Tensor negate(const Tensor& x, const char* op = "neg");
+Tensor sign(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double slope);
 Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor pow_scalar(const Tensor& x, double p);

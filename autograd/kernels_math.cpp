@@ -3,7 +3,7 @@
 // The only engine TU that includes xtensor: flat buffers are adapted (no
 // copy) and evaluated with noalias into preallocated outputs, so exp, log,
 // tanh ... run as xsimd vector code. Scalars are cast to T first: a double
-// scalar in a float expression would disable SIMD (xtensor-notes §0.6).
+// scalar in a float expression would make xtensor fall back to scalar code.
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xbuilder.hpp>
 #include <xtensor/xmath.hpp>
@@ -25,7 +25,8 @@ auto flat(T* p, int64_t n) {
 
 // out = f(x) elementwise: f(in, res, T{}) assigns an xtensor expression of
 // `in` to `res` with noalias. Expressions are evaluated inside f, so the
-// temporaries they refer to are still alive (xtensor-notes §4.7).
+// temporaries they refer to are still alive (an xtensor expression holds
+// references to its operands, not copies).
 template <class F>
 Tensor map(const Tensor& x, const char* name, F f) {
   Tensor out = Tensor::empty(x.shape(), x.dtype());
@@ -40,61 +41,57 @@ Tensor map(const Tensor& x, const char* name, F f) {
 
 // res = log(1 + u) for u >= -1, vectorised (xsimd has no log1p), by Kahan's
 // trick: log1p(u) = log(w) u / (w - 1) with w = 1 + u, and u where w rounds to 1.
-// `u` must be an evaluated container; `w` is a scratch container of its size.
-template <class U, class R, class W, class T>
-void log1p_into(const U& u, R& res, W& w, T) {
-  xt::noalias(w) = T(1) + u;
+template <class U, class R>
+void log1p_into(const U& u, R& res) {
+  using T = typename R::value_type;
+  xt::xtensor<T, 1> w = T(1) + u;
   xt::noalias(res) = xt::where(xt::equal(w, T(1)), u, xt::log(w) * u / (w - T(1)));
+}
+
+// softplus(v) = max(v, 0) + log1p(e^-|v|)
+template <class V, class R>
+void softplus_into(const V& v, R& res) {
+  using T = typename R::value_type;
+  xt::xtensor<T, 1> e = xt::exp(-xt::abs(v));
+  log1p_into(e, res);
+  xt::noalias(res) += xt::maximum(v, T(0));
+}
+
+// log_sigmoid(v) = min(v, 0) - log1p(e^-|v|)
+template <class V, class R>
+void log_sigmoid_into(const V& v, R& res) {
+  using T = typename R::value_type;
+  xt::xtensor<T, 1> e = xt::exp(-xt::abs(v));
+  log1p_into(e, res);
+  xt::noalias(res) = xt::minimum(v, T(0)) - res;
 }
 
 }  // namespace
 
-Tensor unary(Unary op, const Tensor& x, const char* name) {
-  switch (op) {
-    case Unary::Neg: return map(x, name, [](auto& v, auto& r, auto) { xt::noalias(r) = -v; });
-    case Unary::Exp: return map(x, name, [](auto& v, auto& r, auto) { xt::noalias(r) = xt::exp(v); });
-    case Unary::Log: return map(x, name, [](auto& v, auto& r, auto) { xt::noalias(r) = xt::log(v); });
-    case Unary::Log1p:
-      return map(x, name, [](auto& v, auto& r, auto t) {
-        using T = decltype(t);
-        xt::xtensor<T, 1> w = xt::empty<T>(v.shape());
-        log1p_into(v, r, w, t);
-      });
-    case Unary::Sqrt: return map(x, name, [](auto& v, auto& r, auto) { xt::noalias(r) = xt::sqrt(v); });
-    case Unary::Abs: return map(x, name, [](auto& v, auto& r, auto) { xt::noalias(r) = xt::abs(v); });
-    case Unary::Tanh: return map(x, name, [](auto& v, auto& r, auto) { xt::noalias(r) = xt::tanh(v); });
-    case Unary::Square: return map(x, name, [](auto& v, auto& r, auto) { xt::noalias(r) = xt::square(v); });
-    case Unary::Sigmoid:
-      return map(x, name, [](auto& v, auto& r, auto t) {
-        using T = decltype(t);
-        xt::noalias(r) = T(1) / (T(1) + xt::exp(-v));
-      });
-    case Unary::Relu:
-      return map(x, name, [](auto& v, auto& r, auto t) {
-        using T = decltype(t);
-        xt::noalias(r) = xt::maximum(v, T(0));
-      });
-    case Unary::Softplus:  // max(x, 0) + log1p(exp(-|x|))
-      return map(x, name, [](auto& v, auto& r, auto t) {
-        using T = decltype(t);
-        xt::xtensor<T, 1> e = xt::exp(-xt::abs(v)), w = xt::empty<T>(v.shape());
-        log1p_into(e, r, w, t);
-        xt::noalias(r) += xt::maximum(v, T(0));
-      });
-    case Unary::LogSigmoid:  // min(x, 0) - log1p(exp(-|x|))
-      return map(x, name, [](auto& v, auto& r, auto t) {
-        using T = decltype(t);
-        xt::xtensor<T, 1> e = xt::exp(-xt::abs(v)), w = xt::empty<T>(v.shape());
-        log1p_into(e, r, w, t);
-        xt::noalias(r) = xt::minimum(v, T(0)) - r;
-      });
-    case Unary::Sign:
-      return map(x, name, [](auto& v, auto& r, auto t) {
-        using T = decltype(t);
-        xt::noalias(r) = xt::where(v > T(0), T(1), xt::where(v < T(0), T(-1), T(0)));
-      });
+// The forward kernels of autograd/ops/unary_table.h: each line's `forward`
+// statement, with v the input, r the output, T their element type.
+namespace unary {
+#define DGM_UNARY(NAME, SAVES, FORWARD, BACKWARD, DOMAIN)                   \
+  Tensor NAME(const Tensor& x, const char* op) {                           \
+    return map(x, op, [](auto& v, auto& r, auto tag) {                     \
+      using T = decltype(tag);                                             \
+      (void)T{};                                                           \
+      FORWARD;                                                             \
+    });                                                                    \
   }
-  throw Error(std::string(name) + ": unknown unary op");
+#include "autograd/ops/unary_table.h"
+#undef DGM_UNARY
+}  // namespace unary
+
+Tensor negate(const Tensor& x, const char* op) {
+  return map(x, op, [](auto& v, auto& r, auto) { xt::noalias(r) = -v; });
+}
+
+Tensor sign(const Tensor& x) {
+  return map(x, "sign", [](auto& v, auto& r, auto t) {
+    using T = decltype(t);
+    xt::noalias(r) = xt::where(v > T(0), T(1), xt::where(v < T(0), T(-1), T(0)));
+  });
 }
 
 Tensor leaky_relu(const Tensor& x, double slope) {
@@ -112,7 +109,7 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 }
 
 Tensor pow_scalar(const Tensor& x, double p) {
-  if (p == 2.0) return unary(Unary::Square, x, "pow");
+  if (p == 2.0) return unary::square(x, "pow");
   if (p == 1.0) return x.contiguous_copy();
   return map(x, "pow", [p](auto& v, auto& r, auto t) {
     using T = decltype(t);

@@ -19,9 +19,10 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
-Tensor pow(const Tensor& a, const Tensor& b);   // a^b, a > 0 where b is not an integer
+Tensor pow(const Tensor& a, const Tensor& b);   // a^b, a > 0 where b is not an integer; at a = 0 the
+                                                // gradients take their limits (0), not NaN
 Tensor pow(const Tensor& a, double exponent);   // a^p
-Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);  // a tie splits the gradient evenly, as max()
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor neg(const Tensor& a);
 // Comparisons return 0/1 in the inputs' dtype and carry no gradient.
@@ -51,20 +52,15 @@ Tensor operator*(double s, const Tensor& a);
 Tensor operator/(double s, const Tensor& a);
 
 // ---------------------------------------------------------------- unary.cpp
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor log1p(const Tensor& x);
-Tensor sqrt(const Tensor& x);
-Tensor abs(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor sigmoid(const Tensor& x);
-Tensor relu(const Tensor& x);
+// One line each in autograd/ops/unary_table.h (math, kernel and derivative):
+//   exp, log, log1p, sqrt, abs, square, sin, cos, tanh, sigmoid, relu,
+//   softplus (log(1 + e^x), stable), log_sigmoid (-softplus(-x), stable)
+#define DGM_UNARY(name, ...) Tensor name(const Tensor& x);
+#include "autograd/ops/unary_table.h"
+#undef DGM_UNARY
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
-Tensor softplus(const Tensor& x);      // log(1 + e^x), stable
-Tensor log_sigmoid(const Tensor& x);   // log sigmoid(x) = -softplus(-x), stable
 Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor sign(const Tensor& x);          // -1, 0, 1; no gradient
-Tensor square(const Tensor& x);
 
 // ---------------------------------------------------------------- reduce.cpp
 Tensor sum(const Tensor& x, const Axes& axes = {}, bool keepdim = false);

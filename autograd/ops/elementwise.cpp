@@ -116,17 +116,28 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 // ---------------------------------------------------------------- pow (tensor exponent)
 // c = a^b;   dc/da = b a^(b-1),  dc/db = a^b log a
+// At a zero base the formulas meet 0 * inf; the limits are finite (as in PyTorch):
+//   dc/da = 0 where a = 0 and b = 0   (a^0 = 1 for every a)
+//   dc/db = 0 where a = 0 and b >= 0  (0^b = 0 for b > 0; the one-sided limit at b = 0)
+// Those positions compute with a safe base of 1, where both formulas give 0
+// exactly (b = 0 times 1, and log 1 = 0): no inf or NaN enters the graph, and
+// everywhere else the formulas, and so their own derivatives, are untouched.
 struct PowBackward : BinaryNode {
-  SavedTensor a, b, c;
+  SavedTensor a, b;
   const char* name() const override { return "pow"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor av = a.unpack(*this), bv = b.unpack(*this);
+    const Tensor zero = Tensor::scalar(0, av.dtype()), one = Tensor::scalar(1, av.dtype());
+    Tensor a_zero = eq(av, zero);
     Tensor ga, gb;
-    if (needs(0)) ga = sum_to(g * bv * pow(av, bv - 1.0), a_shape);
-    if (needs(1)) gb = sum_to(g * c.unpack(*this) * log(av), b_shape);
+    if (needs(0)) ga = sum_to(g * bv * pow(where(a_zero * eq(bv, zero), one, av), bv - 1.0), a_shape);
+    if (needs(1)) {
+      Tensor a_safe = where(a_zero * ge(bv, zero), one, av);
+      gb = sum_to(g * pow(a_safe, bv) * log(a_safe), b_shape);
+    }
     return {ga, gb};
   }
-  void release_saved() override { a.reset(), b.reset(), c.reset(); }
+  void release_saved() override { a.reset(), b.reset(); }
 };
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor out = kernels::binary(Binary::Pow, a, b, "pow");
@@ -134,19 +145,18 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   auto node = std::make_shared<PowBackward>();
   node->a = SavedTensor::input(a);
   node->b = SavedTensor::input(b);
-  record_binary(out, a, b, node);
-  node->c = SavedTensor::output(out);
-  return out;
+  return record_binary(out, a, b, node);
 }
 
 // ---------------------------------------------------------------- pow (scalar exponent)
-// c = a^p;   dc/da = p a^(p-1)
+// c = a^p;   dc/da = p a^(p-1)   (0 for p = 0, where a^0 = 1 is constant, even at a = 0)
 struct PowScalarBackward : Node {
   SavedTensor a;
   double p = 1;
   const char* name() const override { return "pow"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor av = a.unpack(*this);
+    if (p == 0.0) return {g * 0.0};
     if (p == 2.0) return {g * av * 2.0};
     return {g * pow(av, p - 1.0) * p};
   }
@@ -163,18 +173,20 @@ Tensor pow(const Tensor& a, double p) {
 }
 
 // ---------------------------------------------------------------- maximum / minimum
-// c = max(a, b);   dc/da = [a >= b],  dc/db = [a < b]   (ties go to a)
-// c = min(a, b);   dc/da = [a <= b],  dc/db = [a > b]
+// c = max(a, b);   dc/da = [a > b] + [a = b] / 2,  dc/db = [a < b] + [a = b] / 2
+// c = min(a, b);   dc/da = [a < b] + [a = b] / 2,  dc/db = [a > b] + [a = b] / 2
+// A tie splits the gradient evenly between a and b: the rule of the max / min
+// reductions (reduce.cpp) and of PyTorch's maximum / minimum.
 struct MinMaxBackward : BinaryNode {
   SavedTensor a, b;
   bool is_max = true;
   const char* name() const override { return is_max ? "maximum" : "minimum"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor av = a.unpack(*this), bv = b.unpack(*this);
-    Tensor take_a = is_max ? ge(av, bv) : le(av, bv);  // a mask: carries no gradient
+    Tensor share_a = (is_max ? gt(av, bv) : lt(av, bv)) + eq(av, bv) * 0.5;  // carries no gradient
     Tensor ga, gb;
-    if (needs(0)) ga = sum_to(g * take_a, a_shape);
-    if (needs(1)) gb = sum_to(g * (1.0 - take_a), b_shape);
+    if (needs(0)) ga = sum_to(g * share_a, a_shape);
+    if (needs(1)) gb = sum_to(g * (1.0 - share_a), b_shape);
     return {ga, gb};
   }
   void release_saved() override { a.reset(), b.reset(); }
@@ -198,7 +210,7 @@ struct NegBackward : Node {
   std::vector<Tensor> backward(const Tensor& g) override { return {neg(g)}; }
 };
 Tensor neg(const Tensor& a) {
-  Tensor out = kernels::unary(kernels::Unary::Neg, a, "neg");
+  Tensor out = kernels::negate(a);
   if (any_requires_grad({&a})) attach(out, std::make_shared<NegBackward>(), {&a});
   return out;
 }

@@ -119,7 +119,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
     throw Error("binary_cross_entropy_with_logits: logits " + logits.shape().str() + " and target " +
                 target.shape().str() + " must have one shape");
   // l = softplus(x) - x t, with softplus(x) = max(x, 0) + log(1 + e^{-|x|}) vectorised.
-  Tensor l = kernels::unary(kernels::Unary::Softplus, logits, "binary_cross_entropy_with_logits");
+  Tensor l = kernels::unary::softplus(logits, "binary_cross_entropy_with_logits");
   kernels::dispatch_float(logits.dtype(), "binary_cross_entropy_with_logits", [&](auto tag) {
     using T = decltype(tag);
     const T *px = logits.data<T>(), *pt = target.data<T>();

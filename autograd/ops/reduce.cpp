@@ -153,8 +153,8 @@ Tensor logsumexp(const Tensor& x, const Axes& axes_in, bool keepdim) {
       if (!std::isfinite(pm[i])) pm[i] = T(0);
   });
   Tensor shifted = kernels::binary(kernels::Binary::Sub, x, m, "logsumexp");
-  Tensor s = reduce_keepdim(kernels::Reduce::Sum, kernels::unary(kernels::Unary::Exp, shifted, "logsumexp"), axes);
-  Tensor lse = kernels::binary(kernels::Binary::Add, kernels::unary(kernels::Unary::Log, s, "logsumexp"), m,
+  Tensor s = reduce_keepdim(kernels::Reduce::Sum, kernels::unary::exp(shifted, "logsumexp"), axes);
+  Tensor lse = kernels::binary(kernels::Binary::Add, kernels::unary::log(s, "logsumexp"), m,
                                "logsumexp");
   Tensor out = view_as(lse, reduced_shape(x.shape(), axes, keepdim));
   if (!any_requires_grad({&x})) return out;

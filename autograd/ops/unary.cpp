@@ -3,15 +3,16 @@
 // Each op saves either its input x or its output y (whichever its derivative
 // is cheapest in), and its backward multiplies the incoming gradient g by the
 // local derivative, written with engine ops so it is itself differentiable.
+// The plain functions (exp, log, sin, tanh, softplus ...) are one line each
+// in unary_table.h and are generated below; the ones with a parameter
+// (leaky_relu, clamp) are written out.
 #include "autograd/graph.h"
 #include "autograd/kernels.h"
 #include "autograd/ops.h"
 
 namespace dgm {
 
-using kernels::Unary;
-
-namespace {
+namespace unary_detail {
 
 // A unary op's node: one saved tensor (x or y) plus its name.
 struct UnaryNode : Node {
@@ -35,67 +36,8 @@ Tensor record_unary(Tensor out, const Tensor& x, const char* op, Save what) {
   return out;
 }
 
-}  // namespace
-
-// y = e^x;              dy/dx = y
-struct ExpBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {g * s()}; }
-};
-Tensor exp(const Tensor& x) {
-  return record_unary<ExpBackward>(kernels::unary(Unary::Exp, x, "exp"), x, "exp", Save::Output);
-}
-
-// y = log x;            dy/dx = 1 / x
-struct LogBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {g / s()}; }
-};
-Tensor log(const Tensor& x) {
-  return record_unary<LogBackward>(kernels::unary(Unary::Log, x, "log"), x, "log", Save::Input);
-}
-
-// y = log(1 + x);       dy/dx = 1 / (1 + x)
-struct Log1pBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {g / (s() + 1.0)}; }
-};
-Tensor log1p(const Tensor& x) {
-  return record_unary<Log1pBackward>(kernels::unary(Unary::Log1p, x, "log1p"), x, "log1p", Save::Input);
-}
-
-// y = sqrt x;           dy/dx = 1 / (2 y)
-struct SqrtBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {g / (s() * 2.0)}; }
-};
-Tensor sqrt(const Tensor& x) {
-  return record_unary<SqrtBackward>(kernels::unary(Unary::Sqrt, x, "sqrt"), x, "sqrt", Save::Output);
-}
-
-// y = |x|;              dy/dx = sign(x)   (0 at x = 0)
-struct AbsBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {g * sign(s())}; }
-};
-Tensor abs(const Tensor& x) {
-  return record_unary<AbsBackward>(kernels::unary(Unary::Abs, x, "abs"), x, "abs", Save::Input);
-}
-
-// y = tanh x;           dy/dx = 1 - y^2
-struct TanhBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {g * (1.0 - square(s()))}; }
-};
-Tensor tanh(const Tensor& x) {
-  return record_unary<TanhBackward>(kernels::unary(Unary::Tanh, x, "tanh"), x, "tanh", Save::Output);
-}
-
-// y = 1 / (1 + e^-x);   dy/dx = y (1 - y)
-struct SigmoidBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor y = s();
-    return {g * y * (1.0 - y)};
-  }
-};
-Tensor sigmoid(const Tensor& x) {
-  return record_unary<SigmoidBackward>(kernels::unary(Unary::Sigmoid, x, "sigmoid"), x, "sigmoid",
-                                       Save::Output);
-}
+}  // namespace unary_detail
+using namespace unary_detail;
 
 // The backward of relu and leaky_relu in one pass over g:
 //   out = g * m(y),   m(y) = 1 if y > 0 else a   (a = 0 for relu)
@@ -124,14 +66,6 @@ std::vector<Tensor> ScaleWherePositiveBackward::backward(const Tensor& G) {
 }
 }  // namespace
 
-// y = max(x, 0);        dy/dx = [x > 0]  (= [y > 0])
-struct ReluBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {scale_where_positive(g, s(), 0.0)}; }
-};
-Tensor relu(const Tensor& x) {
-  return record_unary<ReluBackward>(kernels::unary(Unary::Relu, x, "relu"), x, "relu", Save::Output);
-}
-
 // y = x if x > 0 else a x;   dy/dx = 1 if x > 0 else a
 struct LeakyReluBackward : UnaryNode {
   double slope = 0.01;
@@ -148,24 +82,6 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   node->saved = SavedTensor::input(x);
   attach(out, node, {&x});
   return out;
-}
-
-// y = log(1 + e^x);     dy/dx = sigmoid(x)
-struct SoftplusBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {g * sigmoid(s())}; }
-};
-Tensor softplus(const Tensor& x) {
-  return record_unary<SoftplusBackward>(kernels::unary(Unary::Softplus, x, "softplus"), x, "softplus",
-                                        Save::Input);
-}
-
-// y = log sigmoid(x);   dy/dx = 1 - sigmoid(x) = sigmoid(-x)
-struct LogSigmoidBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {g * sigmoid(neg(s()))}; }
-};
-Tensor log_sigmoid(const Tensor& x) {
-  return record_unary<LogSigmoidBackward>(kernels::unary(Unary::LogSigmoid, x, "log_sigmoid"), x,
-                                          "log_sigmoid", Save::Input);
 }
 
 // y = min(max(x, lo), hi);   dy/dx = [lo <= x <= hi]
@@ -188,16 +104,28 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   return out;
 }
 
-// y = x^2;              dy/dx = 2x
-struct SquareBackward : UnaryNode {
-  std::vector<Tensor> backward(const Tensor& g) override { return {g * s() * 2.0}; }
-};
-Tensor square(const Tensor& x) {
-  return record_unary<SquareBackward>(kernels::unary(Unary::Square, x, "square"), x, "square",
-                                      Save::Input);
-}
+// ---------------------------------------------------------------- the table
+// Every line of autograd/ops/unary_table.h becomes a backward node that
+// computes the line's `backward` from g and the saved x or y, and the op
+// itself: the kernel's y, recorded with that node.
+#define DGM_SAVES_x Save::Input
+#define DGM_SAVES_y Save::Output
+#define DGM_UNARY(NAME, SAVES, FORWARD, BACKWARD, DOMAIN)                                  \
+  struct NAME##_backward : UnaryNode {                                                    \
+    std::vector<Tensor> backward(const Tensor& g) override {                              \
+      const Tensor SAVES = s();                                                           \
+      return {BACKWARD};                                                                  \
+    }                                                                                     \
+  };                                                                                      \
+  Tensor NAME(const Tensor& x) {                                                          \
+    return record_unary<NAME##_backward>(kernels::unary::NAME(x), x, #NAME, DGM_SAVES_##SAVES); \
+  }
+#include "autograd/ops/unary_table.h"
+#undef DGM_UNARY
+#undef DGM_SAVES_x
+#undef DGM_SAVES_y
 
 // sign(x) is piecewise constant: no gradient is recorded.
-Tensor sign(const Tensor& x) { return kernels::unary(Unary::Sign, x, "sign"); }
+Tensor sign(const Tensor& x) { return kernels::sign(x); }
 
 }  // namespace dgm
