@@ -141,51 +141,6 @@ void MaskedLinear::set_mask(const Tensor& m) {
 }
 Tensor MaskedLinear::forward(const Tensor& x) { return linear(x, weight * mask, bias); }
 
-Tensor pixelcnn_mask(int64_t out_c, int64_t in_c, int64_t k, MaskType type, int64_t data_channels) {
-  if (k % 2 == 0) throw Error("pixelcnn_mask: the kernel size must be odd, got " + std::to_string(k));
-  if (data_channels < 1 || in_c < data_channels || out_c < data_channels)
-    throw Error("pixelcnn_mask: " + std::to_string(data_channels) + " data channels do not fit " +
-                std::to_string(in_c) + " -> " + std::to_string(out_c) + " channels");
-  Tensor m = Tensor::zeros({out_c, in_c, k, k});
-  float* p = m.data<float>();
-  const int64_t c = k / 2;
-  auto group = [data_channels](int64_t ch, int64_t total) { return ch * data_channels / total; };
-  for (int64_t o = 0; o < out_c; ++o)
-    for (int64_t i = 0; i < in_c; ++i)
-      for (int64_t y = 0; y < k; ++y)
-        for (int64_t x = 0; x < k; ++x) {
-          bool keep;
-          if (y < c || (y == c && x < c)) keep = true;  // strictly before the centre in raster order
-          else if (y == c && x == c)
-            keep = type == MaskType::A ? group(i, in_c) < group(o, out_c) : group(i, in_c) <= group(o, out_c);
-          else keep = false;
-          p[((o * in_c + i) * k + y) * k + x] = keep ? 1.f : 0.f;
-        }
-  return m;
-}
-
-MaskedConv2d::MaskedConv2d(int64_t in, int64_t out, int64_t k, MaskType type, Generator& gen, int64_t data_channels,
-                           bool has_bias) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in * k * k));
-  weight = register_parameter("weight", gen.uniform(Shape{out, in, k, k}, -bound, bound));
-  if (has_bias) bias = register_parameter("bias", gen.uniform(Shape{out}, -bound, bound));
-  mask = register_buffer("mask", pixelcnn_mask(out, in, k, type, data_channels));
-  // taps: the kernel positions the mask keeps, if it keeps the same ones for every (out, in) pair
-  const float* m = mask.data<float>();
-  bool uniform = true;
-  for (int64_t p = 0; p < out * in && uniform; ++p)
-    for (int64_t t = 0; t < k * k; ++t)
-      if (m[p * k * k + t] != m[t]) uniform = false;
-  if (uniform)
-    for (int64_t t = 0; t < k * k; ++t)
-      if (m[t] != 0) taps_.push_back(t);
-}
-Tensor MaskedConv2d::forward(const Tensor& x) {
-  const int64_t pad = weight.shape()[2] / 2;
-  if (!taps_.empty()) return conv2d(x, weight, bias, 1, pad, 1, taps_);
-  return conv2d(x, weight * mask, bias, 1, pad);
-}
-
 // ---------------------------------------------------------------- normalisation
 LayerNorm::LayerNorm(const Shape& shape, double e) : eps(e) {
   weight = register_parameter("weight", Tensor::ones(shape));

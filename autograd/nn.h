@@ -134,29 +134,6 @@ class MaskedLinear : public Module {
   Tensor weight, bias, mask;
 };
 
-// PixelCNN's masked convolution (van den Oord et al. 2016). Pixels are
-// ordered in raster order; a kernel position left of or above the centre is
-// kept, right of or below it removed. At the centre, channels are split into
-// `data_channels` contiguous groups (R, G, B for colour images): type A
-// (first layer) lets output group g see input groups < g, type B (later
-// layers) groups <= g. With one data channel, type A hides the centre pixel.
-enum class MaskType { A, B };
-Tensor pixelcnn_mask(int64_t out_channels, int64_t in_channels, int64_t kernel, MaskType type,
-                     int64_t data_channels = 1);
-class MaskedConv2d : public Module {
- public:
-  MaskedConv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, MaskType type, Generator& gen,
-               int64_t data_channels = 1, bool bias = true);
-  // With one data channel the mask is the same for every channel pair, so the
-  // convolution runs over the unmasked kernel taps only (5 of 9 for a 3x3
-  // type-B kernel): the same result as conv2d(x, weight * mask), fewer FLOPs.
-  Tensor forward(const Tensor& x) override;
-  Tensor weight, bias, mask;
-
- private:
-  std::vector<int64_t> taps_;  // empty: the mask varies across channels; use weight * mask
-};
-
 class LayerNorm : public Module {
  public:
   explicit LayerNorm(const Shape& normalized_shape, double eps = 1e-5);

@@ -108,11 +108,14 @@ Tensor scatter_add_into_zeros(const Tensor& g, const Shape& shape, int64_t axis,
 
 // ---------------------------------------------------------------- conv.cpp (NCHW)
 // y = conv(x, w) + b with w: [O, C, kH, kW] (cross-correlation, as PyTorch), via im2col + GEMM.
-// `taps` (increasing positions i * kW + j) restricts the sum to those kernel
-// positions: the same result as conv2d(x, w * mask) for a spatial 0/1 mask,
-// with the masked-out taps never computed (PixelCNN's masked convolutions).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), int64_t stride = 1,
-              int64_t padding = 0, int64_t dilation = 1, const std::vector<int64_t>& taps = {});
+              int64_t padding = 0, int64_t dilation = 1);
+// conv2d(x, w * kernel_mask, b) for a 0/1 mask [kH, kW] shared by every
+// channel pair, with the masked-out kernel positions never computed (a
+// causal or other sparse kernel runs in a fraction of the FLOPs). The
+// gradient w.r.t. w is zero at the masked positions.
+Tensor masked_conv2d(const Tensor& x, const Tensor& w, const Tensor& kernel_mask, const Tensor& b = Tensor(),
+                     int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1);
 // The transpose (adjoint) of conv2d, w: [Cin, Cout, kH, kW] as in PyTorch.
 // Output size: (H - 1) stride - 2 padding + dilation (kH - 1) + output_padding + 1.
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), int64_t stride = 1,
@@ -147,7 +150,5 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      Reduction reduction = Reduction::Mean);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
-// Elementwise log N(x; mean, exp(log_var)).
-Tensor gaussian_log_prob(const Tensor& x, const Tensor& mean, const Tensor& log_var);
 
 }  // namespace dgm

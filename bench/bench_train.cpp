@@ -23,6 +23,11 @@
 #include "autograd/optim.h"
 #include "autograd/random.h"
 #include "autograd/runtime.h"
+#include "models/diffusion.h"
+#include "models/flows.h"
+#include "models/made.h"
+#include "models/pixelcnn.h"
+#include "models/vae.h"
 
 using namespace dgm;
 
@@ -72,152 +77,36 @@ void train_bench(const std::string& name, double mflop, nn::Module& model, Loss 
   });
 }
 
-// a. MLP VAE on 784-d binary data: 784-400-(20, 20), 20-400-784, Bernoulli decoder.
-struct VAE : nn::Module {
-  std::shared_ptr<nn::Linear> fc1, fc21, fc22, fc3, fc4;
-  explicit VAE(Generator& g) {
-    fc1 = register_module("fc1", std::make_shared<nn::Linear>(784, 400, g));
-    fc21 = register_module("fc21", std::make_shared<nn::Linear>(400, 20, g));
-    fc22 = register_module("fc22", std::make_shared<nn::Linear>(400, 20, g));
-    fc3 = register_module("fc3", std::make_shared<nn::Linear>(20, 400, g));
-    fc4 = register_module("fc4", std::make_shared<nn::Linear>(400, 784, g));
-  }
-  Tensor loss(const Tensor& x, Generator& g) {
-    Tensor h = relu(fc1->forward(x));
-    Tensor mu = fc21->forward(h), logvar = fc22->forward(h);
-    Tensor z = mu + g.normal(mu.shape()) * exp(logvar * 0.5);
-    Tensor logits = fc4->forward(relu(fc3->forward(z)));
-    Tensor bce = binary_cross_entropy_with_logits(logits, x, Reduction::Sum);
-    Tensor kl = sum(1.0 + logvar - square(mu) - exp(logvar)) * -0.5;
-    return (bce + kl) / static_cast<double>(x.size(0));
-  }
-};
-
-// b. MADE: masked 784-500-500-784 with random hidden degrees.
-struct MADE : nn::Module {
-  std::shared_ptr<nn::MaskedLinear> l1, l2, l3;
-  explicit MADE(Generator& g) {
-    const int64_t D = 784, H = 500;
-    std::vector<int64_t> m_in(D), m1(H), m2(H);
-    for (int64_t i = 0; i < D; ++i) m_in[i] = i + 1;
-    for (auto& m : m1) m = g.randint(1, D);
-    for (auto& m : m2) m = g.randint(1, D);
-    auto mask = [](const std::vector<int64_t>& out, const std::vector<int64_t>& in, bool strict) {
-      Tensor t = Tensor::empty({int64_t(out.size()), int64_t(in.size())});
-      float* p = t.data<float>();
-      for (size_t o = 0; o < out.size(); ++o)
-        for (size_t i = 0; i < in.size(); ++i) p[o * in.size() + i] = strict ? out[o] > in[i] : out[o] >= in[i];
-      return t;
-    };
-    l1 = register_module("l1", std::make_shared<nn::MaskedLinear>(D, H, mask(m1, m_in, false), g));
-    l2 = register_module("l2", std::make_shared<nn::MaskedLinear>(H, H, mask(m2, m1, false), g));
-    l3 = register_module("l3", std::make_shared<nn::MaskedLinear>(H, D, mask(m_in, m2, true), g));
-  }
-  Tensor loss(const Tensor& x) {
-    Tensor logits = l3->forward(relu(l2->forward(relu(l1->forward(x)))));
-    return binary_cross_entropy_with_logits(logits, x, Reduction::Sum) / static_cast<double>(x.size(0));
-  }
-};
-
-// c. PixelCNN: type-A 7x7 masked conv to 64 channels, five residual type-B 3x3 blocks, 1x1 conv.
-struct PixelCNN : nn::Module {
-  std::shared_ptr<nn::MaskedConv2d> in_a;
-  std::vector<std::shared_ptr<nn::MaskedConv2d>> blocks;
-  std::shared_ptr<nn::Conv2d> out;
-  explicit PixelCNN(Generator& g, int64_t C = 64, int nblocks = 5) {
-    in_a = register_module("inA", std::make_shared<nn::MaskedConv2d>(1, C, 7, nn::MaskType::A, g));
-    for (int i = 0; i < nblocks; ++i)
-      blocks.push_back(register_module("b" + std::to_string(i), std::make_shared<nn::MaskedConv2d>(C, C, 3, nn::MaskType::B, g)));
-    out = register_module("out", std::make_shared<nn::Conv2d>(C, 1, 1, g));
-  }
-  Tensor loss(const Tensor& x) {
-    Tensor h = in_a->forward(x);
-    for (auto& b : blocks) h = h + b->forward(relu(h));
-    Tensor logits = out->forward(relu(h));
-    return binary_cross_entropy_with_logits(logits, x, Reduction::Sum) / static_cast<double>(x.size(0));
-  }
-};
-
-// d. RealNVP in 2-D: 8 affine couplings, each an MLP 2-64-64-2 on the masked input.
-struct RealNVP2D : nn::Module {
-  std::vector<std::shared_ptr<nn::Sequential>> nets;
-  std::vector<Tensor> masks;
-  explicit RealNVP2D(Generator& g, int L = 8) {
-    for (int i = 0; i < L; ++i) {
-      nets.push_back(register_module("c" + std::to_string(i), nn::mlp({2, 64, 64, 2}, g)));
-      Tensor m = Tensor::zeros({1, 2});
-      m.data<float>()[i % 2] = 1;
-      masks.push_back(m);
-    }
-  }
-  Tensor loss(const Tensor& x0) {
-    Tensor x = x0;
-    Tensor logdet = Tensor::zeros({x.size(0)});
-    for (size_t i = 0; i < nets.size(); ++i) {
-      const int64_t keep = static_cast<int64_t>(i % 2), tr = 1 - keep;
-      Tensor st = nets[i]->forward(x * masks[i]);
-      Tensor s = tanh(select(st, 1, 0));
-      Tensor t = select(st, 1, 1);
-      Tensor ytr = select(x, 1, tr) * exp(s) + t;
-      Tensor xk = select(x, 1, keep);
-      x = keep == 0 ? stack({xk, ytr}, 1) : stack({ytr, xk}, 1);
-      logdet = logdet + s;
-    }
-    Tensor nll = sum(square(x), {1}) * 0.5 + std::log(2 * M_PI) - logdet;
-    return mean(nll);
-  }
-};
-
-// e. DDPM in 2-D: eps-prediction MLP 3-128-128-128-2, T = 1000, linear betas 1e-4..0.02.
-struct DDPM2D : nn::Module {
-  std::shared_ptr<nn::Sequential> net;
-  Tensor sqrt_ab, sqrt_1mab;
-  int64_t T = 1000;
-  explicit DDPM2D(Generator& g) {
-    net = register_module("net", nn::mlp({3, 128, 128, 128, 2}, g));
-    std::vector<float> a(T), b(T);
-    double ab = 1;
-    for (int64_t t = 0; t < T; ++t) {
-      ab *= 1 - (1e-4 + (0.02 - 1e-4) * static_cast<double>(t) / static_cast<double>(T - 1));
-      a[t] = static_cast<float>(std::sqrt(ab));
-      b[t] = static_cast<float>(std::sqrt(1 - ab));
-    }
-    sqrt_ab = Tensor::from_vector(a, {T});
-    sqrt_1mab = Tensor::from_vector(b, {T});
-  }
-  Tensor loss(const Tensor& x0, Generator& g) {
-    const int64_t B = x0.size(0);
-    Tensor t = g.randint({B}, 0, T);
-    Tensor eps = g.normal(x0.shape());
-    Tensor xt = unsqueeze(index_select(sqrt_ab, 0, t), 1) * x0 + unsqueeze(index_select(sqrt_1mab, 0, t), 1) * eps;
-    Tensor inp = concat({xt, unsqueeze(t.to(DType::Float32) / static_cast<double>(T), 1)}, 1);
-    return mse_loss(net->forward(inp), eps);
-  }
-};
-
-void models(const std::function<bool(const std::string&)>& want) {
+// The model workloads, each built from models/ exactly as lessons use them,
+// with the sizes of the reference (../shared/bench/torch_ref.cpp):
+//   a. VAE 784-400-(20, 20), decoder 20-400-784, Bernoulli, -ELBO
+//   b. MADE masked 784-500-500-784, natural order, random hidden degrees
+//   c. PixelCNN: type-A 7x7 to 64 channels, five residual type-B 3x3 blocks, 1x1 to logits
+//   d. RealNVP in 2-D: 8 affine couplings, MLPs 2-64-64-2
+//   e. DDPM in 2-D: eps-MLP 3-128-128-128-2, T = 1000, linear betas 1e-4..0.02, L_simple
+void model_workloads(const std::function<bool(const std::string&)>& want) {
   Generator g(0);
   Tensor bin784 = g.bernoulli({128, 784}, 0.5);
   if (want("vae")) {
-    VAE m(g);
+    models::VAE m(784, {400}, 20, models::Decoder::Bernoulli, g);
     train_bench("a_vae_b128", 419.84, m, [&] { return m.loss(bin784, g); });
   }
   if (want("made")) {
-    MADE m(g);
+    models::MADE m(784, {500, 500}, 2, g);
     train_bench("b_made_b128", 693.76, m, [&] { return m.loss(bin784); });
   }
   if (want("pixelcnn")) {
-    PixelCNN m(g);
+    models::PixelCNN m(2, 64, 5, 28, 28, g);
     Tensor x = g.bernoulli({32, 1, 28, 28}, 0.5);
     train_bench("c_pixelcnn_b32", 28069.658624, m, [&] { return m.loss(x); });
   }
   if (want("realnvp")) {
-    RealNVP2D m(g);
+    models::RealNVP2D m(8, 64, g);
     Tensor x = g.normal({512, 2});
     train_bench("d_realnvp2d_b512", 106.82368, m, [&] { return m.loss(x); });
   }
   if (want("ddpm")) {
-    DDPM2D m(g);
+    models::DDPM2D m(models::NoiseSchedule::linear(1000), {128, 128, 128}, g);
     Tensor x = g.normal({512, 2});
     train_bench("e_ddpm2d_b512", 102.23616, m, [&] { return m.loss(x, g); });
   }
@@ -365,7 +254,7 @@ int main(int argc, char** argv) {
               runtime::blas_core_note().c_str(), runtime::blas_threads());
   std::printf("# threads=%d quick=%d\n", g_threads, static_cast<int>(g_quick));
   std::printf("workload\tthreads\tmedian\tp10\tp90\tsteps\tmflop_per_step\tgflops\tunit\n");
-  models(want);
+  model_workloads(want);
   if (want("overhead")) overhead();
   if (want("matmul")) matmul512();
   if (want("floor")) floors();

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "models/datasets.h"
+#include "models/toolkit/datasets.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -7,170 +7,64 @@
 // 4. Training on the 8x8 digits (17 grey levels, the reference split) and,
 //    in a full run, on binarized Fashion-MNIST: nats per image, bits per
 //    dimension, the train-test gap, samples and completions.
-#include <chrono>
 #include <cmath>
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <tuple>
 
 #include "autograd/graph.h"
 #include "autograd/optim.h"
 #include "lessons/common/lesson.h"
-#include "models/datasets.h"
-#include "models/distributions.h"
-#include "models/image.h"
+#include "models/toolkit/datasets.h"
+#include "models/toolkit/distributions.h"
+#include "models/toolkit/image.h"
 #include "models/made.h"
 #include "models/pixelcnn.h"
-#include "models/plot.h"
-#include "models/transforms.h"
+#include "models/toolkit/plot.h"
+#include "models/toolkit/progress.h"
+#include "models/toolkit/trainer.h"
+#include "models/toolkit/transforms.h"
 
 using namespace dgm;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+// MADE works on flat vectors [N, D], PixelCNN on images [N, 1, H, W].
+Tensor flat(const Tensor& images) { return reshape(images, {images.size(0), -1}); }
 
-// A model seen through images [N, 1, H, W]: MADE works on flat vectors, PixelCNN on images.
-struct ARModel {
-  std::string name;
-  nn::Module* module;
-  std::function<Tensor(const Tensor&)> log_prob;                       // images -> [N]
-  std::function<Tensor(int64_t, Generator&, const Tensor&, int64_t)> sample;  // n, gen, observed, known rows
-  std::function<int64_t()> passes;
-};
-
-ARModel wrap(models::MADE& m, int64_t h, int64_t w) {
-  return {"made", &m, [&m](const Tensor& x) { return m.log_prob(reshape(x, {x.size(0), -1})); },
-          [&m, h, w](int64_t n, Generator& g, const Tensor& obs, int64_t rows) {
-            Tensor known;
-            if (rows > 0) {
-              known = Tensor::zeros({h * w});
-              for (int64_t i = 0; i < rows * w; ++i) known.data<float>()[i] = 1;
-            }
-            Tensor o = obs.defined() ? reshape(obs, {n, h * w}) : Tensor();
-            return reshape(m.sample(n, g, o, known), {n, 1, h, w});
-          },
-          [&m] { return m.passes; }};
-}
-
-ARModel wrap(models::PixelCNN& m, int64_t h, int64_t w) {
-  return {"pixelcnn", &m, [&m](const Tensor& x) { return m.log_prob(x); },
-          [&m, h, w](int64_t n, Generator& g, const Tensor& obs, int64_t rows) { return m.sample(n, h, w, g, obs, rows); },
-          [&m] { return m.passes; }};
-}
-
-// Mean negative log-likelihood in nats per image over a data set, in batches.
-double mean_nll(const ARModel& m, const Tensor& images, int64_t batch = 500) {
-  NoGradGuard ng;
-  double total = 0;
-  const int64_t n = images.size(0);
-  for (int64_t s = 0; s < n; s += batch) total -= sum(m.log_prob(slice(images, 0, s, std::min(n, s + batch)))).item();
-  return total / static_cast<double>(n);
-}
-
-struct Fit {
-  double train_nll = 0, val_nll = 0, test_nll = 0, seconds = 0;
-  int best_epoch = 0;
-};
-
-// Adam on the negative log-likelihood; keeps the parameters of the epoch with
-// the best validation NLL (early stopping). `prepare` maps a raw batch to the
-// model's data (e.g. a fresh binarization).
-Fit train(const ARModel& m, const Tensor& train_x, const Tensor& val_x, int epochs, int64_t batch, double lr,
-          Generator& gen, lesson::Lesson& L, const std::string& tag,
-          const std::function<Tensor(const Tensor&)>& prepare) {
-  optim::Adam opt(m.module->parameters(), lr);
-  data::Batches batches(train_x.size(0), batch);
-  std::vector<Tensor> best;
-  for (auto& p : m.module->parameters()) best.push_back(p.contiguous_copy());
-  Fit f;
-  f.val_nll = INFINITY;
-  std::vector<std::vector<double>> curve;
-  lesson::ProgressBar bar(tag, epochs);
-  const auto t0 = Clock::now();
-  int64_t step = 0;
-  for (int e = 1; e <= epochs; ++e) {
-    double total = 0;
-    int64_t seen = 0;
-    for (const Tensor& idx : batches.epoch(gen)) {
-      Tensor x = prepare(index_select(train_x, 0, idx));
-      opt.zero_grad();
-      Tensor loss = mean(neg(m.log_prob(x)));
-      lesson::Lesson::require_finite(loss.item(), tag + " training NLL", step++);
-      loss.backward();
-      opt.step();
-      total += loss.item() * static_cast<double>(x.size(0));
-      seen += x.size(0);
-    }
-    const double val = mean_nll(m, val_x);
-    curve.push_back({double(e), total / double(seen), val});
-    if (val < f.val_nll) {
-      f.val_nll = val;
-      f.best_epoch = e;
-      auto ps = m.module->parameters();
-      for (size_t i = 0; i < ps.size(); ++i) best[i] = ps[i].contiguous_copy();
-    }
-    std::ostringstream st;
-    st << std::fixed << std::setprecision(2) << "train " << total / double(seen) << ", validation " << val << " nats";
-    bar.update(e, st.str());
-  }
-  bar.finish();
-  f.seconds = seconds_since(t0);
-  {
-    NoGradGuard ng;
-    auto ps = m.module->parameters();
-    for (size_t i = 0; i < ps.size(); ++i) ps[i].copy_(best[i]);
-  }
-  L.write_csv(tag + "_curve.csv", {"epoch", "train_nll_nats", "validation_nll_nats"}, curve);
-  plot::line_plot(L.path(tag + "_curve.csv"), L.path(tag + "_curve.png"), tag + ": negative log-likelihood", "epoch",
-                  "nats per image", 1, {{2, "train (running)"}, {3, "validation"}});
-  return f;
+// Adam on the negative log-likelihood with keep-best on validation: the
+// shared trainer, with this lesson's output folder and tag.
+train::FitResult fit(models::TrainableDensity& m, const Tensor& train_x, const Tensor& val_x, int epochs,
+                     int64_t batch, double lr, Generator& gen, lesson::Lesson& L, const std::string& tag,
+                     const std::function<Tensor(const Tensor&)>& prepare = {}) {
+  train::FitOptions o;
+  o.epochs = epochs;
+  o.batch_size = batch;
+  o.lr = lr;
+  o.tag = tag;
+  o.out_dir = L.options().out;
+  o.prepare = prepare;
+  return train::fit(m, train_x, val_x, gen, o);
 }
 
 // Connectivity-agnostic MADE training: a random ordering of a fixed family of
 // K per minibatch; the validation NLL of the K-ordering mixture every 10
 // epochs, keeping the best parameters.
-Fit train_made_agnostic(models::MADE& made, const Tensor& train_x, const Tensor& val_x, int epochs, int64_t K,
-                        uint64_t seed, Generator& gen, const std::string& tag) {
-  optim::Adam opt(made.parameters(), 1e-3);
-  data::Batches batches(train_x.size(0), 50);
-  auto flat = [&](const Tensor& x) { return reshape(x, {x.size(0), -1}); };
-  auto ens_nll = [&](const Tensor& x) {
-    NoGradGuard ng;
-    return -mean(made.log_prob_ensemble(flat(x), K, seed)).item();
-  };
-  std::vector<Tensor> best;
-  for (auto& p : made.parameters()) best.push_back(p.contiguous_copy());
-  Fit f;
-  f.val_nll = INFINITY;
-  lesson::ProgressBar bar(tag, epochs);
-  const auto t0 = Clock::now();
-  for (int e = 1; e <= epochs; ++e) {
-    for (const Tensor& idx : batches.epoch(gen)) {
-      made.use_ordering(gen.randint(0, K), seed);
-      opt.zero_grad();
-      Tensor loss = mean(neg(made.log_prob(flat(index_select(train_x, 0, idx)))));
-      loss.backward();
-      opt.step();
-    }
-    if (e % 10 == 0 || e == epochs) {
-      const double v = ens_nll(val_x);
-      if (v < f.val_nll) {
-        f.val_nll = v;
-        f.best_epoch = e;
-        auto ps = made.parameters();
-        for (size_t i = 0; i < ps.size(); ++i) best[i] = ps[i].contiguous_copy();
-      }
-    }
-    bar.update(e);
-  }
-  bar.finish();
-  f.seconds = seconds_since(t0);
-  NoGradGuard ng;
-  auto ps = made.parameters();
-  for (size_t i = 0; i < ps.size(); ++i) ps[i].copy_(best[i]);
-  return f;
+train::FitResult fit_made_agnostic(models::MADE& made, const Tensor& train_x, const Tensor& val_x, int epochs, int64_t K,
+                                   uint64_t seed, Generator& gen, lesson::Lesson& L, const std::string& tag) {
+  train::FitOptions o;
+  o.epochs = epochs;
+  o.batch_size = 50;
+  o.validate_every = 10;
+  o.tag = tag;
+  o.out_dir = L.options().out;
+  o.before_step = [&] { made.use_ordering(gen.randint(0, K), seed); };
+  return train::fit(made, train_x, Tensor(), gen, o, [&] {
+    return -train::chunked_means(val_x, 500, [&](const Tensor& x) {
+      return std::vector<Tensor>{made.log_prob_ensemble(x, K, seed)};
+    })[0];
+  });
 }
 
 // Every binary 3x3 image, [512, 1, 3, 3] float64.
@@ -197,9 +91,10 @@ Tensor bars(int64_t n, Generator& g) {
   return x;
 }
 
-double total_probability(const ARModel& m) {
+// sum_x p(x) over every binary 3x3 image, in the model's layout.
+double total_probability(models::DensityModel& m, bool flat_input) {
   NoGradGuard ng;
-  Tensor lp = m.log_prob(all_3x3());
+  Tensor lp = m.log_prob(flat_input ? flat(all_3x3()) : all_3x3());
   double s = 0;
   for (int64_t i = 0; i < 512; ++i) s += std::exp(lp.at(i));
   return s;
@@ -265,39 +160,55 @@ void draw_dependencies(models::MADE& made, models::PixelCNN& pix, lesson::Lesson
                "   and pixelcnn_receptive_field.png (the pixels the red one depends on, after 3 masked layers)\n";
 }
 
-// Samples, completions of half-masked test images, metrics: one data set, one model.
-void report(const ARModel& m, const std::string& tag, const Fit& f, const Tensor& test_x, int64_t h, int64_t w,
-            int64_t levels, Generator& gen, lesson::Lesson& L, int64_t n_samples) {
-  const double D = static_cast<double>(h * w);
-  std::cout << "   " << tag << ": test NLL " << std::fixed << std::setprecision(2) << f.test_nll << " nats ("
-            << std::setprecision(3) << f.test_nll / (D * std::log(2.0)) << " bits/dim), train " << std::setprecision(2)
-            << f.train_nll << ", validation " << f.val_nll << "; best epoch " << f.best_epoch << ", " << std::setprecision(0)
+// One data set, one model: its figures, samples, completions of half-masked
+// test images, and metrics. `images` maps the model's samples to [N, 1, H, W];
+// `complete(originals, known_rows)` samples the rest of each image.
+void report(models::DensityModel& m, const std::string& tag, const train::FitResult& f, double train_nll,
+            const train::Evaluation& test, const Tensor& test_images, int64_t h, int64_t w, Generator& gen,
+            lesson::Lesson& L, int64_t n_samples, const std::function<Tensor(const Tensor&, int64_t)>& complete) {
+  std::cout << "   " << tag << ": test NLL " << std::fixed << std::setprecision(2) << test.nll_nats << " nats ("
+            << std::setprecision(3) << test.bits_per_dim << " bits/dim), train " << std::setprecision(2) << train_nll
+            << ", validation " << f.best_validation << "; best epoch " << f.best_epoch << ", " << std::setprecision(0)
             << f.seconds << " s\n";
-  const double gap = f.test_nll - f.train_nll;
+  const double gap = test.nll_nats - train_nll;
   std::cout << "   train-test gap " << std::setprecision(2) << gap << " nats: "
-            << (gap > 0.05 * f.test_nll ? "the model fits its training images noticeably better than new ones (it memorises)"
-                                        : "the model does about as well on new images as on its training images (it generalises)")
+            << (gap > 0.05 * test.nll_nats ? "the model fits its training images noticeably better than new ones (it memorises)"
+                                           : "the model does about as well on new images as on its training images (it generalises)")
             << "\n";
-  const auto t0 = Clock::now();
-  Tensor samples = m.sample(n_samples, gen, Tensor(), 0);
-  const double sample_seconds = seconds_since(t0);
-  image::save_image_grid(L.path(tag + "_samples.png"), samples, 0, h <= 8 ? 6 : 2, 2);
+  progress::Stopwatch clock;
+  Tensor samples = reshape(m.sample(n_samples, gen), {n_samples, 1, h, w});
+  const double sample_seconds = clock.seconds();
+  const int up = image::upscale_for(h);
+  image::save_image_grid(L.path(tag + "_samples.png"), samples, 0, up, 2);
   // completions: the top half of test images kept, the bottom half sampled
-  const int64_t nc = std::min<int64_t>(8, test_x.size(0));
-  Tensor originals = slice(test_x, 0, 0, nc);
-  Tensor completed = m.sample(nc, gen, originals, h / 2);
+  const int64_t nc = std::min<int64_t>(8, test_images.size(0));
+  Tensor originals = slice(test_images, 0, 0, nc);
+  Tensor completed = complete(originals, h / 2);
   Tensor masked = originals.contiguous_copy();
   for (int64_t k = 0; k < nc; ++k)
     for (int64_t p = (h / 2) * w; p < h * w; ++p) masked.data<float>()[k * h * w + p] = 0.5f;
-  image::save_image_grid(L.path(tag + "_completions.png"), concat({originals, masked, completed}, 0), nc, h <= 8 ? 6 : 2, 2);
+  image::save_image_grid(L.path(tag + "_completions.png"), concat({originals, masked, completed}, 0), nc, up, 2);
   std::cout << "   wrote " << tag << "_samples.png, " << tag << "_completions.png (rows: original, observed half, completion)\n";
-  L.metric(tag + "_test_nll_nats", f.test_nll);
-  L.metric(tag + "_bits_per_dim", f.test_nll / (D * std::log(2.0)));
-  L.metric(tag + "_train_nll_nats", f.train_nll);
-  L.metric(tag + "_validation_nll_nats", f.val_nll);
+  L.metric(tag + "_test_nll_nats", test.nll_nats);
+  L.metric(tag + "_bits_per_dim", test.bits_per_dim);
+  L.metric(tag + "_train_nll_nats", train_nll);
+  L.metric(tag + "_validation_nll_nats", f.best_validation);
   L.metric(tag + "_train_seconds", f.seconds);
   L.metric(tag + "_sample_seconds", sample_seconds);
-  (void)levels;
+}
+
+// Completions for each family: MADE keeps the first rows' dimensions (the
+// natural ordering puts them first), PixelCNN the first rows.
+std::function<Tensor(const Tensor&, int64_t)> completion(models::MADE& made, Generator& gen) {
+  return [&made, &gen](const Tensor& originals, int64_t rows) {
+    const int64_t n = originals.size(0), h = originals.size(2), w = originals.size(3);
+    Tensor known = Tensor::zeros({h * w});
+    for (int64_t i = 0; i < rows * w; ++i) known.data<float>()[i] = 1;
+    return reshape(made.complete(flat(originals), known, gen), {n, 1, h, w});
+  };
+}
+std::function<Tensor(const Tensor&, int64_t)> completion(models::PixelCNN& pix, Generator& gen) {
+  return [&pix, &gen](const Tensor& originals, int64_t rows) { return pix.complete(originals, rows, gen); };
 }
 
 }  // namespace
@@ -317,24 +228,23 @@ int main(int argc, char** argv) {
       models::MADE made(9, {32, 32}, 2, gen);
       made.reorder(gen, /*random=*/true);
       made.to(DType::Float64);
-      models::PixelCNN pix(2, 16, 2, gen);
+      models::PixelCNN pix(2, 16, 2, 3, 3, gen);
       pix.to(DType::Float64);
-      ARModel am = wrap(made, 3, 3), ap = wrap(pix, 3, 3);
-      L.check_close("MADE (random ordering) at initialisation: sum_x p(x)", total_probability(am), 1.0, 1e-6);
-      L.check_close("PixelCNN at initialisation: sum_x p(x)", total_probability(ap), 1.0, 1e-6);
+      L.check_close("MADE (random ordering) at initialisation: sum_x p(x)", total_probability(made, true), 1.0, 1e-6);
+      L.check_close("PixelCNN at initialisation: sum_x p(x)", total_probability(pix, false), 1.0, 1e-6);
       Tensor data = bars(2000, gen), val = bars(500, gen);
-      auto same = [](const Tensor& x) { return x; };
-      Fit fm = train(am, data, val, opt.quick ? 10 : 30, 100, 1e-2, gen, L, "bars_made", same);
-      Fit fp = train(ap, data, val, opt.quick ? 10 : 30, 100, 1e-2, gen, L, "bars_pixelcnn", same);
-      L.check_close("MADE after training: sum_x p(x)", total_probability(am), 1.0, 1e-6);
-      L.check_close("PixelCNN after training: sum_x p(x)", total_probability(ap), 1.0, 1e-6);
-      L.check_le("MADE learned the bars: validation NLL below the uniform 9 ln 2 nats", fm.val_nll, 9 * std::log(2.0));
-      L.check_le("PixelCNN learned the bars: validation NLL below 9 ln 2 nats", fp.val_nll, 9 * std::log(2.0));
+      const int bar_epochs = opt.quick ? 10 : 30;
+      auto fm = fit(made, flat(data), flat(val), bar_epochs, 100, 1e-2, gen, L, "bars_made");
+      auto fp = fit(pix, data, val, bar_epochs, 100, 1e-2, gen, L, "bars_pixelcnn");
+      L.check_close("MADE after training: sum_x p(x)", total_probability(made, true), 1.0, 1e-6);
+      L.check_close("PixelCNN after training: sum_x p(x)", total_probability(pix, false), 1.0, 1e-6);
+      L.check_le("MADE learned the bars: validation NLL below the uniform 9 ln 2 nats", fm.best_validation, 9 * std::log(2.0));
+      L.check_le("PixelCNN learned the bars: validation NLL below 9 ln 2 nats", fp.best_validation, 9 * std::log(2.0));
 
       std::cout << "\n   Ensembles over orderings: a MADE trained on 4 orderings at once (connectivity-agnostic)\n";
       models::MADE agn(9, {32, 32}, 2, gen);
       agn.to(DType::Float64);
-      train_made_agnostic(agn, data, val, opt.quick ? 20 : 40, 4, 77, gen, "bars_made_4_orderings");
+      fit_made_agnostic(agn, flat(data), flat(val), opt.quick ? 20 : 40, 4, 77, gen, L, "bars_made_4_orderings");
       NoGradGuard ng;
       Tensor all = reshape(all_3x3(), {512, 9});
       Tensor lp = agn.log_prob_ensemble(all, 4, 77);  // log (1/4) sum_k p_k(x)
@@ -345,7 +255,7 @@ int main(int argc, char** argv) {
         agn.use_ordering(k, 77);
         avg_logits = avg_logits + agn.logits(all) * 0.25;
       }
-      Tensor lp_bad = sum(dist::bernoulli_log_prob(avg_logits, all), {1});
+      Tensor lp_bad = sum(dist::Bernoulli{avg_logits}.log_prob(all), {1});
       for (int64_t i = 0; i < 512; ++i) logit_avg_total += std::exp(lp_bad.at(i));
       L.check_close("mixture of 4 orderings, (1/4) sum_k p_k(x): sum over all 512 images", mixture_total, 1.0, 1e-6);
       std::cout << "   averaging the 4 orderings' logits instead gives sum_x p(x) = " << std::setprecision(6)
@@ -364,7 +274,7 @@ int main(int argc, char** argv) {
       int64_t pairs = 0;
       double worst = max_forbidden_jacobian([&](const Tensor& x) { return made.logits(x); }, pos, {1, 16}, &pairs);
       L.check_close("MADE: max |J_ij| over the " + std::to_string(pairs) + " pairs with j at or after i", worst, 0, 0);
-      models::PixelCNN pix(2, 8, 2, gen);
+      models::PixelCNN pix(2, 8, 2, 4, 4, gen);
       pix.to(DType::Float64);
       std::vector<int64_t> raster(16);
       for (int64_t p = 0; p < 16; ++p) raster[static_cast<size_t>(p)] = p;
@@ -378,25 +288,28 @@ int main(int argc, char** argv) {
     std::cout << "\n-- 3. The cost: a likelihood is one pass, a sample is D passes (8x8 images, D = 64, batch 64)\n";
     {
       models::MADE made(64, {256}, 17, gen);
-      models::PixelCNN pix(17, 32, 3, gen);
-      ARModel ms[] = {wrap(made, 8, 8), wrap(pix, 8, 8)};
+      models::PixelCNN pix(17, 32, 3, 8, 8, gen);
       std::cout << "   model      passes/likelihood  passes/sample  ms/likelihood  ms/sample\n";
-      for (ARModel& m : ms) {
-        Tensor x = gen.uniform({64, 1, 8, 8});
+      for (auto [m, passes, input_shape] : {std::tuple<models::DensityModel*, int64_t*, Shape>{&made, &made.passes, {64, 64}},
+                                            std::tuple<models::DensityModel*, int64_t*, Shape>{&pix, &pix.passes, {64, 1, 8, 8}}}) {
+        Tensor x = reshape(gen.uniform({64, 1, 8, 8}), input_shape);
         x = dist::index_to_levels(dist::levels_to_index(x, 17), 17);  // 17 grey levels
-        const int64_t p0 = m.passes();
-        auto t0 = Clock::now();
-        { NoGradGuard ng; m.log_prob(x); }
-        const double t_lik = seconds_since(t0) * 1e3;
-        const int64_t p1 = m.passes();
-        t0 = Clock::now();
-        m.sample(64, gen, Tensor(), 0);
-        const double t_sam = seconds_since(t0) * 1e3;
-        const int64_t p2 = m.passes();
-        std::cout << "   " << std::left << std::setw(10) << m.name << std::right << std::setw(12) << p1 - p0 << std::setw(17)
+        const int64_t p0 = *passes;
+        progress::Stopwatch clock;
+        {
+          NoGradGuard ng;
+          m->log_prob(x);
+        }
+        const double t_lik = clock.seconds() * 1e3;
+        const int64_t p1 = *passes;
+        clock.restart();
+        m->sample(64, gen);
+        const double t_sam = clock.seconds() * 1e3;
+        const int64_t p2 = *passes;
+        std::cout << "   " << std::left << std::setw(10) << m->name() << std::right << std::setw(12) << p1 - p0 << std::setw(17)
                   << p2 - p1 << std::setw(15) << std::fixed << std::setprecision(2) << t_lik << std::setw(11) << t_sam << "\n";
-        L.check_close(m.name + ": network passes for one likelihood", double(p1 - p0), 1, 0);
-        L.check_close(m.name + ": network passes for one sample", double(p2 - p1), 64, 0);
+        L.check_close(m->name() + ": network passes for one likelihood", double(p1 - p0), 1, 0);
+        L.check_close(m->name() + ": network passes for one sample", double(p2 - p1), 64, 0);
       }
     }
 
@@ -405,41 +318,38 @@ int main(int argc, char** argv) {
                  "   reference points (validation, the book code's curves): autoregressive model ~89 nats, VAE ~100.5,\n"
                  "   uniform model 64 ln 17 = 181.3\n";
     {
-      bool synthetic = false;
-      auto tr = data::digits_or_synthetic(data::Split::Train, opt.data, &synthetic),
-           va = data::digits_or_synthetic(data::Split::Validation, opt.data, &synthetic),
-           te = data::digits_or_synthetic(data::Split::Test, opt.data, &synthetic);
-      if (synthetic)
-        std::cout << "   (the 8x8 digits are not installed -- scripts/get-digits.sh -- so the built-in synthetic\n"
-                     "    8x8 glyphs stand in: same shape and levels, other numbers than the references)\n";
-      const int made_epochs = opt.epochs > 0 ? opt.epochs : (opt.quick ? 20 : 60);
-      const int pix_epochs = opt.epochs > 0 ? opt.epochs : (opt.quick ? 4 : 40);
-      auto same = [](const Tensor& x) { return x; };
+      const lesson::DigitSplits digits = lesson::load_digits(opt);
+      const Tensor &tr = digits.train.images, &va = digits.validation.images, &te = digits.test.images;
       models::MADE made(64, {512, 512}, 17, gen);
-      models::PixelCNN pix(17, 64, 5, gen, gated);
-      for (auto [m, epochs] : {std::pair{wrap(made, 8, 8), made_epochs}, std::pair{wrap(pix, 8, 8), pix_epochs}}) {
-        const std::string tag = "digits_" + m.name;
-        Fit f = train(m, tr.images, va.images, epochs, 50, 1e-3, gen, L, tag, same);
-        f.train_nll = mean_nll(m, tr.images);
-        f.test_nll = mean_nll(m, te.images);
-        report(m, tag, f, te.images, 8, 8, 17, gen, L, 64);
-        L.check_le(tag + ": test NLL below the uniform model's 64 ln 17 nats", f.test_nll, 64 * std::log(17.0));
-        if (m.name == "pixelcnn" && !opt.quick && opt.epochs == 0 && !synthetic)
-          L.check_le("digits_pixelcnn: validation NLL below the reference autoregressive model's ~89 nats", f.val_nll, 89.0);
+      models::PixelCNN pix(17, 64, 5, 8, 8, gen, gated);
+      {
+        auto f = fit(made, flat(tr), flat(va), L.epochs(20, 60), 50, 1e-3, gen, L, "digits_made");
+        report(made, "digits_made", f, train::evaluate(made, flat(tr)).nll_nats, train::evaluate(made, flat(te)), te, 8, 8,
+               gen, L, 64, completion(made, gen));
       }
+      {
+        auto f = fit(pix, tr, va, L.epochs(4, 40), 50, 1e-3, gen, L, "digits_pixelcnn");
+        const train::Evaluation test = train::evaluate(pix, te);
+        report(pix, "digits_pixelcnn", f, train::evaluate(pix, tr).nll_nats, test, te, 8, 8, gen, L, 64,
+               completion(pix, gen));
+        if (!opt.quick && opt.epochs == 0 && !digits.synthetic)
+          L.check_le("digits_pixelcnn: validation NLL below the reference autoregressive model's ~89 nats",
+                     f.best_validation, 89.0);
+      }
+      for (const std::string tag : {"digits_made", "digits_pixelcnn"})
+        L.check_le(tag + ": test NLL below the uniform model's 64 ln 17 nats", L.metric_value(tag + "_test_nll_nats"),
+                   64 * std::log(17.0));
       // MADE overfits 1,000 images; training on 8 orderings at once and
       // evaluating their mixture regularises it.
       models::MADE agn(64, {512, 512}, 17, gen);
-      Fit fa = train_made_agnostic(agn, tr.images, va.images, opt.epochs > 0 ? opt.epochs : (opt.quick ? 10 : 100), 8, 99,
-                                   gen, "digits_made_8_orderings");
-      {
-        NoGradGuard ng;
-        fa.test_nll = -mean(agn.log_prob_ensemble(reshape(te.images, {te.size(), -1}), 8, 99)).item();
-      }
+      auto fa = fit_made_agnostic(agn, flat(tr), flat(va), L.epochs(10, 100), 8, 99, gen, L, "digits_made_8_orderings");
+      const double agn_test = -train::chunked_means(flat(te), 500, [&](const Tensor& x) {
+        return std::vector<Tensor>{agn.log_prob_ensemble(x, 8, 99)};
+      })[0];
       std::cout << "   digits_made_8_orderings (mixture of 8 orderings): test NLL " << std::fixed << std::setprecision(2)
-                << fa.test_nll << " nats, validation " << fa.val_nll << "; best epoch " << fa.best_epoch << "\n";
-      L.metric("digits_made_8_orderings_test_nll_nats", fa.test_nll);
-      L.metric("digits_made_8_orderings_validation_nll_nats", fa.val_nll);
+                << agn_test << " nats, validation " << fa.best_validation << "; best epoch " << fa.best_epoch << "\n";
+      L.metric("digits_made_8_orderings_test_nll_nats", agn_test);
+      L.metric("digits_made_8_orderings_validation_nll_nats", fa.best_validation);
     }
     if (!opt.quick && !skip_fashion) {
       std::cout << "\n-- 5. Binarized Fashion-MNIST (dynamic binarization for training, one fixed binarization of the test set)\n"
@@ -450,15 +360,17 @@ int main(int argc, char** argv) {
       Tensor test = data::binarize_static(te.images, 0);
       auto binarize = [&gen](const Tensor& x) { return data::binarize_dynamic(x, gen); };
       models::MADE made(784, {1000, 1000}, 2, gen);
-      models::PixelCNN pix(2, 32, 5, gen, gated);
-      const int made_epochs = opt.epochs > 0 ? opt.epochs : 30;
-      const int pix_epochs = opt.epochs > 0 ? opt.epochs : 3;
-      for (auto [m, epochs] : {std::pair{wrap(made, 28, 28), made_epochs}, std::pair{wrap(pix, 28, 28), pix_epochs}}) {
-        const std::string tag = "fashion_" + m.name;
-        Fit f = train(m, train_x, val, epochs, m.name == "made" ? 100 : 64, 1e-3, gen, L, tag, binarize);
-        f.train_nll = mean_nll(m, data::binarize_static(slice(train_x, 0, 0, 10000), 2));
-        f.test_nll = mean_nll(m, test);
-        report(m, tag, f, test, 28, 28, 2, gen, L, 36);
+      models::PixelCNN pix(2, 32, 5, 28, 28, gen, gated);
+      const Tensor train_probe = data::binarize_static(slice(train_x, 0, 0, 10000), 2);  // the train NLL's images
+      {
+        auto f = fit(made, flat(train_x), flat(val), L.epochs(30, 30), 100, 1e-3, gen, L, "fashion_made", binarize);
+        report(made, "fashion_made", f, train::evaluate(made, flat(train_probe)).nll_nats, train::evaluate(made, flat(test)),
+               test, 28, 28, gen, L, 36, completion(made, gen));
+      }
+      {
+        auto f = fit(pix, train_x, val, L.epochs(3, 3), 64, 1e-3, gen, L, "fashion_pixelcnn", binarize);
+        report(pix, "fashion_pixelcnn", f, train::evaluate(pix, train_probe).nll_nats, train::evaluate(pix, test), test, 28,
+               28, gen, L, 36, completion(pix, gen));
       }
     }
   });

@@ -14,11 +14,12 @@
 
 #include "autograd/ops.h"
 #include "lessons/common/lesson.h"
-#include "models/datasets.h"
-#include "models/image.h"
-#include "models/plot.h"
-#include "models/toy2d.h"
-#include "models/transforms.h"
+#include "models/toolkit/datasets.h"
+#include "models/toolkit/distributions.h"
+#include "models/toolkit/image.h"
+#include "models/toolkit/plot.h"
+#include "models/toolkit/toy2d.h"
+#include "models/toolkit/transforms.h"
 
 using namespace dgm;
 
@@ -120,8 +121,14 @@ int main(int argc, char** argv) {
       Tensor p = Tensor::full({20000}, 0.3);
       L.check_close("dynamic binarization of 0.3: mean of 20000 draws (4 standard errors)",
                     mean(data::binarize_dynamic(p, gen)).item(), 0.3, 4 * std::sqrt(0.21 / 20000));
-      L.check_close("static binarization: the same bits for the same seed",
-                    sum(abs(data::binarize_static(p, 7) - data::binarize_static(p, 7))).item(), 0, 0);
+      // Two dynamic binarizations of the same image disagree where one draw is 1 and
+      // the other 0: with probability 2 p (1 - p) = 0.42 per pixel. A static one is
+      // one fixed draw: its mean is p, and it is what test sets use.
+      Tensor d1 = data::binarize_dynamic(p, gen), d2 = data::binarize_dynamic(p, gen);
+      L.check_close("two dynamic binarizations disagree on a share 2 p (1 - p) of the pixels (4 standard errors)",
+                    mean(abs(d1 - d2)).item(), 0.42, 4 * std::sqrt(0.42 * 0.58 / 20000));
+      L.check_close("static binarization of 0.3: mean of its 20000 bits (4 standard errors)",
+                    mean(data::binarize_static(p, 7)).item(), 0.3, 4 * std::sqrt(0.21 / 20000));
     }
 
     // ------------------------------------------------------------ 3. digits
@@ -131,12 +138,17 @@ int main(int argc, char** argv) {
            test = data::digits(data::Split::Test, opt.data);
       L.check_close("digits split: train + validation + test = 1797", double(train.size() + val.size() + test.size()), 1797, 0);
       L.check_close("digits: the brightest pixel is level 16 of 16", max(train.images).item() * 16, 16, 1e-6);
-      const double uniform_nll = -64 * std::log(1.0 / 17);
-      L.check_close("uniform model NLL = -sum_64 log(1/17) = 64 ln 17 nats", uniform_nll, 181.3, 0.05);
+      // The uniform model by the engine: equal logits over 17 levels, its
+      // log-likelihood read off at each digit's real pixel values, against 64 ln 17.
+      Tensor idx = dist::levels_to_index(reshape(test.images, {test.size(), 64}), 17);
+      const dist::Categorical uniform{Tensor::zeros({test.size(), 17, 64}, DType::Float64), 1};
+      const double uniform_nll = -mean(sum(uniform.log_prob(idx), {1})).item();
+      L.check_close("uniform model's NLL on the test digits (engine) vs 64 ln 17 nats (closed form)", uniform_nll,
+                    64 * std::log(17.0), 1e-9);
       L.metric("digits_uniform_nll_nats", uniform_nll);
       image::save_image_grid(L.path("digits_grid.png"), slice(train.images, 0, 0, 64), 8, 6, 2);
       std::cout << "   wrote " << L.path("digits_grid.png") << "\n";
-    } catch (const Error& e) {
+    } catch (const data::DataNotFound& e) {  // only a data set that is not installed is skipped
       std::cout << "   skipped: " << e.what() << "\n";
     }
     {
@@ -166,7 +178,7 @@ int main(int argc, char** argv) {
       image::save_image_grid(L.path("fashion_mnist_binarized.png"),
                              data::binarize_static(slice(train.images, 0, 0, 100), 0), 10, 2, 2);
       std::cout << "   wrote " << L.path("fashion_mnist_grid.png") << " and fashion_mnist_binarized.png\n";
-    } catch (const Error& e) {
+    } catch (const data::DataNotFound& e) {  // only a data set that is not installed is skipped
       std::cout << "   skipped: " << e.what() << "\n";
     }
   });

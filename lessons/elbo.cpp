@@ -24,8 +24,8 @@
 #include "autograd/random.h"
 #include "autograd/optim.h"
 #include "lessons/common/lesson.h"
-#include "models/linalg.h"
-#include "models/plot.h"
+#include "models/toolkit/linalg.h"
+#include "models/toolkit/plot.h"
 
 using namespace dgm;
 

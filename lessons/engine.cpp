@@ -9,7 +9,6 @@
 // 7. Reproducibility: the same seed gives bit-identical training.
 // Writes loss.csv + loss.png, boundary.png (the learned decision boundary), graph.dot
 // (the graph behind one loss, for `dot -Tpng`), metrics.json.
-#include <chrono>
 #include <cmath>
 #include <iostream>
 
@@ -19,9 +18,10 @@
 #include "autograd/nn.h"
 #include "autograd/optim.h"
 #include "lessons/common/lesson.h"
-#include "models/image.h"
-#include "models/plot.h"
-#include "models/toy2d.h"
+#include "models/toolkit/image.h"
+#include "models/toolkit/plot.h"
+#include "models/toolkit/toy2d.h"
+#include "models/toolkit/trainer.h"
 
 using namespace dgm;
 
@@ -45,39 +45,36 @@ struct TrainResult {
   double seconds = 0;
 };
 
-TrainResult train(nn::Module& model, const data::Labelled2D& tr, const data::Labelled2D& te, int epochs,
-                  int64_t batch, Generator& gen, bool show_progress) {
-  optim::Adam opt(model.parameters(), 0.01);
-  TrainResult r;
-  lesson::ProgressBar bar("train", epochs);
-  const auto t0 = std::chrono::steady_clock::now();
-  const int64_t n = tr.x.size(0);
-  int64_t step = 0;
-  for (int e = 1; e <= epochs; ++e) {
-    Tensor order = gen.permutation(n);
-    double total = 0;
-    int64_t batches = 0;
-    for (int64_t start = 0; start + batch <= n; start += batch, ++step) {
-      Tensor idx = slice(order, 0, start, start + batch);
-      opt.zero_grad();
-      Tensor loss = cross_entropy(model.forward(index_select(tr.x, 0, idx)), index_select(tr.labels, 0, idx));
-      lesson::Lesson::require_finite(loss.item(), "the training loss", step);
-      loss.backward();
-      opt.step();
-      total += loss.item();
-      ++batches;
-    }
-    double test_loss;
-    {
-      NoGradGuard ng;
-      test_loss = cross_entropy(model.forward(te.x), te.labels).item();
-    }
-    r.curve.push_back({double(e), total / double(batches), test_loss, accuracy(model, te)});
-    if (show_progress) bar.update(e, "train loss " + std::to_string(total / double(batches)));
-  }
-  if (show_progress) bar.finish();
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
+// Adam (lr 0.01) on the cross-entropy, through the shared trainer: shuffled
+// minibatches, the last short one dropped; test loss and accuracy every epoch.
+TrainResult train_classifier(nn::Module& model, const data::Labelled2D& tr, const data::Labelled2D& te, int epochs,
+                  int64_t batch, Generator& gen, bool show_progress, const std::string& out_dir = "") {
+  train::FitOptions o;
+  o.epochs = epochs;
+  o.batch_size = batch;
+  o.lr = 0.01;
+  o.drop_last = true;
+  o.keep_best = false;  // the test set is watched, never selected on
+  o.progress = show_progress;
+  o.tag = "train";
+  o.out_dir = out_dir;
+  o.checkpoint = !out_dir.empty();
+  o.train_column = "train_loss_nats";
+  o.validation_column = "test_loss_nats";
+  o.curve_title = "two moons: cross-entropy per epoch";
+  o.y_label = "nats";
+  o.log_y = true;
+  o.extra_columns = {"test_accuracy"};
+  o.extra = [&] { return std::vector<double>{accuracy(model, te)}; };
+  auto batch_loss = [&](const Tensor& idx) {
+    return cross_entropy(model.forward(index_select(tr.x, 0, idx)), index_select(tr.labels, 0, idx));
+  };
+  auto test_loss = [&] {
+    NoGradGuard ng;
+    return cross_entropy(model.forward(te.x), te.labels).item();
+  };
+  train::FitResult r = train::fit(model, tr.x.size(0), batch_loss, test_loss, gen, o);
+  return {r.curve, r.seconds};
 }
 
 // The decision boundary: each pixel coloured by p(class 1 | pixel), data on top.
@@ -203,17 +200,14 @@ int main(int argc, char** argv) {
       NoGradGuard ng;
       initial_loss = cross_entropy(model->forward(train_set.x), train_set.labels).item();
     }
-    TrainResult tr = train(*model, train_set, test_set, epochs, 64, gen, true);
+    TrainResult tr = train_classifier(*model, train_set, test_set, epochs, 64, gen, true, opt.out);
     const double final_train = tr.curve.back()[1], final_test = tr.curve.back()[2], acc = tr.curve.back()[3];
     std::cout << "   initial loss " << initial_loss << " nats, final train " << final_train << ", test "
               << final_test << ", test accuracy " << acc << " (" << tr.seconds << " s)\n";
     L.check_le("final train loss is below a fifth of the initial loss", final_train, initial_loss / 5);
     L.check_le("test error rate (two moons with noise 0.1 are separable) at most 3%", 1.0 - acc, 0.03);
-    L.write_csv("loss.csv", {"epoch", "train_loss_nats", "test_loss_nats", "test_accuracy"}, tr.curve);
-    plot::line_plot(L.path("loss.csv"), L.path("loss.png"), "two moons: cross-entropy per epoch", "epoch", "nats", 1,
-                    {{2, "train"}, {3, "test"}}, /*log_y=*/true);
     draw_boundary(*model, test_set, L.path("boundary.png"));
-    std::cout << "   wrote " << L.path("loss.csv") << " and " << L.path("boundary.png") << "\n";
+    std::cout << "   wrote " << L.path("train_curve.csv") << " (.png) and " << L.path("boundary.png") << "\n";
     L.metric("initial_loss_nats", initial_loss);
     L.metric("train_loss_nats", final_train);
     L.metric("test_loss_nats", final_test);
@@ -248,7 +242,7 @@ int main(int argc, char** argv) {
         Generator g(opt.seed + 3);
         auto m = make_model(8, g);
         auto small = data::two_moons(128, 0.1, g);
-        return train(*m, small, small, 3, 32, g, false).curve.back()[1];
+        return train_classifier(*m, small, small, 3, 32, g, false).curve.back()[1];
       };
       const double a = run(), b = run();
       L.check_close("final loss of run 1 vs run 2", a, b, 0.0);

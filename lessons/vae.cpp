@@ -6,7 +6,6 @@
 // estimate of -log p(x) (IWAE, k samples), in nats per image and bits per
 // dimension. Pictures: samples, reconstructions, an interpolation, and with
 // --latent 2 a map of the latent space. Equations: docs/chapters/vae.md.
-#include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -14,10 +13,11 @@
 #include "autograd/graph.h"
 #include "autograd/optim.h"
 #include "lessons/common/lesson.h"
-#include "models/datasets.h"
-#include "models/image.h"
-#include "models/plot.h"
-#include "models/transforms.h"
+#include "models/toolkit/datasets.h"
+#include "models/toolkit/image.h"
+#include "models/toolkit/plot.h"
+#include "models/toolkit/trainer.h"
+#include "models/toolkit/transforms.h"
 #include "models/vae.h"
 
 using namespace dgm;
@@ -25,22 +25,16 @@ using namespace dgm;
 namespace {
 
 struct Eval {
-  double nelbo = 0, rec = 0, kl = 0;  // per image, nats: nelbo = -rec + kl
+  double nelbo = 0, rec = 0, kl = 0;  // per image, nats
 };
 
-Eval evaluate(models::VAE& vae, const Tensor& X, Generator& gen) {
-  NoGradGuard ng;
-  Eval e;
-  const int64_t n = X.size(0);
-  for (int64_t s = 0; s < n; s += 1000) {
-    auto t = vae.elbo_terms(slice(X, 0, s, std::min(n, s + 1000)), gen);
-    e.rec += sum(t.rec).item();
-    e.kl += sum(t.kl).item();
-  }
-  e.rec /= static_cast<double>(n);
-  e.kl /= static_cast<double>(n);
-  e.nelbo = -e.rec + e.kl;
-  return e;
+// The test -ELBO and its two terms, in no-grad chunks (one reparameterised sample per image).
+Eval evaluate(models::VAE& vae, const Tensor& X) {
+  auto m = train::chunked_means(X, 1000, [&](const Tensor& x) {
+    auto t = vae.elbo_terms(x, vae.noise());
+    return std::vector<Tensor>{t.elbo, t.rec, t.kl};
+  });
+  return {-m[0], -m[1], m[2]};
 }
 
 }  // namespace
@@ -59,10 +53,10 @@ int main(int argc, char** argv) {
     data::ImageSet train, test;
     std::string name;
     if (opt.quick) {
-      bool synthetic = false;
-      train = data::digits_or_synthetic(data::Split::Train, opt.data, &synthetic);
-      test = data::digits_or_synthetic(data::Split::Test, opt.data, &synthetic);
-      name = std::string(synthetic ? "synthetic 8x8 glyphs (the digits are not installed: scripts/get-digits.sh)" : "8x8 digits") +
+      const lesson::DigitSplits digits = lesson::load_digits(opt);
+      train = digits.train;
+      test = digits.test;
+      name = std::string(digits.synthetic ? "synthetic 8x8 glyphs" : "8x8 digits") +
              " (grey level / 16 as the Bernoulli probability, binarized afresh every epoch)";
     } else {
       train = data::fashion_mnist(data::Split::Train, opt.data);
@@ -72,7 +66,7 @@ int main(int argc, char** argv) {
     const int64_t h = train.images.size(2), w = train.images.size(3), D = h * w;
     Tensor train_x = reshape(train.images, {train.size(), D});
     Tensor test_x = data::binarize_static(reshape(test.images, {test.size(), D}), 0);  // one fixed binarization
-    const int epochs = opt.epochs > 0 ? opt.epochs : (opt.quick ? 60 : 100);
+    const int epochs = L.epochs(60, 100);
     const std::vector<int64_t> hidden = opt.quick ? std::vector<int64_t>{128} : std::vector<int64_t>{512, 256};
     const int64_t batch = opt.quick ? 50 : 128;
     models::VAE vae(D, hidden, latent, models::Decoder::Bernoulli, gen);
@@ -82,72 +76,81 @@ int main(int argc, char** argv) {
     std::cout << "-(" << latent << ", " << latent << "), decoder mirrored; " << vae.num_parameters() << " parameters; Adam 1e-3, batch "
               << batch << ", " << epochs << " epochs\n";
 
-    const Eval before = evaluate(vae, test_x, gen);
-    optim::Adam adam(vae.parameters(), 1e-3);
-    data::Batches batches(train.size(), batch);
-    std::vector<std::vector<double>> curve;
-    lesson::ProgressBar bar("train", epochs);
-    const auto t0 = std::chrono::steady_clock::now();
-    int64_t step = 0;
-    for (int e = 1; e <= epochs; ++e) {
-      double total = 0;
-      int64_t seen = 0;
-      for (const Tensor& idx : batches.epoch(gen)) {
-        Tensor x = data::binarize_dynamic(index_select(train_x, 0, idx), gen);  // a fresh binarization
-        adam.zero_grad();
-        Tensor loss = vae.loss(x, gen);  // -ELBO, summed over pixels, averaged over the batch
-        lesson::Lesson::require_finite(loss.item(), "the training loss (negative ELBO)", step++);
-        loss.backward();
-        adam.step();
-        total += loss.item() * static_cast<double>(x.size(0));
-        seen += x.size(0);
-      }
-      const Eval te = evaluate(vae, test_x, gen);
-      curve.push_back({double(e), total / double(seen), te.nelbo, te.rec, te.kl});
-      std::ostringstream st;
-      st << std::fixed << std::setprecision(2) << "train -ELBO " << total / double(seen) << ", test " << te.nelbo;
-      bar.update(e, st.str());
-    }
-    bar.finish();
-    const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    L.write_csv("loss.csv", {"epoch", "train_nelbo_nats", "test_nelbo_nats", "test_rec_nats", "test_kl_nats"}, curve);
-    plot::line_plot(L.path("loss.csv"), L.path("loss.png"), "VAE: negative ELBO per image", "epoch", "nats", 1,
-                    {{2, "train"}, {3, "test"}});
+    const Eval before = evaluate(vae, test_x);
+    train::FitOptions o;
+    o.epochs = epochs;
+    o.batch_size = batch;
+    o.tag = "vae";
+    o.out_dir = opt.out;
+    o.keep_best = false;  // the curve's second column is the test set: watched, never selected on
+    o.prepare = [&gen](const Tensor& x) { return data::binarize_dynamic(x, gen); };  // a fresh binarization
+    o.train_column = "train_nelbo_nats";
+    o.validation_column = "test_nelbo_nats";
+    o.curve_title = "VAE: negative ELBO per image";
+    o.extra_columns = {"test_rec_nats", "test_kl_nats"};
+    Eval last;
+    o.extra = [&] { return std::vector<double>{last.rec, last.kl}; };
+    const train::FitResult fr = train::fit(vae, train_x, Tensor(), gen, o, [&] {
+      last = evaluate(vae, test_x);
+      return last.nelbo;
+    });
 
     // ------------------------------------------------------------ evaluation
     std::cout << "\n-- Test figures (nats per image; " << D << " pixels)\n";
-    const Eval te = evaluate(vae, test_x, gen);
-    const int k = iwae_k > 0 ? iwae_k : (opt.quick ? 100 : 1000);
+    const Eval te = evaluate(vae, test_x);
+    vae.iwae_k = iwae_k > 0 ? iwae_k : (opt.quick ? 100 : 1000);
     const int64_t n_iwae = std::min<int64_t>(test.size(), opt.quick ? test.size() : 1000);
-    double iwae_nll;
-    {
-      NoGradGuard ng;
-      iwae_nll = -mean(vae.iwae(slice(test_x, 0, 0, n_iwae), k, gen)).item();
-    }
-    const Eval te_same = evaluate(vae, slice(test_x, 0, 0, n_iwae), gen);
-    std::cout << std::fixed << std::setprecision(2) << "   -ELBO " << te.nelbo << " = reconstruction " << -te.rec << " + KL "
+    const train::Evaluation iwae = train::evaluate(vae, slice(test_x, 0, 0, n_iwae));
+    const Eval te_same = evaluate(vae, slice(test_x, 0, 0, n_iwae));
+    std::cout << std::fixed << std::setprecision(2) << "   -ELBO " << te.nelbo << " = reconstruction " << te.rec << " + KL "
               << te.kl << "   (before training: " << before.nelbo << ")\n"
-              << "   -log p(x) <= IWAE estimate with k = " << k << " on the first " << n_iwae << " test images: " << iwae_nll
+              << "   -log p(x) <= " << iwae.kind << ", on the first " << n_iwae << " test images: " << iwae.nll_nats
               << " (their -ELBO: " << te_same.nelbo << ")\n"
-              << "   bits per dimension: " << std::setprecision(4) << iwae_nll / (static_cast<double>(D) * std::log(2.0)) << "\n";
-    L.check_close("-ELBO = -E log p(x|z) + KL, per test image", te.nelbo, -te.rec + te.kl, 1e-9);
+              << "   bits per dimension: " << std::setprecision(4) << iwae.bits_per_dim << "\n";
+    {
+      // The KL term two ways: in closed form (what training uses) against its
+      // Monte Carlo estimate E_q[log q(z|x) - log p(z)] (IWAE with k = 1 is
+      // log p(x|z) + log p(z) - log q(z|x) at one z ~ q). Both -ELBO estimates,
+      // repeated over R draws on the same images, agree within their standard errors.
+      const int R = 20;
+      const Tensor probe = slice(test_x, 0, 0, std::min<int64_t>(200, test.size()));
+      std::vector<double> closed, sampled;
+      for (int r = 0; r < R; ++r) {
+        closed.push_back(evaluate(vae, probe).nelbo);
+        sampled.push_back(-train::chunked_means(probe, 1000, [&](const Tensor& x) {
+          return std::vector<Tensor>{vae.iwae(x, 1, vae.noise())};
+        })[0]);
+      }
+      auto mean_se = [](const std::vector<double>& v) {
+        double m = 0, ss = 0;
+        for (double x : v) m += x;
+        m /= static_cast<double>(v.size());
+        for (double x : v) ss += (x - m) * (x - m);
+        return std::pair{m, std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()))};
+      };
+      auto [mc, sc] = mean_se(closed);
+      auto [ms, ss] = mean_se(sampled);
+      L.check_close("-ELBO with the closed-form KL vs with the Monte Carlo KL (" + std::to_string(R) +
+                        " draws, tolerance 4 standard errors)",
+                    mc, ms, 4 * std::sqrt(sc * sc + ss * ss));
+    }
     L.check_le("the KL term is non-negative (minus KL <= 0)", -te.kl, 0.0);
-    L.check_le("IWAE_k bound is tighter than the ELBO: IWAE NLL <= -ELBO on the same images", iwae_nll, te_same.nelbo);
+    L.check_le("IWAE_k bound is tighter than the ELBO: IWAE NLL <= -ELBO on the same images", iwae.nll_nats, te_same.nelbo);
     L.check_le("training lowered the test -ELBO below the untrained model's (about D ln 2: a fair coin per pixel)",
                te.nelbo, before.nelbo);
     L.metric("test_nelbo_nats", te.nelbo);
-    L.metric("test_rec_nats", -te.rec);
+    L.metric("test_rec_nats", te.rec);
     L.metric("test_kl_nats", te.kl);
-    L.metric("test_iwae_nll_nats", iwae_nll);
-    L.metric("test_iwae_k", k);
+    L.metric("test_iwae_nll_nats", iwae.nll_nats);
+    L.metric("test_iwae_k", static_cast<double>(vae.iwae_k));
     L.metric("test_iwae_images", static_cast<double>(n_iwae));
-    L.metric("bits_per_dim", iwae_nll / (static_cast<double>(D) * std::log(2.0)));
-    L.metric("train_seconds", train_seconds);
+    L.metric("bits_per_dim", iwae.bits_per_dim);
+    L.metric("train_seconds", fr.seconds);
     L.metric("epochs", epochs);
     L.metric("latent_dims", static_cast<double>(latent));
 
     // ------------------------------------------------------------ pictures
-    const int up = h <= 8 ? 6 : 2;
+    const int up = image::upscale_for(h);
     image::save_image_grid(L.path("samples.png"), reshape(vae.sample_means(64, gen), {64, 1, h, w}), 8, up, 2);
     {
       NoGradGuard ng;
@@ -169,6 +172,6 @@ int main(int argc, char** argv) {
       }
     }
     std::cout << "   wrote samples.png, reconstructions.png (top: test images, bottom: reconstructions), interpolation.png"
-              << (latent == 2 ? ", latent_map.png" : "") << ", loss.png\n";
+              << (latent == 2 ? ", latent_map.png" : "") << ", vae_curve.png\n";
   });
 }

@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "autograd/graph.h"
-#include "models/distributions.h"
+#include "models/toolkit/distributions.h"
 
 namespace dgm::models {
 
@@ -92,21 +92,26 @@ Tensor MADE::logits(const Tensor& x) {
 // log p(x) = sum_d log p(x_d | x_<d): each factor read off one output of one pass.
 Tensor MADE::log_prob(const Tensor& x) {
   Tensor l = logits(x);
-  if (levels_ == 2) return sum(dist::bernoulli_log_prob(l, x), {1});
-  return sum(dist::categorical_log_prob(l, dist::levels_to_index(x, levels_), 1), {1});
+  if (levels_ == 2) return sum(dist::Bernoulli{l}.log_prob(x), {1});
+  return sum(dist::Categorical{l, 1}.log_prob(dist::levels_to_index(x, levels_)), {1});
 }
 
-Tensor MADE::sample(int64_t n, Generator& gen, const Tensor& observed, const Tensor& known) {
+Tensor MADE::sample(int64_t n, Generator& gen) {
+  return complete(Tensor::zeros({n, dims_}, layers_[0]->weight.dtype()), Tensor(), gen);
+}
+
+Tensor MADE::complete(const Tensor& observed, const Tensor& known, Generator& gen) {
   NoGradGuard ng;
   const DType dt = layers_[0]->weight.dtype();
-  Tensor x = observed.defined() ? observed.to(dt) : Tensor::zeros({n, dims_}, dt);
-  if (x.shape() != Shape{n, dims_}) throw Error("MADE::sample: observed must be [n, D], got " + x.shape().str());
+  Tensor x = observed.to(dt).contiguous_copy();
+  const int64_t n = x.size(0);
+  if (x.shape() != Shape{n, dims_}) throw Error("MADE::complete: observed must be [n, D], got " + x.shape().str());
   for (int64_t pos = 0; pos < dims_; ++pos) {
     const int64_t d = order_[static_cast<size_t>(pos)];
     if (known.defined() && known.at(d) != 0) continue;
     Tensor l = logits(x);
-    Tensor v = levels_ == 2 ? dist::bernoulli_sample(slice(l, 1, d, d + 1), gen)
-                            : dist::index_to_levels(dist::categorical_sample(slice(l, 2, d, d + 1), 1, gen), levels_, dt);
+    Tensor v = levels_ == 2 ? dist::Bernoulli{slice(l, 1, d, d + 1)}.sample(gen)
+                            : dist::index_to_levels(dist::Categorical{slice(l, 2, d, d + 1), 1}.sample(gen), levels_, dt);
     for (int64_t i = 0; i < n; ++i) {
       const double val = v.at(i);
       if (dt == DType::Float32) x.data<float>()[i * dims_ + d] = static_cast<float>(val);

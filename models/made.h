@@ -13,23 +13,24 @@
 
 #include <vector>
 
-#include "autograd/nn.h"
+#include "models/density.h"
 
 namespace dgm::models {
 
-class MADE : public nn::Module {
+class MADE : public TrainableDensity {
  public:
   MADE(int64_t dims, const std::vector<int64_t>& hidden, int64_t levels, Generator& gen);
 
   // x [N, D] with values in [0, 1] (binary, or k / (levels - 1)).
   // Logits: [N, D] for levels = 2, [N, levels, D] otherwise.
   Tensor logits(const Tensor& x);
-  Tensor log_prob(const Tensor& x);  // [N], nats: one network pass
-  // n samples, D network passes (one per position in the ordering). With
-  // `observed` [n, D] and `known` [D] (1 = observed), the observed values are
-  // kept and only the others are sampled (a completion; the observed
-  // dimensions must come first in the ordering).
-  Tensor sample(int64_t n, Generator& gen, const Tensor& observed = Tensor(), const Tensor& known = Tensor());
+  std::string name() const override { return "made"; }
+  Tensor log_prob(const Tensor& x) override;  // [N], nats: one network pass
+  // n samples [n, D], D network passes (one per position in the ordering).
+  Tensor sample(int64_t n, Generator& gen) override;
+  // A completion: `observed` [n, D] keeps the dimensions where `known` [D] is
+  // 1 and samples the others (the known dimensions must come first in the ordering).
+  Tensor complete(const Tensor& observed, const Tensor& known, Generator& gen);
 
   // Re-draws the ordering (natural = 0, 1, ..., D-1 when `random` is false)
   // and the hidden degrees, and rebuilds the masks.

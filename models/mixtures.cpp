@@ -6,7 +6,7 @@
 
 #include "autograd/graph.h"
 #include "autograd/ops.h"
-#include "models/linalg.h"
+#include "models/toolkit/linalg.h"
 
 namespace dgm::models {
 
@@ -55,7 +55,7 @@ Tensor GaussianMixture::log_likelihood(const Tensor& X) const {
 
 double GaussianMixture::total_log_likelihood(const Tensor& X) const { return sum(log_likelihood(X)).item(); }
 
-std::pair<Tensor, Tensor> GaussianMixture::sample(int64_t n, Generator& gen) const {
+std::pair<Tensor, Tensor> GaussianMixture::sample_with_components(int64_t n, Generator& gen) const {
   const int64_t D = this->D();
   Tensor X = Tensor::empty({n, D}, DType::Float64), z = Tensor::empty({n}, DType::Int64);
   std::vector<Tensor> chol;
@@ -272,6 +272,29 @@ Tensor BernoulliMixture::log_joint(const Tensor& X) const {
 double BernoulliMixture::total_log_likelihood(const Tensor& X) const {
   NoGradGuard ng;
   return sum(logsumexp(log_joint(X), {1})).item();
+}
+
+Tensor BernoulliMixture::log_prob(const Tensor& X) {
+  NoGradGuard ng;
+  return logsumexp(log_joint(X), {1});
+}
+
+Tensor BernoulliMixture::sample(int64_t n, Generator& gen) {
+  NoGradGuard ng;
+  const int64_t K = weights.numel(), D = means.size(1);
+  Tensor probs = Tensor::empty({n, D}, DType::Float64);
+  for (int64_t i = 0; i < n; ++i) {
+    // the component by the inverse CDF of the weights, then its pixel probabilities
+    double u = gen.uniform01(), acc = 0;
+    int64_t k = K - 1;
+    for (int64_t j = 0; j < K; ++j)
+      if (u < (acc += weights.at(j))) {
+        k = j;
+        break;
+      }
+    std::copy_n(means.data<double>() + k * D, D, probs.data<double>() + i * D);
+  }
+  return gen.bernoulli(probs);
 }
 
 BernoulliMixture init_bernoulli_mixture(int64_t K, int64_t D, Generator& gen) {

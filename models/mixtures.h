@@ -12,13 +12,13 @@
 #include <functional>
 #include <vector>
 
-#include "autograd/nn.h"
 #include "autograd/random.h"
+#include "models/density.h"
 
 namespace dgm::models {
 
 // ---------------------------------------------------------------- Gaussian mixture, full covariances
-struct GaussianMixture {
+struct GaussianMixture : DensityModel {
   Tensor weights;  // [K]        pi_k
   Tensor means;    // [K, D]     mu_k
   Tensor covs;     // [K, D, D]  Sigma_k
@@ -31,7 +31,13 @@ struct GaussianMixture {
   Tensor log_likelihood(const Tensor& X) const;
   double total_log_likelihood(const Tensor& X) const;
   // n draws: points [n, D] and their components [n] (int64)
-  std::pair<Tensor, Tensor> sample(int64_t n, Generator& gen) const;
+  std::pair<Tensor, Tensor> sample_with_components(int64_t n, Generator& gen) const;
+
+  // as a DensityModel
+  std::string name() const override { return "gmm"; }
+  Tensor log_prob(const Tensor& X) override { return log_likelihood(X); }
+  Tensor sample(int64_t n, Generator& gen) override { return sample_with_components(n, gen).first; }
+  int64_t parameter_count() const override { return K() - 1 + K() * D() + K() * D() * (D() + 1) / 2; }
 };
 
 // k-means++ (Arthur & Vassilvitskii 2007) picks K centres: the first uniformly,
@@ -75,10 +81,13 @@ EMTrace fit_em(GaussianMixture& m, const Tensor& X, int max_iter, double tol, do
 // with U_k upper triangular and a positive (exponentiated) diagonal, so that
 //   log N(x; mu, Sigma) = -D/2 log 2 pi + sum_i log U_ii - |U (x - mu)|^2 / 2
 // needs no matrix inverse.
-class GaussianMixtureGradient : public nn::Module {
+class GaussianMixtureGradient : public TrainableDensity {
  public:
   explicit GaussianMixtureGradient(const GaussianMixture& init);
   Tensor log_likelihood(const Tensor& X);  // [N], differentiable
+  std::string name() const override { return "gmm_gradient"; }
+  Tensor log_prob(const Tensor& X) override { return log_likelihood(X); }
+  Tensor sample(int64_t n, Generator& gen) override { return to_mixture().sample(n, gen); }
   GaussianMixture to_mixture() const;
   Tensor logits, means, u_raw;  // [K], [K, D], [K, D, D]
 
@@ -90,11 +99,17 @@ class GaussianMixtureGradient : public nn::Module {
 // p(x | z = k) = prod_d mu_kd^x_d (1 - mu_kd)^(1 - x_d) for binary x.
 // M-step with a Beta(1 + a, 1 + a) prior on each mu_kd (a = `smoothing`):
 // mu_kd = (sum_n r_nk x_nd + a) / (N_k + 2a), which keeps means off 0 and 1.
-struct BernoulliMixture {
+struct BernoulliMixture : DensityModel {
   Tensor weights;  // [K]
   Tensor means;    // [K, D]
   Tensor log_joint(const Tensor& X) const;  // [N, K]
   double total_log_likelihood(const Tensor& X) const;
+
+  // as a DensityModel
+  std::string name() const override { return "bernoulli_mixture"; }
+  Tensor log_prob(const Tensor& X) override;  // log sum_k pi_k p(x | k), [N]
+  Tensor sample(int64_t n, Generator& gen) override;
+  int64_t parameter_count() const override { return weights.numel() - 1 + means.numel(); }
 };
 BernoulliMixture init_bernoulli_mixture(int64_t K, int64_t D, Generator& gen);
 Tensor e_step(const BernoulliMixture& m, const Tensor& X);

@@ -5,12 +5,12 @@
 #include <cmath>
 
 #include "autograd/graph.h"
-#include "models/distributions.h"
+#include "models/toolkit/distributions.h"
 
 namespace dgm::models {
 
 VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen)
-    : data_(data_dim), latent_(latent_dim), decoder_(decoder) {
+    : data_(data_dim), latent_(latent_dim), decoder_(decoder), noise_(gen.seed() + 0x5eed) {
   if (hidden.empty()) throw Error("VAE: needs at least one hidden layer");
   encoder_ = std::make_shared<nn::Sequential>();
   int64_t prev = data_dim;
@@ -41,15 +41,16 @@ Tensor VAE::decode(const Tensor& z) { return decoder_net_->forward(z); }
 
 Tensor VAE::log_likelihood(const Tensor& x, const Tensor& z) {
   Tensor out = decode(z);
-  if (decoder_ == Decoder::Bernoulli) return dist::sum_per_example(dist::bernoulli_log_prob(out, x));
-  return dist::sum_per_example(dist::normal_log_prob(x, out, dec_logvar_));
+  if (decoder_ == Decoder::Bernoulli) return dist::sum_per_example(dist::Bernoulli{out}.log_prob(x));
+  return dist::sum_per_example(dist::Normal{out, dec_logvar_}.log_prob(x));
 }
 
 VAE::Terms VAE::elbo_terms(const Tensor& x, Generator& gen) {
   Posterior q = encode(x);
-  Tensor z = dist::normal_rsample(q.mu, q.logvar, gen);                 // z = mu + sigma * eps   (eq. 5)
-  Tensor rec = log_likelihood(x, z);                                     // log p(x | z)
-  Tensor kl = dist::sum_per_example(dist::kl_normal_standard(q.mu, q.logvar));  // closed form (eq. 4)
+  const dist::Normal posterior{q.mu, q.logvar};
+  Tensor z = posterior.rsample(gen);                                  // z = mu + sigma * eps   (eq. 5)
+  Tensor rec = log_likelihood(x, z);                                  // log p(x | z)
+  Tensor kl = dist::sum_per_example(posterior.kl_to_standard());      // closed form (eq. 4)
   return {rec, kl, rec - kl};
 }
 
@@ -69,11 +70,11 @@ Tensor VAE::iwae(const Tensor& x, int64_t k, Generator& gen) {
     Tensor xs = concat(std::vector<Tensor>(static_cast<size_t>(k), xb), 0);
     Tensor mu = concat(std::vector<Tensor>(static_cast<size_t>(k), q.mu), 0);
     Tensor lv = concat(std::vector<Tensor>(static_cast<size_t>(k), q.logvar), 0);
-    Tensor z = dist::normal_rsample(mu, lv, gen);
-    Tensor zero = Tensor::zeros(z.shape(), z.dtype());
+    const dist::Normal posterior{mu, lv}, prior = dist::Normal::standard(mu.shape(), mu.dtype());
+    Tensor z = posterior.rsample(gen);
     // log w = log p(x | z) + log p(z) - log q(z | x)
-    Tensor log_w = log_likelihood(xs, z) + dist::sum_per_example(dist::normal_log_prob(z, zero, zero)) -
-                   dist::sum_per_example(dist::normal_log_prob(z, mu, lv));
+    Tensor log_w = log_likelihood(xs, z) + dist::sum_per_example(prior.log_prob(z)) -
+                   dist::sum_per_example(posterior.log_prob(z));
     parts.push_back(logsumexp(reshape(log_w, {k, m}), {0}) - std::log(static_cast<double>(k)));  // log mean_i w_i
   }
   return concat(parts, 0);
@@ -83,6 +84,17 @@ Tensor VAE::decode_means(const Tensor& z) {
   NoGradGuard ng;
   Tensor out = decode(z);
   return decoder_ == Decoder::Bernoulli ? sigmoid(out) : out;
+}
+
+std::string VAE::log_prob_kind() const {
+  return "IWAE lower bound, k = " + std::to_string(iwae_k);
+}
+
+Tensor VAE::sample(int64_t n, Generator& gen) {
+  NoGradGuard ng;
+  Tensor out = decode(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype()));
+  if (decoder_ == Decoder::Bernoulli) return dist::Bernoulli{out}.sample(gen);
+  return dist::Normal{out, dec_logvar_ + Tensor::zeros(out.shape(), out.dtype())}.sample(gen);
 }
 
 Tensor VAE::sample_means(int64_t n, Generator& gen) { return decode_means(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype())); }

@@ -11,13 +11,13 @@
 //   IWAE_k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i | x)],  z_i ~ q  (eq. 8)
 #pragma once
 
-#include "autograd/nn.h"
+#include "models/density.h"
 
 namespace dgm::models {
 
 enum class Decoder { Bernoulli, Gaussian };
 
-class VAE : public nn::Module {
+class VAE : public TrainableDensity {
  public:
   // data_dim -> hidden ... -> (mu, logvar) in latent_dim, and back.
   VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen);
@@ -44,6 +44,19 @@ class VAE : public nn::Module {
   Tensor sample_means(int64_t n, Generator& gen);
   Tensor decode_means(const Tensor& z);
 
+  // ---- as a DensityModel. Its randomness (the reparameterised noise of loss()
+  // and log_prob()) comes from its own generator, seeded from `gen`'s seed.
+  std::string name() const override { return "vae"; }
+  // The IWAE_k lower bound on log p(x), k = iwae_k (1: a one-sample ELBO estimate).
+  Tensor log_prob(const Tensor& x) override { return iwae(x, iwae_k, noise_); }
+  std::string log_prob_kind() const override;
+  // The negative ELBO (analytic KL, one reparameterised sample), averaged over the batch.
+  Tensor loss(const Tensor& x) override { return loss(x, noise_); }
+  // x ~ p(x | z), z ~ p(z): Bernoulli draws, or the Gaussian decoder's draws.
+  Tensor sample(int64_t n, Generator& gen) override;
+  int64_t iwae_k = 1000;
+  Generator& noise() { return noise_; }
+
   int64_t latent_dim() const { return latent_; }
   int64_t data_dim() const { return data_; }
 
@@ -53,6 +66,7 @@ class VAE : public nn::Module {
   std::shared_ptr<nn::Sequential> encoder_, decoder_net_;
   std::shared_ptr<nn::Linear> mu_head_, logvar_head_;
   Tensor dec_logvar_;  // Gaussian decoder: one learned log-variance per dimension
+  Generator noise_;
 };
 
 }  // namespace dgm::models

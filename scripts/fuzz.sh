@@ -15,7 +15,7 @@ mkdir -p "$OUT/corpus"
 # (Tensor) is the one `make build` made.
 [ -f "$LIB_DIR/libdgm.so" ] || make -s build
 "$CXX_FUZZ" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-  fuzz/fuzz_readers.cpp models/datasets.cpp -L"$LIB_DIR" -ldgm -Wl,-rpath,"$(cd "$LIB_DIR" && pwd)" -lz -o "$OUT/fuzz_readers"
+  fuzz/fuzz_readers.cpp models/toolkit/datasets.cpp -L"$LIB_DIR" -ldgm -Wl,-rpath,"$(cd "$LIB_DIR" && pwd)" -lz -o "$OUT/fuzz_readers"
 # Seeds: a valid IDX file and a valid digits row.
 printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x02abcdefgh' > "$OUT/corpus/idx"
 { for i in $(seq 64); do printf '%d,' $((i % 17)); done; echo 3; } > "$OUT/corpus/csv"

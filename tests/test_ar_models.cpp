@@ -55,10 +55,10 @@ TEST_CASE("categorical MADE sums to one over all 3^4 images", "[ar][made]") {
 TEST_CASE("PixelCNN sums to one over all 512 binary 3x3 images and all 3^4 2x2 images", "[ar][pixelcnn]") {
   Generator g(3);
   NoGradGuard ng;
-  models::PixelCNN bin(2, 8, 2, g);
+  models::PixelCNN bin(2, 8, 2, 3, 3, g);
   bin.to(DType::Float64);
   CHECK(total_probability(bin.log_prob(reshape(all_images(9, 2), {-1, 1, 3, 3}))) == Approx(1.0).epsilon(1e-12));
-  models::PixelCNN cat(3, 8, 1, g, /*gated=*/true);
+  models::PixelCNN cat(3, 8, 1, 2, 2, g, /*gated=*/true);
   cat.to(DType::Float64);
   CHECK(total_probability(cat.log_prob(reshape(all_images(4, 3), {-1, 1, 2, 2}))) == Approx(1.0).epsilon(1e-12));
 }
@@ -80,7 +80,7 @@ TEST_CASE("MADE and PixelCNN logits: output i has zero gradient w.r.t. inputs at
   }
 }
 
-TEST_CASE("sampling takes one pass per dimension; completion keeps what is observed", "[ar]") {
+TEST_CASE("sampling takes one pass per dimension, and completion keeps what is observed", "[ar]") {
   Generator g(5);
   models::MADE made(9, {16}, 2, g);
   made.passes = 0;
@@ -91,15 +91,15 @@ TEST_CASE("sampling takes one pass per dimension; completion keeps what is obser
   Tensor obs = Tensor::ones({4, 9});
   Tensor known = Tensor::zeros({9});
   for (int i = 0; i < 4; ++i) known.data<float>()[i] = 1;
-  Tensor c = made.sample(4, g, obs, known);
+  Tensor c = made.complete(obs, known, g);
   for (int64_t r = 0; r < 4; ++r)
     for (int64_t d = 0; d < 4; ++d) CHECK(c.at(r * 9 + d) == 1.0);
 
-  models::PixelCNN pix(5, 8, 1, g);
+  models::PixelCNN pix(5, 8, 1, 3, 4, g);
   pix.passes = 0;
-  Tensor p = pix.sample(2, 3, 4, g);
+  Tensor p = pix.sample(2, g);
   CHECK(pix.passes == 12);
   for (double v : p.to_vector()) CHECK(std::abs(v * 4 - std::round(v * 4)) < 1e-6);
-  Tensor half = pix.sample(2, 3, 4, g, Tensor::ones({2, 1, 3, 4}), 2);
+  Tensor half = pix.complete(Tensor::ones({2, 1, 3, 4}), 2, g);
   for (int64_t k = 0; k < 8; ++k) CHECK(half.at(k) == 1.0);  // first image's first two rows
 }

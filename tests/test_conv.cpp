@@ -1,6 +1,7 @@
 // Convolutions, pooling, upsampling, normalisation, dropout, and the masked
 // layers' autoregressive property.
 #include "helpers.h"
+#include "models/pixelcnn.h"
 
 #include "autograd/graph.h"
 #include "autograd/nn.h"
@@ -159,7 +160,7 @@ TEST_CASE("conv modules: shapes and parameter names", "[nn][conv]") {
   nn::ConvTranspose2d t(8, 3, 4, g, 2, 1);
   CHECK(t.forward(Tensor::zeros({2, 8, 8, 8})).shape() == Shape{2, 3, 16, 16});
   CHECK(c.named_parameters()[0].first == "weight");
-  nn::MaskedConv2d m(1, 4, 5, nn::MaskType::A, g);
+  models::MaskedConv2d m(1, 4, 5, models::MaskType::A, g);
   CHECK(m.named_buffers()[0].first == "mask");
 }
 
@@ -204,7 +205,7 @@ TEST_CASE("MaskedLinear (MADE masks): output i never depends on inputs at or aft
 
 TEST_CASE("MaskedConv2d (PixelCNN A then B): pixel p never depends on pixels at or after p", "[masked]") {
   Generator g(5);
-  nn::MaskedConv2d a(1, 8, 5, nn::MaskType::A, g), b1(8, 8, 3, nn::MaskType::B, g), b2(8, 1, 3, nn::MaskType::B, g);
+  models::MaskedConv2d a(1, 8, 5, models::MaskType::A, g), b1(8, 8, 3, models::MaskType::B, g), b2(8, 1, 3, models::MaskType::B, g);
   const int64_t S = 6;
   Tensor x = g.normal({1, 1, S, S}).set_requires_grad(true);
   Tensor out = b2.forward(relu(b1.forward(relu(a.forward(x)))));
@@ -222,7 +223,7 @@ TEST_CASE("MaskedConv2d (PixelCNN A then B): pixel p never depends on pixels at 
 TEST_CASE("MaskedConv2d with colour channels: channel c of pixel p sees channels < c of p only", "[masked]") {
   Generator g(6);
   const int64_t S = 4, C = 3;
-  nn::MaskedConv2d a(C, 6, 3, nn::MaskType::A, g, C), b(6, C, 3, nn::MaskType::B, g, C);
+  models::MaskedConv2d a(C, 6, 3, models::MaskType::A, g, C), b(6, C, 3, models::MaskType::B, g, C);
   Tensor x = g.normal({1, C, S, S}).set_requires_grad(true);
   Tensor out = b.forward(tanh(a.forward(x)));  // tanh: no unit is switched off
   for (int64_t c = 0; c < C; ++c)
@@ -239,25 +240,30 @@ TEST_CASE("MaskedConv2d with colour channels: channel c of pixel p sees channels
     }
 }
 
-TEST_CASE("conv2d over kernel taps equals conv2d with the masked weight, values and gradients", "[conv][masked]") {
+TEST_CASE("masked_conv2d equals conv2d with the masked weight, values and gradients", "[conv][masked]") {
   Generator g(8);
   Tensor x = g.normal({2, 3, 6, 5}, 0, 1, DType::Float64).set_requires_grad(true);
   Tensor w = g.normal({4, 3, 3, 3}, 0, 1, DType::Float64).set_requires_grad(true);
   Tensor b = g.normal({4}, 0, 1, DType::Float64);
-  const std::vector<int64_t> taps = {0, 1, 2, 3, 4};  // PixelCNN type B on 3x3
-  Tensor mask = Tensor::zeros({1, 1, 3, 3}, DType::Float64);
-  for (int64_t t : taps) mask.data<double>()[t] = 1;
-  Tensor a = conv2d(x, w, b, 1, 1, 1, taps), ref = conv2d(x, w * mask, b, 1, 1);
+  auto kernel_mask = [](const std::vector<int64_t>& kept) {
+    Tensor m = Tensor::zeros({3, 3}, DType::Float64);
+    for (int64_t t : kept) m.data<double>()[t] = 1;
+    return m;
+  };
+  const Tensor causal = kernel_mask({0, 1, 2, 3, 4});  // the first half in raster order, centre included
+  Tensor a = masked_conv2d(x, w, causal, b, 1, 1), ref = conv2d(x, w * reshape(causal, {1, 1, 3, 3}), b, 1, 1);
   for (int64_t i = 0; i < a.numel(); ++i) CHECK(a.at(i) == Approx(ref.at(i)).epsilon(1e-12).margin(1e-12));
   Tensor v = g.normal(a.shape(), 0, 1, DType::Float64);
   auto ga = grad({a}, {x, w}, {v}), gr = grad({ref}, {x, w}, {v});
   for (int k = 0; k < 2; ++k)
     for (int64_t i = 0; i < ga[k].numel(); ++i) CHECK(ga[k].at(i) == Approx(gr[k].at(i)).epsilon(1e-12).margin(1e-12));
-  require_gradcheck([&](const std::vector<Tensor>& p) { return conv2d(p[0], p[1], Tensor(), 2, 1, 1, {0, 2, 4, 7}); },
+  const Tensor sparse = kernel_mask({0, 2, 4, 7});
+  require_gradcheck([&](const std::vector<Tensor>& p) { return masked_conv2d(p[0], p[1], sparse, Tensor(), 2, 1); },
                     {randn({1, 2, 5, 5}, 1), randn({2, 2, 3, 3}, 2)});
-  require_gradgradcheck([&](const std::vector<Tensor>& p) { return conv2d(p[0], p[1], Tensor(), 1, 1, 1, taps); },
+  require_gradgradcheck([&](const std::vector<Tensor>& p) { return masked_conv2d(p[0], p[1], causal, Tensor(), 1, 1); },
                         {randn({1, 2, 4, 4}, 1), randn({2, 2, 3, 3}, 2)});
-  CHECK_THAT(error_of([&] { conv2d(x, w, b, 1, 1, 1, {3, 1}); }), Catch::Contains("increasing"));
+  CHECK_THAT(error_of([&] { masked_conv2d(x, w, Tensor::zeros({3, 3}), b, 1, 1); }), Catch::Contains("keeps no position"));
+  CHECK_THAT(error_of([&] { masked_conv2d(x, w, Tensor::ones({2, 3}), b, 1, 1); }), Catch::Contains("[2, 3]"));
 }
 
 TEST_CASE("conv2d split over images on two threads gives the single-thread results", "[conv][threads]") {
@@ -270,7 +276,8 @@ TEST_CASE("conv2d split over images on two threads gives the single-thread resul
   Tensor b = randn({32}, 3), v = randn({8, 32, 32, 32}, 4);
   auto run = [&](int threads) {
     runtime::set_num_threads(threads);
-    Tensor y = conv2d(x, w, b, 1, 1, 1, {0, 1, 2, 3, 4});
+    Tensor causal = Tensor::from_vector(std::vector<double>{1, 1, 1, 1, 1, 0, 0, 0, 0}, {3, 3});
+    Tensor y = masked_conv2d(x, w, causal, b, 1, 1);
     std::vector<Tensor> g = grad({y}, {x, w}, {v});
     return std::vector<Tensor>{y, g[0], g[1]};
   };

@@ -10,11 +10,11 @@
 #include <fstream>
 #include <set>
 
-#include "models/datasets.h"
-#include "models/image.h"
-#include "models/plot.h"
-#include "models/toy2d.h"
-#include "models/transforms.h"
+#include "models/toolkit/datasets.h"
+#include "models/toolkit/image.h"
+#include "models/toolkit/plot.h"
+#include "models/toolkit/toy2d.h"
+#include "models/toolkit/transforms.h"
 
 using namespace dgm;
 using namespace dgm::test;
@@ -158,7 +158,11 @@ TEST_CASE("transforms: logit and its log-determinant, dequantization, binarizati
   }
   CHECK(data::binarize_threshold(q, 0.5).to_vector() == std::vector<double>{0, 0, 1});
   Tensor u = g.uniform({50});
-  CHECK(data::binarize_static(u, 3).to_vector() == data::binarize_static(u, 3).to_vector());
+  // static: one fixed draw per seed (another seed gives other bits); its mean is the image's
+  Tensor big = Tensor::full({20000}, 0.3);
+  CHECK(mean(data::binarize_static(big, 3)).item() == Approx(0.3).margin(4 * std::sqrt(0.21 / 20000)));
+  CHECK(mean(abs(data::binarize_static(big, 3) - data::binarize_static(big, 4))).item() ==
+        Approx(0.42).margin(4 * std::sqrt(0.42 * 0.58 / 20000)));  // two independent draws disagree w.p. 2p(1-p)
   CHECK(data::scale_to_unit(Tensor::from_vector(std::vector<float>{-1, 1}, {2}), -1, 1).to_vector() ==
         std::vector<double>{0, 1});
 }

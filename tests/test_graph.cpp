@@ -18,7 +18,7 @@ TEST_CASE("gradients accumulate into leaves until zero_grad", "[graph]") {
   CHECK_FALSE(x.grad().defined());
 }
 
-TEST_CASE("a leaf used twice gets both contributions; shared gradients are not aliased", "[graph]") {
+TEST_CASE("a leaf used twice gets both contributions, and shared gradients are not aliased", "[graph]") {
   Tensor a = Tensor::from_vector(std::vector<float>{1, 2}, {2}).set_requires_grad(true);
   Tensor b = Tensor::from_vector(std::vector<float>{3, 4}, {2}).set_requires_grad(true);
   sum(a + b + a).backward();
@@ -95,7 +95,7 @@ TEST_CASE("in-place changes of a leaf that requires grad need NoGradGuard", "[gr
   CHECK(w.to_vector() == std::vector<double>{1, 1});
 }
 
-TEST_CASE("NoGradGuard records nothing; detach cuts the graph", "[graph]") {
+TEST_CASE("NoGradGuard records nothing, and detach cuts the graph", "[graph]") {
   Tensor x = Tensor::ones({2}).set_requires_grad(true);
   {
     NoGradGuard ng;
@@ -157,7 +157,7 @@ TEST_CASE("to_dot draws ops, shapes, leaf names and values", "[graph][dot]") {
   CHECK_THAT(dot, Catch::Contains("->"));
 }
 
-TEST_CASE("dtype conversion is differentiable; clone copies and passes gradients", "[graph]") {
+TEST_CASE("dtype conversion is differentiable, and clone copies and passes gradients", "[graph]") {
   Tensor x = Tensor::from_vector(std::vector<double>{0.5, -2}, {2}).set_requires_grad(true);
   Tensor y = x.to(DType::Float32) * 3.0;
   CHECK(y.dtype() == DType::Float32);

@@ -6,7 +6,7 @@
 #include "autograd/graph.h"
 #include "autograd/nn.h"
 #include "autograd/optim.h"
-#include "models/toy2d.h"
+#include "models/toolkit/toy2d.h"
 
 using namespace dgm;
 using namespace dgm::test;

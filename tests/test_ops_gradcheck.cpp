@@ -253,7 +253,3 @@ TEST_CASE("gradcheck: cross_entropy", "[gradcheck][loss]") {
 TEST_CASE("gradcheck: mse_loss", "[gradcheck][loss]") {
   require_gradcheck([](const std::vector<Tensor>& x) { return mse_loss(x[0], x[1]); }, {randn({3, 4}, 1), randn({3, 4}, 2)});
 }
-TEST_CASE("gradcheck: gaussian_log_prob", "[gradcheck][loss]") {
-  require_gradcheck([](const std::vector<Tensor>& x) { return gaussian_log_prob(x[0], x[1], x[2]); },
-                    {randn({3, 4}, 1), randn({4}, 2), randn({3, 1}, 3)});
-}

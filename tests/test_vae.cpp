@@ -7,7 +7,7 @@
 
 #include "autograd/graph.h"
 #include "autograd/optim.h"
-#include "models/distributions.h"
+#include "models/toolkit/distributions.h"
 #include "models/vae.h"
 
 using namespace dgm;
@@ -23,7 +23,7 @@ TEST_CASE("KL(N(mu, s^2) || N(0, 1)) in closed form against quadrature", "[vae]"
       if (q > 0) kl += q * std::log(q / p) * h;
     }
     Tensor m = Tensor::scalar(mu, DType::Float64), l = Tensor::scalar(lv, DType::Float64);
-    CHECK(dist::kl_normal_standard(m, l).item() == Approx(kl).epsilon(1e-6));
+    CHECK(dist::Normal{m, l}.kl_to_standard().item() == Approx(kl).epsilon(1e-6));
   }
 }
 
@@ -40,7 +40,7 @@ std::vector<double> exact_log_px(models::VAE& vae, const Tensor& X) {
   std::vector<double> out;
   for (int64_t n = 0; n < X.size(0); ++n) {
     Tensor x = expand(slice(X, 0, n, n + 1), {G, 4});
-    Tensor lj = sum(dist::bernoulli_log_prob(logits, x), {1}) + reshape(square(z), {G}) * -0.5 - 0.5 * std::log(2 * M_PI);
+    Tensor lj = sum(dist::Bernoulli{logits}.log_prob(x), {1}) + reshape(square(z), {G}) * -0.5 - 0.5 * std::log(2 * M_PI);
     std::vector<double> v = lj.to_vector();
     double m = *std::max_element(v.begin(), v.end()), s = 0;
     for (int64_t i = 0; i < G; ++i) s += (i == 0 || i == G - 1 ? 0.5 : 1.0) * std::exp(v[i] - m);
@@ -50,7 +50,7 @@ std::vector<double> exact_log_px(models::VAE& vae, const Tensor& X) {
 }
 }  // namespace
 
-TEST_CASE("a tiny VAE: IWAE with k = 50000 matches log p(x) by quadrature; ELBO <= IWAE_k <= IWAE_k' <= log p(x)", "[vae]") {
+TEST_CASE("a tiny VAE: IWAE with k = 50000 matches log p(x) by quadrature, and ELBO <= IWAE_k <= IWAE_k' <= log p(x)", "[vae]") {
   Generator g(1);
   models::VAE vae(4, {16}, 1, models::Decoder::Bernoulli, g);
   vae.to(DType::Float64);

@@ -432,8 +432,24 @@ Tensor add_channel_bias(const Tensor& y, const Tensor& b, const char* op) {
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding, int64_t dilation,
-              const std::vector<int64_t>& taps) {
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding, int64_t dilation) {
+  return conv_op(x, w, b, ConvParams{stride, padding, dilation, {}});
+}
+
+// The kept positions of a [kH, kW] 0/1 mask, in raster order: the taps the
+// im2col/GEMM loops run over (the others are never computed).
+Tensor masked_conv2d(const Tensor& x, const Tensor& w, const Tensor& kernel_mask, const Tensor& b, int64_t stride,
+                     int64_t padding, int64_t dilation) {
+  if (w.dim() != 4 || kernel_mask.shape() != Shape{w.shape()[2], w.shape()[3]})
+    throw Error("masked_conv2d: kernel mask " + kernel_mask.shape().str() + " must be [kH, kW] of weight " +
+                w.shape().str());
+  std::vector<int64_t> taps;
+  for (int64_t t = 0; t < kernel_mask.numel(); ++t) {
+    const double m = kernel_mask.at(t);
+    if (m != 0 && m != 1) throw Error("masked_conv2d: the kernel mask holds " + std::to_string(m) + "; it must be 0 or 1");
+    if (m == 1) taps.push_back(t);
+  }
+  if (taps.empty()) throw Error("masked_conv2d: the kernel mask keeps no position");
   return conv_op(x, w, b, ConvParams{stride, padding, dilation, taps});
 }
 

@@ -165,11 +165,4 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   return reduce(square(input - target), reduction);
 }
 
-// ---------------------------------------------------------------- Gaussian log-density (composite)
-// log N(x; mu, sigma^2) = -1/2 [log 2 pi + log sigma^2 + (x - mu)^2 / sigma^2]
-Tensor gaussian_log_prob(const Tensor& x, const Tensor& mu, const Tensor& log_var) {
-  const double log_2pi = std::log(2.0 * M_PI);
-  return (square(x - mu) * exp(neg(log_var)) + log_var + log_2pi) * -0.5;
-}
-
 }  // namespace dgm

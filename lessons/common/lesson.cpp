@@ -14,6 +14,7 @@
 
 #include "autograd/runtime.h"
 #include "autograd/tensor.h"
+#include "models/toolkit/plot.h"
 
 namespace dgm::lesson {
 
@@ -24,8 +25,18 @@ Lesson::Lesson(std::string name, std::string description)
   app_.add_option("--seed", opt_.seed, "Random seed")->capture_default_str();
   app_.add_option("--out", opt_.out, "Output folder for pictures, CSVs and metrics.json")->capture_default_str();
   app_.add_option("--data", opt_.data, "Folder to look for data sets in");
-  app_.add_option("--epochs", opt_.epochs, "Training epochs (0: the lesson's default)")->check(CLI::NonNegativeNumber);
-  app_.add_option("--threads", opt_.threads, "BLAS threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  // CLI11's own range check prints the double's limits; this one says what is wanted.
+  const CLI::Validator non_negative(
+      [](std::string& v) {
+        try {
+          if (std::stol(v) >= 0) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "must be a whole number 0 or more, got " + v;
+      },
+      "INT>=0");
+  app_.add_option("--epochs", opt_.epochs, "Training epochs (0: the lesson's default)")->check(non_negative);
+  app_.add_option("--threads", opt_.threads, "BLAS threads (0: all cores)")->check(non_negative);
 }
 
 int Lesson::parse(int argc, char** argv) {
@@ -33,6 +44,11 @@ int Lesson::parse(int argc, char** argv) {
     app_.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app_.exit(e);
+  }
+  if (!opt_.data.empty() && !std::filesystem::is_directory(opt_.data)) {
+    std::cerr << "lesson_" << name_ << ": --data '" << opt_.data
+              << "' is not a folder (give the folder that holds the data files; docs/data.md lists them)\n";
+    return 2;
   }
   runtime::set_num_threads(opt_.threads);
   std::error_code ec;
@@ -76,16 +92,15 @@ std::string Lesson::path(const std::string& file) const { return (std::filesyste
 
 void Lesson::metric(const std::string& key, double value) { metrics_[key] = value; }
 
+double Lesson::metric_value(const std::string& key) const {
+  auto it = metrics_.find(key);
+  if (it == metrics_.end()) throw Error("lesson_" + name_ + ": no metric '" + key + "' was recorded");
+  return it->second;
+}
+
 void Lesson::write_csv(const std::string& file, const std::vector<std::string>& columns,
                        const std::vector<std::vector<double>>& rows) const {
-  std::ofstream out(path(file));
-  if (!out) throw Error("write_csv: cannot write '" + path(file) + "'");
-  for (size_t i = 0; i < columns.size(); ++i) out << (i ? "," : "") << columns[i];
-  out << "\n" << std::setprecision(9);
-  for (auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) out << (i ? "," : "") << r[i];
-    out << "\n";
-  }
+  plot::write_csv(path(file), columns, rows);
 }
 
 void Lesson::write_text(const std::string& file, const std::string& text) const {
@@ -116,44 +131,18 @@ int Lesson::finish() {
   return failures_ == 0 ? 0 : 1;
 }
 
-void Lesson::require_finite(double value, const std::string& what, int64_t step) {
-  if (!std::isfinite(value))
-    throw Error("training diverged: " + what + " is " + num(value) + " at step " + std::to_string(step) +
-                " (try a smaller learning rate, or check the data)");
-}
 
-// ---------------------------------------------------------------- ProgressBar
-ProgressBar::ProgressBar(std::string label, int64_t total)
-    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), tty_(isatty(fileno(stdout)) != 0),
-      start_(std::chrono::steady_clock::now()) {}
-
-void ProgressBar::update(int64_t done, const std::string& status) {
-  const double frac = std::min(1.0, static_cast<double>(done) / static_cast<double>(total_));
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
-  const double left = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
-  std::ostringstream line;
-  line << label_ << " " << done << "/" << total_ << " " << std::fixed << std::setprecision(1) << rate << " it/s, "
-       << std::setprecision(0) << left << " s left";
-  if (!status.empty()) line << ", " << status;
-  if (tty_) {
-    const int width = 30, filled = static_cast<int>(frac * width);
-    std::cout << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << line.str()
-              << "\033[K" << std::flush;
-  } else {
-    const int decile = static_cast<int>(frac * 10);
-    if (decile != last_decile_) {
-      last_decile_ = decile;
-      std::cout << "  " << static_cast<int>(frac * 100) << "% " << line.str() << std::endl;
-    }
-  }
-}
-
-void ProgressBar::finish(const std::string& status) {
-  if (!tty_ && last_decile_ == 10 && status.empty()) return;  // the 100% line is already out
-  if (!tty_) last_decile_ = -1;
-  update(total_, status);
-  if (tty_) std::cout << std::endl;
+DigitSplits load_digits(const Options& opt) {
+  DigitSplits d;
+  bool synthetic = false;
+  d.train = data::digits_or_synthetic(data::Split::Train, opt.data, &synthetic);
+  d.validation = data::digits_or_synthetic(data::Split::Validation, opt.data, &synthetic);
+  d.test = data::digits_or_synthetic(data::Split::Test, opt.data, &synthetic);
+  d.synthetic = synthetic;
+  if (synthetic)
+    std::cout << "   (the 8x8 digits are not installed -- scripts/get-digits.sh or make data -- so the built-in\n"
+                 "    synthetic 8x8 glyphs stand in: same shape and levels, other numbers than the references)\n";
+  return d;
 }
 
 }  // namespace dgm::lesson

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "models/toolkit/datasets.h"
+#include "models/toolkit/progress.h"
 
 namespace dgm::lesson {
 
@@ -33,6 +35,8 @@ class Lesson {
   // otherwise finish() writes metrics.json and gives the exit code.
   int run(int argc, char** argv, const std::function<void()>& steps);
   const Options& options() const { return opt_; }
+  // --epochs N when given, else `quick` for --quick runs and `full` otherwise.
+  int epochs(int quick, int full) const { return opt_.epochs > 0 ? opt_.epochs : (opt_.quick ? quick : full); }
   const std::string& name() const { return name_; }
 
   // --- derivation steps: each prints one CHECK line; any FAIL fails the lesson.
@@ -45,14 +49,13 @@ class Lesson {
   // --- outputs, all inside the output folder
   std::string path(const std::string& file) const;
   void metric(const std::string& key, double value);
+  double metric_value(const std::string& key) const;  // a metric set before (throws if none)
   void write_csv(const std::string& file, const std::vector<std::string>& columns,
                  const std::vector<std::vector<double>>& rows) const;
   void write_text(const std::string& file, const std::string& text) const;
   // Writes metrics.json, prints a summary line; returns the process exit code.
   int finish();
 
-  // Throws a clear error when a training quantity stops being finite.
-  static void require_finite(double value, const std::string& what, int64_t step);
 
  private:
   std::string name_, description_;
@@ -62,20 +65,15 @@ class Lesson {
   std::map<std::string, double> metrics_;
 };
 
-// A progress bar for long loops: redrawn in place on a terminal, plain
-// periodic lines (about every 10%) when stdout is a file or CI log.
-class ProgressBar {
- public:
-  ProgressBar(std::string label, int64_t total);
-  void update(int64_t done, const std::string& status = "");
-  void finish(const std::string& status = "");
+using progress::ProgressBar;
 
- private:
-  std::string label_;
-  int64_t total_;
-  bool tty_;
-  int last_decile_ = -1;
-  std::chrono::steady_clock::time_point start_;
+// The 8x8 digits' three splits (train 1000 / validation 350 / test 447), or the
+// built-in synthetic glyphs of the same shape when the digits are not
+// installed (said once on stdout, with the command that installs them).
+struct DigitSplits {
+  data::ImageSet train, validation, test;
+  bool synthetic = false;
 };
+DigitSplits load_digits(const Options& opt);
 
 }  // namespace dgm::lesson

@@ -1,4 +1,4 @@
-// dgm/models/datasets.h — real data sets: Fashion-MNIST / MNIST (IDX files)
+// dgm/models/toolkit/datasets.h — real data sets: Fashion-MNIST / MNIST (IDX files)
 // and the scikit-learn 8x8 digits (a CSV). Where each comes from and how to
 // install it: docs/data.md.
 //
@@ -14,6 +14,13 @@
 #include "autograd/tensor.h"
 
 namespace dgm::data {
+
+// A data set that is not installed: the message names every folder searched
+// and the command that installs it. Only this error may be turned into a
+// "skipped" by a lesson; a corrupt or truncated file is a plain Error.
+struct DataNotFound : Error {
+  using Error::Error;
+};
 
 // ----------------------------------------------------------------- IDX (the MNIST file format)
 // A decoded IDX file: unsigned bytes and their dimensions.
@@ -66,7 +73,8 @@ ImageSet parse_digits_csv(const std::string& text, const std::string& name);
 // stroke and background intensities. Tests and --quick runs use it when the
 // real digits are not installed, so they never need a download.
 ImageSet synthetic_digits(Split split);
-// The real digits when found, else synthetic_digits (and *synthetic = true).
+// The real digits when installed, else synthetic_digits (and *synthetic = true).
+// A digits file that exists but is corrupt is an error, not a fallback.
 ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* synthetic);
 
 }  // namespace dgm::data

@@ -1,5 +1,5 @@
-// dgm/models/linalg.cpp — the one models/ TU that includes xtensor-blas.
-#include "models/linalg.h"
+// dgm/models/toolkit/linalg.cpp — the one models/ TU that includes xtensor-blas.
+#include "models/toolkit/linalg.h"
 
 #include "autograd/graph.h"
 #include "autograd/ops.h"

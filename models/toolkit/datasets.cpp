@@ -1,5 +1,5 @@
-// dgm/models/datasets.cpp — IDX and digits readers.
-#include "models/datasets.h"
+// dgm/models/toolkit/datasets.cpp — IDX and digits readers.
+#include "models/toolkit/datasets.h"
 
 #include <zlib.h>
 
@@ -137,7 +137,7 @@ std::string find_file(const std::vector<std::string>& dirs, const std::string& f
     }
   std::string tried;
   for (const auto& d : dirs) tried += (tried.empty() ? "" : ", ") + d;
-  throw Error(what + ": '" + file + "[.gz]' not found in " + tried + ". " + install);
+  throw DataNotFound(what + ": '" + file + "[.gz]' not found in " + tried + ". " + install);
 }
 
 ImageSet idx_dataset(Split split, const std::string& dir, int64_t limit, const std::string& what,
@@ -269,7 +269,7 @@ ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* syntheti
     ImageSet d = digits(split, dir);
     if (synthetic) *synthetic = false;
     return d;
-  } catch (const Error&) {
+  } catch (const DataNotFound&) {
     if (synthetic) *synthetic = true;
     return synthetic_digits(split);
   }

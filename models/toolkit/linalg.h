@@ -1,4 +1,4 @@
-// dgm/models/linalg.h — small dense linear algebra on float64 matrices
+// dgm/models/toolkit/linalg.h — small dense linear algebra on float64 matrices
 // (LAPACK through xtensor-blas): what closed-form models (Gaussian mixtures,
 // linear-Gaussian models) need. Not differentiable; no graph is recorded.
 #pragma once

@@ -1,5 +1,5 @@
-// dgm/models/transforms.cpp
-#include "models/transforms.h"
+// dgm/models/toolkit/transforms.cpp
+#include "models/toolkit/transforms.h"
 
 #include <cmath>
 

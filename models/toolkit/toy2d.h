@@ -1,4 +1,4 @@
-// dgm/models/toy2d.h — built-in 2-D toy distributions (no download needed).
+// dgm/models/toolkit/toy2d.h — built-in 2-D toy distributions (no download needed).
 //
 // They are what tests and --quick runs use. Where a toy's density is known in
 // closed form, toy_log_prob() gives it, so a model's density can be compared

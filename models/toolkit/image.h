@@ -1,4 +1,4 @@
-// dgm/models/image.h — writing pictures (PNG through stb_image_write).
+// dgm/models/toolkit/image.h — writing pictures (PNG through stb_image_write).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +25,9 @@ void write_png(const std::string& path, const RGB& img);
 // clipped): `cols` per row (0: about square), each pixel drawn as an
 // `upscale` x `upscale` block, `pad` pixels of grey between images.
 RGB image_grid(const Tensor& images, int64_t cols = 0, int upscale = 2, int pad = 2);
+// The upscale that makes images of this height readable in a grid: 6 for
+// 8x8 digits (48 pixels), 2 for 28x28 images (56 pixels).
+inline int upscale_for(int64_t height) { return height <= 8 ? 6 : 2; }
 // image_grid + write_png.
 void save_image_grid(const std::string& path, const Tensor& images, int64_t cols = 0, int upscale = 2, int pad = 2);
 

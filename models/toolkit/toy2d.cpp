@@ -1,5 +1,5 @@
-// dgm/models/toy2d.cpp — built-in 2-D toy distributions.
-#include "models/toy2d.h"
+// dgm/models/toolkit/toy2d.cpp — built-in 2-D toy distributions.
+#include "models/toolkit/toy2d.h"
 
 #include <array>
 #include <cmath>

@@ -1,13 +1,26 @@
-// dgm/models/plot.cpp
-#include "models/plot.h"
+// dgm/models/toolkit/plot.cpp
+#include "models/toolkit/plot.h"
 
 #include <cstdlib>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 
 #include "autograd/tensor.h"
 
 namespace dgm::plot {
+
+void write_csv(const std::string& path, const std::vector<std::string>& columns,
+               const std::vector<std::vector<double>>& rows) {
+  std::ofstream out(path);
+  if (!out) throw Error("write_csv: cannot write '" + path + "'");
+  for (size_t i = 0; i < columns.size(); ++i) out << (i ? "," : "") << columns[i];
+  out << "\n" << std::setprecision(9);
+  for (auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) out << (i ? "," : "") << r[i];
+    out << "\n";
+  }
+}
 
 namespace {
 bool g_hint_printed = false;
@@ -49,8 +62,10 @@ bool run(const std::string& png, const std::string& script) {
   return true;
 }
 
+// noenhanced: names such as digits_pixelcnn print as written (gnuplot would
+// otherwise read the underscore as a subscript).
 std::string header(const std::string& csv, const std::string& png, const std::string& title) {
-  return "set terminal pngcairo size 800,560 font 'Sans,11'\nset output " + gp_string(png) +
+  return "set terminal pngcairo noenhanced size 800,560 font 'Sans,11'\nset output " + gp_string(png) +
          "\nset datafile separator ','\nset key autotitle columnhead\nset grid\nset title " + gp_string(title) +
          "\n# data: " + csv + "\n";
 }

@@ -1,4 +1,4 @@
-// dgm/models/plot.h — curves and scatter plots as PNG, drawn by gnuplot from
+// dgm/models/toolkit/plot.h — curves and scatter plots as PNG, drawn by gnuplot from
 // the CSV files a run writes (the CSV is the data; the PNG a view of it).
 //
 // Each plot also leaves its gnuplot script (<png>.gp) beside the PNG, to
@@ -12,6 +12,11 @@
 namespace dgm::plot {
 
 bool gnuplot_available();
+
+// A CSV file: a header row of column names, then one row per entry (9 digits).
+// Throws naming the path when it cannot be written.
+void write_csv(const std::string& path, const std::vector<std::string>& columns,
+               const std::vector<std::vector<double>>& rows);
 
 struct Series {
   int column;         // 1-based CSV column for y

@@ -1,5 +1,5 @@
-// dgm/models/image.cpp
-#include "models/image.h"
+// dgm/models/toolkit/image.cpp
+#include "models/toolkit/image.h"
 
 #include <stb_image_write.h>
 

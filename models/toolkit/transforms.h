@@ -1,4 +1,4 @@
-// dgm/models/transforms.h — data transforms, and minibatches.
+// dgm/models/toolkit/transforms.h — data transforms, and minibatches.
 //
 // Images are float tensors in [0, 1] (from datasets.h). Each transform that
 // changes the space a density lives in says how log-likelihoods convert.

@@ -1,0 +1,46 @@
+// dgm/models/density.h — what every likelihood model of the course offers.
+//
+// A density model p_theta(x) over examples x (one example: a vector [D] or an
+// image [C, H, W]; a batch stacks them along a first axis N):
+//   log_prob(x)   log p(x) per example, [N], in nats
+//   sample(n)     n draws from the model, a batch in the same layout
+//   loss(x)       what a training step minimises on a batch: by default the
+//                 negative mean log-likelihood (maximum likelihood); a model
+//                 that trains on a bound (the VAE's ELBO) says so by overriding it
+//   name(), parameter_count(), log_prob_kind()
+// MADE, PixelCNN, the VAE, the Gaussian mixture, and next the flows and the
+// diffusion models implement it, so one trainer (toolkit/trainer.h) fits them
+// and one evaluator reports nats and bits per dimension for all of them.
+#pragma once
+
+#include <string>
+
+#include "autograd/nn.h"
+
+namespace dgm::models {
+
+class DensityModel {
+ public:
+  virtual ~DensityModel() = default;
+  virtual std::string name() const = 0;
+  // log p(x) per example, [N], nats.
+  virtual Tensor log_prob(const Tensor& x) = 0;
+  // "exact" where log_prob is log p(x) itself (autoregressive models, mixtures,
+  // flows); for a latent-variable model the estimate it returns, e.g.
+  // "IWAE lower bound, k = 1000".
+  virtual std::string log_prob_kind() const { return "exact"; }
+  // n draws, no gradient.
+  virtual Tensor sample(int64_t n, Generator& gen) = 0;
+  // The training objective on a batch (minimised): -mean log p(x) unless overridden.
+  virtual Tensor loss(const Tensor& x) { return neg(mean(log_prob(x))); }
+  virtual int64_t parameter_count() const = 0;
+};
+
+// A density model whose parameters are an nn::Module's (everything trained by
+// gradient descent): what the trainer fits.
+class TrainableDensity : public nn::Module, public DensityModel {
+ public:
+  int64_t parameter_count() const override { return num_parameters(); }
+};
+
+}  // namespace dgm::models

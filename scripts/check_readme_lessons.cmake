@@ -1,0 +1,23 @@
+# Checks that README.md's lesson table has exactly one row per lesson of
+# CMakeLists.txt's DGM_LESSONS, and no row for a lesson that does not exist.
+# Run by ctest (readme_lists_every_lesson): cmake -DREADME=... -DLESSONS="a;b" -P this file.
+file(STRINGS "${README}" rows REGEX "^\\| `[a-z0-9_]+` \\|")
+set(listed "")
+foreach(row ${rows})
+  string(REGEX MATCH "^\\| `([a-z0-9_]+)`" _ "${row}")
+  list(APPEND listed "${CMAKE_MATCH_1}")
+endforeach()
+foreach(lesson ${LESSONS})
+  list(FIND listed "${lesson}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "README.md: no row for lesson '${lesson}' in the lessons table (CMakeLists.txt DGM_LESSONS)")
+  endif()
+endforeach()
+foreach(row_lesson ${listed})
+  list(FIND LESSONS "${row_lesson}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "README.md: the table lists '${row_lesson}', which is not in CMakeLists.txt DGM_LESSONS")
+  endif()
+endforeach()
+list(LENGTH listed n)
+message(STATUS "README.md lists all ${n} lessons")

@@ -1,0 +1,165 @@
+// The shared trainer and evaluator: what every lesson's training relies on.
+#include <cmath>
+#include <filesystem>
+
+#include "autograd/checkpoint.h"
+#include "autograd/graph.h"
+#include "helpers.h"
+#include "models/flows.h"
+#include "models/mixtures.h"
+#include "models/toolkit/trainer.h"
+
+using namespace dgm;
+using namespace dgm::test;
+
+namespace {
+
+// 2-D points from N(m, diag(v)), float64.
+Tensor gaussian_points(int64_t n, Generator& g) {
+  Tensor x = g.normal({n, 2}, 0, 1, DType::Float64);
+  return x * Tensor::from_vector(std::vector<double>{0.7, 1.4}, {2}) + Tensor::from_vector(std::vector<double>{1.0, -2.0}, {2});
+}
+
+// The maximum-likelihood Gaussian's mean NLL on the data (closed form: sample mean and covariance).
+double mle_gaussian_nll(const Tensor& X) {
+  const double n = static_cast<double>(X.size(0));
+  double m0 = 0, m1 = 0;
+  for (int64_t i = 0; i < X.size(0); ++i) m0 += X.at(2 * i), m1 += X.at(2 * i + 1);
+  m0 /= n, m1 /= n;
+  double a = 0, b = 0, c = 0;
+  for (int64_t i = 0; i < X.size(0); ++i) {
+    const double u = X.at(2 * i) - m0, v = X.at(2 * i + 1) - m1;
+    a += u * u / n, b += u * v / n, c += v * v / n;
+  }
+  return std::log(2 * M_PI) + 0.5 * std::log(a * c - b * b) + 1.0;  // D/2 log 2 pi + log|S|/2 + D/2
+}
+
+models::GaussianMixture one_component(double mean, double var) {
+  models::GaussianMixture m;
+  m.weights = Tensor::ones({1}, DType::Float64);
+  m.means = Tensor::full({1, 2}, mean, DType::Float64);
+  m.covs = Tensor::zeros({1, 2, 2}, DType::Float64);
+  m.covs.data<double>()[0] = m.covs.data<double>()[3] = var;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("fit: full-batch Adam reaches the maximum-likelihood Gaussian's NLL (closed form)", "[trainer]") {
+  Generator g(1);
+  Tensor X = gaussian_points(500, g);
+  models::GaussianMixtureGradient model(one_component(0.0, 1.0));
+  train::FitOptions o;
+  o.epochs = 3000;
+  o.batch_size = 500;
+  o.lr = 0.02;
+  o.progress = false;
+  const train::FitResult r = train::fit(model, X, X, g, o);
+  const double mle = mle_gaussian_nll(X);
+  CHECK(r.best_validation == Approx(mle).margin(1e-6));
+  CHECK(r.best_validation >= mle - 1e-9);  // nothing beats the MLE on its own data
+  CHECK(train::evaluate(model, X).nll_nats == Approx(mle).margin(1e-6));
+}
+
+TEST_CASE("fit: keep_best restores the parameters of the best validation, and patience stops early", "[trainer]") {
+  Generator g(2);
+  Tensor X = gaussian_points(64, g);
+  models::GaussianMixtureGradient model(one_component(0.0, 1.0));
+  // a scripted validation curve: best at epoch 2, then worse
+  const std::vector<double> scripted = {5, 3, 4, 6, 7, 8, 9, 10};
+  int calls = 0;
+  std::vector<Tensor> means_at;  // the means after each epoch
+  train::FitOptions o;
+  o.epochs = 8;
+  o.batch_size = 16;
+  o.lr = 0.05;
+  o.progress = false;
+  o.patience = 3;
+  o.extra_columns = {"unused"};
+  o.extra = [&] {
+    means_at.push_back(model.means.contiguous_copy());
+    return std::vector<double>{0};
+  };
+  const train::FitResult r = train::fit(model, X, Tensor(), g, o, [&] { return scripted[static_cast<size_t>(calls++)]; });
+  CHECK(r.best_epoch == 2);
+  CHECK(r.best_validation == 3);
+  CHECK(r.stopped_early);
+  CHECK(r.epochs_run == 5);  // epochs 3, 4, 5 brought no gain
+  REQUIRE(means_at.size() == 5);
+  for (int64_t i = 0; i < 2; ++i) CHECK(model.means.at(i) == means_at[1].at(i));  // epoch 2's parameters
+  CHECK(model.means.at(0) != means_at[4].at(0));
+}
+
+TEST_CASE("fit: a NaN loss stops training with an error naming the step", "[trainer]") {
+  Generator g(3);
+  models::GaussianMixtureGradient model(one_component(0.0, 1.0));
+  Tensor X = gaussian_points(40, g);
+  int64_t step = 0;
+  train::FitOptions o;
+  o.epochs = 3;
+  o.batch_size = 10;
+  o.progress = false;
+  o.tag = "nan_probe";
+  const std::string msg = error_of([&] {
+    train::fit(model, X.size(0),
+               [&](const Tensor& idx) {
+                 Tensor l = neg(mean(model.log_prob(index_select(X, 0, idx))));
+                 return step++ == 6 ? l * NAN : l;
+               },
+               {}, g, o);
+  });
+  INFO(msg);
+  CHECK(msg.find("diverged") != std::string::npos);
+  CHECK(msg.find("at step 6") != std::string::npos);
+  CHECK(msg.find("nan_probe") != std::string::npos);
+}
+
+TEST_CASE("fit writes the curve and a checkpoint that loads back into a fresh model", "[trainer]") {
+  const std::string dir = temp_path("dgm_trainer", "");
+  Generator g(4);
+  Tensor X = gaussian_points(256, g).to(DType::Float32);
+  models::RealNVP2D flow(2, 16, g);
+  train::FitOptions o;
+  o.epochs = 3;
+  o.batch_size = 64;
+  o.progress = false;
+  o.tag = "probe_flow";
+  o.out_dir = dir;
+  const train::FitResult r = train::fit(flow, X, X, g, o);
+  CHECK(r.curve.size() == 3);
+  CHECK(std::filesystem::exists(dir + "/probe_flow_curve.csv"));
+  CHECK(std::filesystem::exists(dir + "/probe_flow.json"));
+  Generator other(99);
+  models::RealNVP2D fresh(2, 16, other);
+  load_checkpoint(fresh, dir + "/probe_flow.safetensors");
+  CHECK(train::evaluate(fresh, X).nll_nats == train::evaluate(flow, X).nll_nats);
+}
+
+TEST_CASE("evaluate: chunks do not change the figure, and bits per dimension = nats / (D ln 2)", "[trainer]") {
+  Generator g(5);
+  Tensor X = gaussian_points(103, g);
+  models::GaussianMixture m = one_component(0.5, 2.0);
+  const train::Evaluation a = train::evaluate(m, X, 7), b = train::evaluate(m, X, 1000);
+  CHECK(a.nll_nats == Approx(b.nll_nats).epsilon(1e-13));
+  CHECK(a.dims == 2);
+  CHECK(a.bits_per_dim == Approx(a.nll_nats / (2 * std::log(2.0))).epsilon(1e-15));
+  CHECK(a.kind == "exact");
+}
+
+TEST_CASE("RealNVP2D: the inverse undoes the flow, and log_prob matches the change of variables by the Jacobian", "[flows]") {
+  Generator g(6);
+  models::RealNVP2D flow(4, 16, g);
+  flow.to(DType::Float64);
+  Tensor x = g.normal({50, 2}, 0, 1, DType::Float64);
+  auto f = flow.forward_flow(x);
+  Tensor back = flow.inverse(f.z);
+  for (int64_t i = 0; i < x.numel(); ++i) CHECK(back.at(i) == Approx(x.at(i)).margin(1e-12));
+  // log |det J| from the full 2x2 Jacobian (two backward passes) for a few points
+  for (int64_t n = 0; n < 5; ++n) {
+    Tensor xi = slice(x, 0, n, n + 1).contiguous_copy().set_requires_grad(true);
+    Tensor z = flow.forward_flow(xi).z;
+    Tensor r0 = grad({select(z, 1, 0)}, {xi}, {}, true)[0], r1 = grad({select(z, 1, 1)}, {xi})[0];
+    const double det = r0.at(0) * r1.at(1) - r0.at(1) * r1.at(0);
+    CHECK(f.log_det.at(n) == Approx(std::log(std::abs(det))).margin(1e-10));
+  }
+}
