@@ -16,13 +16,18 @@ RealNVP2D::RealNVP2D(int layers, int64_t hidden, Generator& gen) {
   }
 }
 
+const Tensor& RealNVP2D::mask(size_t i, DType dtype) {
+  if (masks_[i].dtype() != dtype) masks_[i] = masks_[i].to(dtype);  // once, after to(Float64)
+  return masks_[i];
+}
+
 RealNVP2D::Flowed RealNVP2D::forward_flow(const Tensor& x0) {
   if (x0.dim() != 2 || x0.size(1) != 2) throw Error("RealNVP2D: expects points [N, 2], got " + x0.shape().str());
   Tensor x = x0;
   Tensor log_det = Tensor::zeros({x.size(0)}, x.dtype());
   for (size_t i = 0; i < nets_.size(); ++i) {
     const int64_t keep = static_cast<int64_t>(i % 2), tr = 1 - keep;
-    Tensor st = nets_[i]->forward(x * masks_[i].to(x.dtype()));
+    Tensor st = nets_[i]->forward(x * mask(i, x.dtype()));
     Tensor s = tanh(select(st, 1, 0)), t = select(st, 1, 1);
     Tensor y_tr = select(x, 1, tr) * exp(s) + t;  // y_tr = x_tr e^s + t
     Tensor x_keep = select(x, 1, keep);
@@ -36,7 +41,7 @@ Tensor RealNVP2D::inverse(const Tensor& z) {
   Tensor y = z;
   for (size_t i = nets_.size(); i-- > 0;) {
     const int64_t keep = static_cast<int64_t>(i % 2), tr = 1 - keep;
-    Tensor st = nets_[i]->forward(y * masks_[i].to(y.dtype()));  // the kept part is unchanged: same s, t
+    Tensor st = nets_[i]->forward(y * mask(i, y.dtype()));  // the kept part is unchanged: same s, t
     Tensor s = tanh(select(st, 1, 0)), t = select(st, 1, 1);
     Tensor x_tr = (select(y, 1, tr) - t) * exp(neg(s));  // x_tr = (y_tr - t) e^-s
     Tensor y_keep = select(y, 1, keep);

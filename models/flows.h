@@ -40,6 +40,7 @@ class RealNVP2D : public TrainableDensity {
 
  private:
   std::vector<std::shared_ptr<nn::Sequential>> nets_;
+  const Tensor& mask(size_t i, DType dtype);
   std::vector<Tensor> masks_;  // [1, 2]: 1 on the kept coordinate
 };
 
