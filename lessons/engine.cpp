@@ -61,6 +61,7 @@ TrainResult train_classifier(nn::Module& model, const data::Labelled2D& tr, cons
   o.checkpoint = !out_dir.empty();
   o.train_column = "train_loss_nats";
   o.validation_column = "test_loss_nats";
+  o.validation_label = "test";
   o.curve_title = "two moons: cross-entropy per epoch";
   o.y_label = "nats";
   o.log_y = true;

@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
     o.prepare = [&gen](const Tensor& x) { return data::binarize_dynamic(x, gen); };  // a fresh binarization
     o.train_column = "train_nelbo_nats";
     o.validation_column = "test_nelbo_nats";
+    o.validation_label = "test";
     o.curve_title = "VAE: negative ELBO per image";
     o.extra_columns = {"test_rec_nats", "test_kl_nats"};
     Eval last;

@@ -69,7 +69,7 @@ void write_outputs(nn::Module& model, const FitOptions& o, const FitResult& r) {
   plot::write_csv(stem + "_curve.csv", columns, r.curve);
   plot::line_plot(stem + "_curve.csv", stem + "_curve.png",
                   o.curve_title.empty() ? o.tag + ": negative log-likelihood" : o.curve_title, "epoch", o.y_label, 1,
-                  {{2, "train (running)"}, {3, o.validation_column}}, o.log_y);
+                  {{2, "train (running)"}, {3, o.validation_label}}, o.log_y);
   if (!o.checkpoint) return;
   save_checkpoint(model, stem + ".safetensors",
                   {{"tag", o.tag}, {"best_epoch", std::to_string(r.best_epoch)}, {"epochs_run", std::to_string(r.epochs_run)}});

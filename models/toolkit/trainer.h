@@ -59,6 +59,7 @@ struct FitOptions {
   std::string y_label = "nats per example";
   bool log_y = false;          // the curve's y axis on a log scale
   std::string train_column = "train_nll_nats", validation_column = "validation_nll_nats";
+  std::string validation_label = "validation";  // the curve's legend for the validation column
   bool progress = true;
   bool checkpoint = true;      // write <tag>.safetensors when out_dir is set
   // A raw training batch -> the model's input (e.g. a fresh binarization); default: as is.
