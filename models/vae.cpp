@@ -94,7 +94,7 @@ Tensor VAE::sample(int64_t n, Generator& gen) {
   NoGradGuard ng;
   Tensor out = decode(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype()));
   if (decoder_ == Decoder::Bernoulli) return dist::Bernoulli{out}.sample(gen);
-  return dist::Normal{out, dec_logvar_ + Tensor::zeros(out.shape(), out.dtype())}.sample(gen);
+  return dist::Normal{out, dec_logvar_}.sample(gen);  // log_var [D] broadcasts over the batch
 }
 
 Tensor VAE::sample_means(int64_t n, Generator& gen) { return decode_means(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype())); }

@@ -92,12 +92,6 @@ std::string Lesson::path(const std::string& file) const { return (std::filesyste
 
 void Lesson::metric(const std::string& key, double value) { metrics_[key] = value; }
 
-double Lesson::metric_value(const std::string& key) const {
-  auto it = metrics_.find(key);
-  if (it == metrics_.end()) throw Error("lesson_" + name_ + ": no metric '" + key + "' was recorded");
-  return it->second;
-}
-
 void Lesson::write_csv(const std::string& file, const std::vector<std::string>& columns,
                        const std::vector<std::vector<double>>& rows) const {
   plot::write_csv(path(file), columns, rows);

@@ -49,7 +49,6 @@ class Lesson {
   // --- outputs, all inside the output folder
   std::string path(const std::string& file) const;
   void metric(const std::string& key, double value);
-  double metric_value(const std::string& key) const;  // a metric set before (throws if none)
   void write_csv(const std::string& file, const std::vector<std::string>& columns,
                  const std::vector<std::vector<double>>& rows) const;
   void write_text(const std::string& file, const std::string& text) const;
