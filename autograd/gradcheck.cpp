@@ -1,6 +1,7 @@
 // dgm/autograd/gradcheck.cpp — finite-difference checks of backward.
 #include "autograd/gradcheck.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -117,6 +118,42 @@ GradcheckReport gradgradcheck(const TensorFn& f, const std::vector<Tensor>& inpu
     return concat(flat, 0);
   };
   return gradcheck(first_grad, inputs, opt);
+}
+
+Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x0) {
+  Tensor x = as_float64_leaves({x0})[0];
+  Tensor y = f(x);
+  if (y.dtype() != DType::Float64) y = y.to(DType::Float64);  // (to() of the same dtype is a copy without graph)
+  const int64_t ny = y.numel(), nx = x.numel();
+  Tensor J = Tensor::zeros({ny, nx}, DType::Float64);
+  if (!y.requires_grad()) return J;  // y does not depend on x
+  for (int64_t k = 0; k < ny; ++k) {
+    Tensor v = Tensor::zeros(y.shape(), DType::Float64);
+    v.data<double>()[k] = 1.0;
+    const std::vector<double> row = grad({y}, {x}, {v}, /*retain_graph=*/true)[0].to_vector();
+    std::copy(row.begin(), row.end(), J.data<double>() + k * nx);
+  }
+  return J;
+}
+
+Tensor numerical_jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x0, double eps) {
+  NoGradGuard ng;
+  Tensor x = x0.detach().to(DType::Float64);
+  double* px = x.data<double>();
+  const int64_t nx = x.numel();
+  Tensor J;
+  for (int64_t e = 0; e < nx; ++e) {
+    const double orig = px[e];
+    px[e] = orig + eps;
+    const std::vector<double> plus = f(x).to_vector();
+    px[e] = orig - eps;
+    const std::vector<double> minus = f(x).to_vector();
+    px[e] = orig;
+    const auto ny = static_cast<int64_t>(plus.size());
+    if (!J.defined()) J = Tensor::zeros({ny, nx}, DType::Float64);
+    for (int64_t k = 0; k < ny; ++k) J.data<double>()[k * nx + e] = (plus[k] - minus[k]) / (2 * eps);
+  }
+  return J;
 }
 
 }  // namespace dgm

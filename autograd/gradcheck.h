@@ -44,4 +44,11 @@ GradcheckReport gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
 GradcheckReport gradgradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
                               const GradcheckOptions& options = {}, uint64_t seed = 0);
 
+// The Jacobian of y = f(x) as a float64 matrix [numel(y), numel(x)],
+// J[k][e] = d y_k / d x_e, with x converted to float64: by the engine, one
+// backward pass per output element (row by row) ...
+Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x);
+// ... or by central differences (f(x + eps e) - f(x - eps e)) / (2 eps), column by column.
+Tensor numerical_jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, double eps = 1e-6);
+
 }  // namespace dgm

@@ -8,6 +8,7 @@
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xtensor.hpp>
+#include <xtensor/xview.hpp>
 
 namespace dgm::linalg {
 
@@ -64,6 +65,45 @@ double log_det_spd(const Tensor& A) {
   double s = 0;
   for (int64_t i = 0; i < L.size(0); ++i) s += std::log(L.at(i * L.size(0) + i));
   return 2 * s;
+}
+
+double log_abs_det(const Tensor& A) {
+  check_square(A, "log_abs_det");
+  auto [sign, logdet] = xt::linalg::slogdet(to_xt(A, "log_abs_det"));
+  return sign == 0 ? -INFINITY : logdet;
+}
+
+LU lu(const Tensor& A) {
+  check_square(A, "lu");
+  const int64_t n = A.size(0);
+  xt::xtensor<double, 2, xt::layout_type::column_major> f = to_xt(A, "lu");
+  xt::uvector<xt::blas_index_t> piv(static_cast<size_t>(n));
+  if (xt::lapack::getrf(f, piv) < 0) throw Error("lu: LAPACK getrf rejected its input");
+  // getrf's pivots say "row i was swapped with row piv[i] - 1", in order; apply
+  // them to the identity to get the permutation p with (P^T A) = L U.
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
+  for (int64_t i = 0; i < n; ++i) std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(piv[static_cast<size_t>(i)] - 1)]);
+  LU r{Tensor::zeros({n, n}, DType::Float64), Tensor::zeros({n, n}, DType::Float64), Tensor::zeros({n, n}, DType::Float64)};
+  double *P = r.P.data<double>(), *L = r.L.data<double>(), *U = r.U.data<double>();
+  for (int64_t i = 0; i < n; ++i) {
+    P[perm[static_cast<size_t>(i)] * n + i] = 1;  // row i of L U is row perm[i] of A
+    for (int64_t j = 0; j < n; ++j) {
+      const double v = f(static_cast<size_t>(i), static_cast<size_t>(j));
+      if (j < i) L[i * n + j] = v;
+      else U[i * n + j] = v;
+    }
+    L[i * n + i] = 1;
+  }
+  return r;
+}
+
+Tensor orthogonal_factor(const Tensor& A) {
+  check_square(A, "orthogonal_factor");
+  auto [q, r] = xt::linalg::qr(to_xt(A, "orthogonal_factor"));
+  for (size_t j = 0; j < r.shape()[0]; ++j)
+    if (r(j, j) < 0) xt::view(q, xt::all(), j) *= -1.0;
+  return from_xt(q);
 }
 
 }  // namespace dgm::linalg

@@ -16,5 +16,16 @@ Tensor solve_lower(const Tensor& L, const Tensor& B);
 Tensor inverse(const Tensor& A);
 // log det A for a symmetric positive-definite A: 2 sum_i log L_ii.
 double log_det_spd(const Tensor& A);
+// log |det A| for any square A (LAPACK's LU); -inf when A is singular.
+double log_abs_det(const Tensor& A);
+// A = P L U with partial pivoting (LAPACK getrf): P a permutation matrix, L unit
+// lower triangular, U upper triangular, all float64 [n, n].
+struct LU {
+  Tensor P, L, U;
+};
+LU lu(const Tensor& A);
+// The orthogonal factor Q of A = Q R (LAPACK geqrf), signs fixed so that
+// diag(R) > 0: for A with N(0, 1) entries, Q is a uniformly random rotation.
+Tensor orthogonal_factor(const Tensor& A);
 
 }  // namespace dgm::linalg
