@@ -27,6 +27,7 @@
 #include "models/flows.h"
 #include "models/made.h"
 #include "models/pixelcnn.h"
+#include "models/toolkit/distributions.h"
 #include "models/vae.h"
 
 using namespace dgm;
@@ -84,6 +85,28 @@ void train_bench(const std::string& name, double mflop, nn::Module& model, Loss 
 //   c. PixelCNN: type-A 7x7 to 64 channels, five residual type-B 3x3 blocks, 1x1 to logits
 //   d. RealNVP in 2-D: 8 affine couplings, MLPs 2-64-64-2
 //   e. DDPM in 2-D: eps-MLP 3-128-128-128-2, T = 1000, linear betas 1e-4..0.02, L_simple
+//   i. RealNVP multi-scale image flow, lesson_flow's Fashion-MNIST architecture
+//      (models::ImageFlowOptions defaults), batch 64 of dequantized 28x28 images;
+//      its libtorch twin is bench/torch_flow_ref.cpp
+// Multiply-adds of the coupling ResNets' convolutions (3x3, stride 1) for one
+// training step of make_image_flow(o) on `batch` images, times 2 (FLOP) times 3
+// (forward, and backward to inputs and weights); elementwise work not counted.
+double image_flow_mflop(const models::ImageFlowOptions& o, int64_t batch) {
+  double macs = 0;
+  int64_t c = o.channels, px = o.height * o.width;
+  auto coupling = [&](int64_t ch) { return 9.0 * static_cast<double>(px) * (ch * o.hidden + 2.0 * o.blocks * o.hidden * o.hidden + o.hidden * 2 * ch); };
+  for (int s = 0; s < o.scales; ++s) {
+    const bool last = s + 1 == o.scales;
+    macs += (last ? o.steps + 1 : o.steps) * coupling(c);
+    if (!last) {
+      c *= 4, px /= 4;
+      macs += o.steps * coupling(c);
+      c -= c / 2;
+    }
+  }
+  return macs * 2 * 3 * static_cast<double>(batch) / 1e6;
+}
+
 void model_workloads(const std::function<bool(const std::string&)>& want) {
   Generator g(0);
   Tensor bin784 = g.bernoulli({128, 784}, 0.5);
@@ -109,6 +132,12 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     models::DDPM2D m(models::NoiseSchedule::linear(1000), {128, 128, 128}, g);
     Tensor x = g.normal({512, 2});
     train_bench("e_ddpm2d_b512", 102.23616, m, [&] { return m.loss(x, g); });
+  }
+  if (want("realnvp_img")) {
+    models::ImageFlowOptions o;  // lesson_flow's default
+    auto m = models::make_image_flow(o, g);
+    Tensor x = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
+    train_bench("i_realnvp_img_b64", image_flow_mflop(o, 64), *m, [&] { return m->loss(x); });
   }
 }
 
@@ -233,7 +262,7 @@ int main(int argc, char** argv) {
   int blas_threads = -1;
   app.add_option("--threads", g_threads, "Threads (OpenBLAS)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--blas-threads", blas_threads, "OpenBLAS threads (default: --threads)");
-  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,ddpm,overhead,matmul,floor");
+  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,realnvp_img,ddpm,overhead,matmul,floor");
   app.add_flag("--quick", g_quick, "Short timings (a smoke test)");
   CLI11_PARSE(app, argc, argv);
 
@@ -241,10 +270,10 @@ int main(int argc, char** argv) {
   std::stringstream ss(only_list);
   for (std::string tok; std::getline(ss, tok, ',');)
     if (!tok.empty()) only.insert(tok);
-  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "ddpm", "overhead", "matmul", "floor"};
+  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "realnvp_img", "ddpm", "overhead", "matmul", "floor"};
   for (auto& w : only)
     if (!known.count(w)) {
-      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, ddpm, overhead, matmul, floor)\n", w.c_str());
+      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, realnvp_img, ddpm, overhead, matmul, floor)\n", w.c_str());
       return 2;
     }
   auto want = [&](const std::string& n) { return only.empty() || only.count(n); };

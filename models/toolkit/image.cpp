@@ -22,6 +22,48 @@ void RGB::disc(int cx, int cy, int radius, uint8_t r, uint8_t g, uint8_t b) {
       if (dx * dx + dy * dy <= radius * radius) set(cx + dx, cy + dy, r, g, b);
 }
 
+RGB heatmap(const std::vector<double>& v, int rows, int cols, int cell, double vmax) {
+  if (static_cast<int64_t>(v.size()) != static_cast<int64_t>(rows) * cols)
+    throw Error("heatmap: " + std::to_string(v.size()) + " values for a " + std::to_string(rows) + " x " + std::to_string(cols) + " map");
+  double top = vmax;
+  if (top <= 0)
+    for (double x : v) top = std::max(top, x);
+  RGB img(cols * cell, rows * cell);
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      const double t = top > 0 ? std::clamp(v[static_cast<size_t>(i) * cols + j] / top, 0.0, 1.0) : 0.0;
+      // white -> (50, 110, 200) blue at t = 0.6 -> (10, 20, 60) at t = 1
+      const double a = std::min(t / 0.6, 1.0), b = std::max((t - 0.6) / 0.4, 0.0);
+      const auto mix = [&](double blue, double dark) { return static_cast<uint8_t>((255 + (blue - 255) * a) * (1 - b) + dark * b); };
+      const uint8_t r = mix(50, 10), g = mix(110, 20), bl = mix(200, 60);
+      for (int dy = 0; dy < cell; ++dy)
+        for (int dx = 0; dx < cell; ++dx) img.set(j * cell + dx, i * cell + dy, r, g, bl);
+    }
+  return img;
+}
+
+void paste(RGB& dst, const RGB& src, int x0, int y0) {
+  for (int y = 0; y < src.height; ++y)
+    for (int x = 0; x < src.width; ++x) {
+      const uint8_t* p = &src.pixels[(static_cast<size_t>(y) * src.width + x) * 3];
+      dst.set(x0 + x, y0 + y, p[0], p[1], p[2]);
+    }
+}
+
+void scatter(RGB& img, int x0, int y0, int size, double range, const Tensor& points,
+             const std::vector<std::array<uint8_t, 3>>& colors, uint8_t r, uint8_t g, uint8_t b) {
+  if (points.dim() != 2 || points.size(1) != 2) throw Error("scatter: expects points [n, 2], got " + points.shape().str());
+  const std::vector<double> p = points.to_vector();
+  for (int64_t i = 0; i < points.size(0); ++i) {
+    const double px = p[static_cast<size_t>(2 * i)], py = p[static_cast<size_t>(2 * i + 1)];
+    if (std::abs(px) > range || std::abs(py) > range) continue;
+    const int x = x0 + static_cast<int>((px + range) / (2 * range) * (size - 1));
+    const int y = y0 + static_cast<int>((range - py) / (2 * range) * (size - 1));
+    const auto& c = colors.empty() ? std::array<uint8_t, 3>{r, g, b} : colors[static_cast<size_t>(i)];
+    img.disc(x, y, 1, c[0], c[1], c[2]);
+  }
+}
+
 void write_png(const std::string& path, const RGB& img) {
   if (!stbi_write_png(path.c_str(), img.width, img.height, 3, img.pixels.data(), img.width * 3))
     throw Error("write_png: cannot write '" + path + "'");

@@ -1,6 +1,7 @@
 // dgm/models/toolkit/image.h — writing pictures (PNG through stb_image_write).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,6 +18,18 @@ struct RGB {
   void set(int x, int y, uint8_t r, uint8_t g, uint8_t b);
   void disc(int cx, int cy, int radius, uint8_t r, uint8_t g, uint8_t b);  // a filled circle
 };
+
+// A heat map of values [rows * cols] (row-major, row 0 at the top), each
+// value a `cell` x `cell` block, white (0) through blue to near black (the
+// largest value, or `vmax` when > 0).
+RGB heatmap(const std::vector<double>& values, int rows, int cols, int cell = 1, double vmax = 0);
+// Copies `src` into `dst` with its top-left corner at (x0, y0) (clipped).
+void paste(RGB& dst, const RGB& src, int x0, int y0);
+// Points [n, 2] as dots on a square panel of `size` pixels showing
+// [-range, range]^2 (y up), top-left corner at (x0, y0); colours per point
+// from `colors` [n, 3] in 0..255, or all (r, g, b) when it is empty.
+void scatter(RGB& img, int x0, int y0, int size, double range, const Tensor& points,
+             const std::vector<std::array<uint8_t, 3>>& colors, uint8_t r = 40, uint8_t g = 90, uint8_t b = 200);
 
 // Writes a PNG; throws dgm::Error naming the path when it cannot.
 void write_png(const std::string& path, const RGB& img);

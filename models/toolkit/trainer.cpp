@@ -107,10 +107,12 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       ++r.steps;
       total += value * static_cast<double>(idx.numel());
       seen += idx.numel();
+      if (o.max_seconds > 0 && clock.seconds() >= o.max_seconds) r.out_of_time = true;
+      if (r.out_of_time || (o.examples_per_epoch > 0 && seen >= o.examples_per_epoch)) break;
     }
     r.last_train_loss = total / static_cast<double>(seen);
     r.epochs_run = e;
-    const bool stop_now = o.stop_when && o.stop_when(r.last_train_loss);
+    const bool stop_now = (o.stop_when && o.stop_when(r.last_train_loss)) || r.out_of_time;
     std::ostringstream status;
     status << std::fixed << std::setprecision(2) << "train " << r.last_train_loss;
     if (e % o.validate_every == 0 || e == o.epochs || stop_now) {
@@ -136,7 +138,10 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
     if (o.progress) bar.update(e, status.str());
     if (r.stopped_early || stop_now) break;
   }
-  if (o.progress) bar.finish(r.stopped_early ? "stopped early: no gain in " + std::to_string(o.patience) + " validations" : "");
+  if (o.progress)
+    bar.finish(r.stopped_early ? "stopped early: no gain in " + std::to_string(o.patience) + " validations"
+               : r.out_of_time ? "stopped at the time limit (" + std::to_string(static_cast<int>(o.max_seconds)) + " s)"
+                               : "");
   r.seconds = clock.seconds();
   if (validate && o.keep_best) {
     NoGradGuard ng;

@@ -49,6 +49,10 @@ struct FitOptions {
   int64_t batch_size = 64;
   double lr = 1e-3;            // Adam
   bool shuffle = true;         // a fresh order of the examples every epoch
+  int64_t examples_per_epoch = 0;  // an epoch ends after this many examples (a fresh shuffled
+                                   // subset each time, for big data sets); 0: all of them
+  double max_seconds = 0;      // stop when training has run this long (checked after every
+                               // step; that epoch ends there and is validated); 0: no limit
   bool drop_last = false;      // drop the last short batch of an epoch
   int validate_every = 1;      // epochs between validations (the last epoch is always validated)
   bool keep_best = true;       // end with the parameters of the best validation
@@ -81,6 +85,7 @@ struct FitResult {
   double seconds = 0;                 // training time, validations included
   double last_train_loss = NAN;       // mean training loss of the last epoch
   bool stopped_early = false;
+  bool out_of_time = false;           // max_seconds was reached
   std::vector<std::vector<double>> curve;  // epoch, train loss, validation, extras...
 };
 
