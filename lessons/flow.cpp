@@ -34,6 +34,7 @@
 #include "models/toolkit/linalg.h"
 #include "models/toolkit/toy2d.h"
 #include "models/toolkit/trainer.h"
+#include "models/toolkit/transforms.h"
 
 using namespace dgm;
 using models::Flow;
@@ -419,6 +420,7 @@ void forward_vs_reverse(lesson::Lesson& L, Flow& forward, Generator& gen) {
 // ------------------------------------------------------------ 6. digits and the bits/dim bookkeeping
 struct DigitsResult {
   double test_nll = 0, test_bpd = 0;
+  std::shared_ptr<Flow> image_flow;  // the multi-scale RealNVP (step 8 draws from it in --quick runs)
 };
 
 train::FitOptions digits_fit(lesson::Lesson& L, const std::string& tag, int epochs) {
@@ -431,6 +433,13 @@ train::FitOptions digits_fit(lesson::Lesson& L, const std::string& tag, int epoc
   return o;
 }
 
+// The test figure, averaged over 10 dequantizations (each one is a bound; so is their mean).
+double test_nll(Flow& f, const Tensor& test) {
+  double s = 0;
+  for (int r = 0; r < 10; ++r) s += train::evaluate(f, test).nll_nats / 10;
+  return s;
+}
+
 DigitsResult digits(lesson::Lesson& L, const lesson::DigitSplits& d, Generator& gen) {
   const bool quick = L.options().quick;
   std::cout << "\n-- 6. The 8x8 digits, 17 grey levels, uniform dequantization (train " << d.train.size() << " / validation "
@@ -438,33 +447,37 @@ DigitsResult digits(lesson::Lesson& L, const lesson::DigitSplits& d, Generator& 
   auto flat = [](const data::ImageSet& s) { return reshape(s.images, {s.size(), 64}); };
   const Tensor tr = flat(d.train), va = flat(d.validation), te = flat(d.test);
 
-  auto realnvp = models::make_realnvp(64, 8, {256, 256}, gen, 17, /*actnorm=*/true, 0.05);
-  const train::FitResult fr = train::fit(*realnvp, tr, va, gen, digits_fit(L, "digits_realnvp", L.epochs(15, 200)));
   auto nice = models::make_nice(64, 4, {256, 256}, gen, 17, models::Prior::Logistic);
   const train::FitResult fn = train::fit(*nice, tr, va, gen, digits_fit(L, "digits_nice", L.epochs(15, 200)));
-  realnvp->eval();
-  nice->eval();
-  // the test figure, averaged over 10 dequantizations (each one is a bound; their mean is too)
-  auto test_nll = [&](Flow& f) {
-    double s = 0;
-    for (int r = 0; r < 10; ++r) s += train::evaluate(f, te).nll_nats / 10;
-    return s;
-  };
+  auto realnvp = models::make_realnvp(64, 8, {128, 128}, gen, 17, /*actnorm=*/true, 0.05);
+  const train::FitResult fr = train::fit(*realnvp, tr, va, gen, digits_fit(L, "digits_realnvp_mlp", L.epochs(15, 60)));
+  models::ImageFlowOptions io;
+  io.height = io.width = 8, io.levels = 17, io.scales = 2, io.steps = 2, io.hidden = 32, io.blocks = 1;
   DigitsResult res;
-  res.test_nll = test_nll(*realnvp);
+  res.image_flow = models::make_image_flow(io, gen);
+  const train::FitResult fm =
+      train::fit(*res.image_flow, d.train.images, d.validation.images, gen, digits_fit(L, "digits_realnvp_multiscale", L.epochs(6, 40)));
+  nice->eval(), realnvp->eval(), res.image_flow->eval();
+  const double nice_nll = test_nll(*nice, te), mlp_nll = test_nll(*realnvp, te);
+  res.test_nll = test_nll(*res.image_flow, d.test.images);
   res.test_bpd = train::bits_per_dim(res.test_nll, 64);
-  const double nice_nll = test_nll(*nice);
-  std::cout << std::fixed << std::setprecision(2) << "   RealNVP (8 affine couplings, MLP 256-256, actnorm, logit): test NLL "
-            << res.test_nll << " nats (" << std::setprecision(3) << res.test_bpd << " bits/dim), best epoch " << fr.best_epoch
-            << ", " << std::setprecision(1) << fr.seconds << " s\n"
-            << std::setprecision(2) << "   NICE (4 additive couplings, MLP 256-256, scaling, logistic prior): test NLL " << nice_nll
-            << " nats, " << std::setprecision(1) << fn.seconds << " s\n"
-            << "   references: a uniform model 64 ln 17 = 181.3 nats; the book code's RealNVP about 125 (validation);\n"
-            << "   this project's MADE and PixelCNN on the same split: see lesson_ar\n";
+  auto line = [](const std::string& what, double nll, const train::FitResult& f) {
+    std::cout << "   " << std::left << std::setw(72) << what << std::right << std::fixed << std::setprecision(2) << std::setw(8) << nll
+              << " nats  (best epoch " << f.best_epoch << ", " << std::setprecision(1) << f.seconds << " s)\n";
+  };
+  std::cout << "   test NLL per image (mean of 10 dequantizations):\n";
+  line("NICE: 4 additive couplings, MLP 256-256, scaling, logistic prior", nice_nll, fn);
+  line("RealNVP: logit, 8 x (actnorm, affine coupling, MLP 128-128)", mlp_nll, fr);
+  line("RealNVP multi-scale: logit, 2 scales, ResNet couplings (32 ch), actnorm", res.test_nll, fm);
+  std::cout << "   = " << std::setprecision(3) << res.test_bpd << " bits/dim for the multi-scale flow. References: a uniform model "
+            << "64 ln 17 = 181.3 nats;\n   the book code's RealNVP about 125 (validation); MADE and PixelCNN on this split: lesson_ar\n";
   if (!quick && L.options().epochs == 0 && !d.synthetic)
-    L.check_le("digits: RealNVP test NLL <= 105 nats (the issue's target for the default run)", res.test_nll, 105.0);
+    L.check_le("digits: multi-scale RealNVP test NLL <= 105 nats (the issue's target for the default run)", res.test_nll, 105.0);
+  L.metric("digits_nice_test_nll_nats", nice_nll);
+  L.metric("digits_realnvp_mlp_test_nll_nats", mlp_nll);
 
-  std::cout << "\n   The bookkeeping of bits/dim, on the test set with one fixed dequantization u:\n";
+  std::cout << "\n   The bookkeeping of bits/dim, for the MLP RealNVP (its first layer is the logit transform), on the test set\n"
+            << "   with one fixed dequantization u:\n";
   {
     NoGradGuard ng;
     const Tensor u = realnvp->dequantize(te);
@@ -482,15 +495,9 @@ DigitsResult digits(lesson::Lesson& L, const lesson::DigitSplits& d, Generator& 
     const double no_logit = -mean(realnvp->prior_log_prob(h) + log_det_rest).item() + 64 * std::log(17.0);
     // mistake 2: the density of u on [0, 1]^D reported as if it were a probability of the levels
     const double no_scaling = -mean(realnvp->log_prob_continuous(u)).item();
-    // the analytic amounts, in plain arithmetic on u: sum log((1 - 2a) / (p (1 - p))), p = a + (1 - 2a) u
-    const std::vector<double> uv = u.to_vector();
-    double logit_log_det = 0;
-    const double a = logit.alpha;
-    for (double v : uv) {
-      const double p = a + (1 - 2 * a) * v;
-      logit_log_det += std::log((1 - 2 * a) / (p * (1 - p)));
-    }
-    logit_log_det /= static_cast<double>(u.size(0));
+    // the analytic amount, in plain float64 arithmetic element by element (data::logit_transform,
+    // not the engine's bijector): sum log((1 - 2a) / (p (1 - p))), p = a + (1 - 2a) u
+    const double logit_log_det = mean(data::logit_transform(u, logit.alpha).log_det).item();
     const double bpd = 64 * std::log(2.0);
     std::cout << std::setprecision(3) << "     right:                              " << right << " nats = " << right / bpd
               << " bits/dim\n"
@@ -500,7 +507,6 @@ DigitsResult digits(lesson::Lesson& L, const lesson::DigitSplits& d, Generator& 
                   no_logit - right, logit_log_det, 1e-3);
     L.check_close("the scaling mistake shifts the NLL by -D log 17 = -64 ln 17", no_scaling - right, -64 * std::log(17.0), 1e-3);
   }
-  L.metric("digits_nice_test_nll_nats", nice_nll);
   return res;
 }
 
@@ -509,48 +515,46 @@ struct ImageResult {
   double test_bpd = 0, test_nll = 0, seconds = 0;
 };
 
-ImageResult image_flow(lesson::Lesson& L, const lesson::DigitSplits& d, const models::ImageFlowOptions& base,
-                       double minutes, Generator& gen) {
+ImageResult image_flow(lesson::Lesson& L, const DigitsResult& dr, const lesson::DigitSplits& d,
+                       const models::ImageFlowOptions& base, double minutes, Generator& gen) {
   const auto& opt = L.options();
-  data::ImageSet train, val, test;
-  models::ImageFlowOptions o = base;
-  std::string what;
-  if (opt.quick) {  // the digits stand in for Fashion-MNIST
-    train = d.train, val = d.validation, test = d.test;
-    o.height = o.width = 8, o.levels = 17, o.hidden = std::min<int64_t>(o.hidden, 16), o.steps = std::min(o.steps, 2);
-    what = "the 8x8 digits (--quick stands in for Fashion-MNIST)";
+  ImageResult r;
+  std::shared_ptr<Flow> flow;
+  data::ImageSet test;
+  if (opt.quick) {  // the digits' multi-scale flow of step 6 stands in for Fashion-MNIST
+    std::cout << "\n-- 8. The multi-scale RealNVP of step 6 stands in for Fashion-MNIST (--quick): its figures, its samples\n";
+    flow = dr.image_flow, test = d.test;
+    r.test_nll = dr.test_nll, r.test_bpd = dr.test_bpd;
   } else {
     const data::ImageSet all = data::fashion_mnist(data::Split::Train, opt.data);
-    train = all.slice(0, all.size() - 1000), val = all.slice(all.size() - 1000, all.size());
+    const data::ImageSet train = all.slice(0, all.size() - 1000), val = all.slice(all.size() - 1000, all.size());
     test = data::fashion_mnist(data::Split::Test, opt.data);
-    what = "Fashion-MNIST (256 levels; train 59,000 / validation 1,000 / test 10,000)";
+    flow = models::make_image_flow(base, gen);
+    std::cout << "\n-- 8. A multi-scale " << (base.conv1x1 ? "Glow-style flow (actnorm, 1x1 conv, affine coupling)" : "RealNVP")
+              << " on Fashion-MNIST (256 levels; train 59,000 / validation 1,000 / test 10,000)\n   " << base.scales << " scales, "
+              << base.steps << " couplings per half-scale, ResNet couplings " << base.hidden << " channels x " << base.blocks
+              << " block(s), logit alpha " << base.logit_alpha << "; " << flow->num_parameters() << " parameters; Adam 1e-3, batch 64, "
+              << minutes << " minutes\n";
+    train::FitOptions f;
+    f.epochs = L.epochs(1000, 1000);
+    f.batch_size = 64;
+    f.tag = "fashion_flow";
+    f.out_dir = opt.out;
+    f.examples_per_epoch = 6400;  // an "epoch" of the curve: 100 steps
+    f.max_seconds = minutes * 60;
+    f.curve_title = "multi-scale RealNVP on Fashion-MNIST: NLL per image (dequantized)";
+    f.train_column = "train_nll_nats_per_6400";
+    const train::FitResult fr = train::fit(*flow, train.images, val.images, gen, f);
+    flow->eval();
+    const train::Evaluation ev = train::evaluate(*flow, test.images, 250);
+    r = {ev.bits_per_dim, ev.nll_nats, fr.seconds};
+    std::cout << std::fixed << std::setprecision(3) << "   test: " << ev.nll_nats << " nats per image = " << ev.bits_per_dim
+              << " bits/dim (" << ev.kind << "), after " << fr.steps << " steps, " << std::setprecision(0) << fr.seconds << " s\n"
+              << "   published: Glow on Fashion-MNIST 2.958 bits/dim (long GPU training); the issue's target for the default run 3.8\n";
+    if (opt.epochs == 0) L.check_le("Fashion-MNIST: test bits/dim <= 3.8 (the issue's target for the default run)", ev.bits_per_dim, 3.8);
   }
-  auto flow = models::make_image_flow(o, gen);
-  std::cout << "\n-- 8. A multi-scale " << (o.conv1x1 ? "Glow-style flow (actnorm, 1x1 conv, affine coupling)" : "RealNVP")
-            << " on " << what << "\n   " << o.scales << " scales, " << o.steps << " couplings per half-scale, ResNet couplings "
-            << o.hidden << " channels x " << o.blocks << " block(s), logit alpha " << o.logit_alpha << "; "
-            << flow->num_parameters() << " parameters\n";
-  train::FitOptions f;
-  f.epochs = L.epochs(opt.quick ? 6 : 1000, 1000);
-  f.batch_size = 64;
-  f.lr = 1e-3;
-  f.tag = opt.quick ? "image_flow" : "fashion_flow";
-  f.out_dir = opt.out;
-  f.examples_per_epoch = opt.quick ? 0 : 6400;
-  f.max_seconds = opt.quick ? 0 : minutes * 60;
-  f.curve_title = "multi-scale flow: NLL per image (dequantized)";
-  const train::FitResult fr = train::fit(*flow, train.images, val.images, gen, f);
-  flow->eval();
-  const train::Evaluation ev = train::evaluate(*flow, test.images, 250);
-  ImageResult r{ev.bits_per_dim, ev.nll_nats, fr.seconds};
-  std::cout << std::fixed << std::setprecision(3) << "   test: " << ev.nll_nats << " nats per image = " << ev.bits_per_dim
-            << " bits/dim (" << ev.kind << "), after " << fr.steps << " steps, " << std::setprecision(0) << fr.seconds << " s\n"
-            << "   published: Glow on Fashion-MNIST 2.958 bits/dim (long GPU training); the issue's target for the default run 3.8\n";
-  if (!opt.quick && opt.epochs == 0)
-    L.check_le("Fashion-MNIST: test bits/dim <= 3.8 (the issue's target for the default run)", ev.bits_per_dim, 3.8);
-
+  const int64_t h = test.images.size(2);
   // samples at temperature 1.0 and 0.7, and a latent interpolation between two test images
-  const int64_t h = o.height;
   const int up = image::upscale_for(h);
   for (double t : {1.0, 0.7}) {
     std::ostringstream name;
@@ -566,7 +570,7 @@ ImageResult image_flow(lesson::Lesson& L, const lesson::DigitSplits& d, const mo
     Tensor x = flow->quantize(flow->bijector().inverse(concat(frames, 0)));
     image::save_image_grid(L.path("latent_interpolation.png"), x, 10, up, 2);
   }
-  std::cout << "   wrote samples_t1.0.png, samples_t0.7.png, latent_interpolation.png, " << f.tag << "_curve.png\n";
+  std::cout << "   wrote samples_t1.0.png, samples_t0.7.png, latent_interpolation.png\n";
   return r;
 }
 
@@ -621,7 +625,7 @@ int main(int argc, char** argv) {
     const DigitsResult dr = digits(L, d, gen);
     forward_vs_reverse(L, *eight.flow, gen);
     ImageResult ir;
-    if (opt.quick || !skip_fashion) ir = image_flow(L, d, image_opts, minutes, gen);
+    if (opt.quick || !skip_fashion) ir = image_flow(L, dr, d, image_opts, minutes, gen);
 
     L.metric("digits_test_nll_nats", dr.test_nll);
     L.metric("digits_test_bpd", dr.test_bpd);

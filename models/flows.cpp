@@ -8,6 +8,7 @@
 #include "autograd/graph.h"
 #include "models/toolkit/distributions.h"
 #include "models/toolkit/linalg.h"
+#include "models/toolkit/transforms.h"
 
 namespace dgm::models {
 
@@ -175,7 +176,7 @@ Flowed AffineCoupling::forward_flow(const Tensor& x) {
 Tensor AffineCoupling::inverse(const Tensor& z) {
   check_fits(kind(), z, mask_);
   auto [s, t] = scale_shift(z);  // b z = b x: the same s and t
-  return (z - t) * exp(neg(s));
+  return (z - t) / exp(s);        // dividing by the forward's own exp(s) undoes it more exactly than * exp(-s)
 }
 
 // ------------------------------------------------------------ Scaling
@@ -460,11 +461,7 @@ Tensor Flow::log_prob_continuous(const Tensor& u) {
   return prior_log_prob(f.z) + f.log_det;  // the change of variables
 }
 
-Tensor Flow::dequantize(const Tensor& x) {
-  NoGradGuard ng;
-  Tensor k = dist::levels_to_index(x, levels_).to(x.dtype());
-  return (k + noise_.uniform(x.shape(), 0, 1, x.dtype())) / static_cast<double>(levels_);
-}
+Tensor Flow::dequantize(const Tensor& x) { return data::dequantize_uniform(x, levels_, noise_); }
 
 Tensor Flow::quantize(const Tensor& u) const {
   NoGradGuard ng;

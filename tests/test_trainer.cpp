@@ -163,3 +163,27 @@ TEST_CASE("RealNVP2D: the inverse undoes the flow, and log_prob matches the chan
     CHECK(f.log_det.at(n) == Approx(std::log(std::abs(det))).margin(1e-10));
   }
 }
+
+TEST_CASE("fit: examples_per_epoch ends an epoch early, and max_seconds stops training at the time limit", "[trainer]") {
+  Generator g(7);
+  Tensor X = gaussian_points(100, g);
+  models::GaussianMixtureGradient model(one_component(0.0, 1.0));
+  train::FitOptions o;
+  o.epochs = 3;
+  o.batch_size = 10;
+  o.progress = false;
+  o.examples_per_epoch = 30;
+  const train::FitResult r = train::fit(model, X, Tensor(), g, o);
+  CHECK(r.steps == 9);  // 3 epochs of 3 batches, not of 10
+  CHECK_FALSE(r.out_of_time);
+  // a limit already reached after the first step: one step, one validated epoch, then stop
+  o.examples_per_epoch = 0;
+  o.epochs = 50;
+  o.max_seconds = 1e-9;
+  int validations = 0;
+  const train::FitResult t = train::fit(model, X, Tensor(), g, o, [&] { return static_cast<double>(++validations); });
+  CHECK(t.out_of_time);
+  CHECK(t.steps == 1);
+  CHECK(t.epochs_run == 1);
+  CHECK(validations == 1);
+}

@@ -91,7 +91,9 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
   std::vector<Tensor> best;
   if (validate && o.keep_best) best = copy_parameters(model.parameters());
   int validations_without_gain = 0;
-  progress::ProgressBar bar(o.tag, o.epochs);
+  // with a time limit the bar counts thousandths of whichever ends first: the epochs or the time
+  const bool timed = o.max_seconds > 0;
+  progress::ProgressBar bar(o.tag, timed ? 1000 : o.epochs);
   progress::Stopwatch clock;
   for (int e = 1; e <= o.epochs; ++e) {
     double total = 0;
@@ -135,7 +137,13 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
         }
       }
     }
-    if (o.progress) bar.update(e, status.str());
+    if (o.progress) {
+      if (timed)
+        bar.update(std::min<int64_t>(1000, std::max<int64_t>(e * 1000 / o.epochs, static_cast<int64_t>(clock.seconds() / o.max_seconds * 1000))),
+                   "epoch " + std::to_string(e) + ", " + status.str());
+      else
+        bar.update(e, status.str());
+    }
     if (r.stopped_early || stop_now) break;
   }
   if (o.progress)
