@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/timing.h"
 #include "autograd/graph.h"
 #include "autograd/kernels.h"
 #include "autograd/nn.h"
@@ -37,33 +38,9 @@ namespace {
 bool g_quick = false;
 int g_threads = 1;
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 void bench(const std::string& name, double mflop, const std::function<void()>& step, double per_unit = 1.0,
            const char* unit = "ms/step") {
-  const double warm_t = g_quick ? 0.1 : 0.5;
-  const int warm_n = g_quick ? 2 : 5;
-  const int min_steps = g_quick ? 5 : 20;
-  const double min_time = g_quick ? 0.3 : 2.0;
-  double t0 = now_s();
-  for (int i = 0; i < warm_n || now_s() - t0 < warm_t; ++i) step();
-  std::vector<double> ts;
-  const double start = now_s();
-  while (static_cast<int>(ts.size()) < min_steps || now_s() - start < min_time) {
-    const double a = now_s();
-    step();
-    ts.push_back(now_s() - a);
-    if (ts.size() >= 5000) break;
-  }
-  std::sort(ts.begin(), ts.end());
-  auto q = [&](double p) { return ts[std::min(ts.size() - 1, static_cast<size_t>(p * ts.size()))]; };
-  const double med = q(0.5);
-  const double gflops = mflop > 0 ? mflop * 1e6 / med * 1e-9 : 0.0;
-  std::printf("%s\t%d\t%.4f\t%.4f\t%.4f\t%zu\t%.2f\t%.2f\t%s\n", name.c_str(), g_threads, med * 1e3 / per_unit,
-              q(0.1) * 1e3 / per_unit, q(0.9) * 1e3 / per_unit, ts.size(), mflop, gflops, unit);
-  std::fflush(stdout);
+  bench::time_and_print(name, g_threads, g_quick, mflop, step, per_unit, unit);
 }
 
 // One training step = zero_grad + forward + backward + Adam step, as the reference.

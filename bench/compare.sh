@@ -40,9 +40,9 @@ if [ ! -x "$OUT/torch_ref" ] || [ "$REF_SRC" -nt "$OUT/torch_ref" ]; then
       "$REF_SRC" -o "$OUT/torch_ref" -ltorch -ltorch_cpu -lc10 -ldl
 fi
 # the project's own libtorch twins of workloads the shared reference does not have
-if [ ! -x "$OUT/torch_flow_ref" ] || [ bench/torch_flow_ref.cpp -nt "$OUT/torch_flow_ref" ]; then
+if [ ! -x "$OUT/torch_flow_ref" ] || [ bench/torch_flow_ref.cpp -nt "$OUT/torch_flow_ref" ] || [ bench/timing.h -nt "$OUT/torch_flow_ref" ]; then
   echo "building bench/torch_flow_ref.cpp (about a minute)..." >&2
-  g++ -O3 -march=native -std=c++17 -D_GLIBCXX_USE_CXX11_ABI=1 -I/usr/include/torch/csrc/api/include \
+  g++ -O3 -march=native -std=c++17 -D_GLIBCXX_USE_CXX11_ABI=1 -I. -I/usr/include/torch/csrc/api/include \
       bench/torch_flow_ref.cpp -o "$OUT/torch_flow_ref" -ltorch -ltorch_cpu -lc10 -ldl
 fi
 if [ ! -x "$OUT/sgemm_peak" ] || [ ../shared/bench/sgemm_peak.c -nt "$OUT/sgemm_peak" ]; then

@@ -16,8 +16,8 @@
 #include <dlfcn.h>
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <chrono>
+#include "bench/timing.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -29,28 +29,8 @@
 
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 bool g_quick = false;
 int g_threads = 1;
-
-void bench(const std::string& name, double mflop, const std::function<void()>& step) {
-  const double warm_t = g_quick ? 0.1 : 0.5, min_time = g_quick ? 0.3 : 2.0;
-  const int warm_n = g_quick ? 2 : 5, min_steps = g_quick ? 5 : 20;
-  double t0 = now_s();
-  for (int i = 0; i < warm_n || now_s() - t0 < warm_t; ++i) step();
-  std::vector<double> ts;
-  const double start = now_s();
-  while (static_cast<int>(ts.size()) < min_steps || now_s() - start < min_time) {
-    const double a = now_s();
-    step();
-    ts.push_back(now_s() - a);
-  }
-  std::sort(ts.begin(), ts.end());
-  auto q = [&](double p) { return ts[std::min(ts.size() - 1, static_cast<size_t>(p * ts.size()))]; };
-  std::printf("%s\t%d\t%.4f\t%.4f\t%.4f\t%zu\t%.2f\t%.2f\t%s\n", name.c_str(), g_threads, q(0.5) * 1e3, q(0.1) * 1e3,
-              q(0.9) * 1e3, ts.size(), mflop, mflop * 1e6 / q(0.5) * 1e-9, "ms/step");
-  std::fflush(stdout);
-}
 
 struct ResBlockImpl : torch::nn::Module {
   torch::nn::Conv2d c1{nullptr}, c2{nullptr};
@@ -160,7 +140,7 @@ int main(int argc, char** argv) {
   // the same multiply-add count as bench_train's image_flow_mflop (convolutions only)
   const double macs = 3 * 9.0 * 784 * (1 * 32 + 2 * 32 * 32 + 32 * 2) + 3 * 9.0 * 196 * (4 * 32 + 2 * 32 * 32 + 32 * 8) +
                       4 * 9.0 * 196 * (2 * 32 + 2 * 32 * 32 + 32 * 4);
-  bench("i_realnvp_img_b64", macs * 2 * 3 * 64 / 1e6, [&] {
+  bench::time_and_print("i_realnvp_img_b64", g_threads, g_quick, macs * 2 * 3 * 64 / 1e6, [&] {
     opt.zero_grad();
     auto l = model->loss(x);
     l.backward();

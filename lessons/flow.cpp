@@ -534,7 +534,7 @@ ImageResult image_flow(lesson::Lesson& L, const DigitsResult& dr, const lesson::
               << " on Fashion-MNIST (256 levels; train 59,000 / validation 1,000 / test 10,000)\n   " << base.scales << " scales, "
               << base.steps << " couplings per half-scale, ResNet couplings " << base.hidden << " channels x " << base.blocks
               << " block(s), logit alpha " << base.logit_alpha << "; " << flow->num_parameters() << " parameters; Adam 1e-3, batch 64, "
-              << minutes << " minutes\n";
+              << std::defaultfloat << minutes << " minutes\n";
     train::FitOptions f;
     f.epochs = L.epochs(1000, 1000);
     f.batch_size = 64;
