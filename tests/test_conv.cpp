@@ -93,6 +93,10 @@ TEST_CASE("gradcheck: conv2d", "[gradcheck][conv]") {
   require_gradcheck(f(2, 0, 1), {randn({1, 2, 6, 5}, 1), randn({2, 2, 3, 3}, 2), randn({2}, 3)});
   require_gradcheck(f(1, 2, 2), {randn({1, 1, 5, 5}, 1), randn({2, 1, 3, 3}, 2), randn({2}, 3)});
   require_gradcheck(f(1, 0, 1), {randn({2, 3, 3, 4}, 1), randn({2, 3, 1, 1}, 2), randn({2}, 3)});  // 1x1: no im2col
+  // stride 1: the input gradient is computed as a convolution with the flipped kernel
+  // (padding d (k - 1) - pad): a "valid" 3x3, and a 5x5 padded less than "same"
+  require_gradcheck(f(1, 0, 1), {randn({1, 2, 6, 5}, 1), randn({2, 2, 3, 3}, 2), randn({2}, 3)});
+  require_gradcheck(f(1, 1, 1), {randn({2, 3, 6, 6}, 1), randn({2, 3, 5, 5}, 2), randn({2}, 3)});
 }
 
 TEST_CASE("gradcheck: conv_transpose2d", "[gradcheck][conv]") {

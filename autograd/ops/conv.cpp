@@ -249,8 +249,37 @@ Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g, con
   return y;
 }
 
+// For stride 1, the input gradient is itself a convolution: with the
+// kernel flipped and its two channel axes swapped, wf[c, o, i', j'] =
+// w[o, c, kh-1-i', kw-1-j'], and padding pad' = d (k - 1) - pad,
+//   dx[c, y, x] = sum_{o,i,j} w[o, c, i, j] g[o, y + pad - d i, x + pad - d j] = conv2d(g, wf)[c, y, x].
+// Computed this way GEMM writes [C, H W] per image (not the k*k times larger
+// [C k k, H W] of W^T g, which OpenBLAS first zeroes), its inner dimension is
+// O k k (not O, often 2 to 32), and there is no col2im pass.
+bool input_grad_as_conv(const ConvGeom& g) {
+  return g.stride == 1 && g.kh == g.kw && !g.pointwise() && g.pad <= g.dil * (g.kh - 1);
+}
+
+Tensor conv_input_grad_as_conv(const Tensor& gy, const Tensor& w, const ConvGeom& g) {
+  const int64_t kk = g.kh * g.kw;
+  Tensor wf = Tensor::zeros({g.c, g.o, g.kh, g.kw}, w.dtype());
+  kernels::dispatch_float(w.dtype(), "conv_input_grad", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pw = w.data<T>();
+    T* pf = wf.data<T>();
+    for (int64_t o = 0; o < g.o; ++o)
+      for (int64_t c = 0; c < g.c; ++c)
+        for (int64_t t : g.taps) pf[(c * g.o + o) * kk + (kk - 1 - t)] = pw[(o * g.c + c) * kk + t];
+  });
+  std::vector<int64_t> flipped;  // tap (i, j) -> (kh-1-i, kw-1-j), i.e. t -> kk-1-t, increasing
+  for (auto t = g.taps.rbegin(); t != g.taps.rend(); ++t) flipped.push_back(kk - 1 - *t);
+  const ConvGeom g2 = geometry(gy.shape(), wf.shape(), 1, g.dil * (g.kh - 1) - g.pad, g.dil, "conv_input_grad", flipped);
+  return conv_forward_raw(gy, wf, g2);  // [n, c, h, w]: stride 1 makes oh + d (k-1) - 2 pad = h
+}
+
 // dx[n] = col2im(W^T @ g[n])
 Tensor conv_input_grad_raw(const Tensor& gy, const Tensor& w, const ConvGeom& g) {
+  if (input_grad_as_conv(g)) return conv_input_grad_as_conv(gy, w, g);
   Tensor dx = Tensor::empty({g.n, g.c, g.h, g.w}, gy.dtype());
   kernels::dispatch_float(gy.dtype(), "conv_input_grad", [&](auto tag) {
     using T = decltype(tag);
