@@ -16,14 +16,40 @@
 
 namespace dgm::models {
 
-// Every derived quantity of a schedule, computed once in float64 (index t = 0..T-1
-// stands for the paper's step t + 1).
+// Every derived quantity of a schedule, computed once in float64. Index t =
+// 0..T-1 stands for the paper's step t + 1: beta[0] is beta_1, alpha_bar[t] =
+// prod_{s <= t} alpha[s].
+//   posterior q(x_{t-1} | x_t, x_0) = N(posterior_coef_x0[t] x_0 + posterior_coef_xt[t] x_t, posterior_var[t]):
+//     posterior_var     = beta_t (1 - abar_{t-1}) / (1 - abar_t)
+//     posterior_coef_x0 = sqrt(abar_{t-1}) beta_t / (1 - abar_t)
+//     posterior_coef_xt = sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t)
+//   (index 0 has abar_{-1} = 1: variance 0, mean x_0 -- the chain starts at the data).
 struct NoiseSchedule {
   std::vector<double> beta, alpha, alpha_bar;
+  std::vector<double> posterior_var, posterior_coef_x0, posterior_coef_xt;
   int64_t steps() const { return static_cast<int64_t>(beta.size()); }
+  // Any betas in (0, 1); throws naming the first bad one, or T = 0.
+  static NoiseSchedule from_betas(const std::vector<double>& betas);
   // beta rising linearly from beta_1 to beta_T (the paper: 1e-4 to 0.02, T = 1000)
   static NoiseSchedule linear(int64_t T, double beta_1 = 1e-4, double beta_T = 0.02);
+  // Nichol & Dhariwal 2021: abar(t) = f(t) / f(0), f(t) = cos^2(((t / T) + s) / (1 + s) pi / 2),
+  // beta_t = 1 - abar(t) / abar(t - 1) clipped to 0.999 (the last steps would otherwise be 1).
+  static NoiseSchedule cosine(int64_t T, double s = 0.008);
+  // The weight of L_{t-1} in epsilon form when the reverse step has variance sigma2:
+  //   KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) = w_t ||eps - eps_theta||^2 + (a constant in theta),
+  //   w_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t))  (per dimension).
+  double eps_weight(int64_t t, double sigma2) const;
+  // The reverse step's mean from x_t and a noise prediction:
+  //   mu = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t).
+  double mean_from_eps(int64_t t, double x_t, double eps) const;
 };
+
+// DDPM's decoder p(x_0 | x_1) for data on `levels` values in [-1, 1]: the
+// Gaussian N(mean, exp(log_var)) integrated over each value's bin
+// [x - 1/(levels-1), x + 1/(levels-1)], the two end bins extended to -inf and
+// +inf, so the levels' masses sum to one. log P per element, float64, no
+// gradient (the bound is evaluated, not trained, through it).
+Tensor discretized_gaussian_log_prob(const Tensor& x, const Tensor& mean, const Tensor& log_var, int64_t levels);
 
 // DDPM on 2-D points: eps_theta is an MLP on (x_t, t / T), 3 -> hidden... -> 2.
 class DDPM2D : public nn::Module {

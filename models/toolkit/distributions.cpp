@@ -23,6 +23,9 @@ Tensor Normal::rsample(Generator& gen) const {
   return mean + exp(log_var * 0.5) * eps;
 }
 Tensor Normal::kl_to_standard() const { return (square(mean) + exp(log_var) - 1.0 - log_var) * 0.5; }
+Tensor Normal::kl_to(const Normal& p) const {
+  return (p.log_var - log_var + (exp(log_var) + square(mean - p.mean)) / exp(p.log_var) - 1.0) * 0.5;
+}
 
 // ---------------------------------------------------------------- Logistic
 Logistic Logistic::standard(const Shape& shape, DType dtype) {

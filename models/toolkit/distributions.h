@@ -24,6 +24,8 @@ struct Normal {
   Tensor rsample(Generator& gen) const;
   // KL(this || N(0, 1)) per element: (mean^2 + var - 1 - log var) / 2.
   Tensor kl_to_standard() const;
+  // KL(this || p) per element: (log var_p - log var + (var + (mean - mean_p)^2) / var_p - 1) / 2.
+  Tensor kl_to(const Normal& p) const;
 };
 
 // ---------------------------------------------------------------- Logistic(loc, exp(log_scale))

@@ -1,0 +1,278 @@
+// lessons/ddpm.cpp — denoising diffusion: the forward process, its posterior,
+// the epsilon form of the bound's terms, and ancestral sampling.
+//
+// 1. q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t)): the one-step chain
+//    iterated by Monte Carlo against the closed form, linear and cosine schedules.
+// 2. The posterior q(x_{t-1} | x_t, x_0): closed form against Bayes' rule on a grid.
+// 4. L_{t-1} in epsilon form: the Gaussian KL = w_t (eps - eps_theta)^2 + const.
+// 5. L_T is close to zero; the discretized Gaussian decoder L_0 is a proper
+//    distribution over the data's levels.
+// 7. A DDPM trained on a 2-D toy: samples against held-out data (energy
+//    distance, with two real samples as the reference), the effect of T, the
+//    denoising trajectory as a picture.
+// (Steps 3 and 6 -- the ELBO by Monte Carlo against its closed-form terms on a
+// trained 1-D model, and L_simple against the weighted bound -- and the image
+// models come with the rest of the chapter; docs/chapters/diffusion.md says
+// what exists.)
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+
+#include "autograd/graph.h"
+#include "lessons/common/lesson.h"
+#include "models/diffusion.h"
+#include "models/toolkit/distributions.h"
+#include "models/toolkit/image.h"
+#include "models/toolkit/toy2d.h"
+#include "models/toolkit/trainer.h"
+
+using namespace dgm;
+using models::NoiseSchedule;
+
+namespace {
+
+// ------------------------------------------------------------ 1. forward marginals
+void forward_marginals(lesson::Lesson& L, Generator& gen) {
+  const int64_t n = L.options().quick ? 4000 : 20000;
+  std::cout << "\n-- 1. The forward process: x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) z, iterated " << n
+            << " times from x_0 = 1.5;\n   its closed form q(x_t | x_0) = N(sqrt(abar_t) x_0, 1 - abar_t)\n";
+  for (const auto& [name, s] : {std::pair{std::string("linear"), NoiseSchedule::linear(1000)},
+                                std::pair{std::string("cosine"), NoiseSchedule::cosine(1000)}}) {
+    std::vector<double> x(static_cast<size_t>(n), 1.5);
+    double worst_mean = 0, worst_var = 0;  // in standard errors
+    std::cout << "   " << name << ":   t   mean (MC)   closed form   var (MC)   closed form\n";
+    for (int64_t t = 0; t < s.steps(); ++t) {
+      const double b = s.beta[static_cast<size_t>(t)], keep = std::sqrt(1 - b), noise = std::sqrt(b);
+      for (double& v : x) v = keep * v + noise * gen.normal01();
+      const int64_t step = t + 1;
+      if (step != 1 && step != 10 && step != 100 && step != 500 && step != 1000) continue;
+      double m = 0, v2 = 0;
+      for (double v : x) m += v / static_cast<double>(n);
+      for (double v : x) v2 += (v - m) * (v - m) / static_cast<double>(n - 1);
+      const double ab = s.alpha_bar[static_cast<size_t>(t)], mean = std::sqrt(ab) * 1.5, var = 1 - ab;
+      worst_mean = std::max(worst_mean, std::abs(m - mean) / std::sqrt(var / static_cast<double>(n)));
+      worst_var = std::max(worst_var, std::abs(v2 - var) / (var * std::sqrt(2.0 / static_cast<double>(n - 1))));
+      std::cout << std::fixed << std::setprecision(5) << "        " << std::setw(4) << step << "   " << std::setw(8) << m << "   "
+                << std::setw(8) << mean << "      " << std::setw(8) << v2 << "   " << std::setw(8) << var << "\n";
+    }
+    L.check_le(name + " schedule: the Monte Carlo means within 4 standard errors of sqrt(abar_t) x_0 (worst, in s.e.)",
+               worst_mean, 4.0);
+    L.check_le(name + " schedule: the Monte Carlo variances within 4 standard errors of 1 - abar_t (worst, in s.e.)",
+               worst_var, 4.0);
+  }
+}
+
+// ------------------------------------------------------------ 2. the posterior by Bayes' rule
+void posterior(lesson::Lesson& L) {
+  std::cout << "\n-- 2. The posterior q(x_{t-1} | x_t, x_0) ∝ q(x_t | x_{t-1}) q(x_{t-1} | x_0): closed form vs Bayes' rule\n"
+            << "   on a grid (200,001 points, Simpson's rule for the normaliser, mean and variance)\n";
+  const NoiseSchedule s = NoiseSchedule::linear(1000);
+  double worst_mean = 0, worst_var = 0;
+  for (int64_t t : {1, 10, 100, 500, 999}) {  // index t: the paper's step t + 1 >= 2
+    const auto i = static_cast<size_t>(t);
+    const double x0 = 0.7, xt = std::sqrt(s.alpha_bar[i]) * x0 + 0.3;
+    const double mean_prior = std::sqrt(s.alpha_bar[i - 1]) * x0, var_prior = 1 - s.alpha_bar[i - 1];
+    auto unnormalised = [&](double y) {  // q(x_t | x_{t-1} = y) q(x_{t-1} = y | x_0)
+      return std::exp(-0.5 * std::pow(xt - std::sqrt(s.alpha[i]) * y, 2) / s.beta[i] - 0.5 * std::pow(y - mean_prior, 2) / var_prior);
+    };
+    const double closed_mean = s.posterior_coef_x0[i] * x0 + s.posterior_coef_xt[i] * xt, closed_var = s.posterior_var[i];
+    const double sd = std::sqrt(closed_var), lo = closed_mean - 12 * sd, hi = closed_mean + 12 * sd;
+    const int N = 200000;
+    double z = 0, m1 = 0, m2 = 0;
+    for (int k = 0; k <= N; ++k) {
+      const double y = lo + (hi - lo) * k / N, w = (k == 0 || k == N) ? 1 : (k % 2 ? 4 : 2), p = w * unnormalised(y);
+      z += p, m1 += p * y, m2 += p * y * y;
+    }
+    const double mean = m1 / z, var = m2 / z - mean * mean;
+    worst_mean = std::max(worst_mean, std::abs(mean - closed_mean));
+    worst_var = std::max(worst_var, std::abs(var - closed_var) / closed_var);
+  }
+  L.check_close("posterior mean: closed form vs Bayes' rule on a grid (worst of 5 steps)", worst_mean, 0, 1e-8);
+  L.check_close("posterior variance: closed form vs Bayes' rule on a grid (worst relative error of 5 steps)", worst_var, 0, 1e-6);
+}
+
+// ------------------------------------------------------------ 4. the epsilon form
+void epsilon_form(lesson::Lesson& L, Generator& gen) {
+  std::cout << "\n-- 4. L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) with p's mean written through eps_theta:\n"
+            << "   = w_t (eps - eps_theta)^2 + const,  w_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t))\n";
+  const NoiseSchedule s = NoiseSchedule::linear(1000);
+  double worst = 0, largest = 0;
+  for (int k = 0; k < 200; ++k) {
+    const int64_t t = 1 + static_cast<int64_t>(gen.uniform01() * 998);
+    const auto i = static_cast<size_t>(t);
+    const double x0 = gen.normal01(), eps = gen.normal01(), eps_theta = gen.normal01();
+    const double xt = std::sqrt(s.alpha_bar[i]) * x0 + std::sqrt(1 - s.alpha_bar[i]) * eps;
+    const double sigma2 = k % 2 ? s.beta[i] : s.posterior_var[i];  // the paper's two choices
+    // left: the Gaussian KL (engine, float64), means from the posterior's x_0-form and from eps_theta
+    dist::Normal q{Tensor::full({1}, s.posterior_coef_x0[i] * x0 + s.posterior_coef_xt[i] * xt, DType::Float64),
+                   Tensor::full({1}, std::log(s.posterior_var[i]), DType::Float64)};
+    dist::Normal p{Tensor::full({1}, s.mean_from_eps(t, xt, eps_theta), DType::Float64),
+                   Tensor::full({1}, std::log(sigma2), DType::Float64)};
+    const double kl = q.kl_to(p).item();
+    // right: the weighted squared error, plus the part of the KL that does not depend on theta
+    const double constant = 0.5 * (std::log(sigma2 / s.posterior_var[i]) + s.posterior_var[i] / sigma2 - 1);
+    const double right = s.eps_weight(t, sigma2) * (eps - eps_theta) * (eps - eps_theta) + constant;
+    // float64 round-off grows with the KL's size (the two means are formed by different formulas and
+    // their difference is squared and divided by a small sigma^2): compare relative to max(1, |KL|)
+    worst = std::max(worst, std::abs(kl - right) / std::max(1.0, std::abs(kl)));
+    largest = std::max(largest, kl);
+  }
+  L.check_close("KL = w_t (eps - eps_theta)^2 + const, 200 random (t, x_0, eps, eps_theta), sigma^2 = beta or beta~ "
+                "(worst |diff| / max(1, KL), float64; the largest KL was " + std::to_string(largest) + ")",
+                worst, 0, 1e-10);
+  std::cout << std::scientific << std::setprecision(3) << "   w_t (sigma^2 = beta_t): t = 2: " << s.eps_weight(1, s.beta[1])
+            << ", t = 100: " << s.eps_weight(99, s.beta[99]) << ", t = 1000: " << s.eps_weight(999, s.beta[999])
+            << std::defaultfloat << "\n   L_simple sets every w_t to 1: it down-weights the small-t terms the bound weights most\n";
+}
+
+// ------------------------------------------------------------ 5. the end terms
+void end_terms(lesson::Lesson& L) {
+  std::cout << "\n-- 5. The two end terms of the bound\n";
+  for (const auto& [name, s] : {std::pair{std::string("linear"), NoiseSchedule::linear(1000)},
+                                std::pair{std::string("cosine"), NoiseSchedule::cosine(1000)}}) {
+    // L_T = KL(q(x_T | x_0) || N(0, 1)) per dimension, worst over x_0 in [-1, 1] (at |x_0| = 1)
+    const double ab = s.alpha_bar.back();
+    dist::Normal q{Tensor::full({1}, std::sqrt(ab), DType::Float64), Tensor::full({1}, std::log(1 - ab), DType::Float64)};
+    const double lt = q.kl_to_standard().item();
+    std::cout << std::scientific << std::setprecision(3) << "   " << name << ": abar_T = " << ab << ", L_T <= " << lt
+              << " nats per dimension" << std::defaultfloat << "\n";
+    L.check_le(name + " schedule: L_T per dimension for data in [-1, 1] is below 1e-4 nats", lt, 1e-4);
+  }
+  const int64_t levels = 17;
+  Tensor x = Tensor::empty({levels}, DType::Float64);
+  for (int64_t l = 0; l < levels; ++l) x.data<double>()[l] = -1 + 2.0 * static_cast<double>(l) / (levels - 1);
+  double worst = 0;
+  for (double mean : {-1.3, -0.2, 0.5, 1.1})
+    for (double sd : {0.01, 0.1, 0.7}) {
+      const Tensor lp = models::discretized_gaussian_log_prob(x, Tensor::full({levels}, mean, DType::Float64),
+                                                              Tensor::full({levels}, 2 * std::log(sd), DType::Float64), levels);
+      double total = 0;
+      for (int64_t l = 0; l < levels; ++l) total += std::exp(lp.at(l));
+      worst = std::max(worst, std::abs(total - 1));
+    }
+  L.check_close("L_0's discretized Gaussian over 17 levels sums to one (12 means and scales, worst)", worst, 0, 1e-12);
+}
+
+// ------------------------------------------------------------ 7. a 2-D DDPM
+// The energy distance E|X - Y| - (E|X - X'| + E|Y - Y'|) / 2 between two samples (V-statistics).
+double energy_distance(const Tensor& a, const Tensor& b) {
+  auto mean_dist = [](const Tensor& p, const Tensor& q) {
+    const std::vector<double> pv = p.to_vector(), qv = q.to_vector();
+    const size_t n = pv.size() / 2, m = qv.size() / 2;
+    double s = 0;
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < m; ++j) s += std::hypot(pv[2 * i] - qv[2 * j], pv[2 * i + 1] - qv[2 * j + 1]);
+    return s / static_cast<double>(n * m);
+  };
+  return mean_dist(a, b) - 0.5 * (mean_dist(a, a) + mean_dist(b, b));
+}
+
+struct ToyDDPM {
+  double energy = 0, seconds_train = 0, seconds_sample = 0;
+};
+
+void two_d(lesson::Lesson& L, Generator& gen) {
+  const bool quick = L.options().quick;
+  const data::Toy toy = data::Toy::TwoMoons;
+  std::cout << "\n-- 7. DDPM on two moons: eps-MLP on (x_t, t/T), L_simple, ancestral sampling (sigma_t^2 = beta_t)\n";
+  const Tensor train = data::sample_toy(toy, quick ? 4000 : 20000, gen), held_out = data::sample_toy(toy, 1500, gen),
+               other = data::sample_toy(toy, 1500, gen);
+  const double reference = energy_distance(held_out, other);
+  const double noise_distance = energy_distance(held_out, gen.normal({1500, 2}));
+  // a stronger reference: the Gaussian with the training data's mean and covariance (all that a
+  // single Gaussian can capture), sampled as mean + chol(cov) z
+  double gaussian_distance = 0;
+  {
+    const std::vector<double> v = train.to_vector();
+    const double n = static_cast<double>(train.size(0));
+    double mx = 0, my = 0, sxx = 0, sxy = 0, syy = 0;
+    for (size_t i = 0; i < v.size(); i += 2) mx += v[i] / n, my += v[i + 1] / n;
+    for (size_t i = 0; i < v.size(); i += 2) {
+      sxx += (v[i] - mx) * (v[i] - mx) / n, sxy += (v[i] - mx) * (v[i + 1] - my) / n, syy += (v[i + 1] - my) * (v[i + 1] - my) / n;
+    }
+    const double l11 = std::sqrt(sxx), l21 = sxy / l11, l22 = std::sqrt(syy - l21 * l21);
+    Tensor z = gen.normal({1500, 2}, 0, 1, DType::Float64), g = Tensor::empty({1500, 2}, DType::Float64);
+    for (int64_t i = 0; i < 1500; ++i) {
+      g.data<double>()[2 * i] = mx + l11 * z.at(2 * i);
+      g.data<double>()[2 * i + 1] = my + l21 * z.at(2 * i) + l22 * z.at(2 * i + 1);
+    }
+    gaussian_distance = energy_distance(held_out, g);
+  }
+  std::vector<int64_t> Ts = quick ? std::vector<int64_t>{50, 200} : std::vector<int64_t>{50, 250, 1000};
+  std::vector<std::vector<double>> rows;
+  double energy_last = 0;
+  std::cout << "   T      energy distance to held-out data   train s   sample 1,500 s\n";
+  for (int64_t T : Ts) {
+    models::DDPM2D model(NoiseSchedule::linear(T, 1e-4 * 1000.0 / static_cast<double>(T), std::min(0.02 * 1000.0 / static_cast<double>(T), 0.5)),
+                         {128, 128, 128}, gen);
+    train::FitOptions o;
+    o.epochs = L.epochs(200, 150);
+    o.batch_size = quick ? 128 : 256;
+    o.tag = "ddpm2d_T" + std::to_string(T);
+    o.out_dir = L.options().out;
+    o.train_column = "train_l_simple";
+    o.y_label = "L_simple (mean squared error of eps)";
+    o.curve_title = "DDPM on two moons, T = " + std::to_string(T);
+    o.progress = false;
+    const train::FitResult fr = train::fit(model, train.size(0), [&](const Tensor& idx) { return model.loss(index_select(train, 0, idx), gen); },
+                                           {}, gen, o);
+    progress::Stopwatch clock;
+    const Tensor samples = model.sample(1500, gen);
+    const double secs = clock.seconds();
+    const double e = energy_distance(held_out, samples);
+    rows.push_back({static_cast<double>(T), e, fr.seconds, secs});
+    std::cout << std::fixed << std::setprecision(4) << "   " << std::setw(4) << T << "   " << std::setw(10) << e << "                          "
+              << std::setprecision(1) << std::setw(6) << fr.seconds << "   " << std::setprecision(2) << secs << "\n";
+    energy_last = e;
+    if (T == Ts.back()) {
+      // the denoising trajectory: the same 1,500 chains at x_T, ..., x_0
+      image::RGB sheet(6 * 206, 200);
+      Generator traj(L.options().seed + 7);
+      std::vector<int64_t> shots = {T, 3 * T / 4, T / 2, T / 4, T / 10, 0};
+      NoGradGuard ng;
+      Tensor x = traj.normal({1500, 2});
+      const NoiseSchedule& s = model.schedule();
+      size_t k = 0;
+      for (int64_t t = T; t >= 0; --t) {
+        if (k < shots.size() && t == shots[k]) image::scatter(sheet, static_cast<int>(k++) * 206, 0, 200, 3.0, x, {});
+        if (t == 0) break;
+        const auto i = static_cast<size_t>(t - 1);
+        Tensor eps = model.predict_noise(x, Tensor::full({1500}, static_cast<double>(t - 1), DType::Int64));
+        x = (x - eps * (s.beta[i] / std::sqrt(1 - s.alpha_bar[i]))) / std::sqrt(s.alpha[i]);
+        if (t > 1) x = x + traj.normal({1500, 2}) * std::sqrt(s.beta[i]);
+      }
+      image::write_png(L.path("trajectory.png"), sheet);
+      image::RGB pts(2 * 300 + 10, 300);
+      image::scatter(pts, 0, 0, 300, 2.5, held_out, {}, 120, 120, 120);
+      image::scatter(pts, 310, 0, 300, 2.5, samples, {});
+      image::write_png(L.path("samples.png"), pts);
+    }
+  }
+  L.write_csv("energy_by_T.csv", {"T", "energy_distance", "train_seconds", "sample_seconds"}, rows);
+  std::cout << std::setprecision(4) << "   references: two real samples " << reference << "; the best single Gaussian (the data's mean and covariance) "
+            << gaussian_distance << "; N(0, I) noise " << noise_distance
+            << "\n   wrote trajectory.png (x_T, ..., x_0), samples.png (held-out data | model), energy_by_T.csv\n";
+  L.check_le("ancestral sampling recovers structure a Gaussian cannot: energy distance to held-out data (largest T) < the best Gaussian's",
+             energy_last, gaussian_distance);
+  L.metric("toy_energy_distance", energy_last);
+  L.metric("toy_energy_distance_real", reference);
+  L.metric("toy_energy_distance_noise", noise_distance);
+  L.metric("toy_energy_distance_gaussian", gaussian_distance);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lesson::Lesson L("ddpm", "denoising diffusion: forward process, posterior, the bound's terms, sampling (first part)");
+  return L.run(argc, argv, [&] {
+    Generator gen(L.options().seed);
+    progress::Stopwatch clock;
+    forward_marginals(L, gen);
+    posterior(L);
+    epsilon_form(L, gen);
+    end_terms(L);
+    two_d(L, gen);
+    L.metric("train_seconds", clock.seconds());
+  });
+}

@@ -1,0 +1,115 @@
+// tests/test_diffusion.cpp — the noise schedules' identities, the epsilon form
+// of L_{t-1}, the discretized Gaussian decoder, DDPM2D's determinism.
+#include <cmath>
+
+#include "autograd/optim.h"
+#include "helpers.h"
+#include "models/diffusion.h"
+#include "models/toolkit/distributions.h"
+
+using namespace dgm;
+using namespace dgm::models;
+using namespace dgm::test;
+
+TEST_CASE("noise schedules: abar is the product of the alphas, and the posterior is Bayes' rule for Gaussians", "[diffusion]") {
+  for (const NoiseSchedule& s : {NoiseSchedule::linear(1000), NoiseSchedule::cosine(1000), NoiseSchedule::linear(5, 0.1, 0.5)}) {
+    double prod = 1;
+    for (int64_t t = 0; t < s.steps(); ++t) {
+      const auto i = static_cast<size_t>(t);
+      prod *= 1 - s.beta[i];
+      CHECK(s.alpha_bar[i] == Approx(prod).epsilon(1e-12));
+      if (t == 0) {
+        CHECK(s.posterior_var[0] == 0);
+        continue;
+      }
+      // precision-weighted: 1/var = alpha_t / beta_t + 1 / (1 - abar_{t-1}),
+      // mean = var (sqrt(alpha_t) x_t / beta_t + sqrt(abar_{t-1}) x_0 / (1 - abar_{t-1}))
+      const double ab_prev = s.alpha_bar[i - 1];
+      const double var = 1 / (s.alpha[i] / s.beta[i] + 1 / (1 - ab_prev));
+      CHECK(s.posterior_var[i] == Approx(var).epsilon(1e-10));
+      CHECK(s.posterior_coef_xt[i] == Approx(var * std::sqrt(s.alpha[i]) / s.beta[i]).epsilon(1e-10));
+      CHECK(s.posterior_coef_x0[i] == Approx(var * std::sqrt(ab_prev) / (1 - ab_prev)).epsilon(1e-10));
+    }
+  }
+}
+
+TEST_CASE("the cosine schedule follows f(t) / f(0) until beta is clipped", "[diffusion]") {
+  const NoiseSchedule s = NoiseSchedule::cosine(100);
+  auto f = [](double t) { return std::pow(std::cos((t / 100 + 0.008) / 1.008 * M_PI / 2), 2); };
+  for (int64_t t : {1, 10, 50, 90}) CHECK(s.alpha_bar[static_cast<size_t>(t - 1)] == Approx(f(t) / f(0)).epsilon(1e-10));
+  CHECK(s.beta.back() == 0.999);
+}
+
+TEST_CASE("schedules refuse betas outside (0, 1) and an empty chain", "[diffusion][errors]") {
+  CHECK_THAT(error_of([] { NoiseSchedule::from_betas({0.1, 1.0}); }), Catch::Contains("beta_2") && Catch::Contains("(0, 1)"));
+  CHECK_THAT(error_of([] { NoiseSchedule::from_betas({}); }), Catch::Contains("T = 0"));
+  CHECK_THAT(error_of([] { NoiseSchedule::linear(1000, -0.1, 0.02); }), Catch::Contains("beta_1"));
+}
+
+TEST_CASE("L_{t-1} in epsilon form: the Gaussian KL equals w_t (eps - eps_theta)^2 plus a constant", "[diffusion]") {
+  const NoiseSchedule s = NoiseSchedule::linear(1000);
+  Generator g(1);
+  for (int k = 0; k < 50; ++k) {
+    const int64_t t = 1 + static_cast<int64_t>(g.uniform01() * 998);
+    const auto i = static_cast<size_t>(t);
+    const double x0 = g.normal01(), eps = g.normal01(), eps_theta = g.normal01();
+    const double xt = std::sqrt(s.alpha_bar[i]) * x0 + std::sqrt(1 - s.alpha_bar[i]) * eps;
+    for (double sigma2 : {s.beta[i], s.posterior_var[i]}) {
+      const double mu_q = s.posterior_coef_x0[i] * x0 + s.posterior_coef_xt[i] * xt;
+      const double mu_p = s.mean_from_eps(t, xt, eps_theta);
+      dist::Normal q{Tensor::full({1}, mu_q, DType::Float64), Tensor::full({1}, std::log(s.posterior_var[i]), DType::Float64)};
+      dist::Normal p{Tensor::full({1}, mu_p, DType::Float64), Tensor::full({1}, std::log(sigma2), DType::Float64)};
+      const double kl = q.kl_to(p).item();
+      const double variance_part = 0.5 * (std::log(sigma2 / s.posterior_var[i]) + s.posterior_var[i] / sigma2 - 1);
+      CHECK(kl - variance_part == Approx(s.eps_weight(t, sigma2) * (eps - eps_theta) * (eps - eps_theta)).epsilon(1e-8).margin(1e-12));
+    }
+  }
+}
+
+TEST_CASE("Normal::kl_to: against N(0, 1) it is kl_to_standard", "[diffusion][distributions]") {
+  dist::Normal q{randn({5}, 1), randn({5}, 2)};
+  const Tensor a = q.kl_to(dist::Normal::standard({5}, DType::Float64)), b = q.kl_to_standard();
+  for (int64_t i = 0; i < 5; ++i) CHECK(a.at(i) == Approx(b.at(i)).epsilon(1e-14));
+}
+
+TEST_CASE("the discretized Gaussian decoder: masses sum to one over the levels, each a bin integral", "[diffusion]") {
+  const int64_t L = 17;
+  Generator g(2);
+  for (int k = 0; k < 5; ++k) {
+    const double mean = g.uniform01() * 2.4 - 1.2, log_var = std::log(0.001 + 0.3 * g.uniform01());
+    Tensor x = Tensor::empty({L}, DType::Float64);
+    for (int64_t l = 0; l < L; ++l) x.data<double>()[l] = -1 + 2.0 * static_cast<double>(l) / (L - 1);
+    const Tensor lp = discretized_gaussian_log_prob(x, Tensor::full({L}, mean, DType::Float64),
+                                                    Tensor::full({L}, log_var, DType::Float64), L);
+    double total = 0;
+    for (int64_t l = 0; l < L; ++l) total += std::exp(lp.at(l));
+    CHECK(total == Approx(1.0).epsilon(1e-12));
+    // an inner bin's mass against Simpson's rule on the density
+    const int64_t l = L / 2;
+    const double a = x.at(l) - 1.0 / (L - 1), b = x.at(l) + 1.0 / (L - 1), sd = std::exp(0.5 * log_var);
+    const int n = 2000;
+    double mass = 0;
+    for (int j = 0; j <= n; ++j) {
+      const double u = a + (b - a) * j / n, w = (j == 0 || j == n) ? 1 : (j % 2 ? 4 : 2);
+      mass += w * std::exp(-0.5 * std::pow((u - mean) / sd, 2)) / (sd * std::sqrt(2 * M_PI));
+    }
+    mass *= (b - a) / n / 3;
+    CHECK(std::exp(lp.at(l)) == Approx(mass).epsilon(1e-8).margin(1e-14));
+  }
+}
+
+TEST_CASE("DDPM2D: the same seed gives the same training and the same samples", "[diffusion]") {
+  auto run = [] {
+    Generator g(3);
+    DDPM2D m(NoiseSchedule::linear(50), {16, 16}, g);
+    Tensor x = g.normal({64, 2});
+    optim::Adam opt(m.parameters(), 1e-3);
+    for (int i = 0; i < 3; ++i) {
+      opt.zero_grad();
+      m.loss(x, g).backward();
+      opt.step();
+    }
+    return m.sample(10, g).to_vector();
+  };
+  CHECK(run() == run());
+}
