@@ -91,6 +91,10 @@ class Sigmoid : public Module {
  public:
   Tensor forward(const Tensor& x) override { return sigmoid(x); }
 };
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return silu(x); }
+};
 class Softplus : public Module {
  public:
   Tensor forward(const Tensor& x) override { return softplus(x); }

@@ -10,10 +10,12 @@
 // 7. A DDPM trained on a 2-D toy: samples against held-out data (energy
 //    distance, with two real samples as the reference), the effect of T, the
 //    denoising trajectory as a picture.
-// (Steps 3 and 6 -- the ELBO by Monte Carlo against its closed-form terms on a
-// trained 1-D model, and L_simple against the weighted bound -- and the image
-// models come with the rest of the chapter; docs/chapters/diffusion.md says
-// what exists.)
+// 3. The negative ELBO of a trained 1-D DDPM by one Monte Carlo chain and by
+//    its closed-form terms, against the exact -log p(x) of the data.
+// 6. L_simple against the weighted bound: the bound and the samples of each.
+// 8. The 8x8 digits: the test NLL bound over all T terms, and samples.
+// (The U-Net and Fashion-MNIST come with the rest of the chapter;
+// docs/chapters/diffusion.md says what exists.)
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
@@ -154,6 +156,88 @@ void end_terms(lesson::Lesson& L) {
   L.check_close("L_0's discretized Gaussian over 17 levels sums to one (12 means and scales, worst)", worst, 0, 1e-12);
 }
 
+// ------------------------------------------------------------ 3. the ELBO two ways, against the exact likelihood
+// A 1-D mixture whose log-density is known: 0.35 N(-1.2, 0.25^2) + 0.65 N(0.9, 0.4^2).
+double mixture_log_density(double x) {
+  auto n = [](double x, double m, double s) { return std::exp(-0.5 * std::pow((x - m) / s, 2)) / (s * std::sqrt(2 * M_PI)); };
+  return std::log(0.35 * n(x, -1.2, 0.25) + 0.65 * n(x, 0.9, 0.4));
+}
+Tensor sample_mixture(int64_t n, Generator& gen) {
+  Tensor x = Tensor::empty({n, 1});
+  for (int64_t i = 0; i < n; ++i)
+    x.data<float>()[i] = static_cast<float>(gen.uniform01() < 0.35 ? -1.2 + 0.25 * gen.normal01() : 0.9 + 0.4 * gen.normal01());
+  return x;
+}
+
+std::pair<double, double> mean_se(const std::vector<double>& v) {
+  double m = 0, ss = 0;
+  for (double x : v) m += x / static_cast<double>(v.size());
+  for (double x : v) ss += (x - m) * (x - m);
+  return {m, std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()))};
+}
+
+train::FitOptions ddpm_fit(lesson::Lesson& L, const std::string& tag, int epochs, int64_t batch) {
+  train::FitOptions o;
+  o.epochs = epochs;
+  o.batch_size = batch;
+  o.tag = tag;
+  o.out_dir = L.options().out;
+  o.train_column = "train_loss";
+  o.y_label = "training objective";
+  o.curve_title = tag;
+  o.ema = 0.999;  // sample and evaluate with the average of the parameters, as DDPM does
+  return o;
+}
+
+void elbo_two_ways(lesson::Lesson& L, Generator& gen) {
+  const bool quick = L.options().quick;
+  std::cout << "\n-- 3. The negative ELBO of a trained 1-D DDPM (T = 100), two ways, against the exact -log p(x) of the data's mixture\n"
+            << "   (a) one Monte Carlo chain per point: log q(x_{1:T} | x_0) - log p(x_{0:T}), x_{1:T} ~ q\n"
+            << "   (b) the terms: L_T + sum_t KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) + L_0, each KL in closed form\n";
+  models::DDPM m(1, NoiseSchedule::linear(100, 1e-3, 0.2), {64, 64}, gen, 0, 16);
+  m.objective = models::DDPM::Objective::Bound;
+  const Tensor train_x = sample_mixture(quick ? 4000 : 20000, gen), test = sample_mixture(2000, gen);
+  train::fit(m, train_x, Tensor(), gen, ddpm_fit(L, "ddpm1d_bound", L.epochs(40, 80), 256));
+  NoGradGuard ng;
+  const NoiseSchedule& s = m.schedule();
+  const int64_t n = test.size(0), T = s.steps();
+  std::vector<double> chain, terms, exact;
+  const int R = quick ? 5 : 20;
+  for (int r = 0; r < R; ++r) {
+    const models::DDPM::Bound b = m.bound(test, gen);
+    for (int64_t i = 0; i < n; ++i) terms.push_back(b.total.at(i));
+    // route (a): walk the forward chain, summing log q and the model's log p
+    std::vector<Tensor> xs{test.to(DType::Float64)};
+    Tensor log_q = Tensor::zeros({n}, DType::Float64), log_p = Tensor::zeros({n}, DType::Float64);
+    for (int64_t t = 0; t < T; ++t) {
+      const auto k = static_cast<size_t>(t);
+      Tensor next = xs.back() * std::sqrt(s.alpha[k]) + gen.normal({n, 1}, 0, 1, DType::Float64) * std::sqrt(s.beta[k]);
+      log_q = log_q + dist::sum_per_example(dist::Normal{xs.back() * std::sqrt(s.alpha[k]), Tensor::full({n, 1}, std::log(s.beta[k]), DType::Float64)}.log_prob(next));
+      xs.push_back(next);
+    }
+    log_p = dist::sum_per_example(dist::Normal::standard({n, 1}, DType::Float64).log_prob(xs.back()));
+    for (int64_t t = T - 1; t >= 0; --t) {  // p(x_t | x_{t+1}) = N(mu_theta(x_{t+1}), beta), index t
+      const Tensor mu = m.reverse_mean(xs[static_cast<size_t>(t + 1)].to(DType::Float32), t).to(DType::Float64);
+      log_p = log_p + dist::sum_per_example(dist::Normal{mu, Tensor::full({n, 1}, std::log(s.beta[static_cast<size_t>(t)]), DType::Float64)}.log_prob(xs[static_cast<size_t>(t)]));
+    }
+    for (int64_t i = 0; i < n; ++i) chain.push_back(log_q.at(i) - log_p.at(i));
+  }
+  for (int64_t i = 0; i < n; ++i) exact.push_back(-mixture_log_density(test.at(i)));
+  auto [ma, sa] = mean_se(chain);
+  auto [mb, sb] = mean_se(terms);
+  const double nll = mean_se(exact).first;
+  std::cout << std::fixed << std::setprecision(4) << "   (a) chain " << ma << " +- " << sa << " nats, (b) terms " << mb << " +- " << sb
+            << " nats; exact -log p(x) " << nll << " nats: the bound's gap " << mb - nll << "\n";
+  L.check_close("-ELBO by one Monte Carlo chain = by its closed-form terms (" + std::to_string(R) + " x 2,000 points, 4 standard errors)",
+                ma, mb, 4 * std::sqrt(sa * sa + sb * sb));
+  L.check_le("the bound holds: exact -log p(x) <= -ELBO (the terms' estimate, minus 4 standard errors)", nll, mb + 4 * sb);
+  L.metric("mixture_1d_nelbo_nats", mb);
+  L.metric("mixture_1d_exact_nll_nats", nll);
+}
+
+// ------------------------------------------------------------ 6. L_simple vs the weighted bound
+void simple_vs_bound(lesson::Lesson& L, Generator& gen);
+
 // ------------------------------------------------------------ 7. a 2-D DDPM
 // The energy distance E|X - Y| - (E|X - X'| + E|Y - Y'|) / 2 between two samples (V-statistics).
 double energy_distance(const Tensor& a, const Tensor& b) {
@@ -175,7 +259,7 @@ struct ToyDDPM {
 void two_d(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
   const data::Toy toy = data::Toy::TwoMoons;
-  std::cout << "\n-- 7. DDPM on two moons: eps-MLP on (x_t, t/T), L_simple, ancestral sampling (sigma_t^2 = beta_t)\n";
+  std::cout << "\n-- 7. DDPM on two moons: eps-MLP on (x_t, sinusoidal embedding of t), L_simple, ancestral sampling (sigma_t^2 = beta_t)\n";
   const Tensor train = data::sample_toy(toy, quick ? 4000 : 20000, gen), held_out = data::sample_toy(toy, 1500, gen),
                other = data::sample_toy(toy, 1500, gen);
   const double reference = energy_distance(held_out, other);
@@ -204,19 +288,11 @@ void two_d(lesson::Lesson& L, Generator& gen) {
   double energy_last = 0;
   std::cout << "   T      energy distance to held-out data   train s   sample 1,500 s\n";
   for (int64_t T : Ts) {
-    models::DDPM2D model(NoiseSchedule::linear(T, 1e-4 * 1000.0 / static_cast<double>(T), std::min(0.02 * 1000.0 / static_cast<double>(T), 0.5)),
-                         {128, 128, 128}, gen);
-    train::FitOptions o;
-    o.epochs = L.epochs(200, 150);
-    o.batch_size = quick ? 128 : 256;
-    o.tag = "ddpm2d_T" + std::to_string(T);
-    o.out_dir = L.options().out;
-    o.train_column = "train_l_simple";
-    o.y_label = "L_simple (mean squared error of eps)";
-    o.curve_title = "DDPM on two moons, T = " + std::to_string(T);
+    models::DDPM model(2, NoiseSchedule::linear(T, 1e-4 * 1000.0 / static_cast<double>(T), std::min(0.02 * 1000.0 / static_cast<double>(T), 0.5)),
+                       {128, 128, 128}, gen, 0, 32);
+    train::FitOptions o = ddpm_fit(L, "ddpm2d_T" + std::to_string(T), L.epochs(100, 150), quick ? 128 : 256);
     o.progress = false;
-    const train::FitResult fr = train::fit(model, train.size(0), [&](const Tensor& idx) { return model.loss(index_select(train, 0, idx), gen); },
-                                           {}, gen, o);
+    const train::FitResult fr = train::fit(model, train, Tensor(), gen, o);
     progress::Stopwatch clock;
     const Tensor samples = model.sample(1500, gen);
     const double secs = clock.seconds();
@@ -237,10 +313,8 @@ void two_d(lesson::Lesson& L, Generator& gen) {
       for (int64_t t = T; t >= 0; --t) {
         if (k < shots.size() && t == shots[k]) image::scatter(sheet, static_cast<int>(k++) * 206, 0, 200, 3.0, x, {});
         if (t == 0) break;
-        const auto i = static_cast<size_t>(t - 1);
-        Tensor eps = model.predict_noise(x, Tensor::full({1500}, static_cast<double>(t - 1), DType::Int64));
-        x = (x - eps * (s.beta[i] / std::sqrt(1 - s.alpha_bar[i]))) / std::sqrt(s.alpha[i]);
-        if (t > 1) x = x + traj.normal({1500, 2}) * std::sqrt(s.beta[i]);
+        x = model.reverse_mean(x, t - 1);
+        if (t > 1) x = x + traj.normal({1500, 2}) * std::sqrt(s.beta[static_cast<size_t>(t - 1)]);
       }
       image::write_png(L.path("trajectory.png"), sheet);
       image::RGB pts(2 * 300 + 10, 300);
@@ -261,6 +335,68 @@ void two_d(lesson::Lesson& L, Generator& gen) {
   L.metric("toy_energy_distance_gaussian", gaussian_distance);
 }
 
+void simple_vs_bound(lesson::Lesson& L, Generator& gen) {
+  const bool quick = L.options().quick;
+  std::cout << "\n-- 6. L_simple vs the weighted bound, same model, same budget, on two moons (T = 250)\n";
+  const data::Toy toy = data::Toy::TwoMoons;
+  const Tensor train = data::sample_toy(toy, quick ? 4000 : 20000, gen), test = data::sample_toy(toy, 1500, gen);
+  std::vector<std::vector<double>> rows;
+  for (auto obj : {models::DDPM::Objective::Simple, models::DDPM::Objective::Bound}) {
+    const bool simple = obj == models::DDPM::Objective::Simple;
+    models::DDPM m(2, NoiseSchedule::linear(250, 4e-4, 0.08), {128, 128, 128}, gen, 0, 32);
+    m.objective = obj;
+    const std::string tag = simple ? "ddpm2d_simple" : "ddpm2d_bound";
+    const train::FitResult fr = train::fit(m, train, Tensor(), gen, ddpm_fit(L, tag, L.epochs(50, 150), quick ? 128 : 256));
+    const double bound = mean_se([&] {
+      const Tensor t = m.bound(test, gen).total;
+      return t.to_vector();
+    }()).first;
+    const double ed = energy_distance(test, m.sample(1500, gen));
+    rows.push_back({simple ? 0.0 : 1.0, bound, ed, fr.seconds});
+    std::cout << std::fixed << std::setprecision(4) << "   " << (simple ? "L_simple       " : "weighted bound ") << " test -ELBO " << bound
+              << " nats per point, energy distance of 1,500 samples " << ed << ", " << std::setprecision(1) << fr.seconds << " s\n";
+    L.metric(simple ? "toy_simple_nelbo_nats" : "toy_bound_nelbo_nats", bound);
+    L.metric(simple ? "toy_simple_energy_distance" : "toy_bound_energy_distance", ed);
+  }
+  std::cout << "   (the paper: training on the bound gives the better bound, L_simple the better samples)\n";
+  L.write_csv("simple_vs_bound.csv", {"objective_is_bound", "test_nelbo_nats", "energy_distance", "train_seconds"}, rows);
+}
+
+// ------------------------------------------------------------ 8. the digits: a likelihood bound
+void digits(lesson::Lesson& L, Generator& gen) {
+  const bool quick = L.options().quick;
+  const lesson::DigitSplits d = lesson::load_digits(L.options());
+  std::cout << "\n-- 8. The 8x8 digits (17 levels, scaled to [-1, 1]), train " << d.train.size() << " / test " << d.test.size()
+            << ": eps-MLP " << (quick ? "256" : "512") << " x 3, T = 50 (linear beta 0.02 to 0.3), L_simple, EMA 0.999;\n"
+            << "   the test NLL bound over all T terms, L_0 the discretized Gaussian over the 17 levels\n";
+  const int64_t hidden = quick ? 256 : 512;
+  models::DDPM m(64, NoiseSchedule::linear(50, 0.02, 0.3), {hidden, hidden, hidden}, gen, 17, 64);
+  const Tensor tr = reshape(d.train.images, {d.train.size(), 64}), te = reshape(d.test.images, {d.test.size(), 64});
+  const train::FitResult fr = train::fit(m, tr, Tensor(), gen, ddpm_fit(L, "digits_ddpm", L.epochs(40, 400), 64));
+  std::vector<double> totals, priors, transitions, decoders;
+  for (int r = 0; r < (quick ? 2 : 5); ++r) {  // each x_t draw gives a bound; so does their mean
+    const models::DDPM::Bound b = m.bound(te, gen);
+    totals.push_back(mean(b.total).item()), priors.push_back(mean(b.prior).item());
+    transitions.push_back(mean(b.transitions).item()), decoders.push_back(mean(b.decoder).item());
+  }
+  const double nll = mean_se(totals).first, bpd = train::bits_per_dim(nll, 64);
+  std::cout << std::fixed << std::setprecision(2) << "   test -ELBO " << nll << " nats = L_T " << std::setprecision(4) << mean_se(priors).first
+            << std::setprecision(2) << " + sum L_{t-1} " << mean_se(transitions).first << " + L_0 " << mean_se(decoders).first << " ("
+            << std::setprecision(3) << bpd << " bits/dim), trained " << std::setprecision(1) << fr.seconds << " s\n"
+            << "   references on this split: a uniform model 181.3 nats; the reference course code's T = 5 diffusion about 134,\n"
+            << "   its VAE about 100.5; this project's flows and autoregressive models: lesson_flow, lesson_ar\n";
+  if (!quick && L.options().epochs == 0 && !d.synthetic)
+    L.check_le("digits: the DDPM's test NLL bound beats the reference course code's T = 5 diffusion (134 nats)", nll, 134.0);
+  progress::Stopwatch clock;
+  const Tensor samples = m.sample(64, gen);
+  const double secs = clock.seconds();
+  image::save_image_grid(L.path("digits_samples.png"), reshape(samples, {64, 1, 8, 8}), 8, image::upscale_for(8), 2);
+  std::cout << "   sampled 64 digits (T = 50 steps) in " << std::setprecision(3) << secs << " s: digits_samples.png\n";
+  L.metric("digits_test_nll_bound_nats", nll);
+  L.metric("digits_test_bpd_bound", bpd);
+  L.metric("digits_sampling_seconds_64", secs);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -271,8 +407,11 @@ int main(int argc, char** argv) {
     forward_marginals(L, gen);
     posterior(L);
     epsilon_form(L, gen);
+    elbo_two_ways(L, gen);
     end_terms(L);
+    simple_vs_bound(L, gen);
     two_d(L, gen);
+    digits(L, gen);
     L.metric("train_seconds", clock.seconds());
   });
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/graph.h"
+#include "models/toolkit/distributions.h"
 
 namespace dgm::models {
 
@@ -69,6 +70,107 @@ Tensor discretized_gaussian_log_prob(const Tensor& x, const Tensor& mean, const 
     out.data<double>()[i] = std::log(std::max(hi - lo, 1e-300));
   }
   return out;
+}
+
+Tensor timestep_embedding(const Tensor& t, int64_t dim, DType dtype) {
+  if (dim < 2 || dim % 2) throw Error("timestep_embedding: dim must be even and >= 2, got " + std::to_string(dim));
+  const int64_t n = t.numel(), h = dim / 2;
+  std::vector<double> out(static_cast<size_t>(n * dim));
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < h; ++i) {
+      const double a = t.at(r) * std::pow(10000.0, -static_cast<double>(i) / static_cast<double>(h));
+      out[static_cast<size_t>(r * dim + i)] = std::sin(a);
+      out[static_cast<size_t>(r * dim + h + i)] = std::cos(a);
+    }
+  return Tensor::from_vector(out, {n, dim}).to(dtype);
+}
+
+DDPM::DDPM(int64_t dims, const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen, int64_t levels,
+           int64_t embedding)
+    : schedule_(schedule), dims_(dims), levels_(levels), embedding_(embedding), noise_(gen.next_u64()) {
+  std::vector<int64_t> sizes = {dims + embedding};
+  sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+  sizes.push_back(dims);
+  net_ = register_module("net", nn::mlp<nn::SiLU>(sizes, gen));
+  const int64_t T = schedule.steps();
+  std::vector<float> a, b, w;
+  for (int64_t t = 0; t < T; ++t) {
+    const auto i = static_cast<size_t>(t);
+    a.push_back(static_cast<float>(std::sqrt(schedule.alpha_bar[i])));
+    b.push_back(static_cast<float>(std::sqrt(1 - schedule.alpha_bar[i])));
+    // T w_t with sigma_t^2 = beta_t; at t = 1 (index 0) the decoder's Gaussian term has the same form
+    w.push_back(static_cast<float>(static_cast<double>(T) * schedule.eps_weight(t, schedule.beta[i])));
+  }
+  sqrt_ab_ = Tensor::from_vector(a, {T});
+  sqrt_1mab_ = Tensor::from_vector(b, {T});
+  weights_ = Tensor::from_vector(w, {T});
+}
+
+Tensor DDPM::to_model_space(const Tensor& x) const { return levels_ > 0 ? x * 2.0 - 1.0 : x; }
+
+Tensor DDPM::predict_noise(const Tensor& x_t, const Tensor& t) {
+  return net_->forward(concat({x_t, timestep_embedding(t, embedding_, x_t.dtype())}, 1));
+}
+
+Tensor DDPM::loss(const Tensor& x) {
+  if (x.dim() != 2 || x.size(1) != dims_) throw Error("ddpm: expects a batch [N, " + std::to_string(dims_) + "], got " + x.shape().str());
+  const Tensor x0 = to_model_space(x);
+  const int64_t B = x0.size(0);
+  Tensor t = noise_.randint({B}, 0, schedule_.steps());
+  Tensor eps = noise_.normal(x0.shape(), 0, 1, x0.dtype());
+  // x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
+  Tensor xt = unsqueeze(index_select(sqrt_ab_, 0, t), 1).to(x0.dtype()) * x0 + unsqueeze(index_select(sqrt_1mab_, 0, t), 1).to(x0.dtype()) * eps;
+  Tensor sq = sum(square(predict_noise(xt, t) - eps), {1});  // ||eps - eps_theta||^2 per example
+  if (objective == Objective::Simple) return mean(sq) / static_cast<double>(dims_);
+  return mean(index_select(weights_, 0, t).to(x0.dtype()) * sq);  // T E_t[w_t ||.||^2]: the bound up to constants
+}
+
+Tensor DDPM::reverse_mean(const Tensor& x_t, int64_t t) {
+  const auto i = static_cast<size_t>(t);
+  Tensor eps = predict_noise(x_t, Tensor::full({x_t.size(0)}, static_cast<double>(t), DType::Int64));
+  return (x_t - eps * (schedule_.beta[i] / std::sqrt(1 - schedule_.alpha_bar[i]))) / std::sqrt(schedule_.alpha[i]);
+}
+
+DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen) {
+  NoGradGuard ng;
+  const Tensor x0 = to_model_space(x).to(DType::Float64);
+  const int64_t n = x0.size(0), T = schedule_.steps();
+  const DType dt = net_->parameters()[0].dtype();
+  auto normal = [](const Tensor& m, double var) { return dist::Normal{m, Tensor::full(m.shape(), std::log(var), DType::Float64)}; };
+  Bound b;
+  const double abT = schedule_.alpha_bar.back();
+  b.prior = dist::sum_per_example(normal(x0 * std::sqrt(abT), 1 - abT).kl_to_standard());  // L_T
+  b.transitions = Tensor::zeros({n}, DType::Float64);
+  for (int64_t t = 0; t < T; ++t) {
+    const auto i = static_cast<size_t>(t);
+    Tensor xt = x0 * std::sqrt(schedule_.alpha_bar[i]) + gen.normal({n, dims_}, 0, 1, DType::Float64) * std::sqrt(1 - schedule_.alpha_bar[i]);
+    Tensor mu = reverse_mean(xt.to(dt), t).to(DType::Float64);
+    if (t == 0) {  // L_0 = -log p(x_0 | x_1)
+      b.decoder = levels_ > 0
+                      ? neg(dist::sum_per_example(discretized_gaussian_log_prob(x0, mu, Tensor::full(mu.shape(), std::log(schedule_.beta[0]), DType::Float64), levels_)))
+                      : neg(dist::sum_per_example(normal(mu, schedule_.beta[0]).log_prob(x0)));
+    } else {  // L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))
+      Tensor mu_q = x0 * schedule_.posterior_coef_x0[i] + xt * schedule_.posterior_coef_xt[i];
+      b.transitions = b.transitions + dist::sum_per_example(normal(mu_q, schedule_.posterior_var[i]).kl_to(normal(mu, schedule_.beta[i])));
+    }
+  }
+  b.total = b.prior + b.transitions + b.decoder;
+  return b;
+}
+
+Tensor DDPM::sample(int64_t n, Generator& gen) {
+  NoGradGuard ng;
+  const DType dt = net_->parameters()[0].dtype();
+  Tensor x = gen.normal({n, dims_}, 0, 1, dt);
+  for (int64_t t = schedule_.steps() - 1; t >= 0; --t) {
+    x = reverse_mean(x, t);
+    if (t > 0) x = x + gen.normal({n, dims_}, 0, 1, dt) * std::sqrt(schedule_.beta[static_cast<size_t>(t)]);
+  }
+  if (levels_ == 0) return x;
+  // back to the levels: the nearest level of (y + 1) / 2, clipped to [0, 1]
+  std::vector<double> v = x.to_vector();
+  for (double& y : v) y = std::round(std::clamp((y + 1) / 2, 0.0, 1.0) * static_cast<double>(levels_ - 1)) / static_cast<double>(levels_ - 1);
+  return Tensor::from_vector(v, x.shape()).to(dt);
 }
 
 DDPM2D::DDPM2D(const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen)

@@ -12,7 +12,7 @@
 
 #include <vector>
 
-#include "autograd/nn.h"
+#include "models/density.h"
 
 namespace dgm::models {
 
@@ -50,6 +50,54 @@ struct NoiseSchedule {
 // +inf, so the levels' masses sum to one. log P per element, float64, no
 // gradient (the bound is evaluated, not trained, through it).
 Tensor discretized_gaussian_log_prob(const Tensor& x, const Tensor& mean, const Tensor& log_var, int64_t levels);
+
+// The sinusoidal embedding of the step (as in the Transformer and DDPM):
+// row n is [sin(t_n f_0), ..., sin(t_n f_{h-1}), cos(t_n f_0), ..., cos(t_n f_{h-1})],
+// f_i = 10000^(-i / h), h = dim / 2. t: int64 [N] -> [N, dim].
+Tensor timestep_embedding(const Tensor& t, int64_t dim, DType dtype = DType::Float32);
+
+// DDPM for vectors x [N, D] (2-D toys, flattened 8x8 digits): eps_theta is an
+// MLP on [x_t, embedding(t)]; the reverse steps have variance sigma_t^2 = beta_t.
+// With levels > 0 the data are discrete values k / (levels - 1) in [0, 1],
+// modelled as y = 2 x - 1 in [-1, 1] with the discretized Gaussian decoder
+// for L_0 (discrete probabilities do not change under the relabelling).
+class DDPM : public TrainableDensity {
+ public:
+  enum class Objective {
+    Simple,  // L_simple: E_t ||eps - eps_theta||^2 (Ho et al.'s choice: better samples)
+    Bound    // the bound: T E_t [w_t ||eps - eps_theta||^2] with (5)'s weights (a better likelihood)
+  };
+  DDPM(int64_t dims, const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen,
+       int64_t levels = 0, int64_t embedding = 32);
+
+  std::string name() const override { return "ddpm"; }
+  std::string log_prob_kind() const override { return "ELBO, all T terms, one x_t per term"; }
+  Tensor predict_noise(const Tensor& x_t, const Tensor& t);  // t: int64 [N] (index 0..T-1)
+  Tensor loss(const Tensor& x) override;  // the chosen objective on a batch, noise from noise()
+  // The terms of the negative ELBO per example, nats, float64 [N]: L_T, the sum
+  // over t >= 2 of L_{t-1} (closed-form Gaussian KLs, x_t ~ q(x_t | x_0) once per t),
+  // L_0 (decoder), and their total. No gradient.
+  struct Bound {
+    Tensor prior, transitions, decoder, total;
+  };
+  Bound bound(const Tensor& x, Generator& gen);
+  Tensor log_prob(const Tensor& x) override { return neg(bound(x, noise_).total); }
+  Tensor sample(int64_t n, Generator& gen) override;  // ancestral; on the levels when levels > 0
+  // The reverse chain's mean mu_theta(x_t, t) (in model space).
+  Tensor reverse_mean(const Tensor& x_t, int64_t t);
+  Tensor to_model_space(const Tensor& x) const;  // 2x - 1 with levels, else x
+  const NoiseSchedule& schedule() const { return schedule_; }
+  int64_t levels() const { return levels_; }
+  Generator& noise() { return noise_; }
+  Objective objective = Objective::Simple;
+
+ private:
+  NoiseSchedule schedule_;
+  int64_t dims_, levels_, embedding_;
+  std::shared_ptr<nn::Sequential> net_;
+  Tensor sqrt_ab_, sqrt_1mab_, weights_;  // [T] float32: sqrt(abar), sqrt(1 - abar), T w_t
+  Generator noise_;
+};
 
 // DDPM on 2-D points: eps_theta is an MLP on (x_t, t / T), 3 -> hidden... -> 2.
 class DDPM2D : public nn::Module {

@@ -124,6 +124,7 @@ TEST_CASE("the unary table's forward kernels agree with <cmath>, float32 and flo
       {"softplus", {[](const Tensor& x) { return softplus(x); }, [](double v) { return std::log1p(std::exp(v)); }}},
       {"log_sigmoid",
        {[](const Tensor& x) { return log_sigmoid(x); }, [](double v) { return -std::log1p(std::exp(-v)); }}},
+      {"silu", {[](const Tensor& x) { return silu(x); }, [](double v) { return v / (1 + std::exp(-v)); }}},
   };
   int lines = 0;
 #define DGM_UNARY(NAME, ...) \

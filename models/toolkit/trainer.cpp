@@ -61,6 +61,15 @@ std::vector<Tensor> copy_parameters(const std::vector<Tensor>& ps) {
   return out;
 }
 
+// avg = d avg + (1 - d) p, in place, no graph
+void update_ema(std::vector<Tensor>& avg, const std::vector<Tensor>& params, double d) {
+  NoGradGuard ng;
+  for (size_t i = 0; i < avg.size(); ++i) {
+    avg[i].mul_(d);
+    avg[i].add_(params[i], 1 - d);
+  }
+}
+
 void write_outputs(nn::Module& model, const FitOptions& o, const FitResult& r) {
   if (o.out_dir.empty()) return;
   const std::string stem = (std::filesystem::path(o.out_dir) / o.tag).string();
@@ -91,6 +100,8 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
   std::vector<Tensor> best;
   if (validate && o.keep_best) best = copy_parameters(model.parameters());
   int validations_without_gain = 0;
+  std::vector<Tensor> averaged;  // the EMA of the parameters (ema > 0)
+  if (o.ema > 0) averaged = copy_parameters(model.parameters());
   // with a time limit the bar counts thousandths of whichever ends first: the epochs or the time
   const bool timed = o.max_seconds > 0;
   progress::ProgressBar bar(o.tag, timed ? 1000 : o.epochs);
@@ -107,6 +118,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       loss.backward();
       opt.step();
       ++r.steps;
+      if (o.ema > 0) update_ema(averaged, model.parameters(), std::min(o.ema, (1.0 + r.steps) / (10.0 + r.steps)));
       total += value * static_cast<double>(idx.numel());
       seen += idx.numel();
       if (o.max_seconds > 0 && clock.seconds() >= o.max_seconds) r.out_of_time = true;
@@ -151,7 +163,11 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
                : r.out_of_time ? "stopped at the time limit (" + std::to_string(static_cast<int>(o.max_seconds)) + " s)"
                                : "");
   r.seconds = clock.seconds();
-  if (validate && o.keep_best) {
+  if (o.ema > 0) {  // end with the average (validation, if any, saw the last iterate)
+    NoGradGuard ng;
+    auto ps = model.parameters();
+    for (size_t i = 0; i < ps.size(); ++i) ps[i].copy_(averaged[i]);
+  } else if (validate && o.keep_best) {
     NoGradGuard ng;
     auto ps = model.parameters();
     for (size_t i = 0; i < ps.size(); ++i) ps[i].copy_(best[i]);

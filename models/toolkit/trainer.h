@@ -51,6 +51,9 @@ struct FitOptions {
   bool shuffle = true;         // a fresh order of the examples every epoch
   int64_t examples_per_epoch = 0;  // an epoch ends after this many examples (a fresh shuffled
                                    // subset each time, for big data sets); 0: all of them
+  double ema = 0;              // > 0: keep an exponential moving average of the parameters
+                               // (decay min(ema, (1 + step) / (10 + step))) and end with it,
+                               // as diffusion models are sampled (0: the last iterate)
   double max_seconds = 0;      // stop when training has run this long (checked after every
                                // step; that epoch ends there and is validated); 0: no limit
   bool drop_last = false;      // drop the last short batch of an epoch
