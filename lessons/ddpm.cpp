@@ -26,6 +26,7 @@
 #include "models/diffusion.h"
 #include "models/toolkit/distributions.h"
 #include "models/toolkit/image.h"
+#include "models/toolkit/linalg.h"
 #include "models/toolkit/toy2d.h"
 #include "models/toolkit/trainer.h"
 
@@ -81,12 +82,13 @@ void posterior(lesson::Lesson& L) {
     const double closed_mean = s.posterior_coef_x0[i] * x0 + s.posterior_coef_xt[i] * xt, closed_var = s.posterior_var[i];
     const double sd = std::sqrt(closed_var), lo = closed_mean - 12 * sd, hi = closed_mean + 12 * sd;
     const int N = 200000;
-    double z = 0, m1 = 0, m2 = 0;
+    std::vector<double> p0(N + 1), p1(N + 1), p2(N + 1);  // the density times 1, y, y^2
     for (int k = 0; k <= N; ++k) {
-      const double y = lo + (hi - lo) * k / N, w = (k == 0 || k == N) ? 1 : (k % 2 ? 4 : 2), p = w * unnormalised(y);
-      z += p, m1 += p * y, m2 += p * y * y;
+      const double y = lo + (hi - lo) * k / N, p = unnormalised(y);
+      p0[static_cast<size_t>(k)] = p, p1[static_cast<size_t>(k)] = p * y, p2[static_cast<size_t>(k)] = p * y * y;
     }
-    const double mean = m1 / z, var = m2 / z - mean * mean;
+    const double h = (hi - lo) / N, z = lesson::simpson(p0, h);
+    const double mean = lesson::simpson(p1, h) / z, var = lesson::simpson(p2, h) / z - mean * mean;
     worst_mean = std::max(worst_mean, std::abs(mean - closed_mean));
     worst_var = std::max(worst_var, std::abs(var - closed_var) / closed_var);
   }
@@ -169,13 +171,6 @@ Tensor sample_mixture(int64_t n, Generator& gen) {
   return x;
 }
 
-std::pair<double, double> mean_se(const std::vector<double>& v) {
-  double m = 0, ss = 0;
-  for (double x : v) m += x / static_cast<double>(v.size());
-  for (double x : v) ss += (x - m) * (x - m);
-  return {m, std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()))};
-}
-
 train::FitOptions ddpm_fit(lesson::Lesson& L, const std::string& tag, int epochs, int64_t batch) {
   train::FitOptions o;
   o.epochs = epochs;
@@ -223,9 +218,9 @@ void elbo_two_ways(lesson::Lesson& L, Generator& gen) {
     for (int64_t i = 0; i < n; ++i) chain.push_back(log_q.at(i) - log_p.at(i));
   }
   for (int64_t i = 0; i < n; ++i) exact.push_back(-mixture_log_density(test.at(i)));
-  auto [ma, sa] = mean_se(chain);
-  auto [mb, sb] = mean_se(terms);
-  const double nll = mean_se(exact).first;
+  auto [ma, sa] = lesson::mean_and_se(chain);
+  auto [mb, sb] = lesson::mean_and_se(terms);
+  const double nll = lesson::mean_and_se(exact).first;
   std::cout << std::fixed << std::setprecision(4) << "   (a) chain " << ma << " +- " << sa << " nats, (b) terms " << mb << " +- " << sb
             << " nats; exact -log p(x) " << nll << " nats: the bound's gap " << mb - nll << "\n";
   L.check_close("-ELBO by one Monte Carlo chain = by its closed-form terms (" + std::to_string(R) + " x 2,000 points, 4 standard errors)",
@@ -266,22 +261,14 @@ void two_d(lesson::Lesson& L, Generator& gen) {
   const double reference = energy_distance(held_out, other);
   const double noise_distance = energy_distance(held_out, gen.normal({n_eval, 2}));
   // a stronger reference: the Gaussian with the training data's mean and covariance (all that a
-  // single Gaussian can capture), sampled as mean + chol(cov) z
+  // single Gaussian can capture), sampled as mean + L z, L L^T = cov
   double gaussian_distance = 0;
   {
-    const std::vector<double> v = train.to_vector();
-    const double n = static_cast<double>(train.size(0));
-    double mx = 0, my = 0, sxx = 0, sxy = 0, syy = 0;
-    for (size_t i = 0; i < v.size(); i += 2) mx += v[i] / n, my += v[i + 1] / n;
-    for (size_t i = 0; i < v.size(); i += 2) {
-      sxx += (v[i] - mx) * (v[i] - mx) / n, sxy += (v[i] - mx) * (v[i + 1] - my) / n, syy += (v[i + 1] - my) * (v[i + 1] - my) / n;
-    }
-    const double l11 = std::sqrt(sxx), l21 = sxy / l11, l22 = std::sqrt(syy - l21 * l21);
-    Tensor z = gen.normal({n_eval, 2}, 0, 1, DType::Float64), g = Tensor::empty({n_eval, 2}, DType::Float64);
-    for (int64_t i = 0; i < n_eval; ++i) {
-      g.data<double>()[2 * i] = mx + l11 * z.at(2 * i);
-      g.data<double>()[2 * i + 1] = my + l21 * z.at(2 * i) + l22 * z.at(2 * i + 1);
-    }
+    NoGradGuard ng;
+    const Tensor x = train.to(DType::Float64), mu = mean(x, {0}, true), centred = x - mu;
+    const Tensor cov = matmul(transpose(centred, 0, 1), centred) / static_cast<double>(x.size(0));
+    const Tensor chol = linalg::cholesky(cov, "the data's covariance");
+    const Tensor g = mu + matmul(gen.normal({n_eval, 2}, 0, 1, DType::Float64), transpose(chol, 0, 1));
     gaussian_distance = energy_distance(held_out, g);
   }
   std::vector<int64_t> Ts = quick ? std::vector<int64_t>{50, 200} : std::vector<int64_t>{50, 250, 1000};
@@ -307,16 +294,10 @@ void two_d(lesson::Lesson& L, Generator& gen) {
       image::RGB sheet(6 * 206, 200);
       Generator traj(L.options().seed + 7);
       std::vector<int64_t> shots = {T, 3 * T / 4, T / 2, T / 4, T / 10, 0};
-      NoGradGuard ng;
-      Tensor x = traj.normal({n_eval, 2});
-      const NoiseSchedule& s = model.schedule();
       size_t k = 0;
-      for (int64_t t = T; t >= 0; --t) {
+      model.sample(n_eval, traj, [&](int64_t t, const Tensor& x) {  // x_t after each reverse step
         if (k < shots.size() && t == shots[k]) image::scatter(sheet, static_cast<int>(k++) * 206, 0, 200, 3.0, x, {});
-        if (t == 0) break;
-        x = model.reverse_mean(x, t - 1);
-        if (t > 1) x = x + traj.normal({n_eval, 2}) * std::sqrt(s.beta[static_cast<size_t>(t - 1)]);
-      }
+      });
       image::write_png(L.path("trajectory.png"), sheet);
       image::RGB pts(2 * 300 + 10, 300);
       image::scatter(pts, 0, 0, 300, 2.5, held_out, {}, 120, 120, 120);
@@ -353,7 +334,7 @@ void simple_vs_bound(lesson::Lesson& L, Generator& gen) {
     m.objective = obj;
     const std::string tag = simple ? "ddpm2d_simple" : "ddpm2d_bound";
     const train::FitResult fr = train::fit(m, train, Tensor(), gen, ddpm_fit(L, tag, L.epochs(20, 150), quick ? 128 : 256));
-    const double bound = mean_se([&] {
+    const double bound = lesson::mean_and_se([&] {
       const Tensor t = m.bound(test, gen).total;
       return t.to_vector();
     }()).first;
@@ -385,9 +366,9 @@ void digits(lesson::Lesson& L, Generator& gen) {
     totals.push_back(mean(b.total).item()), priors.push_back(mean(b.prior).item());
     transitions.push_back(mean(b.transitions).item()), decoders.push_back(mean(b.decoder).item());
   }
-  const double nll = mean_se(totals).first, bpd = train::bits_per_dim(nll, 64);
-  std::cout << std::fixed << std::setprecision(2) << "   test -ELBO " << nll << " nats = L_T " << std::setprecision(4) << mean_se(priors).first
-            << std::setprecision(2) << " + sum L_{t-1} " << mean_se(transitions).first << " + L_0 " << mean_se(decoders).first << " ("
+  const double nll = lesson::mean_and_se(totals).first, bpd = train::bits_per_dim(nll, 64);
+  std::cout << std::fixed << std::setprecision(2) << "   test -ELBO " << nll << " nats = L_T " << std::setprecision(4) << lesson::mean_and_se(priors).first
+            << std::setprecision(2) << " + sum L_{t-1} " << lesson::mean_and_se(transitions).first << " + L_0 " << lesson::mean_and_se(decoders).first << " ("
             << std::setprecision(3) << bpd << " bits/dim), trained " << std::setprecision(1) << fr.seconds << " s\n"
             << "   references on this split: a uniform model 181.3 nats; the reference course code's T = 5 diffusion about 134,\n"
             << "   its VAE about 100.5; this project's flows and autoregressive models: lesson_flow, lesson_ar\n";

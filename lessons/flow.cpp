@@ -52,12 +52,11 @@ void perturb(nn::Module& m, uint64_t seed, double scale) {
 
 double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
 
-// Composite Simpson's rule for f on [a, b] with n (even) intervals.
-double simpson(const std::function<double(double)>& f, double a, double b, int n) {
-  const double h = (b - a) / n;
-  double s = f(a) + f(b);
-  for (int i = 1; i < n; ++i) s += f(a + i * h) * (i % 2 ? 4 : 2);
-  return s * h / 3;
+// f at n + 1 equally spaced points of [a, b] (for lesson::simpson).
+std::vector<double> on_grid(const std::function<double(double)>& f, double a, double b, int n) {
+  std::vector<double> v(static_cast<size_t>(n) + 1);
+  for (int i = 0; i <= n; ++i) v[static_cast<size_t>(i)] = f(a + (b - a) * i / n);
+  return v;
 }
 
 // The chi-square distribution's 99% quantile (Wilson-Hilferty; within 0.1% for df >= 10).
@@ -103,9 +102,9 @@ void one_dimension(lesson::Lesson& L, Generator& gen) {
     std::vector<double> grid(N + 1);
     for (int i = 0; i <= N; ++i) grid[static_cast<size_t>(i)] = -40 + 80.0 * i / N;
     const std::vector<double> lp = change_of_variables_log_density(m, grid);
-    double integral = 0;
-    for (int i = 0; i <= N; ++i) integral += std::exp(lp[static_cast<size_t>(i)]) * (i == 0 || i == N ? 1 : (i % 2 ? 4 : 2));
-    integral *= (80.0 / N) / 3;
+    std::vector<double> density(lp.size());
+    for (size_t i = 0; i < lp.size(); ++i) density[i] = std::exp(lp[i]);
+    const double integral = lesson::simpson(density, 80.0 / N);
     L.check_close(m.name + ": the density integrates to one (Simpson, 400,000 intervals on [-40, 40])", integral, 1.0, 1e-6);
 
     // a histogram of x = f^-1(z): 30 bins between f^-1(-2.5) and f^-1(2.5), plus the two tails
@@ -122,11 +121,11 @@ void one_dimension(lesson::Lesson& L, Generator& gen) {
     for (int k = 0; k < bins; ++k) {  // each bin's mass: Simpson on the formula, 32 intervals
       std::vector<double> xs(33);
       for (int j = 0; j <= 32; ++j) xs[static_cast<size_t>(j)] = lo + w * (k + j / 32.0);
-      const std::vector<double> l = change_of_variables_log_density(m, xs);
-      double mass = 0;
-      for (int j = 0; j <= 32; ++j) mass += std::exp(l[static_cast<size_t>(j)]) * (j == 0 || j == 32 ? 1 : (j % 2 ? 4 : 2));
-      expected[static_cast<size_t>(k + 1)] = mass * (w / 32) / 3 * static_cast<double>(n);
-      inner += mass * (w / 32) / 3;
+      std::vector<double> d = change_of_variables_log_density(m, xs);
+      for (double& v : d) v = std::exp(v);
+      const double mass = lesson::simpson(d, w / 32);
+      expected[static_cast<size_t>(k + 1)] = mass * static_cast<double>(n);
+      inner += mass;
     }
     expected[0] = expected[bins + 1] = 0.5 * (1 - inner) * static_cast<double>(n);  // f^-1(+-2.5): equal tails
     double chi2 = 0;
@@ -331,7 +330,7 @@ void dequantization(lesson::Lesson& L, Generator& gen) {
   double discrete = 0, bound = 0, inside = 0;
   std::cout << "   k   data P(k)   model P(k)   E_v[log p(k + v)]\n";
   for (int k = 0; k < 8; ++k) {
-    const double e_log = simpson([&](double v) { return std::log(density(k + v)); }, 0, 1, 200);  // route 2: quadrature
+    const double e_log = lesson::simpson(on_grid([&](double v) { return std::log(density(k + v)); }, 0, 1, 200), 1.0 / 200);  // route 2: quadrature
     discrete -= freq[k] * std::log(mass(k));
     bound -= freq[k] * e_log;
     inside += mass(k);
@@ -341,15 +340,13 @@ void dequantization(lesson::Lesson& L, Generator& gen) {
   // route 3: what training estimates, Monte Carlo over fresh uniform noise
   std::vector<double> mc;
   for (int r = 0; r < 20; ++r) mc.push_back(-mean(log_density(K + gen.uniform({n, 1}, 0, 1, DType::Float64))).item());
-  double mm = 0, ss = 0;
-  for (double v : mc) mm += v / 20;
-  for (double v : mc) ss += (v - mm) * (v - mm) / 19;
+  const auto [mm, se] = lesson::mean_and_se(mc);
   std::cout << std::setprecision(5) << "   the model puts " << 1 - inside << " of its mass outside [0, 8)\n"
             << "   discrete NLL " << discrete << " nats, dequantized NLL " << bound << " nats: the gap " << bound - discrete
             << " is E_k KL(U[k, k+1) || p(u | k)), what dequantization costs\n";
   L.check_le("Jensen: the discrete NLL (bin masses by the CDF) <= the dequantized NLL (quadrature of log p)", discrete, bound);
   L.check_close("the dequantized NLL by quadrature vs by Monte Carlo over uniform noise (20 x 20,000 draws, 4 standard errors)",
-                bound, mm, 4 * std::sqrt(ss / 20) + 1e-9);
+                bound, mm, 4 * se + 1e-9);
 }
 
 // ------------------------------------------------------------ 7. forward vs reverse KL

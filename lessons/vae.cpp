@@ -122,15 +122,8 @@ int main(int argc, char** argv) {
           return std::vector<Tensor>{vae.iwae(x, 1, vae.noise())};
         })[0]);
       }
-      auto mean_se = [](const std::vector<double>& v) {
-        double m = 0, ss = 0;
-        for (double x : v) m += x;
-        m /= static_cast<double>(v.size());
-        for (double x : v) ss += (x - m) * (x - m);
-        return std::pair{m, std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()))};
-      };
-      auto [mc, sc] = mean_se(closed);
-      auto [ms, ss] = mean_se(sampled);
+      auto [mc, sc] = lesson::mean_and_se(closed);
+      auto [ms, ss] = lesson::mean_and_se(sampled);
       L.check_close("-ELBO with the closed-form KL vs with the Monte Carlo KL (" + std::to_string(R) +
                         " draws, tolerance 4 standard errors)",
                     mc, ms, 4 * std::sqrt(sc * sc + ss * ss));

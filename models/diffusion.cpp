@@ -160,13 +160,15 @@ DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen) {
   return b;
 }
 
-Tensor DDPM::sample(int64_t n, Generator& gen) {
+Tensor DDPM::sample(int64_t n, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step) {
   NoGradGuard ng;
   const DType dt = net_->parameters()[0].dtype();
   Tensor x = gen.normal({n, dims_}, 0, 1, dt);
-  for (int64_t t = schedule_.steps() - 1; t >= 0; --t) {
+  if (each_step) each_step(schedule_.steps(), x);
+  for (int64_t t = schedule_.steps() - 1; t >= 0; --t) {  // index t: x_{t+1} -> x_t
     x = reverse_mean(x, t);
     if (t > 0) x = x + gen.normal({n, dims_}, 0, 1, dt) * std::sqrt(schedule_.beta[static_cast<size_t>(t)]);
+    if (each_step) each_step(t, x);
   }
   if (levels_ == 0) return x;
   // back to the levels: the nearest level of (y + 1) / 2, clipped to [0, 1]

@@ -10,6 +10,7 @@
 //   x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_theta(x_t, t)) / sqrt(alpha_t) + sigma_t z,  sigma_t^2 = beta_t.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "models/density.h"
@@ -82,7 +83,9 @@ class DDPM : public TrainableDensity {
   };
   Bound bound(const Tensor& x, Generator& gen);
   Tensor log_prob(const Tensor& x) override { return neg(bound(x, noise_).total); }
-  Tensor sample(int64_t n, Generator& gen) override;  // ancestral; on the levels when levels > 0
+  Tensor sample(int64_t n, Generator& gen) override { return sample(n, gen, {}); }  // on the levels when levels > 0
+  // Ancestral sampling; `each_step(t, x_t)` (if given) sees x_T, then x_t after every reverse step, in model space.
+  Tensor sample(int64_t n, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step);
   // The reverse chain's mean mu_theta(x_t, t) (in model space).
   Tensor reverse_mean(const Tensor& x_t, int64_t t);
   Tensor to_model_space(const Tensor& x) const;  // 2x - 1 with levels, else x

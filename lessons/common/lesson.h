@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/toolkit/datasets.h"
@@ -74,5 +75,11 @@ struct DigitSplits {
   bool synthetic = false;
 };
 DigitSplits load_digits(const Options& opt);
+
+// The mean of v and its standard error, sd / sqrt(n) with the n - 1 sample sd
+// (the two sides of a Monte Carlo CHECK are compared within k of these).
+std::pair<double, double> mean_and_se(const std::vector<double>& v);
+// Composite Simpson's rule on f_0..f_n, values of a function at spacing h (n even).
+double simpson(const std::vector<double>& f, double h);
 
 }  // namespace dgm::lesson
