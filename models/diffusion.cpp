@@ -87,13 +87,12 @@ Tensor timestep_embedding(const Tensor& t, int64_t dim, DType dtype) {
   return Tensor::from_vector(out, {n, dim}).to(dtype);
 }
 
-DDPM::DDPM(int64_t dims, const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen, int64_t levels,
-           int64_t embedding)
-    : schedule_(schedule), dims_(dims), levels_(levels), embedding_(embedding), noise_(gen.next_u64()) {
-  std::vector<int64_t> sizes = {dims + embedding};
-  sizes.insert(sizes.end(), hidden.begin(), hidden.end());
-  sizes.push_back(dims);
-  net_ = register_module("net", nn::mlp<nn::SiLU>(sizes, gen));
+DDPM::DDPM(const Shape& example_shape, const NoiseSchedule& schedule, std::shared_ptr<NoisePredictor> net, Generator& gen,
+           int64_t levels)
+    : schedule_(schedule), example_shape_(example_shape), dims_(example_shape.numel()), levels_(levels),
+      noise_(gen.next_u64()) {
+  if (!net) throw Error("ddpm: no noise predictor given");
+  net_ = register_module("net", std::move(net));
   const int64_t T = schedule.steps();
   std::vector<float> a, b, w;
   for (int64_t t = 0; t < T; ++t) {
@@ -108,21 +107,40 @@ DDPM::DDPM(int64_t dims, const NoiseSchedule& schedule, const std::vector<int64_
   weights_ = Tensor::from_vector(w, {T});
 }
 
+DDPM::DDPM(int64_t dims, const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen, int64_t levels,
+           int64_t embedding)
+    : DDPM(Shape{dims}, schedule, std::make_shared<MLPNoisePredictor>(dims, hidden, gen, embedding), gen, levels) {}
+
 Tensor DDPM::to_model_space(const Tensor& x) const { return levels_ > 0 ? x * 2.0 - 1.0 : x; }
 
-Tensor DDPM::predict_noise(const Tensor& x_t, const Tensor& t) {
-  return net_->forward(concat({x_t, timestep_embedding(t, embedding_, x_t.dtype())}, 1));
+DType DDPM::model_dtype() const {
+  const std::vector<Tensor> p = net_->parameters();
+  return p.empty() ? DType::Float32 : p[0].dtype();
+}
+
+Shape DDPM::batch_shape(int64_t n) const {
+  Shape s = example_shape_;
+  s.insert(0, n);
+  return s;
+}
+
+Tensor DDPM::per_example(const Tensor& t) const {
+  Shape s(std::vector<int64_t>(example_shape_.size() + 1, 1));
+  s[0] = t.numel();
+  return reshape(t, s);
 }
 
 Tensor DDPM::loss(const Tensor& x) {
-  if (x.dim() != 2 || x.size(1) != dims_) throw Error("ddpm: expects a batch [N, " + std::to_string(dims_) + "], got " + x.shape().str());
+  if (x.shape() != batch_shape(x.dim() > 0 ? x.size(0) : 0))
+    throw Error("ddpm: expects a batch " + batch_shape(-1).str() + " (N first), got " + x.shape().str());
   const Tensor x0 = to_model_space(x);
   const int64_t B = x0.size(0);
   Tensor t = noise_.randint({B}, 0, schedule_.steps());
   Tensor eps = noise_.normal(x0.shape(), 0, 1, x0.dtype());
   // x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
-  Tensor xt = unsqueeze(index_select(sqrt_ab_, 0, t), 1).to(x0.dtype()) * x0 + unsqueeze(index_select(sqrt_1mab_, 0, t), 1).to(x0.dtype()) * eps;
-  Tensor sq = sum(square(predict_noise(xt, t) - eps), {1});  // ||eps - eps_theta||^2 per example
+  Tensor xt = per_example(index_select(sqrt_ab_, 0, t)).to(x0.dtype()) * x0 +
+              per_example(index_select(sqrt_1mab_, 0, t)).to(x0.dtype()) * eps;
+  Tensor sq = sum(flatten(square(predict_noise(xt, t) - eps), 1), {1});  // ||eps - eps_theta||^2 per example
   if (objective == Objective::Simple) return mean(sq) / static_cast<double>(dims_);
   return mean(index_select(weights_, 0, t).to(x0.dtype()) * sq);  // T E_t[w_t ||.||^2]: the bound up to constants
 }
@@ -133,11 +151,11 @@ Tensor DDPM::reverse_mean(const Tensor& x_t, int64_t t) {
   return (x_t - eps * (schedule_.beta[i] / std::sqrt(1 - schedule_.alpha_bar[i]))) / std::sqrt(schedule_.alpha[i]);
 }
 
-DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen) {
+DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen, const std::function<void(int64_t)>& each_term) {
   NoGradGuard ng;
   const Tensor x0 = to_model_space(x).to(DType::Float64);
   const int64_t n = x0.size(0), T = schedule_.steps();
-  const DType dt = net_->parameters()[0].dtype();
+  const DType dt = model_dtype();
   auto normal = [](const Tensor& m, double var) { return dist::Normal{m, Tensor::full(m.shape(), std::log(var), DType::Float64)}; };
   Bound b;
   const double abT = schedule_.alpha_bar.back();
@@ -145,7 +163,7 @@ DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen) {
   b.transitions = Tensor::zeros({n}, DType::Float64);
   for (int64_t t = 0; t < T; ++t) {
     const auto i = static_cast<size_t>(t);
-    Tensor xt = x0 * std::sqrt(schedule_.alpha_bar[i]) + gen.normal({n, dims_}, 0, 1, DType::Float64) * std::sqrt(1 - schedule_.alpha_bar[i]);
+    Tensor xt = x0 * std::sqrt(schedule_.alpha_bar[i]) + gen.normal(x0.shape(), 0, 1, DType::Float64) * std::sqrt(1 - schedule_.alpha_bar[i]);
     Tensor mu = reverse_mean(xt.to(dt), t).to(DType::Float64);
     if (t == 0) {  // L_0 = -log p(x_0 | x_1)
       b.decoder = levels_ > 0
@@ -155,26 +173,55 @@ DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen) {
       Tensor mu_q = x0 * schedule_.posterior_coef_x0[i] + xt * schedule_.posterior_coef_xt[i];
       b.transitions = b.transitions + dist::sum_per_example(normal(mu_q, schedule_.posterior_var[i]).kl_to(normal(mu, schedule_.beta[i])));
     }
+    if (each_term) each_term(t);
   }
   b.total = b.prior + b.transitions + b.decoder;
   return b;
 }
 
+Tensor DDPM::to_levels(const Tensor& y) const {
+  if (levels_ == 0) return y;
+  // the nearest level of (y + 1) / 2, clipped to [0, 1]
+  std::vector<double> v = y.to_vector();
+  for (double& e : v) e = std::round(std::clamp((e + 1) / 2, 0.0, 1.0) * static_cast<double>(levels_ - 1)) / static_cast<double>(levels_ - 1);
+  return Tensor::from_vector(v, y.shape()).to(y.dtype());
+}
+
 Tensor DDPM::sample(int64_t n, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step) {
   NoGradGuard ng;
-  const DType dt = net_->parameters()[0].dtype();
-  Tensor x = gen.normal({n, dims_}, 0, 1, dt);
+  const DType dt = model_dtype();
+  Tensor x = gen.normal(batch_shape(n), 0, 1, dt);
   if (each_step) each_step(schedule_.steps(), x);
   for (int64_t t = schedule_.steps() - 1; t >= 0; --t) {  // index t: x_{t+1} -> x_t
     x = reverse_mean(x, t);
-    if (t > 0) x = x + gen.normal({n, dims_}, 0, 1, dt) * std::sqrt(schedule_.beta[static_cast<size_t>(t)]);
+    if (t > 0) x = x + gen.normal(x.shape(), 0, 1, dt) * std::sqrt(schedule_.beta[static_cast<size_t>(t)]);
     if (each_step) each_step(t, x);
   }
-  if (levels_ == 0) return x;
-  // back to the levels: the nearest level of (y + 1) / 2, clipped to [0, 1]
-  std::vector<double> v = x.to_vector();
-  for (double& y : v) y = std::round(std::clamp((y + 1) / 2, 0.0, 1.0) * static_cast<double>(levels_ - 1)) / static_cast<double>(levels_ - 1);
-  return Tensor::from_vector(v, x.shape()).to(dt);
+  return to_levels(x);
+}
+
+Tensor DDPM::sample_ddim(int64_t n, int64_t steps, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step) {
+  const int64_t T = schedule_.steps();
+  if (steps < 1 || steps > T)
+    throw Error("ddpm: DDIM needs between 1 and T = " + std::to_string(T) + " steps, got " + std::to_string(steps));
+  NoGradGuard ng;
+  const DType dt = model_dtype();
+  // the kept steps, evenly spaced from T-1 down to 0 (indices)
+  std::vector<int64_t> kept;
+  for (int64_t k = 0; k < steps; ++k) kept.push_back(steps == 1 ? T - 1 : (T - 1) * k / (steps - 1));
+  Tensor x = gen.normal(batch_shape(n), 0, 1, dt);
+  if (each_step) each_step(T, x);
+  for (size_t k = kept.size(); k-- > 0;) {
+    const int64_t t = kept[k];
+    const double ab = schedule_.alpha_bar[static_cast<size_t>(t)];
+    const double ab_prev = k > 0 ? schedule_.alpha_bar[static_cast<size_t>(kept[k - 1])] : 1.0;
+    Tensor eps = predict_noise(x, Tensor::full({n}, static_cast<double>(t), DType::Int64));
+    Tensor x0 = (x - eps * std::sqrt(1 - ab)) / std::sqrt(ab);
+    if (levels_ > 0) x0 = clamp(x0, -1.0, 1.0);  // the data live in [-1, 1]
+    x = x0 * std::sqrt(ab_prev) + eps * std::sqrt(1 - ab_prev);
+    if (each_step) each_step(k > 0 ? kept[k - 1] + 1 : 0, x);  // the paper's time of x now
+  }
+  return to_levels(x);
 }
 
 DDPM2D::DDPM2D(const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen)

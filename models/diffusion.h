@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "models/density.h"
+#include "models/unet.h"
 
 namespace dgm::models {
 
@@ -57,8 +58,9 @@ Tensor discretized_gaussian_log_prob(const Tensor& x, const Tensor& mean, const 
 // f_i = 10000^(-i / h), h = dim / 2. t: int64 [N] -> [N, dim].
 Tensor timestep_embedding(const Tensor& t, int64_t dim, DType dtype = DType::Float32);
 
-// DDPM for vectors x [N, D] (2-D toys, flattened 8x8 digits): eps_theta is an
-// MLP on [x_t, embedding(t)]; the reverse steps have variance sigma_t^2 = beta_t.
+// DDPM over examples of any shape (vectors [N, D] or images [N, C, H, W]):
+// eps_theta is a NoisePredictor (models/unet.h: an MLP for vectors, a U-Net
+// for images); the reverse steps have variance sigma_t^2 = beta_t.
 // With levels > 0 the data are discrete values k / (levels - 1) in [0, 1],
 // modelled as y = 2 x - 1 in [-1, 1] with the discretized Gaussian decoder
 // for L_0 (discrete probabilities do not change under the relabelling).
@@ -68,36 +70,53 @@ class DDPM : public TrainableDensity {
     Simple,  // L_simple: E_t ||eps - eps_theta||^2 (Ho et al.'s choice: better samples)
     Bound    // the bound: T E_t [w_t ||eps - eps_theta||^2] with (5)'s weights (a better likelihood)
   };
+  // example_shape: one example's shape ({D} or {C, H, W}).
+  DDPM(const Shape& example_shape, const NoiseSchedule& schedule, std::shared_ptr<NoisePredictor> net, Generator& gen,
+       int64_t levels = 0);
+  // Vectors [N, dims] with an MLPNoisePredictor(dims, hidden, embedding).
   DDPM(int64_t dims, const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen,
        int64_t levels = 0, int64_t embedding = 32);
 
   std::string name() const override { return "ddpm"; }
   std::string log_prob_kind() const override { return "ELBO, all T terms, one x_t per term"; }
-  Tensor predict_noise(const Tensor& x_t, const Tensor& t);  // t: int64 [N] (index 0..T-1)
+  Tensor predict_noise(const Tensor& x_t, const Tensor& t) { return net_->predict(x_t, t); }  // t: int64 [N] (0..T-1)
   Tensor loss(const Tensor& x) override;  // the chosen objective on a batch, noise from noise()
   // The terms of the negative ELBO per example, nats, float64 [N]: L_T, the sum
   // over t >= 2 of L_{t-1} (closed-form Gaussian KLs, x_t ~ q(x_t | x_0) once per t),
-  // L_0 (decoder), and their total. No gradient.
+  // L_0 (decoder), and their total. No gradient. `each_term(t)` (if given) is
+  // called after each of the T terms (a progress bar).
   struct Bound {
     Tensor prior, transitions, decoder, total;
   };
-  Bound bound(const Tensor& x, Generator& gen);
+  Bound bound(const Tensor& x, Generator& gen, const std::function<void(int64_t)>& each_term = {});
   Tensor log_prob(const Tensor& x) override { return neg(bound(x, noise_).total); }
   Tensor sample(int64_t n, Generator& gen) override { return sample(n, gen, {}); }  // on the levels when levels > 0
   // Ancestral sampling; `each_step(t, x_t)` (if given) sees x_T, then x_t after every reverse step, in model space.
   Tensor sample(int64_t n, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step);
+  // DDIM (Song, Meng & Ermon 2021), eta = 0: the deterministic sampler of the
+  // same trained model on a subsequence of `steps` of the T steps,
+  //   x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t),
+  //   x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s) eps          (s: the previous step kept).
+  Tensor sample_ddim(int64_t n, int64_t steps, Generator& gen,
+                     const std::function<void(int64_t, const Tensor&)>& each_step = {});
   // The reverse chain's mean mu_theta(x_t, t) (in model space).
   Tensor reverse_mean(const Tensor& x_t, int64_t t);
   Tensor to_model_space(const Tensor& x) const;  // 2x - 1 with levels, else x
   const NoiseSchedule& schedule() const { return schedule_; }
   int64_t levels() const { return levels_; }
+  const Shape& example_shape() const { return example_shape_; }
   Generator& noise() { return noise_; }
   Objective objective = Objective::Simple;
 
  private:
+  Shape batch_shape(int64_t n) const;  // [n, example shape...]
+  DType model_dtype() const;          // the network's (float32 unless converted; float32 without parameters)
+  Tensor per_example(const Tensor& t) const;  // [N] -> [N, 1, ...] to broadcast over an example
+  Tensor to_levels(const Tensor& y) const;    // model space -> the nearest level in [0, 1]
   NoiseSchedule schedule_;
-  int64_t dims_, levels_, embedding_;
-  std::shared_ptr<nn::Sequential> net_;
+  Shape example_shape_;
+  int64_t dims_, levels_;
+  std::shared_ptr<NoisePredictor> net_;
   Tensor sqrt_ab_, sqrt_1mab_, weights_;  // [T] float32: sqrt(abar), sqrt(1 - abar), T w_t
   Generator noise_;
 };

@@ -152,3 +152,145 @@ TEST_CASE("DDPM: both objectives gradient-check through the eps-MLP, and the bou
   Tensor s = m.sample(6, g);
   for (int64_t i = 0; i < s.numel(); ++i) CHECK(std::abs(s.at(i) * 4 - std::round(s.at(i) * 4)) < 1e-9);
 }
+
+namespace {
+// The zero-initialised layers (each block's second conv, the attention's
+// projection, the output conv) would make the U-Net a constant: give every
+// parameter a random value so every path carries a gradient.
+void randomize(nn::Module& m, Generator& g) {
+  for (auto& [name, p] : m.named_parameters()) {
+    Tensor q = p;
+    nn::init::normal_(q, 0.0, 0.4, g);
+  }
+}
+UNetOptions tiny_unet() {
+  UNetOptions o;
+  o.channels = 2;
+  o.base = 4;
+  o.multipliers = {1, 2};
+  o.groups = 2;
+  o.attention = true;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("U-Net: the DDPM loss gradient-checks through every layer, w.r.t. the data and every parameter tensor", "[diffusion]") {
+  Generator g(11);
+  auto net = std::make_shared<UNet>(tiny_unet(), g);
+  DDPM m(Shape{2, 4, 4}, NoiseSchedule::linear(10, 0.01, 0.3), net, g, /*levels=*/0);
+  m.to(DType::Float64);
+  randomize(m, g);
+  const Tensor x = randn({2, 2, 4, 4}, 3);
+  for (auto obj : {DDPM::Objective::Simple, DDPM::Objective::Bound}) {
+    m.objective = obj;
+    const Generator start = m.noise();
+    require_gradcheck([&](const std::vector<Tensor>& in) {
+      m.noise() = start;
+      return m.loss(in[0]);
+    }, {x});
+    // each parameter tensor at two elements: backward vs central differences
+    m.noise() = start;
+    m.zero_grad();
+    m.loss(x).backward();
+    int64_t checked = 0;
+    for (auto& [name, p] : m.named_parameters()) {
+      INFO(name);
+      const Tensor grad = p.grad();
+      REQUIRE(grad.defined());
+      for (int64_t e : {int64_t{0}, p.numel() - 1}) {
+        double* v = p.data<double>();
+        const double orig = v[e], h = 1e-6;
+        m.noise() = start;
+        v[e] = orig + h;
+        const double plus = m.loss(x).item();
+        m.noise() = start;
+        v[e] = orig - h;
+        const double minus = m.loss(x).item();
+        v[e] = orig;
+        const double numeric = (plus - minus) / (2 * h);
+        CHECK(grad.at(e) == Approx(numeric).margin(1e-6).epsilon(1e-5));
+        ++checked;
+      }
+    }
+    CHECK(checked >= 2 * 30);  // every block's norms, convs and embedding projection
+  }
+}
+
+TEST_CASE("U-Net: shapes through 28x28 and 8x8, zero output at initialisation, clear errors", "[diffusion]") {
+  Generator g(2);
+  UNetOptions o;  // the lesson's defaults: 3 levels, attention
+  o.base = 8;
+  UNet net(o, g);
+  for (int64_t side : {28, 8}) {
+    const Tensor x = g.normal({3, 1, side, side});
+    const Tensor y = net.predict(x, Tensor::from_vector(std::vector<double>{0, 5, 9}, {3}).to(DType::Int64));
+    CHECK(y.shape() == x.shape());
+    CHECK(max(abs(y)).item() == 0);  // the output conv starts at zero
+  }
+  CHECK_THAT(error_of([&] { net.predict(g.normal({1, 1, 30, 30}), Tensor::zeros({1}, DType::Int64)); }),
+             Catch::Contains("divisible by 4") && Catch::Contains("[1, 1, 30, 30]"));
+  CHECK_THAT(error_of([&] { net.predict(g.normal({1, 3, 8, 8}), Tensor::zeros({1}, DType::Int64)); }),
+             Catch::Contains("UNet") && Catch::Contains("[1, 3, 8, 8]"));
+  o.groups = 3;
+  CHECK_THAT(error_of([&] { UNet bad(o, g); }), Catch::Contains("groups = 3"));
+  DDPM m(Shape{1, 8, 8}, NoiseSchedule::linear(10), std::make_shared<UNet>(UNetOptions{}, g), g, 17);
+  CHECK_THAT(error_of([&] { m.loss(g.uniform({2, 64})); }), Catch::Contains("[-1, 1, 8, 8]") && Catch::Contains("[2, 64]"));
+}
+
+TEST_CASE("U-Net DDPM: the same seed gives the same loss, samples and DDIM samples", "[diffusion]") {
+  auto run = [](uint64_t seed) {
+    Generator g(seed);
+    UNetOptions o = tiny_unet();
+    o.channels = 1;
+    DDPM m(Shape{1, 4, 4}, NoiseSchedule::linear(8, 0.01, 0.3), std::make_shared<UNet>(o, g), g, 17);
+    randomize(m, g);
+    std::vector<double> out = {m.loss(g.uniform({3, 1, 4, 4})).item()};
+    for (double v : m.sample(2, g).to_vector()) out.push_back(v);
+    for (double v : m.sample_ddim(2, 3, g).to_vector()) out.push_back(v);
+    return out;
+  };
+  CHECK(run(5) == run(5));
+  CHECK(run(5) != run(6));
+}
+
+namespace {
+// The exact noise predictor for data x_0 ~ N(0, s^2 I): x_t ~ N(0, (abar s^2 + 1 - abar) I) and
+// E[eps | x_t] = sqrt(1 - abar) x_t / (abar s^2 + 1 - abar).
+class GaussianDataEps : public NoisePredictor {
+ public:
+  GaussianDataEps(const NoiseSchedule& s, double sd) : s_(s), var_(sd * sd) {}
+  Tensor predict(const Tensor& x_t, const Tensor& t) override {
+    std::vector<double> k;
+    for (double ti : t.to_vector()) {
+      const double ab = s_.alpha_bar[static_cast<size_t>(ti)];
+      k.push_back(std::sqrt(1 - ab) / (ab * var_ + 1 - ab));
+    }
+    return x_t * Tensor::from_vector(k, {t.numel(), 1}).to(x_t.dtype());
+  }
+
+ private:
+  NoiseSchedule s_;
+  double var_;
+};
+}  // namespace
+
+TEST_CASE("with the exact eps of Gaussian data, ancestral sampling and DDIM both return the data's variance", "[diffusion]") {
+  // A second route to the samplers' formulas: for x_0 ~ N(0, s^2) the optimal eps_theta is
+  // known in closed form, and either sampler must then give samples of variance s^2.
+  const NoiseSchedule s = NoiseSchedule::linear(500, 1e-4, 0.04);
+  const double sd = 0.5;
+  Generator g(21);
+  DDPM m(Shape{4}, s, std::make_shared<GaussianDataEps>(s, sd), g);
+  // the predictor has no parameters: the sampler reads its dtype from them
+  auto var_of = [](const Tensor& x) {
+    double s2 = 0;
+    for (double v : x.to_vector()) s2 += v * v;
+    return s2 / static_cast<double>(x.numel());
+  };
+  const double n = 4 * 4000;
+  // ancestral: the sample variance's standard error is s^2 sqrt(2 / n)
+  CHECK(std::abs(var_of(m.sample(4000, g)) - sd * sd) < 4 * sd * sd * std::sqrt(2 / n));
+  // DDIM is deterministic given x_T: x_0 = c x_T with c -> s as the steps shrink
+  CHECK(std::abs(var_of(m.sample_ddim(4000, 100, g)) - sd * sd) < 4 * sd * sd * std::sqrt(2 / n) + 2e-3);
+  CHECK_THAT(error_of([&] { m.sample_ddim(1, 501, g); }), Catch::Contains("between 1 and T = 500"));
+}
