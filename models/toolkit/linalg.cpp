@@ -106,4 +106,27 @@ Tensor orthogonal_factor(const Tensor& A) {
   return from_xt(q);
 }
 
+Eigh eigh(const Tensor& A) {
+  check_square(A, "eigh");
+  auto [w, v] = xt::linalg::eigh(to_xt(A, "eigh"));
+  Eigh e;
+  e.values = Tensor::empty({A.size(0)}, DType::Float64);
+  std::copy(w.begin(), w.end(), e.values.data<double>());
+  e.vectors = from_xt(v);
+  return e;
+}
+
+Tensor sqrtm_psd(const Tensor& A) {
+  const Eigh e = eigh(A);
+  const int64_t n = A.size(0);
+  // V diag(sqrt(w)) V^T = (V diag(w^1/4)) (V diag(w^1/4))^T
+  Tensor half = Tensor::empty({n, n}, DType::Float64);
+  const double* v = e.vectors.data<double>();
+  double* h = half.data<double>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) h[i * n + j] = v[i * n + j] * std::pow(std::max(e.values.at(j), 0.0), 0.25);
+  NoGradGuard ng;
+  return mm(half, half, false, true);
+}
+
 }  // namespace dgm::linalg

@@ -28,4 +28,14 @@ LU lu(const Tensor& A);
 // diag(R) > 0: for A with N(0, 1) entries, Q is a uniformly random rotation.
 Tensor orthogonal_factor(const Tensor& A);
 
+// The eigen-decomposition of a symmetric A [n, n] (LAPACK syevd): A = V diag(w) V^T,
+// eigenvalues w ascending [n], eigenvectors the columns of V [n, n].
+struct Eigh {
+  Tensor values, vectors;
+};
+Eigh eigh(const Tensor& A);
+// The symmetric square root of a symmetric positive semi-definite A: V diag(sqrt(w)) V^T,
+// eigenvalues below zero (rounding) clipped to zero.
+Tensor sqrtm_psd(const Tensor& A);
+
 }  // namespace dgm::linalg

@@ -1,0 +1,135 @@
+// dgm/models/sample_quality.cpp
+#include "models/sample_quality.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "autograd/checkpoint.h"
+#include "autograd/graph.h"
+#include "models/toolkit/linalg.h"
+#include "models/toolkit/trainer.h"
+
+namespace dgm::models {
+
+ImageClassifier::ImageClassifier(int64_t channels, int64_t height, int64_t width, int64_t classes, Generator& gen,
+                                 int64_t features)
+    : channels_(channels), height_(height), width_(width), classes_(classes) {
+  if (height % 4 || width % 4)
+    throw Error("ImageClassifier: two 2x2 poolings need H and W divisible by 4, got " + std::to_string(height) + "x" +
+                std::to_string(width));
+  conv1_ = register_module("conv1", std::make_shared<nn::Conv2d>(channels, 32, 3, gen, 1, 1));
+  conv2_ = register_module("conv2", std::make_shared<nn::Conv2d>(32, 64, 3, gen, 1, 1));
+  fc_ = register_module("fc", std::make_shared<nn::Linear>(64 * (height / 4) * (width / 4), features, gen));
+  out_ = register_module("out", std::make_shared<nn::Linear>(features, classes, gen));
+}
+
+Tensor ImageClassifier::features(const Tensor& x) {
+  if (x.dim() != 4 || x.size(1) != channels_ || x.size(2) != height_ || x.size(3) != width_)
+    throw Error("ImageClassifier: expects images [N, " + std::to_string(channels_) + ", " + std::to_string(height_) + ", " +
+                std::to_string(width_) + "], got " + x.shape().str());
+  Tensor h = avg_pool2d(relu(conv1_->forward(x)), 2);
+  h = avg_pool2d(relu(conv2_->forward(h)), 2);
+  return relu(fc_->forward(flatten(h, 1)));
+}
+
+Tensor ImageClassifier::forward(const Tensor& x) { return out_->forward(features(x)); }
+
+Tensor ImageClassifier::features_of(const Tensor& images, int64_t chunk) {
+  NoGradGuard ng;
+  std::vector<Tensor> parts;
+  for (int64_t b = 0; b < images.size(0); b += chunk) parts.push_back(features(slice(images, 0, b, std::min(b + chunk, images.size(0)))));
+  return concat(parts, 0);
+}
+
+Tensor ImageClassifier::predict(const Tensor& images, int64_t chunk) {
+  NoGradGuard ng;
+  std::vector<Tensor> parts;
+  for (int64_t b = 0; b < images.size(0); b += chunk)
+    parts.push_back(argmax(forward(slice(images, 0, b, std::min(b + chunk, images.size(0)))), 1));
+  return concat(parts, 0);
+}
+
+double ImageClassifier::accuracy(const data::ImageSet& set) {
+  const Tensor pred = predict(set.images);
+  int64_t correct = 0;
+  for (int64_t i = 0; i < pred.numel(); ++i) correct += pred.at(i) == set.labels.at(i);
+  return static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(pred.numel(), 1));
+}
+
+ClassifierFit fit_classifier(ImageClassifier& clf, const data::ImageSet& train, const data::ImageSet& test, Generator& gen,
+                             const ClassifierOptions& o) {
+  ClassifierFit r;
+  if (!o.cache.empty() && std::filesystem::exists(o.cache)) {
+    try {
+      load_checkpoint(clf, o.cache);
+      r.from_cache = true;
+      r.test_accuracy = clf.accuracy(test);
+      return r;
+    } catch (const Error& e) {
+      r.note = std::string("the cached classifier could not be used (") + e.what() + "); retrained";
+    }
+  }
+  const int64_t n_val = std::min(o.validation, train.size() / 5);
+  const data::ImageSet fit_set = train.slice(0, train.size() - n_val), val = train.slice(train.size() - n_val, train.size());
+  train::FitOptions f;
+  f.epochs = o.epochs;
+  f.batch_size = o.batch_size;
+  f.lr = o.lr;
+  f.max_seconds = o.max_seconds;
+  f.progress = o.progress;
+  f.tag = "classifier";
+  f.checkpoint = false;
+  auto batch_loss = [&](const Tensor& idx) {
+    return cross_entropy(clf.forward(index_select(fit_set.images, 0, idx)), index_select(fit_set.labels, 0, idx));
+  };
+  auto validation_error = [&] { return n_val > 0 ? 1 - clf.accuracy(val) : 0.0; };  // keep the best epoch
+  train::FitResult fr = train::fit(clf, fit_set.size(), batch_loss, validation_error, gen, f);
+  r.seconds = fr.seconds;
+  r.test_accuracy = clf.accuracy(test);
+  if (!o.cache.empty()) {
+    std::filesystem::path p(o.cache);
+    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+    save_checkpoint(clf, o.cache, {{"model", "ImageClassifier"}, {"test_accuracy", std::to_string(r.test_accuracy)}});
+  }
+  return r;
+}
+
+FeatureStats feature_stats(const Tensor& features) {
+  if (features.dim() != 2 || features.size(0) < 2)
+    throw Error("feature_stats: needs features [N >= 2, F], got " + features.shape().str());
+  NoGradGuard ng;
+  FeatureStats s;
+  const Tensor f = features.to(DType::Float64);
+  s.count = f.size(0);
+  s.mean = mean(f, {0});
+  const Tensor c = f - s.mean;  // centred rows
+  s.cov = mm(c, c, true, false) / static_cast<double>(s.count - 1);
+  return s;
+}
+
+double frechet_distance(const FeatureStats& a, const FeatureStats& b) {
+  if (a.mean.shape() != b.mean.shape())
+    throw Error("frechet_distance: feature sizes differ: " + a.mean.shape().str() + " vs " + b.mean.shape().str());
+  NoGradGuard ng;
+  const double mean_term = sum(square(a.mean - b.mean)).item();
+  // tr (S_a^1/2 S_b S_a^1/2)^1/2: the inner matrix is symmetric PSD, so its square root is too
+  const Tensor ra = linalg::sqrtm_psd(a.cov);
+  const Tensor inner = mm(mm(ra, b.cov), ra);
+  const Tensor cross = linalg::sqrtm_psd((inner + transpose(inner, 0, 1)) * 0.5);  // symmetric up to rounding
+  double tr = 0;
+  for (int64_t i = 0; i < a.cov.size(0); ++i) tr += a.cov.at(i * a.cov.size(0) + i) + b.cov.at(i * b.cov.size(0) + i) - 2 * cross.at(i * cross.size(0) + i);
+  return mean_term + tr;
+}
+
+SampleQuality sample_quality(ImageClassifier& clf, const Tensor& images, const FeatureStats& reference) {
+  SampleQuality q;
+  q.count = images.size(0);
+  q.fid_domain = frechet_distance(feature_stats(clf.features_of(images)), reference);
+  const Tensor pred = clf.predict(images);
+  q.class_shares.assign(static_cast<size_t>(clf.classes()), 0.0);
+  for (int64_t i = 0; i < pred.numel(); ++i) q.class_shares[static_cast<size_t>(pred.at(i))] += 1.0 / static_cast<double>(pred.numel());
+  for (double s : q.class_shares) q.classes_covered += s >= 0.5 / static_cast<double>(clf.classes());
+  return q;
+}
+
+}  // namespace dgm::models
