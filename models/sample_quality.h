@@ -32,7 +32,7 @@ namespace dgm::models {
 // Linear(64 H/4 W/4 -> features) ReLU = the features, Linear(features -> classes) = the logits.
 class ImageClassifier : public nn::Module {
  public:
-  ImageClassifier(int64_t channels, int64_t height, int64_t width, int64_t classes, Generator& gen, int64_t features = 64);
+  ImageClassifier(int64_t channels, int64_t height, int64_t width, int64_t classes, Generator& gen, int64_t features = 128);
   Tensor forward(const Tensor& x) override;  // logits [N, classes]
   Tensor features(const Tensor& x);          // the penultimate layer [N, features]
   // features / predicted class of many images, in no-grad chunks
@@ -48,9 +48,9 @@ class ImageClassifier : public nn::Module {
 };
 
 struct ClassifierOptions {
-  int epochs = 3;
+  int epochs = 5;             // Fashion-MNIST: 90.6% after 4 (measured), so 5
   int64_t batch_size = 64;
-  double lr = 1e-3;
+  double lr = 2e-3;
   int64_t validation = 5000;  // the last images of `train` held out to pick the best epoch
   double max_seconds = 0;     // 0: no limit
   std::string cache;          // a checkpoint: loaded when it exists, written after training ("": none)
