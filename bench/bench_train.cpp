@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <set>
@@ -65,6 +66,9 @@ void train_bench(const std::string& name, double mflop, nn::Module& model, Loss 
 //   i. RealNVP multi-scale image flow, lesson_flow's Fashion-MNIST architecture
 //      (models::ImageFlowOptions defaults), batch 64 of dequantized 28x28 images;
 //      its libtorch twin is bench/torch_flow_ref.cpp
+//   k. DDPM U-Net, lesson_ddpm's Fashion-MNIST architecture (widths 16, 32, 32,
+//      GroupNorm(4), attention at 7x7, T = 1000, L_simple), batch 64 of 28x28;
+//      its libtorch twin is bench/torch_diffusion_ref.cpp
 // Multiply-adds of the coupling ResNets' convolutions (3x3, stride 1) for one
 // training step of make_image_flow(o) on `batch` images, times 2 (FLOP) times 3
 // (forward, and backward to inputs and weights); elementwise work not counted.
@@ -81,6 +85,32 @@ double image_flow_mflop(const models::ImageFlowOptions& o, int64_t batch) {
       c -= c / 2;
     }
   }
+  return macs * 2 * 3 * static_cast<double>(batch) / 1e6;
+}
+
+// Multiply-adds of the U-Net's convolutions and attention products for one
+// training step on `batch` HxW images, times 2 (FLOP) times 3; elementwise work
+// (GroupNorm, SiLU) not counted. Walks the same structure as models::UNet.
+double unet_mflop(const models::UNetOptions& o, int64_t H, int64_t W, int64_t batch) {
+  double macs = 0;
+  auto px = [&](size_t level) { return static_cast<double>(H * W) / std::pow(4.0, static_cast<double>(level)); };
+  auto width = [&](size_t level) { return static_cast<double>(o.base * o.multipliers[level]); };
+  auto res = [&](double in, double out, double p) { return p * (9 * in * out + 9 * out * out + (in != out ? in * out : 0)); };
+  const size_t levels = o.multipliers.size();
+  double ch = static_cast<double>(o.base);
+  macs += 9 * static_cast<double>(o.channels) * ch * px(0);  // conv_in
+  for (size_t l = 0; l < levels; ++l) {
+    for (int64_t b = 0; b < o.blocks; ++b) macs += res(ch, width(l), px(l)), ch = width(l);
+    if (l + 1 < levels) macs += 9 * ch * ch * px(l + 1);  // stride-2 conv
+  }
+  const double p_low = px(levels - 1);
+  macs += 2 * res(ch, ch, p_low);
+  if (o.attention) macs += 4 * ch * ch * p_low + 2 * p_low * p_low * ch;  // qkv + proj, q^T k and v a^T
+  for (size_t l = levels; l-- > 0;) {
+    for (int64_t b = 0; b < o.blocks; ++b) macs += res(b == 0 ? ch + width(l) : ch, width(l), px(l)), ch = width(l);
+    if (l > 0) macs += 9 * ch * ch * px(l - 1);  // the conv after nearest-neighbour upsampling
+  }
+  macs += 9 * ch * static_cast<double>(o.channels) * px(0);  // conv_out
   return macs * 2 * 3 * static_cast<double>(batch) / 1e6;
 }
 
@@ -115,6 +145,14 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     auto m = models::make_image_flow(o, g);
     Tensor x = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
     train_bench("i_realnvp_img_b64", image_flow_mflop(o, 64), *m, [&] { return m->loss(x); });
+  }
+  if (want("unet")) {
+    models::UNetOptions o;  // lesson_ddpm's Fashion-MNIST default
+    o.base = 16;
+    o.groups = 4;
+    models::DDPM m(Shape{1, 28, 28}, models::NoiseSchedule::linear(1000), std::make_shared<models::UNet>(o, g), g, 256);
+    Tensor x = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
+    train_bench("k_unet28_b64", unet_mflop(o, 28, 28, 64), m, [&] { return m.loss(x); });
   }
 }
 
@@ -239,7 +277,7 @@ int main(int argc, char** argv) {
   int blas_threads = -1;
   app.add_option("--threads", g_threads, "Threads (OpenBLAS)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--blas-threads", blas_threads, "OpenBLAS threads (default: --threads)");
-  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,realnvp_img,ddpm,overhead,matmul,floor");
+  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,realnvp_img,ddpm,unet,overhead,matmul,floor");
   app.add_flag("--quick", g_quick, "Short timings (a smoke test)");
   CLI11_PARSE(app, argc, argv);
 
@@ -247,10 +285,10 @@ int main(int argc, char** argv) {
   std::stringstream ss(only_list);
   for (std::string tok; std::getline(ss, tok, ',');)
     if (!tok.empty()) only.insert(tok);
-  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "realnvp_img", "ddpm", "overhead", "matmul", "floor"};
+  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "realnvp_img", "ddpm", "unet", "overhead", "matmul", "floor"};
   for (auto& w : only)
     if (!known.count(w)) {
-      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, realnvp_img, ddpm, overhead, matmul, floor)\n", w.c_str());
+      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, realnvp_img, ddpm, unet, overhead, matmul, floor)\n", w.c_str());
       return 2;
     }
   auto want = [&](const std::string& n) { return only.empty() || only.count(n); };

@@ -4,7 +4,8 @@
 #   bench/compare.sh [--threads "1 2"] [--only overhead,matmul] [--rounds 2] [--quick] [--memory]
 #
 # Builds ../shared/bench/torch_ref.cpp and the project's own twins
-# (bench/torch_flow_ref.cpp: i_realnvp_img_b64; needs Debian's libtorch-dev) into
+# (bench/torch_flow_ref.cpp: i_realnvp_img_b64; bench/torch_diffusion_ref.cpp:
+# k_unet28_b64; needs Debian's libtorch-dev) into
 # build/bench-ref/, then runs dgm and libtorch in alternation (round by round,
 # so drift in the machine's load hits both) with the same OPENBLAS_CORETYPE,
 # and prints one table: workload, threads, dgm median, libtorch median, ratio
@@ -40,11 +41,14 @@ if [ ! -x "$OUT/torch_ref" ] || [ "$REF_SRC" -nt "$OUT/torch_ref" ]; then
       "$REF_SRC" -o "$OUT/torch_ref" -ltorch -ltorch_cpu -lc10 -ldl
 fi
 # the project's own libtorch twins of workloads the shared reference does not have
-if [ ! -x "$OUT/torch_flow_ref" ] || [ bench/torch_flow_ref.cpp -nt "$OUT/torch_flow_ref" ] || [ bench/timing.h -nt "$OUT/torch_flow_ref" ]; then
-  echo "building bench/torch_flow_ref.cpp (about a minute)..." >&2
-  g++ -O3 -march=native -std=c++17 -D_GLIBCXX_USE_CXX11_ABI=1 -I. -I/usr/include/torch/csrc/api/include \
-      bench/torch_flow_ref.cpp -o "$OUT/torch_flow_ref" -ltorch -ltorch_cpu -lc10 -ldl
-fi
+TWINS="torch_flow_ref torch_diffusion_ref"
+for twin in $TWINS; do
+  if [ ! -x "$OUT/$twin" ] || [ "bench/$twin.cpp" -nt "$OUT/$twin" ] || [ bench/timing.h -nt "$OUT/$twin" ]; then
+    echo "building bench/$twin.cpp (about a minute)..." >&2
+    g++ -O3 -march=native -std=c++17 -D_GLIBCXX_USE_CXX11_ABI=1 -I. -I/usr/include/torch/csrc/api/include \
+        "bench/$twin.cpp" -o "$OUT/$twin" -ltorch -ltorch_cpu -lc10 -ldl
+  fi
+done
 if [ ! -x "$OUT/sgemm_peak" ] || [ ../shared/bench/sgemm_peak.c -nt "$OUT/sgemm_peak" ]; then
   gcc -O2 -march=native ../shared/bench/sgemm_peak.c -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas -lm \
       -o "$OUT/sgemm_peak"
@@ -55,7 +59,9 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "round $r, $t thread(s)..." >&2
     OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t build/bin/bench_train --threads "$t" --only "$ONLY" $QUICK >> "$OUT/dgm.tsv"
     OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$OUT/torch_ref" --threads "$t" --only "$ONLY" $QUICK >> "$OUT/torch.tsv"
-    OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$OUT/torch_flow_ref" --threads "$t" --only "$ONLY" $QUICK >> "$OUT/torch.tsv"
+    for twin in $TWINS; do
+      OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$OUT/$twin" --threads "$t" --only "$ONLY" $QUICK >> "$OUT/torch.tsv"
+    done
   done
 done
 for t in $THREADS; do  # the sgemm ceiling with the same kernel and thread count

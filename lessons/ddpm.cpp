@@ -424,7 +424,7 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   std::cout << "\n-- 9. " << name << " " << H << "x" << W << " (" << levels << " levels, scaled to [-1, 1]), train " << train.size() << " / test "
             << test.size() << ": a U-Net (widths " << uo.base << ", " << 2 * uo.base << ", " << 2 * uo.base << "; GroupNorm residual blocks with\n"
             << "   the time embedding; self-attention at " << H / 4 << "x" << W / 4 << "; " << m.num_parameters() << " parameters), T = " << T
-            << " (linear beta " << schedule.beta.front() << " to " << schedule.beta.back() << "), L_simple, EMA 0.995"
+            << " (linear beta " << std::defaultfloat << schedule.beta.front() << " to " << schedule.beta.back() << "), L_simple, EMA 0.995"
             << (quick ? "\n   (--quick: the 8x8 digits stand in for Fashion-MNIST)\n" : "\n");
 
   // ---- training
@@ -439,7 +439,8 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
             << std::setprecision(4) << fr.last_train_loss << "\n";
 
   // ---- ancestral sampling, T steps, and the denoising trajectory of the first 8 chains
-  const std::vector<int64_t> shots = {T, 9 * T / 10, 8 * T / 10, 7 * T / 10, 6 * T / 10, T / 2, 4 * T / 10, 3 * T / 10, 2 * T / 10, T / 10, T / 20, 0};
+  // the images form late in the chain: the shots are denser there
+  const std::vector<int64_t> shots = {T, 8 * T / 10, 6 * T / 10, T / 2, 4 * T / 10, 3 * T / 10, 2 * T / 10, 15 * T / 100, T / 10, T / 20, T / 50, 0};
   std::vector<Tensor> frames;
   size_t next = 0;
   progress::Stopwatch clock;

@@ -217,7 +217,12 @@ Tensor DDPM::sample_ddim(int64_t n, int64_t steps, Generator& gen, const std::fu
     const double ab_prev = k > 0 ? schedule_.alpha_bar[static_cast<size_t>(kept[k - 1])] : 1.0;
     Tensor eps = predict_noise(x, Tensor::full({n}, static_cast<double>(t), DType::Int64));
     Tensor x0 = (x - eps * std::sqrt(1 - ab)) / std::sqrt(ab);
-    if (levels_ > 0) x0 = clamp(x0, -1.0, 1.0);  // the data live in [-1, 1]
+    if (levels_ > 0) {
+      // the data live in [-1, 1]: clip the prediction, and take the noise that x_t implies with the
+      // clipped x0, so that the next point stays consistent with the step's noise level
+      x0 = clamp(x0, -1.0, 1.0);
+      eps = (x - x0 * std::sqrt(ab)) / std::sqrt(1 - ab);
+    }
     x = x0 * std::sqrt(ab_prev) + eps * std::sqrt(1 - ab_prev);
     if (each_step) each_step(k > 0 ? kept[k - 1] + 1 : 0, x);  // the paper's time of x now
   }

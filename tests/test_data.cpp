@@ -215,3 +215,24 @@ TEST_CASE("PNG grids and plots decode to the expected size", "[data][png]") {
     CHECK_FALSE(plot::line_plot(tmp("curve.csv"), tmp("curve.png"), "t", "step", "loss", 1, {{2, "loss"}}));
   }
 }
+
+TEST_CASE("mode coverage: the toys' own samples cover every mode, 1 - exp(-9/2) of them within 3 sigma", "[data][toy]") {
+  Generator g(4);
+  for (data::Toy t : {data::Toy::EightGaussians, data::Toy::Grid25}) {
+    INFO(data::toy_name(t));
+    const data::Modes m = data::toy_modes(t);
+    const int64_t n = 20000;
+    const data::Coverage c = data::mode_coverage(m, data::sample_toy(t, n, g), 0.5 / static_cast<double>(m.centres.size(0)));
+    CHECK(c.modes == m.centres.size(0));
+    CHECK(c.modes_covered == c.modes);
+    // |x - m|^2 / sigma^2 is chi-square with 2 degrees of freedom: P(<= 9) = 1 - exp(-4.5)
+    const double p = 1 - std::exp(-4.5);
+    CHECK(std::abs(c.high_quality_share - p) < 4 * std::sqrt(p * (1 - p) / n));
+  }
+  // all samples on one mode: one covered
+  const data::Modes ring = data::toy_modes(data::Toy::EightGaussians);
+  const data::Coverage one = data::mode_coverage(ring, Tensor::full({50, 2}, 0.0) + Tensor::from_vector(std::vector<double>{2, 0}, {1, 2}).to(DType::Float32), 0.05);
+  CHECK(one.modes_covered == 1);
+  CHECK(one.high_quality_share == Approx(1.0));
+  CHECK_THAT(error_of([] { data::toy_modes(data::Toy::TwoMoons); }), Catch::Contains("two_moons"));
+}

@@ -38,11 +38,12 @@ bool on_board(double x, double y) {
 }
 
 const double kRingSigma = 0.1;
+const double kGridSigma = 0.05;
 
 }  // namespace
 
 std::vector<Toy> all_toys() {
-  return {Toy::TwoMoons, Toy::EightGaussians, Toy::SwissRoll, Toy::Checkerboard, Toy::Rings, Toy::GaussianMixture};
+  return {Toy::TwoMoons, Toy::EightGaussians, Toy::SwissRoll, Toy::Checkerboard, Toy::Rings, Toy::GaussianMixture, Toy::Grid25};
 }
 
 const char* toy_name(Toy t) {
@@ -53,6 +54,7 @@ const char* toy_name(Toy t) {
     case Toy::Checkerboard: return "checkerboard";
     case Toy::Rings: return "rings";
     case Toy::GaussianMixture: return "gmm";
+    case Toy::Grid25: return "grid25";
   }
   return "?";
 }
@@ -80,6 +82,12 @@ Tensor sample_toy(Toy t, int64_t n, Generator& gen) {
         const double ang = 2 * M_PI * static_cast<double>(gen.randint(0, 8)) / 8;
         a = 2 * std::cos(ang) + 0.2 * gen.normal01();
         b = 2 * std::sin(ang) + 0.2 * gen.normal01();
+        break;
+      }
+      case Toy::Grid25: {
+        const int64_t k = gen.randint(0, 25);
+        a = static_cast<double>(k / 5 - 2) + kGridSigma * gen.normal01();
+        b = static_cast<double>(k % 5 - 2) + kGridSigma * gen.normal01();
         break;
       }
       case Toy::SwissRoll: {
@@ -138,6 +146,13 @@ Tensor toy_log_prob(Toy t, const Tensor& x) {
         po[i] = log_sum_exp(terms, 8);
         break;
       }
+      case Toy::Grid25: {
+        double terms[25];
+        const double v = kGridSigma * kGridSigma;
+        for (int k = 0; k < 25; ++k) terms[k] = std::log(1.0 / 25) + log_normal2(a, b, {1, static_cast<double>(k / 5 - 2), static_cast<double>(k % 5 - 2), v, 0, v});
+        po[i] = log_sum_exp(terms, 25);
+        break;
+      }
       case Toy::Checkerboard: po[i] = on_board(a, b) ? std::log(1.0 / 8) : -INFINITY; break;
       case Toy::Rings: {
         // polar change of variables: p(x) = p(r) / (2 pi r), p(r) = 1/2 N(r; 1, s) + 1/2 N(r; 2, s)
@@ -160,6 +175,45 @@ Tensor toy_log_prob(Toy t, const Tensor& x) {
     }
   }
   return out;
+}
+
+Modes toy_modes(Toy t) {
+  std::vector<double> c;
+  Modes m;
+  if (t == Toy::EightGaussians) {
+    for (int k = 0; k < 8; ++k) c.push_back(2 * std::cos(2 * M_PI * k / 8)), c.push_back(2 * std::sin(2 * M_PI * k / 8));
+    m.sigma = 0.2;
+  } else if (t == Toy::Grid25) {
+    for (int k = 0; k < 25; ++k) c.push_back(k / 5 - 2), c.push_back(k % 5 - 2);
+    m.sigma = kGridSigma;
+  } else {
+    throw Error(std::string("toy_modes: ") + toy_name(t) + " is not a mixture of equal isotropic Gaussians (8gaussians, grid25 are)");
+  }
+  m.centres = Tensor::from_vector(c, {static_cast<int64_t>(c.size() / 2), 2});
+  return m;
+}
+
+Coverage mode_coverage(const Modes& modes, const Tensor& samples, double min_share) {
+  if (samples.dim() != 2 || samples.size(1) != 2) throw Error("mode_coverage: expects points [n, 2], got " + samples.shape().str());
+  Coverage c;
+  c.modes = modes.centres.size(0);
+  c.shares.assign(static_cast<size_t>(c.modes), 0.0);
+  const int64_t n = samples.size(0);
+  const std::vector<double> x = samples.to_vector(), m = modes.centres.to_vector();
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = -1;
+    double best_d = INFINITY;
+    for (int64_t k = 0; k < c.modes; ++k) {
+      const double d = std::hypot(x[2 * i] - m[2 * k], x[2 * i + 1] - m[2 * k + 1]);
+      if (d < best_d) best_d = d, best = k;
+    }
+    if (best_d <= 3 * modes.sigma) c.shares[static_cast<size_t>(best)] += 1.0 / static_cast<double>(n);
+  }
+  for (double s : c.shares) {
+    c.high_quality_share += s;
+    c.modes_covered += s >= min_share;
+  }
+  return c;
 }
 
 Labelled2D two_moons(int64_t n, double noise, Generator& gen) {

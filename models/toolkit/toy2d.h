@@ -18,7 +18,8 @@ enum class Toy {
   SwissRoll,       // a spiral (t cos t, t sin t)/5, t in [1.5 pi, 4.5 pi], N(0, 0.1^2) noise (no density)
   Checkerboard,    // uniform on the 8 dark squares of a 4x4 board on [-2, 2]^2: density 1/8 there
   Rings,           // two rings, radius ~ N(1, 0.1^2) or N(2, 0.1^2), uniform angle
-  GaussianMixture  // 0.3 N(m1, S1) + 0.7 N(m2, S2), full covariances
+  GaussianMixture, // 0.3 N(m1, S1) + 0.7 N(m2, S2), full covariances
+  Grid25           // 25 equal-weight N(m_k, 0.05^2 I), m_k on the grid {-2, -1, 0, 1, 2}^2 (GAN mode counting)
 };
 
 std::vector<Toy> all_toys();
@@ -31,6 +32,24 @@ Tensor sample_toy(Toy t, int64_t n, Generator& gen);
 // log p(x) for x [n, 2] (any float dtype), as float64 [n]. Throws for toys without a density.
 // Rings: the radial density is a Gaussian truncated at r = 0 (mass below 1e-22, ignored).
 Tensor toy_log_prob(Toy t, const Tensor& x);
+
+// The modes of a toy made of equal-weight isotropic Gaussians (EightGaussians,
+// Grid25): their centres [K, 2] float64 and their standard deviation; what mode
+// coverage is counted against. Throws for the other toys.
+struct Modes {
+  Tensor centres;
+  double sigma = 0;
+};
+Modes toy_modes(Toy t);
+// Mode coverage of samples [n, 2]: a sample is "high quality" when it lies within
+// 3 sigma of a centre (Euclidean distance); a mode is covered when at least
+// `min_share` of all samples are high-quality samples of it.
+struct Coverage {
+  int64_t modes_covered = 0, modes = 0;
+  double high_quality_share = 0;
+  std::vector<double> shares;  // per mode
+};
+Coverage mode_coverage(const Modes& modes, const Tensor& samples, double min_share);
 
 struct Labelled2D {
   Tensor x;       // [n, 2] float32

@@ -1,0 +1,213 @@
+// dgm/models/gan.cpp
+#include "models/gan.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "autograd/checkpoint.h"
+#include "autograd/graph.h"
+#include "autograd/optim.h"
+#include "models/toolkit/plot.h"
+#include "models/toolkit/progress.h"
+#include "models/toolkit/trainer.h"
+
+namespace dgm::models::gan {
+
+// ------------------------------------------------------------------ losses
+
+Tensor discriminator_loss(const Tensor& real_logits, const Tensor& fake_logits) {
+  return neg(mean(log_sigmoid(real_logits))) - mean(log_sigmoid(neg(fake_logits)));
+}
+
+Tensor generator_loss_saturating(const Tensor& fake_logits) { return mean(log_sigmoid(neg(fake_logits))); }
+
+Tensor generator_loss_non_saturating(const Tensor& fake_logits) { return neg(mean(log_sigmoid(fake_logits))); }
+
+Tensor critic_loss_wasserstein(const Tensor& real_scores, const Tensor& fake_scores) {
+  return mean(fake_scores) - mean(real_scores);
+}
+
+Tensor generator_loss_wasserstein(const Tensor& fake_scores) { return neg(mean(fake_scores)); }
+
+Tensor gradient_penalty(const std::function<Tensor(const Tensor&)>& critic, const Tensor& real, const Tensor& fake,
+                        Generator& gen, double lambda) {
+  if (real.shape() != fake.shape())
+    throw Error("gradient_penalty: real " + real.shape().str() + " and fake " + fake.shape().str() + " must have one shape");
+  Shape per_example(std::vector<int64_t>(real.dim(), 1));
+  per_example[0] = real.size(0);
+  const Tensor u = gen.uniform(per_example, 0, 1, real.dtype());
+  // the interpolates are a leaf: the penalty's gradient reaches the critic's parameters
+  // through grad_x f(x_hat), not through the samples
+  Tensor x_hat = (u * real.detach() + (1.0 - u) * fake.detach()).detach();
+  x_hat.set_requires_grad(true);
+  const Tensor scores = critic(x_hat);
+  const Tensor g = grad({sum(scores)}, {x_hat}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+  const Tensor norm = sqrt(sum(flatten(square(g), 1), {1}) + 1e-12);  // ||grad||_2 per example
+  return mean(square(norm - 1.0)) * lambda;
+}
+
+// ------------------------------------------------------------------ networks
+
+MLPGenerator::MLPGenerator(int64_t latent, int64_t dims, const std::vector<int64_t>& hidden, Generator& gen)
+    : latent_(latent), dims_(dims) {
+  std::vector<int64_t> sizes = {latent};
+  sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+  sizes.push_back(dims);
+  net_ = register_module("net", nn::mlp<nn::ReLU>(sizes, gen));
+}
+
+Tensor MLPGenerator::forward(const Tensor& z) {
+  if (z.dim() != 2 || z.size(1) != latent_)
+    throw Error("MLPGenerator: expects z [N, " + std::to_string(latent_) + "], got " + z.shape().str());
+  return net_->forward(z);
+}
+
+MLPDiscriminator::MLPDiscriminator(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen) : dims_(dims) {
+  net_ = std::make_shared<nn::Sequential>();
+  int64_t in = dims;
+  for (int64_t h : hidden) {
+    net_->add(std::make_shared<nn::Linear>(in, h, gen));
+    net_->add(std::make_shared<nn::LeakyReLU>(0.2));
+    in = h;
+  }
+  net_->add(std::make_shared<nn::Linear>(in, 1, gen));
+  register_module("net", net_);
+}
+
+Tensor MLPDiscriminator::forward(const Tensor& x) {
+  if (x.dim() != 2 || x.size(1) != dims_)
+    throw Error("MLPDiscriminator: expects x [N, " + std::to_string(dims_) + "], got " + x.shape().str());
+  return squeeze(net_->forward(x), 1);
+}
+
+ConvGenerator::ConvGenerator(int64_t latent, int64_t channels, int64_t width, Generator& gen)
+    : latent_(latent), channels_(channels), width_(width) {
+  const int64_t groups = std::max<int64_t>(1, width / 8);
+  fc_ = register_module("fc", std::make_shared<nn::Linear>(latent, 2 * width * 7 * 7, gen));
+  n1_ = register_module("norm1", std::make_shared<nn::GroupNorm>(groups, 2 * width));
+  up1_ = register_module("up1", std::make_shared<nn::ConvTranspose2d>(2 * width, width, 4, gen, 2, 1));
+  n2_ = register_module("norm2", std::make_shared<nn::GroupNorm>(groups, width));
+  up2_ = register_module("up2", std::make_shared<nn::ConvTranspose2d>(width, channels, 4, gen, 2, 1));
+}
+
+Tensor ConvGenerator::forward(const Tensor& z) {
+  if (z.dim() != 2 || z.size(1) != latent_)
+    throw Error("ConvGenerator: expects z [N, " + std::to_string(latent_) + "], got " + z.shape().str());
+  Tensor h = reshape(fc_->forward(z), {z.size(0), 2 * width_, 7, 7});
+  h = up1_->forward(relu(n1_->forward(h)));  // [w, 14, 14]
+  h = up2_->forward(relu(n2_->forward(h)));  // [C, 28, 28]
+  return sigmoid(h);
+}
+
+ConvDiscriminator::ConvDiscriminator(int64_t channels, int64_t width, Generator& gen) : channels_(channels) {
+  c1_ = register_module("conv1", std::make_shared<nn::Conv2d>(channels, width, 4, gen, 2, 1));
+  c2_ = register_module("conv2", std::make_shared<nn::Conv2d>(width, 2 * width, 4, gen, 2, 1));
+  fc_ = register_module("fc", std::make_shared<nn::Linear>(2 * width * 7 * 7, 1, gen));
+}
+
+Tensor ConvDiscriminator::forward(const Tensor& x) {
+  if (x.dim() != 4 || x.size(1) != channels_ || x.size(2) != 28 || x.size(3) != 28)
+    throw Error("ConvDiscriminator: expects images [N, " + std::to_string(channels_) + ", 28, 28], got " + x.shape().str());
+  Tensor h = leaky_relu(c1_->forward(x), 0.2);
+  h = leaky_relu(c2_->forward(h), 0.2);
+  return squeeze(fc_->forward(flatten(h, 1)), 1);
+}
+
+// ------------------------------------------------------------------ training
+
+std::string loss_name(Loss loss) {
+  switch (loss) {
+    case Loss::Minimax: return "minimax (saturating)";
+    case Loss::NonSaturating: return "non-saturating";
+    case Loss::WassersteinGP: return "WGAN-GP";
+  }
+  return "?";
+}
+
+GAN::GAN(std::shared_ptr<Network> g, int64_t latent, std::shared_ptr<Network> d)
+    : generator(std::move(g)), discriminator(std::move(d)), latent_(latent) {
+  if (!generator || !discriminator) throw Error("GAN: needs a generator and a discriminator");
+  if (generator->sample_shape() != discriminator->sample_shape())
+    throw Error("GAN: the generator makes samples " + generator->sample_shape().str() + " but the discriminator reads " +
+                discriminator->sample_shape().str());
+}
+
+Tensor GAN::sample(int64_t n, Generator& gen) {
+  NoGradGuard ng;
+  return generator->forward(noise(n, gen));
+}
+
+Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
+  Shape example(std::vector<int64_t>(data.shape().begin() + 1, data.shape().end()));
+  if (data.dim() < 2 || example != gan.discriminator->sample_shape())
+    throw Error("gan::train: data " + data.shape().str() + " are not batches of the networks' samples " +
+                gan.discriminator->sample_shape().str());
+  const bool wgan = o.loss == Loss::WassersteinGP;
+  optim::Adam opt_d(gan.discriminator->parameters(), o.lr, o.beta1, o.beta2);
+  optim::Adam opt_g(gan.generator->parameters(), o.generator_lr > 0 ? o.generator_lr : o.lr, o.beta1, o.beta2);
+  const int64_t n = data.size(0);
+  Result r;
+  progress::Stopwatch clock;
+  progress::ProgressBar bar(o.tag, o.steps);
+  double d_sum = 0, g_sum = 0;
+  int64_t in_row = 0;
+  for (int64_t step = 1; step <= o.steps; ++step) {
+    // ---- the discriminator (critic): n_critic steps against the frozen generator
+    double d_value = 0;
+    for (int64_t k = 0; k < o.n_critic; ++k) {
+      const Tensor real = index_select(data, 0, gen.randint({o.batch_size}, 0, n));
+      Tensor fake;
+      {
+        NoGradGuard ng;
+        fake = gan.generator->forward(gan.noise(o.batch_size, gen));
+      }
+      opt_d.zero_grad();
+      const Tensor real_out = gan.discriminator->forward(real), fake_out = gan.discriminator->forward(fake);
+      Tensor d_loss = wgan ? critic_loss_wasserstein(real_out, fake_out) +
+                                 gradient_penalty([&](const Tensor& x) { return gan.discriminator->forward(x); }, real, fake, gen, o.lambda)
+                           : discriminator_loss(real_out, fake_out);
+      d_value = d_loss.item();
+      train::require_finite(d_value, o.tag + ": the discriminator's loss", step);
+      d_loss.backward();
+      opt_d.step();
+    }
+    // ---- the generator: one step through the (now fixed) discriminator
+    opt_g.zero_grad();
+    const Tensor fake_out = gan.discriminator->forward(gan.generator->forward(gan.noise(o.batch_size, gen)));
+    Tensor g_loss = o.loss == Loss::Minimax          ? generator_loss_saturating(fake_out)
+                    : o.loss == Loss::NonSaturating ? generator_loss_non_saturating(fake_out)
+                                                    : generator_loss_wasserstein(fake_out);
+    const double g_value = g_loss.item();
+    train::require_finite(g_value, o.tag + ": the generator's loss", step);
+    g_loss.backward();
+    opt_g.step();
+    gan.discriminator->zero_grad();  // the generator's step left gradients in D
+    d_sum += d_value, g_sum += g_value, ++in_row;
+    if (step % o.log_every == 0 || step == o.steps) {
+      r.curve.push_back({static_cast<double>(step), d_sum / static_cast<double>(in_row), g_sum / static_cast<double>(in_row)});
+      d_sum = g_sum = 0, in_row = 0;
+    }
+    if (o.progress) {
+      char status[96];
+      std::snprintf(status, sizeof status, "D %.3f  G %.3f", d_value, g_value);
+      bar.update(step, status);
+    }
+    if (o.every && o.every_steps > 0 && step % o.every_steps == 0) o.every(step);
+    r.steps = step;
+    if (o.max_seconds > 0 && clock.seconds() >= o.max_seconds) break;
+  }
+  if (o.progress) bar.finish();
+  r.seconds = clock.seconds();
+  if (!o.out_dir.empty()) {
+    std::filesystem::create_directories(o.out_dir);
+    const std::string stem = (std::filesystem::path(o.out_dir) / o.tag).string();
+    save_checkpoint(*gan.generator, stem + "_generator.safetensors", {{"loss", loss_name(o.loss)}, {"steps", std::to_string(r.steps)}});
+    save_checkpoint(*gan.discriminator, stem + "_discriminator.safetensors", {{"loss", loss_name(o.loss)}, {"steps", std::to_string(r.steps)}});
+    plot::write_csv(stem + "_curve.csv", {"step", "discriminator_loss", "generator_loss"}, r.curve);
+    plot::line_plot(stem + "_curve.csv", stem + "_curve.png", o.tag + ": " + loss_name(o.loss) + " losses", "generator step", "loss", 1,
+                    {{2, "discriminator"}, {3, "generator"}});
+  }
+  return r;
+}
+
+}  // namespace dgm::models::gan

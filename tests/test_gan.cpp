@@ -1,0 +1,136 @@
+// tests/test_gan.cpp — the GAN losses against their definitions, the two
+// generator losses' gradients, the gradient penalty's double backward against
+// finite differences, shapes, errors and determinism of the training loop.
+#include <cmath>
+
+#include "autograd/graph.h"
+#include "helpers.h"
+#include "models/gan.h"
+
+using namespace dgm;
+using namespace dgm::models;
+using namespace dgm::test;
+
+namespace {
+double sig(double a) { return 1 / (1 + std::exp(-a)); }
+}  // namespace
+
+TEST_CASE("GAN losses: each is its line of V(G, D), computed from D = sigmoid(logit) by hand", "[gan]") {
+  const std::vector<double> ar = {2.0, -0.5, 0.3}, af = {-1.0, 0.7, -3.0};
+  const Tensor real = Tensor::from_vector(ar, {3}).to(DType::Float64), fake = Tensor::from_vector(af, {3}).to(DType::Float64);
+  double d = 0, sat = 0, ns = 0;
+  for (int i = 0; i < 3; ++i) {
+    d += -(std::log(sig(ar[i])) + std::log(1 - sig(af[i]))) / 3;
+    sat += std::log(1 - sig(af[i])) / 3;
+    ns += -std::log(sig(af[i])) / 3;
+  }
+  CHECK(gan::discriminator_loss(real, fake).item() == Approx(d).epsilon(1e-12));
+  CHECK(gan::generator_loss_saturating(fake).item() == Approx(sat).epsilon(1e-12));
+  CHECK(gan::generator_loss_non_saturating(fake).item() == Approx(ns).epsilon(1e-12));
+  CHECK(gan::critic_loss_wasserstein(real, fake).item() == Approx((af[0] + af[1] + af[2] - ar[0] - ar[1] - ar[2]) / 3).epsilon(1e-12));
+  CHECK(gan::generator_loss_wasserstein(fake).item() == Approx(-(af[0] + af[1] + af[2]) / 3).epsilon(1e-12));
+  // stable where D is certain: logits of +-40 give finite losses
+  const Tensor extreme = Tensor::from_vector(std::vector<double>{40, -40}, {2}).to(DType::Float64);
+  CHECK(std::isfinite(gan::discriminator_loss(extreme, extreme).item()));
+}
+
+TEST_CASE("saturating vs non-saturating: d/da of log(1 - sigmoid(a)) is -sigmoid(a), of -log sigmoid(a) is -(1 - sigmoid(a))", "[gan]") {
+  for (double a : {-8.0, -2.0, 0.0, 3.0}) {
+    Tensor logit = Tensor::full({1}, a, DType::Float64).set_requires_grad(true);
+    const Tensor gs = grad({gan::generator_loss_saturating(logit)}, {logit})[0];
+    const Tensor gn = grad({gan::generator_loss_non_saturating(logit)}, {logit})[0];
+    CHECK(gs.item() == Approx(-sig(a)).epsilon(1e-10));
+    CHECK(gn.item() == Approx(-(1 - sig(a))).epsilon(1e-10));
+  }
+}
+
+TEST_CASE("gradient penalty: its gradient w.r.t. the critic's parameters (double backward) matches finite differences", "[gan]") {
+  Generator g(5);
+  gan::MLPDiscriminator critic(2, {6, 6}, g);
+  critic.to(DType::Float64);
+  const Tensor real = randn({4, 2}, 1), fake = randn({4, 2}, 2);
+  const Generator start(77);
+  auto penalty = [&] {
+    Generator u = start;  // the same interpolates every call
+    return gan::gradient_penalty([&](const Tensor& x) { return critic.forward(x); }, real, fake, u, 10.0);
+  };
+  critic.zero_grad();
+  penalty().backward();
+  int64_t checked = 0;
+  for (auto& [name, p] : critic.named_parameters()) {
+    INFO(name);
+    // the penalty reads f's gradient in x: the last layer's bias (and, with piecewise-linear
+    // activations, the first layer's) do not reach it: no gradient, i.e. zero
+    const Tensor analytic = p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), DType::Float64);
+    for (int64_t e = 0; e < p.numel(); ++e) {
+      double* v = p.data<double>();
+      const double orig = v[e], h = 1e-6;
+      v[e] = orig + h;
+      const double plus = penalty().item();
+      v[e] = orig - h;
+      const double minus = penalty().item();
+      v[e] = orig;
+      CHECK(analytic.at(e) == Approx((plus - minus) / (2 * h)).margin(1e-6).epsilon(1e-5));
+      ++checked;
+    }
+  }
+  CHECK(checked == critic.num_parameters());
+  // a 1-Lipschitz linear critic with unit slope has no penalty
+  gan::MLPDiscriminator linear(2, {}, g);
+  linear.to(DType::Float64);
+  auto params = linear.parameters();  // weight [1, 2], bias [1]
+  params[0].data<double>()[0] = 0.6, params[0].data<double>()[1] = 0.8;
+  Generator u(3);
+  CHECK(gan::gradient_penalty([&](const Tensor& x) { return linear.forward(x); }, real, fake, u).item() == Approx(0).margin(1e-10));
+}
+
+TEST_CASE("GAN networks: shapes, a mismatched pair refused at construction, bad data and NaN named", "[gan][errors]") {
+  Generator g(1);
+  auto G = std::make_shared<gan::ConvGenerator>(16, 1, 8, g);
+  auto D = std::make_shared<gan::ConvDiscriminator>(1, 8, g);
+  gan::GAN game(G, 16, D);
+  const Tensor x = game.sample(3, g);
+  CHECK(x.shape() == Shape{3, 1, 28, 28});
+  CHECK(min(x).item() >= 0);
+  CHECK(max(x).item() <= 1);
+  CHECK(D->forward(x).shape() == Shape{3});
+  auto D2 = std::make_shared<gan::MLPDiscriminator>(2, std::vector<int64_t>{8}, g);
+  CHECK_THAT(error_of([&] { gan::GAN bad(G, 16, D2); }), Catch::Contains("[1, 28, 28]") && Catch::Contains("[2]"));
+  CHECK_THAT(error_of([&] { G->forward(g.normal({2, 15})); }), Catch::Contains("[N, 16]") && Catch::Contains("[2, 15]"));
+
+  gan::GAN toy(std::make_shared<gan::MLPGenerator>(2, 2, std::vector<int64_t>{8}, g), 2, D2);
+  gan::Options o;
+  o.steps = 3;
+  o.progress = false;
+  CHECK_THAT(error_of([&] { gan::train(toy, g.normal({10, 3}), g, o); }), Catch::Contains("[10, 3]"));
+  Tensor nan_data = g.normal({10, 2});
+  nan_data.data<float>()[0] = NAN;
+  for (int i = 1; i < 20; ++i) nan_data.data<float>()[i] = NAN;
+  CHECK_THAT(error_of([&] { gan::train(toy, nan_data, g, o); }), Catch::Contains("discriminator") && Catch::Contains("step 1"));
+}
+
+TEST_CASE("GAN training: the same seed gives the same curve and samples, for each loss", "[gan]") {
+  for (gan::Loss loss : {gan::Loss::Minimax, gan::Loss::NonSaturating, gan::Loss::WassersteinGP}) {
+    INFO(gan::loss_name(loss));
+    auto run = [&](uint64_t seed) {
+      Generator g(seed);
+      gan::GAN game(std::make_shared<gan::MLPGenerator>(2, 2, std::vector<int64_t>{8}, g), 2,
+                    std::make_shared<gan::MLPDiscriminator>(2, std::vector<int64_t>{8}, g));
+      gan::Options o;
+      o.loss = loss;
+      o.steps = 6;
+      o.n_critic = loss == gan::Loss::WassersteinGP ? 2 : 1;
+      o.log_every = 2;
+      o.progress = false;
+      const gan::Result r = gan::train(game, g.normal({32, 2}), g, o);
+      std::vector<double> out;
+      for (auto& row : r.curve) out.insert(out.end(), row.begin(), row.end());
+      for (double v : game.sample(4, g).to_vector()) out.push_back(v);
+      return out;
+    };
+    const std::vector<double> a = run(3);
+    CHECK(a == run(3));
+    CHECK(a != run(4));
+    CHECK(a.size() == 3 * 3 + 8);
+  }
+}
