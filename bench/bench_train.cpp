@@ -27,6 +27,7 @@
 #include "autograd/runtime.h"
 #include "models/diffusion.h"
 #include "models/flows.h"
+#include "models/gan.h"
 #include "models/made.h"
 #include "models/pixelcnn.h"
 #include "models/toolkit/distributions.h"
@@ -66,6 +67,9 @@ void train_bench(const std::string& name, double mflop, nn::Module& model, Loss 
 //   i. RealNVP multi-scale image flow, lesson_flow's Fashion-MNIST architecture
 //      (models::ImageFlowOptions defaults), batch 64 of dequantized 28x28 images;
 //      its libtorch twin is bench/torch_flow_ref.cpp
+//   j. DCGAN, lesson_gan's Fashion-MNIST networks (width 32, z 64, non-saturating
+//      loss, Adam 2e-4 (0.5, 0.999)): one discriminator step on 64 real + 64
+//      fake images, then one generator step; twin bench/torch_gan_ref.cpp
 //   k. DDPM U-Net, lesson_ddpm's Fashion-MNIST architecture (widths 16, 32, 32,
 //      GroupNorm(4), attention at 7x7, T = 1000, L_simple), batch 64 of 28x28;
 //      its libtorch twin is bench/torch_diffusion_ref.cpp
@@ -114,6 +118,18 @@ double unet_mflop(const models::UNetOptions& o, int64_t H, int64_t W, int64_t ba
   return macs * 2 * 3 * static_cast<double>(batch) / 1e6;
 }
 
+// Multiply-adds of one DCGAN step (models::gan::ConvGenerator / ConvDiscriminator
+// of width w, z of `latent`): per image, G = fc + two transposed convolutions,
+// D = two convolutions + fc. The discriminator step runs D with backward on
+// the real and the fake batch (3x forward) and G without a graph (1x); the
+// generator step runs G and D with backward (3x). Times 2 FLOP, times batch.
+double dcgan_mflop(int64_t w, int64_t latent, int64_t batch) {
+  const double W = static_cast<double>(w);
+  const double g = static_cast<double>(latent) * 2 * W * 49 + 49 * 2 * W * W * 16 + 196 * W * 16;
+  const double d = 196 * W * 16 + 49 * W * 2 * W * 16 + 2 * W * 49;
+  return (2 * 3 * d + g + 3 * (g + d)) * 2 * static_cast<double>(batch) / 1e6;
+}
+
 void model_workloads(const std::function<bool(const std::string&)>& want) {
   Generator g(0);
   Tensor bin784 = g.bernoulli({128, 784}, 0.5);
@@ -145,6 +161,25 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     auto m = models::make_image_flow(o, g);
     Tensor x = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
     train_bench("i_realnvp_img_b64", image_flow_mflop(o, 64), *m, [&] { return m->loss(x); });
+  }
+  if (want("dcgan")) {
+    namespace gan = models::gan;
+    gan::GAN game(std::make_shared<gan::ConvGenerator>(64, 1, 32, g), 64, std::make_shared<gan::ConvDiscriminator>(1, 32, g));
+    Tensor real = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
+    optim::Adam opt_d(game.discriminator->parameters(), 2e-4, 0.5, 0.999), opt_g(game.generator->parameters(), 2e-4, 0.5, 0.999);
+    bench("j_dcgan_b64", dcgan_mflop(32, 64, 64), [&] {
+      Tensor fake;
+      {
+        NoGradGuard ng;
+        fake = game.generator->forward(game.noise(64, g));
+      }
+      opt_d.zero_grad();
+      gan::discriminator_loss(game.discriminator->forward(real), game.discriminator->forward(fake)).backward();
+      opt_d.step();
+      opt_g.zero_grad();
+      gan::generator_loss_non_saturating(game.discriminator->forward(game.generator->forward(game.noise(64, g)))).backward();
+      opt_g.step();
+    });
   }
   if (want("unet")) {
     models::UNetOptions o;  // lesson_ddpm's Fashion-MNIST default
@@ -277,7 +312,7 @@ int main(int argc, char** argv) {
   int blas_threads = -1;
   app.add_option("--threads", g_threads, "Threads (OpenBLAS)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--blas-threads", blas_threads, "OpenBLAS threads (default: --threads)");
-  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,realnvp_img,ddpm,unet,overhead,matmul,floor");
+  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,realnvp_img,ddpm,dcgan,unet,overhead,matmul,floor");
   app.add_flag("--quick", g_quick, "Short timings (a smoke test)");
   CLI11_PARSE(app, argc, argv);
 
@@ -285,10 +320,10 @@ int main(int argc, char** argv) {
   std::stringstream ss(only_list);
   for (std::string tok; std::getline(ss, tok, ',');)
     if (!tok.empty()) only.insert(tok);
-  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "realnvp_img", "ddpm", "unet", "overhead", "matmul", "floor"};
+  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "realnvp_img", "ddpm", "dcgan", "unet", "overhead", "matmul", "floor"};
   for (auto& w : only)
     if (!known.count(w)) {
-      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, realnvp_img, ddpm, unet, overhead, matmul, floor)\n", w.c_str());
+      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, realnvp_img, ddpm, dcgan, unet, overhead, matmul, floor)\n", w.c_str());
       return 2;
     }
   auto want = [&](const std::string& n) { return only.empty() || only.count(n); };

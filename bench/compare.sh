@@ -4,8 +4,9 @@
 #   bench/compare.sh [--threads "1 2"] [--only overhead,matmul] [--rounds 2] [--quick] [--memory]
 #
 # Builds ../shared/bench/torch_ref.cpp and the project's own twins
-# (bench/torch_flow_ref.cpp: i_realnvp_img_b64; bench/torch_diffusion_ref.cpp:
-# k_unet28_b64; needs Debian's libtorch-dev) into
+# (bench/torch_flow_ref.cpp: i_realnvp_img_b64; bench/torch_gan_ref.cpp:
+# j_dcgan_b64; bench/torch_diffusion_ref.cpp: k_unet28_b64; needs Debian's
+# libtorch-dev) into
 # build/bench-ref/, then runs dgm and libtorch in alternation (round by round,
 # so drift in the machine's load hits both) with the same OPENBLAS_CORETYPE,
 # and prints one table: workload, threads, dgm median, libtorch median, ratio
@@ -41,7 +42,7 @@ if [ ! -x "$OUT/torch_ref" ] || [ "$REF_SRC" -nt "$OUT/torch_ref" ]; then
       "$REF_SRC" -o "$OUT/torch_ref" -ltorch -ltorch_cpu -lc10 -ldl
 fi
 # the project's own libtorch twins of workloads the shared reference does not have
-TWINS="torch_flow_ref torch_diffusion_ref"
+TWINS="torch_flow_ref torch_diffusion_ref torch_gan_ref"
 for twin in $TWINS; do
   if [ ! -x "$OUT/$twin" ] || [ "bench/$twin.cpp" -nt "$OUT/$twin" ] || [ bench/timing.h -nt "$OUT/$twin" ]; then
     echo "building bench/$twin.cpp (about a minute)..." >&2
