@@ -332,7 +332,7 @@ int main(int argc, char** argv) {
   std::printf("# dgm engine; openblas corename=%s (%s) threads=%d\n", runtime::blas_core().c_str(),
               runtime::blas_core_note().c_str(), runtime::blas_threads());
   std::printf("# threads=%d quick=%d\n", g_threads, static_cast<int>(g_quick));
-  std::printf("workload\tthreads\tmedian\tp10\tp90\tsteps\tmflop_per_step\tgflops\tunit\n");
+  bench::print_columns();
   model_workloads(want);
   if (want("overhead")) overhead();
   if (want("matmul")) matmul512();

@@ -17,7 +17,6 @@
 //   ResBlock: conv(SiLU(GN(x))) + Linear(SiLU(emb)), conv(SiLU(GN(.))), + skip (1x1 conv when widths differ).
 //   Loss: t ~ U{0..T-1}, eps ~ N(0, I), x_t = sqrt(abar) x + sqrt(1 - abar) eps, mean over examples of
 //   ||eps - eps_theta||^2 / D (drawn inside every step, as the dgm side does).
-#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include "bench/timing.h"
@@ -144,22 +143,13 @@ TORCH_MODULE(UNet);
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::set<std::string> only;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) g_threads = std::atoi(argv[++i]);
-    else if (a == "--quick") g_quick = true;
-    else if (a == "--only" && i + 1 < argc) {
-      std::stringstream ss(argv[++i]);
-      for (std::string tok; std::getline(ss, tok, ',');) only.insert(tok);
-    }
-  }
-  if (!only.empty() && !only.count("unet")) return 0;
+  const bench::TwinArgs args = bench::parse_twin_args(argc, argv);
+  if (!args.wants("unet")) return 0;
+  g_threads = args.threads, g_quick = args.quick;
   torch::set_num_threads(g_threads);
-  using set_fn = void (*)(int);
-  if (auto ob_set = reinterpret_cast<set_fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) ob_set(g_threads);
+  bench::set_openblas_threads(g_threads);
   std::printf("# torch %s (diffusion twin), at::get_num_threads()=%d\n", TORCH_VERSION, torch::get_num_threads());
-  std::printf("workload\tthreads\tmedian\tp10\tp90\tsteps\tmflop_per_step\tgflops\tunit\n");
+  bench::print_columns();
   torch::manual_seed(0);
   UNet net;
   const int64_t T = 1000;

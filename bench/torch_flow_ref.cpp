@@ -13,7 +13,6 @@
 //   scale 1: 4 x [actnorm, affine coupling (checkerboard)];
 //   coupling net: conv3x3 C->32, ReLU, residual block (conv3x3, ReLU, conv3x3, + x, ReLU), conv3x3 32->2C;
 //   s = scale * tanh(raw s), masked; loss = -mean(log N(z) + log-det) + D log 256.
-#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include "bench/timing.h"
@@ -116,22 +115,13 @@ TORCH_MODULE(ImageFlow);
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::set<std::string> only;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) g_threads = std::atoi(argv[++i]);
-    else if (a == "--quick") g_quick = true;
-    else if (a == "--only" && i + 1 < argc) {
-      std::stringstream ss(argv[++i]);
-      for (std::string tok; std::getline(ss, tok, ',');) only.insert(tok);
-    }
-  }
-  if (!only.empty() && !only.count("realnvp_img")) return 0;
+  const bench::TwinArgs args = bench::parse_twin_args(argc, argv);
+  if (!args.wants("realnvp_img")) return 0;
+  g_threads = args.threads, g_quick = args.quick;
   torch::set_num_threads(g_threads);
-  using set_fn = void (*)(int);
-  if (auto ob_set = reinterpret_cast<set_fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) ob_set(g_threads);
+  bench::set_openblas_threads(g_threads);
   std::printf("# torch %s (flow twin), at::get_num_threads()=%d\n", TORCH_VERSION, torch::get_num_threads());
-  std::printf("workload\tthreads\tmedian\tp10\tp90\tsteps\tmflop_per_step\tgflops\tunit\n");
+  bench::print_columns();
   torch::manual_seed(0);
   ImageFlow model;
   auto x = torch::randint(0, 256, {64, 1, 28, 28}).to(torch::kFloat) / 255.0;

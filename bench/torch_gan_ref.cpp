@@ -14,7 +14,6 @@
 // One step: D on 64 real + 64 fake (G without a graph), -mean log sigmoid(a_real)
 // - mean log sigmoid(-a_fake), Adam; then G through D, -mean log sigmoid(a_fake), Adam
 // (2e-4, betas 0.5, 0.999 for both).
-#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include "bench/timing.h"
@@ -70,22 +69,13 @@ TORCH_MODULE(Discriminator);
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::set<std::string> only;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) g_threads = std::atoi(argv[++i]);
-    else if (a == "--quick") g_quick = true;
-    else if (a == "--only" && i + 1 < argc) {
-      std::stringstream ss(argv[++i]);
-      for (std::string tok; std::getline(ss, tok, ',');) only.insert(tok);
-    }
-  }
-  if (!only.empty() && !only.count("dcgan")) return 0;
+  const bench::TwinArgs args = bench::parse_twin_args(argc, argv);
+  if (!args.wants("dcgan")) return 0;
+  g_threads = args.threads, g_quick = args.quick;
   torch::set_num_threads(g_threads);
-  using set_fn = void (*)(int);
-  if (auto ob_set = reinterpret_cast<set_fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) ob_set(g_threads);
+  bench::set_openblas_threads(g_threads);
   std::printf("# torch %s (gan twin), at::get_num_threads()=%d\n", TORCH_VERSION, torch::get_num_threads());
-  std::printf("workload\tthreads\tmedian\tp10\tp90\tsteps\tmflop_per_step\tgflops\tunit\n");
+  bench::print_columns();
   torch::manual_seed(0);
   const int64_t w = 32, latent = 64, batch = 64;
   Generator G(latent, w);
