@@ -220,3 +220,23 @@ TEST_CASE("broadcasting a row over short rows, either side, against a naive loop
         }
     }
 }
+
+TEST_CASE("float sums accumulate in double: past 2^24 ones, and over the last axis, nothing is lost", "[tensor][reduce]") {
+  // a float accumulator stops at 16,777,216 (adding 1 no longer changes it); the blocked
+  // vectorised sum folds its float lanes into a double every 1024 values (n even: the
+  // float result can hold it, floats are 2 apart above 2^24)
+  const int64_t n = (int64_t{1} << 24) + 1000;
+  CHECK(sum(Tensor::ones({n})).item() == static_cast<double>(n));
+  CHECK(sum(Tensor::ones({2, n / 2}), {1}).at(1) == static_cast<double>(n / 2));
+  // every length around the block and lane sizes, against a double loop
+  Generator g(3);
+  for (int64_t len : {1, 15, 16, 17, 1023, 1024, 1025, 3000}) {
+    const Tensor x = g.normal({3, len});
+    const Tensor s = sum(x, {1});
+    for (int64_t r = 0; r < 3; ++r) {
+      double expected = 0;
+      for (int64_t j = 0; j < len; ++j) expected += x.at(r * len + j);
+      CHECK(s.at(r) == Approx(expected).margin(1e-5));
+    }
+  }
+}
