@@ -156,4 +156,19 @@ Tensor numerical_jacobian(const std::function<Tensor(const Tensor&)>& f, const T
   return J;
 }
 
+double central_difference(const std::function<double()>& f, Tensor& t, int64_t e, double eps) {
+  if (t.dtype() != DType::Float64)
+    throw Error(std::string("central_difference: needs a float64 tensor, got ") + dtype_name(t.dtype()));
+  if (e < 0 || e >= t.numel())
+    throw Error("central_difference: element " + std::to_string(e) + " outside a tensor of " + std::to_string(t.numel()));
+  double* v = t.data<double>();
+  const double orig = v[e];
+  v[e] = orig + eps;
+  const double plus = f();
+  v[e] = orig - eps;
+  const double minus = f();
+  v[e] = orig;
+  return (plus - minus) / (2 * eps);
+}
+
 }  // namespace dgm

@@ -51,4 +51,10 @@ Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x);
 // ... or by central differences (f(x + eps e) - f(x - eps e)) / (2 eps), column by column.
 Tensor numerical_jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, double eps = 1e-6);
 
+// d f / d t[e] by central differences, (f(t + eps e) - f(t - eps e)) / (2 eps), with
+// element e of the float64 tensor t moved in place and restored: for a tensor f reads
+// through a module rather than as an argument (a parameter), where gradcheck, which
+// copies its inputs, cannot reach.
+double central_difference(const std::function<double()>& f, Tensor& t, int64_t e, double eps = 1e-6);
+
 }  // namespace dgm

@@ -250,9 +250,16 @@ double energy_distance(const Tensor& a, const Tensor& b) {
   return mean_dist(a, b) - 0.5 * (mean_dist(a, a) + mean_dist(b, b));
 }
 
-struct ToyDDPM {
-  double energy = 0, seconds_train = 0, seconds_sample = 0;
-};
+// n draws from the Gaussian with the rows' mean and covariance (all that a single Gaussian can
+// capture): mean + L z, L L^T = cov + jitter I. float64 [n, D].
+Tensor sample_fitted_gaussian(const Tensor& rows, int64_t n, Generator& gen, double jitter, const std::string& what) {
+  NoGradGuard ng;
+  const models::FeatureStats fit = models::feature_stats(rows);
+  const int64_t d = fit.mean.numel();
+  Tensor cov = fit.cov;
+  for (int64_t k = 0; k < d; ++k) cov.data<double>()[k * d + k] += jitter;
+  return unsqueeze(fit.mean, 0) + mm(gen.normal({n, d}, 0, 1, DType::Float64), linalg::cholesky(cov, what), false, true);
+}
 
 void two_d(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
@@ -263,17 +270,8 @@ void two_d(lesson::Lesson& L, Generator& gen) {
                other = data::sample_toy(toy, n_eval, gen);
   const double reference = energy_distance(held_out, other);
   const double noise_distance = energy_distance(held_out, gen.normal({n_eval, 2}));
-  // a stronger reference: the Gaussian with the training data's mean and covariance (all that a
-  // single Gaussian can capture), sampled as mean + L z, L L^T = cov
-  double gaussian_distance = 0;
-  {
-    NoGradGuard ng;
-    const Tensor x = train.to(DType::Float64), mu = mean(x, {0}, true), centred = x - mu;
-    const Tensor cov = matmul(transpose(centred, 0, 1), centred) / static_cast<double>(x.size(0));
-    const Tensor chol = linalg::cholesky(cov, "the data's covariance");
-    const Tensor g = mu + matmul(gen.normal({n_eval, 2}, 0, 1, DType::Float64), transpose(chol, 0, 1));
-    gaussian_distance = energy_distance(held_out, g);
-  }
+  // a stronger reference: the best single Gaussian
+  const double gaussian_distance = energy_distance(held_out, sample_fitted_gaussian(train, n_eval, gen, 0, "the data's covariance"));
   std::vector<int64_t> Ts = quick ? std::vector<int64_t>{50, 200} : std::vector<int64_t>{50, 250, 1000};
   std::vector<std::vector<double>> rows;
   double energy_last = 0;
@@ -480,16 +478,16 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   {
     NoGradGuard ng;
     double worst = 0;
+    const Tensor x0 = m.to_model_space(bound_x).to(DType::Float64);
+    auto normal = [](const Tensor& mean_, double var) { return dist::Normal{mean_, Tensor::full(mean_.shape(), std::log(var), DType::Float64)}; };
     for (int64_t t : {int64_t{1}, T / 100, T / 10, T / 2, T - 1}) {
       const auto i = static_cast<size_t>(t);
-      const Tensor x0 = m.to_model_space(bound_x).to(DType::Float64);
       const Tensor eps = gen.normal(x0.shape(), 0, 1, DType::Float64);
       const Tensor xt = x0 * std::sqrt(schedule.alpha_bar[i]) + eps * std::sqrt(1 - schedule.alpha_bar[i]);
       const Tensor xt32 = xt.to(DType::Float32);
       const Tensor tt = Tensor::full({nb}, static_cast<double>(t), DType::Int64);
       // route 1: the Gaussian KL between the posterior and the model's step (means, variances)
       const Tensor mu = m.reverse_mean(xt32, t).to(DType::Float64);
-      auto normal = [](const Tensor& mean_, double var) { return dist::Normal{mean_, Tensor::full(mean_.shape(), std::log(var), DType::Float64)}; };
       const Tensor mu_q = x0 * schedule.posterior_coef_x0[i] + xt * schedule.posterior_coef_xt[i];
       const Tensor kl = dist::sum_per_example(normal(mu_q, schedule.posterior_var[i]).kl_to(normal(mu, schedule.beta[i])));
       // route 2: w_t ||eps - eps_theta||^2 + D c_t, from the network's noise prediction alone
@@ -523,17 +521,10 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
     return q;
   };
   // a baseline with a known weakness: the Gaussian with the training images' mean and covariance
-  Tensor gaussian_images;
-  {
-    NoGradGuard ng;
-    const Tensor x = m.to_model_space(reshape(slice(train.images, 0, 0, std::min<int64_t>(train.size(), 10000)), {-1, D})).to(DType::Float64);
-    const Tensor mu = mean(x, {0}, true), centred = x - mu;
-    Tensor cov = mm(centred, centred, true, false) / static_cast<double>(x.size(0) - 1);
-    for (int64_t k = 0; k < D; ++k) cov.data<double>()[k * D + k] += 1e-4;  // near-constant border pixels: keep it positive definite
-    const Tensor chol = linalg::cholesky(cov, "the pixels' covariance");
-    const Tensor g = mu + mm(gen.normal({nf, D}, 0, 1, DType::Float64), chol, false, true);
-    gaussian_images = reshape(to_unit(g), {nf, 1, H, W}).to(DType::Float32);
-  }
+  // (1e-4 on the diagonal: near-constant border pixels would leave the covariance singular)
+  const Tensor pixels = m.to_model_space(reshape(slice(train.images, 0, 0, std::min<int64_t>(train.size(), 10000)), {-1, D}));
+  const Tensor gaussian_images =
+      reshape(to_unit(sample_fitted_gaussian(pixels, nf, gen, 1e-4, "the pixels' covariance")), {nf, 1, H, W}).to(DType::Float32);
   std::cout << "   Frechet distance on the classifier's " << reference.mean.numel() << " features to the " << test.size()
             << " test images (fid_domain: only comparable with itself)\n"
             << "   samples                              count    fid_domain   classes   seconds\n";

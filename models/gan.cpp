@@ -38,7 +38,11 @@ Tensor gradient_penalty(const std::function<Tensor(const Tensor&)>& critic, cons
   const Tensor u = gen.uniform(per_example, 0, 1, real.dtype());
   // the interpolates are a leaf: the penalty's gradient reaches the critic's parameters
   // through grad_x f(x_hat), not through the samples
-  Tensor x_hat = (u * real.detach() + (1.0 - u) * fake.detach()).detach();
+  Tensor x_hat;
+  {
+    NoGradGuard ng;
+    x_hat = u * real + (1.0 - u) * fake;
+  }
   x_hat.set_requires_grad(true);
   const Tensor scores = critic(x_hat);
   const Tensor g = grad({sum(scores)}, {x_hat}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
@@ -180,8 +184,7 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
     const double g_value = g_loss.item();
     train::require_finite(g_value, o.tag + ": the generator's loss", step);
     g_loss.backward();
-    opt_g.step();
-    gan.discriminator->zero_grad();  // the generator's step left gradients in D
+    opt_g.step();  // (the gradients it left in D are cleared by D's next zero_grad)
     d_sum += d_value, g_sum += g_value, ++in_row;
     if (step % o.log_every == 0 || step == o.steps) {
       r.curve.push_back({static_cast<double>(step), d_sum / static_cast<double>(in_row), g_sum / static_cast<double>(in_row)});

@@ -41,13 +41,12 @@ Tensor ImageClassifier::features_of(const Tensor& images, int64_t chunk) {
   return concat(parts, 0);
 }
 
-Tensor ImageClassifier::predict(const Tensor& images, int64_t chunk) {
+Tensor ImageClassifier::classify_features(const Tensor& features) {
   NoGradGuard ng;
-  std::vector<Tensor> parts;
-  for (int64_t b = 0; b < images.size(0); b += chunk)
-    parts.push_back(argmax(forward(slice(images, 0, b, std::min(b + chunk, images.size(0)))), 1));
-  return concat(parts, 0);
+  return argmax(out_->forward(features), 1);
 }
+
+Tensor ImageClassifier::predict(const Tensor& images, int64_t chunk) { return classify_features(features_of(images, chunk)); }
 
 double ImageClassifier::accuracy(const data::ImageSet& set) {
   const Tensor pred = predict(set.images);
@@ -124,8 +123,9 @@ double frechet_distance(const FeatureStats& a, const FeatureStats& b) {
 SampleQuality sample_quality(ImageClassifier& clf, const Tensor& images, const FeatureStats& reference) {
   SampleQuality q;
   q.count = images.size(0);
-  q.fid_domain = frechet_distance(feature_stats(clf.features_of(images)), reference);
-  const Tensor pred = clf.predict(images);
+  const Tensor features = clf.features_of(images);  // the convolutions once, for both measures
+  q.fid_domain = frechet_distance(feature_stats(features), reference);
+  const Tensor pred = clf.classify_features(features);
   q.class_shares.assign(static_cast<size_t>(clf.classes()), 0.0);
   for (int64_t i = 0; i < pred.numel(); ++i) q.class_shares[static_cast<size_t>(pred.at(i))] += 1.0 / static_cast<double>(pred.numel());
   for (double s : q.class_shares) q.classes_covered += s >= 0.5 / static_cast<double>(clf.classes());

@@ -38,6 +38,7 @@ class ImageClassifier : public nn::Module {
   // features / predicted class of many images, in no-grad chunks
   Tensor features_of(const Tensor& images, int64_t chunk = 500);
   Tensor predict(const Tensor& images, int64_t chunk = 500);  // int64 [N]
+  Tensor classify_features(const Tensor& features);            // the predicted class from features_of's output
   double accuracy(const data::ImageSet& set);
   int64_t classes() const { return classes_; }
 

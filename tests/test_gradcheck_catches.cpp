@@ -213,3 +213,15 @@ TEST_CASE("maximum / minimum split a tie's gradient evenly, as the max / min red
     }
   }
 }
+
+TEST_CASE("central_difference: moves one element in place, restores it, refuses float32", "[gradcheck]") {
+  Tensor t = Tensor::from_vector(std::vector<double>{0.5, 2.0}, {2}).to(DType::Float64);
+  auto f = [&] { return std::sin(t.at(0)) * t.at(1) * t.at(1); };  // d/dt0 = cos(t0) t1^2, d/dt1 = 2 sin(t0) t1
+  CHECK(central_difference(f, t, 0) == Approx(std::cos(0.5) * 4).epsilon(1e-8));
+  CHECK(central_difference(f, t, 1) == Approx(2 * std::sin(0.5) * 2).epsilon(1e-8));
+  CHECK(t.at(0) == 0.5);
+  CHECK(t.at(1) == 2.0);
+  Tensor f32 = Tensor::zeros({2});
+  CHECK_THAT(error_of([&] { central_difference(f, f32, 0); }), Catch::Contains("float64"));
+  CHECK_THAT(error_of([&] { central_difference(f, t, 2); }), Catch::Contains("element 2"));
+}
