@@ -21,6 +21,12 @@ int blas_threads();
 void set_num_threads(int n);   // OpenBLAS threads; n <= 0 means all cores
 int hardware_threads();
 
+// The algorithm of 3x3, stride-1 convolutions: Winograd F(2x2, 3x3) (the
+// default; autograd/ops/conv_winograd.h) or im2col + GEMM like every other
+// convolution. For the tests that compare the two and for benchmarks.
+void set_conv_winograd(bool on);
+bool conv_winograd();
+
 // Holds OpenBLAS to one thread while alive (when `active` and it has more),
 // then gives it back its thread count.
 class OneBlasThread {

@@ -345,9 +345,8 @@ Tensor Tensor::contiguous_copy() const {
 }
 
 Tensor Tensor::to(DType d) const {
-  if (d == dtype()) return contiguous_copy();
-  Tensor t = empty(shape(), d);
-  int64_t n = numel();
+  Tensor t = d == dtype() ? contiguous_copy() : empty(shape(), d);
+  int64_t n = d == dtype() ? 0 : numel();
   for (int64_t i = 0; i < n; ++i) {
     double v = at(i);
     switch (d) {
@@ -356,7 +355,7 @@ Tensor Tensor::to(DType d) const {
       case DType::Int64: t.data<int64_t>()[i] = static_cast<int64_t>(v); break;
     }
   }
-  // float32 <-> float64 stays differentiable: the gradient converts back.
+  // float32 <-> float64 (and a float copy in its own dtype) stays differentiable: the gradient converts back.
   if (is_floating(d) && is_floating(dtype()) && any_requires_grad({this})) {
     struct ToBackward : Node {
       DType from;

@@ -134,7 +134,7 @@ class Tensor {
   double item() const;                    // the single element of a one-element tensor
   double at(int64_t flat_index) const;    // one element, converted to double
   std::vector<double> to_vector() const;  // all elements, converted to double
-  Tensor to(DType dtype) const;           // converted copy (not differentiable for int64)
+  Tensor to(DType dtype) const;           // converted copy, differentiable between float types (a copy when the dtype is already this)
   Tensor clone() const;                   // differentiable copy with its own storage
   Tensor contiguous_copy() const;         // plain copy, no graph
 

@@ -314,7 +314,11 @@ int main(int argc, char** argv) {
   app.add_option("--blas-threads", blas_threads, "OpenBLAS threads (default: --threads)");
   app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,realnvp_img,ddpm,dcgan,unet,overhead,matmul,floor");
   app.add_flag("--quick", g_quick, "Short timings (a smoke test)");
+  std::string conv = "winograd";
+  app.add_option("--conv", conv, "Algorithm of the 3x3 stride-1 convolutions (the others are always im2col)")
+      ->capture_default_str()->check(CLI::IsMember({"winograd", "im2col"}));
   CLI11_PARSE(app, argc, argv);
+  runtime::set_conv_winograd(conv == "winograd");
 
   std::set<std::string> only;
   std::stringstream ss(only_list);
@@ -331,7 +335,7 @@ int main(int argc, char** argv) {
   runtime::set_num_threads(blas_threads > 0 ? blas_threads : g_threads);
   std::printf("# dgm engine; openblas corename=%s (%s) threads=%d\n", runtime::blas_core().c_str(),
               runtime::blas_core_note().c_str(), runtime::blas_threads());
-  std::printf("# threads=%d quick=%d\n", g_threads, static_cast<int>(g_quick));
+  std::printf("# threads=%d quick=%d conv=%s\n", g_threads, static_cast<int>(g_quick), conv.c_str());
   bench::print_columns();
   model_workloads(want);
   if (want("overhead")) overhead();

@@ -99,6 +99,55 @@ TEST_CASE("gradcheck: conv2d", "[gradcheck][conv]") {
   require_gradcheck(f(1, 1, 1), {randn({2, 3, 6, 6}, 1), randn({2, 3, 5, 5}, 2), randn({2}, 3)});
 }
 
+TEST_CASE("3x3 stride-1 convolutions by Winograd F(2x2, 3x3): the definition, im2col's gradients, gradcheck", "[conv][winograd]") {
+  // conv2d routes a full 3x3 kernel with stride and dilation 1 (and >= 4
+  // channels in and out) to autograd/ops/conv_winograd.cpp. Odd sizes leave
+  // tiles hanging over the output's edge; padding 0, 1, 2; a 1-row image;
+  // 25 images of 14x14 span two batches of GEMMs (20 images each).
+  struct Case { Shape x, w; int64_t p; };
+  for (const Case& c : {Case{{2, 5, 7, 6}, {4, 5, 3, 3}, 1}, Case{{2, 4, 7, 6}, {6, 4, 3, 3}, 0},
+                        Case{{1, 4, 5, 5}, {4, 4, 3, 3}, 2}, Case{{1, 4, 1, 5}, {5, 4, 3, 3}, 1},
+                        Case{{25, 4, 14, 14}, {4, 4, 3, 3}, 1}}) {
+    INFO("x " << c.x.str() << " w " << c.w.str() << " padding " << c.p);
+    Tensor x = randn(c.x, 1).set_requires_grad(true), w = randn(c.w, 2).set_requires_grad(true), b = randn({c.w[0]}, 3);
+    auto run = [&](bool winograd) {
+      runtime::set_conv_winograd(winograd);
+      Tensor y = conv2d(x, w, b, 1, c.p);
+      std::vector<Tensor> g = grad({y}, {x, w}, {randn(y.shape(), 4)});
+      runtime::set_conv_winograd(true);
+      return std::vector<Tensor>{y, g[0], g[1]};
+    };
+    std::vector<Tensor> fast = run(true), im2col = run(false);
+    std::vector<double> want = naive_conv(x, w, 1, c.p, 1);
+    REQUIRE(want.size() == static_cast<size_t>(fast[0].numel()));
+    for (int64_t i = 0; i < fast[0].numel(); ++i)
+      CHECK(fast[0].at(i) == Approx(want[static_cast<size_t>(i)] + b.at((i / (fast[0].size(2) * fast[0].size(3))) % c.w[0]))
+                                 .epsilon(1e-12).margin(1e-12));
+    for (int k = 1; k < 3; ++k)
+      for (int64_t i = 0; i < fast[k].numel(); ++i) CHECK(fast[k].at(i) == Approx(im2col[k].at(i)).epsilon(1e-12).margin(1e-12));
+  }
+  // float32: the transforms only add, subtract and halve, so Winograd's
+  // rounding error stays within a small factor of im2col's (both against float64)
+  Tensor x = randn({3, 8, 28, 28}, 5), w = randn({16, 8, 3, 3}, 6);
+  Tensor y64 = conv2d(x, w, Tensor(), 1, 1);
+  auto worst_error = [&](bool winograd) {
+    runtime::set_conv_winograd(winograd);
+    Tensor y32 = conv2d(x.to(DType::Float32), w.to(DType::Float32), Tensor(), 1, 1);
+    runtime::set_conv_winograd(true);
+    double worst = 0;
+    for (int64_t i = 0; i < y64.numel(); ++i) worst = std::max(worst, std::abs(y32.at(i) - y64.at(i)));
+    return worst;
+  };
+  const double winograd_error = worst_error(true), im2col_error = worst_error(false);
+  INFO("float32 max |error|: Winograd " << winograd_error << ", im2col " << im2col_error);
+  CHECK(winograd_error < 4 * im2col_error);
+  CHECK(winograd_error < 1e-4);
+  auto f = [](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], 1, 1); };
+  require_gradcheck(f, {randn({2, 4, 5, 4}, 1), randn({4, 4, 3, 3}, 2), randn({4}, 3)});
+  require_gradgradcheck([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], Tensor(), 1, 1); },
+                        {randn({1, 4, 4, 3}, 1), randn({4, 4, 3, 3}, 2)});
+}
+
 TEST_CASE("gradcheck: conv_transpose2d", "[gradcheck][conv]") {
   require_gradcheck([](const std::vector<Tensor>& v) { return conv_transpose2d(v[0], v[1], v[2], 2, 1, 1); },
                     {randn({1, 3, 3, 3}, 1), randn({3, 2, 3, 3}, 2), randn({2}, 3)});
@@ -139,6 +188,38 @@ TEST_CASE("gradcheck: layer_norm and group_norm", "[gradcheck][norm]") {
   Tensor y = layer_norm(randn({4, 8}) * 3.0 + 1.0, 1);
   CHECK(std::abs(mean(y, {1}).at(0)) < 1e-12);
   CHECK(mean(square(y), {1}).at(0) == Approx(1.0).epsilon(1e-4));
+}
+
+TEST_CASE("group_norm, one fused op, equals its definition in engine ops: values, gradients, second gradients", "[norm]") {
+  // the definition: standardise each (image, group) block, then scale and shift per channel
+  auto by_definition = [](const Tensor& x, int64_t groups, const Tensor& w, const Tensor& b) {
+    Tensor xs = reshape(x, {x.size(0), groups, -1});
+    Tensor centred = xs - mean(xs, {2}, true);
+    Tensor y = reshape(centred / sqrt(mean(square(centred), {2}, true) + 1e-5), x.shape());
+    return y * reshape(w, {1, -1, 1, 1}) + reshape(b, {1, -1, 1, 1});
+  };
+  for (DType dtype : {DType::Float64, DType::Float32}) {
+    INFO((dtype == DType::Float64 ? "float64" : "float32"));
+    const double tol = dtype == DType::Float64 ? 1e-12 : 2e-5;
+    // an offset of 1000 (a sum of squares about zero would lose float32's digits)
+    Tensor x = (randn({3, 6, 5, 7}, 1) * 2.0 + 1000.0).to(dtype).set_requires_grad(true);
+    Tensor w = randn({6}, 2).to(dtype).set_requires_grad(true), b = randn({6}, 3).to(dtype).set_requires_grad(true);
+    Tensor v = randn({3, 6, 5, 7}, 4).to(dtype);
+    Tensor fused = group_norm(x, 3, w, b), reference = by_definition(x.to(DType::Float64), 3, w.to(DType::Float64), b.to(DType::Float64));
+    std::vector<Tensor> gf = grad({fused}, {x, w, b}, {v});
+    std::vector<Tensor> gr = grad({reference}, {x, w, b}, {v.to(DType::Float64)});
+    for (int64_t i = 0; i < fused.numel(); ++i) REQUIRE(fused.at(i) == Approx(reference.at(i)).margin(tol * 10));
+    for (int k = 0; k < 3; ++k) {
+      INFO("gradient " << k);
+      double scale = 0;
+      for (int64_t i = 0; i < gr[k].numel(); ++i) scale = std::max(scale, std::abs(gr[k].at(i)));
+      for (int64_t i = 0; i < gf[k].numel(); ++i) REQUIRE(gf[k].at(i) == Approx(gr[k].at(i)).margin(tol * 10 * scale));
+    }
+  }
+  // no weight or bias; a 3-D input; the double backward runs the engine-op form of the backward
+  require_gradcheck([](const std::vector<Tensor>& v) { return group_norm(v[0], 2); }, {randn({2, 4, 5}, 1)});
+  require_gradgradcheck([](const std::vector<Tensor>& v) { return group_norm(v[0], 2, v[1], v[2]); },
+                        {randn({2, 4, 2, 3}, 1), randn({4}, 2), randn({4}, 3)});
 }
 
 TEST_CASE("dropout: train mode drops and rescales, eval mode is the identity", "[norm]") {

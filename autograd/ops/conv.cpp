@@ -14,11 +14,15 @@
 #include "autograd/graph.h"
 #include "autograd/kernels.h"
 #include "autograd/ops.h"
+#include "autograd/ops/conv_winograd.h"
 #include "autograd/parallel.h"
+#include "autograd/runtime.h"
 
 namespace dgm {
 
 namespace {
+
+constexpr int64_t kWinogradMinChannels = 4;
 
 struct ConvGeom {
   int64_t n, c, h, w;     // input
@@ -222,12 +226,24 @@ const T* compact_weight(const Tensor& w, const ConvGeom& g, std::vector<T>& buf)
   return buf.data();
 }
 
+// A full 3x3 kernel, stride and dilation 1, and enough channels on both
+// sides for the 16 small GEMMs to beat im2col's one: Winograd F(2x2, 3x3).
+bool winograd_applies(const ConvGeom& g) {
+  return runtime::conv_winograd() && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.dil == 1 && g.all_taps() &&
+         g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels;
+}
+winograd::Geometry winograd_geometry(const ConvGeom& g) { return {g.n, g.c, g.h, g.w, g.o, g.pad}; }
+
 // y[n] = W[o, c T] @ im2col(x[n]) (+ b[o]: the output is prefilled with the
 // bias and GEMM adds into it with beta = 1, so the bias costs no extra pass)
 Tensor conv_forward_raw(const Tensor& x, const Tensor& w, const ConvGeom& g, const Tensor& b = Tensor()) {
   Tensor y = Tensor::empty({g.n, g.o, g.oh, g.ow}, x.dtype());
   kernels::dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
+    if (winograd_applies(g)) {
+      winograd::forward(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), winograd_geometry(g));
+      return;
+    }
     Chunks chunks(g, x.dtype());
     const std::vector<T*> cols = chunks.cols<T>();
     std::vector<T> wbuf;
@@ -314,6 +330,10 @@ Tensor conv_weight_grad_raw(const Tensor& x, const Tensor& gy, const ConvGeom& g
   Tensor dw = Tensor::zeros({g.o, g.c, g.kh, g.kw}, x.dtype());
   kernels::dispatch_float(x.dtype(), "conv_weight_grad", [&](auto tag) {
     using T = decltype(tag);
+    if (winograd_applies(g)) {
+      winograd::weight_grad(x.data<T>(), gy.data<T>(), dw.data<T>(), winograd_geometry(g));
+      return;
+    }
     Chunks chunks(g, x.dtype());
     const std::vector<T*> cols = chunks.cols<T>();
     const size_t size = static_cast<size_t>(g.ckk() * g.o);

@@ -1,7 +1,10 @@
 // dgm/autograd/ops/norm.cpp — normalisation layers and dropout, composed of
 // engine ops (so their gradients, and second gradients, come for free).
+#include <algorithm>
 #include <cmath>
 
+#include "autograd/graph.h"
+#include "autograd/kernels.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
 
@@ -33,18 +36,199 @@ Tensor layer_norm(const Tensor& x, int64_t k, const Tensor& weight, const Tensor
   return y;
 }
 
+// ---------------------------------------------------------------- group_norm
+// One fused op (the U-Net and the DCGAN generator normalise every block; as
+// eight engine ops it was eight passes forward and more backward). For image
+// n and group k, over its m = (C / G) * H * W values (contiguous in NCHW):
+//   mu = mean x,   var = mean (x - mu)^2,   r = 1 / sqrt(var + eps),
+//   xhat = (x - mu) r,   y = w[c] xhat + b[c]
+// Backward, with gh = w[c] g (the gradient reaching xhat) and means over the group:
+//   dx = r (gh - mean(gh) - xhat mean(gh xhat))
+//   dw[c] = sum over n and positions of g xhat,   db[c] = sum of g
+// Under create_graph the backward is the same formula in engine ops (so it
+// can be differentiated again); otherwise one pass of raw loops.
+namespace {
+
+struct GroupNormGeom {
+  int64_t n, c, groups, spatial;  // x viewed as [n, c, spatial]
+  int64_t per_group() const { return c / groups; }
+  int64_t m() const { return per_group() * spatial; }
+  Shape per_channel(const Shape& x) const {
+    Shape s{1, c};
+    for (size_t i = 2; i < x.size(); ++i) s.push_back(1);
+    return s;
+  }
+};
+
+// sum of (x - shift)^2 and of (x - shift) over n values, in 8 double lanes
+template <class T>
+void centred_sums(const T* x, int64_t n, double shift, double* sum, double* sum_sq) {
+  double s[8] = {}, q[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) {
+      const double d = static_cast<double>(x[i + l]) - shift;
+      s[l] += d, q[l] += d * d;
+    }
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - shift;
+    s[0] += d, q[0] += d * d;
+  }
+  *sum = *sum_sq = 0;
+  for (int l = 0; l < 8; ++l) *sum += s[l], *sum_sq += q[l];
+}
+
+// sum of g and of g (x - shift) over n values, in 8 double lanes
+template <class T>
+void grad_sums(const T* g, const T* x, int64_t n, double shift, double* sum_g, double* sum_gx) {
+  double s[8] = {}, q[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) {
+      const double gi = static_cast<double>(g[i + l]);
+      s[l] += gi, q[l] += gi * (static_cast<double>(x[i + l]) - shift);
+    }
+  for (; i < n; ++i) {
+    const double gi = static_cast<double>(g[i]);
+    s[0] += gi, q[0] += gi * (static_cast<double>(x[i]) - shift);
+  }
+  *sum_g = *sum_gx = 0;
+  for (int l = 0; l < 8; ++l) *sum_g += s[l], *sum_gx += q[l];
+}
+
+// y = a x + b over n values
+template <class T>
+void affine(const T* __restrict x, int64_t n, T a, T b, T* __restrict y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a * x[i] + b;
+}
+
+// y = a g + b x + c over n values
+template <class T>
+void affine2(const T* __restrict g, const T* __restrict x, int64_t n, T a, T b, T c, T* __restrict y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a * g[i] + b * x[i] + c;
+}
+
+// Forward: y, and each group's mean and 1 / sqrt(var + eps).
+Tensor group_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b, const GroupNormGeom& g, double eps,
+                          std::vector<double>& mean, std::vector<double>& rstd) {
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  mean.assign(static_cast<size_t>(g.n * g.groups), 0.0);
+  rstd.assign(mean.size(), 0.0);
+  kernels::dispatch_float(x.dtype(), "group_norm", [&](auto tag) {
+    using T = decltype(tag);
+    const T *px = x.data<T>(), *pw = w.defined() ? w.data<T>() : nullptr, *pb = b.defined() ? b.data<T>() : nullptr;
+    T* py = y.data<T>();
+    for (int64_t ng = 0; ng < g.n * g.groups; ++ng) {
+      const T* xg = px + ng * g.m();
+      double s, q;
+      centred_sums(xg, g.m(), static_cast<double>(xg[0]), &s, &q);  // shifted by one value: no cancellation
+      const double mu_shift = s / static_cast<double>(g.m());
+      const double var = std::max(0.0, q / static_cast<double>(g.m()) - mu_shift * mu_shift);
+      const double mu = static_cast<double>(xg[0]) + mu_shift, r = 1.0 / std::sqrt(var + eps);
+      mean[static_cast<size_t>(ng)] = mu, rstd[static_cast<size_t>(ng)] = r;
+      for (int64_t j = 0; j < g.per_group(); ++j) {
+        const int64_t c = (ng % g.groups) * g.per_group() + j;
+        const double a = r * (pw ? static_cast<double>(pw[c]) : 1.0);
+        const double shift = (pb ? static_cast<double>(pb[c]) : 0.0) - mu * a;
+        affine(xg + j * g.spatial, g.spatial, static_cast<T>(a), static_cast<T>(shift), py + ng * g.m() + j * g.spatial);
+      }
+    }
+  });
+  return y;
+}
+
+struct GroupNormBackward : Node {
+  SavedTensor x, w;
+  GroupNormGeom geom;
+  double eps = 0;
+  std::vector<double> group_mean, group_rstd;  // per (image, group)
+  bool has_weight = false, has_bias = false;
+  const char* name() const override { return "group_norm"; }
+
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor xv = x.unpack(*this), wv = has_weight ? w.unpack(*this) : Tensor();
+    if (GradMode::is_enabled()) return composite(g, xv, wv);
+    Tensor gx = next[0] ? Tensor::empty(xv.shape(), xv.dtype()) : Tensor();
+    std::vector<double> dw(static_cast<size_t>(geom.c), 0.0), db(static_cast<size_t>(geom.c), 0.0);
+    kernels::dispatch_float(xv.dtype(), "group_norm backward", [&](auto tag) {
+      using T = decltype(tag);
+      const T *px = xv.data<T>(), *pg = g.data<T>(), *pw = has_weight ? wv.data<T>() : nullptr;
+      const int64_t cg = geom.per_group(), hw = geom.spatial;
+      std::vector<double> s1(static_cast<size_t>(cg)), s2(static_cast<size_t>(cg));
+      for (int64_t ng = 0; ng < geom.n * geom.groups; ++ng) {
+        const double mu = group_mean[static_cast<size_t>(ng)], r = group_rstd[static_cast<size_t>(ng)];
+        const int64_t c0 = (ng % geom.groups) * cg;
+        double sum_gh = 0, sum_ghx = 0;  // sum of gh, and of gh (x - mu)
+        for (int64_t j = 0; j < cg; ++j) {
+          grad_sums(pg + ng * geom.m() + j * hw, px + ng * geom.m() + j * hw, hw, mu, &s1[static_cast<size_t>(j)],
+                    &s2[static_cast<size_t>(j)]);
+          const double wc = pw ? static_cast<double>(pw[c0 + j]) : 1.0;
+          sum_gh += wc * s1[static_cast<size_t>(j)], sum_ghx += wc * s2[static_cast<size_t>(j)];
+          db[static_cast<size_t>(c0 + j)] += s1[static_cast<size_t>(j)];
+          dw[static_cast<size_t>(c0 + j)] += r * s2[static_cast<size_t>(j)];
+        }
+        if (!gx.defined()) continue;
+        // dx = r w g - r mean(gh) - (x - mu) r^3 mean(gh (x - mu))
+        const double mean_gh = sum_gh / static_cast<double>(geom.m());
+        const double k = r * r * r * sum_ghx / static_cast<double>(geom.m());
+        T* pgx = gx.template data<T>();
+        for (int64_t j = 0; j < cg; ++j) {
+          const double wc = pw ? static_cast<double>(pw[c0 + j]) : 1.0;
+          const int64_t off = ng * geom.m() + j * hw;
+          affine2(pg + off, px + off, hw, static_cast<T>(r * wc), static_cast<T>(-k), static_cast<T>(k * mu - r * mean_gh),
+                  pgx + off);
+        }
+      }
+    });
+    Tensor gw, gb;
+    if (next.size() > 1 && next[1]) gw = Tensor::from_vector(dw, {geom.c}).to(xv.dtype());
+    if (next.size() > 2 && next[2]) gb = Tensor::from_vector(db, {geom.c}).to(xv.dtype());
+    return {gx, gw, gb};
+  }
+
+  // The same gradients in engine ops (differentiable again).
+  std::vector<Tensor> composite(const Tensor& g, const Tensor& xv, const Tensor& wv) const {
+    const Shape per_channel = geom.per_channel(xv.shape());
+    const Shape grouped{geom.n, geom.groups, -1};
+    Tensor xs = reshape(xv, grouped);
+    Tensor centred = xs - mean(xs, {2}, true);
+    Tensor r = 1.0 / sqrt(mean(square(centred), {2}, true) + eps);
+    Tensor xhat = centred * r;
+    Tensor gh = reshape(wv.defined() ? g * reshape(wv, per_channel) : g, grouped);
+    Tensor gx, gw, gb;
+    if (next[0]) gx = reshape(r * (gh - mean(gh, {2}, true) - xhat * mean(gh * xhat, {2}, true)), xv.shape());
+    Axes all_but_channel{0};
+    for (size_t i = 2; i < xv.dim(); ++i) all_but_channel.push_back(static_cast<int64_t>(i));
+    if (next.size() > 1 && next[1]) gw = sum(g * reshape(xhat, xv.shape()), all_but_channel);
+    if (next.size() > 2 && next[2]) gb = sum(g, all_but_channel);
+    return {gx, gw, gb};
+  }
+  void release_saved() override { x.reset(), w.reset(); }
+};
+
+}  // namespace
+
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
   if (x.dim() < 2 || groups < 1 || x.shape()[1] % groups != 0)
     throw Error("group_norm: " + std::to_string(groups) + " groups do not divide the channels of " + x.shape().str());
   const int64_t c = x.shape()[1];
   for (const Tensor* t : {&weight, &bias})
-    if (t->defined() && t->shape() != Shape{c})
-      throw Error("group_norm: weight/bias " + t->shape().str() + " must be [" + std::to_string(c) + "]");
-  Tensor y = reshape(standardize(reshape(x, {x.shape()[0], groups, -1}), {2}, eps), x.shape());
-  Shape per_channel{1, c};
-  for (size_t i = 2; i < x.dim(); ++i) per_channel.push_back(1);
-  if (weight.defined()) y = y * reshape(weight, per_channel);
-  if (bias.defined()) y = y + reshape(bias, per_channel);
+    if (t->defined()) {
+      if (t->shape() != Shape{c})
+        throw Error("group_norm: weight/bias " + t->shape().str() + " must be [" + std::to_string(c) + "]");
+      kernels::check_same_float(x, *t, "group_norm");
+    }
+  GroupNormGeom geom{x.shape()[0], c, groups, c == 0 ? 0 : x.numel() / std::max<int64_t>(1, x.shape()[0] * c)};
+  auto node = std::make_shared<GroupNormBackward>();
+  Tensor y = group_norm_forward(x, weight, bias, geom, eps, node->group_mean, node->group_rstd);
+  if (!any_requires_grad({&x, &weight, &bias})) return y;
+  node->x = SavedTensor::input(x);
+  if (weight.defined()) node->w = SavedTensor::input(weight);
+  node->geom = geom;
+  node->eps = eps;
+  node->has_weight = weight.defined();
+  node->has_bias = bias.defined();
+  attach(y, node, {&x, &weight, &bias});
   return y;
 }
 
