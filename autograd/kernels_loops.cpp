@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "autograd/kernels.h"
+#include "autograd/parallel.h"
 
 namespace dgm::kernels {
 
@@ -130,13 +131,19 @@ void apply_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   T* po = out.data<T>();
   const int64_t n = out.numel();
   if (a.shape() == b.shape()) {
-    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+    runtime::parallel_range(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
+    });
   } else if (b.numel() == 1 && a.numel() == n) {
     const T s = pb[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], s);
+    runtime::parallel_range(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) po[i] = f(pa[i], s);
+    });
   } else if (a.numel() == 1 && b.numel() == n) {
     const T s = pa[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = f(s, pb[i]);
+    runtime::parallel_range(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) po[i] = f(s, pb[i]);
+    });
   } else {
     broadcast_loop(pa, pb, po, out.shape(), broadcast_strides(a.shape(), out.shape()),
                    broadcast_strides(b.shape(), out.shape()), f);
@@ -226,7 +233,9 @@ Tensor scale_where_positive(const Tensor& g, const Tensor& y, double negative) {
     const int64_t n = out.numel();
     // branch-free (a select, then a multiply): the sign of y is a coin flip, so a
     // branch would mispredict half the time; this form vectorises
-    for (int64_t i = 0; i < n; ++i) po[i] = (py[i] > T(0) ? T(1) : neg) * pg[i];
+    runtime::parallel_range(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) po[i] = (py[i] > T(0) ? T(1) : neg) * pg[i];
+    });
   });
   return out;
 }

@@ -12,6 +12,7 @@
 #include <xtensor/xtensor.hpp>
 
 #include "autograd/kernels.h"
+#include "autograd/parallel.h"
 
 namespace dgm::kernels {
 
@@ -23,7 +24,8 @@ auto flat(T* p, int64_t n) {
                    std::array<size_t, 1>{static_cast<size_t>(n)});
 }
 
-// out = f(x) elementwise: f(in, res, T{}) assigns an xtensor expression of
+// out = f(x) elementwise (in pieces on several threads when x is large):
+// f(in, res, T{}) assigns an xtensor expression of
 // `in` to `res` with noalias. Expressions are evaluated inside f, so the
 // temporaries they refer to are still alive (an xtensor expression holds
 // references to its operands, not copies).
@@ -32,9 +34,11 @@ Tensor map(const Tensor& x, const char* name, F f) {
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
-    auto in = flat(const_cast<T*>(x.data<T>()), x.numel());
-    auto res = flat(out.data<T>(), out.numel());
-    f(in, res, T{});
+    runtime::parallel_range(x.numel(), [&](int64_t begin, int64_t end, int) {
+      auto in = flat(const_cast<T*>(x.data<T>()) + begin, end - begin);
+      auto res = flat(out.data<T>() + begin, end - begin);
+      f(in, res, T{});
+    });
   });
   return out;
 }

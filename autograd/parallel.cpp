@@ -14,6 +14,9 @@ namespace {
 // Starting a thread costs tens of microseconds; a chunk should be worth
 // milliseconds of work (at ~100 GFLOP/s, 20 MFLOP is 0.2 ms).
 constexpr double kMinFlopsPerChunk = 20e6;
+// An elementwise pass reads and writes ~12 bytes a value: 256k values are
+// ~0.1-0.3 ms of memory traffic, against ~30 us to start a thread.
+constexpr int64_t kMinValuesPerChunk = int64_t(1) << 18;
 }  // namespace
 
 int parallel_chunks(int64_t n, double flops) {
@@ -45,6 +48,17 @@ void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t
   for (auto& t : workers) t.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
+}
+
+int range_pieces(int64_t n, int64_t values) {
+  const int64_t by_size = n * values / kMinValuesPerChunk;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({blas_threads(), by_size, n})));
+}
+
+int parallel_range(int64_t n, const std::function<void(int64_t, int64_t, int)>& f, int64_t values) {
+  const int pieces = range_pieces(n, values);
+  run_chunks(n, pieces, f);
+  return pieces;
 }
 
 }  // namespace dgm::runtime

@@ -24,4 +24,13 @@ int parallel_chunks(int64_t n, double flops);
 // each chunk's scratch beforehand.
 void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t, int)>& f);
 
+// An elementwise pass over n items of `values` values each (a binary op,
+// an activation: 1; a norm: a group) runs f(begin, end, piece) on contiguous
+// pieces of [0, n), one per thread when each piece gets at least ~256k
+// values (below that, starting a thread costs more than it saves); on the
+// calling thread alone otherwise. Returns the number of pieces.
+int parallel_range(int64_t n, const std::function<void(int64_t, int64_t, int)>& f, int64_t values = 1);
+// The number of pieces parallel_range(n, f, values) will use.
+int range_pieces(int64_t n, int64_t values = 1);
+
 }  // namespace dgm::runtime

@@ -374,3 +374,27 @@ TEST_CASE("conv2d split over images on two threads gives the single-thread resul
     for (int64_t i = 0; i < one[k].numel(); ++i) REQUIRE(one[k].at(i) == two[k].at(i));
   for (int64_t i = 0; i < one[2].numel(); ++i) REQUIRE(two[2].at(i) == Approx(one[2].at(i)).epsilon(1e-12).margin(1e-10));
 }
+
+TEST_CASE("elementwise ops and group_norm split over two threads give the single-thread results", "[threads][norm]") {
+  // 2^20 values: large enough (runtime::parallel_range) for two pieces
+  const int before = runtime::blas_threads();
+  Tensor x = randn({8, 32, 64, 64}, 1).set_requires_grad(true), y = randn({8, 32, 64, 64}, 2);
+  Tensor w = randn({32}, 3).set_requires_grad(true), b = randn({32}, 4).set_requires_grad(true);
+  Tensor v = randn({8, 32, 64, 64}, 5);
+  auto run = [&](int threads) {
+    runtime::set_num_threads(threads);
+    Tensor h = group_norm(relu(x * y + 1.0) + silu(x), 8, w, b);
+    std::vector<Tensor> g = grad({h}, {x, w, b}, {v});
+    return std::vector<Tensor>{h, g[0], g[1], g[2]};
+  };
+  std::vector<Tensor> one = run(1), two = run(2);
+  runtime::set_num_threads(2);
+  REQUIRE(runtime::range_pieces(x.numel()) == 2);
+  runtime::set_num_threads(before);
+  // values and the input gradient are computed per value or per (image, group): bit-identical;
+  // dw and db are sums over the pieces, added in order: equal to rounding
+  for (int k = 0; k < 2; ++k)
+    for (int64_t i = 0; i < one[k].numel(); ++i) REQUIRE(one[k].at(i) == two[k].at(i));
+  for (int k = 2; k < 4; ++k)
+    for (int64_t i = 0; i < one[k].numel(); ++i) REQUIRE(two[k].at(i) == Approx(one[k].at(i)).epsilon(1e-5));
+}

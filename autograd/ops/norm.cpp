@@ -6,6 +6,7 @@
 #include "autograd/graph.h"
 #include "autograd/kernels.h"
 #include "autograd/ops.h"
+#include "autograd/parallel.h"
 #include "autograd/random.h"
 
 namespace dgm {
@@ -118,7 +119,7 @@ Tensor group_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b, con
     using T = decltype(tag);
     const T *px = x.data<T>(), *pw = w.defined() ? w.data<T>() : nullptr, *pb = b.defined() ? b.data<T>() : nullptr;
     T* py = y.data<T>();
-    for (int64_t ng = 0; ng < g.n * g.groups; ++ng) {
+    auto normalise = [&](int64_t ng) {  // block ng = (image, group)
       const T* xg = px + ng * g.m();
       double s, q;
       centred_sums(xg, g.m(), static_cast<double>(xg[0]), &s, &q);  // shifted by one value: no cancellation
@@ -132,7 +133,10 @@ Tensor group_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b, con
         const double shift = (pb ? static_cast<double>(pb[c]) : 0.0) - mu * a;
         affine(xg + j * g.spatial, g.spatial, static_cast<T>(a), static_cast<T>(shift), py + ng * g.m() + j * g.spatial);
       }
-    }
+    };
+    runtime::parallel_range(g.n * g.groups, [&](int64_t begin, int64_t end, int) {
+      for (int64_t ng = begin; ng < end; ++ng) normalise(ng);
+    }, g.m());
   });
   return y;
 }
@@ -149,25 +153,28 @@ struct GroupNormBackward : Node {
     const Tensor xv = x.unpack(*this), wv = has_weight ? w.unpack(*this) : Tensor();
     if (GradMode::is_enabled()) return composite(g, xv, wv);
     Tensor gx = next[0] ? Tensor::empty(xv.shape(), xv.dtype()) : Tensor();
-    std::vector<double> dw(static_cast<size_t>(geom.c), 0.0), db(static_cast<size_t>(geom.c), 0.0);
+    // dw and db summed per piece of the (image, group) blocks, then in order
+    const int pieces = runtime::range_pieces(geom.n * geom.groups, geom.m());
+    std::vector<std::vector<double>> dws(static_cast<size_t>(pieces), std::vector<double>(static_cast<size_t>(geom.c), 0.0));
+    std::vector<std::vector<double>> dbs = dws;
     kernels::dispatch_float(xv.dtype(), "group_norm backward", [&](auto tag) {
       using T = decltype(tag);
       const T *px = xv.data<T>(), *pg = g.data<T>(), *pw = has_weight ? wv.data<T>() : nullptr;
       const int64_t cg = geom.per_group(), hw = geom.spatial;
-      std::vector<double> s1(static_cast<size_t>(cg)), s2(static_cast<size_t>(cg));
-      for (int64_t ng = 0; ng < geom.n * geom.groups; ++ng) {
+      // block ng = (image, group): its dx, and its part of dw and db
+      auto block = [&](int64_t ng, std::vector<double>& dw, std::vector<double>& db) {
         const double mu = group_mean[static_cast<size_t>(ng)], r = group_rstd[static_cast<size_t>(ng)];
         const int64_t c0 = (ng % geom.groups) * cg;
         double sum_gh = 0, sum_ghx = 0;  // sum of gh, and of gh (x - mu)
         for (int64_t j = 0; j < cg; ++j) {
-          grad_sums(pg + ng * geom.m() + j * hw, px + ng * geom.m() + j * hw, hw, mu, &s1[static_cast<size_t>(j)],
-                    &s2[static_cast<size_t>(j)]);
+          double sum_g, sum_gx;  // over channel c0 + j: sum of g, and of g (x - mu)
+          grad_sums(pg + ng * geom.m() + j * hw, px + ng * geom.m() + j * hw, hw, mu, &sum_g, &sum_gx);
           const double wc = pw ? static_cast<double>(pw[c0 + j]) : 1.0;
-          sum_gh += wc * s1[static_cast<size_t>(j)], sum_ghx += wc * s2[static_cast<size_t>(j)];
-          db[static_cast<size_t>(c0 + j)] += s1[static_cast<size_t>(j)];
-          dw[static_cast<size_t>(c0 + j)] += r * s2[static_cast<size_t>(j)];
+          sum_gh += wc * sum_g, sum_ghx += wc * sum_gx;
+          db[static_cast<size_t>(c0 + j)] += sum_g;
+          dw[static_cast<size_t>(c0 + j)] += r * sum_gx;
         }
-        if (!gx.defined()) continue;
+        if (!gx.defined()) return;
         // dx = r w g - r mean(gh) - (x - mu) r^3 mean(gh (x - mu))
         const double mean_gh = sum_gh / static_cast<double>(geom.m());
         const double k = r * r * r * sum_ghx / static_cast<double>(geom.m());
@@ -178,8 +185,15 @@ struct GroupNormBackward : Node {
           affine2(pg + off, px + off, hw, static_cast<T>(r * wc), static_cast<T>(-k), static_cast<T>(k * mu - r * mean_gh),
                   pgx + off);
         }
-      }
+      };
+      runtime::parallel_range(geom.n * geom.groups, [&](int64_t begin, int64_t end, int piece) {
+        for (int64_t ng = begin; ng < end; ++ng) block(ng, dws[static_cast<size_t>(piece)], dbs[static_cast<size_t>(piece)]);
+      }, geom.m());
     });
+    std::vector<double>& dw = dws[0];
+    std::vector<double>& db = dbs[0];
+    for (size_t p = 1; p < dws.size(); ++p)
+      for (size_t c = 0; c < dw.size(); ++c) dw[c] += dws[p][c], db[c] += dbs[p][c];
     Tensor gw, gb;
     if (next.size() > 1 && next[1]) gw = Tensor::from_vector(dw, {geom.c}).to(xv.dtype());
     if (next.size() > 2 && next[2]) gb = Tensor::from_vector(db, {geom.c}).to(xv.dtype());
