@@ -219,6 +219,14 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b, const char* name) {
   return out;
 }
 
+// out = (y > 0 ? 1 : neg) g, branch-free (a select, then a multiply): the
+// sign of y is a coin flip, so a branch would mispredict half the time; this
+// form (restrict parameters: no aliasing) vectorises.
+template <class T>
+void scale_where_positive_range(const T* __restrict g, const T* __restrict y, T neg, T* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = (y[i] > T(0) ? T(1) : neg) * g[i];
+}
+
 Tensor scale_where_positive(const Tensor& g, const Tensor& y, double negative) {
   check_same_float(g, y, "relu backward");
   if (g.shape() != y.shape())
@@ -226,15 +234,10 @@ Tensor scale_where_positive(const Tensor& g, const Tensor& y, double negative) {
   Tensor out = Tensor::empty(g.shape(), g.dtype());
   dispatch_float(g.dtype(), "relu backward", [&](auto tag) {
     using T = decltype(tag);
-    const T* __restrict pg = g.data<T>();
-    const T* __restrict py = y.data<T>();
-    T* __restrict po = out.data<T>();
-    const T neg = static_cast<T>(negative);
-    const int64_t n = out.numel();
-    // branch-free (a select, then a multiply): the sign of y is a coin flip, so a
-    // branch would mispredict half the time; this form vectorises
-    runtime::parallel_range(n, [&](int64_t begin, int64_t end, int) {
-      for (int64_t i = begin; i < end; ++i) po[i] = (py[i] > T(0) ? T(1) : neg) * pg[i];
+    const T *pg = g.data<T>(), *py = y.data<T>();
+    T* po = out.data<T>();
+    runtime::parallel_range(out.numel(), [&](int64_t begin, int64_t end, int) {
+      scale_where_positive_range(pg + begin, py + begin, static_cast<T>(negative), po + begin, end - begin);
     });
   });
   return out;

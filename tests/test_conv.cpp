@@ -85,6 +85,28 @@ TEST_CASE("same-width convolutions (stride 1, output as wide as the input): forw
   }
 }
 
+TEST_CASE("stride-2 convolutions to half size (im2col through parity planes): forward, adjoint, gradcheck", "[conv]") {
+  // even H and W, output H/2 x W/2: 4x4 padding 1 (DCGAN), 3x3 padding 1 (U-Net), 2x2 padding 0, a 1x1
+  struct Case { Shape x, w; int64_t p; };
+  for (const Case& c : {Case{{2, 3, 8, 6}, {4, 3, 4, 4}, 1}, Case{{2, 2, 6, 8}, {3, 2, 3, 3}, 1},
+                        Case{{1, 2, 4, 4}, {2, 2, 2, 2}, 0}, Case{{1, 3, 2, 2}, {2, 3, 4, 4}, 1}}) {
+    INFO("x " << c.x.str() << " w " << c.w.str() << " padding " << c.p);
+    Tensor x = randn(c.x, 1), w = randn(c.w, 2);
+    Tensor y = conv2d(x, w, Tensor(), 2, c.p);
+    REQUIRE(y.shape() == Shape{c.x[0], c.w[0], c.x[2] / 2, c.x[3] / 2});
+    std::vector<double> want = naive_conv(x, w, 2, c.p, 1);
+    for (int64_t i = 0; i < y.numel(); ++i) CHECK(y.at(i) == Approx(want[static_cast<size_t>(i)]).epsilon(1e-12).margin(1e-12));
+    Tensor v = randn(y.shape(), 3);
+    Tensor xt = conv_transpose2d(v, w, Tensor(), 2, c.p, c.x[2] + 2 * c.p - c.w[2] - 2 * (y.size(2) - 1));
+    REQUIRE(xt.shape() == x.shape());
+    CHECK(dot(y, v) == Approx(dot(x, xt)).epsilon(1e-12));
+  }
+  require_gradcheck([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], 2, 1); },
+                    {randn({2, 2, 6, 4}, 1), randn({3, 2, 4, 4}, 2), randn({3}, 3)});
+  require_gradcheck([](const std::vector<Tensor>& v) { return conv_transpose2d(v[0], v[1], v[2], 2, 1); },
+                    {randn({2, 3, 3, 2}, 1), randn({3, 2, 4, 4}, 2), randn({2}, 3)});
+}
+
 TEST_CASE("gradcheck: conv2d", "[gradcheck][conv]") {
   auto f = [](int64_t s, int64_t p, int64_t d) {
     return [=](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], s, p, d); };

@@ -122,21 +122,103 @@ void zero_edge_columns(T* row, const ConvGeom& g, int64_t r0, int64_t r1, int64_
     for (int64_t oy = r0; oy < r1; ++oy) row[oy * g.ow + ox] = T(0);
 }
 
+// One im2col row of a same-width tap: the plane shifted by (i d - pad) rows
+// and `off` columns, zeros where that falls outside it; and its adjoint,
+// which adds such a row back into the plane. (The edge columns of the row are
+// zeroed first: they would wrap round into the neighbouring image row.)
+template <class T>
+void copy_shifted(const T* plane, const ConvGeom& g, int64_t i, int64_t off, int64_t lo, int64_t hi, T* row) {
+  int64_t r0, r1, q0, q1, shift;
+  shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
+  std::fill_n(row, q0, T(0));
+  std::copy_n(plane + q0 + shift, q1 - q0, row + q0);
+  std::fill_n(row + q1, g.l() - q1, T(0));
+  zero_edge_columns(row, g, r0, r1, lo, hi);
+}
+template <class T>
+void add_shifted(T* row, const ConvGeom& g, int64_t i, int64_t off, int64_t lo, int64_t hi, T* plane) {
+  int64_t r0, r1, q0, q1, shift;
+  shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
+  zero_edge_columns(row, g, r0, r1, lo, hi);
+  T* __restrict dst = plane + q0 + shift;  // inside the plane: q0 + shift >= 0
+  const T* __restrict src = row + q0;
+  for (int64_t q = 0; q < q1 - q0; ++q) dst[q] += src[q];
+}
+
+// A stride-2 convolution whose output is half its input (even H and W; the
+// DCGAN's layers, the U-Net's downsampling): split into its four parity
+// planes x_ab[r, c] = x[2r + a, 2c + b], each tap (i, j) reads one of them
+// with stride 1, shifted by (floor((i - pad) / 2), floor((j - pad) / 2)):
+// a same-width copy of the plane of parities ((i - pad) mod 2, (j - pad) mod 2).
+// (Read with stride 2, the rows of 7 to 14 values were a scalar gather.)
+bool half_size(const ConvGeom& g) {
+  return g.stride == 2 && g.dil == 1 && g.h % 2 == 0 && g.w % 2 == 0 && g.oh == g.h / 2 && g.ow == g.w / 2;
+}
+// The geometry of one parity plane read by a stride-1 "tap" (sy, sx) = (i, off).
+ConvGeom parity_geometry(const ConvGeom& g) {
+  ConvGeom p = g;
+  p.h = g.h / 2, p.w = g.w / 2, p.stride = 1, p.pad = 0, p.dil = 1;
+  return p;
+}
+struct ParityTap {
+  int64_t plane;  // 2a + b
+  int64_t sy, sx;
+};
+ParityTap parity_tap(const ConvGeom& g, int64_t tap) {
+  const int64_t di = tap / g.kw - g.pad, dj = tap % g.kw - g.pad;  // floor division by 2 and parity, negatives too
+  return {2 * (di & 1) + (dj & 1), di >> 1, dj >> 1};
+}
+// x [h, w] -> four planes [h/2, w/2], and back (adding)
+template <class T>
+void split_parities(const T* x, const ConvGeom& g, T* planes) {
+  const int64_t hh = g.h / 2, hw = g.w / 2, n = hh * hw;
+  for (int64_t r = 0; r < g.h; ++r) {
+    const T* __restrict in = x + r * g.w;
+    T* __restrict even = planes + (2 * (r & 1)) * n + (r >> 1) * hw;
+    T* __restrict odd = even + n;
+    for (int64_t c = 0; c < hw; ++c) even[c] = in[2 * c], odd[c] = in[2 * c + 1];
+  }
+}
+template <class T>
+void add_parities(const T* planes, const ConvGeom& g, T* x) {
+  const int64_t hh = g.h / 2, hw = g.w / 2, n = hh * hw;
+  for (int64_t r = 0; r < g.h; ++r) {
+    T* __restrict out = x + r * g.w;
+    const T* __restrict even = planes + (2 * (r & 1)) * n + (r >> 1) * hw;
+    const T* __restrict odd = even + n;
+    for (int64_t c = 0; c < hw; ++c) out[2 * c] += even[c], out[2 * c + 1] += odd[c];
+  }
+}
+template <class T>
+std::vector<T>& parity_scratch(const ConvGeom& g) {
+  thread_local std::vector<T> planes;
+  planes.resize(static_cast<size_t>(g.h * g.w));
+  return planes;
+}
+
 // cols[c*T + t, oy*ow + ox] = x[c, oy*s - pad + i*d, ox*s - pad + j*d] (0 outside),
 // for every tap t = (i, j) of the kernel in use
 template <class T>
 void im2col(const T* x, const ConvGeom& g, T* cols) {
   if (same_width(g)) {
     for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
-      T* row = cols + r * g.l();
-      const T* plane = x + c * g.h * g.w;
-      int64_t r0, r1, q0, q1, shift;
-      shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
-      std::fill_n(row, q0, T(0));
-      std::copy_n(plane + q0 + shift, q1 - q0, row + q0);
-      std::fill_n(row + q1, g.l() - q1, T(0));
-      zero_edge_columns(row, g, r0, r1, lo, hi);
+      copy_shifted(x + c * g.h * g.w, g, i, off, lo, hi, cols + r * g.l());
     });
+    return;
+  }
+  if (half_size(g)) {
+    const ConvGeom p = parity_geometry(g);
+    T* planes = parity_scratch<T>(g).data();
+    const int64_t nt = static_cast<int64_t>(g.taps.size());
+    for (int64_t c = 0; c < g.c; ++c) {
+      split_parities(x + c * g.h * g.w, g, planes);
+      for (int64_t t = 0; t < nt; ++t) {
+        const ParityTap pt = parity_tap(g, g.taps[static_cast<size_t>(t)]);
+        int64_t lo, hi;
+        valid_columns(p, pt.sx, &lo, &hi);
+        copy_shifted(planes + pt.plane * p.h * p.w, p, pt.sy, pt.sx, lo, hi, cols + (c * nt + t) * g.l());
+      }
+    }
     return;
   }
   for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
@@ -158,21 +240,30 @@ void im2col(const T* x, const ConvGeom& g, T* cols) {
 }
 
 // The adjoint of im2col: x[c, iy, ix] += cols[...] for every patch that read
-// it. (Same-width: the wrapped edge columns of the scratch cols row are
-// zeroed, then the row is added into the shifted plane in one pass.)
+// it. (Same-width and half-size: the rows are added back shifted, into the
+// plane or into its parity planes.)
 template <class T>
 void col2im(T* cols, const ConvGeom& g, T* x) {
   if (same_width(g)) {
     for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
-      T* row = cols + r * g.l();
-      T* plane = x + c * g.h * g.w;
-      int64_t r0, r1, q0, q1, shift;
-      shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
-      zero_edge_columns(row, g, r0, r1, lo, hi);
-      T* __restrict dst = plane + q0 + shift;  // inside the plane: q0 + shift >= 0
-      const T* __restrict src = row + q0;
-      for (int64_t q = 0; q < q1 - q0; ++q) dst[q] += src[q];
+      add_shifted(cols + r * g.l(), g, i, off, lo, hi, x + c * g.h * g.w);
     });
+    return;
+  }
+  if (half_size(g)) {
+    const ConvGeom p = parity_geometry(g);
+    T* planes = parity_scratch<T>(g).data();
+    const int64_t nt = static_cast<int64_t>(g.taps.size());
+    for (int64_t c = 0; c < g.c; ++c) {
+      std::fill_n(planes, g.h * g.w, T(0));
+      for (int64_t t = 0; t < nt; ++t) {
+        const ParityTap pt = parity_tap(g, g.taps[static_cast<size_t>(t)]);
+        int64_t lo, hi;
+        valid_columns(p, pt.sx, &lo, &hi);
+        add_shifted(cols + (c * nt + t) * g.l(), p, pt.sy, pt.sx, lo, hi, planes + pt.plane * p.h * p.w);
+      }
+      add_parities(planes, g, x + c * g.h * g.w);
+    }
     return;
   }
   for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
