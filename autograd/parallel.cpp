@@ -51,14 +51,9 @@ void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t
 }
 
 int range_pieces(int64_t n, int64_t values) {
+  if (n * values < 2 * kMinValuesPerChunk) return 1;
   const int64_t by_size = n * values / kMinValuesPerChunk;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({blas_threads(), by_size, n})));
-}
-
-int parallel_range(int64_t n, const std::function<void(int64_t, int64_t, int)>& f, int64_t values) {
-  const int pieces = range_pieces(n, values);
-  run_chunks(n, pieces, f);
-  return pieces;
 }
 
 }  // namespace dgm::runtime

@@ -24,13 +24,21 @@ int parallel_chunks(int64_t n, double flops);
 // each chunk's scratch beforehand.
 void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t, int)>& f);
 
+// How many pieces parallel_range(n, f, values) below cuts [0, n) into.
+int range_pieces(int64_t n, int64_t values = 1);
+
 // An elementwise pass over n items of `values` values each (a binary op,
 // an activation: 1; a norm: a group) runs f(begin, end, piece) on contiguous
 // pieces of [0, n), one per thread when each piece gets at least ~256k
 // values (below that, starting a thread costs more than it saves); on the
-// calling thread alone otherwise. Returns the number of pieces.
-int parallel_range(int64_t n, const std::function<void(int64_t, int64_t, int)>& f, int64_t values = 1);
-// The number of pieces parallel_range(n, f, values) will use.
-int range_pieces(int64_t n, int64_t values = 1);
+// calling thread alone otherwise, called directly (most calls: small
+// tensors, no std::function, no thread). Returns the number of pieces.
+template <class F>
+int parallel_range(int64_t n, F&& f, int64_t values = 1) {
+  const int pieces = range_pieces(n, values);
+  if (pieces <= 1) f(int64_t(0), n, 0);
+  else run_chunks(n, pieces, f);
+  return pieces;
+}
 
 }  // namespace dgm::runtime
