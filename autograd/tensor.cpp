@@ -345,14 +345,18 @@ Tensor Tensor::contiguous_copy() const {
 }
 
 Tensor Tensor::to(DType d) const {
-  Tensor t = d == dtype() ? contiguous_copy() : empty(shape(), d);
-  int64_t n = d == dtype() ? 0 : numel();
-  for (int64_t i = 0; i < n; ++i) {
-    double v = at(i);
-    switch (d) {
-      case DType::Float32: t.data<float>()[i] = static_cast<float>(v); break;
-      case DType::Float64: t.data<double>()[i] = v; break;
-      case DType::Int64: t.data<int64_t>()[i] = static_cast<int64_t>(v); break;
+  Tensor t;
+  if (d == dtype()) {
+    t = contiguous_copy();
+  } else {
+    t = empty(shape(), d);
+    for (int64_t i = 0; i < numel(); ++i) {
+      double v = at(i);
+      switch (d) {
+        case DType::Float32: t.data<float>()[i] = static_cast<float>(v); break;
+        case DType::Float64: t.data<double>()[i] = v; break;
+        case DType::Int64: t.data<int64_t>()[i] = static_cast<int64_t>(v); break;
+      }
     }
   }
   // float32 <-> float64 (and a float copy in its own dtype) stays differentiable: the gradient converts back.

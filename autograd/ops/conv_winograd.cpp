@@ -228,10 +228,8 @@ void kernel_tile_adjoint(const T u[16], T* k) {
 
 // V[xi, c, t] for the images [n0, n1); t = (n - n0) * tiles per image + ty * k + tx, row stride ld.
 template <class T>
-void transform_input(const T* x, const Geometry& g, const Tiling& tl, int64_t n0, int64_t n1, T* V, int64_t ld,
-                     std::vector<T>& tmp) {
-  tmp.resize(static_cast<size_t>(12 * tl.quarter()));
-  T *q = tmp.data(), *h = q + 4 * tl.quarter();
+void transform_input(const T* x, const Geometry& g, const Tiling& tl, int64_t n0, int64_t n1, T* V, int64_t ld, T* tmp) {
+  T *q = tmp, *h = q + 4 * tl.quarter();  // tmp: 12 quarters
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t c = 0; c < g.c; ++c) {
       split_input(x + (n * g.c + c) * g.h * g.w, g, tl, q);
@@ -258,80 +256,81 @@ int64_t images_per_batch(const Geometry& g, const Tiling& tl, int64_t element_si
   return std::max<int64_t>(1, kBatchBytes / per_image);
 }
 
-// The scratch of one chunk of images: V [16, C, ld] and M [16, O, ld],
-// from the tensor allocator's cache (every entry is written before it is read).
-struct Scratch {
-  Tensor v, m;
-  Scratch(const Geometry& g, int64_t ld, DType dtype)
-      : v(Tensor::empty({16 * g.c * ld}, dtype)), m(Tensor::empty({16 * g.o * ld}, dtype)) {}
-};
-
-double flops(const Geometry& g, const Tiling& tl) {
-  return 2.0 * 16.0 * static_cast<double>(g.n * tl.per_image() * g.o * g.c);
-}
-
 template <class T>
 constexpr DType dtype_of() {
   return std::is_same_v<T, float> ? DType::Float32 : DType::Float64;
 }
 
+// What forward and weight_grad share: the tiling, the batches of images,
+// how many chunks run side by side (runtime::run_chunks), and each chunk's
+// scratch from the tensor allocator's cache (every entry is written before
+// it is read): V [16, C, ld], M [16, O, ld] (M holds dM in weight_grad),
+// and 12 quarters for the plane transforms (the input transform's split
+// quarters and column combinations; the output transforms need 12 planes of
+// tiles, and a plane of tiles is smaller than a quarter).
+template <class T>
+struct Plan {
+  Tiling tl;
+  int64_t per_batch, ld;
+  int chunks;
+  std::vector<Tensor> v, m, tmp;
+  explicit Plan(const Geometry& g)
+      : tl(g), per_batch(images_per_batch(g, tl, sizeof(T))), ld(per_batch * tl.per_image()),
+        chunks(runtime::parallel_chunks(g.n, 2.0 * 16.0 * static_cast<double>(g.n * tl.per_image() * g.o * g.c))) {
+    for (int c = 0; c < chunks; ++c) {
+      v.push_back(Tensor::empty({16 * g.c * ld}, dtype_of<T>()));
+      m.push_back(Tensor::empty({16 * g.o * ld}, dtype_of<T>()));
+      tmp.push_back(Tensor::empty({12 * tl.quarter()}, dtype_of<T>()));
+    }
+  }
+  // Runs f(n0, n1, V, M, tmp, chunk) for the batches of images of each chunk.
+  template <class F>
+  void run(int64_t n, F f) {
+    runtime::run_chunks(n, chunks, [&](int64_t begin, int64_t end, int c) {
+      const auto i = static_cast<size_t>(c);
+      for (int64_t n0 = begin; n0 < end; n0 += per_batch)
+        f(n0, std::min(end, n0 + per_batch), v[i].template data<T>(), m[i].template data<T>(),
+          tmp[i].template data<T>(), c);
+    });
+  }
+};
+
 }  // namespace
 
 template <class T>
 void forward(const T* x, const T* w, const T* b, T* y, const Geometry& g) {
-  const Tiling tl(g);
-  const int64_t per_batch = images_per_batch(g, tl, sizeof(T)), ld = per_batch * tl.per_image();
+  Plan<T> plan(g);
+  const Tiling& tl = plan.tl;
+  const int64_t ld = plan.ld, oh = g.oh(), ow = g.ow();
   const std::vector<T> U = transform_kernel(w, g);
-  const int chunks = runtime::parallel_chunks(g.n, flops(g, tl));
-  std::vector<Scratch> scratch;
-  for (int c = 0; c < chunks; ++c) scratch.emplace_back(g, ld, dtype_of<T>());
-  const int64_t oh = g.oh(), ow = g.ow();
-  runtime::run_chunks(g.n, chunks, [&](int64_t begin, int64_t end, int chunk) {
-    T* V = scratch[static_cast<size_t>(chunk)].v.template data<T>();
-    T* M = scratch[static_cast<size_t>(chunk)].m.template data<T>();
-    std::vector<T> tmp;
-    for (int64_t n0 = begin; n0 < end; n0 += per_batch) {
-      const int64_t n1 = std::min(end, n0 + per_batch), cols = (n1 - n0) * tl.per_image();
-      transform_input(x, g, tl, n0, n1, V, ld, tmp);
-      for (int xi = 0; xi < 16; ++xi)  // M_xi = U_xi V_xi
-        kernels::gemm(false, false, g.o, cols, g.c, 1.0, U.data() + xi * g.o * g.c, g.c, V + xi * g.c * ld, ld, 0.0,
-                      M + xi * g.o * ld, ld, dtype_of<T>());
-      tmp.resize(std::max(tmp.size(), static_cast<size_t>(12 * tl.per_image())));
-      for (int64_t n = n0; n < n1; ++n)
-        for (int64_t o = 0; o < g.o; ++o)
-          transform_output_plane(M + o * ld + (n - n0) * tl.per_image(), g.o * ld, tl, b ? b[o] : T(0), tmp.data(),
-                                 y + (n * g.o + o) * oh * ow, oh, ow);
-    }
+  plan.run(g.n, [&](int64_t n0, int64_t n1, T* V, T* M, T* tmp, int) {
+    transform_input(x, g, tl, n0, n1, V, ld, tmp);
+    for (int xi = 0; xi < 16; ++xi)  // M_xi = U_xi V_xi
+      kernels::gemm(false, false, g.o, (n1 - n0) * tl.per_image(), g.c, 1.0, U.data() + xi * g.o * g.c, g.c,
+                    V + xi * g.c * ld, ld, 0.0, M + xi * g.o * ld, ld, dtype_of<T>());
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t o = 0; o < g.o; ++o)
+        transform_output_plane(M + o * ld + (n - n0) * tl.per_image(), g.o * ld, tl, b ? b[o] : T(0), tmp,
+                               y + (n * g.o + o) * oh * ow, oh, ow);
   });
 }
 
 template <class T>
 void weight_grad(const T* x, const T* gy, T* dw, const Geometry& g) {
-  const Tiling tl(g);
-  const int64_t per_batch = images_per_batch(g, tl, sizeof(T)), ld = per_batch * tl.per_image();
-  const int chunks = runtime::parallel_chunks(g.n, flops(g, tl));
-  std::vector<Scratch> scratch;
-  for (int c = 0; c < chunks; ++c) scratch.emplace_back(g, ld, dtype_of<T>());
+  Plan<T> plan(g);
+  const Tiling& tl = plan.tl;
+  const int64_t ld = plan.ld, oh = g.oh(), ow = g.ow();
   const size_t u_size = static_cast<size_t>(16 * g.o * g.c);
-  std::vector<std::vector<T>> dU(static_cast<size_t>(chunks), std::vector<T>(u_size, T(0)));  // [xi, o, c] per chunk
-  const int64_t oh = g.oh(), ow = g.ow();
-  runtime::run_chunks(g.n, chunks, [&](int64_t begin, int64_t end, int chunk) {
-    T* V = scratch[static_cast<size_t>(chunk)].v.template data<T>();
-    T* dM = scratch[static_cast<size_t>(chunk)].m.template data<T>();
-    T* dUc = dU[static_cast<size_t>(chunk)].data();
-    std::vector<T> tmp;
-    for (int64_t n0 = begin; n0 < end; n0 += per_batch) {
-      const int64_t n1 = std::min(end, n0 + per_batch), cols = (n1 - n0) * tl.per_image();
-      transform_input(x, g, tl, n0, n1, V, ld, tmp);
-      tmp.resize(std::max(tmp.size(), static_cast<size_t>(12 * tl.per_image())));
-      for (int64_t n = n0; n < n1; ++n)
-        for (int64_t o = 0; o < g.o; ++o)
-          transform_output_grad_plane(gy + (n * g.o + o) * oh * ow, oh, ow, tl, tmp.data(),
-                                      dM + o * ld + (n - n0) * tl.per_image(), g.o * ld);
-      for (int xi = 0; xi < 16; ++xi)  // dU_xi += dM_xi V_xi^T
-        kernels::gemm(false, true, g.o, g.c, cols, 1.0, dM + xi * g.o * ld, ld, V + xi * g.c * ld, ld, 1.0,
-                      dUc + xi * g.o * g.c, g.c, dtype_of<T>());
-    }
+  std::vector<std::vector<T>> dU(static_cast<size_t>(plan.chunks), std::vector<T>(u_size, T(0)));  // [xi, o, c] per chunk
+  plan.run(g.n, [&](int64_t n0, int64_t n1, T* V, T* dM, T* tmp, int chunk) {
+    transform_input(x, g, tl, n0, n1, V, ld, tmp);
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t o = 0; o < g.o; ++o)
+        transform_output_grad_plane(gy + (n * g.o + o) * oh * ow, oh, ow, tl, tmp, dM + o * ld + (n - n0) * tl.per_image(),
+                                    g.o * ld);
+    for (int xi = 0; xi < 16; ++xi)  // dU_xi += dM_xi V_xi^T
+      kernels::gemm(false, true, g.o, g.c, (n1 - n0) * tl.per_image(), 1.0, dM + xi * g.o * ld, ld, V + xi * g.c * ld,
+                    ld, 1.0, dU[static_cast<size_t>(chunk)].data() + xi * g.o * g.c, g.c, dtype_of<T>());
   });
   for (size_t c = 1; c < dU.size(); ++c)
     for (size_t k = 0; k < u_size; ++k) dU[0][k] += dU[c][k];

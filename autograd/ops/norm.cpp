@@ -2,6 +2,7 @@
 // engine ops (so their gradients, and second gradients, come for free).
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "autograd/graph.h"
 #include "autograd/kernels.h"
@@ -146,7 +147,7 @@ struct GroupNormBackward : Node {
   GroupNormGeom geom;
   double eps = 0;
   std::vector<double> group_mean, group_rstd;  // per (image, group)
-  bool has_weight = false, has_bias = false;
+  bool has_weight = false;
   const char* name() const override { return "group_norm"; }
 
   std::vector<Tensor> backward(const Tensor& g) override {
@@ -233,15 +234,17 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
       kernels::check_same_float(x, *t, "group_norm");
     }
   GroupNormGeom geom{x.shape()[0], c, groups, c == 0 ? 0 : x.numel() / std::max<int64_t>(1, x.shape()[0] * c)};
-  auto node = std::make_shared<GroupNormBackward>();
-  Tensor y = group_norm_forward(x, weight, bias, geom, eps, node->group_mean, node->group_rstd);
+  std::vector<double> group_mean, group_rstd;
+  Tensor y = group_norm_forward(x, weight, bias, geom, eps, group_mean, group_rstd);
   if (!any_requires_grad({&x, &weight, &bias})) return y;
+  auto node = std::make_shared<GroupNormBackward>();
+  node->group_mean = std::move(group_mean);
+  node->group_rstd = std::move(group_rstd);
   node->x = SavedTensor::input(x);
   if (weight.defined()) node->w = SavedTensor::input(weight);
   node->geom = geom;
   node->eps = eps;
   node->has_weight = weight.defined();
-  node->has_bias = bias.defined();
   attach(y, node, {&x, &weight, &bias});
   return y;
 }
