@@ -18,6 +18,36 @@
 
 namespace dgm::lesson {
 
+namespace {
+
+// Writes everything to `out` and keeps a copy in `copy` (the report's log).
+class TeeBuffer : public std::streambuf {
+ public:
+  TeeBuffer(std::streambuf* out, std::string* copy) : out_(out), copy_(copy) {}
+
+ protected:
+  int overflow(int c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    copy_->push_back(static_cast<char>(c));
+    return out_->sputc(static_cast<char>(c));
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    copy_->append(s, static_cast<size_t>(n));
+    return out_->sputn(s, n);
+  }
+  int sync() override { return out_->pubsync(); }
+
+ private:
+  std::streambuf* out_;
+  std::string* copy_;
+};
+
+}  // namespace
+
+Lesson::~Lesson() {
+  if (cout_buffer_) std::cout.rdbuf(cout_buffer_);
+}
+
 Lesson::Lesson(std::string name, std::string description)
     : name_(std::move(name)), description_(std::move(description)), app_(description_, "lesson_" + name_) {
   opt_.out = "runs/" + name_;
@@ -57,6 +87,14 @@ int Lesson::parse(int argc, char** argv) {
     std::cerr << "lesson_" << name_ << ": cannot create output folder '" << opt_.out << "': " << ec.message() << "\n";
     return 2;
   }
+  report_.name = name_;
+  report_.description = description_;
+  report_.command = "lesson_" + name_;
+  for (int i = 1; i < argc; ++i) report_.command += std::string(" ") + argv[i];
+  report_.started = std::filesystem::file_time_type::clock::now();
+  cout_buffer_ = std::cout.rdbuf();
+  tee_ = std::make_unique<TeeBuffer>(cout_buffer_, &report_.log);
+  std::cout.rdbuf(tee_.get());
   std::cout << "== lesson " << name_ << ": " << description_ << "\n"
             << "   seed " << opt_.seed << ", output in " << opt_.out << (opt_.quick ? ", quick run" : "")
             << ", OpenBLAS " << runtime::blas_core() << " x" << runtime::blas_threads() << " threads\n";
@@ -74,8 +112,10 @@ bool Lesson::check_close(const std::string& what, double lhs, double rhs, double
   const bool ok = diff <= tol;  // false for NaN
   ++checks_;
   if (!ok) ++failures_;
-  std::cout << "CHECK " << what << ": " << num(lhs) << " vs " << num(rhs) << ", |diff| <= " << num(tol) << ": "
-            << (ok ? "PASS" : "FAIL") << "  (|diff| = " << num(diff) << ")" << std::endl;
+  const std::string line = what + ": " + num(lhs) + " vs " + num(rhs) + ", |diff| <= " + num(tol) + ": " +
+                           (ok ? "PASS" : "FAIL") + "  (|diff| = " + num(diff) + ")";
+  std::cout << "CHECK " << line << std::endl;
+  report_.checks.push_back({line, ok});
   return ok;
 }
 
@@ -83,8 +123,9 @@ bool Lesson::check_le(const std::string& what, double lhs, double rhs) {
   const bool ok = lhs <= rhs;
   ++checks_;
   if (!ok) ++failures_;
-  std::cout << "CHECK " << what << ": " << num(lhs) << " vs " << num(rhs) << ", lhs <= rhs: " << (ok ? "PASS" : "FAIL")
-            << std::endl;
+  const std::string line = what + ": " + num(lhs) + " vs " + num(rhs) + ", lhs <= rhs: " + (ok ? "PASS" : "FAIL");
+  std::cout << "CHECK " << line << std::endl;
+  report_.checks.push_back({line, ok});
   return ok;
 }
 
@@ -109,9 +150,24 @@ int Lesson::run(int argc, char** argv, const std::function<void()>& steps) {
     steps();
   } catch (const std::exception& e) {
     std::cerr << "lesson_" << name_ << ": " << e.what() << "\n";
+    report_.error = e.what();
+    write_pages();
     return 1;
   }
   return finish();
+}
+
+void Lesson::write_pages() {
+  report_.metrics = metrics_;
+  try {
+    const std::string page = write_report(opt_.out, report_);
+    const std::filesystem::path parent = std::filesystem::path(opt_.out).parent_path();
+    std::string runs_page;
+    if (parent.filename() == "runs") runs_page = write_runs_index(parent.string());
+    std::cout << "   report page: " << page << (runs_page.empty() ? "" : " (all runs: " + runs_page + ")") << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "lesson_" << name_ << ": the report page was not written: " << e.what() << "\n";
+  }
 }
 
 int Lesson::finish() {
@@ -122,6 +178,7 @@ int Lesson::finish() {
   write_text("metrics.json", j.dump(2) + "\n");
   std::cout << "== " << (checks_ - failures_) << " of " << checks_ << " checks passed; metrics in "
             << path("metrics.json") << std::endl;
+  write_pages();
   return failures_ == 0 ? 0 : 1;
 }
 

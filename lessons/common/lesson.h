@@ -6,10 +6,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <streambuf>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "lessons/common/report.h"
 #include "models/toolkit/datasets.h"
 #include "models/toolkit/progress.h"
 
@@ -27,6 +30,7 @@ struct Options {
 class Lesson {
  public:
   Lesson(std::string name, std::string description);
+  ~Lesson();  // gives std::cout its own buffer back
   CLI::App& app() { return app_; }  // add lesson-specific flags before parse()
   // Parses the flags and prepares the output folder. Returns -1 to go on,
   // otherwise the exit code (0 after --help, non-zero after a bad flag).
@@ -53,9 +57,9 @@ class Lesson {
   void write_csv(const std::string& file, const std::vector<std::string>& columns,
                  const std::vector<std::vector<double>>& rows) const;
   void write_text(const std::string& file, const std::string& text) const;
-  // Writes metrics.json, prints a summary line; returns the process exit code.
+  // Writes metrics.json and the report page (index.html, report.h), prints a
+  // summary line; returns the process exit code.
   int finish();
-
 
  private:
   std::string name_, description_;
@@ -63,6 +67,10 @@ class Lesson {
   Options opt_;
   int failures_ = 0, checks_ = 0;
   std::map<std::string, double> metrics_;
+  Report report_;  // what index.html shows: the checks, the log, the metrics
+  std::unique_ptr<std::streambuf> tee_;  // copies std::cout into report_.log
+  std::streambuf* cout_buffer_ = nullptr;
+  void write_pages();
 };
 
 using progress::ProgressBar;

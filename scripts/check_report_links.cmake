@@ -1,0 +1,28 @@
+# ctest: every lesson's --quick run wrote index.html, and every src= and href=
+# on it names a file that exists in the run's folder (lessons/common/report.h).
+#   cmake -DRUNS=<folder of the runs> "-DLESSONS=a;b;c" -P check_report_links.cmake
+set(bad "")
+foreach(lesson ${LESSONS})
+  set(page "${RUNS}/${lesson}/index.html")
+  if(NOT EXISTS "${page}")
+    string(APPEND bad "\n  ${page}: missing (did lesson_${lesson}_quick run?)")
+    continue()
+  endif()
+  file(READ "${page}" html)
+  string(REGEX MATCHALL "(src|href)=\"[^\"]*\"" links "${html}")
+  list(LENGTH links n)
+  foreach(link ${links})
+    string(REGEX REPLACE "^(src|href)=\"([^\"]*)\"$" "\\2" target "${link}")
+    string(REPLACE "%20" " " target "${target}")
+    if(target STREQUAL "../index.html")
+      continue()  # the runs index, written only under a folder named runs/
+    endif()
+    if(NOT EXISTS "${RUNS}/${lesson}/${target}")
+      string(APPEND bad "\n  ${page}: links to '${target}', which does not exist")
+    endif()
+  endforeach()
+  message(STATUS "lesson_${lesson}: index.html has ${n} links, all to files that exist")
+endforeach()
+if(bad)
+  message(FATAL_ERROR "report pages with broken links:${bad}")
+endif()
