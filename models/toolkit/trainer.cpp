@@ -85,7 +85,7 @@ void write_outputs(nn::Module& model, const FitOptions& o, const FitResult& r) {
   std::ofstream json(stem + ".json");
   json << "{\n  \"tag\": \"" << o.tag << "\",\n  \"parameters\": " << model.num_parameters()
        << ",\n  \"best_epoch\": " << r.best_epoch << ",\n  \"epochs_run\": " << r.epochs_run << ",\n  \"steps\": " << r.steps
-       << ",\n  \"batch_size\": " << o.batch_size << ",\n  \"lr\": " << o.lr << "\n}\n";
+       << ",\n  \"batch_size\": " << o.batch_size << ",\n  \"lr\": " << o.lr << ",\n  \"train_seconds\": " << r.seconds << "\n}\n";
 }
 
 }  // namespace
