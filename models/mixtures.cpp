@@ -319,4 +319,75 @@ BernoulliMixture m_step_bernoulli(const Tensor& X, const Tensor& R, double a) {
   return m;
 }
 
+Tensor ClassConditionalBernoulli::log_joint(const Tensor& X) const {
+  NoGradGuard ng;
+  std::vector<Tensor> cols;
+  for (size_t y = 0; y < classes.size(); ++y)
+    cols.push_back(logsumexp(classes[y].log_joint(X), {1}) + log_prior.at(static_cast<int64_t>(y)));
+  return stack(cols, 1);
+}
+
+Tensor ClassConditionalBernoulli::log_posterior(const Tensor& X) const {
+  NoGradGuard ng;
+  const Tensor lj = log_joint(X);
+  return lj - logsumexp(lj, {1}, true);
+}
+
+Tensor ClassConditionalBernoulli::log_prob(const Tensor& X) const {
+  NoGradGuard ng;
+  return logsumexp(log_joint(X), {1});
+}
+
+Tensor ClassConditionalBernoulli::predict(const Tensor& X) const { return argmax(log_joint(X), 1); }
+
+Tensor ClassConditionalBernoulli::sample(int64_t y, int64_t n, Generator& gen) const {
+  if (y < 0 || y >= static_cast<int64_t>(classes.size()))
+    throw Error("ClassConditionalBernoulli::sample: class " + std::to_string(y) + " of " + std::to_string(classes.size()));
+  BernoulliMixture m = classes[static_cast<size_t>(y)];
+  return m.sample(n, gen);
+}
+
+int64_t ClassConditionalBernoulli::parameter_count() const {
+  int64_t n = log_prior.numel() - 1;
+  for (const auto& c : classes) n += c.parameter_count();
+  return n;
+}
+
+ClassConditionalBernoulli fit_class_conditional(const Tensor& X, const Tensor& labels, int64_t C, int64_t K, int iterations,
+                                                Generator& gen, double smoothing) {
+  check_data(X, "fit_class_conditional");
+  if (labels.dim() != 1 || labels.size(0) != X.size(0))
+    throw Error("fit_class_conditional: labels must be [" + std::to_string(X.size(0)) + "], got " + labels.shape().str());
+  ClassConditionalBernoulli m;
+  std::vector<double> prior(static_cast<size_t>(C), 1.0);  // add-one
+  std::vector<std::vector<int64_t>> rows(static_cast<size_t>(C));
+  for (int64_t n = 0; n < X.size(0); ++n) {
+    const auto y = static_cast<int64_t>(labels.at(n));
+    if (y < 0 || y >= C) throw Error("fit_class_conditional: label " + std::to_string(y) + " outside 0.." + std::to_string(C - 1));
+    rows[static_cast<size_t>(y)].push_back(n);
+    prior[static_cast<size_t>(y)] += 1;
+  }
+  double total = 0;
+  for (double v : prior) total += v;
+  for (double& v : prior) v = std::log(v / total);
+  m.log_prior = Tensor::from_vector(prior, {C});
+  const int64_t D = X.size(1);
+  for (int64_t y = 0; y < C; ++y) {
+    const auto& r = rows[static_cast<size_t>(y)];
+    if (r.empty()) {  // a class never seen: its pixels are coin flips
+      BernoulliMixture b;
+      b.weights = Tensor::ones({1}, DType::Float64);
+      b.means = Tensor::full({1, D}, 0.5, DType::Float64);
+      m.classes.push_back(b);
+      continue;
+    }
+    const Tensor Xy = index_select(X, 0, Tensor::from_indices(r, {static_cast<int64_t>(r.size())}));
+    const int64_t k = std::min<int64_t>(K, static_cast<int64_t>(r.size()));
+    BernoulliMixture b = init_bernoulli_mixture(k, D, gen);
+    for (int it = 0; it < (k == 1 ? 1 : iterations); ++it) b = m_step_bernoulli(Xy, e_step(b, Xy), smoothing);
+    m.classes.push_back(b);
+  }
+  return m;
+}
+
 }  // namespace dgm::models

@@ -115,4 +115,26 @@ BernoulliMixture init_bernoulli_mixture(int64_t K, int64_t D, Generator& gen);
 Tensor e_step(const BernoulliMixture& m, const Tensor& X);
 BernoulliMixture m_step_bernoulli(const Tensor& X, const Tensor& R, double smoothing = 0.01);
 
+// ---------------------------------------------------------------- a class-conditional model and Bayes' rule
+// p(x, y) = p(y) p(x | y), with p(x | y) a BernoulliMixture per class
+// (K = 1: naive Bayes). A generative model of the images that is also a
+// classifier, by Bayes' rule:
+//   p(y | x) = p(y) p(x | y) / sum_y' p(y') p(x | y')      (log domain: minus a logsumexp)
+// and a density for any input: p(x) = sum_y p(y) p(x | y).
+struct ClassConditionalBernoulli {
+  Tensor log_prior;                      // [C]  log p(y)
+  std::vector<BernoulliMixture> classes;  // p(x | y)
+  Tensor log_joint(const Tensor& X) const;      // [N, C]  log p(x, y)
+  Tensor log_posterior(const Tensor& X) const;  // [N, C]  log p(y | x)
+  Tensor log_prob(const Tensor& X) const;       // [N]     log p(x)
+  Tensor predict(const Tensor& X) const;        // [N]     argmax_y p(y | x), int64
+  Tensor sample(int64_t y, int64_t n, Generator& gen) const;  // x ~ p(x | y), [n, D]
+  int64_t parameter_count() const;
+};
+// Fits each class's mixture by EM (`iterations` steps from random means) on
+// that class's rows of X [N, D] (binary, float64); p(y) = class frequencies
+// with add-one smoothing. `smoothing` is the Beta prior of m_step_bernoulli.
+ClassConditionalBernoulli fit_class_conditional(const Tensor& X, const Tensor& labels, int64_t classes, int64_t K,
+                                                int iterations, Generator& gen, double smoothing = 1.0);
+
 }  // namespace dgm::models

@@ -195,6 +195,7 @@ Obtained obtain(const Recipe& r, const DataSet& d, const Settings& s, Generator&
     try {
       load_checkpoint(*o.model, c.string());
       o.source = "loaded " + c.string();
+      o.checkpoint = c.string();
       o.train_seconds = recorded_seconds(c);
       return o;
     } catch (const std::exception& e) {
@@ -209,6 +210,7 @@ Obtained obtain(const Recipe& r, const DataSet& d, const Settings& s, Generator&
   const Tensor validation = r.no_validation ? Tensor() : as_input(r, d.validation);
   const train::FitResult fr = train::fit(*o.model, as_input(r, d.train), validation, gen, f);
   o.train_seconds = fr.seconds;
+  o.checkpoint = (fs::path(s.out) / (r.tag + ".safetensors")).string();
   std::ostringstream src;
   src << "trained here, " << fr.steps << " steps, " << std::fixed << std::setprecision(0) << fr.seconds << " s";
   o.source = src.str();
@@ -224,6 +226,7 @@ Row evaluate(const Recipe& r, const DataSet& d, const Obtained& m) {
   Row row;
   row.data_set = d.name, row.tag = r.tag, row.model = r.model, row.kind = test.kind, row.source = m.source;
   row.published = r.published;
+  row.checkpoint = m.checkpoint;
   row.test_nll_nats = test.nll_nats, row.test_bpd = test.bits_per_dim, row.train_nll_nats = tr.nll_nats;
   row.gap_nats = test.nll_nats - tr.nll_nats;
   row.train_seconds = m.train_seconds;

@@ -50,7 +50,7 @@ struct Recipe {
 };
 
 struct Row {
-  std::string data_set, tag, model, kind, source, published;
+  std::string data_set, tag, model, kind, source, published, checkpoint;
   double test_nll_nats = 0, test_bpd = 0, train_nll_nats = 0, gap_nats = 0;
   double train_seconds = 0;  // NaN when the checkpoint came without it
   int64_t parameters = 0, test_examples = 0, dims = 0;
@@ -78,7 +78,8 @@ std::vector<Recipe> fashion_dequantized_recipes(double minutes);
 // A trained model: loaded (the first of the three places that fits) or trained.
 struct Obtained {
   std::shared_ptr<models::TrainableDensity> model;
-  std::string source;  // "loaded runs/ar/digits_made.safetensors" or "trained here, 12 s"
+  std::string source;      // "loaded runs/ar/digits_made.safetensors" or "trained here, 12 s"
+  std::string checkpoint;  // the file its parameters are in now (loaded from, or written by the trainer)
   double train_seconds = 0;
 };
 Obtained obtain(const Recipe& r, const DataSet& d, const Settings& s, Generator& gen);

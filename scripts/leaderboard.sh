@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the evaluation harness (lesson_leaderboard) and writes docs/leaderboard.md
+# from its table. Arguments go to the lesson, e.g. --fashion-minutes 3 or --quick.
+#   scripts/leaderboard.sh [lesson flags]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s build
+out=runs/leaderboard
+build/bin/lesson_leaderboard --out "$out" "$@"
+cp "$out/leaderboard.md" docs/leaderboard.md
+echo "wrote docs/leaderboard.md"
