@@ -154,3 +154,62 @@ TEST_CASE("mixture of Bernoullis: EM increases the likelihood and finds the prot
   const int k = m.means.at(0) > 0.5 ? 0 : 1;  // the component that found prototype 0
   for (int d = 0; d < 6; ++d) CHECK(std::abs(m.means.at(k * 6 + d) - (proto[0][d] == 1 ? 0.95 : 0.05)) < 0.05);
 }
+
+TEST_CASE("class-conditional Bernoulli: naive Bayes counts, Bayes' rule by enumeration, samples of the class asked for") {
+  using namespace dgm;
+  // 4 binary pixels, 2 classes; class 0 lights the left half, class 1 the right half
+  Generator g(3);
+  const int64_t N = 400, D = 4;
+  Tensor X = Tensor::zeros({N, D}, DType::Float64);
+  std::vector<int64_t> y(N);
+  for (int64_t n = 0; n < N; ++n) {
+    y[static_cast<size_t>(n)] = n % 3 == 0 ? 1 : 0;
+    for (int64_t d = 0; d < D; ++d) {
+      const bool lit = (d < 2) == (y[static_cast<size_t>(n)] == 0);
+      X.data<double>()[n * D + d] = g.uniform01() < (lit ? 0.9 : 0.2) ? 1 : 0;
+    }
+  }
+  const Tensor labels = Tensor::from_indices(y, {N});
+  const auto m = models::fit_class_conditional(X, labels, 2, 1, 0, g, 1.0);
+  // K = 1: mu_yd = (count of x_d = 1 in class y + 1) / (N_y + 2); p(y) = (N_y + 1) / (N + 2)
+  for (int64_t c = 0; c < 2; ++c) {
+    double ny = 0;
+    std::vector<double> ones(D, 0);
+    for (int64_t n = 0; n < N; ++n)
+      if (y[static_cast<size_t>(n)] == c) {
+        ny += 1;
+        for (int64_t d = 0; d < D; ++d) ones[static_cast<size_t>(d)] += X.at(n * D + d);
+      }
+    CHECK(std::exp(m.log_prior.at(c)) == Approx((ny + 1) / (N + 2)).epsilon(1e-12));
+    for (int64_t d = 0; d < D; ++d)
+      CHECK(m.classes[static_cast<size_t>(c)].means.at(d) == Approx((ones[static_cast<size_t>(d)] + 1) / (ny + 2)).epsilon(1e-12));
+  }
+  // Bayes' rule over all 16 images by plain products, against log_posterior and log_prob
+  Tensor all = Tensor::zeros({16, D}, DType::Float64);
+  for (int64_t i = 0; i < 16; ++i)
+    for (int64_t d = 0; d < D; ++d) all.data<double>()[i * D + d] = (i >> d) & 1;
+  const Tensor post = m.log_posterior(all), lp = m.log_prob(all);
+  double total = 0;
+  for (int64_t i = 0; i < 16; ++i) {
+    double joint[2];
+    for (int64_t c = 0; c < 2; ++c) {
+      joint[c] = std::exp(m.log_prior.at(c));
+      for (int64_t d = 0; d < D; ++d) {
+        const double mu = m.classes[static_cast<size_t>(c)].means.at(d);
+        joint[c] *= all.at(i * D + d) > 0 ? mu : 1 - mu;
+      }
+    }
+    CHECK(std::exp(post.at(i * 2)) == Approx(joint[0] / (joint[0] + joint[1])).epsilon(1e-12));
+    CHECK(std::exp(lp.at(i)) == Approx(joint[0] + joint[1]).epsilon(1e-12));
+    total += joint[0] + joint[1];
+  }
+  CHECK(total == Approx(1.0).epsilon(1e-12));  // p(x) sums to one over every image
+  // EM with K = 3 per class: samples of class 1 are classified as class 1
+  const auto mix = models::fit_class_conditional(X, labels, 2, 3, 20, g, 1.0);
+  const Tensor s = mix.sample(1, 200, g), pred = mix.predict(s);
+  double right = 0;
+  for (int64_t i = 0; i < 200; ++i) right += pred.at(i) == 1;
+  CHECK(right / 200 > 0.8);
+  CHECK(test::error_of([&] { models::fit_class_conditional(X, Tensor::from_indices({0, 1}, {2}), 2, 1, 0, g); }).find("labels must be") !=
+        std::string::npos);
+}
