@@ -170,7 +170,8 @@ Step1 generative_vs_discriminative(lesson::Lesson& L, const Data& d, Generator& 
   }
   L.write_csv("learning_curves.csv", {"train_images", "generative_accuracy", "discriminative_accuracy"}, rows);
   plot::line_plot(L.path("learning_curves.csv"), L.path("learning_curves.png"), "test accuracy against training-set size",
-                  "training images", "test accuracy", 1, {{2, "generative: naive Bayes + Bayes' rule"}, {3, "discriminative: logistic regression"}});
+                  "training images", "test accuracy", 1, {{2, "generative: naive Bayes + Bayes' rule"}, {3, "discriminative: logistic regression"}},
+                  /*log_y=*/false, /*log_x=*/true);
   const auto& first = rows.front();
   const auto& last = rows.back();
   std::cout << std::setprecision(0) << "   with " << first[0] << " images the " << (first[1] > first[2] ? "generative" : "discriminative")

@@ -77,9 +77,10 @@ bool gnuplot_available() {
 }
 
 bool line_plot(const std::string& csv, const std::string& png, const std::string& title, const std::string& xlabel,
-               const std::string& ylabel, int x_column, const std::vector<Series>& series, bool log_y) {
+               const std::string& ylabel, int x_column, const std::vector<Series>& series, bool log_y, bool log_x) {
   std::string s = header(csv, png, title) + "set xlabel " + gp_string(xlabel) + "\nset ylabel " + gp_string(ylabel) + "\n";
   if (log_y) s += "set logscale y\n";
+  if (log_x) s += "set logscale x\n";
   s += "plot ";
   for (size_t i = 0; i < series.size(); ++i)
     s += std::string(i ? ", " : "") + gp_string(csv) + " using " + std::to_string(x_column) + ":" +

@@ -26,7 +26,8 @@ struct Series {
 // Lines of y columns against column `x_column` of a CSV with a header row.
 // Returns true when the PNG was drawn.
 bool line_plot(const std::string& csv, const std::string& png, const std::string& title, const std::string& xlabel,
-               const std::string& ylabel, int x_column, const std::vector<Series>& series, bool log_y = false);
+               const std::string& ylabel, int x_column, const std::vector<Series>& series, bool log_y = false,
+               bool log_x = false);
 
 // Points (x, y) from columns 1 and 2 of a CSV with a header row; with
 // `color_column` > 0 the points are coloured by that column (e.g. a label).
