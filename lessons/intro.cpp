@@ -251,7 +251,6 @@ void rejecting_inputs(lesson::Lesson& L, const Data& d, Step1& s, Generator& gen
   const double in_bpd = std::accumulate(in_scores.begin(), in_scores.end(), 0.0) / in_scores.size() / (D * std::log(2.0));
   std::cout << std::fixed << std::setprecision(3) << "   in distribution (test): " << in_bpd << " bits/dim\n";
   std::cout << "   set                                                        bits/dim   AUROC   logistic's mean confidence\n";
-  double last_auroc = 0;
   std::vector<std::vector<double>> rows;
   for (size_t k = 0; k < sets.size(); ++k) {
     const auto& set = sets[k];
@@ -278,9 +277,7 @@ void rejecting_inputs(lesson::Lesson& L, const Data& d, Step1& s, Generator& gen
                 << "\n";
     }
     rows.push_back({static_cast<double>(k), bpd, auroc, confidence});
-    last_auroc = auroc;
   }
-  (void)last_auroc;
   L.metric("in_distribution_bits_per_dim", in_bpd);
   L.write_csv("ood.csv", {"set", "bits_per_dim", "auroc", "logistic_confidence"}, rows);
   // the OOD sets, a row each, with the test images on top

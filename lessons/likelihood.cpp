@@ -113,7 +113,7 @@ struct Gaussian1D {
 Gaussian1D fit_gaussian(bool forward, double m0) {
   const int n = 1200;
   std::vector<double> grid(n + 1), weight(n + 1);
-  const double lo = forward ? -8.0 : -8.0, hi = 8.0, h = (hi - lo) / n;
+  const double lo = -8.0, hi = 8.0, h = (hi - lo) / n;
   for (int i = 0; i <= n; ++i) {
     const double x = lo + i * h, simpson_w = (i == 0 || i == n) ? 1 : (i % 2 ? 4 : 2);
     grid[static_cast<size_t>(i)] = x;
@@ -312,7 +312,7 @@ void memorization(lesson::Lesson& L, const lesson::DigitSplits& d, models::MADE&
   auto bits = [&](const std::vector<int64_t>& s, int64_t n) {
     const auto it = count.find(std::vector<int64_t>(s.begin() + n * D, s.begin() + (n + 1) * D));
     const double c = it == count.end() ? 0.0 : static_cast<double>(it->second);
-    // log2 of the sum of the two terms, the second one in the log domain (17^-64 underflows nothing, but stay safe)
+    // -log2 of the sum of the two terms, added in the log domain (17^-64 is 2^-261.6)
     const double a = c > 0 ? std::log2((1 - eps) * c / N) : -INFINITY, b = std::log2(eps) - log2_uniform;
     const double m = std::max(a, b);
     return -(m + std::log2(std::exp2(a - m) + std::exp2(b - m)));

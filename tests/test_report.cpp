@@ -48,6 +48,7 @@ int run_fake_lesson(const fs::path& out, bool fail) {
     image::save_image_grid(L.path("second picture.png"), g.uniform({4, 1, 8, 8}), 2, 4, 1);
     L.write_csv("curve.csv", {"x", "y"}, {{0, 1}, {1, 2}});
     std::cout << "a line of the log <b>\n";
+    std::cout << "\r[#...] 10%\r[##..] 50%\r[####] done\n";  // a progress bar redrawn on a terminal
   });
 }
 
@@ -81,6 +82,8 @@ TEST_CASE("report page: every link points at a file that exists, checks are colo
   CHECK(page.find("a lesson &lt;with&gt; markup &amp; quotes") != std::string::npos);
   CHECK(page.find("a line of the log &lt;b&gt;") != std::string::npos);  // the log, escaped
   CHECK(page.find("http") == std::string::npos);                          // nothing from the network
+  CHECK(page.find("[####] done") != std::string::npos);                   // a redrawn line as last shown
+  CHECK(page.find("50%") == std::string::npos);
 
   const std::string index = read_text(runs / "index.html");
   const auto links = links_of(index);

@@ -91,6 +91,18 @@ std::vector<OutputFile> files_written(const std::string& dir, fs::file_time_type
   return files;
 }
 
+// A terminal's progress bar redraws its line after '\r': keep what was shown last on each line.
+std::string final_lines(const std::string& log) {
+  std::string out, line;
+  std::istringstream in(log);
+  while (std::getline(in, line)) {
+    while (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto cr = line.find_last_of('\r');
+    out += (cr == std::string::npos ? line : line.substr(cr + 1)) + "\n";
+  }
+  return out;
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -144,7 +156,7 @@ std::string write_report(const std::string& out_dir, const Report& r) {
     if (!ends_with(f.name, ".png"))
       h << "<li><a href=\"" << url_of(f.name) << "\">" << html_escape(f.name) << "</a></li>\n";
   h << "</ul>\n";
-  h << "<h2>Log</h2>\n<details open><summary>everything the lesson printed</summary>\n<pre>" << html_escape(r.log)
+  h << "<h2>Log</h2>\n<details open><summary>everything the lesson printed</summary>\n<pre>" << html_escape(final_lines(r.log))
     << "</pre></details>\n</body>\n</html>\n";
   const fs::path page = fs::path(out_dir) / "index.html";
   write_file(page, h.str());
