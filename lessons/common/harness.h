@@ -47,6 +47,13 @@ struct Recipe {
   int64_t test_examples = 0;     // evaluate on the first this many test (and train) examples; 0: all
   bool no_validation = false;    // train without a validation split (diffusion: EMA, the last iterate)
   std::string published;         // the published figure for the family, with its source
+  // More rows from the same trained model, each after its own preparation
+  // (the VAE: its ELBO and its IWAE bound); tag and model get the suffix.
+  struct Variant {
+    std::string tag_suffix, model_suffix;
+    std::function<void(models::TrainableDensity&)> prepare;
+  };
+  std::vector<Variant> variants;
 };
 
 struct Row {
@@ -86,6 +93,8 @@ Obtained obtain(const Recipe& r, const DataSet& d, const Settings& s, Generator&
 
 // Evaluates a model on the data set's test split and on as many training examples.
 Row evaluate(const Recipe& r, const DataSet& d, const Obtained& m);
+// One row per variant of the recipe (one row when it has none).
+std::vector<Row> evaluate_variants(const Recipe& r, const DataSet& d, const Obtained& m);
 
 // obtain + evaluate for every recipe, printing a line each.
 std::vector<Row> run_table(const std::vector<Recipe>& recipes, const DataSet& d, const Settings& s, Generator& gen);
