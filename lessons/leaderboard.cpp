@@ -95,7 +95,10 @@ int main(int argc, char** argv) {
        << "`leaderboard.md` here) on " << date << ", seed " << opt.seed << (opt.quick ? ", --quick" : "") << ".\n"
        << "Test NLL per example in nats (bits/dim = nats / (D ln 2)); train NLL on as many training examples; "
        << "gap = test - train. \"train s\" is the training time recorded with the checkpoint (? when the checkpoint "
-       << "predates that record). Published figures are for the same family, on the data set named (often another one).\n"
+       << "predates that record). \"test images\" is how many were evaluated: all of them, except for the VAE's "
+       << "IWAE-1000 (1,000) and the image DDPM (32: its bound sums all T = 1000 terms per image), whose gap is "
+       << "mostly noise. Published figures are for the same family, on the data set named (often another one). "
+       << "How to read and extend the table: docs/chapters/likelihood.md and docs/architecture.md.\n"
        << hn::markdown(rows);
     L.write_text("leaderboard.md", md.str());
     hn::write_csv(L.path("leaderboard.csv"), rows);
