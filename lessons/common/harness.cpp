@@ -122,7 +122,7 @@ std::vector<Recipe> digits_recipes(bool quick) {
                                                        17, 64);
                },
                [quick](train::FitOptions& o) {
-                 epochs_batch(quick ? 10 : 400, 64)(o);
+                 epochs_batch(quick ? 40 : 400, 64)(o);
                  o.ema = 0.999;
                  o.train_column = "train_loss";
                },
