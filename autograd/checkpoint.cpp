@@ -66,17 +66,21 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
 nn::NamedTensors load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw file_error(path, "cannot open it (" + std::string(std::strerror(errno)) + ")");
-  in.seekg(0, std::ios::end);
-  const uint64_t size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw file_error(path, "read failed (" + std::string(std::strerror(errno)) + ")");
+  return parse_safetensors(bytes.data(), bytes.size(), path, metadata);
+}
+
+nn::NamedTensors parse_safetensors(const uint8_t* bytes, size_t size_in, const std::string& path,
+                                   std::map<std::string, std::string>* metadata) {
+  const uint64_t size = size_in;
   if (size < 8) throw file_error(path, "truncated: " + std::to_string(size) + " bytes, too short for the 8-byte header length");
   uint64_t hn = 0;
-  in.read(reinterpret_cast<char*>(&hn), 8);
+  std::memcpy(&hn, bytes, 8);
   if (hn > size - 8)
     throw file_error(path, "truncated or corrupt: the header claims " + std::to_string(hn) + " bytes but only " +
                                std::to_string(size - 8) + " follow byte 8");
-  std::string h(hn, '\0');
-  in.read(h.data(), static_cast<std::streamsize>(hn));
+  const std::string h(reinterpret_cast<const char*>(bytes) + 8, hn);
   json header;
   try {
     header = json::parse(h);
@@ -94,7 +98,8 @@ nn::NamedTensors load_safetensors(const std::string& path, std::map<std::string,
         for (auto& [k, v] : entry.items()) (*metadata)[k] = v.is_string() ? v.get<std::string>() : v.dump();
       continue;
     }
-    auto bad = [&](const std::string& what) { return file_error(path, "tensor '" + name + "': " + what); };
+    const std::string& tensor = name;  // (clang 14 cannot capture a structured binding)
+    auto bad = [&](const std::string& what) { return file_error(path, "tensor '" + tensor + "': " + what); };
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
       throw bad("entry lacks dtype, shape or data_offsets");
     const std::string dt = entry["dtype"].is_string() ? entry["dtype"].get<std::string>() : "";
@@ -104,13 +109,14 @@ nn::NamedTensors load_safetensors(const std::string& path, std::map<std::string,
     else if (dt == "I64") dtype = DType::Int64;
     else throw bad("unsupported dtype '" + dt + "' (dgm reads F32, F64, I64)");
     Shape shape;
-    try {
-      for (auto& d : entry["shape"]) {
-        if (!d.is_number_integer() || d.get<int64_t>() < 0) throw bad("shape " + entry["shape"].dump() + " is not a list of sizes");
-        shape.push_back(d.get<int64_t>());
-      }
-    } catch (const Error&) {
-      throw;
+    if (!entry["shape"].is_array()) throw bad("shape " + entry["shape"].dump() + " is not a list of sizes");
+    uint64_t count = 1;  // the values the shape holds: never more than the file's bytes (no overflow, no huge allocation)
+    for (auto& d : entry["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0) throw bad("shape " + entry["shape"].dump() + " is not a list of sizes");
+      const uint64_t n = d.get<uint64_t>();
+      if (n != 0 && count > size / n) throw bad("shape " + entry["shape"].dump() + " holds more values than the file has bytes");
+      count *= n;
+      shape.push_back(d.get<int64_t>());
     }
     auto& off = entry["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
@@ -124,9 +130,7 @@ nn::NamedTensors load_safetensors(const std::string& path, std::map<std::string,
       throw bad("truncated: its data ends at byte " + std::to_string(data_start + e) + " of a " + std::to_string(size) +
                 "-byte file");
     Tensor t = Tensor::empty(shape, dtype);
-    in.seekg(static_cast<std::streamoff>(data_start + b));
-    in.read(static_cast<char*>(t.impl().storage->data), static_cast<std::streamsize>(want));
-    if (!in) throw bad("read failed at byte " + std::to_string(data_start + b));
+    if (want > 0) std::memcpy(t.impl().storage->data, bytes + data_start + b, want);
     out.emplace_back(name, t);
   }
   return out;

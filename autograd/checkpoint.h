@@ -6,6 +6,7 @@
 // users read it with the `safetensors` package, without dgm.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -21,6 +22,11 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
 // file throws a dgm::Error naming the file and what is wrong.
 nn::NamedTensors load_safetensors(const std::string& path,
                                   std::map<std::string, std::string>* metadata = nullptr);
+
+// The same from bytes already in memory; `path` names them in errors (the
+// fuzz target feeds this arbitrary bytes: it must throw dgm::Error or succeed).
+nn::NamedTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::string& path,
+                                   std::map<std::string, std::string>* metadata = nullptr);
 
 // A module's parameters and buffers, by their dotted names.
 void save_checkpoint(const nn::Module& module, const std::string& path,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the data readers (IDX, digits CSV) with libFuzzer + ASan + UBSan for
+# Fuzzes the data readers (IDX, digits CSV) and the safetensors reader with libFuzzer + ASan + UBSan for
 # a bounded time: scripts/fuzz.sh [SECONDS] (default 30). Needs clang and
 # libclang-rt (Debian: clang, libclang-rt-14-dev). Exits non-zero on a crash;
 # the crashing input is left in build/fuzz/.
@@ -22,4 +22,16 @@ printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x02abcdefgh
 "$OUT/fuzz_readers" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -artifact_prefix="$OUT/" "$OUT/corpus" \
   2> "$OUT/fuzz.log" || { tail -40 "$OUT/fuzz.log"; echo "fuzz.sh: the fuzzer found a failing input (see $OUT/)" >&2; exit 1; }
 grep -E "^Done|stat::number_of_executed_units" "$OUT/fuzz.log" | tail -1
-echo "fuzz.sh: no crash in ${SECONDS_TO_RUN} s"
+echo "fuzz.sh: data readers, no crash in ${SECONDS_TO_RUN} s"
+
+# The safetensors reader, seeded with a valid checkpoint and the corrupt ones of
+# the numpy round trip (fuzz/corpus/checkpoint/, committed). The reader lives in
+# the engine, so it is compiled here with instrumentation too.
+"$CXX_FUZZ" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
+  fuzz/fuzz_checkpoint.cpp autograd/checkpoint.cpp -L"$LIB_DIR" -ldgm -Wl,-rpath,"$(cd "$LIB_DIR" && pwd)" -o "$OUT/fuzz_checkpoint"
+mkdir -p "$OUT/corpus_checkpoint"
+cp fuzz/corpus/checkpoint/* "$OUT/corpus_checkpoint/"
+"$OUT/fuzz_checkpoint" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -artifact_prefix="$OUT/" "$OUT/corpus_checkpoint" \
+  2> "$OUT/fuzz_checkpoint.log" || { tail -40 "$OUT/fuzz_checkpoint.log"; echo "fuzz.sh: the fuzzer found a failing checkpoint (see $OUT/)" >&2; exit 1; }
+grep -E "^Done|stat::number_of_executed_units" "$OUT/fuzz_checkpoint.log" | tail -1
+echo "fuzz.sh: safetensors reader, no crash in ${SECONDS_TO_RUN} s"
