@@ -34,6 +34,10 @@ class DensityModel {
   // The training objective on a batch (minimised): -mean log p(x) unless overridden.
   virtual Tensor loss(const Tensor& x) { return neg(mean(log_prob(x))); }
   virtual int64_t parameter_count() const = 0;
+  // The constructor's arguments as a JSON object, e.g. {"dims": 64, "hidden": [512, 512], "levels": 17}:
+  // what the trainer writes beside a checkpoint, so that another program (scripts/to_torch.py)
+  // can rebuild the model. "{}" for a model that does not say.
+  virtual std::string config_json() const { return "{}"; }
 };
 
 // A density model whose parameters are an nn::Module's (everything trained by

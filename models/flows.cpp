@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "autograd/graph.h"
 #include "models/toolkit/distributions.h"
@@ -541,7 +542,7 @@ std::shared_ptr<Flow> make_image_flow(const ImageFlowOptions& o, Generator& gen)
 }
 
 // ------------------------------------------------------------ RealNVP2D
-RealNVP2D::RealNVP2D(int layers, int64_t hidden, Generator& gen) {
+RealNVP2D::RealNVP2D(int layers, int64_t hidden, Generator& gen) : hidden_(hidden) {
   for (int i = 0; i < layers; ++i) {
     nets_.push_back(register_module("c" + std::to_string(i), nn::mlp({2, hidden, hidden, 2}, gen)));
     Tensor m = Tensor::zeros({1, 2});
@@ -588,6 +589,10 @@ Tensor RealNVP2D::log_prob(const Tensor& x) {
   flows::Flowed f = forward_flow(x);
   // log N(z; 0, I) in 2-D = -|z|^2 / 2 - log(2 pi)
   return f.log_det - sum(square(f.z), {1}) * 0.5 - std::log(2 * M_PI);
+}
+
+std::string RealNVP2D::config_json() const {
+  return nlohmann::json{{"layers", nets_.size()}, {"hidden", hidden_}}.dump();
 }
 
 Tensor RealNVP2D::sample(int64_t n, Generator& gen) {

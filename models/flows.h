@@ -287,11 +287,13 @@ class RealNVP2D : public TrainableDensity {
   flows::Flowed forward_flow(const Tensor& x);
   Tensor inverse(const Tensor& z);  // f^-1, [N, 2]
   std::string name() const override { return "realnvp2d"; }
+  std::string config_json() const override;  // {"layers", "hidden"}
   Tensor log_prob(const Tensor& x) override;  // log N(f(x); 0, I) + log |det df/dx|, [N]
   Tensor sample(int64_t n, Generator& gen) override;
 
  private:
   std::vector<std::shared_ptr<nn::Sequential>> nets_;
+  int64_t hidden_;
   const Tensor& mask(size_t i, DType dtype);
   std::vector<Tensor> masks_;  // [1, 2]: 1 on the kept coordinate
 };

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <nlohmann/json.hpp>
 
 #include "autograd/graph.h"
 #include "models/toolkit/distributions.h"
@@ -94,6 +95,10 @@ Tensor MADE::log_prob(const Tensor& x) {
   Tensor l = logits(x);
   if (levels_ == 2) return sum(dist::Bernoulli{l}.log_prob(x), {1});
   return sum(dist::Categorical{l, 1}.log_prob(dist::levels_to_index(x, levels_)), {1});
+}
+
+std::string MADE::config_json() const {
+  return nlohmann::json{{"dims", dims_}, {"hidden", hidden_}, {"levels", levels_}, {"order", order_}}.dump();
 }
 
 Tensor MADE::sample(int64_t n, Generator& gen) {

@@ -25,6 +25,8 @@ class MADE : public TrainableDensity {
   // Logits: [N, D] for levels = 2, [N, levels, D] otherwise.
   Tensor logits(const Tensor& x);
   std::string name() const override { return "made"; }
+  // {"dims", "hidden", "levels", "order"} (the masks themselves are buffers in the checkpoint)
+  std::string config_json() const override;
   Tensor log_prob(const Tensor& x) override;  // [N], nats: one network pass
   // n samples [n, D], D network passes (one per position in the ordering).
   Tensor sample(int64_t n, Generator& gen) override;

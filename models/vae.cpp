@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "autograd/graph.h"
 #include "models/toolkit/distributions.h"
@@ -10,7 +11,7 @@
 namespace dgm::models {
 
 VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen)
-    : data_(data_dim), latent_(latent_dim), decoder_(decoder), noise_(gen.seed() + 0x5eed) {
+    : data_(data_dim), latent_(latent_dim), hidden_(hidden), decoder_(decoder), noise_(gen.seed() + 0x5eed) {
   if (hidden.empty()) throw Error("VAE: needs at least one hidden layer");
   encoder_ = std::make_shared<nn::Sequential>();
   int64_t prev = data_dim;
@@ -30,6 +31,14 @@ VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_di
   decoder_net_->add(std::make_shared<nn::Linear>(prev, data_dim, gen));
   register_module("decoder", decoder_net_);
   if (decoder == Decoder::Gaussian) dec_logvar_ = register_parameter("decoder_logvar", Tensor::zeros({data_dim}));
+}
+
+std::string VAE::config_json() const {
+  return nlohmann::json{{"data_dim", data_},
+                        {"hidden", hidden_},
+                        {"latent_dim", latent_},
+                        {"decoder", decoder_ == Decoder::Bernoulli ? "bernoulli" : "gaussian"}}
+      .dump();
 }
 
 VAE::Posterior VAE::encode(const Tensor& x) {

@@ -47,6 +47,8 @@ class VAE : public TrainableDensity {
   // ---- as a DensityModel. Its randomness (the reparameterised noise of loss()
   // and log_prob()) comes from its own generator, seeded from `gen`'s seed.
   std::string name() const override { return "vae"; }
+  // {"data_dim", "hidden", "latent_dim", "decoder": "bernoulli" | "gaussian"}
+  std::string config_json() const override;
   // The IWAE_k lower bound on log p(x), k = iwae_k (1: a one-sample ELBO estimate).
   Tensor log_prob(const Tensor& x) override { return iwae(x, iwae_k, noise_); }
   std::string log_prob_kind() const override;
@@ -62,6 +64,7 @@ class VAE : public TrainableDensity {
 
  private:
   int64_t data_, latent_;
+  std::vector<int64_t> hidden_;
   Decoder decoder_;
   std::shared_ptr<nn::Sequential> encoder_, decoder_net_;
   std::shared_ptr<nn::Linear> mu_head_, logvar_head_;

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   cmake g++ make ninja-build pkg-config ccache
   xtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev
-  catch2 libstb-dev libcli11-dev nlohmann-json3-dev zlib1g-dev liblzma-dev
+  catch2 libstb-dev libcli11-dev nlohmann-json3-dev zlib1g-dev liblzma-dev python3 python3-numpy
   gnuplot-nox clang libclang-rt-14-dev
 )
 

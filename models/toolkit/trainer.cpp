@@ -6,6 +6,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
 #include "autograd/optim.h"
@@ -82,10 +84,16 @@ void write_outputs(nn::Module& model, const FitOptions& o, const FitResult& r) {
   if (!o.checkpoint) return;
   save_checkpoint(model, stem + ".safetensors",
                   {{"tag", o.tag}, {"best_epoch", std::to_string(r.best_epoch)}, {"epochs_run", std::to_string(r.epochs_run)}});
+  nlohmann::ordered_json j;
+  j["tag"] = o.tag;
+  if (!o.model_name.empty()) j["model"] = o.model_name;
+  if (!o.model_config.empty()) j["config"] = nlohmann::ordered_json::parse(o.model_config);  // a model's config_json()
+  if (!o.data_transform.empty()) j["data_transform"] = o.data_transform;
+  j["parameters"] = model.num_parameters();
+  j["best_epoch"] = r.best_epoch, j["epochs_run"] = r.epochs_run, j["steps"] = r.steps;
+  j["batch_size"] = o.batch_size, j["lr"] = o.lr, j["train_seconds"] = r.seconds;
   std::ofstream json(stem + ".json");
-  json << "{\n  \"tag\": \"" << o.tag << "\",\n  \"parameters\": " << model.num_parameters()
-       << ",\n  \"best_epoch\": " << r.best_epoch << ",\n  \"epochs_run\": " << r.epochs_run << ",\n  \"steps\": " << r.steps
-       << ",\n  \"batch_size\": " << o.batch_size << ",\n  \"lr\": " << o.lr << ",\n  \"train_seconds\": " << r.seconds << "\n}\n";
+  json << j.dump(2) << "\n";
 }
 
 }  // namespace
@@ -184,7 +192,10 @@ FitResult fit(models::TrainableDensity& model, const Tensor& train, const Tensor
   };
   std::function<double()> val = validate;
   if (!val && validation.defined()) val = [&] { return evaluate(model, validation).nll_nats; };
-  return fit(static_cast<nn::Module&>(model), train.size(0), loss, val, gen, o);
+  FitOptions with_model = o;
+  if (with_model.model_name.empty()) with_model.model_name = model.name();
+  if (with_model.model_config.empty()) with_model.model_config = model.config_json();
+  return fit(static_cast<nn::Module&>(model), train.size(0), loss, val, gen, with_model);
 }
 
 }  // namespace dgm::train

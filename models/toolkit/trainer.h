@@ -69,6 +69,9 @@ struct FitOptions {
   std::string validation_label = "validation";  // the curve's legend for the validation column
   bool progress = true;
   bool checkpoint = true;      // write <tag>.safetensors when out_dir is set
+  // Written into the JSON beside the checkpoint: the model's name and constructor arguments
+  // (fit(TrainableDensity&) fills these from the model) and how the data were transformed.
+  std::string model_name, model_config, data_transform;
   // A raw training batch -> the model's input (e.g. a fresh binarization); default: as is.
   std::function<Tensor(const Tensor&)> prepare;
   // Called before each step (e.g. MADE draws the ordering of the minibatch).

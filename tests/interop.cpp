@@ -1,0 +1,289 @@
+// tests/interop.cpp — dgm_interop: the dgm side of the bridge to numpy and PyTorch (docs/outputs.md).
+//
+//   dgm_interop write DIR    a checkpoint (dgm.safetensors) and expected.json (names, dtypes, shapes, values)
+//   dgm_interop check DIR    loads DIR/numpy.safetensors (written by scripts/numpy_roundtrip.py) and checks
+//                            it; then three corrupt copies of it (a malformed header, an offset out of range,
+//                            an unknown dtype) must each fail to load with a named error, leaving the module as it was
+//   dgm_interop export DIR   trains a VAE, a MADE and a 2-D RealNVP briefly on real data and writes, per model,
+//                            <name>.safetensors, <name>.json (model, constructor arguments, data transform) and
+//                            <name>_test.safetensors (100 test inputs, dgm's log-likelihoods; the VAE: its noise
+//                            and ELBO) for scripts/to_torch.py
+// Exit status 0 when every check held.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "autograd/checkpoint.h"
+#include "autograd/graph.h"
+#include "models/flows.h"
+#include "models/made.h"
+#include "models/toolkit/datasets.h"
+#include "models/toolkit/distributions.h"
+#include "models/toolkit/toy2d.h"
+#include "models/toolkit/trainer.h"
+#include "models/toolkit/transforms.h"
+#include "models/vae.h"
+
+using namespace dgm;
+namespace fs = std::filesystem;
+
+namespace {
+
+int failures = 0;
+void expect(bool ok, const std::string& what) {
+  std::cout << (ok ? "ok    " : "FAIL  ") << what << "\n";
+  if (!ok) ++failures;
+}
+
+// The tensors of the round trip: every dtype dgm writes, PyTorch-style names, awkward values.
+nn::NamedTensors roundtrip_tensors() {
+  Generator g(7);
+  Tensor w = g.normal({3, 4}, 0, 1), b = Tensor::from_vector(std::vector<float>{-0.0f, 1e-38f, 3.4e38f}, {3});
+  Tensor v = Tensor::from_vector(std::vector<double>{1e-300, -2.5, M_PI, 1.0 / 3.0, 6.02214076e23}, {5});
+  Tensor counts = Tensor::from_indices({-1, 0, 9007199254740993LL, 42}, {2, 2});
+  Tensor scalar = Tensor::scalar(0.125, DType::Float64);
+  return {{"encoder.0.weight", w}, {"encoder.0.bias", b}, {"prior.log_var", v}, {"stats.count", counts}, {"step", scalar}};
+}
+
+std::string dtype_code(DType d) { return d == DType::Float32 ? "F32" : d == DType::Float64 ? "F64" : "I64"; }
+
+int write_roundtrip(const fs::path& dir) {
+  fs::create_directories(dir);
+  const auto ts = roundtrip_tensors();
+  save_safetensors((dir / "dgm.safetensors").string(), ts, {{"written_by", "dgm_interop"}});
+  std::ofstream j(dir / "expected.json");
+  j << "{";
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const auto& [name, t] = ts[i];
+    j << (i ? ",\n" : "\n") << " \"" << name << "\": {\"dtype\": \"" << dtype_code(t.dtype()) << "\", \"shape\": [";
+    for (int64_t a = 0; a < t.dim(); ++a) j << (a ? ", " : "") << t.size(a);
+    j << "], \"values\": [";
+    for (int64_t k = 0; k < t.numel(); ++k) {
+      j << (k ? ", " : "");
+      if (t.dtype() == DType::Int64)
+        j << t.data<int64_t>()[k];
+      else
+        j << std::setprecision(17) << t.at(k);  // 17 significant digits: a double (and a float) exactly
+    }
+    j << "]}";
+  }
+  j << "\n}\n";
+  std::cout << "wrote " << (dir / "dgm.safetensors").string() << " and expected.json (" << ts.size() << " tensors)\n";
+  return 0;
+}
+
+// A module whose parameters and buffers have the round trip's names and shapes
+// (what numpy's file is loaded into): encoder.0.{weight,bias}, prior.log_var, stats.count, step.
+struct Tree : nn::Module {
+  using nn::Module::register_buffer;
+  using nn::Module::register_module;
+  using nn::Module::register_parameter;
+};
+struct RoundtripModule : Tree {
+  RoundtripModule() {
+    auto zero = register_module("encoder", std::make_shared<Tree>())->register_module("0", std::make_shared<Tree>());
+    zero->register_parameter("weight", Tensor::zeros({3, 4}));
+    zero->register_parameter("bias", Tensor::zeros({3}));
+    register_module("prior", std::make_shared<Tree>())->register_parameter("log_var", Tensor::zeros({5}, DType::Float64));
+    register_module("stats", std::make_shared<Tree>())->register_buffer("count", Tensor::zeros({2, 2}, DType::Int64));
+    register_buffer("step", Tensor::scalar(0, DType::Float64));
+  }
+  std::map<std::string, Tensor> state() const {
+    std::map<std::string, Tensor> m;
+    for (const auto& [n, t] : named_parameters()) m[n] = t;
+    for (const auto& [n, t] : named_buffers()) m[n] = t;
+    return m;
+  }
+};
+
+std::vector<uint8_t> read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// A copy of a safetensors file whose JSON header `edit` changes (the data stay as they were).
+void corrupt_header(const fs::path& from, const fs::path& to, const std::function<void(std::string&)>& edit) {
+  std::vector<uint8_t> b = read_bytes(from);
+  uint64_t n = 0;
+  std::memcpy(&n, b.data(), 8);
+  std::string header(b.begin() + 8, b.begin() + 8 + static_cast<int64_t>(n));
+  edit(header);
+  std::vector<uint8_t> out(8);
+  const uint64_t m = header.size();
+  std::memcpy(out.data(), &m, 8);
+  out.insert(out.end(), header.begin(), header.end());
+  out.insert(out.end(), b.begin() + 8 + static_cast<int64_t>(n), b.end());
+  write_bytes(to, out);
+}
+
+int check_roundtrip(const fs::path& dir) {
+  const fs::path numpy_file = dir / "numpy.safetensors";
+  std::map<std::string, std::string> meta;
+  const nn::NamedTensors back = load_safetensors(numpy_file.string(), &meta);
+  expect(meta.count("written_by") && meta["written_by"].rfind("numpy", 0) == 0, "numpy's metadata came through: " + meta["written_by"]);
+  std::map<std::string, Tensor> got(back.begin(), back.end());
+  for (const auto& [name, t] : roundtrip_tensors()) {
+    const auto it = got.find(name);
+    expect(it != got.end(), name + " is in numpy's file");
+    if (it == got.end()) continue;
+    const Tensor& u = it->second;
+    expect(u.shape() == t.shape() && u.dtype() == t.dtype(), name + ": shape " + u.shape().str() + ", dtype " + dtype_code(u.dtype()));
+    bool same = u.shape() == t.shape() && u.dtype() == t.dtype();
+    for (int64_t k = 0; same && k < t.numel(); ++k) {
+      if (t.dtype() == DType::Int64)
+        same = u.data<int64_t>()[k] == t.data<int64_t>()[k] * 2 + 1;
+      else if (t.dtype() == DType::Float32)
+        same = u.data<float>()[k] == t.data<float>()[k] * 2.0f + 1.0f || (std::isinf(u.data<float>()[k]) && std::isinf(t.data<float>()[k] * 2.0f));
+      else
+        same = u.data<double>()[k] == t.data<double>()[k] * 2.0 + 1.0;
+    }
+    expect(same, name + ": numpy's values are dgm's times 2 plus 1, bit for bit");
+  }
+  const nn::NamedTensors extra = load_safetensors((dir / "numpy_extra.safetensors").string());
+  const auto ar = extra.begin();
+  bool arange_ok = extra.size() == 1 && ar->first == "numpy.arange" && ar->second.shape() == Shape{2, 3} &&
+                   ar->second.dtype() == DType::Float64;
+  for (int64_t k = 0; arange_ok && k < 6; ++k) arange_ok = ar->second.data<double>()[k] == static_cast<double>(k);
+  expect(arange_ok, "numpy.arange: [2, 3] float64 0..5, written by numpy");
+
+  // numpy's file into a module (every name present with its shape and dtype, and no other)
+  RoundtripModule m;
+  try {
+    load_checkpoint(m, numpy_file.string());
+    bool all = true;
+    for (const auto& [n, t] : m.state())
+      for (int64_t k = 0; all && k < t.numel(); ++k) all = t.at(k) == got.at(n).at(k) || (std::isinf(t.at(k)) && std::isinf(got.at(n).at(k)));
+    expect(all, "load_checkpoint(module, numpy's file): every parameter and buffer has numpy's values");
+  } catch (const std::exception& e) {
+    expect(false, std::string("load_checkpoint(module, numpy's file): ") + e.what());
+  }
+
+  // three corrupt files: each a named error, the module unchanged
+  const std::map<std::string, Tensor> before = m.state();
+  struct Case {
+    std::string file, error;
+    std::function<void(std::string&)> edit;
+  };
+  using json = nlohmann::ordered_json;
+  const std::vector<Case> cases = {
+      {"corrupt_header.safetensors", "JSON header", [](std::string& h) { h[h.find('{')] = '['; }},  // malformed
+      {"corrupt_offset.safetensors", "data ends at byte",  // an offset past the end of the file
+       [](std::string& h) {
+         json j = json::parse(h);
+         auto& off = j["stats.count"]["data_offsets"];
+         off = {off[0].get<uint64_t>() + 1000000, off[1].get<uint64_t>() + 1000000};
+         h = j.dump();
+       }},
+      {"corrupt_dtype.safetensors", "unsupported dtype 'BF16'",  // a dtype dgm does not know
+       [](std::string& h) {
+         json j = json::parse(h);
+         j["stats.count"]["dtype"] = "BF16";
+         h = j.dump();
+       }},
+  };
+  for (const auto& c : cases) {
+    const fs::path bad = dir / c.file;
+    std::string message;
+    try {
+      corrupt_header(numpy_file, bad, c.edit);
+      load_checkpoint(m, bad.string());
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    expect(message.find(bad.string()) != std::string::npos && message.find(c.error) != std::string::npos,
+           c.file + ": \"" + message + "\"");
+    bool unchanged = true;
+    for (const auto& [n, t] : m.state()) {
+      const Tensor& was = before.at(n);
+      for (int64_t k = 0; unchanged && k < t.numel(); ++k) unchanged = t.at(k) == was.at(k);
+    }
+    expect(unchanged, c.file + ": the module is unchanged");
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+// ------------------------------------------------------------ export for scripts/to_torch.py
+void export_model(models::TrainableDensity& model, const Tensor& train_x, const fs::path& dir, const std::string& tag,
+                  const std::string& transform, int epochs, Generator& gen) {
+  train::FitOptions o;
+  o.epochs = epochs;
+  o.batch_size = 64;
+  o.tag = tag;
+  o.out_dir = dir.string();
+  o.progress = false;
+  o.data_transform = transform;
+  train::fit(model, train_x, Tensor(), gen, o);
+}
+
+int export_models(const fs::path& dir) {
+  fs::create_directories(dir);
+  Generator gen(3);
+  bool synthetic = false;
+  const data::ImageSet tr = data::digits_or_synthetic(data::Split::Train, "", &synthetic);
+  const data::ImageSet te = data::digits_or_synthetic(data::Split::Test, "", &synthetic);
+  const Tensor train_flat = reshape(tr.images, {tr.size(), 64}), test_flat = slice(reshape(te.images, {te.size(), 64}), 0, 0, 100);
+  {  // MADE on the 17-level digits
+    models::MADE made(64, {128}, 17, gen);
+    export_model(made, train_flat, dir, "made", "8x8 digits, 17 levels, value k / 16", 20, gen);
+    NoGradGuard g;
+    save_safetensors((dir / "made_test.safetensors").string(), {{"x", test_flat}, {"log_prob", made.log_prob(test_flat)}});
+  }
+  {  // VAE on the binarized digits (pixel > 0.5), the ELBO with noise passed to PyTorch
+    const Tensor train_bin = gt(train_flat, Tensor::scalar(0.5)).to(DType::Float32);
+    const Tensor test_bin = gt(test_flat, Tensor::scalar(0.5)).to(DType::Float32);
+    models::VAE vae(64, {64}, 4, models::Decoder::Bernoulli, gen);
+    export_model(vae, train_bin, dir, "vae", "8x8 digits binarized: pixel > 0.5 (grey level > 8)", 30, gen);
+    NoGradGuard g;
+    const models::VAE::Posterior q = vae.encode(test_bin);
+    const Tensor eps = gen.normal(q.mu.shape(), 0, 1);
+    const Tensor z = q.mu + exp(q.logvar * 0.5) * eps;
+    const Tensor kl = dist::sum_per_example(dist::Normal{q.mu, q.logvar}.kl_to_standard());
+    const Tensor elbo = vae.log_likelihood(test_bin, z) - kl;
+    save_safetensors((dir / "vae_test.safetensors").string(), {{"x", test_bin}, {"eps", eps}, {"elbo", elbo}});
+  }
+  {  // RealNVP2D on 8 Gaussians
+    const Tensor train_pts = data::sample_toy(data::Toy::EightGaussians, 4000, gen);
+    const Tensor test_pts = data::sample_toy(data::Toy::EightGaussians, 100, gen);
+    models::RealNVP2D flow(4, 64, gen);
+    export_model(flow, train_pts, dir, "realnvp2d", "2-D toy 8gaussians, points as they are", 20, gen);
+    NoGradGuard g;
+    save_safetensors((dir / "realnvp2d_test.safetensors").string(), {{"x", test_pts}, {"log_prob", flow.log_prob(test_pts)}});
+  }
+  std::cout << "wrote made, vae, realnvp2d (.safetensors, .json, _test.safetensors) into " << dir.string()
+            << (synthetic ? " (the synthetic digits: the real ones are not installed)" : "") << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string usage = "usage: dgm_interop write|check|export DIR";
+  if (argc != 3) {
+    std::cerr << usage << "\n";
+    return 2;
+  }
+  const std::string mode = argv[1];
+  try {
+    if (mode == "write") return write_roundtrip(argv[2]);
+    if (mode == "check") return check_roundtrip(argv[2]);
+    if (mode == "export") return export_models(argv[2]);
+  } catch (const std::exception& e) {
+    std::cerr << "dgm_interop " << mode << ": " << e.what() << "\n";
+    return 1;
+  }
+  std::cerr << usage << "\n";
+  return 2;
+}
