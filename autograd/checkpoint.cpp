@@ -87,6 +87,8 @@ nn::NamedTensors parse_safetensors(const uint8_t* bytes, size_t size_in, const s
   } catch (const json::parse_error& e) {
     throw file_error(path, "the JSON header (bytes 8.." + std::to_string(8 + hn) + ") is corrupt at byte " +
                                std::to_string(8 + e.byte) + ": " + e.what());
+  } catch (const json::exception& e) {  // e.g. a number too large for a double (found by the fuzzer)
+    throw file_error(path, "the JSON header (bytes 8.." + std::to_string(8 + hn) + ") cannot be read: " + e.what());
   }
   if (!header.is_object()) throw file_error(path, "the JSON header is not an object");
   const uint64_t data_start = 8 + hn, data_size = size - data_start;

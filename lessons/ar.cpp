@@ -45,6 +45,9 @@ train::FitResult fit(models::TrainableDensity& m, const Tensor& train_x, const T
   o.tag = tag;
   o.out_dir = L.options().out;
   o.prepare = prepare;
+  o.data_transform = tag.rfind("digits", 0) == 0    ? "8x8 digits, 17 grey levels as k / 16"
+                     : tag.rfind("fashion", 0) == 0 ? "Fashion-MNIST binarized: afresh each batch for training, fixed for validation"
+                                                    : "3x3 binary images (random bars with 5% pixel noise)";
   return train::fit(m, train_x, val_x, gen, o);
 }
 

@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
     o.epochs = epochs;
     o.batch_size = batch;
     o.tag = "vae";
+    o.data_transform = name + "; flattened to " + std::to_string(D) + " values";
     o.out_dir = opt.out;
     o.keep_best = false;  // the curve's second column is the test set: watched, never selected on
     o.prepare = [&gen](const Tensor& x) { return data::binarize_dynamic(x, gen); };  // a fresh binarization

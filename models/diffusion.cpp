@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "autograd/graph.h"
 #include "models/toolkit/distributions.h"
@@ -26,6 +27,7 @@ NoiseSchedule NoiseSchedule::from_betas(const std::vector<double>& betas) {
     s.posterior_coef_x0.push_back(std::sqrt(ab_prev) * b / (1 - ab));
     s.posterior_coef_xt.push_back(std::sqrt(1 - b) * (1 - ab_prev) / (1 - ab));
   }
+  s.config_json = nlohmann::json{{"kind", "betas"}, {"betas", betas}}.dump();
   return s;
 }
 
@@ -33,7 +35,9 @@ NoiseSchedule NoiseSchedule::linear(int64_t T, double beta_1, double beta_T) {
   if (T < 2) throw Error("NoiseSchedule::linear: needs at least 2 steps, got " + std::to_string(T));
   std::vector<double> b;
   for (int64_t t = 0; t < T; ++t) b.push_back(beta_1 + (beta_T - beta_1) * static_cast<double>(t) / static_cast<double>(T - 1));
-  return from_betas(b);
+  NoiseSchedule s = from_betas(b);
+  s.config_json = nlohmann::json{{"kind", "linear"}, {"T", T}, {"beta_1", beta_1}, {"beta_T", beta_T}}.dump();
+  return s;
 }
 
 NoiseSchedule NoiseSchedule::cosine(int64_t T, double s) {
@@ -41,7 +45,9 @@ NoiseSchedule NoiseSchedule::cosine(int64_t T, double s) {
   auto f = [&](double t) { return std::pow(std::cos((t / static_cast<double>(T) + s) / (1 + s) * M_PI / 2), 2); };
   std::vector<double> b;
   for (int64_t t = 1; t <= T; ++t) b.push_back(std::min(1 - f(static_cast<double>(t)) / f(static_cast<double>(t - 1)), 0.999));
-  return from_betas(b);
+  NoiseSchedule sc = from_betas(b);
+  sc.config_json = nlohmann::json{{"kind", "cosine"}, {"T", T}, {"s", s}}.dump();
+  return sc;
 }
 
 double NoiseSchedule::eps_weight(int64_t t, double sigma2) const {
@@ -110,6 +116,15 @@ DDPM::DDPM(const Shape& example_shape, const NoiseSchedule& schedule, std::share
 DDPM::DDPM(int64_t dims, const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen, int64_t levels,
            int64_t embedding)
     : DDPM(Shape{dims}, schedule, std::make_shared<MLPNoisePredictor>(dims, hidden, gen, embedding), gen, levels) {}
+
+std::string DDPM::config_json() const {
+  return nlohmann::json{{"example_shape", example_shape_.vec()},
+                        {"schedule", nlohmann::json::parse(schedule_.config_json)},
+                        {"levels", levels_},
+                        {"net", nlohmann::json::parse(net_->config_json())},
+                        {"objective", objective == Objective::Simple ? "simple" : "bound"}}
+      .dump();
+}
 
 Tensor DDPM::to_model_space(const Tensor& x) const { return levels_ > 0 ? x * 2.0 - 1.0 : x; }
 

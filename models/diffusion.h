@@ -30,6 +30,9 @@ struct NoiseSchedule {
   std::vector<double> beta, alpha, alpha_bar;
   std::vector<double> posterior_var, posterior_coef_x0, posterior_coef_xt;
   int64_t steps() const { return static_cast<int64_t>(beta.size()); }
+  // How it was made, as JSON: {"kind": "linear", "T", "beta_1", "beta_T"}, {"kind": "cosine", "T", "s"}
+  // or {"kind": "betas", "betas": [...]} (what a checkpoint's JSON records).
+  std::string config_json;
   // Any betas in (0, 1); throws naming the first bad one, or T = 0.
   static NoiseSchedule from_betas(const std::vector<double>& betas);
   // beta rising linearly from beta_1 to beta_T (the paper: 1e-4 to 0.02, T = 1000)
@@ -79,6 +82,8 @@ class DDPM : public TrainableDensity {
 
   std::string name() const override { return "ddpm"; }
   std::string log_prob_kind() const override { return "ELBO, all T terms, one x_t per term"; }
+  // {"example_shape", "schedule": the schedule's config_json, "levels", "net": the predictor's, "objective"}
+  std::string config_json() const override;
   Tensor predict_noise(const Tensor& x_t, const Tensor& t) { return net_->predict(x_t, t); }  // t: int64 [N] (0..T-1)
   Tensor loss(const Tensor& x) override;  // the chosen objective on a batch, noise from noise()
   // The terms of the negative ELBO per example, nats, float64 [N]: L_T, the sum

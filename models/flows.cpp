@@ -499,7 +499,11 @@ std::shared_ptr<Flow> make_nice(int64_t dims, int couplings, const std::vector<i
     chain->add(std::make_shared<flows::AdditiveCoupling>(flows::alternating_mask(dims, i % 2),
                                                          flows::coupling_mlp(dims, hidden, dims, gen)));
   chain->add(std::make_shared<flows::Scaling>(Shape{dims}));
-  return std::make_shared<Flow>("nice", chain, Shape{dims}, prior, levels, gen.next_u64());
+  auto flow = std::make_shared<Flow>("nice", chain, Shape{dims}, prior, levels, gen.next_u64());
+  flow->set_config(nlohmann::json{{"builder", "nice"}, {"dims", dims}, {"couplings", couplings}, {"hidden", hidden},
+                                  {"levels", levels}, {"prior", prior == Prior::Logistic ? "logistic" : "gaussian"}}
+                       .dump());
+  return flow;
 }
 
 std::shared_ptr<Flow> make_realnvp(int64_t dims, int couplings, const std::vector<int64_t>& hidden, Generator& gen,
@@ -511,7 +515,11 @@ std::shared_ptr<Flow> make_realnvp(int64_t dims, int couplings, const std::vecto
     chain->add(std::make_shared<flows::AffineCoupling>(flows::alternating_mask(dims, i % 2),
                                                        flows::coupling_mlp(dims, hidden, 2 * dims, gen)));
   }
-  return std::make_shared<Flow>("realnvp", chain, Shape{dims}, Prior::Gaussian, levels, gen.next_u64());
+  auto flow = std::make_shared<Flow>("realnvp", chain, Shape{dims}, Prior::Gaussian, levels, gen.next_u64());
+  flow->set_config(nlohmann::json{{"builder", "realnvp"}, {"dims", dims}, {"couplings", couplings}, {"hidden", hidden},
+                                  {"levels", levels}, {"actnorm", actnorm}, {"logit_alpha", logit_alpha}}
+                       .dump());
+  return flow;
 }
 
 std::shared_ptr<Flow> make_image_flow(const ImageFlowOptions& o, Generator& gen) {
@@ -537,8 +545,13 @@ std::shared_ptr<Flow> make_image_flow(const ImageFlowOptions& o, Generator& gen)
   }
   const Shape event{o.channels, o.height, o.width};
   auto ms = std::make_shared<flows::MultiScale>(stages, event);
-  return std::make_shared<Flow>(o.conv1x1 ? "glow-style multi-scale flow" : "realnvp multi-scale flow", ms, event,
-                                Prior::Gaussian, o.levels, gen.next_u64());
+  auto flow = std::make_shared<Flow>(o.conv1x1 ? "glow-style multi-scale flow" : "realnvp multi-scale flow", ms, event,
+                                     Prior::Gaussian, o.levels, gen.next_u64());
+  flow->set_config(nlohmann::json{{"builder", "image_flow"}, {"channels", o.channels}, {"height", o.height}, {"width", o.width},
+                                  {"levels", o.levels}, {"scales", o.scales}, {"steps", o.steps}, {"hidden", o.hidden},
+                                  {"blocks", o.blocks}, {"conv1x1", o.conv1x1}, {"logit_alpha", o.logit_alpha}}
+                       .dump());
+  return flow;
 }
 
 // ------------------------------------------------------------ RealNVP2D

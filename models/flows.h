@@ -224,6 +224,9 @@ class Flow : public TrainableDensity {
 
   std::string name() const override { return name_; }
   std::string log_prob_kind() const override;
+  // What the builder (make_nice, make_realnvp, make_image_flow) was given, with "builder" naming it.
+  std::string config_json() const override { return config_; }
+  void set_config(std::string json) { config_ = std::move(json); }
   Tensor log_prob(const Tensor& x) override;
   Tensor sample(int64_t n, Generator& gen) override { return sample(n, gen, 1.0); }
   // z ~ p_Z with its scale times `temperature` (below 1: smoother samples), x = f^-1(z).
@@ -248,6 +251,7 @@ class Flow : public TrainableDensity {
   Prior prior_;
   int64_t levels_;
   Generator noise_;
+  std::string config_ = "{}";
 };
 
 // ------------------------------------------------------------ the course's flows

@@ -38,6 +38,16 @@ void MADE::reorder(Generator& gen, bool random) {
   build_masks(gen);
 }
 
+void MADE::set_order(const std::vector<int64_t>& order, Generator& gen) {
+  std::vector<int64_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < dims_; ++i)
+    if (sorted.size() != static_cast<size_t>(dims_) || sorted[static_cast<size_t>(i)] != i)
+      throw Error("MADE::set_order: the ordering must be a permutation of 0.." + std::to_string(dims_ - 1));
+  order_ = order;
+  build_masks(gen);
+}
+
 void MADE::use_ordering(int64_t k, uint64_t seed) {
   Generator g(seed + static_cast<uint64_t>(k));
   reorder(g, /*random=*/k > 0);

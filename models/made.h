@@ -37,6 +37,9 @@ class MADE : public TrainableDensity {
   // Re-draws the ordering (natural = 0, 1, ..., D-1 when `random` is false)
   // and the hidden degrees, and rebuilds the masks.
   void reorder(Generator& gen, bool random);
+  // This ordering (a permutation of 0..D-1), hidden degrees drawn afresh, masks rebuilt
+  // (what a model rebuilt from its JSON needs before its checkpoint's masks are loaded).
+  void set_order(const std::vector<int64_t>& order, Generator& gen);
   const std::vector<int64_t>& order() const { return order_; }
 
   // Connectivity-agnostic training (Germain et al. 2015, section 3.3): a fixed

@@ -319,6 +319,10 @@ BernoulliMixture m_step_bernoulli(const Tensor& X, const Tensor& R, double a) {
   return m;
 }
 
+std::string GaussianMixtureGradient::config_json() const {
+  return "{\"K\": " + std::to_string(means.size(0)) + ", \"D\": " + std::to_string(means.size(1)) + "}";
+}
+
 Tensor ClassConditionalBernoulli::log_joint(const Tensor& X) const {
   NoGradGuard ng;
   std::vector<Tensor> cols;

@@ -86,6 +86,7 @@ class GaussianMixtureGradient : public TrainableDensity {
   explicit GaussianMixtureGradient(const GaussianMixture& init);
   Tensor log_likelihood(const Tensor& X);  // [N], differentiable
   std::string name() const override { return "gmm_gradient"; }
+  std::string config_json() const override;  // {"K", "D"}
   Tensor log_prob(const Tensor& X) override { return log_likelihood(X); }
   Tensor sample(int64_t n, Generator& gen) override { return to_mixture().sample(n, gen); }
   GaussianMixture to_mixture() const;

@@ -5,6 +5,7 @@
 #include "models/toolkit/distributions.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 namespace dgm::models {
 
@@ -56,7 +57,7 @@ Tensor MaskedConv2d::forward(const Tensor& x) {
 // ---------------------------------------------------------------- the model
 PixelCNN::PixelCNN(int64_t levels, int64_t channels, int64_t blocks, int64_t height, int64_t width, Generator& gen,
                    bool gated)
-    : levels_(levels), height_(height), width_(width), gated_(gated) {
+    : levels_(levels), height_(height), width_(width), channels_(channels), blocks_count_(blocks), gated_(gated) {
   if (levels < 2) throw Error("PixelCNN: needs at least 2 levels");
   input_ = register_module("input", std::make_shared<MaskedConv2d>(1, channels, 7, MaskType::A, gen));
   for (int64_t b = 0; b < blocks; ++b) {
@@ -117,6 +118,12 @@ Tensor PixelCNN::complete(const Tensor& observed, int64_t known_rows, Generator&
       }
     }
   return x;
+}
+
+std::string PixelCNN::config_json() const {
+  return nlohmann::json{{"levels", levels_}, {"channels", channels_}, {"blocks", blocks_count_},
+                        {"height", height_},  {"width", width_},       {"gated", gated_}}
+      .dump();
 }
 
 }  // namespace dgm::models

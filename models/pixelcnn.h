@@ -53,6 +53,7 @@ class PixelCNN : public TrainableDensity {
   // x [N, 1, H, W] in [0, 1]. Logits [N, 1, H, W] (levels 2) or [N, levels, H, W].
   Tensor logits(const Tensor& x);
   std::string name() const override { return "pixelcnn"; }
+  std::string config_json() const override;  // {"levels", "channels", "blocks", "height", "width", "gated"}
   Tensor log_prob(const Tensor& x) override;  // [N], nats: one network pass
   // n samples [n, 1, H, W]: H*W network passes, pixel by pixel in raster order.
   Tensor sample(int64_t n, Generator& gen) override;
@@ -62,7 +63,7 @@ class PixelCNN : public TrainableDensity {
   int64_t passes = 0;
 
  private:
-  int64_t levels_, height_, width_;
+  int64_t levels_, height_, width_, channels_, blocks_count_;
   bool gated_;
   std::shared_ptr<MaskedConv2d> input_;
   std::vector<std::shared_ptr<MaskedConv2d>> blocks_;

@@ -3,13 +3,14 @@
 
 #include <cmath>
 #include <string>
+#include <nlohmann/json.hpp>
 
 #include "models/diffusion.h"
 
 namespace dgm::models {
 
 MLPNoisePredictor::MLPNoisePredictor(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen, int64_t embedding)
-    : dims_(dims), embedding_(embedding) {
+    : dims_(dims), embedding_(embedding), hidden_(hidden) {
   std::vector<int64_t> sizes = {dims + embedding};
   sizes.insert(sizes.end(), hidden.begin(), hidden.end());
   sizes.push_back(dims);
@@ -135,6 +136,17 @@ Tensor UNet::predict(const Tensor& x_t, const Tensor& t) {
     if (l > 0) h = upsample_[up_index++]->forward(upsample_nearest2d(h, 2));
   }
   return conv_out_->forward(silu(norm_out_->forward(h)));
+}
+
+std::string MLPNoisePredictor::config_json() const {
+  return nlohmann::json{{"kind", "mlp"}, {"dims", dims_}, {"hidden", hidden_}, {"embedding", embedding_}}.dump();
+}
+
+std::string UNet::config_json() const {
+  const UNetOptions& o = options_;
+  return nlohmann::json{{"kind", "unet"},       {"channels", o.channels}, {"base", o.base},          {"multipliers", o.multipliers},
+                        {"blocks", o.blocks},   {"groups", o.groups},     {"attention", o.attention}}
+      .dump();
 }
 
 }  // namespace dgm::models

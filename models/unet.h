@@ -35,6 +35,7 @@ namespace dgm::models {
 class NoisePredictor : public nn::Module {
  public:
   virtual Tensor predict(const Tensor& x_t, const Tensor& t) = 0;  // t: int64 [N], 0..T-1
+  virtual std::string config_json() const = 0;  // its constructor's arguments, with "kind"
 };
 
 // An MLP with SiLU on [x_t, timestep_embedding(t, embedding)], x_t: [N, dims].
@@ -42,9 +43,11 @@ class MLPNoisePredictor : public NoisePredictor {
  public:
   MLPNoisePredictor(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen, int64_t embedding = 32);
   Tensor predict(const Tensor& x_t, const Tensor& t) override;
+  std::string config_json() const override;  // {"kind": "mlp", "dims", "hidden", "embedding"}
 
  private:
   int64_t dims_, embedding_;
+  std::vector<int64_t> hidden_;
   std::shared_ptr<nn::Sequential> net_;
 };
 
@@ -85,6 +88,7 @@ class UNet : public NoisePredictor {
  public:
   UNet(const UNetOptions& options, Generator& gen);
   Tensor predict(const Tensor& x_t, const Tensor& t) override;
+  std::string config_json() const override;  // {"kind": "unet", and UNetOptions' fields}
   const UNetOptions& options() const { return options_; }
 
  private:

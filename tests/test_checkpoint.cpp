@@ -7,6 +7,16 @@
 #include <fstream>
 
 #include "autograd/checkpoint.h"
+#include "autograd/graph.h"
+#include "models/diffusion.h"
+#include "models/flows.h"
+#include "models/made.h"
+#include "models/mixtures.h"
+#include "models/pixelcnn.h"
+#include "models/registry.h"
+#include "models/toolkit/distributions.h"
+#include "models/unet.h"
+#include "models/vae.h"
 
 using namespace dgm;
 using namespace dgm::test;
@@ -96,4 +106,70 @@ TEST_CASE("a checkpoint that does not fit leaves the module unchanged", "[checkp
   auto deeper = nn::mlp({3, 4, 4, 2}, g);
   save_checkpoint(*deeper, path);
   CHECK_THAT(error_of([&] { load_checkpoint(*small, path); }), Catch::Contains("'2.weight' is [4, 4]"));
+}
+
+TEST_CASE("every model comes back from the JSON beside its checkpoint (make_model), computing the same numbers") {
+  using namespace dgm;
+  Generator g(5), g2(99);
+  const std::string path = test::temp_path("dgm-registry", "model.safetensors");
+  auto same_after_reload = [&](models::TrainableDensity& a, const std::function<Tensor(models::TrainableDensity&)>& f) {
+    INFO(a.name() << " " << a.config_json());
+    save_checkpoint(a, path);
+    auto b = models::make_model(a.name(), a.config_json(), g2);  // other random initial weights
+    load_checkpoint(*b, path);
+    CHECK(b->config_json() == a.config_json());
+    NoGradGuard ng;
+    const Tensor ya = f(a), yb = f(*b);
+    REQUIRE(ya.shape() == yb.shape());
+    for (int64_t i = 0; i < ya.numel(); ++i) CHECK(ya.at(i) == yb.at(i));
+  };
+  const Tensor digits = dist::index_to_levels(g.randint({6, 1, 8, 8}, 0, 17), 17);
+  const Tensor flat = reshape(digits, {6, 64});
+  models::MADE made(64, {32}, 17, g);
+  made.reorder(g, /*random=*/true);  // the ordering travels in the masks
+  same_after_reload(made, [&](models::TrainableDensity& m) { return m.log_prob(flat); });
+  models::PixelCNN pix(17, 8, 2, 8, 8, g, /*gated=*/true);
+  same_after_reload(pix, [&](models::TrainableDensity& m) { return m.log_prob(digits); });
+  models::VAE vae(64, {16, 8}, 3, models::Decoder::Gaussian, g);
+  const Tensor z = g.normal({4, 3});
+  same_after_reload(vae, [&](models::TrainableDensity& m) { return dynamic_cast<models::VAE&>(m).decode(z); });
+  models::RealNVP2D r2(4, 16, g);
+  const Tensor pts = g.normal({5, 2});
+  same_after_reload(r2, [&](models::TrainableDensity& m) { return m.log_prob(pts); });
+  auto nice = models::make_nice(64, 3, {16}, g, 0, models::Prior::Gaussian);
+  same_after_reload(*nice, [&](models::TrainableDensity& m) { return m.log_prob(flat); });
+  auto rnvp = models::make_realnvp(64, 2, {16}, g, 0, /*actnorm=*/true, 0.05);
+  same_after_reload(*rnvp, [&](models::TrainableDensity& m) { return m.log_prob(flat); });
+  models::ImageFlowOptions io;
+  io.height = io.width = 8, io.levels = 0, io.scales = 2, io.steps = 1, io.hidden = 4, io.conv1x1 = true;
+  auto img = models::make_image_flow(io, g);
+  const Tensor unit = g.uniform({3, 1, 8, 8}, 0.1, 0.9);
+  same_after_reload(*img, [&](models::TrainableDensity& m) { return m.log_prob(unit); });
+  models::DDPM mlp_ddpm(64, models::NoiseSchedule::cosine(20), {32}, g, 17, 16);
+  mlp_ddpm.objective = models::DDPM::Objective::Bound;
+  const Tensor t = Tensor::from_indices({0, 5, 19, 7, 1, 2}, {6});
+  same_after_reload(mlp_ddpm, [&](models::TrainableDensity& m) { return dynamic_cast<models::DDPM&>(m).predict_noise(flat, t); });
+  models::UNetOptions uo;
+  uo.base = 8, uo.groups = 2, uo.multipliers = {1, 2};
+  models::DDPM unet_ddpm(Shape{1, 8, 8}, models::NoiseSchedule::linear(10, 1e-3, 0.1), std::make_shared<models::UNet>(uo, g), g, 17);
+  same_after_reload(unet_ddpm, [&](models::TrainableDensity& m) { return dynamic_cast<models::DDPM&>(m).predict_noise(digits, t); });
+  models::GaussianMixture gm = models::init_kmeans_pp(g.normal({50, 2}, 0, 1, DType::Float64), 3, g);
+  models::GaussianMixtureGradient gmg(gm);
+  same_after_reload(gmg, [&](models::TrainableDensity& m) { return m.log_prob(pts.to(DType::Float64)); });
+
+  CHECK(test::error_of([&] { models::make_model("made", "{\"dims\": 4}", g); }).find("incomplete or malformed") != std::string::npos);
+  CHECK(test::error_of([&] { models::make_model("gan", "{}", g); }).find("unknown model 'gan'") != std::string::npos);
+}
+
+TEST_CASE("a checkpoint header with a number too large for a double is a named error (found by the fuzzer)") {
+  using namespace dgm;
+  std::string header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1e999999}}";
+  std::vector<uint8_t> bytes(8);
+  const uint64_t n = header.size();
+  std::memcpy(bytes.data(), &n, 8);
+  bytes.insert(bytes.end(), header.begin(), header.end());
+  bytes.insert(bytes.end(), {0, 0, 128, 63});
+  const std::string e = test::error_of([&] { parse_safetensors(bytes.data(), bytes.size(), "big.safetensors"); });
+  CHECK(e.find("big.safetensors") != std::string::npos);
+  CHECK(e.find("cannot be read") != std::string::npos);
 }

@@ -254,6 +254,7 @@ namespace {
 class GaussianDataEps : public NoisePredictor {
  public:
   GaussianDataEps(const NoiseSchedule& s, double sd) : s_(s), var_(sd * sd) {}
+  std::string config_json() const override { return "{\"kind\": \"exact for Gaussian data\"}"; }
   Tensor predict(const Tensor& x_t, const Tensor& t) override {
     std::vector<double> k;
     for (double ti : t.to_vector()) {

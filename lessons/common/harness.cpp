@@ -211,6 +211,7 @@ Obtained obtain(const Recipe& r, const DataSet& d, const Settings& s, Generator&
   f.tag = r.tag;
   f.out_dir = s.out;
   f.prepare = d.prepare;
+  f.data_transform = d.name + ": " + d.description;
   if (r.configure) r.configure(f);
   const Tensor validation = r.no_validation ? Tensor() : as_input(r, d.validation);
   const train::FitResult fr = train::fit(*o.model, as_input(r, d.train), validation, gen, f);

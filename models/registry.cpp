@@ -1,0 +1,115 @@
+// dgm/models/registry.cpp
+#include "models/registry.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "models/diffusion.h"
+#include "models/flows.h"
+#include "models/made.h"
+#include "models/mixtures.h"
+#include "models/pixelcnn.h"
+#include "models/unet.h"
+#include "models/vae.h"
+
+namespace dgm::models {
+
+namespace {
+
+using json = nlohmann::json;
+
+NoiseSchedule schedule_from(const json& s) {
+  const std::string kind = s.at("kind");
+  if (kind == "linear") return NoiseSchedule::linear(s.at("T"), s.at("beta_1"), s.at("beta_T"));
+  if (kind == "cosine") return NoiseSchedule::cosine(s.at("T"), s.at("s"));
+  if (kind == "betas") return NoiseSchedule::from_betas(s.at("betas").get<std::vector<double>>());
+  throw Error("make_model: unknown noise schedule kind '" + kind + "'");
+}
+
+std::shared_ptr<NoisePredictor> predictor_from(const json& n, Generator& gen) {
+  const std::string kind = n.at("kind");
+  if (kind == "mlp")
+    return std::make_shared<MLPNoisePredictor>(n.at("dims"), n.at("hidden").get<std::vector<int64_t>>(), gen, n.at("embedding"));
+  if (kind == "unet") {
+    UNetOptions o;
+    o.channels = n.at("channels"), o.base = n.at("base"), o.blocks = n.at("blocks"), o.groups = n.at("groups");
+    o.multipliers = n.at("multipliers").get<std::vector<int64_t>>();
+    o.attention = n.at("attention");
+    return std::make_shared<UNet>(o, gen);
+  }
+  throw Error("make_model: unknown noise predictor kind '" + kind + "'");
+}
+
+std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c, Generator& gen) {
+  if (model == "made") {
+    auto m = std::make_shared<MADE>(c.at("dims"), c.at("hidden").get<std::vector<int64_t>>(), c.at("levels"), gen);
+    if (c.contains("order")) m->set_order(c.at("order").get<std::vector<int64_t>>(), gen);  // sampling follows it
+    return m;
+  }
+  if (model == "pixelcnn")
+    return std::make_shared<PixelCNN>(c.at("levels"), c.at("channels"), c.at("blocks"), c.at("height"), c.at("width"), gen,
+                                      c.at("gated"));
+  if (model == "vae") {
+    const std::string dec = c.at("decoder");
+    return std::make_shared<VAE>(c.at("data_dim"), c.at("hidden").get<std::vector<int64_t>>(), c.at("latent_dim"),
+                                 dec == "gaussian" ? Decoder::Gaussian : Decoder::Bernoulli, gen);
+  }
+  if (model == "realnvp2d") return std::make_shared<RealNVP2D>(c.at("layers"), c.at("hidden"), gen);
+  if (model == "gmm_gradient") {
+    const int64_t K = c.at("K"), D = c.at("D");
+    GaussianMixture init;  // any valid mixture of this size: the checkpoint overwrites it
+    init.weights = Tensor::full({K}, 1.0 / static_cast<double>(K), DType::Float64);
+    init.means = Tensor::zeros({K, D}, DType::Float64);
+    init.covs = Tensor::zeros({K, D, D}, DType::Float64);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t d = 0; d < D; ++d) init.covs.data<double>()[(k * D + d) * D + d] = 1;
+    return std::make_shared<GaussianMixtureGradient>(init);
+  }
+  if (model == "ddpm") {
+    auto m = std::make_shared<DDPM>(Shape(c.at("example_shape").get<std::vector<int64_t>>()), schedule_from(c.at("schedule")),
+                                    predictor_from(c.at("net"), gen), gen, c.at("levels"));
+    m->objective = c.at("objective") == "bound" ? DDPM::Objective::Bound : DDPM::Objective::Simple;
+    return m;
+  }
+  if (c.contains("builder")) {  // the flows: by the builder that made them
+    const std::string b = c.at("builder");
+    if (b == "nice")
+      return make_nice(c.at("dims"), c.at("couplings"), c.at("hidden").get<std::vector<int64_t>>(), gen, c.at("levels"),
+                       c.at("prior") == "logistic" ? Prior::Logistic : Prior::Gaussian);
+    if (b == "realnvp")
+      return make_realnvp(c.at("dims"), c.at("couplings"), c.at("hidden").get<std::vector<int64_t>>(), gen, c.at("levels"),
+                          c.at("actnorm"), c.at("logit_alpha"));
+    if (b == "image_flow") {
+      ImageFlowOptions o;
+      o.channels = c.at("channels"), o.height = c.at("height"), o.width = c.at("width"), o.levels = c.at("levels");
+      o.scales = c.at("scales"), o.steps = c.at("steps"), o.hidden = c.at("hidden"), o.blocks = c.at("blocks");
+      o.conv1x1 = c.at("conv1x1"), o.logit_alpha = c.at("logit_alpha");
+      return make_image_flow(o, gen);
+    }
+    throw Error("make_model: unknown flow builder '" + b + "'");
+  }
+  throw Error("make_model: unknown model '" + model + "' (a config without a constructor to match)");
+}
+
+}  // namespace
+
+std::shared_ptr<TrainableDensity> make_model(const std::string& model, const std::string& config_json, Generator& gen) {
+  json c;
+  try {
+    c = json::parse(config_json);
+    return build(model, c, gen);
+  } catch (const json::exception& e) {
+    throw Error("make_model: the config of '" + model + "' is incomplete or malformed (" + e.what() + "): " + config_json);
+  }
+}
+
+std::shared_ptr<TrainableDensity> make_model_from_file(const std::string& json_path, Generator& gen) {
+  std::ifstream in(json_path);
+  if (!in) throw Error("make_model: cannot read '" + json_path + "'");
+  const json j = json::parse(in, nullptr, false);
+  if (!j.is_object() || !j.contains("model") || !j.contains("config"))
+    throw Error("make_model: '" + json_path + "' has no \"model\" and \"config\" (a checkpoint JSON from before they were written?)");
+  return make_model(j["model"].get<std::string>(), j["config"].dump(), gen);
+}
+
+}  // namespace dgm::models
