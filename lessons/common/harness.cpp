@@ -27,41 +27,30 @@ namespace fs = std::filesystem;
 // ---------------------------------------------------------------- data sets
 DataSet digits17(const Options& opt) {
   const DigitSplits d = load_digits(opt);
-  DataSet s;
-  s.name = "digits17";
-  s.description = std::string(d.synthetic ? "synthetic 8x8 glyphs (the digits are not installed)" : "8x8 digits") +
-                  ", 17 grey levels; train 1,000 / validation 350 / test 447";
-  s.train = d.train.images, s.validation = d.validation.images, s.test = d.test.images;
-  s.train_eval = s.train;
-  return s;
+  return {"digits17",
+          std::string(d.synthetic ? "synthetic 8x8 glyphs (the digits are not installed)" : "8x8 digits") +
+              ", 17 grey levels; train 1,000 / validation 350 / test 447",
+          d.train.images, d.validation.images, d.test.images, d.train.images, {}};
 }
 
 DataSet fashion_binarized(const Options& opt) {
   const data::ImageSet tr = data::fashion_mnist(data::Split::Train, opt.data), te = data::fashion_mnist(data::Split::Test, opt.data);
-  DataSet s;
-  s.name = "fashion_binarized";
-  s.description = "Fashion-MNIST 28x28, binarized: dynamically for training, one fixed binarization of validation "
-                  "and test; train 55,000 / validation 5,000 / test 10,000";
-  s.train = slice(tr.images, 0, 0, 55000);
-  s.validation = data::binarize_static(slice(tr.images, 0, 55000, 60000), 1);
-  s.test = data::binarize_static(te.images, 0);
-  s.train_eval = data::binarize_static(slice(tr.images, 0, 0, 10000), 2);
   auto gen = std::make_shared<Generator>(opt.seed + 17);
-  s.prepare = [gen](const Tensor& x) { return data::binarize_dynamic(x, *gen); };
-  return s;
+  return {"fashion_binarized",
+          "Fashion-MNIST 28x28, binarized: dynamically for training, one fixed binarization of validation and test; "
+          "train 55,000 / validation 5,000 / test 10,000",
+          slice(tr.images, 0, 0, 55000), data::binarize_static(slice(tr.images, 0, 55000, 60000), 1),
+          data::binarize_static(te.images, 0), data::binarize_static(slice(tr.images, 0, 0, 10000), 2),
+          [gen](const Tensor& x) { return data::binarize_dynamic(x, *gen); }};
 }
 
 DataSet fashion_dequantized(const Options& opt) {
   const data::ImageSet tr = data::fashion_mnist(data::Split::Train, opt.data), te = data::fashion_mnist(data::Split::Test, opt.data);
-  DataSet s;
-  s.name = "fashion_dequantized";
-  s.description = "Fashion-MNIST 28x28, 256 levels (continuous models: uniform dequantization, the 1/256 scaling "
-                  "counted); train 59,000 / validation 1,000 / test 10,000";
-  s.train = slice(tr.images, 0, 0, 59000);
-  s.validation = slice(tr.images, 0, 59000, 60000);
-  s.test = te.images;
-  s.train_eval = s.train;
-  return s;
+  const Tensor train = slice(tr.images, 0, 0, 59000);
+  return {"fashion_dequantized",
+          "Fashion-MNIST 28x28, 256 levels (continuous models: uniform dequantization, the 1/256 scaling counted); "
+          "train 59,000 / validation 1,000 / test 10,000",
+          train, slice(tr.images, 0, 59000, 60000), te.images, train, {}};
 }
 
 // ---------------------------------------------------------------- recipes
