@@ -180,6 +180,7 @@ train::FitOptions ddpm_fit(lesson::Lesson& L, const std::string& tag, int epochs
   o.batch_size = batch;
   o.tag = tag;
   o.out_dir = L.options().out;
+  o.data_transform = "as the data set stores it; a model with levels maps k / (levels - 1) to [-1, 1] inside";
   o.train_column = "train_loss";
   o.y_label = "training objective";
   o.curve_title = tag;

@@ -227,6 +227,7 @@ int main(int argc, char** argv) {
       o.shuffle = false;
       o.lr = 0.02;
       o.tag = "gmm_gradient_ascent";
+      o.data_transform = "2-D points as they are";
       o.progress = false;
       o.stop_when = [&](double loss) { return -loss >= target - 1e-4; };
       progress::Stopwatch t1;

@@ -58,6 +58,10 @@ TrainResult train_classifier(nn::Module& model, const data::Labelled2D& tr, cons
   o.progress = show_progress;
   o.tag = "train";
   o.out_dir = out_dir;
+  o.model_name = "mlp classifier (nn::mlp<nn::Tanh>, widths 2-h-h-2)";
+  o.model_config = "{\"widths\": [2, " + std::to_string(model.parameters()[0].size(0)) + ", " +
+                   std::to_string(model.parameters()[0].size(0)) + ", 2], \"activation\": \"tanh\"}";
+  o.data_transform = "two moons (scikit-learn's make_moons), points as they are, labels 0 and 1";
   o.checkpoint = !out_dir.empty();
   o.train_column = "train_loss_nats";
   o.validation_column = "test_loss_nats";

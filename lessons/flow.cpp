@@ -240,6 +240,7 @@ ToyResult train_toy(lesson::Lesson& L, data::Toy toy, Generator& gen) {
   o.batch_size = 256;
   o.tag = "toy_" + name;
   o.out_dir = L.options().out;
+  o.data_transform = "2-D toy " + name + ", points as they are";
   o.curve_title = "RealNVP on " + name;
   const train::FitResult fr = train::fit(*r.flow, train, val, gen, o);
   r.flow->eval();
@@ -385,6 +386,7 @@ void forward_vs_reverse(lesson::Lesson& L, Flow& forward, Generator& gen) {
   o.batch_size = batch;
   o.tag = "reverse_kl";
   o.out_dir = L.options().out;
+  o.data_transform = "no data: fitted to an unnormalised 2-D density by reverse KL";
   o.train_column = "reverse_kl_nats";
   o.curve_title = "RealNVP fitted by reverse KL";
   o.y_label = "KL(q || p), nats";
@@ -427,6 +429,7 @@ train::FitOptions digits_fit(lesson::Lesson& L, const std::string& tag, int epoc
   o.tag = tag;
   o.out_dir = L.options().out;
   o.curve_title = tag + " on the 8x8 digits (dequantized, D log 17 included)";
+  o.data_transform = "8x8 digits, 17 levels as k / 16, dequantized (k + U[0, 1)) / 17 inside the model";
   return o;
 }
 
@@ -538,6 +541,7 @@ ImageResult image_flow(lesson::Lesson& L, const DigitsResult& dr, const lesson::
     f.batch_size = 64;
     f.tag = "fashion_flow";
     f.out_dir = opt.out;
+    f.data_transform = "Fashion-MNIST, 256 levels as k / 255, dequantized (k + U[0, 1)) / 256 inside the model";
     f.examples_per_epoch = 6400;  // an "epoch" of the curve: 100 steps
     f.max_seconds = minutes * 60;
     f.curve_title = "multi-scale RealNVP on Fashion-MNIST: NLL per image (dequantized)";

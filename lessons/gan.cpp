@@ -282,6 +282,7 @@ ToyRun toy_gan(lesson::Lesson& L, data::Toy toy, gan::Loss loss, uint64_t seed, 
   o.lr = 4e-4, o.generator_lr = 1e-4, o.beta1 = 0.0, o.beta2 = 0.9;
   o.n_critic = loss == gan::Loss::WassersteinGP ? 5 : 1;
   o.tag = std::string(data::toy_name(toy)) + (loss == gan::Loss::WassersteinGP ? "_wgan_gp" : "_ns");
+  o.data_transform = std::string("2-D toy ") + data::toy_name(toy) + ", points as they are";
   o.progress = false;
   const std::string name = o.tag;
   // samples at 4 points of training (seed 0): a picture sheet
@@ -442,6 +443,7 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   o.lr = 2e-4, o.beta1 = 0.5, o.beta2 = 0.999;  // DCGAN's settings
   o.tag = "fashion_dcgan";
   o.out_dir = L.options().out;
+  o.data_transform = quick ? "8x8 digits blown up to 28x28, grey levels in [0, 1]" : "Fashion-MNIST, grey levels in [0, 1]";
   std::cout << "\n-- 7. Fashion-MNIST" << (quick ? " (--quick: the 8x8 digits blown up to 28x28 stand in, 150 steps)" : "") << ": a DCGAN (G: z 64 -> Linear -> [" << 2 * width
             << ", 7, 7] -> convT -> convT -> sigmoid; D: conv-conv-linear), non-saturating loss, Adam 2e-4 (0.5, 0.999), batch 64, "
             << (quick ? std::string("150 steps") : std::to_string(static_cast<int>(io.minutes)) + " minutes") << "\n   G " << G->num_parameters()

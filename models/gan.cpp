@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
@@ -52,8 +54,21 @@ Tensor gradient_penalty(const std::function<Tensor(const Tensor&)>& critic, cons
 
 // ------------------------------------------------------------------ networks
 
+std::string MLPGenerator::config_json() const {
+  return nlohmann::json{{"model", "MLPGenerator"}, {"latent", latent_}, {"dims", dims_}, {"hidden", hidden_}}.dump();
+}
+std::string MLPDiscriminator::config_json() const {
+  return nlohmann::json{{"model", "MLPDiscriminator"}, {"dims", dims_}, {"hidden", hidden_}}.dump();
+}
+std::string ConvGenerator::config_json() const {
+  return nlohmann::json{{"model", "ConvGenerator"}, {"latent", latent_}, {"channels", channels_}, {"width", width_}}.dump();
+}
+std::string ConvDiscriminator::config_json() const {
+  return nlohmann::json{{"model", "ConvDiscriminator"}, {"channels", channels_}, {"width", width_}}.dump();
+}
+
 MLPGenerator::MLPGenerator(int64_t latent, int64_t dims, const std::vector<int64_t>& hidden, Generator& gen)
-    : latent_(latent), dims_(dims) {
+    : latent_(latent), dims_(dims), hidden_(hidden) {
   std::vector<int64_t> sizes = {latent};
   sizes.insert(sizes.end(), hidden.begin(), hidden.end());
   sizes.push_back(dims);
@@ -66,7 +81,8 @@ Tensor MLPGenerator::forward(const Tensor& z) {
   return net_->forward(z);
 }
 
-MLPDiscriminator::MLPDiscriminator(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen) : dims_(dims) {
+MLPDiscriminator::MLPDiscriminator(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen)
+    : dims_(dims), hidden_(hidden) {
   net_ = std::make_shared<nn::Sequential>();
   int64_t in = dims;
   for (int64_t h : hidden) {
@@ -103,7 +119,7 @@ Tensor ConvGenerator::forward(const Tensor& z) {
   return sigmoid(h);
 }
 
-ConvDiscriminator::ConvDiscriminator(int64_t channels, int64_t width, Generator& gen) : channels_(channels) {
+ConvDiscriminator::ConvDiscriminator(int64_t channels, int64_t width, Generator& gen) : channels_(channels), width_(width) {
   c1_ = register_module("conv1", std::make_shared<nn::Conv2d>(channels, width, 4, gen, 2, 1));
   c2_ = register_module("conv2", std::make_shared<nn::Conv2d>(width, 2 * width, 4, gen, 2, 1));
   fc_ = register_module("fc", std::make_shared<nn::Linear>(2 * width * 7 * 7, 1, gen));
@@ -204,8 +220,17 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
   if (!o.out_dir.empty()) {
     std::filesystem::create_directories(o.out_dir);
     const std::string stem = (std::filesystem::path(o.out_dir) / o.tag).string();
-    save_checkpoint(*gan.generator, stem + "_generator.safetensors", {{"loss", loss_name(o.loss)}, {"steps", std::to_string(r.steps)}});
-    save_checkpoint(*gan.discriminator, stem + "_discriminator.safetensors", {{"loss", loss_name(o.loss)}, {"steps", std::to_string(r.steps)}});
+    for (auto [role, net] : {std::pair<const char*, Network*>{"generator", gan.generator.get()}, {"discriminator", gan.discriminator.get()}}) {
+      save_checkpoint(*net, stem + "_" + role + ".safetensors", {{"loss", loss_name(o.loss)}, {"steps", std::to_string(r.steps)}});
+      nlohmann::ordered_json j;  // as the trainer writes beside a density model's checkpoint
+      j["tag"] = o.tag + "_" + role;
+      const nlohmann::json config = nlohmann::json::parse(net->config_json());
+      j["model"] = config.at("model");
+      j["config"] = config;
+      if (!o.data_transform.empty()) j["data_transform"] = o.data_transform;
+      j["loss"] = loss_name(o.loss), j["steps"] = r.steps, j["train_seconds"] = r.seconds;
+      std::ofstream(stem + "_" + role + ".json") << j.dump(2) << "\n";
+    }
     plot::write_csv(stem + "_curve.csv", {"step", "discriminator_loss", "generator_loss"}, r.curve);
     plot::line_plot(stem + "_curve.csv", stem + "_curve.png", o.tag + ": " + loss_name(o.loss) + " losses", "generator step", "loss", 1,
                     {{2, "discriminator"}, {3, "generator"}});

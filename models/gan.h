@@ -44,6 +44,8 @@ Tensor gradient_penalty(const std::function<Tensor(const Tensor&)>& critic, cons
 class Network : public nn::Module {
  public:
   virtual Shape sample_shape() const = 0;  // one example's shape (G's output, D's input)
+  // {"model": the class, and its constructor's arguments}: written beside its checkpoint
+  virtual std::string config_json() const = 0;
 };
 
 // z [N, latent] -> x [N, dims]: an MLP with ReLU.
@@ -52,10 +54,12 @@ class MLPGenerator : public Network {
   MLPGenerator(int64_t latent, int64_t dims, const std::vector<int64_t>& hidden, Generator& gen);
   Tensor forward(const Tensor& z) override;
   Shape sample_shape() const override { return Shape{dims_}; }
+  std::string config_json() const override;
   int64_t latent() const { return latent_; }
 
  private:
   int64_t latent_, dims_;
+  std::vector<int64_t> hidden_;
   std::shared_ptr<nn::Sequential> net_;
 };
 
@@ -65,9 +69,11 @@ class MLPDiscriminator : public Network {
   MLPDiscriminator(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen);
   Tensor forward(const Tensor& x) override;
   Shape sample_shape() const override { return Shape{dims_}; }
+  std::string config_json() const override;
 
  private:
   int64_t dims_;
+  std::vector<int64_t> hidden_;
   std::shared_ptr<nn::Sequential> net_;
 };
 
@@ -79,6 +85,7 @@ class ConvGenerator : public Network {
   ConvGenerator(int64_t latent, int64_t channels, int64_t width, Generator& gen);
   Tensor forward(const Tensor& z) override;
   Shape sample_shape() const override { return Shape{channels_, 28, 28}; }
+  std::string config_json() const override;
 
  private:
   int64_t latent_, channels_, width_;
@@ -95,9 +102,10 @@ class ConvDiscriminator : public Network {
   ConvDiscriminator(int64_t channels, int64_t width, Generator& gen);
   Tensor forward(const Tensor& x) override;
   Shape sample_shape() const override { return Shape{channels_, 28, 28}; }
+  std::string config_json() const override;
 
  private:
-  int64_t channels_;
+  int64_t channels_, width_;
   std::shared_ptr<nn::Conv2d> c1_, c2_;
   std::shared_ptr<nn::Linear> fc_;
 };
@@ -116,7 +124,8 @@ struct Options {
   double lambda = 10;          // gradient penalty weight (WGAN-GP)
   double max_seconds = 0;      // stop after this long (0: no limit)
   std::string tag = "gan";     // progress bar label, file stem
-  std::string out_dir;         // "<tag>_generator.safetensors", "<tag>_discriminator.safetensors", "<tag>_curve.csv"
+  std::string out_dir;         // "<tag>_generator.safetensors" and .json, the same for the discriminator, "<tag>_curve.csv"
+  std::string data_transform;  // written into the networks' JSON
   bool progress = true;
   int64_t log_every = 50;      // a curve row every this many generator steps
   std::function<void(int64_t step)> every;  // called after every `every_steps` generator steps

@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
@@ -13,7 +15,7 @@ namespace dgm::models {
 
 ImageClassifier::ImageClassifier(int64_t channels, int64_t height, int64_t width, int64_t classes, Generator& gen,
                                  int64_t features)
-    : channels_(channels), height_(height), width_(width), classes_(classes) {
+    : channels_(channels), height_(height), width_(width), classes_(classes), features_(features) {
   if (height % 4 || width % 4)
     throw Error("ImageClassifier: two 2x2 poolings need H and W divisible by 4, got " + std::to_string(height) + "x" +
                 std::to_string(width));
@@ -89,6 +91,13 @@ ClassifierFit fit_classifier(ImageClassifier& clf, const data::ImageSet& train, 
     std::filesystem::path p(o.cache);
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
     save_checkpoint(clf, o.cache, {{"model", "ImageClassifier"}, {"test_accuracy", std::to_string(r.test_accuracy)}});
+    nlohmann::ordered_json j;  // beside it, as the trainer writes for density models
+    j["model"] = "ImageClassifier";
+    j["config"] = {{"channels", clf.channels()}, {"height", clf.height()}, {"width", clf.width()}, {"classes", clf.classes()},
+                   {"features", clf.feature_count()}};
+    j["data_transform"] = "images in [0, 1] as the data set stores them; the labels";
+    j["test_accuracy"] = r.test_accuracy, j["seconds"] = r.seconds;
+    std::ofstream(std::filesystem::path(o.cache).replace_extension(".json")) << j.dump(2) << "\n";
   }
   return r;
 }

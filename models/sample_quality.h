@@ -41,9 +41,13 @@ class ImageClassifier : public nn::Module {
   Tensor classify_features(const Tensor& features);            // the predicted class from features_of's output
   double accuracy(const data::ImageSet& set);
   int64_t classes() const { return classes_; }
+  int64_t channels() const { return channels_; }
+  int64_t height() const { return height_; }
+  int64_t width() const { return width_; }
+  int64_t feature_count() const { return features_; }
 
  private:
-  int64_t channels_, height_, width_, classes_;
+  int64_t channels_, height_, width_, classes_, features_;
   std::shared_ptr<nn::Conv2d> conv1_, conv2_;
   std::shared_ptr<nn::Linear> fc_, out_;
 };

@@ -2,6 +2,9 @@
 // generator losses' gradients, the gradient penalty's double backward against
 // finite differences, shapes, errors and determinism of the training loop.
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "autograd/graph.h"
 #include "helpers.h"
@@ -127,4 +130,26 @@ TEST_CASE("GAN training: the same seed gives the same curve and samples, for eac
     CHECK(a != run(4));
     CHECK(a.size() == 3 * 3 + 8);
   }
+}
+
+TEST_CASE("GAN training writes each network's checkpoint with a JSON of its class and constructor arguments", "[gan]") {
+  Generator g(4);
+  gan::GAN game(std::make_shared<gan::MLPGenerator>(3, 2, std::vector<int64_t>{8, 6}, g), 3,
+                std::make_shared<gan::MLPDiscriminator>(2, std::vector<int64_t>{5}, g));
+  gan::Options o;
+  o.steps = 2;
+  o.progress = false;
+  o.tag = "tiny";
+  o.out_dir = temp_path("dgm-gan-json", "");
+  o.data_transform = "points as they are";
+  gan::train(game, g.normal({16, 2}), g, o);
+  std::ifstream in(std::filesystem::path(o.out_dir) / "tiny_generator.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string j = text.str();
+  CHECK(j.find("\"model\": \"MLPGenerator\"") != std::string::npos);
+  CHECK(j.find("\"latent\": 3") != std::string::npos);
+  CHECK(j.find("\"data_transform\": \"points as they are\"") != std::string::npos);
+  CHECK(std::filesystem::exists(std::filesystem::path(o.out_dir) / "tiny_discriminator.json"));
+  CHECK(game.discriminator->config_json() == "{\"dims\":2,\"hidden\":[5],\"model\":\"MLPDiscriminator\"}");
 }

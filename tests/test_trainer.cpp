@@ -1,6 +1,8 @@
 // The shared trainer and evaluator: what every lesson's training relies on.
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
@@ -186,4 +188,24 @@ TEST_CASE("fit: examples_per_epoch ends an epoch early, and max_seconds stops tr
   CHECK(t.steps == 1);
   CHECK(t.epochs_run == 1);
   CHECK(validations == 1);
+}
+
+TEST_CASE("fit writes the model's name, constructor arguments and data transform beside its checkpoint") {
+  Generator g(2);
+  models::RealNVP2D flow(2, 8, g);
+  train::FitOptions o;
+  o.epochs = 1;
+  o.progress = false;
+  o.tag = "tiny_flow";
+  o.out_dir = temp_path("dgm-trainer-json", "");
+  o.data_transform = "points as they are";
+  train::fit(flow, g.normal({32, 2}), Tensor(), g, o);
+  std::ifstream in(std::filesystem::path(o.out_dir) / "tiny_flow.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string j = text.str();
+  CHECK(j.find("\"model\": \"realnvp2d\"") != std::string::npos);
+  CHECK(j.find("\"hidden\": 8") != std::string::npos);
+  CHECK(j.find("\"layers\": 2") != std::string::npos);
+  CHECK(j.find("\"data_transform\": \"points as they are\"") != std::string::npos);
 }
