@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "autograd/gradcheck.h"
@@ -55,6 +57,14 @@ inline std::string temp_path(const std::string& folder, const std::string& name)
   auto dir = std::filesystem::temp_directory_path() / folder;
   std::filesystem::create_directories(dir);
   return (dir / name).string();
+}
+
+// A whole text file ("" if it cannot be read).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 // The message of the dgm::Error that `f` throws ("" if it throws none).

@@ -3,8 +3,6 @@
 // finite differences, shapes, errors and determinism of the training loop.
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "autograd/graph.h"
 #include "helpers.h"
@@ -143,10 +141,7 @@ TEST_CASE("GAN training writes each network's checkpoint with a JSON of its clas
   o.out_dir = temp_path("dgm-gan-json", "");
   o.data_transform = "points as they are";
   gan::train(game, g.normal({16, 2}), g, o);
-  std::ifstream in(std::filesystem::path(o.out_dir) / "tiny_generator.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string j = text.str();
+  const std::string j = read_text(std::filesystem::path(o.out_dir) / "tiny_generator.json");
   CHECK(j.find("\"model\": \"MLPGenerator\"") != std::string::npos);
   CHECK(j.find("\"latent\": 3") != std::string::npos);
   CHECK(j.find("\"data_transform\": \"points as they are\"") != std::string::npos);

@@ -12,16 +12,10 @@
 #include "models/toolkit/image.h"
 
 using namespace dgm;
+using test::read_text;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Every src="..." and href="..." of a page.
 std::vector<std::string> links_of(const std::string& html) {

@@ -1,8 +1,6 @@
 // The shared trainer and evaluator: what every lesson's training relies on.
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
@@ -200,10 +198,7 @@ TEST_CASE("fit writes the model's name, constructor arguments and data transform
   o.out_dir = temp_path("dgm-trainer-json", "");
   o.data_transform = "points as they are";
   train::fit(flow, g.normal({32, 2}), Tensor(), g, o);
-  std::ifstream in(std::filesystem::path(o.out_dir) / "tiny_flow.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string j = text.str();
+  const std::string j = read_text(std::filesystem::path(o.out_dir) / "tiny_flow.json");
   CHECK(j.find("\"model\": \"realnvp2d\"") != std::string::npos);
   CHECK(j.find("\"hidden\": 8") != std::string::npos);
   CHECK(j.find("\"layers\": 2") != std::string::npos);

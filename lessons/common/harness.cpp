@@ -225,6 +225,7 @@ Row evaluate(const Recipe& r, const DataSet& d, const Obtained& m) {
   row.test_nll_nats = test.nll_nats, row.test_bpd = test.bits_per_dim, row.train_nll_nats = tr.nll_nats;
   row.gap_nats = test.nll_nats - tr.nll_nats;
   row.train_seconds = m.train_seconds;
+  row.evaluation_seconds = test.seconds + tr.seconds;
   row.parameters = m.model->parameter_count();
   row.test_examples = n, row.dims = test.dims;
   return row;
@@ -249,11 +250,15 @@ std::vector<Row> run_table(const std::vector<Recipe>& recipes, const DataSet& d,
   std::vector<Row> rows;
   for (const auto& r : recipes) {
     const Obtained m = obtain(r, d, s, gen);
+    // an evaluation can take minutes (the image DDPM's bound sums 1000 terms per image): say what runs
+    std::cout << "   " << r.tag << ": evaluating on " << (r.test_examples > 0 ? std::min(r.test_examples, d.test.size(0)) : d.test.size(0))
+              << " test and as many training examples ..." << std::endl;
     for (const Row& w : evaluate_variants(r, d, m)) {
       rows.push_back(w);
       std::cout << "   " << std::left << std::setw(28) << w.tag << std::right << std::fixed << std::setprecision(2) << std::setw(9)
                 << w.test_nll_nats << " nats  " << std::setprecision(3) << w.test_bpd << " bits/dim  train " << std::setprecision(2)
-                << w.train_nll_nats << "  gap " << w.gap_nats << "  (" << w.source << ")\n";
+                << w.train_nll_nats << "  gap " << w.gap_nats << "  (" << w.source << "; evaluated in " << std::setprecision(1)
+                << w.evaluation_seconds << " s)\n";
     }
   }
   return rows;
