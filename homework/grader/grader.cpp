@@ -1,0 +1,445 @@
+// dgm/homework/grader/grader.cpp — checks, isolation, the score table.
+#include "homework/grader/grader.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "autograd/graph.h"
+#include "autograd/runtime.h"
+
+namespace hw {
+
+namespace {
+// "…/homework/vae/elbo.cpp" -> "homework/vae/elbo.cpp"
+std::string repo_relative(const std::string& path) {
+  const auto at = path.rfind("homework/");
+  return at == std::string::npos ? path : path.substr(at);
+}
+}  // namespace
+
+NotImplemented::NotImplemented(const std::string& ex, const std::string& f)
+    : std::logic_error("not implemented yet: " + ex + " (" + repo_relative(f) + ")"),
+      exercise(ex), file(repo_relative(f)) {}
+
+// ----------------------------------------------------------------- Expect
+std::string fmt(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::ostringstream s;
+  s.precision(6);
+  s << v;
+  return s.str();
+}
+
+bool all_finite(const Tensor& t) {
+  for (double v : t.to_vector())
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (double v : t.to_vector()) {
+    if (std::isnan(v)) return v;
+    m = std::max(m, std::abs(v));
+  }
+  return m;
+}
+
+void Expect::fail(const std::string& detail, const std::string& hint) {
+  if (!ok_) return;  // the first failure is the one shown
+  ok_ = false;
+  detail_ = context_ + detail;
+  hint_ = hint;
+}
+
+Expect& Expect::that(bool ok, const std::string& detail, const std::string& hint) {
+  if (!ok) fail(detail, hint);
+  return *this;
+}
+
+Expect& Expect::near(const std::string& what, double expected, double actual, double tol, const std::string& hint) {
+  const double diff = std::abs(actual - expected);
+  if (!(diff <= tol))  // NaN fails
+    fail(what + ": expected " + fmt(expected) + ", got " + fmt(actual) + " (|diff| " + fmt(diff) + " > tol " +
+             fmt(tol) + ")",
+         hint);
+  return *this;
+}
+
+Expect& Expect::shape_is(const std::string& what, const Tensor& actual, const dgm::Shape& shape,
+                         const std::string& hint) {
+  if (!actual.defined()) fail(what + ": expected a tensor of shape " + shape.str() + ", got an undefined Tensor()", hint);
+  else if (actual.shape() != shape)
+    fail(what + ": expected shape " + shape.str() + ", got " + actual.shape().str(), hint);
+  return *this;
+}
+
+Expect& Expect::tensors_near(const std::string& what, const Tensor& expected, const Tensor& actual, double tol,
+                             const std::string& hint) {
+  shape_is(what, actual, expected.shape(), hint);
+  if (!ok_) return *this;
+  const std::vector<double> e = expected.to_vector(), a = actual.to_vector();
+  size_t worst = 0;
+  double worst_diff = -1;
+  for (size_t i = 0; i < e.size(); ++i) {
+    const double d = std::abs(a[i] - e[i]);
+    if (std::isnan(d)) { worst = i; worst_diff = d; break; }
+    if (d > worst_diff) { worst = i; worst_diff = d; }
+  }
+  if (!e.empty() && !(worst_diff <= tol))
+    fail(what + ": element " + std::to_string(worst) + " of " + expected.shape().str() + ": expected " +
+             fmt(e[worst]) + ", got " + fmt(a[worst]) + " (|diff| " + fmt(worst_diff) + " > tol " + fmt(tol) + ")",
+         hint);
+  return *this;
+}
+
+// ----------------------------------------------------------------- statuses
+const char* status_name(Status s) {
+  switch (s) {
+    case Status::Pass: return "pass";
+    case Status::Fail: return "fail";
+    case Status::NotImplemented: return "not implemented";
+    case Status::Threw: return "threw";
+    case Status::Crashed: return "crashed";
+    case Status::TimedOut: return "timed out";
+  }
+  return "?";
+}
+
+bool ExerciseResult::not_implemented() const {
+  for (const auto& c : checks)
+    if (c.status != Status::NotImplemented) return false;
+  return !checks.empty();
+}
+
+const CheckResult* ExerciseResult::first_failure() const {
+  for (const auto& c : checks)
+    if (c.status != Status::Pass) return &c;
+  return nullptr;
+}
+
+namespace {
+
+CheckResult run_check(const Check& check) {
+  CheckResult r{check.what, Status::Pass, "", ""};
+  try {
+    dgm::GradModeGuard grad_on(true);  // a check starts from the engine's defaults
+    Expect e;
+    check.run(e);
+    if (!e.ok()) { r.status = Status::Fail; r.detail = e.detail(); r.hint = e.hint(); }
+  } catch (const NotImplemented& ni) {
+    r.status = Status::NotImplemented;
+    r.detail = ni.what();
+    r.hint = "write the function in " + ni.file + " (its comment gives the math), then grade again";
+  } catch (const std::exception& ex) {
+    r.status = Status::Threw;
+    r.detail = std::string("your code threw: ") + ex.what();
+    r.hint = "an error from the engine names the op and the shapes it got";
+  } catch (...) {
+    r.status = Status::Threw;
+    r.detail = "your code threw something that is not a std::exception";
+  }
+  return r;
+}
+
+double score(const Exercise& ex, const std::vector<CheckResult>& results) {
+  double total = 0, passed = 0;
+  for (size_t i = 0; i < ex.checks.size(); ++i) {
+    total += ex.checks[i].weight;
+    if (i < results.size() && results[i].status == Status::Pass) passed += ex.checks[i].weight;
+  }
+  return total > 0 ? ex.points * passed / total : 0.0;
+}
+
+ExerciseResult finish(const Exercise& ex, std::vector<CheckResult> results) {
+  ExerciseResult r;
+  r.name = ex.name;
+  r.file = ex.file;
+  r.points = ex.points;
+  r.earned = score(ex, results);
+  r.checks = std::move(results);
+  return r;
+}
+
+// One line per check through the pipe: status, then the escaped detail and hint.
+std::string escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\') o += "\\\\";
+    else if (c == '\n') o += "\\n";
+    else if (c == '\t') o += "\\t";
+    else o += c;
+  }
+  return o;
+}
+std::string unescape(const std::string& s) {
+  std::string o;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      const char n = s[++i];
+      o += n == 'n' ? '\n' : n == 't' ? '\t' : n;
+    } else {
+      o += s[i];
+    }
+  }
+  return o;
+}
+void write_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    const ssize_t w = ::write(fd, s.data() + off, s.size() - off);
+    if (w <= 0) return;
+    off += static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
+
+ExerciseResult grade_in_process(const Exercise& ex) {
+  std::vector<CheckResult> results;
+  for (const auto& c : ex.checks) results.push_back(run_check(c));
+  return finish(ex, std::move(results));
+}
+
+ExerciseResult grade_isolated(const Exercise& ex, double timeout_seconds) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error("grader: pipe() failed: " + std::string(std::strerror(errno)));
+  std::cout.flush();
+  std::cerr.flush();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("grader: fork() failed: " + std::string(std::strerror(errno)));
+  if (pid == 0) {  // the child: run the checks, report each as it finishes
+    ::close(fds[0]);
+    // a crash must end this process with its signal (not in a handler the parent installed, like Catch2's)
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::signal(sig, SIG_DFL);
+    for (const auto& c : ex.checks) {
+      const CheckResult r = run_check(c);
+      write_all(fds[1], std::to_string(static_cast<int>(r.status)) + "\t" + escape(r.detail) + "\t" +
+                            escape(r.hint) + "\n");
+    }
+    std::cout.flush();
+    ::_exit(0);  // no atexit handlers or static destructors of the parent's state
+  }
+  ::close(fds[1]);
+  std::string buffer;
+  std::vector<CheckResult> results;
+  bool timed_out = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) { timed_out = true; break; }
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;
+    char chunk[4096];
+    const ssize_t n = ::read(fds[0], chunk, sizeof chunk);
+    if (n <= 0) break;  // EOF: the child is done (or died)
+    buffer.append(chunk, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = buffer.find('\n')) != std::string::npos) {
+      const std::string line = buffer.substr(0, nl);
+      buffer.erase(0, nl + 1);
+      const size_t t1 = line.find('\t'), t2 = line.find('\t', t1 + 1);
+      CheckResult r;
+      r.what = ex.checks[results.size()].what;
+      r.status = static_cast<Status>(std::stoi(line.substr(0, t1)));
+      r.detail = unescape(line.substr(t1 + 1, t2 - t1 - 1));
+      r.hint = unescape(line.substr(t2 + 1));
+      results.push_back(r);
+    }
+  }
+  ::close(fds[0]);
+  if (timed_out) ::kill(pid, SIGKILL);
+  int wstatus = 0;
+  ::waitpid(pid, &wstatus, 0);
+  if (results.size() < ex.checks.size()) {
+    CheckResult stopped;
+    stopped.what = ex.checks[results.size()].what;
+    if (timed_out) {
+      stopped.status = Status::TimedOut;
+      stopped.detail = "still running after the limit of " + fmt(timeout_seconds) + " s; it was stopped";
+      stopped.hint = "look for a loop that never ends (or raise the limit with --timeout)";
+    } else {
+      stopped.status = Status::Crashed;
+      stopped.detail = WIFSIGNALED(wstatus)
+                           ? std::string("your code crashed: signal ") + std::to_string(WTERMSIG(wstatus)) + " (" +
+                                 strsignal(WTERMSIG(wstatus)) + ")"
+                           : "your code ended the process (exit status " + std::to_string(WEXITSTATUS(wstatus)) + ")";
+      stopped.hint = "run the grader with --in-process under gdb to see where; a raw data<T>() index out of range is the usual cause";
+    }
+    results.push_back(stopped);
+    while (results.size() < ex.checks.size()) {
+      CheckResult skipped{ex.checks[results.size()].what, stopped.status, "not run (an earlier check " +
+                                                                            std::string(status_name(stopped.status)) + ")", ""};
+      results.push_back(skipped);
+    }
+  }
+  return finish(ex, std::move(results));
+}
+
+// ----------------------------------------------------------------- the table
+namespace {
+
+std::string points(double earned, double possible) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(1);
+  s << earned << " / " << possible;
+  return s.str();
+}
+
+std::string pad(std::string s, size_t width) {
+  if (s.size() < width) s.resize(width, ' ');
+  return s;
+}
+
+std::string indent(const std::string& text, const std::string& prefix) {
+  std::string o;
+  std::istringstream in(text);
+  std::string line;
+  bool first = true;
+  while (std::getline(in, line)) {
+    o += (first ? "" : "\n" + prefix) + line;
+    first = false;
+  }
+  return o;
+}
+
+void print_table(std::ostream& out, const std::string& chapter, const std::vector<ExerciseResult>& results,
+                 bool verbose) {
+  double earned = 0, possible = 0;
+  size_t width = 8;
+  for (const auto& r : results) width = std::max(width, r.name.size());
+  out << "homework " << chapter << ": " << results.size() << " exercise" << (results.size() == 1 ? "" : "s") << "\n\n";
+  out << "  " << pad("exercise", width) << "  " << pad("points", 11) << "  result\n";
+  for (const auto& r : results) {
+    earned += r.earned;
+    possible += r.points;
+    size_t passed = 0;
+    for (const auto& c : r.checks) passed += c.status == Status::Pass;
+    std::string summary;
+    if (r.full_marks()) summary = "all " + std::to_string(r.checks.size()) + " checks pass";
+    else if (r.not_implemented()) summary = "not implemented yet: write it in " + r.file;
+    else summary = std::to_string(passed) + " of " + std::to_string(r.checks.size()) + " checks pass";
+    out << "  " << pad(r.name, width) << "  " << pad(points(r.earned, r.points), 11) << "  " << summary << "\n";
+    const std::string sub(width + 17, ' ');
+    for (const auto& c : r.checks) {
+      const bool show = verbose || (&c == r.first_failure() && !r.not_implemented());
+      if (!show) continue;
+      out << sub << (c.status == Status::Pass ? "pass  " : "FAIL  ") << c.what;
+      if (c.status != Status::Pass && c.status != Status::Fail) out << " [" << status_name(c.status) << "]";
+      out << "\n";
+      if (c.status != Status::Pass) {
+        out << sub << "      " << indent(c.detail, sub + "      ") << "\n";
+        if (!c.hint.empty()) out << sub << "      hint: " << indent(c.hint, sub + "      ") << "\n";
+      }
+    }
+  }
+  out << "\n  " << pad("total", width) << "  " << points(earned, possible) << "\n";
+}
+
+nlohmann::json to_json(const std::string& chapter, const std::vector<ExerciseResult>& results) {
+  nlohmann::json j{{"chapter", chapter}, {"exercises", nlohmann::json::array()}};
+  double earned = 0, possible = 0;
+  for (const auto& r : results) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& c : r.checks)
+      checks.push_back({{"what", c.what}, {"status", status_name(c.status)}, {"detail", c.detail}, {"hint", c.hint}});
+    j["exercises"].push_back({{"name", r.name}, {"file", r.file}, {"points_earned", r.earned},
+                              {"points_possible", r.points}, {"checks", checks}});
+    earned += r.earned;
+    possible += r.points;
+  }
+  j["points_earned"] = earned;
+  j["points_possible"] = possible;
+  return j;
+}
+
+bool stub_untouched(const std::string& source_dir, const std::string& file) {
+  std::ifstream in(source_dir + "/" + file);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str().find("DGM_TODO(") != std::string::npos;
+}
+
+}  // namespace
+
+int run_chapter(const std::string& chapter, const std::vector<Exercise>& exercises, int argc, char** argv) {
+  CLI::App app{"Grades the homework of chapter '" + chapter +
+               "': runs each exercise's checks against your code in homework/" + chapter +
+               "/ and prints a score table. Exit status 0 on full marks."};
+  std::string only, json_path, table_path, stubs_dir;
+  double timeout = 60;
+  bool verbose = false, in_process = false;
+  app.add_option("--only", only, "grade one exercise (its function's name)");
+  app.add_option("--timeout", timeout, "seconds an exercise may run before it is stopped and fails")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_flag("--verbose,-v", verbose, "show every check, not only the first that failed");
+  app.add_option("--json", json_path, "also write the scores as JSON to this file");
+  app.add_option("--table", table_path, "also write the table to this file");
+  app.add_flag("--in-process", in_process, "run the checks in this process (for a debugger; a crash ends the grading)");
+  app.add_option("--stubs-fail-cleanly", stubs_dir,
+                 "CI: the repository's root; exit 0 when every exercise whose stub still holds DGM_TODO "
+                 "fails with 'not implemented' alone");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  dgm::runtime::set_num_threads(1);  // one thread: the same sums in the same order on every machine
+
+  std::vector<ExerciseResult> results;
+  for (const auto& ex : exercises) {
+    if (!only.empty() && ex.name != only) continue;
+    results.push_back(in_process ? grade_in_process(ex) : grade_isolated(ex, timeout));
+  }
+  if (results.empty()) {
+    std::cerr << "grade_" << chapter << ": no exercise named '" << only << "'; exercises:";
+    for (const auto& ex : exercises) std::cerr << " " << ex.name;
+    std::cerr << "\n";
+    return 2;
+  }
+  std::ostringstream table;
+  print_table(table, chapter, results, verbose);
+  std::cout << table.str() << std::flush;
+  if (!table_path.empty()) std::ofstream(table_path) << table.str();
+  if (!json_path.empty()) std::ofstream(json_path) << to_json(chapter, results).dump(2) << "\n";
+
+  if (!stubs_dir.empty()) {
+    int bad = 0;
+    for (const auto& r : results) {
+      if (!stub_untouched(stubs_dir, r.file)) {
+        std::cout << "stubs-fail-cleanly: " << r.file << " has been edited (no DGM_TODO line); not checked\n";
+        continue;
+      }
+      for (const auto& c : r.checks)
+        if (c.status != Status::NotImplemented || c.detail.find("not implemented yet: " + r.name) == std::string::npos) {
+          std::cout << "stubs-fail-cleanly: the stub of " << r.name << " gave '" << status_name(c.status) << ": "
+                    << c.detail << "' in check '" << c.what << "'\n";
+          ++bad;
+          break;
+        }
+    }
+    std::cout << (bad ? "stubs-fail-cleanly: FAIL\n" : "stubs-fail-cleanly: every untouched stub fails with 'not implemented'\n");
+    return bad ? 1 : 0;
+  }
+  for (const auto& r : results)
+    if (!r.full_marks()) return 1;
+  return 0;
+}
+
+}  // namespace hw

@@ -1,0 +1,112 @@
+// dgm/homework/grader/grader.h — the autograder every chapter's homework uses.
+//
+// An Exercise is a function a student writes (in homework/<chapter>/<name>.cpp)
+// and the checks that grade it. A Check runs the student's code on fixed,
+// seeded inputs and compares what it gives with an independent computation (a
+// closed form, finite differences, quadrature, the engine's own reference
+// implementation); an Expect records the first comparison that failed, with
+// the expected and actual numbers and a hint. An exercise earns its points in
+// proportion to the weight of the checks it passes.
+//
+// run_chapter() grades each exercise in its own child process with a time
+// limit, so a crash or an endless loop in one exercise is reported as such and
+// the others are still graded. Same code, same score: the inputs are seeded,
+// the engine runs on one thread, nothing is read from the network.
+#pragma once
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace hw {
+
+using dgm::Tensor;
+
+// ----------------------------------------------------------------- the stub's error
+// What an untouched stub throws: "not implemented yet: <exercise> (homework/<chapter>/<file>)".
+struct NotImplemented : std::logic_error {
+  NotImplemented(const std::string& exercise, const std::string& file);
+  std::string exercise, file;
+};
+// The body of a stub. Replace the whole line with your code.
+#define DGM_TODO(exercise) throw ::hw::NotImplemented(exercise, __FILE__)
+
+// ----------------------------------------------------------------- comparing
+// Collects the comparisons of one check; the first failure is what the student sees.
+class Expect {
+ public:
+  // |actual - expected| <= tol (NaN and Inf fail)
+  Expect& near(const std::string& what, double expected, double actual, double tol, const std::string& hint);
+  // Same shape, then every element within tol; a failure names the worst element.
+  Expect& tensors_near(const std::string& what, const Tensor& expected, const Tensor& actual, double tol,
+                       const std::string& hint);
+  // The shape alone.
+  Expect& shape_is(const std::string& what, const Tensor& actual, const dgm::Shape& shape, const std::string& hint);
+  Expect& that(bool ok, const std::string& detail, const std::string& hint);
+  // Prefixes the details of later failures (e.g. "seed 3: ").
+  void set_context(const std::string& context) { context_ = context; }
+
+  bool ok() const { return ok_; }
+  const std::string& detail() const { return detail_; }
+  const std::string& hint() const { return hint_; }
+
+ private:
+  void fail(const std::string& detail, const std::string& hint);
+  bool ok_ = true;
+  std::string detail_, hint_, context_;
+};
+
+// ----------------------------------------------------------------- exercises
+struct Check {
+  std::string what;                     // what it shows when it passes, e.g. "KL is 0 when q = p"
+  double weight = 1;                    // its share of the exercise's points
+  std::function<void(Expect&)> run;     // calls the student's code and compares
+};
+
+struct Exercise {
+  std::string name;                     // "gaussian_kl": the function to write
+  std::string file;                     // "homework/vae/gaussian_kl.cpp": where to write it
+  double points = 10;
+  std::vector<Check> checks;
+};
+
+enum class Status { Pass, Fail, NotImplemented, Threw, Crashed, TimedOut };
+const char* status_name(Status s);  // "pass", "fail", "not implemented", "threw", "crashed", "timed out"
+
+struct CheckResult {
+  std::string what;
+  Status status = Status::Pass;
+  std::string detail, hint;
+};
+
+struct ExerciseResult {
+  std::string name, file;
+  double earned = 0, points = 0;
+  std::vector<CheckResult> checks;
+  bool full_marks() const { return earned >= points - 1e-9; }
+  bool not_implemented() const;     // every check said "not implemented"
+  const CheckResult* first_failure() const;
+};
+
+// Runs the checks in this process (tests, debuggers).
+ExerciseResult grade_in_process(const Exercise& exercise);
+// Runs them in a child process that may take at most `timeout_seconds`:
+// a crash or a timeout fails the checks it had not finished.
+ExerciseResult grade_isolated(const Exercise& exercise, double timeout_seconds);
+
+// The grader's main(): flags, a score table, an exit status.
+//   grade_<chapter> [--only NAME] [--timeout S] [--verbose] [--json FILE] [--table FILE]
+//                   [--in-process] [--stubs-fail-cleanly SOURCE_DIR]
+// Exit 0 on full marks. With --stubs-fail-cleanly, exit 0 when every exercise whose
+// stub still holds its DGM_TODO line fails with "not implemented" and nothing else.
+int run_chapter(const std::string& chapter, const std::vector<Exercise>& exercises, int argc, char** argv);
+
+// ----------------------------------------------------------------- helpers for graders
+std::string fmt(double v);                 // 6 significant digits, "nan"/"inf" spelled out
+double max_abs(const Tensor& t);           // largest |element| (NaN if any element is NaN)
+bool all_finite(const Tensor& t);
+
+}  // namespace hw
