@@ -1,5 +1,5 @@
 // Homework, autoregressive chapter, exercise 1 (10 points): MADE's masks.
-//   grade: make grade CHAPTER=autoregressive      (the math: docs/chapters/autoregressive.md, eq. 2-4)
+//   grade: make grade CHAPTER=autoregressive      (the math: docs/chapters/autoregressive.md, section 2)
 #include "homework/autoregressive/exercises.h"
 
 namespace hw::autoregressive {

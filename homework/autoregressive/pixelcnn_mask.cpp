@@ -1,5 +1,5 @@
 // Homework, autoregressive chapter, exercise 2 (10 points): PixelCNN's masks.
-//   grade: make grade CHAPTER=autoregressive      (the math: docs/chapters/autoregressive.md, eq. 5)
+//   grade: make grade CHAPTER=autoregressive      (the math: docs/chapters/autoregressive.md, section 3)
 #include "homework/autoregressive/exercises.h"
 
 namespace hw::autoregressive {

@@ -1,5 +1,5 @@
 // Homework, autoregressive chapter, exercise 3 (10 points): ancestral sampling.
-//   grade: make grade CHAPTER=autoregressive      (the math: docs/chapters/autoregressive.md, "sampling")
+//   grade: make grade CHAPTER=autoregressive      (the math: docs/chapters/autoregressive.md, section 1)
 #include "homework/autoregressive/exercises.h"
 
 namespace hw::autoregressive {

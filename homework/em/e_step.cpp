@@ -1,5 +1,5 @@
 // Homework, EM chapter, exercise 1 (10 points): the E-step, in the log domain.
-//   grade: make grade CHAPTER=em      (the math: docs/chapters/em.md, "the E-step")
+//   grade: make grade CHAPTER=em      (the math: docs/chapters/em.md, section 1)
 #include "homework/em/exercises.h"
 
 namespace hw::em {

@@ -1,5 +1,5 @@
 // Homework, EM chapter, exercise 2 (10 points): the M-step of a full-covariance mixture.
-//   grade: make grade CHAPTER=em      (the math: docs/chapters/em.md, "the M-step")
+//   grade: make grade CHAPTER=em      (the math: docs/chapters/em.md, section 1)
 #include "homework/em/exercises.h"
 
 namespace hw::em {

@@ -1,5 +1,5 @@
 // Homework, flows chapter, exercise 1 (10 points): an affine coupling layer.
-//   grade: make grade CHAPTER=flows      (the math: docs/chapters/flows.md, "coupling layers")
+//   grade: make grade CHAPTER=flows      (the math: docs/chapters/flows.md, section 2)
 #include "homework/flows/exercises.h"
 
 namespace hw::flows {

@@ -1,5 +1,5 @@
 // Homework, flows chapter, exercise 2 (10 points): dequantization and bits per dimension.
-//   grade: make grade CHAPTER=flows      (the math: docs/chapters/flows.md, "discrete data")
+//   grade: make grade CHAPTER=flows      (the math: docs/chapters/flows.md, sections 4-5)
 #include "homework/flows/exercises.h"
 
 namespace hw::flows {

@@ -1,5 +1,5 @@
 // Homework, GAN chapter, exercise 1 (10 points): the non-saturating generator loss.
-//   grade: make grade CHAPTER=gan      (the math: docs/chapters/gan.md, "the generator's loss")
+//   grade: make grade CHAPTER=gan      (the math: docs/chapters/gan.md, section 3)
 #include "homework/gan/exercises.h"
 
 namespace hw::gan {

@@ -1,5 +1,5 @@
 // Homework, GAN chapter, exercise 2 (10 points): the gradient penalty (a double backward).
-//   grade: make grade CHAPTER=gan      (the math: docs/chapters/gan.md, "WGAN-GP")
+//   grade: make grade CHAPTER=gan      (the math: docs/chapters/gan.md, section 4)
 #include "homework/gan/exercises.h"
 
 namespace hw::gan {

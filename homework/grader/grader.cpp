@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -291,6 +292,25 @@ ExerciseResult grade_isolated(const Exercise& ex, double timeout_seconds) {
   return finish(ex, std::move(results));
 }
 
+// ----------------------------------------------------------------- the list
+std::string exercise_list_markdown(const std::vector<Exercise>& exercises) {
+  auto cell = [](const std::string& text) {  // a '|' would end the Markdown cell
+    std::string o;
+    for (char c : text) o += c == '|' ? std::string("\\|") : std::string(1, c);
+    return o;
+  };
+  std::ostringstream out;
+  for (const auto& ex : exercises) {
+    double total = 0;
+    for (const auto& c : ex.checks) total += c.weight;
+    out << "### `" << ex.name << "` (" << fmt(ex.points) << " points): `" << ex.file << "`\n\n";
+    out << "| points | check |\n|---:|---|\n";
+    for (const auto& c : ex.checks) out << "| " << fmt(ex.points * c.weight / total) << " | " << cell(c.what) << " |\n";
+    out << "\n";
+  }
+  return out.str();
+}
+
 // ----------------------------------------------------------------- the table
 namespace {
 
@@ -320,11 +340,12 @@ std::string indent(const std::string& text, const std::string& prefix) {
 }
 
 void print_table(std::ostream& out, const std::string& chapter, const std::vector<ExerciseResult>& results,
-                 bool verbose) {
+                 bool verbose, const std::string& how) {
   double earned = 0, possible = 0;
   size_t width = 8;
   for (const auto& r : results) width = std::max(width, r.name.size());
-  out << "homework " << chapter << ": " << results.size() << " exercise" << (results.size() == 1 ? "" : "s") << "\n\n";
+  out << "homework " << chapter << ": " << results.size() << " exercise" << (results.size() == 1 ? "" : "s") << " (" << how
+      << ")\n\n";
   out << "  " << pad("exercise", width) << "  " << pad("points", 11) << "  result\n";
   for (const auto& r : results) {
     earned += r.earned;
@@ -369,11 +390,15 @@ nlohmann::json to_json(const std::string& chapter, const std::vector<ExerciseRes
   return j;
 }
 
-bool stub_untouched(const std::string& source_dir, const std::string& file) {
-  std::ifstream in(source_dir + "/" + file);
+bool stub_untouched(const std::string& source_dir, const Exercise& ex) {
+  std::ifstream in(source_dir + "/" + ex.file);
+  if (!in) throw std::runtime_error("--stubs-fail-cleanly: cannot read " + source_dir + "/" + ex.file);
   std::stringstream s;
   s << in.rdbuf();
-  return s.str().find("DGM_TODO(") != std::string::npos;
+  const std::string text = s.str(), line = "DGM_TODO(\"" + ex.name + "\")";
+  int count = 0;
+  for (auto at = text.find(line); at != std::string::npos; at = text.find(line, at + 1)) ++count;
+  return count >= ex.stub_todos;
 }
 
 }  // namespace
@@ -391,6 +416,8 @@ int run_chapter(const std::string& chapter, const std::vector<Exercise>& exercis
   app.add_flag("--verbose,-v", verbose, "show every check, not only the first that failed");
   app.add_option("--json", json_path, "also write the scores as JSON to this file");
   app.add_option("--table", table_path, "also write the table to this file");
+  bool list_only = false;
+  app.add_flag("--list", list_only, "print the exercises, their files and their checks with points (Markdown) and exit");
   app.add_flag("--in-process", in_process, "run the checks in this process (for a debugger; a crash ends the grading)");
   app.add_option("--stubs-fail-cleanly", stubs_dir,
                  "CI: the repository's root; exit 0 when every exercise whose stub still holds DGM_TODO "
@@ -401,6 +428,10 @@ int run_chapter(const std::string& chapter, const std::vector<Exercise>& exercis
     return app.exit(e);
   }
   dgm::runtime::set_num_threads(1);  // one thread: the same sums in the same order on every machine
+  if (list_only) {
+    std::cout << exercise_list_markdown(exercises);
+    return 0;
+  }
 
   std::vector<ExerciseResult> results;
   for (const auto& ex : exercises) {
@@ -414,16 +445,19 @@ int run_chapter(const std::string& chapter, const std::vector<Exercise>& exercis
     return 2;
   }
   std::ostringstream table;
-  print_table(table, chapter, results, verbose);
+  print_table(table, chapter, results, verbose,
+              in_process ? std::string("in this process") : "each in its own process, stopped after " + fmt(timeout) + " s");
   std::cout << table.str() << std::flush;
   if (!table_path.empty()) std::ofstream(table_path) << table.str();
   if (!json_path.empty()) std::ofstream(json_path) << to_json(chapter, results).dump(2) << "\n";
 
   if (!stubs_dir.empty()) {
     int bad = 0;
-    for (const auto& r : results) {
-      if (!stub_untouched(stubs_dir, r.file)) {
-        std::cout << "stubs-fail-cleanly: " << r.file << " has been edited (no DGM_TODO line); not checked\n";
+    for (size_t i = 0; i < results.size(); ++i) {
+      const auto& r = results[i];
+      const auto ex = std::find_if(exercises.begin(), exercises.end(), [&](const Exercise& x) { return x.name == r.name; });
+      if (!stub_untouched(stubs_dir, *ex)) {
+        std::cout << "stubs-fail-cleanly: " << r.file << " has been started on (fewer DGM_TODO lines than the stub); not checked\n";
         continue;
       }
       for (const auto& c : r.checks)

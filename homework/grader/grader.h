@@ -71,6 +71,7 @@ struct Exercise {
   std::string file;                     // "homework/vae/gaussian_kl.cpp": where to write it
   double points = 10;
   std::vector<Check> checks;
+  int stub_todos = 1;                   // DGM_TODO("<name>") lines in the untouched stub (one per function)
 };
 
 enum class Status { Pass, Fail, NotImplemented, Threw, Crashed, TimedOut };
@@ -99,10 +100,16 @@ ExerciseResult grade_isolated(const Exercise& exercise, double timeout_seconds);
 
 // The grader's main(): flags, a score table, an exit status.
 //   grade_<chapter> [--only NAME] [--timeout S] [--verbose] [--json FILE] [--table FILE]
-//                   [--in-process] [--stubs-fail-cleanly SOURCE_DIR]
+//                   [--in-process] [--list] [--stubs-fail-cleanly SOURCE_DIR]
 // Exit 0 on full marks. With --stubs-fail-cleanly, exit 0 when every exercise whose
-// stub still holds its DGM_TODO line fails with "not implemented" and nothing else.
+// stub is untouched (all its DGM_TODO lines there) fails with "not implemented" and
+// nothing else; a stub a student has started on is not checked.
 int run_chapter(const std::string& chapter, const std::vector<Exercise>& exercises, int argc, char** argv);
+
+// The exercises, their files and their checks with points, as Markdown: the part of
+// homework/<chapter>/README.md between its "exercises" markers (grade_<chapter> --list
+// prints it; scripts/homework_readmes.sh writes it; a test compares).
+std::string exercise_list_markdown(const std::vector<Exercise>& exercises);
 
 // ----------------------------------------------------------------- helpers for graders
 std::string fmt(double v);                 // 6 significant digits, "nan"/"inf" spelled out

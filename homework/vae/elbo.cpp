@@ -1,5 +1,5 @@
 // Homework, ELBO / VAE chapter, exercise 2 (10 points): the reparameterised ELBO.
-//   grade: make grade CHAPTER=vae      (the math: docs/chapters/elbo.md, eq. 3 and 5)
+//   grade: make grade CHAPTER=vae      (the math: docs/chapters/elbo.md, steps 2-3; docs/chapters/vae.md, section 1)
 #include "homework/vae/exercises.h"
 
 namespace hw::vae {

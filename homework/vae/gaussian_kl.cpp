@@ -1,5 +1,5 @@
 // Homework, ELBO / VAE chapter, exercise 1 (10 points): the analytic Gaussian KL.
-//   grade: make grade CHAPTER=vae      (the math: docs/chapters/elbo.md, "the KL term")
+//   grade: make grade CHAPTER=vae      (the math: docs/chapters/vae.md, section 1)
 #include "homework/vae/exercises.h"
 
 namespace hw::vae {

@@ -1,5 +1,5 @@
 // Homework, ELBO / VAE chapter, exercise 3 (10 points): the IWAE bound, stably.
-//   grade: make grade CHAPTER=vae      (the math: docs/chapters/elbo.md, eq. 8)
+//   grade: make grade CHAPTER=vae      (the math: docs/chapters/vae.md, section 2)
 #include "homework/vae/exercises.h"
 
 namespace hw::vae {

@@ -1,0 +1,245 @@
+// dgm/homework/diffusion/grader.cpp — the checks of the diffusion homework.
+// The grader computes abar by its own products of the betas, checks q_sample against
+// the step-by-step recursion of the chain's mean and variance, the posterior against
+// Bayes' rule in precision form and the law of total expectation / variance, and
+// L_simple against long double, an oracle predictor and central differences.
+#include <cmath>
+
+#include "autograd/gradcheck.h"
+#include "autograd/graph.h"
+#include "autograd/random.h"
+#include "homework/diffusion/exercises.h"
+
+namespace hw::diffusion {
+
+using dgm::DType;
+using dgm::Generator;
+
+namespace {
+
+using LD = long double;
+
+NoiseSchedule schedule() { return NoiseSchedule::linear(50, 1e-3, 0.2); }
+
+// abar_t = prod_{s <= t} (1 - beta_s), by the grader; abar_{-1} = 1.
+LD abar(const NoiseSchedule& s, int64_t t) {
+  LD a = 1;
+  for (int64_t k = 0; k <= t; ++k) a *= 1 - static_cast<LD>(s.beta[static_cast<size_t>(k)]);
+  return a;
+}
+
+Tensor steps(std::vector<int64_t> t) { return Tensor::from_indices(t, {static_cast<int64_t>(t.size())}); }
+
+// One value per example, broadcast over the rest of its elements (long double).
+Tensor per_example_reference(const Tensor& x, const Tensor& t, const std::function<LD(int64_t, LD)>& f) {
+  const int64_t N = x.size(0), per = x.numel() / N;
+  std::vector<double> out(static_cast<size_t>(x.numel()));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < per; ++i) out[static_cast<size_t>(n * per + i)] = static_cast<double>(f(static_cast<int64_t>(t.at(n)), x.at(n * per + i)));
+  return Tensor::from_vector(out, x.shape());
+}
+
+Tensor q_sample_reference(const NoiseSchedule& s, const Tensor& x0, const Tensor& t, const Tensor& noise) {
+  const int64_t N = x0.size(0), per = x0.numel() / N;
+  std::vector<double> out(static_cast<size_t>(x0.numel()));
+  for (int64_t n = 0; n < N; ++n) {
+    const LD a = abar(s, static_cast<int64_t>(t.at(n)));
+    for (int64_t i = 0; i < per; ++i)
+      out[static_cast<size_t>(n * per + i)] = static_cast<double>(std::sqrt(a) * x0.at(n * per + i) + std::sqrt(1 - a) * noise.at(n * per + i));
+  }
+  return Tensor::from_vector(out, x0.shape());
+}
+
+// q(x_{t-1} | x_t, x_0) by Bayes' rule in precision form: the prior N(sqrt(abar_{t-1}) x0, 1 - abar_{t-1})
+// times the likelihood N(x_t; sqrt(alpha_t) x_{t-1}, beta_t).
+struct BayesPosterior {
+  LD mean, var;
+};
+BayesPosterior bayes(const NoiseSchedule& s, int64_t t, LD x0, LD xt) {
+  const LD beta = s.beta[static_cast<size_t>(t)], prior_var = 1 - abar(s, t - 1), prior_mean = std::sqrt(abar(s, t - 1)) * x0;
+  if (prior_var == 0) return {x0, 0};
+  const LD precision = 1 / prior_var + (1 - beta) / beta;
+  return {(prior_mean / prior_var + std::sqrt(1 - beta) * xt / beta) / precision, 1 / precision};
+}
+
+bool posterior_shapes(Expect& e, const Posterior& p, const Tensor& x0) {
+  e.shape_is("mean", p.mean, x0.shape(), "the mean is shaped like x_0");
+  e.shape_is("variance", p.variance, {x0.size(0)}, "one variance per example, [N]");
+  return e.ok();
+}
+
+// eps_theta(x, t) = x W^T + b + c_t: a linear model with a per-step offset.
+struct LinearNoiseModel {
+  Tensor W, b;
+  Tensor operator()(const Tensor& x, const Tensor& t) const {
+    std::vector<double> offset;
+    for (int64_t n = 0; n < t.numel(); ++n) offset.push_back(0.01 * static_cast<double>(t.at(n)));
+    return dgm::linear(x, W, b) + Tensor::from_vector(offset, {t.numel(), 1});
+  }
+};
+
+}  // namespace
+
+std::vector<Exercise> exercises(const Functions& f) {
+  std::vector<Exercise> list;
+
+  // ---------------------------------------------------------------- q_sample
+  list.push_back({"q_sample", "homework/diffusion/q_sample.cpp", 10, {}});
+  auto& qs = list.back().checks;
+  qs.push_back({"x_t is shaped like x_0 (vectors and images)", 1, [f](Expect& e) {
+                  Generator gen(1);
+                  const NoiseSchedule s = schedule();
+                  const Tensor x0 = gen.normal({3, 1, 2, 2}, 0, 1, DType::Float64);
+                  e.shape_is("q_sample(x0 [3, 1, 2, 2], ...)", f.q_sample(x0, steps({0, 10, 49}), gen.normal(x0.shape(), 0, 1, DType::Float64), s),
+                             x0.shape(), "one sqrt(abar_t) per example, broadcast over the example");
+                }});
+  qs.push_back({"equals sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, abar by the grader's own products", 4, [f](Expect& e) {
+                  const NoiseSchedule s = schedule();
+                  for (uint64_t seed : {1, 2}) {
+                    Generator gen(seed);
+                    const Tensor x0 = seed == 1 ? gen.normal({5, 3}, 0, 1, DType::Float64) : gen.normal({5, 1, 2, 3}, 0, 1, DType::Float64);
+                    const Tensor t = steps({0, 1, 17, 30, 49}), noise = gen.normal(x0.shape(), 0, 1, DType::Float64);
+                    e.tensors_near("seed " + std::to_string(seed) + ": x_t", q_sample_reference(s, x0, t, noise), f.q_sample(x0, t, noise, s), 1e-12,
+                                   "abar_t = prod_{s <= t} (1 - beta_s) is schedule.alpha_bar[t] (not alpha[t], not alpha_bar[t - 1]); the square roots of both");
+                  }
+                }});
+  qs.push_back({"agrees with t steps of the chain: mean and variance by recursion", 3, [f](Expect& e) {
+                  // mean_t = sqrt(1 - beta_t) mean_{t-1}, var_t = (1 - beta_t) var_{t-1} + beta_t, from x_0 (var 0)
+                  const NoiseSchedule s = schedule();
+                  LD mean = 1.5, var = 0;
+                  for (int64_t t = 0; t < 50; ++t) {
+                    const LD beta = s.beta[static_cast<size_t>(t)];
+                    mean *= std::sqrt(1 - beta);
+                    var = (1 - beta) * var + beta;
+                    if (t % 7 != 3) continue;
+                    const Tensor x0 = Tensor::full({1, 1}, 1.5, DType::Float64);
+                    const double at_zero_noise = f.q_sample(x0, steps({t}), Tensor::zeros({1, 1}, DType::Float64), s).item();
+                    const double noise_scale = f.q_sample(Tensor::zeros({1, 1}, DType::Float64), steps({t}), Tensor::ones({1, 1}, DType::Float64), s).item();
+                    e.near("t = " + std::to_string(t) + ": x_t with eps = 0 (the mean)", static_cast<double>(mean), at_zero_noise, 1e-12,
+                           "q(x_t | x_0) has mean sqrt(abar_t) x_0");
+                    e.near("t = " + std::to_string(t) + ": x_t from x_0 = 0, eps = 1 (the standard deviation)", static_cast<double>(std::sqrt(var)), noise_scale, 1e-12,
+                           "q(x_t | x_0) has variance 1 - abar_t: scale eps by sqrt(1 - abar_t)");
+                  }
+                }});
+  qs.push_back({"differentiable in x_0", 2, [f](Expect& e) {
+                  const NoiseSchedule s = schedule();
+                  Generator gen(3);
+                  const Tensor noise = gen.normal({2, 3}, 0, 1, DType::Float64);
+                  const auto report = dgm::gradcheck([&](const std::vector<Tensor>& in) { return f.q_sample(in[0], steps({4, 40}), noise, s); },
+                                                     {gen.normal({2, 3}, 0, 1, DType::Float64)});
+                  e.that(report.ok, report.str(), "multiply with engine ops (no data<T>() copies)");
+                }});
+
+  // ---------------------------------------------------------------- posterior
+  list.push_back({"posterior", "homework/diffusion/posterior.cpp", 10, {}});
+  auto& po = list.back().checks;
+  po.push_back({"the mean is shaped like x_0, the variance [N]", 1, [f](Expect& e) {
+                  Generator gen(1);
+                  const Tensor x0 = gen.normal({3, 1, 2, 2}, 0, 1, DType::Float64);
+                  posterior_shapes(e, f.posterior(x0, gen.normal(x0.shape(), 0, 1, DType::Float64), steps({1, 20, 49}), schedule()), x0);
+                }});
+  po.push_back({"equals Bayes' rule in precision form, in long double", 5, [f](Expect& e) {
+                  const NoiseSchedule s = schedule();
+                  for (uint64_t seed : {1, 2}) {
+                    Generator gen(seed);
+                    const Tensor x0 = gen.normal({5, 3}, 0, 1, DType::Float64), xt = gen.normal({5, 3}, 0, 1, DType::Float64);
+                    const Tensor t = steps({1, 2, 15, 33, 49});
+                    const Posterior p = f.posterior(x0, xt, t, s);
+                    e.set_context("seed " + std::to_string(seed) + ": ");
+                    if (!posterior_shapes(e, p, x0)) return;
+                    std::vector<double> mean, var;
+                    for (int64_t n = 0; n < 5; ++n) {
+                      const int64_t step = static_cast<int64_t>(t.at(n));
+                      var.push_back(static_cast<double>(bayes(s, step, 0, 0).var));
+                      for (int64_t i = 0; i < 3; ++i) mean.push_back(static_cast<double>(bayes(s, step, x0.at(n * 3 + i), xt.at(n * 3 + i)).mean));
+                    }
+                    e.tensors_near("variance", Tensor::from_vector(var, {5}), p.variance, 1e-12,
+                                   "beta_tilde = (1 - abar_{t-1}) / (1 - abar_t) beta_t: smaller than beta_t");
+                    e.tensors_near("mean", Tensor::from_vector(mean, {5, 3}), p.mean, 1e-12,
+                                   "x_0's coefficient has sqrt(abar_{t-1}) beta_t, x_t's has sqrt(alpha_t) (1 - abar_{t-1}); both over 1 - abar_t");
+                  }
+                }});
+  po.push_back({"t = 0: variance 0, mean x_0", 1, [f](Expect& e) {
+                  Generator gen(3);
+                  const Tensor x0 = gen.normal({2, 3}, 0, 1, DType::Float64);
+                  const Posterior p = f.posterior(x0, gen.normal({2, 3}, 0, 1, DType::Float64), steps({0, 0}), schedule());
+                  if (!posterior_shapes(e, p, x0)) return;
+                  e.tensors_near("variance at t = 0", Tensor::zeros({2}, DType::Float64), p.variance, 1e-15, "abar_{-1} = 1: 1 - abar_{-1} = 0");
+                  e.tensors_near("mean at t = 0", x0, p.mean, 1e-12, "abar_{-1} = 1 and abar_0 = alpha_0: the coefficients are 1 and 0");
+                }});
+  po.push_back({"total expectation and variance: averaged over x_t ~ q(x_t | x_0), it gives q(x_{t-1} | x_0)", 3, [f](Expect& e) {
+                  const NoiseSchedule s = schedule();
+                  const int64_t n = 20000, t = 2;  // early, where beta_tilde is far below beta_t
+                  Generator gen(4);
+                  const Tensor x0 = Tensor::full({n, 1}, 0.8, DType::Float64);
+                  const Tensor xt = q_sample_reference(s, x0, Tensor::from_indices(std::vector<int64_t>(n, t), {n}), gen.normal({n, 1}, 0, 1, DType::Float64));
+                  const Posterior p = f.posterior(x0, xt, Tensor::from_indices(std::vector<int64_t>(n, t), {n}), s);
+                  if (!posterior_shapes(e, p, x0)) return;
+                  const double m = dgm::mean(p.mean).item(), v_of_m = dgm::var(p.mean, {}, false, false).item(), mean_var = dgm::mean(p.variance).item();
+                  const LD prior_mean = std::sqrt(abar(s, t - 1)) * 0.8L, prior_var = 1 - abar(s, t - 1);
+                  e.near("E[mean] (the mean of x_{t-1} given x_0)", static_cast<double>(prior_mean), m, 5 * std::sqrt(v_of_m / n),
+                         "E_{x_t}[ E[x_{t-1} | x_t, x_0] ] = E[x_{t-1} | x_0] = sqrt(abar_{t-1}) x_0");
+                  e.near("Var[mean] + E[variance] (the variance of x_{t-1} given x_0)", static_cast<double>(prior_var), v_of_m + mean_var,
+                         5 * v_of_m * std::sqrt(2.0 / n), "the posterior variance plus the spread of the posterior mean is 1 - abar_{t-1}");
+                }});
+
+  // ---------------------------------------------------------------- l_simple
+  list.push_back({"l_simple", "homework/diffusion/l_simple.cpp", 10, {}});
+  auto& ls = list.back().checks;
+  ls.push_back({"a scalar (shape [])", 1, [f](Expect& e) {
+                  Generator gen(1);
+                  const LinearNoiseModel model{gen.normal({3, 3}, 0, 0.5, DType::Float64), gen.normal({3}, 0, 0.1, DType::Float64)};
+                  e.shape_is("L_simple", f.l_simple(std::cref(model), gen.normal({4, 3}, 0, 1, DType::Float64), steps({1, 2, 3, 4}),
+                                                    gen.normal({4, 3}, 0, 1, DType::Float64), schedule()),
+                             {}, "the mean over every element");
+                }});
+  ls.push_back({"equals mean (eps - eps_theta(x_t, t))^2 in long double (3 seeds)", 4, [f](Expect& e) {
+                  const NoiseSchedule s = schedule();
+                  for (uint64_t seed : {1, 2, 3}) {
+                    Generator gen(seed);
+                    const LinearNoiseModel model{gen.normal({3, 3}, 0, 0.5, DType::Float64), gen.normal({3}, 0, 0.1, DType::Float64)};
+                    const Tensor x0 = gen.normal({6, 3}, 0, 1, DType::Float64), noise = gen.normal({6, 3}, 0, 1, DType::Float64);
+                    const Tensor t = steps({0, 5, 11, 23, 37, 49});
+                    const Tensor pred = model(q_sample_reference(s, x0, t, noise), t);
+                    LD total = 0;
+                    for (int64_t i = 0; i < 18; ++i) total += std::pow(static_cast<LD>(noise.at(i)) - pred.at(i), 2);
+                    e.near("seed " + std::to_string(seed) + ": L_simple", static_cast<double>(total / 18), f.l_simple(std::cref(model), x0, t, noise, s).item(), 1e-12,
+                           "the network sees x_t (not x_0) and the step t; the target is the noise eps; a mean over every element");
+                  }
+                }});
+  ls.push_back({"an oracle that knows x_0 predicts the noise exactly: loss 0", 3, [f](Expect& e) {
+                  const NoiseSchedule s = schedule();
+                  Generator gen(4);
+                  const Tensor x0 = gen.normal({5, 1, 2, 2}, 0, 1, DType::Float64), noise = gen.normal({5, 1, 2, 2}, 0, 1, DType::Float64);
+                  const Tensor t = steps({0, 9, 19, 29, 49});
+                  const NoiseModel oracle = [&](const Tensor& x_t, const Tensor& tt) {  // eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)
+                    return (x_t - per_example_reference(x0, tt, [&](int64_t k, LD v) { return std::sqrt(abar(s, k)) * v; })) /
+                               per_example_reference(x0, tt, [&](int64_t k, LD) { return std::sqrt(1 - abar(s, k)); });
+                  };
+                  e.near("L_simple of the oracle", 0, f.l_simple(oracle, x0, t, noise, s).item(), 1e-20,
+                         "x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps goes into the network, with t, and eps is the target");
+                }});
+  ls.push_back({"its gradient reaches the network's weights (central differences)", 2, [f](Expect& e) {
+                  const NoiseSchedule s = schedule();
+                  Generator gen(5);
+                  Tensor W = gen.normal({2, 2}, 0, 0.5, DType::Float64);
+                  const LinearNoiseModel model{W.set_requires_grad(true), Tensor::zeros({2}, DType::Float64)};
+                  const Tensor x0 = gen.normal({4, 2}, 0, 1, DType::Float64), noise = gen.normal({4, 2}, 0, 1, DType::Float64);
+                  const Tensor t = steps({3, 8, 21, 44});
+                  const Tensor loss = f.l_simple(std::cref(model), x0, t, noise, s);
+                  if (!loss.requires_grad()) {
+                    e.that(false, "the loss does not depend on the network's weights", "use engine ops from the network's output to the loss");
+                    return;
+                  }
+                  const Tensor analytic = dgm::grad({loss}, {model.W})[0];
+                  Tensor probe = model.W.detach();
+                  const LinearNoiseModel frozen{probe, model.b};
+                  for (int64_t i = 0; i < 4; ++i) {
+                    const double numeric = dgm::central_difference([&] { return f.l_simple(std::cref(frozen), x0, t, noise, s).item(); }, probe, i);
+                    e.near("dL/dW[" + std::to_string(i) + "]", numeric, analytic.at(i), 1e-7 + 1e-6 * std::abs(numeric), "use engine ops throughout");
+                  }
+                }});
+  return list;
+}
+
+}  // namespace hw::diffusion

@@ -1,0 +1,53 @@
+// Every chapter's homework README lists exactly what its grader grades (names, files,
+// points per check), and every exercise's file exists.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "homework/autoregressive/exercises.h"
+#include "homework/diffusion/exercises.h"
+#include "homework/em/exercises.h"
+#include "homework/engine/exercises.h"
+#include "homework/flows/exercises.h"
+#include "homework/gan/exercises.h"
+#include "homework/vae/exercises.h"
+#include "tests/homework/helpers.h"
+
+namespace {
+
+const std::filesystem::path kRoot = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+
+std::string read(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void check_chapter(const std::string& chapter, const std::vector<hw::Exercise>& exercises) {
+  INFO("chapter " << chapter);
+  const std::string readme = read(kRoot / "homework" / chapter / "README.md");
+  const std::string begin = "<!-- exercises: written by scripts/homework_readmes.sh -->\n", end = "<!-- end of exercises -->";
+  const auto b = readme.find(begin), e = readme.find(end);
+  REQUIRE(b != std::string::npos);
+  REQUIRE(e != std::string::npos);
+  INFO("homework/" << chapter << "/README.md is out of date: run scripts/homework_readmes.sh");
+  REQUIRE(readme.substr(b + begin.size(), e - b - begin.size()) == hw::exercise_list_markdown(exercises));
+  REQUIRE(readme.find("make grade CHAPTER=" + chapter) != std::string::npos);
+  for (const auto& ex : exercises) {
+    INFO(ex.file);
+    REQUIRE(std::filesystem::exists(kRoot / ex.file));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("homework: each chapter's README lists its exercises, files and points as the grader grades them", "[homework]") {
+  check_chapter("engine", hw::engine::exercises(hw::engine::linked()));
+  check_chapter("autoregressive", hw::autoregressive::exercises(hw::autoregressive::linked()));
+  check_chapter("vae", hw::vae::exercises(hw::vae::linked()));
+  check_chapter("em", hw::em::exercises(hw::em::linked()));
+  check_chapter("flows", hw::flows::exercises(hw::flows::linked()));
+  check_chapter("gan", hw::gan::exercises(hw::gan::linked()));
+  check_chapter("diffusion", hw::diffusion::exercises(hw::diffusion::linked()));
+}
