@@ -100,6 +100,35 @@ bool shapes_fit(Expect& e, const std::vector<Tensor>& masks, const MadeCase& c) 
   return ok;
 }
 
+// The Jacobian test of the student's masks on case c: with `forbidden`, every output must
+// not depend on any input at its position in the ordering or later; without, it must
+// depend on every input before it (c then has every degree in every layer).
+void expect_dependences(Expect& e, const Functions& f, const MadeCase& c, uint64_t seed, bool forbidden) {
+  const int64_t D = static_cast<int64_t>(c.order.size());
+  const auto masks = f.made_masks(c.order, c.degrees);
+  if (!shapes_fit(e, masks, c)) return;
+  const Tensor J = made_jacobian(masks, D, seed);
+  const auto pos = positions(c.order);
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t j = 0; j < D; ++j) {
+      const int64_t pd = pos[static_cast<size_t>(d)], pj = pos[static_cast<size_t>(j)];
+      const double v = J.at(d * D + j);
+      const std::string where = "seed " + std::to_string(seed) + ": output " + std::to_string(d) + " (position " +
+                                std::to_string(pd) + ") ";
+      const std::string input = "input " + std::to_string(j) + " (position " + std::to_string(pj) + ")";
+      if (forbidden && pj >= pd && v != 0.0) {
+        e.that(false, where + "depends on " + input + ": d out / d in = " + fmt(v),
+               "an output must not see its own input: the output mask's comparison is strict (>)");
+        return;
+      }
+      if (!forbidden && pj < pd && v == 0.0) {
+        e.that(false, where + "does not depend on " + input,
+               "hidden layers compare with >= (a unit of degree m sees inputs at positions up to m)");
+        return;
+      }
+    }
+}
+
 // ---------------------------------------------------------------- PixelCNN
 // The Jacobian [C_out H W, C_in H W] of a stack: type A, then two type B layers.
 Tensor pixelcnn_jacobian(const Functions& f, int64_t channels, int64_t data_channels, int64_t H, int64_t W, uint64_t seed) {
@@ -221,40 +250,10 @@ std::vector<Exercise> exercises(const Functions& f) {
                   }
                 }});
   mm.push_back({"Jacobian test: output d depends only on inputs before d in the ordering", 3, [f](Expect& e) {
-                  for (uint64_t seed : {4, 5, 6}) {
-                    const MadeCase c = random_case(seed, 6, {10, 10});
-                    const auto masks = f.made_masks(c.order, c.degrees);
-                    if (!shapes_fit(e, masks, c)) return;
-                    const Tensor J = made_jacobian(masks, 6, seed);
-                    const auto pos = positions(c.order);
-                    for (int64_t d = 0; d < 6; ++d)
-                      for (int64_t j = 0; j < 6; ++j)
-                        if (pos[static_cast<size_t>(j)] >= pos[static_cast<size_t>(d)] && J.at(d * 6 + j) != 0.0) {
-                          e.that(false, "seed " + std::to_string(seed) + ": output " + std::to_string(d) + " (position " +
-                                            std::to_string(pos[static_cast<size_t>(d)]) + ") depends on input " + std::to_string(j) +
-                                            " (position " + std::to_string(pos[static_cast<size_t>(j)]) + "): d out / d in = " + fmt(J.at(d * 6 + j)),
-                                 "an output must not see its own input: the output mask's comparison is strict (>)");
-                          return;
-                        }
-                  }
+                  for (uint64_t seed : {4, 5, 6}) expect_dependences(e, f, random_case(seed, 6, {10, 10}), seed, /*forbidden=*/true);
                 }});
   mm.push_back({"not over-masked: with every degree present, output d depends on every earlier input", 3, [f](Expect& e) {
-                  for (uint64_t seed : {7, 8}) {
-                    const MadeCase c = covering_case(seed, 5, 2);
-                    const auto masks = f.made_masks(c.order, c.degrees);
-                    if (!shapes_fit(e, masks, c)) return;
-                    const Tensor J = made_jacobian(masks, 5, seed);
-                    const auto pos = positions(c.order);
-                    for (int64_t d = 0; d < 5; ++d)
-                      for (int64_t j = 0; j < 5; ++j)
-                        if (pos[static_cast<size_t>(j)] < pos[static_cast<size_t>(d)] && J.at(d * 5 + j) == 0.0) {
-                          e.that(false, "seed " + std::to_string(seed) + ": output " + std::to_string(d) + " (position " +
-                                            std::to_string(pos[static_cast<size_t>(d)]) + ") does not depend on input " +
-                                            std::to_string(j) + " (position " + std::to_string(pos[static_cast<size_t>(j)]) + ")",
-                                 "hidden layers compare with >= (a unit of degree m sees inputs at positions up to m)");
-                          return;
-                        }
-                  }
+                  for (uint64_t seed : {7, 8}) expect_dependences(e, f, covering_case(seed, 5, 2), seed, /*forbidden=*/false);
                 }});
 
   // ---------------------------------------------------------------- pixelcnn_mask

@@ -5,10 +5,6 @@
 using namespace hw::em;
 using hw_test::grade;
 
-TEST_CASE("em homework: the reference solutions get full marks", "[homework]") {
-  for (const auto& ex : exercises(linked())) hw_test::require_full_marks(hw::grade_in_process(ex));
-}
-
 namespace {
 // log pi_k + log N(x; mu_k, Sigma_k) with a choice of terms left out, [N, K]
 Tensor log_terms(const Tensor& X, const Mixture& m, bool with_log_det, bool with_weights) {

@@ -7,10 +7,6 @@
 using namespace hw::vae;
 using hw_test::grade;
 
-TEST_CASE("vae homework: the reference solutions get full marks", "[homework]") {
-  for (const auto& ex : exercises(linked())) hw_test::require_full_marks(hw::grade_in_process(ex));
-}
-
 TEST_CASE("vae homework: wrong KLs lose points", "[homework]") {
   Functions f = linked();
   SECTION("the log-variance term's sign flipped") {
