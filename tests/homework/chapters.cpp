@@ -10,6 +10,8 @@
 #include "homework/engine/exercises.h"
 #include "homework/flows/exercises.h"
 #include "homework/gan/exercises.h"
+#include "homework/intro/exercises.h"
+#include "homework/likelihood/exercises.h"
 #include "homework/vae/exercises.h"
 #include "tests/homework/helpers.h"
 
@@ -44,6 +46,7 @@ void check_chapter(const std::string& chapter, const std::vector<hw::Exercise>& 
 
 static const std::vector<std::pair<std::string, std::vector<hw::Exercise>>>& chapters() {
   static const std::vector<std::pair<std::string, std::vector<hw::Exercise>>> all = {
+      {"intro", hw::intro::exercises(hw::intro::linked())},
       {"engine", hw::engine::exercises(hw::engine::linked())},
       {"autoregressive", hw::autoregressive::exercises(hw::autoregressive::linked())},
       {"vae", hw::vae::exercises(hw::vae::linked())},
@@ -51,6 +54,7 @@ static const std::vector<std::pair<std::string, std::vector<hw::Exercise>>>& cha
       {"flows", hw::flows::exercises(hw::flows::linked())},
       {"gan", hw::gan::exercises(hw::gan::linked())},
       {"diffusion", hw::diffusion::exercises(hw::diffusion::linked())},
+      {"likelihood", hw::likelihood::exercises(hw::likelihood::linked())},
   };
   return all;
 }
