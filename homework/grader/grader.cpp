@@ -451,7 +451,7 @@ int run_chapter(const std::string& chapter, const std::vector<Exercise>& exercis
   if (!table_path.empty()) std::ofstream(table_path) << table.str();
   if (!json_path.empty()) std::ofstream(json_path) << to_json(chapter, results).dump(2) << "\n";
 
-  if (!stubs_dir.empty()) {
+  if (!stubs_dir.empty()) try {
     int bad = 0;
     for (size_t i = 0; i < results.size(); ++i) {
       const auto& r = results[i];
@@ -470,6 +470,9 @@ int run_chapter(const std::string& chapter, const std::vector<Exercise>& exercis
     }
     std::cout << (bad ? "stubs-fail-cleanly: FAIL\n" : "stubs-fail-cleanly: every untouched stub fails with 'not implemented'\n");
     return bad ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::cerr << "grade_" << chapter << ": " << e.what() << "\n";
+    return 2;
   }
   for (const auto& r : results)
     if (!r.full_marks()) return 1;
