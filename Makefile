@@ -52,6 +52,7 @@ fuzz: build
 # Homework: configure with the stubs (or SOLUTIONS=1: the reference solutions), build
 # the graders alone, run them through ctest (label homework), then print every table.
 SOLUTIONS ?= 0
+HW_CHAPTERS = $(filter-out grader,$(notdir $(patsubst %/,%,$(wildcard homework/*/))))
 homework-build: configure
 	@cmake -S . -B $(BUILD) -DDGM_SOLUTIONS=$(if $(filter 1,$(SOLUTIONS)),ON,OFF) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS) --target homework_graders
@@ -64,9 +65,8 @@ homework: homework-build
 	  echo "tables: $(BUILD)/homework/<chapter>.txt, scores as JSON: $(BUILD)/homework/<chapter>.json"; exit $$status
 
 grade: homework-build
-	@test -n "$(CHAPTER)" || { echo "usage: make grade CHAPTER=<chapter> [SOLUTIONS=1]"; \
-	  echo "chapters: $$(ls -d homework/*/ | xargs -n1 basename | grep -v grader | tr '\n' ' ')"; exit 2; }
-	@test -d homework/$(CHAPTER) -a "$(CHAPTER)" != grader || { echo "no homework chapter '$(CHAPTER)'; chapters: $$(ls -d homework/*/ | xargs -n1 basename | grep -v grader | tr '\n' ' ')"; exit 2; }
+	@test -n "$(CHAPTER)" || { echo "usage: make grade CHAPTER=<chapter> [SOLUTIONS=1]"; echo "chapters: $(HW_CHAPTERS)"; exit 2; }
+	@test -n "$(filter $(CHAPTER),$(HW_CHAPTERS))" || { echo "no homework chapter '$(CHAPTER)'; chapters: $(HW_CHAPTERS)"; exit 2; }
 	@rm -f $(BUILD)/homework/$(CHAPTER).txt
 	@cd $(BUILD) && ctest -L homework -R '^homework_$(CHAPTER)$$' >/dev/null 2>&1; status=$$?; \
 	  cat homework/$(CHAPTER).txt 2>/dev/null || echo "the grader of $(CHAPTER) did not run: see $(BUILD)/Testing/Temporary/LastTest.log"; exit $$status

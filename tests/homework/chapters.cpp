@@ -1,8 +1,6 @@
 // Every chapter at once: the reference solutions get full marks in this process, and
 // each README lists exactly what its grader grades (names, files, points per check).
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "homework/autoregressive/exercises.h"
 #include "homework/diffusion/exercises.h"
@@ -13,22 +11,16 @@
 #include "homework/intro/exercises.h"
 #include "homework/likelihood/exercises.h"
 #include "homework/vae/exercises.h"
+#include "tests/helpers.h"
 #include "tests/homework/helpers.h"
 
 namespace {
 
 const std::filesystem::path kRoot = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
 
-std::string read(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void check_chapter(const std::string& chapter, const std::vector<hw::Exercise>& exercises) {
   INFO("chapter " << chapter);
-  const std::string readme = read(kRoot / "homework" / chapter / "README.md");
+  const std::string readme = dgm::test::read_text(kRoot / "homework" / chapter / "README.md");
   const std::string begin = "<!-- exercises: written by scripts/homework_readmes.sh -->\n", end = "<!-- end of exercises -->";
   const auto b = readme.find(begin), e = readme.find(end);
   REQUIRE(b != std::string::npos);
