@@ -6,6 +6,13 @@
 // im2col/col2im copies between them: there, splitting the images between
 // threads, each running single-threaded GEMMs, keeps both cores busy through
 // the copies too. While chunks run, OpenBLAS is held to one thread.
+//
+// The chunks run on a pool of threads started on first use and kept (one
+// fewer than the thread count: the caller runs the first chunk). Starting a
+// std::thread per call cost ~50 us and started the second chunk late; a
+// pool thread is handed its chunk through an atomic counter it is spinning
+// on (or, after 200 us idle, sleeping on). Chunk c always covers the same
+// range and gets index c, so results do not depend on which thread ran it.
 #pragma once
 
 #include <cstdint>
@@ -14,11 +21,14 @@
 namespace dgm::runtime {
 
 // How many chunks to split n items into: up to blas_threads(), only when the
-// work (FLOPs) is large enough to pay for starting threads, at most n.
+// work (FLOPs) is large enough to pay for handing out chunks (2 MFLOP each), at most n.
 int parallel_chunks(int64_t n, double flops);
 
 // Runs f(begin, end, chunk) for `chunks` contiguous ranges covering [0, n),
-// the first on the calling thread; rethrows the first exception a chunk threw.
+// the first on the calling thread, the others on the pool; rethrows the
+// first exception a chunk threw. Called from inside a chunk, or while
+// another thread's chunks run, it runs the chunks one after another on the
+// calling thread (same indices, same result).
 // f must not record graph nodes (the graph is built by one thread); buffers
 // may come from the tensor allocator (it is locked), but kernels prepare
 // each chunk's scratch beforehand.
@@ -30,7 +40,7 @@ int range_pieces(int64_t n, int64_t values = 1);
 // An elementwise pass over n items of `values` values each (a binary op,
 // an activation: 1; a norm: a group) runs f(begin, end, piece) on contiguous
 // pieces of [0, n), one per thread when each piece gets at least ~256k
-// values (below that, starting a thread costs more than it saves); on the
+// values (below that, handing a piece to another thread costs more than it saves); on the
 // calling thread alone otherwise, called directly (most calls: small
 // tensors, no std::function, no thread). Returns the number of pieces.
 template <class F>
