@@ -37,6 +37,16 @@ namespace unary {
 #include "autograd/ops/unary_table.h"
 #undef DGM_UNARY
 }  // namespace unary
+// The one-pass backward kernels of the table's DGM_UNARY_GRAD lines, e.g.
+// kernels::unary_grad::silu(g, x) = g * silu'(x): g and the saved tensor of
+// one shape and dtype.
+namespace unary_grad {
+#define DGM_UNARY(...)
+#define DGM_UNARY_GRAD(name, ...) Tensor name(const Tensor& g, const Tensor& saved);
+#include "autograd/ops/unary_table.h"
+#undef DGM_UNARY_GRAD
+#undef DGM_UNARY
+}  // namespace unary_grad
 Tensor negate(const Tensor& x, const char* op = "neg");
 Tensor sign(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double slope);

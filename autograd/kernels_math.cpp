@@ -43,6 +43,27 @@ Tensor map(const Tensor& x, const char* name, F f) {
   return out;
 }
 
+// out = f(g, v) elementwise for two flat tensors of one shape and dtype
+// (a backward kernel: g the incoming gradient, v the saved x or y), in
+// pieces like map.
+template <class F>
+Tensor map2(const Tensor& g, const Tensor& v, const char* name, F f) {
+  check_same_float(g, v, name);
+  if (g.shape() != v.shape())
+    throw Error(std::string(name) + ": gradient " + g.shape().str() + " and saved tensor " + v.shape().str() + " differ in shape");
+  Tensor out = Tensor::empty(g.shape(), g.dtype());
+  dispatch_float(g.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    runtime::parallel_range(g.numel(), [&](int64_t begin, int64_t end, int) {
+      auto gv = flat(const_cast<T*>(g.data<T>()) + begin, end - begin);
+      auto in = flat(const_cast<T*>(v.data<T>()) + begin, end - begin);
+      auto res = flat(out.data<T>() + begin, end - begin);
+      f(gv, in, res, T{});
+    });
+  });
+  return out;
+}
+
 // res = log(1 + u) for u >= -1, vectorised (xsimd has no log1p), by Kahan's
 // trick: log1p(u) = log(w) u / (w - 1) with w = 1 + u, and u where w rounds to 1.
 template <class U, class R>
@@ -86,6 +107,23 @@ namespace unary {
 #include "autograd/ops/unary_table.h"
 #undef DGM_UNARY
 }  // namespace unary
+
+// The one-pass backward kernels: each DGM_UNARY_GRAD line's `grad`
+// statement, with gv the incoming gradient, v the saved x or y, r the result.
+namespace unary_grad {
+#define DGM_UNARY(...)
+#define DGM_UNARY_GRAD(NAME, SAVES, GRAD)                                        \
+  Tensor NAME(const Tensor& g, const Tensor& saved) {                            \
+    return map2(g, saved, #NAME "_backward", [](auto& gv, auto& v, auto& r, auto tag) { \
+      using T = decltype(tag);                                                   \
+      (void)T{};                                                                 \
+      GRAD;                                                                      \
+    });                                                                          \
+  }
+#include "autograd/ops/unary_table.h"
+#undef DGM_UNARY_GRAD
+#undef DGM_UNARY
+}  // namespace unary_grad
 
 Tensor negate(const Tensor& x, const char* op) {
   return map(x, op, [](auto& v, auto& r, auto) { xt::noalias(r) = -v; });

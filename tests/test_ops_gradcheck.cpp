@@ -2,8 +2,12 @@
 // broadcasting patterns of binary ops: same shape, scalar, row, column,
 // leading axes, and both sides broadcast.
 #include <array>
+#include <map>
 
 #include "helpers.h"
+
+#include "autograd/graph.h"
+#include "autograd/kernels.h"
 
 using namespace dgm;
 using namespace dgm::test;
@@ -89,6 +93,49 @@ Tensor sample_Kinked(const Shape& s) { return away_from_zero(s, 0.1, 2.0); }
     require_gradgradcheck([](const std::vector<Tensor>& in) { return NAME(in[0]); }, {x});        \
   }
 #include "autograd/ops/unary_table.h"
+#undef DGM_UNARY
+
+// A line's one-pass backward kernel (DGM_UNARY_GRAD, used when no graph is
+// being built; the gradchecks above run it) against the line's engine-op
+// backward (run under create_graph; the gradgradchecks above run it), on 2^20
+// values (split between threads when there are two) with |x| up to 60,
+// where e^x overflows float32. In float64 the two agree to rounding; in
+// float32 both are measured against the float64 result on the same (float32)
+// inputs, and the one-pass kernel must be no less accurate.
+namespace {
+// max_i |a_i - b_i| / (1 + |b_i|)
+double worst_relative(const Tensor& a, const Tensor& b) {
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.at(i) - b.at(i)) / (1.0 + std::abs(b.at(i))));
+  return worst;
+}
+}  // namespace
+#define DGM_UNARY(...)
+#define DGM_UNARY_GRAD(NAME, SAVES, GRAD)                                                          \
+  TEST_CASE("one-pass backward of " #NAME " equals its engine-op backward", "[unary][threads]") {  \
+    std::map<DType, std::pair<Tensor, Tensor>> results; /* dtype -> (one pass, engine ops) */     \
+    for (DType dtype : {DType::Float64, DType::Float32}) {                                        \
+      /* float32 values in both dtypes: float64 computes from the same inputs */                 \
+      Tensor x = (randn({1 << 20}, 7) * 12.0).to(DType::Float32).to(dtype);                      \
+      Tensor g = randn({1 << 20}, 8).to(DType::Float32).to(dtype);                                \
+      x.set_requires_grad(true);                                                                  \
+      const Tensor one_pass = grad({NAME(x)}, {x}, {g})[0];                                       \
+      const Tensor engine_ops = grad({NAME(x)}, {x}, {g}, false, /*create_graph=*/true)[0];       \
+      const Tensor x_ = x.detach(), y_ = kernels::unary::NAME(x_);                                \
+      const Tensor direct = kernels::unary_grad::NAME(g, SAVES##_);                               \
+      for (int64_t i = 0; i < x.numel(); i += 4099) REQUIRE(one_pass.at(i) == direct.at(i)); /* it is the one used */ \
+      REQUIRE(one_pass.dtype() == dtype);                                                         \
+      results[dtype] = {one_pass, engine_ops};                                                    \
+    }                                                                                             \
+    const auto& [exact, exact_ops] = results[DType::Float64];                                     \
+    REQUIRE(worst_relative(exact, exact_ops) <= 1e-13);                                           \
+    const auto& [single, single_ops] = results[DType::Float32];                                   \
+    const double err = worst_relative(single, exact), err_ops = worst_relative(single_ops, exact); \
+    INFO("float32 against float64: one pass " << err << ", engine ops " << err_ops);             \
+    REQUIRE(err <= std::max(err_ops, 1e-7));                                                      \
+  }
+#include "autograd/ops/unary_table.h"
+#undef DGM_UNARY_GRAD
 #undef DGM_UNARY
 
 TEST_CASE("gradcheck: leaky_relu", "[gradcheck][unary]") {

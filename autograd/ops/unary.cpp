@@ -108,12 +108,32 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 // Every line of autograd/ops/unary_table.h becomes a backward node that
 // computes the line's `backward` from g and the saved x or y, and the op
 // itself: the kernel's y, recorded with that node.
+// A line with a DGM_UNARY_GRAD kernel uses it when no graph is being built
+// (the usual backward: one pass instead of a few engine ops and their
+// temporaries); under create_graph, the line's engine-op `backward`.
+template <class Node>
+struct OnePassGrad {
+  static constexpr Tensor (*kernel)(const Tensor&, const Tensor&) = nullptr;
+};
+#define DGM_UNARY(NAME, ...) struct NAME##_backward;
+#define DGM_UNARY_GRAD(NAME, ...)                                                          \
+  template <>                                                                             \
+  struct OnePassGrad<NAME##_backward> {                                                   \
+    static constexpr Tensor (*kernel)(const Tensor&, const Tensor&) = kernels::unary_grad::NAME; \
+  };
+#include "autograd/ops/unary_table.h"
+#undef DGM_UNARY_GRAD
+#undef DGM_UNARY
+
 #define DGM_SAVES_x Save::Input
 #define DGM_SAVES_y Save::Output
 #define DGM_UNARY(NAME, SAVES, FORWARD, BACKWARD, DOMAIN)                                  \
   struct NAME##_backward : UnaryNode {                                                    \
     std::vector<Tensor> backward(const Tensor& g) override {                              \
       const Tensor SAVES = s();                                                           \
+      constexpr auto one_pass = OnePassGrad<NAME##_backward>::kernel;                     \
+      if (one_pass && !GradMode::is_enabled() && g.shape() == SAVES.shape() && g.dtype() == SAVES.dtype()) \
+        return {one_pass(g, SAVES)};                                                      \
       return {BACKWARD};                                                                  \
     }                                                                                     \
   };                                                                                      \

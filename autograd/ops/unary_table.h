@@ -21,6 +21,20 @@
 // their commas from the preprocessor.
 //
 // The includer defines DGM_UNARY (and undefines it after the #include).
+//
+// A line whose backward takes several engine ops (each a pass over memory
+// and a temporary) may add a one-pass version of it below the table,
+//
+//   DGM_UNARY_GRAD(name, saves, grad)
+//
+//   grad      a statement that fills r = g * dy/dx from the flat arrays gv
+//             (the incoming gradient) and v (the saved x or y), xtensor
+//             like `forward` (kernels_math.cpp)
+//
+// used by the usual first-order backward, when no graph is being built. The
+// line's `backward` stays the definition: it runs under create_graph, and
+// tests/test_ops_gradcheck.cpp checks every DGM_UNARY_GRAD against it.
+// An includer that wants the DGM_UNARY_GRAD lines defines that macro too.
 
 //  y = e^x                             dy/dx = y
 DGM_UNARY(exp, y, (xt::noalias(r) = xt::exp(v)), (g * y), Real)
@@ -52,3 +66,12 @@ DGM_UNARY(softplus, x, (softplus_into(v, r)), (g * sigmoid(x)), Real)
 DGM_UNARY(log_sigmoid, x, (log_sigmoid_into(v, r)), (g * sigmoid(neg(x))), Real)
 //  y = x sigmoid(x)  (SiLU, swish)     dy/dx = s + x s (1 - s),  s = sigmoid(x)
 DGM_UNARY(silu, x, (xt::noalias(r) = v / (T(1) + xt::exp(-v))), ([&] { const Tensor s = sigmoid(x); return g * (s * (1.0 + x * (1.0 - s))); }()), Real)
+
+#ifdef DGM_UNARY_GRAD
+//  sigmoid: g y (1 - y);  tanh: g (1 - y^2)
+DGM_UNARY_GRAD(sigmoid, y, (xt::noalias(r) = gv * v * (T(1) - v)))
+DGM_UNARY_GRAD(tanh, y, (xt::noalias(r) = gv * (T(1) - v * v)))
+//  silu: g s (1 + x (1 - s)), with 1 - s = sigmoid(-x) = 1 / (1 + e^x) computed
+//  as such (not by subtracting s from 1, which loses its digits for large x)
+DGM_UNARY_GRAD(silu, x, (xt::noalias(r) = gv / (T(1) + xt::exp(-v)) * (T(1) + v / (T(1) + xt::exp(v)))))
+#endif
