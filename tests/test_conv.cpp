@@ -201,6 +201,36 @@ TEST_CASE("gradcheck: avg_pool2d, its adjoint, upsample_nearest2d", "[gradcheck]
         std::vector<double>{0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3});
 }
 
+TEST_CASE("upsample_nearest2d: values and the one-pass backward against their definitions, scales 2 and 3", "[conv][threads]") {
+  // Large enough (2^20 output values at scale 2) to be split between threads
+  // when there are two. The backward without create_graph is one pass of
+  // block sums; with it, s^2 avg_pool2d(g, s) in engine ops.
+  for (int64_t s : {2, 3}) {
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      Tensor x = randn({4, 16, 64 / s, 64 / s}, 1).to(dtype).set_requires_grad(true);
+      Tensor y = upsample_nearest2d(x, s);
+      Tensor g = randn(y.shape(), 2).to(dtype);
+      const int64_t h = x.size(2), w = x.size(3);
+      for (int64_t i = 0; i < y.numel(); i += 97) {  // y[m, i, j] = x[m, i / s, j / s]
+        const int64_t j = i % (w * s), r = (i / (w * s)) % (h * s), m = i / (w * s * h * s);
+        REQUIRE(y.at(i) == x.at((m * h + r / s) * w + j / s));
+      }
+      const Tensor one_pass = grad({upsample_nearest2d(x, s)}, {x}, {g})[0];
+      const Tensor composite = grad({upsample_nearest2d(x, s)}, {x}, {g}, false, /*create_graph=*/true)[0];
+      REQUIRE(one_pass.shape() == x.shape());
+      for (int64_t k = 0; k < x.numel(); k += 31) {  // dx[m, i, j] = sum of g over its block, summed here in long double
+        const int64_t j = k % w, i = (k / w) % h, m = k / (w * h);
+        long double block = 0;
+        for (int64_t a = 0; a < s; ++a)
+          for (int64_t b = 0; b < s; ++b) block += g.at(((m * h * s) + i * s + a) * w * s + j * s + b);
+        const double tol = dtype == DType::Float64 ? 1e-13 : 1e-5;
+        REQUIRE(one_pass.at(k) == Approx(static_cast<double>(block)).margin(tol));
+        REQUIRE(composite.at(k) == Approx(static_cast<double>(block)).margin(tol));
+      }
+    }
+  }
+}
+
 TEST_CASE("gradcheck: layer_norm and group_norm", "[gradcheck][norm]") {
   require_gradcheck([](const std::vector<Tensor>& v) { return layer_norm(v[0], 1, v[1], v[2]); },
                     {randn({3, 5}, 1), randn({5}, 2), randn({5}, 3)});

@@ -687,26 +687,62 @@ Tensor avg_pool2d_adjoint(const Tensor& g, const Shape& in_shape, int64_t k, int
 }
 
 // ---------------------------------------------------------------- upsample_nearest2d
-// y[n,c,i,j] = x[n,c,i/s,j/s];   dx = sum of g over each s x s block = s^2 avg_pool2d(g, s)
+// y[n,c,i,j] = x[n,c,i/s,j/s];   dx[n,c,i,j] = sum of g over its s x s block
+// (= s^2 avg_pool2d(g, s): that composite is the backward under create_graph;
+// otherwise one pass, block_sum below). Both kernels go plane by plane, in
+// pieces on the threads when large (runtime::parallel_range).
+namespace {
+// dx[m, i, j] = sum_{a, b < s} g[m, i s + a, j s + b] for the planes [m0, m1)
+template <class T>
+void block_sum(const T* g, T* dx, int64_t h, int64_t w, int64_t s, int64_t m0, int64_t m1) {
+  const int64_t gw = w * s;
+  for (int64_t m = m0; m < m1; ++m)
+    for (int64_t i = 0; i < h; ++i) {
+      T* out = dx + (m * h + i) * w;
+      std::fill_n(out, w, T(0));
+      for (int64_t a = 0; a < s; ++a) {
+        const T* row = g + (m * h * s + i * s + a) * gw;
+        for (int64_t b = 0; b < s; ++b)
+          for (int64_t j = 0; j < w; ++j) out[j] += row[j * s + b];
+      }
+    }
+}
+}  // namespace
+
 struct UpsampleBackward : Node {
   int64_t s = 2;
   const char* name() const override { return "upsample_nearest2d"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    return {avg_pool2d(g, s, s) * static_cast<double>(s * s)};
+    if (GradMode::is_enabled()) return {avg_pool2d(g, s, s) * static_cast<double>(s * s)};
+    const int64_t h = g.shape()[2] / s, w = g.shape()[3] / s, nc = g.shape()[0] * g.shape()[1];
+    Tensor dx = Tensor::empty({g.shape()[0], g.shape()[1], h, w}, g.dtype());
+    kernels::dispatch_float(g.dtype(), "upsample_nearest2d_backward", [&](auto tag) {
+      using T = decltype(tag);
+      runtime::parallel_range(nc, [&](int64_t m0, int64_t m1, int) { block_sum(g.data<T>(), dx.data<T>(), h, w, s, m0, m1); },
+                              h * w * s * s);
+    });
+    return {dx};
   }
 };
 Tensor upsample_nearest2d(const Tensor& x, int64_t scale) {
   if (x.dim() != 4) throw Error("upsample_nearest2d: expects [N, C, H, W], got " + x.shape().str());
   if (scale < 1) throw Error("upsample_nearest2d: scale must be >= 1");
-  const int64_t h = x.shape()[2], w = x.shape()[3], nc = x.shape()[0] * x.shape()[1];
-  Tensor y = Tensor::empty({x.shape()[0], x.shape()[1], h * scale, w * scale}, x.dtype());
+  const int64_t h = x.shape()[2], w = x.shape()[3], nc = x.shape()[0] * x.shape()[1], ow = w * scale;
+  Tensor y = Tensor::empty({x.shape()[0], x.shape()[1], h * scale, ow}, x.dtype());
   kernels::dispatch_float(x.dtype(), "upsample_nearest2d", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    for (int64_t m = 0; m < nc; ++m)
-      for (int64_t i = 0; i < h * scale; ++i)
-        for (int64_t j = 0; j < w * scale; ++j) py[(m * h * scale + i) * w * scale + j] = px[(m * h + i / scale) * w + j / scale];
+    runtime::parallel_range(nc, [&](int64_t m0, int64_t m1, int) {
+      for (int64_t m = m0; m < m1; ++m)
+        for (int64_t i = 0; i < h; ++i) {  // input row i: widened once, then copied to output rows i s .. i s + s - 1
+          T* first = py + (m * h + i) * scale * ow;
+          const T* row = px + (m * h + i) * w;
+          for (int64_t b = 0; b < scale; ++b)
+            for (int64_t j = 0; j < w; ++j) first[j * scale + b] = row[j];
+          for (int64_t a = 1; a < scale; ++a) std::copy_n(first, ow, first + a * ow);
+        }
+    }, h * w * scale * scale);
   });
   if (any_requires_grad({&x})) {
     auto node = std::make_shared<UpsampleBackward>();
