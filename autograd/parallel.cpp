@@ -8,7 +8,6 @@
 #include <chrono>
 #include <deque>
 #include <exception>
-#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -69,7 +68,7 @@ class Pool {
     body_ = &body;
     remaining_.store(chunks - 1, std::memory_order_relaxed);
     for (int c = 1; c < chunks; ++c) {
-      Worker& w = *workers_[static_cast<size_t>(c - 1)];
+      Worker& w = workers_[static_cast<size_t>(c - 1)];
       w.turn.fetch_add(1, std::memory_order_release);
       w.turn.notify_one();
     }
@@ -80,17 +79,14 @@ class Pool {
 
  private:
   struct Worker {
-    std::atomic<uint32_t> turn{0};
-    std::thread thread;
+    std::atomic<uint32_t> turn{0};  // raised by one for each chunk handed to this thread
   };
 
   void grow(int n) {
     while (static_cast<int>(workers_.size()) < n) {
-      workers_.push_back(std::make_unique<Worker>());
+      Worker& w = workers_.emplace_back();  // a deque: earlier workers stay where they are
       const int c = static_cast<int>(workers_.size());
-      Worker* w = workers_.back().get();
-      w->thread = std::thread([this, w, c] { serve(*w, c); });
-      w->thread.detach();  // the pool lives as long as the process
+      std::thread([this, &w, c] { serve(w, c); }).detach();  // the pool lives as long as the process
     }
   }
 
@@ -102,7 +98,7 @@ class Pool {
     }
   }
 
-  std::deque<std::unique_ptr<Worker>> workers_;
+  std::deque<Worker> workers_;
   const std::function<void(int)>* body_ = nullptr;
   std::atomic<int> remaining_{0};
 };
