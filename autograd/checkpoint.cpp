@@ -63,6 +63,18 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
     throw file_error(path, std::string("cannot move the temporary file into place: ") + std::strerror(errno));
 }
 
+void save_text_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw file_error(path, std::string("cannot write: ") + std::strerror(errno));
+    out << text;
+    if (!out.flush()) throw file_error(path, "write failed (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw file_error(path, std::string("cannot move the temporary file into place: ") + std::strerror(errno));
+}
+
 nn::NamedTensors load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw file_error(path, "cannot open it (" + std::string(std::strerror(errno)) + ")");

@@ -18,6 +18,9 @@ namespace dgm {
 // into place, so an interrupted save never leaves a half-written checkpoint.
 void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
+// Writes `text` to `path` the same way (a temporary file renamed into place): the JSON
+// beside a checkpoint, a resume state's companions.
+void save_text_atomically(const std::string& path, const std::string& text);
 // Reads every tensor of a safetensors file. A missing, truncated or corrupt
 // file throws a dgm::Error naming the file and what is wrong.
 nn::NamedTensors load_safetensors(const std::string& path,

@@ -97,6 +97,41 @@ void Adam::step() {
   });
 }
 
+std::map<std::string, Tensor> Adam::state() const {
+  std::map<std::string, Tensor> s;
+  Tensor t = Tensor::empty({1}, DType::Int64);
+  t.data<int64_t>()[0] = t_;
+  s["t"] = t;
+  for (size_t i = 0; i < m_.size(); ++i) {
+    s["m." + std::to_string(i)] = m_[i].contiguous_copy();
+    s["v." + std::to_string(i)] = v_[i].contiguous_copy();
+  }
+  return s;
+}
+
+void Adam::load_state(const std::map<std::string, Tensor>& s) {
+  auto find = [&](const std::string& name) -> const Tensor& {
+    const auto it = s.find(name);
+    if (it == s.end()) throw Error("Adam::load_state: the saved state has no '" + name + "' (" + std::to_string(params_.size()) + " parameters expected)");
+    return it->second;
+  };
+  const Tensor& t = find("t");
+  if (t.dtype() != DType::Int64 || t.numel() != 1) throw Error("Adam::load_state: 't' must be one int64, got " + t.shape().str());
+  for (size_t i = 0; i < m_.size(); ++i)
+    for (const char* which : {"m.", "v."}) {
+      const Tensor& x = find(which + std::to_string(i));
+      if (x.shape() != params_[i].shape() || x.dtype() != params_[i].dtype())
+        throw Error(std::string("Adam::load_state: '") + which + std::to_string(i) + "' is " + x.shape().str() + " " + dtype_name(x.dtype()) +
+                    ", its parameter is " + params_[i].shape().str() + " " + dtype_name(params_[i].dtype()));
+    }
+  NoGradGuard ng;
+  t_ = t.data<int64_t>()[0];
+  for (size_t i = 0; i < m_.size(); ++i) {
+    m_[i].copy_(find("m." + std::to_string(i)));
+    v_[i].copy_(find("v." + std::to_string(i)));
+  }
+}
+
 AdamW::AdamW(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay)
     : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay) {
   decoupled_ = true;

@@ -4,6 +4,8 @@
 // recorded (as under NoGradGuard); a parameter without a gradient is skipped.
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "autograd/tensor.h"
@@ -46,6 +48,12 @@ class Adam : public Optimizer {
        double eps = 1e-8, double weight_decay = 0.0);
   void step() override;
   int64_t steps() const { return t_; }
+  // The moments and the step count, to save beside a checkpoint and resume from:
+  // {"t": int64 [1], "m.<i>", "v.<i>"} for the i-th parameter.
+  std::map<std::string, Tensor> state() const;
+  // Every name must be there with its parameter's shape and dtype; checked before anything
+  // is copied (an error names the tensor and both shapes, and leaves the optimizer unchanged).
+  void load_state(const std::map<std::string, Tensor>& state);
 
  protected:
   double beta1_, beta2_, eps_, weight_decay_;

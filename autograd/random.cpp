@@ -1,6 +1,9 @@
 // dgm/autograd/random.cpp — Generator.
 #include "autograd/random.h"
 
+#include <cstdlib>
+#include <sstream>
+
 #include <cmath>
 
 #include "autograd/graph.h"
@@ -11,6 +14,23 @@ void Generator::manual_seed(uint64_t seed) {
   seed_ = seed;
   engine_.seed(seed);
   has_spare_ = false;
+}
+
+std::string Generator::state() const {
+  std::ostringstream os;
+  os << seed_ << ' ' << has_spare_ << ' ' << std::hexfloat << spare_ << ' ' << engine_;
+  return os.str();
+}
+
+void Generator::set_state(const std::string& state) {
+  std::istringstream is(state);
+  uint64_t seed = 0;
+  bool spare_flag = false;
+  std::string spare_text;
+  std::mt19937_64 engine;
+  is >> seed >> spare_flag >> spare_text >> engine;
+  if (is.fail()) throw Error("Generator::set_state: not a generator state (" + std::to_string(state.size()) + " characters)");
+  seed_ = seed, has_spare_ = spare_flag, spare_ = std::strtod(spare_text.c_str(), nullptr), engine_ = engine;
 }
 
 double Generator::uniform01() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }

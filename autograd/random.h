@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 
 #include "autograd/tensor.h"
 
@@ -19,6 +20,11 @@ class Generator {
   explicit Generator(uint64_t seed = 0) { manual_seed(seed); }
   void manual_seed(uint64_t seed);
   uint64_t seed() const { return seed_; }
+  // The whole state as text (the engine's words, the Box-Muller spare): a training run
+  // saves it beside its checkpoint so that a resumed run draws the numbers it would have.
+  std::string state() const;
+  // Back to a state() string; a malformed one throws naming what is wrong.
+  void set_state(const std::string& state);
 
   // --- scalars
   uint64_t next_u64() { return engine_(); }

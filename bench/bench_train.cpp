@@ -29,6 +29,9 @@
 #include "models/flows.h"
 #include "models/gan.h"
 #include "models/made.h"
+#include "models/recipes.h"
+#include "models/registry.h"
+#include "models/unet.h"
 #include "models/pixelcnn.h"
 #include "models/toolkit/distributions.h"
 #include "models/vae.h"
@@ -133,23 +136,27 @@ double dcgan_mflop(int64_t w, int64_t latent, int64_t batch) {
 void model_workloads(const std::function<bool(const std::string&)>& want) {
   Generator g(0);
   Tensor bin784 = g.bernoulli({128, 784}, 0.5);
+  // every model from its recipe (models/recipes.cpp): bench_* are the reference's sizes,
+  // fashion_flow and fashion_unet the lessons' own setups
+  auto build = [&](const char* tag) { return models::build(models::recipe(tag), false, g); };
   if (want("vae")) {
-    models::VAE m(784, {400}, 20, models::Decoder::Bernoulli, g);
-    train_bench("a_vae_b128", 419.84, m, [&] { return m.loss(bin784, g); });
+    auto m = build("bench_vae");
+    auto& vae = dynamic_cast<models::VAE&>(*m);
+    train_bench("a_vae_b128", 419.84, vae, [&] { return vae.loss(bin784, g); });
   }
   if (want("made")) {
-    models::MADE m(784, {500, 500}, 2, g);
-    train_bench("b_made_b128", 693.76, m, [&] { return m.loss(bin784); });
+    auto m = build("bench_made");
+    train_bench("b_made_b128", 693.76, *m, [&] { return m->loss(bin784); });
   }
   if (want("pixelcnn")) {
-    models::PixelCNN m(2, 64, 5, 28, 28, g);
+    auto m = build("bench_pixelcnn");
     Tensor x = g.bernoulli({32, 1, 28, 28}, 0.5);
-    train_bench("c_pixelcnn_b32", 28069.658624, m, [&] { return m.loss(x); });
+    train_bench("c_pixelcnn_b32", 28069.658624, *m, [&] { return m->loss(x); });
   }
   if (want("realnvp")) {
-    models::RealNVP2D m(8, 64, g);
+    auto m = build("bench_realnvp2d");
     Tensor x = g.normal({512, 2});
-    train_bench("d_realnvp2d_b512", 106.82368, m, [&] { return m.loss(x); });
+    train_bench("d_realnvp2d_b512", 106.82368, *m, [&] { return m->loss(x); });
   }
   if (want("ddpm")) {
     models::DDPM2D m(models::NoiseSchedule::linear(1000), {128, 128, 128}, g);
@@ -157,10 +164,9 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     train_bench("e_ddpm2d_b512", 102.23616, m, [&] { return m.loss(x, g); });
   }
   if (want("realnvp_img")) {
-    models::ImageFlowOptions o;  // lesson_flow's default
-    auto m = models::make_image_flow(o, g);
+    auto m = build("fashion_flow");  // lesson_flow's Fashion-MNIST flow
     Tensor x = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
-    train_bench("i_realnvp_img_b64", image_flow_mflop(o, 64), *m, [&] { return m->loss(x); });
+    train_bench("i_realnvp_img_b64", image_flow_mflop(models::image_flow_options(m->config_json()), 64), *m, [&] { return m->loss(x); });
   }
   if (want("dcgan")) {
     namespace gan = models::gan;
@@ -182,12 +188,11 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     });
   }
   if (want("unet")) {
-    models::UNetOptions o;  // lesson_ddpm's Fashion-MNIST default
-    o.base = 16;
-    o.groups = 4;
-    models::DDPM m(Shape{1, 28, 28}, models::NoiseSchedule::linear(1000), std::make_shared<models::UNet>(o, g), g, 256);
+    auto m = build("fashion_unet");  // lesson_ddpm's Fashion-MNIST U-Net
+    auto& ddpm = dynamic_cast<models::DDPM&>(*m);
     Tensor x = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
-    train_bench("k_unet28_b64", unet_mflop(o, 28, 28, 64), m, [&] { return m.loss(x); });
+    const auto& unet = dynamic_cast<const models::UNet&>(ddpm.noise_predictor());
+    train_bench("k_unet28_b64", unet_mflop(unet.options(), 28, 28, 64), ddpm, [&] { return ddpm.loss(x); });
   }
 }
 

@@ -15,7 +15,9 @@
 
 #include "autograd/graph.h"
 #include "autograd/optim.h"
+#include "lessons/common/harness.h"
 #include "lessons/common/lesson.h"
+#include "models/recipes.h"
 #include "models/toolkit/datasets.h"
 #include "models/toolkit/distributions.h"
 #include "models/toolkit/image.h"
@@ -44,10 +46,21 @@ train::FitResult fit(models::TrainableDensity& m, const Tensor& train_x, const T
   o.lr = lr;
   o.tag = tag;
   o.out_dir = L.options().out;
+  o.resume = L.options().resume;
   o.prepare = prepare;
   o.data_transform = tag.rfind("digits", 0) == 0    ? "8x8 digits, 17 grey levels as k / 16"
                      : tag.rfind("fashion", 0) == 0 ? "Fashion-MNIST binarized: afresh each batch for training, fixed for validation"
                                                     : "3x3 binary images (random bars with 5% pixel noise)";
+  return train::fit(m, train_x, val_x, gen, o);
+}
+
+// A recipe's model trained on its data set (with the lesson's flags), as the harness would.
+train::FitResult fit_recipe(models::TrainableDensity& m, const models::Recipe& r, const data::DataSet& d, Generator& gen,
+                            lesson::Lesson& L) {
+  train::FitOptions o = L.training(r);
+  o.data_transform = d.name + ": " + d.description;
+  if (d.prepare) o.prepare = [&d, &gen](const Tensor& x) { return d.prepare(x, gen); };
+  const Tensor train_x = r.flat ? flat(d.train) : d.train, val_x = r.flat ? flat(d.validation) : d.validation;
   return train::fit(m, train_x, val_x, gen, o);
 }
 
@@ -61,7 +74,8 @@ train::FitResult fit_made_agnostic(models::MADE& made, const Tensor& train_x, co
   o.batch_size = 50;
   o.validate_every = 10;
   o.tag = tag;
-  o.out_dir = L.options().out;
+  L.configure(o);
+  o.epochs = epochs;  // --epochs is for the recipes' trainings
   o.before_step = [&] { made.use_ordering(gen.randint(0, K), seed); };
   return train::fit(made, train_x, Tensor(), gen, o, [&] {
     return -train::chunked_means(val_x, 500, [&](const Tensor& x) {
@@ -321,20 +335,24 @@ int main(int argc, char** argv) {
                  "   reference points (validation, the book code's curves): autoregressive model ~89 nats, VAE ~100.5,\n"
                  "   uniform model 64 ln 17 = 181.3\n";
     {
-      const lesson::DigitSplits digits = lesson::load_digits(opt);
-      const Tensor &tr = digits.train.images, &va = digits.validation.images, &te = digits.test.images;
-      models::MADE made(64, {512, 512}, 17, gen);
-      models::PixelCNN pix(17, 64, 5, 8, 8, gen, gated);
+      const data::DataSet digits = lesson::harness::data_for("digits17", opt);
+      const Tensor &tr = digits.train, &te = digits.test;
+      models::Recipe made_recipe = models::recipe("digits_made"), pix_recipe = models::recipe("digits_pixelcnn");
+      pix_recipe.set("gated", gated ? "true" : "false");
+      auto made_ptr = models::build(made_recipe, opt.quick, gen);
+      auto pix_ptr = models::build(pix_recipe, opt.quick, gen);
+      auto& made = dynamic_cast<models::MADE&>(*made_ptr);
+      auto& pix = dynamic_cast<models::PixelCNN&>(*pix_ptr);
       const double uniform_nll = 64 * std::log(17.0);
       {
-        auto f = fit(made, flat(tr), flat(va), L.epochs(20, 60), 50, 1e-3, gen, L, "digits_made");
+        auto f = fit_recipe(made, made_recipe, digits, gen, L);
         const train::Evaluation test = train::evaluate(made, flat(te));
         report(made, "digits_made", f, train::evaluate(made, flat(tr)).nll_nats, test, te, 8, 8, gen, L, 64,
                completion(made, gen));
         L.check_le("digits_made: test NLL below the uniform model's 64 ln 17 nats", test.nll_nats, uniform_nll);
       }
       {
-        auto f = fit(pix, tr, va, L.epochs(4, 40), 50, 1e-3, gen, L, "digits_pixelcnn");
+        auto f = fit_recipe(pix, pix_recipe, digits, gen, L);
         const train::Evaluation test = train::evaluate(pix, te);
         report(pix, "digits_pixelcnn", f, train::evaluate(pix, tr).nll_nats, test, te, 8, 8, gen, L, 64,
                completion(pix, gen));
@@ -345,8 +363,9 @@ int main(int argc, char** argv) {
       }
       // MADE overfits 1,000 images; training on 8 orderings at once and
       // evaluating their mixture regularises it.
-      models::MADE agn(64, {512, 512}, 17, gen);
-      auto fa = fit_made_agnostic(agn, flat(tr), flat(va), L.epochs(10, 100), 8, 99, gen, L, "digits_made_8_orderings");
+      auto agn_ptr = models::build(made_recipe, false, gen);  // the full MADE of the recipe, on 8 orderings
+      auto& agn = dynamic_cast<models::MADE&>(*agn_ptr);
+      auto fa = fit_made_agnostic(agn, flat(tr), flat(digits.validation), L.epochs(10, 100), 8, 99, gen, L, "digits_made_8_orderings");
       const double agn_test = -train::chunked_means(flat(te), 500, [&](const Tensor& x) {
         return std::vector<Tensor>{agn.log_prob_ensemble(x, 8, 99)};
       })[0];
@@ -358,23 +377,21 @@ int main(int argc, char** argv) {
     if (!opt.quick && !skip_fashion) {
       std::cout << "\n-- 5. Binarized Fashion-MNIST (dynamic binarization for training, one fixed binarization of the test set)\n"
                    "   reference points (binarized MNIST, not this data): NADE 88.3, MADE 86.64, PixelCNN 81.30 nats\n";
-      auto tr = data::fashion_mnist(data::Split::Train, opt.data), te = data::fashion_mnist(data::Split::Test, opt.data);
-      Tensor val = data::binarize_static(slice(tr.images, 0, 55000, 60000), 1);
-      Tensor train_x = slice(tr.images, 0, 0, 55000);
-      Tensor test = data::binarize_static(te.images, 0);
-      auto binarize = [&gen](const Tensor& x) { return data::binarize_dynamic(x, gen); };
-      models::MADE made(784, {1000, 1000}, 2, gen);
-      models::PixelCNN pix(2, 32, 5, 28, 28, gen, gated);
-      const Tensor train_probe = data::binarize_static(slice(train_x, 0, 0, 10000), 2);  // the train NLL's images
+      const data::DataSet fashion = lesson::harness::data_for("fashion_binarized", opt);
+      models::Recipe made_recipe = models::recipe("fashion_made"), pix_recipe = models::recipe("fashion_pixelcnn");
+      pix_recipe.set("gated", gated ? "true" : "false");
+      auto made = models::build(made_recipe, false, gen);
+      auto pix = models::build(pix_recipe, false, gen);
       {
-        auto f = fit(made, flat(train_x), flat(val), L.epochs(30, 30), 100, 1e-3, gen, L, "fashion_made", binarize);
-        report(made, "fashion_made", f, train::evaluate(made, flat(train_probe)).nll_nats, train::evaluate(made, flat(test)),
-               test, 28, 28, gen, L, 36, completion(made, gen));
+        auto f = fit_recipe(*made, made_recipe, fashion, gen, L);
+        report(*made, "fashion_made", f, train::evaluate(*made, flat(fashion.train_eval)).nll_nats,
+               train::evaluate(*made, flat(fashion.test)), fashion.test, 28, 28, gen, L, 36,
+               completion(dynamic_cast<models::MADE&>(*made), gen));
       }
       {
-        auto f = fit(pix, train_x, val, L.epochs(3, 3), 64, 1e-3, gen, L, "fashion_pixelcnn", binarize);
-        report(pix, "fashion_pixelcnn", f, train::evaluate(pix, train_probe).nll_nats, train::evaluate(pix, test), test, 28,
-               28, gen, L, 36, completion(pix, gen));
+        auto f = fit_recipe(*pix, pix_recipe, fashion, gen, L);
+        report(*pix, "fashion_pixelcnn", f, train::evaluate(*pix, fashion.train_eval).nll_nats, train::evaluate(*pix, fashion.test),
+               fashion.test, 28, 28, gen, L, 36, completion(dynamic_cast<models::PixelCNN&>(*pix), gen));
       }
     }
   });

@@ -24,7 +24,9 @@
 #include <iostream>
 
 #include "autograd/graph.h"
+#include "lessons/common/harness.h"
 #include "lessons/common/lesson.h"
+#include "models/recipes.h"
 #include "models/diffusion.h"
 #include "models/sample_quality.h"
 #include "models/toolkit/distributions.h"
@@ -179,7 +181,7 @@ train::FitOptions ddpm_fit(lesson::Lesson& L, const std::string& tag, int epochs
   o.epochs = epochs;
   o.batch_size = batch;
   o.tag = tag;
-  o.out_dir = L.options().out;
+  L.configure(o);  // the output folder, --resume, --lr
   o.data_transform = "as the data set stores it; a model with levels maps k / (levels - 1) to [-1, 1] inside";
   o.train_column = "train_loss";
   o.y_label = "training objective";
@@ -354,14 +356,18 @@ void simple_vs_bound(lesson::Lesson& L, Generator& gen) {
 // ------------------------------------------------------------ 8. the digits: a likelihood bound
 void digits(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
-  const lesson::DigitSplits d = lesson::load_digits(L.options());
-  std::cout << "\n-- 8. The 8x8 digits (17 levels, scaled to [-1, 1]), train " << d.train.size() << " / test " << d.test.size()
-            << ": eps-MLP " << (quick ? "256" : "512") << " x 3, T = 50 (linear beta 0.02 to 0.3), L_simple, EMA 0.999;\n"
+  const data::DataSet d = lesson::harness::data_for("digits17", L.options());
+  const models::Recipe& recipe = models::recipe("digits_ddpm");
+  std::cout << "\n-- 8. The 8x8 digits (17 levels, scaled to [-1, 1]), train " << d.train.size(0) << " / test " << d.test.size(0)
+            << ": " << recipe.title(quick) << " (linear beta 0.02 to 0.3), L_simple, EMA 0.999;\n"
             << "   the test NLL bound over all T terms, L_0 the discretized Gaussian over the 17 levels\n";
-  const int64_t hidden = quick ? 256 : 512;
-  models::DDPM m(64, NoiseSchedule::linear(50, 0.02, 0.3), {hidden, hidden, hidden}, gen, 17, 64);
-  const Tensor tr = reshape(d.train.images, {d.train.size(), 64}), te = reshape(d.test.images, {d.test.size(), 64});
-  const train::FitResult fr = train::fit(m, tr, Tensor(), gen, ddpm_fit(L, "digits_ddpm", L.epochs(40, 400), 64));
+  auto model = models::build(recipe, quick, gen);
+  auto& m = dynamic_cast<models::DDPM&>(*model);
+  const Tensor tr = reshape(d.train, {d.train.size(0), 64}), te = reshape(d.test, {d.test.size(0), 64});
+  train::FitOptions o = L.training(recipe);
+  o.data_transform = "as the data set stores it; a model with levels maps k / (levels - 1) to [-1, 1] inside";
+  o.train_column = "train_loss", o.y_label = "training objective", o.curve_title = recipe.tag;
+  const train::FitResult fr = train::fit(m, tr, Tensor(), gen, o);
   std::vector<double> totals, priors, transitions, decoders;
   for (int r = 0; r < (quick ? 2 : 5); ++r) {  // each x_t draw gives a bound; so does their mean
     const models::DDPM::Bound b = m.bound(te, gen);
@@ -410,29 +416,26 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
     test = data::fashion_mnist(data::Split::Test, L.options().data);
   }
   const int64_t H = train.images.size(2), W = train.images.size(3), D = H * W, levels = train.levels;
-  const int64_t T = quick ? 50 : 1000;
-  // the paper's schedule (1e-4 to 0.02 over 1000 steps), stretched to T steps
-  const NoiseSchedule schedule = NoiseSchedule::linear(T, 1e-4 * 1000.0 / static_cast<double>(T), 0.02 * 1000.0 / static_cast<double>(T));
-  models::UNetOptions uo;
-  uo.base = quick ? 8 : io.base;
-  uo.groups = std::max<int64_t>(1, uo.base / 4);
-  uo.multipliers = {1, 2, 2};
+  // the recipe: fashion_unet (--unet-base changes its widths), or digits_unet for --quick (the paper's
+  // schedule, 1e-4 to 0.02 over 1000 steps, stretched to T = 50)
+  models::Recipe recipe = models::recipe(quick ? "digits_unet" : "fashion_unet");
+  if (!quick) recipe.set("net.base", std::to_string(io.base)).set("net.groups", std::to_string(std::max<int64_t>(1, io.base / 4)));
   Generator init(L.options().seed + 91);
-  auto unet = std::make_shared<models::UNet>(uo, init);
-  models::DDPM m(Shape{1, H, W}, schedule, unet, init, levels);
+  auto model = models::build(recipe, quick, init);
+  auto& m = dynamic_cast<models::DDPM&>(*model);
+  const NoiseSchedule& schedule = m.schedule();
+  const int64_t T = schedule.steps();
   std::cout << "\n-- 9. " << name << " " << H << "x" << W << " (" << levels << " levels, scaled to [-1, 1]), train " << train.size() << " / test "
-            << test.size() << ": a U-Net (widths " << uo.base << ", " << 2 * uo.base << ", " << 2 * uo.base << "; GroupNorm residual blocks with\n"
+            << test.size() << ": " << recipe.title(quick) << " (GroupNorm residual blocks with\n"
             << "   the time embedding; self-attention at " << H / 4 << "x" << W / 4 << "; " << m.num_parameters() << " parameters), T = " << T
             << " (linear beta " << std::defaultfloat << schedule.beta.front() << " to " << schedule.beta.back() << "), L_simple, EMA 0.995"
             << (quick ? "\n   (--quick: the 8x8 digits stand in for Fashion-MNIST)\n" : "\n");
 
-  // ---- training
-  train::FitOptions o = ddpm_fit(L, quick ? "digits_unet" : "fashion_unet", L.epochs(5, 1000), 64);
-  o.ema = 0.995;  // a short run: average the last few hundred steps, not the first ones
-  if (!quick) {
-    o.examples_per_epoch = 6400;  // an epoch of the curve: 100 steps
-    if (L.options().epochs == 0) o.max_seconds = io.minutes * 60;
-  }
+  // ---- training: the recipe's (a time budget, --image-minutes, unless --epochs says how many passes)
+  train::FitOptions o = L.training(recipe);
+  o.data_transform = "as the data set stores it; a model with levels maps k / (levels - 1) to [-1, 1] inside";
+  o.train_column = "train_loss", o.y_label = "training objective", o.curve_title = recipe.tag;
+  if (!quick && L.options().epochs == 0) o.max_seconds = io.minutes * 60;
   const train::FitResult fr = train::fit(m, train.images, Tensor(), gen, o);
   std::cout << std::fixed << std::setprecision(1) << "   trained " << fr.steps << " steps in " << fr.seconds << " s, final loss "
             << std::setprecision(4) << fr.last_train_loss << "\n";
@@ -505,6 +508,7 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   models::ImageClassifier clf(1, H, W, 10, init);
   models::ClassifierOptions co;
   co.cache = L.path(quick ? "digits_classifier.safetensors" : "fashion_classifier.safetensors");
+  co.retrain = L.options().retrain;
   if (quick) co.epochs = 8, co.validation = 200;
   const models::ClassifierFit cf = models::fit_classifier(clf, train, test, gen, co);
   if (!cf.note.empty()) std::cout << "   " << cf.note << "\n";
@@ -586,7 +590,6 @@ int main(int argc, char** argv) {
   L.app().add_flag("--skip-fashion", io.skip, "Skip step 9 on Fashion-MNIST");
   return L.run(argc, argv, [&] {
     Generator gen(L.options().seed);
-    progress::Stopwatch clock;
     forward_marginals(L, gen);
     posterior(L);
     epsilon_form(L, gen);
@@ -596,6 +599,5 @@ int main(int argc, char** argv) {
     two_d(L, gen);
     digits(L, gen);
     if (L.options().quick || !io.skip) images(L, gen, io);
-    L.metric("train_seconds", clock.seconds());
   });
 }

@@ -217,7 +217,6 @@ int main(int argc, char** argv) {
     L.metric("train_loss_nats", final_train);
     L.metric("test_loss_nats", final_test);
     L.metric("test_accuracy", acc);
-    L.metric("train_seconds", tr.seconds);
     L.metric("epochs", epochs);
     L.metric("parameters", static_cast<double>(model->num_parameters()));
 

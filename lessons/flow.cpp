@@ -26,7 +26,9 @@
 #include "autograd/gradcheck.h"
 #include "autograd/graph.h"
 #include "autograd/optim.h"
+#include "lessons/common/harness.h"
 #include "lessons/common/lesson.h"
+#include "models/recipes.h"
 #include "models/flows.h"
 #include "models/toolkit/datasets.h"
 #include "models/toolkit/distributions.h"
@@ -225,7 +227,7 @@ std::vector<std::array<uint8_t, 3>> colours_by_angle(const Tensor& x) {
 
 struct ToyResult {
   std::shared_ptr<Flow> flow;
-  double integral = 0, test_nll = 0;
+  double integral = 0, test_nll = 0, train_seconds = 0;
 };
 
 ToyResult train_toy(lesson::Lesson& L, data::Toy toy, Generator& gen) {
@@ -243,6 +245,7 @@ ToyResult train_toy(lesson::Lesson& L, data::Toy toy, Generator& gen) {
   o.data_transform = "2-D toy " + name + ", points as they are";
   o.curve_title = "RealNVP on " + name;
   const train::FitResult fr = train::fit(*r.flow, train, val, gen, o);
+  r.train_seconds = fr.seconds;
   r.flow->eval();
   r.test_nll = train::evaluate(*r.flow, test).nll_nats;
   const Grid g = make_grid(300, 6.0);
@@ -422,15 +425,13 @@ struct DigitsResult {
   std::shared_ptr<Flow> image_flow;  // the multi-scale RealNVP (step 8 draws from it in --quick runs)
 };
 
-train::FitOptions digits_fit(lesson::Lesson& L, const std::string& tag, int epochs) {
-  train::FitOptions o;
-  o.epochs = epochs;
-  o.batch_size = 64;
-  o.tag = tag;
-  o.out_dir = L.options().out;
-  o.curve_title = tag + " on the 8x8 digits (dequantized, D log 17 included)";
+// A recipe's flow trained on the digits with the lesson's flags.
+train::FitResult fit_digits(Flow& f, const models::Recipe& r, const data::DataSet& d, Generator& gen, lesson::Lesson& L) {
+  train::FitOptions o = L.training(r);
+  o.curve_title = r.tag + " on the 8x8 digits (dequantized, D log 17 included)";
   o.data_transform = "8x8 digits, 17 levels as k / 16, dequantized (k + U[0, 1)) / 17 inside the model";
-  return o;
+  auto input = [&](const Tensor& x) { return r.flat ? reshape(x, {x.size(0), -1}) : x; };
+  return train::fit(f, input(d.train), input(d.validation), gen, o);
 }
 
 // The test figure, averaged over `draws` dequantizations (each one is a bound; so is their mean).
@@ -440,36 +441,34 @@ double test_nll(Flow& f, const Tensor& test, int draws) {
   return s;
 }
 
-DigitsResult digits(lesson::Lesson& L, const lesson::DigitSplits& d, Generator& gen) {
+DigitsResult digits(lesson::Lesson& L, const data::DataSet& d, Generator& gen) {
   const bool quick = L.options().quick;
-  std::cout << "\n-- 6. The 8x8 digits, 17 grey levels, uniform dequantization (train " << d.train.size() << " / validation "
-            << d.validation.size() << " / test " << d.test.size() << ")\n";
-  auto flat = [](const data::ImageSet& s) { return reshape(s.images, {s.size(), 64}); };
-  const Tensor tr = flat(d.train), va = flat(d.validation), te = flat(d.test);
-
-  auto nice = models::make_nice(64, 4, {256, 256}, gen, 17, models::Prior::Logistic);
-  const train::FitResult fn = train::fit(*nice, tr, va, gen, digits_fit(L, "digits_nice", L.epochs(15, 200)));
-  auto realnvp = models::make_realnvp(64, 8, {128, 128}, gen, 17, /*actnorm=*/true, 0.05);
-  const train::FitResult fr = train::fit(*realnvp, tr, va, gen, digits_fit(L, "digits_realnvp_mlp", L.epochs(15, 60)));
-  models::ImageFlowOptions io;
-  io.height = io.width = 8, io.levels = 17, io.scales = 2, io.steps = 2, io.hidden = quick ? 16 : 32, io.blocks = 1;
+  std::cout << "\n-- 6. The 8x8 digits, 17 grey levels, uniform dequantization (train " << d.train.size(0) << " / validation "
+            << d.validation.size(0) << " / test " << d.test.size(0) << ")\n";
+  const Tensor te = reshape(d.test, {d.test.size(0), 64});
+  const models::Recipe &nice_r = models::recipe("digits_nice"), &realnvp_r = models::recipe("digits_realnvp_mlp"),
+                       &multi_r = models::recipe("digits_realnvp_multiscale");
+  auto as_flow = [](std::shared_ptr<models::TrainableDensity> m) { return std::dynamic_pointer_cast<Flow>(m); };
+  auto nice = as_flow(models::build(nice_r, quick, gen));
+  const train::FitResult fn = fit_digits(*nice, nice_r, d, gen, L);
+  auto realnvp = as_flow(models::build(realnvp_r, quick, gen));
+  const train::FitResult fr = fit_digits(*realnvp, realnvp_r, d, gen, L);
   DigitsResult res;
-  res.image_flow = models::make_image_flow(io, gen);
-  const train::FitResult fm =
-      train::fit(*res.image_flow, d.train.images, d.validation.images, gen, digits_fit(L, "digits_realnvp_multiscale", L.epochs(4, 40)));
+  res.image_flow = as_flow(models::build(multi_r, quick, gen));
+  const train::FitResult fm = fit_digits(*res.image_flow, multi_r, d, gen, L);
   nice->eval(), realnvp->eval(), res.image_flow->eval();
   const int draws = quick ? 2 : 10;
   const double nice_nll = test_nll(*nice, te, draws), mlp_nll = test_nll(*realnvp, te, draws);
-  res.test_nll = test_nll(*res.image_flow, d.test.images, draws);
+  res.test_nll = test_nll(*res.image_flow, d.test, draws);
   res.test_bpd = train::bits_per_dim(res.test_nll, 64);
   auto line = [](const std::string& what, double nll, const train::FitResult& f) {
     std::cout << "   " << std::left << std::setw(72) << what << std::right << std::fixed << std::setprecision(2) << std::setw(8) << nll
               << " nats  (best epoch " << f.best_epoch << ", " << std::setprecision(1) << f.seconds << " s)\n";
   };
   std::cout << "   test NLL per image (mean of " << draws << " dequantizations):\n";
-  line("NICE: 4 additive couplings, MLP 256-256, scaling, logistic prior", nice_nll, fn);
-  line("RealNVP: logit, 8 x (actnorm, affine coupling, MLP 128-128)", mlp_nll, fr);
-  line("RealNVP multi-scale: logit, 2 scales, ResNet couplings (" + std::to_string(io.hidden) + " ch), actnorm", res.test_nll, fm);
+  line(nice_r.title(quick) + ", scaling, logistic prior", nice_nll, fn);
+  line(realnvp_r.title(quick) + ", logit, actnorm", mlp_nll, fr);
+  line(multi_r.title(quick) + ", logit, actnorm", res.test_nll, fm);
   std::cout << "   = " << std::setprecision(3) << res.test_bpd << " bits/dim for the multi-scale flow. References: a uniform model "
             << "64 ln 17 = 181.3 nats;\n   the book code's RealNVP about 125 (validation); MADE and PixelCNN on this split: lesson_ar\n";
   if (!quick && L.options().epochs == 0 && !d.synthetic)
@@ -516,46 +515,38 @@ struct ImageResult {
   double test_bpd = 0, test_nll = 0, seconds = 0;
 };
 
-ImageResult image_flow(lesson::Lesson& L, const DigitsResult& dr, const lesson::DigitSplits& d,
-                       const models::ImageFlowOptions& base, double minutes, Generator& gen) {
+ImageResult image_flow(lesson::Lesson& L, const DigitsResult& dr, const data::DataSet& d, const models::Recipe& recipe, double minutes,
+                       Generator& gen) {
   const auto& opt = L.options();
   ImageResult r;
   std::shared_ptr<Flow> flow;
-  data::ImageSet test;
+  Tensor test;
   if (opt.quick) {  // the digits' multi-scale flow of step 6 stands in for Fashion-MNIST
     std::cout << "\n-- 8. The multi-scale RealNVP of step 6 stands in for Fashion-MNIST (--quick): its figures, its samples\n";
     flow = dr.image_flow, test = d.test;
     r.test_nll = dr.test_nll, r.test_bpd = dr.test_bpd;
   } else {
-    const data::ImageSet all = data::fashion_mnist(data::Split::Train, opt.data);
-    const data::ImageSet train = all.slice(0, all.size() - 1000), val = all.slice(all.size() - 1000, all.size());
-    test = data::fashion_mnist(data::Split::Test, opt.data);
-    flow = models::make_image_flow(base, gen);
-    std::cout << "\n-- 8. A multi-scale " << (base.conv1x1 ? "Glow-style flow (actnorm, 1x1 conv, affine coupling)" : "RealNVP")
-              << " on Fashion-MNIST (256 levels; train 59,000 / validation 1,000 / test 10,000)\n   " << base.scales << " scales, "
-              << base.steps << " couplings per half-scale, ResNet couplings " << base.hidden << " channels x " << base.blocks
-              << " block(s), logit alpha " << base.logit_alpha << "; " << flow->num_parameters() << " parameters; Adam 1e-3, batch 64, "
-              << std::defaultfloat << minutes << " minutes\n";
-    train::FitOptions f;
-    f.epochs = L.epochs(1000, 1000);
-    f.batch_size = 64;
-    f.tag = "fashion_flow";
-    f.out_dir = opt.out;
+    const data::DataSet fashion = lesson::harness::data_for(recipe.data, opt);
+    test = fashion.test;
+    flow = std::dynamic_pointer_cast<Flow>(models::build(recipe, false, gen));
+    train::FitOptions f = L.training(recipe);
+    if (opt.epochs == 0) f.max_seconds = minutes * 60;
+    std::cout << "\n-- 8. A " << recipe.title(false) << " on Fashion-MNIST (" << fashion.description << ")\n   "
+              << flow->num_parameters() << " parameters; Adam " << f.lr << ", batch " << f.batch_size << ", "
+              << (opt.epochs > 0 ? std::to_string(opt.epochs) + " epochs" : std::to_string(minutes) + " minutes") << "\n";
     f.data_transform = "Fashion-MNIST, 256 levels as k / 255, dequantized (k + U[0, 1)) / 256 inside the model";
-    f.examples_per_epoch = 6400;  // an "epoch" of the curve: 100 steps
-    f.max_seconds = minutes * 60;
     f.curve_title = "multi-scale RealNVP on Fashion-MNIST: NLL per image (dequantized)";
-    f.train_column = "train_nll_nats_per_6400";
-    const train::FitResult fr = train::fit(*flow, train.images, val.images, gen, f);
+    f.train_column = "train_nll_nats_running";
+    const train::FitResult fr = train::fit(*flow, fashion.train, fashion.validation, gen, f);
     flow->eval();
-    const train::Evaluation ev = train::evaluate(*flow, test.images, 250);
+    const train::Evaluation ev = train::evaluate(*flow, test, 250);
     r = {ev.bits_per_dim, ev.nll_nats, fr.seconds};
     std::cout << std::fixed << std::setprecision(3) << "   test: " << ev.nll_nats << " nats per image = " << ev.bits_per_dim
               << " bits/dim (" << ev.kind << "), after " << fr.steps << " steps, " << std::setprecision(0) << fr.seconds << " s\n"
               << "   published: Glow on Fashion-MNIST 2.958 bits/dim (long GPU training); the issue's target for the default run 3.8\n";
     if (opt.epochs == 0) L.check_le("Fashion-MNIST: test bits/dim <= 3.8 (the issue's target for the default run)", ev.bits_per_dim, 3.8);
   }
-  const int64_t h = test.images.size(2);
+  const int64_t h = test.size(2);
   // samples at temperature 1.0 and 0.7, and a latent interpolation between two test images
   const int up = image::upscale_for(h);
   for (double t : {1.0, 0.7}) {
@@ -565,7 +556,7 @@ ImageResult image_flow(lesson::Lesson& L, const DigitsResult& dr, const lesson::
   }
   {
     NoGradGuard ng;
-    Tensor pair = slice(test.images, 0, 0, 2);
+    Tensor pair = slice(test, 0, 0, 2);
     Tensor z = flow->bijector().forward_flow(flow->dequantize(pair)).z;
     std::vector<Tensor> frames;
     for (int i = 0; i <= 9; ++i) frames.push_back(slice(z, 0, 0, 1) * (1 - i / 9.0) + slice(z, 0, 1, 2) * (i / 9.0));
@@ -580,21 +571,23 @@ ImageResult image_flow(lesson::Lesson& L, const DigitsResult& dr, const lesson::
 
 int main(int argc, char** argv) {
   lesson::Lesson L("flow", "normalizing flows: the change of variables, NICE, RealNVP, dequantization, bits/dim");
-  models::ImageFlowOptions image_opts;
-  double minutes = 9;
+  // the Fashion-MNIST flow is the recipe fashion_flow; these flags change it (and the JSON beside its checkpoint says so)
+  models::Recipe fashion_flow = models::recipe("fashion_flow");
+  double minutes = fashion_flow.full.minutes;
+  int64_t hidden = 32;
+  int steps = 3, blocks = 1;
+  bool conv1x1 = false;
   L.app().add_option("--image-minutes", minutes, "Training time for the Fashion-MNIST flow, minutes (default run)")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  L.app().add_option("--hidden", image_opts.hidden, "Channels of the image flow's coupling ResNets")->capture_default_str()->check(CLI::PositiveNumber);
-  L.app().add_option("--steps", image_opts.steps, "Couplings per half-scale of the image flow")->capture_default_str()->check(CLI::PositiveNumber);
-  L.app().add_option("--blocks", image_opts.blocks, "Residual blocks per coupling net")->capture_default_str()->check(CLI::NonNegativeNumber);
-  L.app().add_flag("--conv1x1", image_opts.conv1x1, "Glow-style: an invertible 1x1 convolution before every coupling");
+  L.app().add_option("--hidden", hidden, "Channels of the image flow's coupling ResNets")->capture_default_str()->check(CLI::PositiveNumber);
+  L.app().add_option("--steps", steps, "Couplings per half-scale of the image flow")->capture_default_str()->check(CLI::PositiveNumber);
+  L.app().add_option("--blocks", blocks, "Residual blocks per coupling net")->capture_default_str()->check(CLI::NonNegativeNumber);
+  L.app().add_flag("--conv1x1", conv1x1, "Glow-style: an invertible 1x1 convolution before every coupling");
   bool skip_fashion = false;
   L.app().add_flag("--skip-fashion", skip_fashion, "Skip step 8 on Fashion-MNIST (a full run trains it for --image-minutes)");
   return L.run(argc, argv, [&] {
     const auto& opt = L.options();
     Generator gen(opt.seed);
-    progress::Stopwatch clock;
-
     one_dimension(L, gen);
     coupling_jacobians(L, gen);
 
@@ -604,9 +597,8 @@ int main(int argc, char** argv) {
     ToyResult eight;
     double toy_seconds = 0;
     for (data::Toy t : toys) {
-      progress::Stopwatch c;
       ToyResult r = train_toy(L, t, gen);
-      toy_seconds += c.seconds();
+      toy_seconds += r.train_seconds;
       if (t == data::Toy::EightGaussians) eight = r;
     }
     L.check_close("the 8 Gaussians flow's density integrates to one (midpoint rule, 300 x 300 cells on [-6, 6]^2)", eight.integral,
@@ -623,11 +615,13 @@ int main(int argc, char** argv) {
     }
 
     dequantization(L, gen);
-    const lesson::DigitSplits d = lesson::load_digits(opt);
+    fashion_flow.set("hidden", std::to_string(hidden)).set("steps", std::to_string(steps)).set("blocks", std::to_string(blocks));
+    fashion_flow.set("conv1x1", conv1x1 ? "true" : "false");
+    const data::DataSet d = lesson::harness::data_for("digits17", opt);
     const DigitsResult dr = digits(L, d, gen);
     forward_vs_reverse(L, *eight.flow, gen);
     ImageResult ir;
-    if (opt.quick || !skip_fashion) ir = image_flow(L, dr, d, image_opts, minutes, gen);
+    if (opt.quick || !skip_fashion) ir = image_flow(L, dr, d, fashion_flow, minutes, gen);
 
     L.metric("digits_test_nll_nats", dr.test_nll);
     L.metric("digits_test_bpd", dr.test_bpd);
@@ -640,6 +634,5 @@ int main(int argc, char** argv) {
     L.metric("toy_8gaussians_test_nll_nats", eight.test_nll);
     L.metric("max_inverse_error", inverse_error);
     L.metric("toy_train_seconds", toy_seconds);
-    L.metric("train_seconds", clock.seconds());  // the whole lesson, checks and pictures included
   });
 }

@@ -490,6 +490,7 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   models::ImageClassifier clf(1, 28, 28, 10, gen);
   models::ClassifierOptions co;
   co.cache = L.path(quick ? "digits28_classifier.safetensors" : "fashion_classifier.safetensors");
+  co.retrain = L.options().retrain;
   if (quick) co.epochs = 4, co.validation = 200;
   const models::ClassifierFit cf = models::fit_classifier(clf, train, test, gen, co);
   if (!cf.note.empty()) std::cout << "   " << cf.note << "\n";
@@ -526,7 +527,6 @@ int main(int argc, char** argv) {
   L.app().add_flag("--skip-fashion", io.skip, "Skip step 7 on Fashion-MNIST");
   return L.run(argc, argv, [&] {
     Generator gen(L.options().seed);
-    progress::Stopwatch clock;
     auto D = optimal_discriminator(L, gen);
     value_and_jsd(L, *D, gen);
     saturation(L, *D);
@@ -534,6 +534,5 @@ int main(int argc, char** argv) {
     auto critic = mode_collapse(L);
     penalty_gradient(L, *critic, gen);
     if (L.options().quick || !io.skip) fashion(L, gen, io);
-    L.metric("train_seconds", clock.seconds());
   });
 }

@@ -294,11 +294,10 @@ void rejecting_inputs(lesson::Lesson& L, const Data& d, Step1& s, Generator& gen
 void flow_failure(lesson::Lesson& L, const std::string& runs, double minutes, Generator& gen) {
   namespace hn = lesson::harness;
   std::cout << "\n   The same question with a stronger model: a multi-scale RealNVP on the 256-level images\n";
-  const hn::DataSet fashion = hn::fashion_dequantized(L.options());
+  const hn::DataSet fashion = hn::data_for("fashion_dequantized", L.options());
   hn::Settings s;
-  s.runs = runs, s.out = L.options().out;
-  const hn::Recipe recipe = hn::fashion_dequantized_recipes(minutes)[0];
-  const hn::Obtained flow = hn::obtain(recipe, fashion, s, gen);
+  s.runs = runs, s.out = L.options().out, s.minutes = minutes, s.retrain = L.options().retrain, s.resume = L.options().resume;
+  const hn::Obtained flow = hn::obtain(models::recipe("fashion_flow"), fashion, s, gen);
   flow.model->eval();
   const int64_t n = 1000;
   NoGradGuard ng;

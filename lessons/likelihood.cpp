@@ -346,7 +346,7 @@ void memorization(lesson::Lesson& L, const lesson::DigitSplits& d, models::MADE&
 }
 
 // ------------------------------------------------------------ 5. the train/test gap
-void gaps(lesson::Lesson& L, const lesson::harness::DataSet& digits, const std::vector<lesson::harness::Recipe>& recipes,
+void gaps(lesson::Lesson& L, const lesson::harness::DataSet& digits, const std::vector<models::Recipe>& recipes,
           const lesson::harness::Row& made_row, const lesson::harness::Settings& s, Generator& gen) {
   std::cout << "\n-- 5. The train/test gap of every model of the harness (lesson_leaderboard) on the digits";
   std::vector<lesson::harness::Row> rows = {made_row};
@@ -459,20 +459,20 @@ int main(int argc, char** argv) {
   return L.run(argc, argv, [&] {
     const auto& opt = L.options();
     Generator gen(opt.seed);
-    hs.out = opt.out, hs.quick = opt.quick, hs.load = !opt.quick;
+    hs.out = opt.out, hs.quick = opt.quick, hs.load = !opt.quick, hs.retrain = opt.retrain, hs.resume = opt.resume;
     const lesson::DigitSplits d = lesson::load_digits(opt);
     cross_entropy(L, d);
     kl_both_ways(L);
 
-    const lesson::harness::DataSet digits = lesson::harness::digits17(opt);
-    const auto recipes = lesson::harness::digits_recipes(opt.quick);
+    const lesson::harness::DataSet digits = lesson::harness::data_for("digits17", opt);
+    const auto recipes = models::recipes_on("digits17");  // digits_made first
     std::cout << "\n   The MADE of steps 3-5: ";
     const lesson::harness::Obtained made = lesson::harness::obtain(recipes[0], digits, hs, gen);
     std::cout << made.source << "\n";
     auto& m = dynamic_cast<models::MADE&>(*made.model);
     compression(L, m, d.test.images);
     memorization(L, d, m);
-    gaps(L, digits, recipes, lesson::harness::evaluate(recipes[0], digits, made), hs, gen);
+    gaps(L, digits, recipes, lesson::harness::evaluate(recipes[0], digits, made)[0], hs, gen);
     mmd(L, gen);
   });
 }

@@ -12,7 +12,9 @@
 
 #include "autograd/graph.h"
 #include "autograd/optim.h"
+#include "lessons/common/harness.h"
 #include "lessons/common/lesson.h"
+#include "models/recipes.h"
 #include "models/toolkit/datasets.h"
 #include "models/toolkit/image.h"
 #include "models/toolkit/plot.h"
@@ -49,42 +51,26 @@ int main(int argc, char** argv) {
     const auto& opt = L.options();
     Generator gen(opt.seed);
 
-    // ------------------------------------------------------------ data
-    data::ImageSet train, test;
-    std::string name;
-    if (opt.quick) {
-      const lesson::DigitSplits digits = lesson::load_digits(opt);
-      train = digits.train;
-      test = digits.test;
-      name = std::string(digits.synthetic ? "synthetic 8x8 glyphs" : "8x8 digits") +
-             " (grey level / 16 as the Bernoulli probability, binarized afresh every epoch)";
-    } else {
-      train = data::fashion_mnist(data::Split::Train, opt.data);
-      test = data::fashion_mnist(data::Split::Test, opt.data);
-      name = "Fashion-MNIST, dynamically binarized";
-    }
-    const int64_t h = train.images.size(2), w = train.images.size(3), D = h * w;
-    Tensor train_x = reshape(train.images, {train.size(), D});
-    Tensor test_x = data::binarize_static(reshape(test.images, {test.size(), D}), 0);  // one fixed binarization
-    const int epochs = L.epochs(60, 100);
-    const std::vector<int64_t> hidden = opt.quick ? std::vector<int64_t>{128} : std::vector<int64_t>{512, 256};
-    const int64_t batch = opt.quick ? 50 : 128;
-    models::VAE vae(D, hidden, latent, models::Decoder::Bernoulli, gen);
-    std::cout << "\n-- Training on " << name << ": " << train.size() << " train / " << test.size() << " test images\n"
-              << "   encoder " << D;
-    for (auto hh : hidden) std::cout << "-" << hh;
-    std::cout << "-(" << latent << ", " << latent << "), decoder mirrored; " << vae.num_parameters() << " parameters; Adam 1e-3, batch "
-              << batch << ", " << epochs << " epochs\n";
+    // ------------------------------------------------------------ the recipe: fashion_vae, or digits_vae for --quick
+    models::Recipe recipe = models::recipe(opt.quick ? "digits_vae" : "fashion_vae");
+    recipe.set("latent_dim", std::to_string(latent));
+    const data::DataSet d = lesson::harness::data_for(recipe.data, opt);
+    const int64_t h = d.train.size(2), w = d.train.size(3), D = h * w;
+    const Tensor train_x = reshape(d.train, {d.train.size(0), D});
+    const Tensor test_x = reshape(d.test, {d.test.size(0), D});  // one fixed binarization
+    const int64_t n_test = test_x.size(0);
+    auto model = models::build(recipe, opt.quick, gen);
+    auto& vae = dynamic_cast<models::VAE&>(*model);
+    train::FitOptions o = L.training(recipe);
+    const int epochs = o.epochs;
+    std::cout << "\n-- Training on " << d.description << ": " << train_x.size(0) << " train / " << n_test << " test images\n   "
+              << recipe.title(opt.quick) << " (encoder " << D << "-...-(" << latent << ", " << latent << "), decoder mirrored); "
+              << vae.num_parameters() << " parameters; Adam " << o.lr << ", batch " << o.batch_size << ", " << epochs << " epochs\n";
 
     const Eval before = evaluate(vae, test_x);
-    train::FitOptions o;
-    o.epochs = epochs;
-    o.batch_size = batch;
-    o.tag = "vae";
-    o.data_transform = name + "; flattened to " + std::to_string(D) + " values";
-    o.out_dir = opt.out;
+    o.data_transform = d.name + ": " + d.description + "; flattened to " + std::to_string(D) + " values";
     o.keep_best = false;  // the curve's second column is the test set: watched, never selected on
-    o.prepare = [&gen](const Tensor& x) { return data::binarize_dynamic(x, gen); };  // a fresh binarization
+    o.prepare = [&](const Tensor& x) { return d.prepare(x, gen); };  // a fresh binarization
     o.train_column = "train_nelbo_nats";
     o.validation_column = "test_nelbo_nats";
     o.validation_label = "test";
@@ -101,7 +87,7 @@ int main(int argc, char** argv) {
     std::cout << "\n-- Test figures (nats per image; " << D << " pixels)\n";
     const Eval te = evaluate(vae, test_x);
     vae.iwae_k = iwae_k > 0 ? iwae_k : (opt.quick ? 100 : 1000);
-    const int64_t n_iwae = std::min<int64_t>(test.size(), opt.quick ? test.size() : 1000);
+    const int64_t n_iwae = std::min<int64_t>(n_test, opt.quick ? n_test : 1000);
     const train::Evaluation iwae = train::evaluate(vae, slice(test_x, 0, 0, n_iwae));
     const Eval te_same = evaluate(vae, slice(test_x, 0, 0, n_iwae));
     std::cout << std::fixed << std::setprecision(2) << "   -ELBO " << te.nelbo << " = reconstruction " << te.rec << " + KL "
@@ -115,7 +101,7 @@ int main(int argc, char** argv) {
       // log p(x|z) + log p(z) - log q(z|x) at one z ~ q). Both -ELBO estimates,
       // repeated over R draws on the same images, agree within their standard errors.
       const int R = 20;
-      const Tensor probe = slice(test_x, 0, 0, std::min<int64_t>(200, test.size()));
+      const Tensor probe = slice(test_x, 0, 0, std::min<int64_t>(200, n_test));
       std::vector<double> closed, sampled;
       for (int r = 0; r < R; ++r) {
         closed.push_back(evaluate(vae, probe).nelbo);
@@ -140,7 +126,6 @@ int main(int argc, char** argv) {
     L.metric("test_iwae_k", static_cast<double>(vae.iwae_k));
     L.metric("test_iwae_images", static_cast<double>(n_iwae));
     L.metric("bits_per_dim", iwae.bits_per_dim);
-    L.metric("train_seconds", fr.seconds);
     L.metric("epochs", epochs);
     L.metric("latent_dims", static_cast<double>(latent));
 

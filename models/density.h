@@ -16,6 +16,7 @@
 #include <string>
 
 #include "autograd/nn.h"
+#include "autograd/random.h"
 
 namespace dgm::models {
 
@@ -45,6 +46,9 @@ class DensityModel {
 class TrainableDensity : public nn::Module, public DensityModel {
  public:
   int64_t parameter_count() const override { return num_parameters(); }
+  // The generator the model draws its own noise from (a VAE's reparameterisation, a DDPM's
+  // t and eps, a flow's dequantization), if it has one: a resumed training restores its state.
+  virtual Generator* noise_generator() { return nullptr; }
 };
 
 }  // namespace dgm::models

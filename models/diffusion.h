@@ -85,6 +85,7 @@ class DDPM : public TrainableDensity {
   // {"example_shape", "schedule": the schedule's config_json, "levels", "net": the predictor's, "objective"}
   std::string config_json() const override;
   Tensor predict_noise(const Tensor& x_t, const Tensor& t) { return net_->predict(x_t, t); }  // t: int64 [N] (0..T-1)
+  const NoisePredictor& noise_predictor() const { return *net_; }
   Tensor loss(const Tensor& x) override;  // the chosen objective on a batch, noise from noise()
   // The terms of the negative ELBO per example, nats, float64 [N]: L_T, the sum
   // over t >= 2 of L_{t-1} (closed-form Gaussian KLs, x_t ~ q(x_t | x_0) once per t),
@@ -111,6 +112,7 @@ class DDPM : public TrainableDensity {
   int64_t levels() const { return levels_; }
   const Shape& example_shape() const { return example_shape_; }
   Generator& noise() { return noise_; }
+  Generator* noise_generator() override { return &noise_; }
   Objective objective = Objective::Simple;
 
  private:

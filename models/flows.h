@@ -242,6 +242,7 @@ class Flow : public TrainableDensity {
   const Shape& latent_shape() const { return latent_shape_; }
   int64_t levels() const { return levels_; }
   Generator& noise() { return noise_; }
+  Generator* noise_generator() override { return &noise_; }
 
  private:
   void check_input(const Tensor& x) const;

@@ -168,7 +168,15 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
   const int64_t n = data.size(0);
   Result r;
   progress::Stopwatch clock;
-  progress::ProgressBar bar(o.tag, o.steps);
+  // the recorder every trainer shares: the bar, the curve, both networks' checkpoints and JSON
+  train::RecordOptions ro;
+  ro.tag = o.tag, ro.out_dir = o.out_dir, ro.data_transform = o.data_transform, ro.progress = o.progress;
+  ro.curve_title = o.tag + ": " + loss_name(o.loss) + " losses", ro.x_label = "step", ro.y_label = "loss";
+  ro.train_column = "discriminator_loss", ro.validation_column = "generator_loss";
+  ro.train_label = "discriminator", ro.validation_label = "generator";
+  train::Recorder rec(ro);
+  rec.start(o.steps);
+  bool interrupted = false;
   double d_sum = 0, g_sum = 0;
   int64_t in_row = 0;
   for (int64_t step = 1; step <= o.steps; ++step) {
@@ -202,39 +210,36 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
     g_loss.backward();
     opt_g.step();  // (the gradients it left in D are cleared by D's next zero_grad)
     d_sum += d_value, g_sum += g_value, ++in_row;
-    if (step % o.log_every == 0 || step == o.steps) {
-      r.curve.push_back({static_cast<double>(step), d_sum / static_cast<double>(in_row), g_sum / static_cast<double>(in_row)});
+    const bool last = step == o.steps || (o.max_seconds > 0 && clock.seconds() >= o.max_seconds) || train::stop_requested();
+    if (step % o.log_every == 0 || last) {
+      rec.add_row({static_cast<double>(step), d_sum / static_cast<double>(in_row), g_sum / static_cast<double>(in_row)});
       d_sum = g_sum = 0, in_row = 0;
     }
-    if (o.progress) {
-      char status[96];
-      std::snprintf(status, sizeof status, "D %.3f  G %.3f", d_value, g_value);
-      bar.update(step, status);
-    }
+    char status[96];
+    std::snprintf(status, sizeof status, "D %.3f  G %.3f", d_value, g_value);
+    rec.progress(step, status);
     if (o.every && o.every_steps > 0 && step % o.every_steps == 0) o.every(step);
     r.steps = step;
-    if (o.max_seconds > 0 && clock.seconds() >= o.max_seconds) break;
+    train::count_step();
+    if (train::stop_requested()) interrupted = true;
+    if (last || interrupted) break;
   }
-  if (o.progress) bar.finish();
+  rec.finish(interrupted ? "interrupted at step " + std::to_string(r.steps) : "");
   r.seconds = clock.seconds();
-  if (!o.out_dir.empty()) {
-    std::filesystem::create_directories(o.out_dir);
-    const std::string stem = (std::filesystem::path(o.out_dir) / o.tag).string();
-    for (auto [role, net] : {std::pair<const char*, Network*>{"generator", gan.generator.get()}, {"discriminator", gan.discriminator.get()}}) {
-      save_checkpoint(*net, stem + "_" + role + ".safetensors", {{"loss", loss_name(o.loss)}, {"steps", std::to_string(r.steps)}});
-      nlohmann::ordered_json j;  // as the trainer writes beside a density model's checkpoint
-      j["tag"] = o.tag + "_" + role;
-      const nlohmann::json config = nlohmann::json::parse(net->config_json());
-      j["model"] = config.at("model");
-      j["config"] = config;
-      if (!o.data_transform.empty()) j["data_transform"] = o.data_transform;
-      j["loss"] = loss_name(o.loss), j["steps"] = r.steps, j["train_seconds"] = r.seconds;
-      std::ofstream(stem + "_" + role + ".json") << j.dump(2) << "\n";
-    }
-    plot::write_csv(stem + "_curve.csv", {"step", "discriminator_loss", "generator_loss"}, r.curve);
-    plot::line_plot(stem + "_curve.csv", stem + "_curve.png", o.tag + ": " + loss_name(o.loss) + " losses", "generator step", "loss", 1,
-                    {{2, "discriminator"}, {3, "generator"}});
+  train::add_training_seconds(r.seconds);
+  r.curve = rec.curve();
+  rec.write_curve();
+  for (auto [role, net] : {std::pair<const char*, Network*>{"generator", gan.generator.get()}, {"discriminator", gan.discriminator.get()}}) {
+    const nlohmann::json config = nlohmann::json::parse(net->config_json());
+    train::RunInfo info;
+    info.steps = r.steps, info.seconds = r.seconds, info.interrupted = interrupted;
+    info.fields["loss"] = loss_name(o.loss);
+    rec.save(*net, info, std::string("_") + role, config.at("model").get<std::string>(), config.dump());
   }
+  if (interrupted)
+    throw train::Interrupted(o.tag + ": interrupted at generator step " + std::to_string(r.steps) + " of " + std::to_string(o.steps) +
+                                 "; kept the networks so far (" + (o.out_dir.empty() ? "nowhere" : rec.stem("_generator") + ".safetensors") + ")",
+                             r.steps, o.steps);
   return r;
 }
 

@@ -79,19 +79,22 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
     if (b == "realnvp")
       return make_realnvp(c.at("dims"), c.at("couplings"), c.at("hidden").get<std::vector<int64_t>>(), gen, c.at("levels"),
                           c.at("actnorm"), c.at("logit_alpha"));
-    if (b == "image_flow") {
-      ImageFlowOptions o;
-      o.channels = c.at("channels"), o.height = c.at("height"), o.width = c.at("width"), o.levels = c.at("levels");
-      o.scales = c.at("scales"), o.steps = c.at("steps"), o.hidden = c.at("hidden"), o.blocks = c.at("blocks");
-      o.conv1x1 = c.at("conv1x1"), o.logit_alpha = c.at("logit_alpha");
-      return make_image_flow(o, gen);
-    }
+    if (b == "image_flow") return make_image_flow(image_flow_options(c.dump()), gen);
     throw Error("make_model: unknown flow builder '" + b + "'");
   }
   throw Error("make_model: unknown model '" + model + "' (a config without a constructor to match)");
 }
 
 }  // namespace
+
+ImageFlowOptions image_flow_options(const std::string& config_json) {
+  const json c = json::parse(config_json);
+  ImageFlowOptions o;
+  o.channels = c.at("channels"), o.height = c.at("height"), o.width = c.at("width"), o.levels = c.at("levels");
+  o.scales = c.at("scales"), o.steps = c.at("steps"), o.hidden = c.at("hidden"), o.blocks = c.at("blocks");
+  o.conv1x1 = c.at("conv1x1"), o.logit_alpha = c.at("logit_alpha");
+  return o;
+}
 
 std::shared_ptr<TrainableDensity> make_model(const std::string& model, const std::string& config_json, Generator& gen) {
   json c;

@@ -22,6 +22,9 @@ namespace dgm::models {
 // `model`: a name() as the JSON records it; `config_json`: the JSON object of
 // the constructor's arguments. Throws naming what is missing or unknown.
 std::shared_ptr<TrainableDensity> make_model(const std::string& model, const std::string& config_json, Generator& gen);
+// The multi-scale image flow's options from its config (the JSON make_image_flow's model writes).
+struct ImageFlowOptions;
+ImageFlowOptions image_flow_options(const std::string& config_json);
 // The same from the JSON file beside a checkpoint.
 std::shared_ptr<TrainableDensity> make_model_from_file(const std::string& json_path, Generator& gen);
 

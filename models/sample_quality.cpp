@@ -60,16 +60,18 @@ double ImageClassifier::accuracy(const data::ImageSet& set) {
 ClassifierFit fit_classifier(ImageClassifier& clf, const data::ImageSet& train, const data::ImageSet& test, Generator& gen,
                              const ClassifierOptions& o) {
   ClassifierFit r;
-  if (!o.cache.empty() && std::filesystem::exists(o.cache)) {
+  if (!o.cache.empty() && std::filesystem::exists(o.cache) && !o.retrain) {
     try {
-      load_checkpoint(clf, o.cache);
-      r.from_cache = true;
-      r.test_accuracy = clf.accuracy(test);
-      return r;
+      load_checkpoint(clf, o.cache);  // checks every tensor before it copies one
     } catch (const Error& e) {
-      r.note = std::string("the cached classifier could not be used (") + e.what() + "); retrained";
+      throw Error(std::string("the cached domain classifier does not fit this classifier: ") + e.what() +
+                  " (pass --retrain to train it anew, or delete the file)");
     }
+    r.from_cache = true;
+    r.test_accuracy = clf.accuracy(test);
+    return r;
   }
+  if (o.retrain && !o.cache.empty() && std::filesystem::exists(o.cache)) r.note = "--retrain: the cached classifier " + o.cache + " is trained anew";
   const int64_t n_val = std::min(o.validation, train.size() / 5);
   const data::ImageSet fit_set = train.slice(0, train.size() - n_val), val = train.slice(train.size() - n_val, train.size());
   train::FitOptions f;
@@ -97,7 +99,7 @@ ClassifierFit fit_classifier(ImageClassifier& clf, const data::ImageSet& train, 
                    {"features", clf.feature_count()}};
     j["data_transform"] = "images in [0, 1] as the data set stores them; the labels";
     j["test_accuracy"] = r.test_accuracy, j["seconds"] = r.seconds;
-    std::ofstream(std::filesystem::path(o.cache).replace_extension(".json")) << j.dump(2) << "\n";
+    save_text_atomically(std::filesystem::path(o.cache).replace_extension(".json").string(), j.dump(2) + "\n");
   }
   return r;
 }

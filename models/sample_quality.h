@@ -59,6 +59,7 @@ struct ClassifierOptions {
   int64_t validation = 5000;  // the last images of `train` held out to pick the best epoch
   double max_seconds = 0;     // 0: no limit
   std::string cache;          // a checkpoint: loaded when it exists, written after training ("": none)
+  bool retrain = false;       // train even when the cache exists (and overwrite it)
   bool progress = true;
 };
 struct ClassifierFit {
@@ -66,8 +67,9 @@ struct ClassifierFit {
   bool from_cache = false;
   std::string note;  // why a cache was not used, if it was not
 };
-// Trains with cross-entropy (Adam), or loads `options.cache` when it holds this
-// architecture; a cache that cannot be read is said in `note` and retrained.
+// Trains with cross-entropy (Adam), or loads `options.cache` when it exists. A cache that
+// does not hold this architecture (or cannot be read) is an error naming the file and the
+// tensors that differ: it is never silently replaced (retrain = true trains anew).
 ClassifierFit fit_classifier(ImageClassifier& classifier, const data::ImageSet& train, const data::ImageSet& test,
                              Generator& gen, const ClassifierOptions& options);
 

@@ -58,6 +58,7 @@ class VAE : public TrainableDensity {
   Tensor sample(int64_t n, Generator& gen) override;
   int64_t iwae_k = 1000;
   Generator& noise() { return noise_; }
+  Generator* noise_generator() override { return &noise_; }
 
   int64_t latent_dim() const { return latent_; }
   int64_t data_dim() const { return data_; }

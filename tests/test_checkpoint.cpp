@@ -3,7 +3,13 @@
 #include "helpers.h"
 
 #include <cstring>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 #include "autograd/checkpoint.h"
@@ -172,4 +178,40 @@ TEST_CASE("a checkpoint header with a number too large for a double is a named e
   const std::string e = test::error_of([&] { parse_safetensors(bytes.data(), bytes.size(), "big.safetensors"); });
   CHECK(e.find("big.safetensors") != std::string::npos);
   CHECK(e.find("cannot be read") != std::string::npos);
+}
+
+TEST_CASE("a process killed while it writes a checkpoint never leaves a broken file in place of the previous one", "[checkpoint]") {
+  const std::string path = test::temp_path("dgm-torn", "big.safetensors"), json = test::temp_path("dgm-torn", "big.json");
+  // 16 MiB of one value per version: a write takes long enough to be killed in the middle
+  auto version = [](float v) { return nn::NamedTensors{{"w", Tensor::full({4 * 1024 * 1024}, v)}}; };
+  save_safetensors(path, version(0.f));
+  save_text_atomically(json, "{\"version\": 0}\n");
+  int killed_mid_write = 0;
+  for (int round = 0; round < 6; ++round) {
+    std::filesystem::remove(path + ".tmp");
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {  // writes versions 1, 2, 3, ... until it is killed
+      for (int k = 1;; ++k) {
+        save_safetensors(path, version(static_cast<float>(k)));
+        save_text_atomically(json, "{\"version\": " + std::to_string(k) + "}\n");
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(15 + 20 * round));
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    REQUIRE(WIFSIGNALED(status));
+    killed_mid_write += std::filesystem::exists(path + ".tmp") ? 1 : 0;
+    // the file in place is whole: it loads, and every value is the one version it was written with
+    const nn::NamedTensors back = load_safetensors(path);
+    REQUIRE(back.size() == 1);
+    const Tensor& w = back[0].second;
+    CHECK(w.numel() == 4 * 1024 * 1024);
+    CHECK(max(abs(w - w.at(0))).item() == 0.0);
+    const std::string text = test::read_text(json);
+    CHECK(text.rfind("{\"version\": ", 0) == 0);
+    CHECK(text.back() == '\n');
+  }
+  CHECK(killed_mid_write > 0);  // the test did kill a write in progress (its temporary file was left behind)
 }

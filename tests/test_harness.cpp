@@ -1,4 +1,6 @@
-// tests/test_harness.cpp — the evaluation harness loads before it trains (lessons/common/harness.h).
+// tests/test_harness.cpp — the evaluation harness loads before it trains, rebuilds a
+// checkpoint from the JSON beside it, and stops (never retrains silently) when a
+// checkpoint does not fit its recipe (lessons/common/harness.h).
 #include <filesystem>
 
 #include "autograd/checkpoint.h"
@@ -12,17 +14,11 @@ namespace hn = dgm::lesson::harness;
 
 namespace {
 
-hn::Recipe tiny_made(int64_t hidden) {
-  hn::Recipe r;
-  r.tag = "tiny_made";
-  r.model = "MADE " + std::to_string(hidden);
-  r.lesson_checkpoint = "ar/tiny_made";
-  r.make = [hidden](Generator& g) { return std::make_shared<models::MADE>(4, std::vector<int64_t>{hidden}, 2, g); };
-  r.configure = [](train::FitOptions& o) {
-    o.epochs = 2;
-    o.batch_size = 16;
-    o.progress = false;
-  };
+models::Recipe tiny_made() {
+  models::Recipe r;
+  r.tag = "tiny_made", r.model = "made", r.config = R"({"dims": 4, "hidden": [8], "levels": 2})", r.data = "squares", r.lesson = "ar";
+  r.full.epochs = r.quick.epochs = 2;
+  r.full.batch_size = r.quick.batch_size = 16;
   return r;
 }
 
@@ -35,44 +31,87 @@ hn::DataSet binary_squares() {
   return d;
 }
 
+struct Folders {
+  hn::Settings s;
+  Folders() {
+    const fs::path root = fs::path(test::temp_path("dgm-harness", "")) / "h";
+    fs::remove_all(root);
+    s.runs = (root / "runs").string(), s.out = (root / "out").string();
+    fs::create_directories(s.out);
+    fs::create_directories(fs::path(s.runs) / "ar");
+  }
+  std::string lesson_file() const { return (fs::path(s.runs) / "ar" / "tiny_made.safetensors").string(); }
+};
+
+// What a lesson leaves: a trained model of `recipe` (flags applied) in runs/ar/, with its JSON.
+void lesson_trains(const models::Recipe& recipe, const hn::DataSet& d, const Folders& f) {
+  hn::Settings lesson = f.s;
+  lesson.out = (fs::path(f.s.runs) / "ar").string(), lesson.load = false;
+  Generator g(5);
+  hn::obtain(recipe, d, lesson, g);
+}
+
 }  // namespace
 
-TEST_CASE("harness: trains what it cannot load, then loads it; a checkpoint that does not fit is skipped") {
-  const fs::path root = fs::path(test::temp_path("dgm-harness", "")) / "h";
-  fs::remove_all(root);
-  hn::Settings s;
-  s.runs = (root / "runs").string(), s.out = (root / "out").string();
-  fs::create_directories(s.out);
+TEST_CASE("harness: trains what it cannot load, then loads it with the same numbers", "[harness]") {
+  Folders f;
   const hn::DataSet d = binary_squares();
-  const hn::Recipe r = tiny_made(8);
+  const models::Recipe r = tiny_made();
   Generator g(1);
-
-  const hn::Obtained first = hn::obtain(r, d, s, g);
+  const hn::Obtained first = hn::obtain(r, d, f.s, g);
   CHECK(first.source.rfind("trained here", 0) == 0);
   CHECK(fs::exists(first.checkpoint));
-  const hn::Row a = hn::evaluate(r, d, first);
+  const hn::Row a = hn::evaluate(r, d, first).at(0);
 
-  const hn::Obtained second = hn::obtain(r, d, s, g);
-  CHECK(second.source == "loaded " + (fs::path(s.out) / "tiny_made.safetensors").string());
-  const hn::Row b = hn::evaluate(r, d, second);
+  const hn::Obtained second = hn::obtain(r, d, f.s, g);
+  CHECK(second.source == "loaded " + (fs::path(f.s.out) / "tiny_made.safetensors").string());
+  const hn::Row b = hn::evaluate(r, d, second).at(0);
   CHECK(b.test_nll_nats == a.test_nll_nats);  // the same parameters, the same exact likelihood
   CHECK(b.gap_nats == Approx(b.test_nll_nats - b.train_nll_nats));
   CHECK(b.test_examples == 16);
   CHECK(b.parameters == first.model->parameter_count());
-
-  // a lesson checkpoint of another size: reported, skipped, the harness's own one loaded
-  fs::create_directories(fs::path(s.runs) / "ar");
-  Generator g2(2);
-  save_checkpoint(*tiny_made(16).make(g2), (fs::path(s.runs) / "ar" / "tiny_made.safetensors").string());
-  CHECK(hn::obtain(r, d, s, g).source == second.source);
-  // a lesson checkpoint that fits comes first
-  save_checkpoint(*tiny_made(8).make(g2), (fs::path(s.runs) / "ar" / "tiny_made.safetensors").string());
-  CHECK(hn::obtain(r, d, s, g).source == "loaded " + (fs::path(s.runs) / "ar" / "tiny_made.safetensors").string());
+  CHECK(b.model == "MADE 8");
   // with loading off, it trains
-  s.load = false;
-  CHECK(hn::obtain(r, d, s, g).source.rfind("trained here", 0) == 0);
+  f.s.load = false;
+  CHECK(hn::obtain(r, d, f.s, g).source.rfind("trained here", 0) == 0);
 
   const std::string md = hn::markdown({a, b});
   CHECK(md.find("### squares") != std::string::npos);
   CHECK(md.find("| MADE 8 |") != std::string::npos);
+}
+
+TEST_CASE("harness: a lesson checkpoint trained with an architecture flag is rebuilt from its JSON, not retrained", "[harness]") {
+  Folders f;
+  const hn::DataSet d = binary_squares();
+  models::Recipe flagged = tiny_made();
+  flagged.set("hidden", "[16]");  // as lesson_ar --some-flag would
+  lesson_trains(flagged, d, f);
+  Generator g(1);
+  const hn::Obtained m = hn::obtain(tiny_made(), d, f.s, g);  // the harness asks for the recipe as it is in the table
+  CHECK(m.source == "loaded " + f.lesson_file());
+  CHECK(m.title == "MADE 16");
+  CHECK(m.model->parameter_count() == models::MADE(4, {16}, 2, g).parameter_count());
+  CHECK_FALSE(fs::exists(fs::path(f.s.out) / "tiny_made.safetensors"));  // nothing was trained
+}
+
+TEST_CASE("harness: a checkpoint that does not fit its recipe stops with an error naming recipe, file and tensors", "[harness]") {
+  Folders f;
+  const hn::DataSet d = binary_squares();
+  Generator g(2);
+  // tensors of another size, no JSON beside them: built from the recipe, they do not fit
+  save_checkpoint(models::MADE(4, {16}, 2, g), f.lesson_file());
+  const std::string e = test::error_of([&] { hn::obtain(tiny_made(), d, f.s, g); });
+  for (const char* part : {"does not fit recipe tiny_made", "runs/ar/tiny_made.safetensors", "[16, 4]", "[8, 4]", "--retrain"}) {
+    INFO(part << " in: " << e);
+    CHECK(e.find(part) != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(fs::path(f.s.out) / "tiny_made.safetensors"));  // and it did not train instead
+
+  // a JSON that names another recipe
+  save_text_atomically((fs::path(f.s.runs) / "ar" / "tiny_made.json").string(), R"({"recipe": "digits_made", "model": "made"})");
+  CHECK(test::error_of([&] { hn::obtain(tiny_made(), d, f.s, g); }).find("trained by recipe digits_made") != std::string::npos);
+
+  // --retrain: trains anyway (and writes the harness's own checkpoint)
+  f.s.retrain = true;
+  CHECK(hn::obtain(tiny_made(), d, f.s, g).source.rfind("trained here", 0) == 0);
 }

@@ -72,7 +72,7 @@ TEST_CASE("feature_stats: the mean and the n-1 covariance of the rows", "[sample
   CHECK_THAT(error_of([&] { frechet_distance(s, feature_stats(Tensor::zeros({4, 3}))); }), Catch::Contains("[2] vs [3]"));
 }
 
-TEST_CASE("domain classifier: learns the synthetic glyphs, the cache reloads it exactly, a bad cache is retrained", "[sample_quality]") {
+TEST_CASE("domain classifier: learns the synthetic glyphs, the cache reloads it exactly, a cache that does not fit stops", "[sample_quality]") {
   const data::ImageSet train = data::synthetic_digits(data::Split::Train), test = data::synthetic_digits(data::Split::Test);
   Generator g(3);
   ImageClassifier clf(1, 8, 8, 10, g, 32);
@@ -107,8 +107,13 @@ TEST_CASE("domain classifier: learns the synthetic glyphs, the cache reloads it 
 
   ImageClassifier other(1, 8, 8, 10, g, 16);  // another architecture: the cache does not fit
   o.epochs = 1;
+  const std::string refused = error_of([&] { fit_classifier(other, train, test, g, o); });
+  CHECK_THAT(refused, Catch::Contains("clf.safetensors") && Catch::Contains("[32,") && Catch::Contains("[16,") && Catch::Contains("--retrain"));
+  o.retrain = true;  // --retrain: trained anew, the cache overwritten
   const ClassifierFit refit = fit_classifier(other, train, test, g, o);
   CHECK_FALSE(refit.from_cache);
-  CHECK_THAT(refit.note, Catch::Contains("clf.safetensors") || Catch::Contains("shape"));
+  CHECK_THAT(refit.note, Catch::Contains("trained anew"));
+  o.retrain = false;
+  CHECK(fit_classifier(other, train, test, g, o).from_cache);
   CHECK_THAT(error_of([&] { ImageClassifier bad(1, 30, 30, 10, g); }), Catch::Contains("divisible by 4"));
 }

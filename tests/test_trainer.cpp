@@ -8,6 +8,8 @@
 #include "models/flows.h"
 #include "models/mixtures.h"
 #include "models/toolkit/trainer.h"
+#include "models/toolkit/transforms.h"
+#include "models/vae.h"
 
 using namespace dgm;
 using namespace dgm::test;
@@ -164,7 +166,7 @@ TEST_CASE("RealNVP2D: the inverse undoes the flow, and log_prob matches the chan
   }
 }
 
-TEST_CASE("fit: examples_per_epoch ends an epoch early, and max_seconds stops training at the time limit", "[trainer]") {
+TEST_CASE("fit: max_steps and max_seconds stop training; validate_every_steps puts a row every N steps", "[trainer]") {
   Generator g(7);
   Tensor X = gaussian_points(100, g);
   models::GaussianMixtureGradient model(one_component(0.0, 1.0));
@@ -172,20 +174,139 @@ TEST_CASE("fit: examples_per_epoch ends an epoch early, and max_seconds stops tr
   o.epochs = 3;
   o.batch_size = 10;
   o.progress = false;
-  o.examples_per_epoch = 30;
-  const train::FitResult r = train::fit(model, X, Tensor(), g, o);
-  CHECK(r.steps == 9);  // 3 epochs of 3 batches, not of 10
-  CHECK_FALSE(r.out_of_time);
-  // a limit already reached after the first step: one step, one validated epoch, then stop
-  o.examples_per_epoch = 0;
+  o.max_steps = 25;  // 2.5 epochs of 10 batches
+  o.validate_every_steps = 4;
+  int validations = 0;
+  const train::FitResult r = train::fit(model, X, Tensor(), g, o, [&] { return static_cast<double>(++validations); });
+  CHECK(r.steps == 25);
+  CHECK(r.out_of_time);
+  CHECK(r.epochs_run == 2);  // passes completed
+  REQUIRE(r.curve.size() == 7);  // steps 4, 8, ..., 24, and the last one at 25
+  CHECK(r.curve[0][0] == Approx(0.4));  // x: epochs, fractional between them
+  CHECK(r.curve[5][0] == Approx(2.4));
+  CHECK(r.curve[6][0] == Approx(2.5));
+  CHECK(validations == 7);
+  // a limit already reached after the first step: one step, one validation, then stop
+  o.max_steps = 0, o.validate_every_steps = 0;
   o.epochs = 50;
   o.max_seconds = 1e-9;
-  int validations = 0;
+  validations = 0;
   const train::FitResult t = train::fit(model, X, Tensor(), g, o, [&] { return static_cast<double>(++validations); });
   CHECK(t.out_of_time);
   CHECK(t.steps == 1);
-  CHECK(t.epochs_run == 1);
+  CHECK(t.epochs_run == 0);
   CHECK(validations == 1);
+  CHECK(t.curve.size() == 1);
+}
+
+namespace {
+
+// A small float64 VAE: its own noise generator (the reparameterisation), data binarized afresh
+// from the loop's generator, validation with keep-best: every piece of state a resume must restore.
+struct ResumeCase {
+  Tensor train = Generator(21).uniform({40, 8}, 0, 1, DType::Float64);
+  Tensor validation = Generator(22).bernoulli({16, 8}, 0.4, DType::Float64);
+  std::string out = temp_path("dgm-resume", "");
+
+  std::shared_ptr<models::VAE> model(uint64_t seed) const {
+    Generator g(seed);
+    auto m = std::make_shared<models::VAE>(8, std::vector<int64_t>{16}, 4, models::Decoder::Bernoulli, g);
+    m->to(DType::Float64);
+    m->iwae_k = 1;
+    return m;
+  }
+  train::FitOptions options(Generator& gen, int epochs) const {
+    train::FitOptions o;
+    o.epochs = epochs, o.batch_size = 8, o.lr = 3e-3, o.progress = false, o.tag = "vae_resume", o.out_dir = out;
+    o.prepare = [&gen](const Tensor& x) { return data::binarize_dynamic(x, gen); };
+    return o;
+  }
+};
+
+void require_same_parameters(nn::Module& a, nn::Module& b) {
+  const auto pa = a.named_parameters(), pb = b.named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    INFO(pa[i].first);
+    CHECK(max(abs(pa[i].second - pb[i].second)).item() == 0.0);  // bit for bit
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fit: N steps, a stop and --resume give the parameters of one uninterrupted run (float64, bit for bit)", "[trainer][resume]") {
+  ResumeCase c;
+  std::filesystem::remove_all(c.out);
+  // one run of 4 epochs (20 steps)
+  auto straight = c.model(1);
+  Generator g1(5);
+  const train::FitResult a = train::fit(*straight, c.train, c.validation, g1, c.options(g1, 4));
+  std::filesystem::remove_all(c.out);
+
+  // the same run stopped after step 7 (inside epoch 2) ...
+  auto first = c.model(1);
+  Generator g2(5);
+  train::FitOptions o = c.options(g2, 4);
+  int steps = 0;
+  o.before_step = [&] {
+    if (++steps == 7) train::request_stop();  // the loop ends after this step
+  };
+  try {
+    train::fit(*first, c.train, c.validation, g2, o);
+    FAIL("an interrupted fit throws train::Interrupted");
+  } catch (const train::Interrupted& e) {
+    CHECK(e.step == 7);
+    CHECK(e.of == 20);
+  }
+  train::clear_stop();
+  CHECK(std::filesystem::exists(c.out + "/vae_resume.safetensors"));  // what an interrupted run keeps
+  CHECK(std::filesystem::exists(c.out + "/vae_resume_curve.csv"));
+  CHECK(read_text(c.out + "/vae_resume.json").find("\"interrupted\": true") != std::string::npos);
+  // ... and resumed in a fresh process's shoes: another initialisation, another generator
+  auto resumed = c.model(99);
+  Generator g3(12345);
+  train::FitOptions r = c.options(g3, 4);
+  r.resume = true;
+  const train::FitResult b = train::fit(*resumed, c.train, c.validation, g3, r);
+  CHECK(b.resumed);
+  CHECK(b.steps == a.steps);
+  CHECK(b.best_validation == a.best_validation);
+  CHECK(b.best_epoch == a.best_epoch);
+  CHECK(b.curve == a.curve);
+  require_same_parameters(*straight, *resumed);
+  CHECK(g3.state() == g1.state());  // the caller's generator continues as after one run
+  CHECK(resumed->noise().state() == straight->noise().state());
+
+  // a finished run continued for more epochs: 2 epochs, then --resume with 4
+  std::filesystem::remove_all(c.out);
+  auto two = c.model(1);
+  Generator g4(5);
+  train::fit(*two, c.train, c.validation, g4, c.options(g4, 2));
+  auto more = c.model(7);
+  Generator g5(0);
+  train::FitOptions m = c.options(g5, 4);
+  m.resume = true;
+  train::fit(*more, c.train, c.validation, g5, m);
+  require_same_parameters(*straight, *more);
+}
+
+TEST_CASE("fit: a resume state from another run is refused, naming what differs", "[trainer][resume]") {
+  ResumeCase c;
+  std::filesystem::remove_all(c.out);
+  auto m = c.model(1);
+  Generator g(5);
+  train::fit(*m, c.train, c.validation, g, c.options(g, 1));
+  Generator g2(5);
+  auto wider = std::make_shared<models::VAE>(8, std::vector<int64_t>{24}, 4, models::Decoder::Bernoulli, g2);
+  wider->to(DType::Float64);
+  train::FitOptions o = c.options(g2, 2);
+  o.resume = true;
+  o.batch_size = 4;
+  const std::string e = error_of([&] { train::fit(*wider, c.train, c.validation, g2, o); });
+  CHECK(e.find("does not belong to this run") != std::string::npos);
+  CHECK(e.find("batch size 8 in the state, 4 now") != std::string::npos);
+  CHECK(e.find("[16, 8]") != std::string::npos);  // a parameter's saved shape, named
+  CHECK(e.find("[24, 8]") != std::string::npos);
 }
 
 TEST_CASE("fit writes the model's name, constructor arguments and data transform beside its checkpoint") {

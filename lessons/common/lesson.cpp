@@ -65,8 +65,14 @@ Lesson::Lesson(std::string name, std::string description)
         return "must be a whole number 0 or more, got " + v;
       },
       "INT>=0");
-  app_.add_option("--epochs", opt_.epochs, "Training epochs (0: the lesson's default)")->check(non_negative);
+  app_.add_option("--epochs", opt_.epochs, "Passes over the training set of each main training (0: the lesson's default)")
+      ->check(non_negative);
+  app_.add_option("--lr", opt_.lr, "Adam's learning rate for the lesson's trainings (0: each one's default)")
+      ->check(CLI::NonNegativeNumber);
   app_.add_option("--threads", opt_.threads, "BLAS threads (0: all cores)")->check(non_negative);
+  app_.add_flag("--resume", opt_.resume,
+                "Continue an interrupted run: each training picks up its resume state in --out (finished ones are not redone)");
+  app_.add_flag("--retrain", opt_.retrain, "Train anew where a checkpoint or a cached classifier would be loaded");
 }
 
 int Lesson::parse(int argc, char** argv) {
@@ -92,6 +98,8 @@ int Lesson::parse(int argc, char** argv) {
   report_.command = "lesson_" + name_;
   for (int i = 1; i < argc; ++i) report_.command += std::string(" ") + argv[i];
   report_.started = std::filesystem::file_time_type::clock::now();
+  clock_.restart();
+  train::install_interrupt_handlers();  // Ctrl-C: finish the step, keep what was done (Lesson::run)
   cout_buffer_ = std::cout.rdbuf();
   tee_ = std::make_unique<TeeBuffer>(cout_buffer_, &report_.log);
   std::cout.rdbuf(tee_.get());
@@ -107,7 +115,28 @@ static std::string num(double v) {
   return os.str();
 }
 
+void Lesson::configure(train::FitOptions& o) const {
+  o.out_dir = opt_.out;
+  o.resume = opt_.resume;
+  if (opt_.epochs > 0) o.epochs = opt_.epochs, o.max_seconds = 0, o.max_steps = 0;
+  if (opt_.lr > 0) o.lr = opt_.lr;
+}
+
+train::FitOptions Lesson::training(const models::Recipe& r) const {
+  train::FitOptions o = r.fit_options(opt_.quick);
+  configure(o);
+  return o;
+}
+
+namespace {
+// Ctrl-C between two trainings ends the lesson at its next CHECK.
+void stop_if_asked(const std::string& where) {
+  if (train::stop_requested()) throw train::Interrupted("interrupted before the check '" + where + "'", 0, 0);
+}
+}  // namespace
+
 bool Lesson::check_close(const std::string& what, double lhs, double rhs, double tol) {
+  stop_if_asked(what);
   const double diff = std::abs(lhs - rhs);
   const bool ok = diff <= tol;  // false for NaN
   ++checks_;
@@ -120,6 +149,7 @@ bool Lesson::check_close(const std::string& what, double lhs, double rhs, double
 }
 
 bool Lesson::check_le(const std::string& what, double lhs, double rhs) {
+  stop_if_asked(what);
   const bool ok = lhs <= rhs;
   ++checks_;
   if (!ok) ++failures_;
@@ -148,6 +178,13 @@ int Lesson::run(int argc, char** argv, const std::function<void()>& steps) {
   if (int rc = parse(argc, argv); rc >= 0) return rc;
   try {
     steps();
+  } catch (const train::Interrupted& e) {
+    // what was done is kept: the training wrote its best checkpoint, its curve and its resume state
+    std::cout << "\n== " << e.what() << "\n   continue with the same flags and --resume" << std::endl;
+    report_.interrupted = e.what();
+    metrics_["interrupted_at_step"] = static_cast<double>(e.step);
+    finish();
+    return 130;
   } catch (const std::exception& e) {
     std::cerr << "lesson_" << name_ << ": " << e.what() << "\n";
     report_.error = e.what();
@@ -173,6 +210,8 @@ void Lesson::write_pages() {
 int Lesson::finish() {
   nlohmann::json j = nlohmann::json::object();
   for (auto& [k, v] : metrics_) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  j["lesson_seconds"] = clock_.seconds();   // the whole run
+  j["train_seconds"] = train::training_seconds();  // the part spent in the trainer
   j["checks_passed"] = checks_ - failures_;
   j["checks_failed"] = failures_;
   write_text("metrics.json", j.dump(2) + "\n");
@@ -183,6 +222,14 @@ int Lesson::finish() {
 }
 
 
+void say_synthetic_digits() {
+  static bool said = false;
+  if (said) return;
+  said = true;
+  std::cout << "   (the 8x8 digits are not installed -- scripts/get-digits.sh or make data -- so the built-in\n"
+               "    synthetic 8x8 glyphs stand in: same shape and levels, other numbers than the references)\n";
+}
+
 DigitSplits load_digits(const Options& opt) {
   DigitSplits d;
   bool synthetic = false;
@@ -190,9 +237,7 @@ DigitSplits load_digits(const Options& opt) {
   d.validation = data::digits_or_synthetic(data::Split::Validation, opt.data, &synthetic);
   d.test = data::digits_or_synthetic(data::Split::Test, opt.data, &synthetic);
   d.synthetic = synthetic;
-  if (synthetic)
-    std::cout << "   (the 8x8 digits are not installed -- scripts/get-digits.sh or make data -- so the built-in\n"
-                 "    synthetic 8x8 glyphs stand in: same shape and levels, other numbers than the references)\n";
+  if (synthetic) say_synthetic_digits();
   return d;
 }
 

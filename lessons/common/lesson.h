@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "lessons/common/report.h"
+#include "models/recipes.h"
 #include "models/toolkit/datasets.h"
+#include "models/toolkit/trainer.h"
 #include "models/toolkit/progress.h"
 
 namespace dgm::lesson {
@@ -23,8 +25,11 @@ struct Options {
   uint64_t seed = 0;
   std::string out;         // output folder, default runs/<name>/
   std::string data;        // where data sets are looked for
-  int epochs = 0;          // 0: the lesson's default
+  int epochs = 0;          // passes over the training set; 0: the lesson's default
+  double lr = 0;           // Adam's learning rate; 0: each training's default (its recipe's)
   int threads = 0;         // BLAS threads; 0: all cores
+  bool resume = false;     // continue interrupted trainings from their resume states
+  bool retrain = false;    // train even where a checkpoint (or a cached classifier) exists
 };
 
 class Lesson {
@@ -42,6 +47,13 @@ class Lesson {
   const Options& options() const { return opt_; }
   // --epochs N when given, else `quick` for --quick runs and `full` otherwise.
   int epochs(int quick, int full) const { return opt_.epochs > 0 ? opt_.epochs : (opt_.quick ? quick : full); }
+  // --lr when given, else `fallback`.
+  double lr(double fallback) const { return opt_.lr > 0 ? opt_.lr : fallback; }
+  // The flags' part of a training: the output folder, --resume, and --epochs / --lr over the
+  // training's own settings (--epochs N trains N passes and drops a time budget).
+  void configure(train::FitOptions& o) const;
+  // A recipe's training for this run (quick or full) with configure() applied.
+  train::FitOptions training(const models::Recipe& r) const;
   const std::string& name() const { return name_; }
 
   // --- derivation steps: each prints one CHECK line; any FAIL fails the lesson.
@@ -67,6 +79,7 @@ class Lesson {
   Options opt_;
   int failures_ = 0, checks_ = 0;
   std::map<std::string, double> metrics_;
+  progress::Stopwatch clock_;  // the whole run: metrics.json's lesson_seconds
   Report report_;  // what index.html shows: the checks, the log, the metrics
   std::unique_ptr<std::streambuf> tee_;  // copies std::cout into report_.log
   std::streambuf* cout_buffer_ = nullptr;
@@ -83,6 +96,8 @@ struct DigitSplits {
   bool synthetic = false;
 };
 DigitSplits load_digits(const Options& opt);
+// Says, once per process, that the synthetic glyphs stand in for the digits (and how to install them).
+void say_synthetic_digits();
 
 // The mean of v and its standard error, sd / sqrt(n) with the n - 1 sample sd
 // (the two sides of a Monte Carlo CHECK are compared within k of these).

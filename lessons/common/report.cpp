@@ -118,7 +118,7 @@ void write_file(const fs::path& path, const std::string& text) {
 std::string write_report(const std::string& out_dir, const Report& r) {
   int failed = 0;
   for (const auto& c : r.checks) failed += c.passed ? 0 : 1;
-  const bool ok = failed == 0 && r.error.empty();
+  const bool ok = failed == 0 && r.error.empty() && r.interrupted.empty();
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>lesson_" << html_escape(r.name)
     << "</title>\n"
@@ -128,8 +128,10 @@ std::string write_report(const std::string& out_dir, const Report& r) {
   h << "<h1>lesson_" << html_escape(r.name) << ": " << html_escape(r.description) << "</h1>\n";
   h << "<p><code>" << html_escape(r.command) << "</code></p>\n";
   h << "<p class=\"summary " << (ok ? "pass" : "fail") << "\">" << (r.checks.size() - failed) << " of " << r.checks.size()
-    << " checks passed" << (r.error.empty() ? "" : "; the lesson stopped with an error") << "</p>\n";
+    << " checks passed" << (r.error.empty() ? "" : "; the lesson stopped with an error")
+    << (r.interrupted.empty() ? "" : "; the run was interrupted: what it had done is below, and --resume continues it") << "</p>\n";
   if (!r.error.empty()) h << "<p class=\"fail\">" << html_escape(r.error) << "</p>\n";
+  if (!r.interrupted.empty()) h << "<p class=\"fail\">Interrupted: " << html_escape(r.interrupted) << "</p>\n";
 
   h << "<h2>Checks</h2>\n<ul class=\"checks\">\n";
   for (const auto& c : r.checks)

@@ -24,6 +24,7 @@ struct Report {
   std::map<std::string, double> metrics;
   std::string log;    // everything the lesson printed on stdout
   std::string error;  // the error that stopped the lesson, if one did
+  std::string interrupted;  // "interrupted at step N of M (tag)" when Ctrl-C or SIGTERM ended it early
   // Files in the output folder written before this instant (an earlier run's
   // leftovers) are not listed.
   std::filesystem::file_time_type started;

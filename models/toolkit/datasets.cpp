@@ -143,7 +143,7 @@ std::string find_file(const std::vector<std::string>& dirs, const std::string& f
 ImageSet idx_dataset(Split split, const std::string& dir, int64_t limit, const std::string& what,
                      const std::string& system_dir, const std::string& install) {
   if (split == Split::Validation)
-    throw Error(what + " has no validation split; take one from the training set with ImageSet::slice");
+    throw Error(what + " has no validation file; take one from the training set with ImageSet::slice");
   const std::string prefix = split == Split::Train ? "train" : "t10k";
   auto dirs = search_path(dir, system_dir);
   const std::string images = find_file(dirs, prefix + "-images-idx3-ubyte", what, install);
@@ -153,8 +153,26 @@ ImageSet idx_dataset(Split split, const std::string& dir, int64_t limit, const s
 }  // namespace
 
 ImageSet fashion_mnist(Split split, const std::string& dir, int64_t limit) {
-  return idx_dataset(split, dir, limit, "Fashion-MNIST", "/usr/share/datasets/fashion-mnist",
-                     "Install it with: sudo apt-get install dataset-fashion-mnist (or pass --data DIR)");
+  constexpr int64_t kTrain = 59000;  // of the training file's 60,000; the rest is the validation split
+  auto read = [&](Split file, int64_t n) {
+    return idx_dataset(file, dir, n, "Fashion-MNIST", "/usr/share/datasets/fashion-mnist",
+                       "Install it with: sudo apt-get install dataset-fashion-mnist (or pass --data DIR)");
+  };
+  auto first = [&](const ImageSet& s) { return limit > 0 && limit < s.size() ? s.slice(0, limit) : s; };
+  switch (split) {
+    case Split::Train: {
+      const ImageSet s = read(Split::Train, limit > 0 ? std::min(limit, kTrain) : 0);
+      return s.size() > kTrain ? s.slice(0, kTrain) : s;
+    }
+    case Split::Validation: {
+      const ImageSet all = read(Split::Train, 0);
+      if (all.size() <= kTrain) throw Error("Fashion-MNIST: the training file holds " + std::to_string(all.size()) + " images, fewer than the " +
+                                            std::to_string(kTrain + 1) + " its validation split needs");
+      return first(all.slice(kTrain, all.size()));
+    }
+    case Split::Test: return read(Split::Test, limit);
+  }
+  return {};
 }
 
 ImageSet mnist(Split split, const std::string& dir, int64_t limit) {
@@ -276,3 +294,4 @@ ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* syntheti
 }
 
 }  // namespace dgm::data
+

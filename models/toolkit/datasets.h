@@ -8,9 +8,11 @@
 // failed. Readers never crash on bad bytes (they are fuzzed: scripts/fuzz.sh).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "autograd/random.h"
 #include "autograd/tensor.h"
 
 namespace dgm::data {
@@ -50,9 +52,11 @@ enum class Split { Train, Validation, Test };
 // ./data, then the data set's system folder (`system_dir`).
 std::vector<std::string> search_path(const std::string& dir, const std::string& system_dir);
 
-// Fashion-MNIST (60,000 train / 10,000 test, 28x28, 10 classes). Debian's
-// `dataset-fashion-mnist` installs it in /usr/share/datasets/fashion-mnist.
-// `limit` > 0 reads only the first `limit` images.
+// Fashion-MNIST (28x28, 10 classes). Debian's `dataset-fashion-mnist` installs
+// it in /usr/share/datasets/fashion-mnist. Its training file of 60,000 images is
+// split once, here: Train = the first 59,000, Validation = the last 1,000;
+// Test = the 10,000 of the test file. `limit` > 0 keeps only the first `limit`
+// images of the split.
 ImageSet fashion_mnist(Split split, const std::string& dir = "", int64_t limit = 0);
 // MNIST from IDX files a user already has (train-images-idx3-ubyte[.gz] ...), same layout.
 ImageSet mnist(Split split, const std::string& dir, int64_t limit = 0);
@@ -76,5 +80,28 @@ ImageSet synthetic_digits(Split split);
 // The real digits when installed, else synthetic_digits (and *synthetic = true).
 // A digits file that exists but is corrupt is an error, not a fallback.
 ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* synthetic);
+
+// ----------------------------------------------------------------- named data sets
+// A data set as the recipes (models/recipes.h) name it: three splits of values in
+// [0, 1], examples [N, C, H, W] (flat models reshape them to [N, D]).
+struct DataSet {
+  std::string name;         // "digits17", "digits_binarized", "fashion_binarized", "fashion_dequantized"
+  std::string description;  // one line: the transform and the split sizes
+  Tensor train, validation, test;
+  Tensor train_eval;        // training examples as a train NLL sees them (one fixed binarization, if any)
+  int64_t levels = 256;     // the grey levels of the original data
+  bool synthetic = false;   // the built-in glyphs stand in for the digits (not installed)
+  // Fresh randomness per training batch (dynamic binarization), from the training loop's
+  // generator (so a resumed run draws what it would have); empty: none.
+  std::function<Tensor(const Tensor&, Generator&)> prepare;
+  int64_t dims() const { return train.numel() / train.size(0); }
+};
+// digits17: the 8x8 digits (or the synthetic glyphs), 17 levels, train 1,000 /
+// validation 350 / test 447. digits_binarized: the same, the grey level as a Bernoulli
+// probability (binarized afresh for every batch; validation and test once, seeds 1 and 0).
+// fashion_binarized: the same for Fashion-MNIST's splits (train_eval: the first 10,000
+// training images, seed 2). fashion_dequantized: Fashion-MNIST's 256 levels.
+// An unknown name is an error listing the known ones.
+DataSet load_data_set(const std::string& name, const std::string& dir = "");
 
 }  // namespace dgm::data

@@ -1,7 +1,10 @@
 // dgm/models/toolkit/trainer.cpp
 #include "models/toolkit/trainer.h"
 
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
@@ -55,12 +58,109 @@ void require_finite(double value, const std::string& what, int64_t step) {
   }
 }
 
+// ---------------------------------------------------------------- stopping
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+int64_t g_steps_in_process = 0, g_interrupt_at = -1;
+
+extern "C" void on_signal(int sig) {
+  g_stop = 1;
+  std::signal(sig, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+}  // namespace
+
+bool stop_requested() { return g_stop != 0; }
+void request_stop() { g_stop = 1; }
+void clear_stop() { g_stop = 0; }
+
+void install_interrupt_handlers() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  if (const char* at = std::getenv("DGM_INTERRUPT_AT_STEP")) g_interrupt_at = std::atoll(at);
+}
+
+namespace {
+double g_training_seconds = 0;
+}
+double training_seconds() { return g_training_seconds; }
+void add_training_seconds(double seconds) { g_training_seconds += seconds; }
+
+void count_step() {
+  if (++g_steps_in_process == g_interrupt_at) std::raise(SIGINT);
+}
+
+// ---------------------------------------------------------------- the recorder
+Recorder::Recorder(RecordOptions options) : o_(std::move(options)) {
+  if (writes()) std::filesystem::create_directories(o_.out_dir);
+}
+
+std::string Recorder::stem(const std::string& suffix) const { return (std::filesystem::path(o_.out_dir) / (o_.tag + suffix)).string(); }
+
+void Recorder::start(int64_t total, int64_t done) {
+  if (!o_.progress) return;
+  bar_ = std::make_unique<progress::ProgressBar>(o_.tag, total);
+  if (done > 0) bar_->update(done, "resumed");
+}
+
+void Recorder::progress(int64_t done, const std::string& status) {
+  if (bar_) bar_->update(done, status);
+}
+
+void Recorder::finish(const std::string& note) {
+  if (bar_) bar_->finish(note);
+  bar_.reset();
+}
+
+void Recorder::write_curve() const {
+  if (!writes()) return;
+  std::vector<std::string> columns = {o_.x_label, o_.train_column, o_.validation_column};
+  columns.insert(columns.end(), o_.extra_columns.begin(), o_.extra_columns.end());
+  plot::write_csv(stem("_curve") + ".csv", columns, curve_);
+  plot::line_plot(stem("_curve") + ".csv", stem("_curve") + ".png",
+                  o_.curve_title.empty() ? o_.tag + ": negative log-likelihood" : o_.curve_title, o_.x_label, o_.y_label, 1,
+                  {{2, o_.train_label}, {3, o_.validation_label}},
+                  o_.log_y);
+}
+
+void Recorder::save(const nn::Module& model, const RunInfo& run, const std::string& suffix, const std::string& model_name,
+                    const std::string& model_config) const {
+  if (!writes() || !o_.checkpoint) return;
+  save_checkpoint(model, stem(suffix) + ".safetensors",
+                  {{"tag", o_.tag + suffix}, {"best_epoch", std::to_string(run.best_epoch)}, {"epochs_run", std::to_string(run.epochs_run)},
+                   {"interrupted", run.interrupted ? "true" : "false"}});
+  nlohmann::ordered_json j;
+  j["tag"] = o_.tag + suffix;
+  const std::string name = model_name.empty() ? o_.model_name : model_name;
+  const std::string config = model_config.empty() ? o_.model_config : model_config;
+  if (!name.empty()) j["model"] = name;
+  if (!config.empty()) j["config"] = nlohmann::ordered_json::parse(config);  // a model's config_json()
+  if (!o_.recipe.empty()) j["recipe"] = o_.recipe;
+  if (!o_.data_transform.empty()) j["data_transform"] = o_.data_transform;
+  j["parameters"] = model.num_parameters();
+  j["best_epoch"] = run.best_epoch, j["epochs_run"] = run.epochs_run, j["steps"] = run.steps;
+  j["train_seconds"] = run.seconds;
+  if (run.interrupted) j["interrupted"] = true;
+  for (const auto& [k, v] : run.fields) {
+    const nlohmann::json number = nlohmann::json::parse(v, nullptr, false);
+    j[k] = number.is_number() ? number : nlohmann::json(v);
+  }
+  save_text_atomically(stem(suffix) + ".json", j.dump(2) + "\n");
+}
+
+// ---------------------------------------------------------------- the loop
 namespace {
 
 std::vector<Tensor> copy_parameters(const std::vector<Tensor>& ps) {
   std::vector<Tensor> out;
   for (const Tensor& p : ps) out.push_back(p.contiguous_copy());
   return out;
+}
+
+void copy_into(const std::vector<Tensor>& to, const std::vector<Tensor>& from) {
+  NoGradGuard ng;
+  for (size_t i = 0; i < to.size(); ++i) const_cast<Tensor&>(to[i]).copy_(from[i]);
 }
 
 // avg = d avg + (1 - d) p, in place, no graph
@@ -72,28 +172,112 @@ void update_ema(std::vector<Tensor>& avg, const std::vector<Tensor>& params, dou
   }
 }
 
-void write_outputs(nn::Module& model, const FitOptions& o, const FitResult& r) {
-  if (o.out_dir.empty()) return;
-  const std::string stem = (std::filesystem::path(o.out_dir) / o.tag).string();
-  std::vector<std::string> columns = {"epoch", o.train_column, o.validation_column};
-  columns.insert(columns.end(), o.extra_columns.begin(), o.extra_columns.end());
-  plot::write_csv(stem + "_curve.csv", columns, r.curve);
-  plot::line_plot(stem + "_curve.csv", stem + "_curve.png",
-                  o.curve_title.empty() ? o.tag + ": negative log-likelihood" : o.curve_title, "epoch", o.y_label, 1,
-                  {{2, "train (running)"}, {3, o.validation_label}}, o.log_y);
-  if (!o.checkpoint) return;
-  save_checkpoint(model, stem + ".safetensors",
-                  {{"tag", o.tag}, {"best_epoch", std::to_string(r.best_epoch)}, {"epochs_run", std::to_string(r.epochs_run)}});
-  nlohmann::ordered_json j;
-  j["tag"] = o.tag;
-  if (!o.model_name.empty()) j["model"] = o.model_name;
-  if (!o.model_config.empty()) j["config"] = nlohmann::ordered_json::parse(o.model_config);  // a model's config_json()
-  if (!o.data_transform.empty()) j["data_transform"] = o.data_transform;
-  j["parameters"] = model.num_parameters();
-  j["best_epoch"] = r.best_epoch, j["epochs_run"] = r.epochs_run, j["steps"] = r.steps;
-  j["batch_size"] = o.batch_size, j["lr"] = o.lr, j["train_seconds"] = r.seconds;
-  std::ofstream json(stem + ".json");
-  json << j.dump(2) << "\n";
+std::string exact(double v) {  // a double as text that reads back to the same bits
+  std::ostringstream os;
+  os << std::hexfloat << v;
+  return os.str();
+}
+double from_exact(const std::string& s) { return std::strtod(s.c_str(), nullptr); }
+
+// Everything the loop needs to continue where it stopped.
+struct LoopState {
+  FitResult r;
+  std::vector<Tensor> best, averaged;
+  int validations_without_gain = 0;
+  bool validated = false;      // a validation has happened (so `best` means something)
+  int epoch = 1;               // the epoch in progress (1-based)
+  int64_t position = 0;        // batches of it already done
+  Tensor order;                // its order of the examples
+  double epoch_total = 0, row_total = 0;
+  int64_t epoch_seen = 0, row_seen = 0;
+};
+
+void save_state(const std::string& path, nn::Module& model, const optim::Adam& opt, const LoopState& s, const FitOptions& o,
+                int64_t n_train, Generator& gen) {
+  nn::NamedTensors t;
+  for (auto& [name, p] : model.named_parameters()) t.push_back({"param." + name, p.contiguous_copy()});
+  for (auto& [name, v] : opt.state()) t.push_back({"adam." + name, v});
+  for (size_t i = 0; i < s.best.size(); ++i) t.push_back({"best." + std::to_string(i), s.best[i]});
+  for (size_t i = 0; i < s.averaged.size(); ++i) t.push_back({"ema." + std::to_string(i), s.averaged[i]});
+  if (s.order.defined()) t.push_back({"order", s.order.contiguous_copy()});
+  if (!s.r.curve.empty()) {
+    const int64_t rows = static_cast<int64_t>(s.r.curve.size()), cols = static_cast<int64_t>(s.r.curve[0].size());
+    std::vector<double> flat;
+    for (const auto& row : s.r.curve) flat.insert(flat.end(), row.begin(), row.end());
+    t.push_back({"curve", Tensor::from_vector(flat, {rows, cols})});
+  }
+  std::map<std::string, std::string> m = {
+      {"format", "dgm-resume-1"}, {"tag", o.tag}, {"n_train", std::to_string(n_train)}, {"batch_size", std::to_string(o.batch_size)},
+      {"epoch", std::to_string(s.epoch)}, {"position", std::to_string(s.position)}, {"steps", std::to_string(s.r.steps)},
+      {"epochs_run", std::to_string(s.r.epochs_run)}, {"best_epoch", std::to_string(s.r.best_epoch)},
+      {"best_validation", exact(s.r.best_validation)}, {"validations_without_gain", std::to_string(s.validations_without_gain)},
+      {"validated", s.validated ? "1" : "0"}, {"seconds", exact(s.r.seconds)}, {"last_train_loss", exact(s.r.last_train_loss)},
+      {"epoch_total", exact(s.epoch_total)}, {"epoch_seen", std::to_string(s.epoch_seen)}, {"row_total", exact(s.row_total)},
+      {"row_seen", std::to_string(s.row_seen)}, {"generator", gen.state()}};
+  for (size_t i = 0; i < o.generators.size(); ++i) m["generator." + std::to_string(i)] = o.generators[i]->state();
+  save_safetensors(path, t, m);
+}
+
+// Reads a saved state into the model, the optimizer and `s`; everything is checked before
+// anything changes, and a state that belongs to another run is an error naming what differs.
+void load_state(const std::string& path, nn::Module& model, optim::Adam& opt, LoopState& s, const FitOptions& o, int64_t n_train,
+                Generator& gen) {
+  std::map<std::string, std::string> m;
+  const nn::NamedTensors file = load_safetensors(path, &m);
+  std::map<std::string, Tensor> t(file.begin(), file.end());
+  auto meta = [&](const std::string& k) -> const std::string& {
+    const auto it = m.find(k);
+    if (it == m.end()) throw Error("resume: " + path + " has no '" + k + "' (not a dgm resume state)");
+    return it->second;
+  };
+  if (meta("format") != "dgm-resume-1") throw Error("resume: " + path + " is format '" + meta("format") + "', expected dgm-resume-1");
+  std::string differs;
+  auto same = [&](const std::string& what, const std::string& saved, const std::string& now) {
+    if (saved != now) differs += (differs.empty() ? "" : "; ") + what + " " + saved + " in the state, " + now + " now";
+  };
+  same("tag", meta("tag"), o.tag);
+  same("training examples", meta("n_train"), std::to_string(n_train));
+  same("batch size", meta("batch_size"), std::to_string(o.batch_size));
+  auto params = model.named_parameters();
+  for (auto& [name, p] : params) {
+    const auto it = t.find("param." + name);
+    if (it == t.end())
+      differs += (differs.empty() ? "" : "; ") + std::string("parameter '") + name + "' is missing";
+    else if (it->second.shape() != p.shape() || it->second.dtype() != p.dtype())
+      differs += (differs.empty() ? "" : "; ") + std::string("parameter '") + name + "' is " + it->second.shape().str() + " " +
+                 dtype_name(it->second.dtype()) + " in the state, " + p.shape().str() + " " + dtype_name(p.dtype()) + " in the model";
+  }
+  if (!differs.empty()) throw Error("resume: " + path + " does not belong to this run: " + differs + " (delete it, or run without --resume)");
+  std::map<std::string, Tensor> adam;
+  for (auto& [k, v] : t)
+    if (k.rfind("adam.", 0) == 0) adam[k.substr(5)] = v;
+  opt.load_state(adam);  // checks its own shapes before it copies
+  NoGradGuard ng;
+  for (auto& [name, p] : params) p.copy_(t.at("param." + name));
+  auto list = [&](const std::string& prefix, std::vector<Tensor>& into) {
+    into.clear();
+    for (size_t i = 0; t.count(prefix + std::to_string(i)); ++i) into.push_back(t.at(prefix + std::to_string(i)).contiguous_copy());
+  };
+  list("best.", s.best);
+  list("ema.", s.averaged);
+  s.order = t.count("order") ? t.at("order").contiguous_copy() : Tensor();
+  s.r.curve.clear();
+  if (t.count("curve")) {
+    const Tensor& c = t.at("curve");
+    const std::vector<double> flat = c.to_vector();
+    for (int64_t i = 0; i < c.size(0); ++i)
+      s.r.curve.emplace_back(flat.begin() + i * c.size(1), flat.begin() + (i + 1) * c.size(1));
+  }
+  s.epoch = std::stoi(meta("epoch")), s.position = std::stoll(meta("position"));
+  s.r.steps = std::stoll(meta("steps")), s.r.epochs_run = std::stoi(meta("epochs_run")), s.r.best_epoch = std::stoi(meta("best_epoch"));
+  s.r.best_validation = from_exact(meta("best_validation")), s.r.seconds = from_exact(meta("seconds"));
+  s.r.last_train_loss = from_exact(meta("last_train_loss"));
+  s.validations_without_gain = std::stoi(meta("validations_without_gain")), s.validated = meta("validated") == "1";
+  s.epoch_total = from_exact(meta("epoch_total")), s.epoch_seen = std::stoll(meta("epoch_seen"));
+  s.row_total = from_exact(meta("row_total")), s.row_seen = std::stoll(meta("row_seen"));
+  gen.set_state(meta("generator"));
+  for (size_t i = 0; i < o.generators.size(); ++i) o.generators[i]->set_state(meta("generator." + std::to_string(i)));
+  s.r.resumed = true;
 }
 
 }  // namespace
@@ -102,86 +286,144 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
               const std::function<double()>& validate, Generator& gen, const FitOptions& o) {
   if (o.epochs < 1) throw Error("fit: epochs must be at least 1, got " + std::to_string(o.epochs));
   if (o.validate_every < 1) throw Error("fit: validate_every must be at least 1");
-  optim::Adam opt(model.parameters(), o.lr);
-  data::Batches batches(n_train, o.batch_size, o.shuffle, o.drop_last);
-  FitResult r;
-  std::vector<Tensor> best;
-  if (validate && o.keep_best) best = copy_parameters(model.parameters());
-  int validations_without_gain = 0;
-  std::vector<Tensor> averaged;  // the EMA of the parameters (ema > 0)
-  if (o.ema > 0) averaged = copy_parameters(model.parameters());
-  // with a time limit the bar counts thousandths of whichever ends first: the epochs or the time
-  const bool timed = o.max_seconds > 0;
-  progress::ProgressBar bar(o.tag, timed ? 1000 : o.epochs);
+  if (n_train <= 0 || o.batch_size <= 0) throw Error("fit: the data size and batch size must be positive");
+  if (!(o.lr > 0)) throw Error("fit: the learning rate must be positive, got " + std::to_string(o.lr));
+  Recorder rec(o);
+  const std::vector<Tensor> params = model.parameters();
+  optim::Adam opt(params, o.lr);
+  const int64_t per_epoch = o.drop_last ? n_train / o.batch_size : (n_train + o.batch_size - 1) / o.batch_size;
+  if (per_epoch < 1) throw Error("fit: no full batch of " + std::to_string(o.batch_size) + " in " + std::to_string(n_train) + " examples");
+  LoopState s;
+  if (validate && o.keep_best) s.best = copy_parameters(params);
+  if (o.ema > 0) s.averaged = copy_parameters(params);
+  const std::string state_path = rec.writes() ? rec.stem(".resume") + ".safetensors" : "";
+  if (o.resume && !state_path.empty()) {
+    if (std::filesystem::exists(state_path)) {
+      load_state(state_path, model, opt, s, o, n_train, gen);
+      std::cout << "   " << o.tag << ": resumed from " << state_path << " at step " << s.r.steps << " (epoch " << s.epoch << ")" << std::endl;
+    } else {
+      std::cout << "   " << o.tag << ": no resume state (" << state_path << "); training from the start" << std::endl;
+    }
+  }
+  // the bar: epochs, or thousandths of whichever ends first with a budget
+  const bool timed = o.max_seconds > 0 || o.max_steps > 0;
+  const int64_t planned = static_cast<int64_t>(o.epochs) * per_epoch;
+  const int64_t total_steps = o.max_steps > 0 ? std::min(planned, o.max_steps) : planned;
+  auto budget_used = [&](double seconds) {
+    double f = static_cast<double>(s.r.steps) / static_cast<double>(total_steps);
+    if (o.max_seconds > 0) f = std::max(f, seconds / o.max_seconds);
+    return std::min<int64_t>(1000, static_cast<int64_t>(f * 1000));
+  };
+  rec.start(timed ? 1000 : o.epochs, timed ? budget_used(s.r.seconds) : s.r.epochs_run);
+  const double seconds_before = s.r.seconds;
   progress::Stopwatch clock;
-  for (int e = 1; e <= o.epochs; ++e) {
-    double total = 0;
-    int64_t seen = 0;
-    for (const Tensor& idx : batches.epoch(gen)) {
+  auto seconds = [&] { return seconds_before + clock.seconds(); };
+  bool interrupted = false, stop_now = false;
+
+  // one validation: a curve row at `x` (epochs, fractional between them), keep-best, patience
+  auto validation_row = [&](double x, double train_value, std::ostringstream& status) {
+    const double v = validate ? validate() : NAN;
+    std::vector<double> row = {x, train_value, v};
+    if (o.extra) {
+      std::vector<double> more = o.extra();
+      row.insert(row.end(), more.begin(), more.end());
+    }
+    s.r.curve.push_back(row);
+    if (!validate) return;
+    status << ", validation " << v;
+    s.validated = true;
+    if (v < s.r.best_validation) {
+      s.r.best_validation = v;
+      s.r.best_epoch = s.epoch;
+      s.validations_without_gain = 0;
+      if (o.keep_best) s.best = copy_parameters(params);
+    } else if (++s.validations_without_gain >= o.patience && o.patience > 0) {
+      s.r.stopped_early = true;
+    }
+  };
+
+  while (s.epoch <= o.epochs && !s.r.stopped_early && !stop_now && !interrupted) {
+    if (s.position == 0) s.order = o.shuffle ? gen.permutation(n_train) : Tensor::arange(n_train, DType::Int64);
+    std::ostringstream status;
+    for (; s.position < per_epoch;) {
+      const int64_t begin = s.position * o.batch_size, end = std::min(begin + o.batch_size, n_train);
+      const Tensor idx = slice(s.order, 0, begin, end);
       if (o.before_step) o.before_step();
       opt.zero_grad();
       Tensor loss = batch_loss(idx);
       const double value = loss.item();
-      require_finite(value, o.tag + " training loss", r.steps);
+      require_finite(value, o.tag + " training loss", s.r.steps);
       loss.backward();
       opt.step();
-      ++r.steps;
-      if (o.ema > 0) update_ema(averaged, model.parameters(), std::min(o.ema, (1.0 + r.steps) / (10.0 + r.steps)));
-      total += value * static_cast<double>(idx.numel());
-      seen += idx.numel();
-      if (o.max_seconds > 0 && clock.seconds() >= o.max_seconds) r.out_of_time = true;
-      if (r.out_of_time || (o.examples_per_epoch > 0 && seen >= o.examples_per_epoch)) break;
-    }
-    r.last_train_loss = total / static_cast<double>(seen);
-    r.epochs_run = e;
-    const bool stop_now = (o.stop_when && o.stop_when(r.last_train_loss)) || r.out_of_time;
-    std::ostringstream status;
-    status << std::fixed << std::setprecision(2) << "train " << r.last_train_loss;
-    if (e % o.validate_every == 0 || e == o.epochs || stop_now) {
-      const double v = validate ? validate() : NAN;
-      std::vector<double> row = {double(e), r.last_train_loss, v};
-      if (o.extra) {
-        std::vector<double> x = o.extra();
-        row.insert(row.end(), x.begin(), x.end());
+      ++s.r.steps, ++s.position;
+      if (o.ema > 0) update_ema(s.averaged, params, std::min(o.ema, (1.0 + s.r.steps) / (10.0 + s.r.steps)));
+      const double n = static_cast<double>(idx.numel());
+      s.epoch_total += value * n, s.row_total += value * n;
+      s.epoch_seen += idx.numel(), s.row_seen += idx.numel();
+      count_step();
+      if ((o.max_seconds > 0 && seconds() >= o.max_seconds) || (o.max_steps > 0 && s.r.steps >= o.max_steps)) s.r.out_of_time = true;
+      if (stop_requested()) interrupted = true;
+      if (o.validate_every_steps > 0 && s.r.steps % o.validate_every_steps == 0 && !interrupted) {
+        const double x = (s.epoch - 1) + static_cast<double>(s.position) / static_cast<double>(per_epoch);
+        validation_row(x, s.row_total / static_cast<double>(s.row_seen), status);
+        s.row_total = 0, s.row_seen = 0;
+        if (timed) rec.progress(budget_used(seconds()), "epoch " + std::to_string(s.epoch) + status.str());
+        status.str("");
       }
-      r.curve.push_back(row);
-      if (validate) {
-        status << ", validation " << v;
-        if (v < r.best_validation) {
-          r.best_validation = v;
-          r.best_epoch = e;
-          validations_without_gain = 0;
-          if (o.keep_best) best = copy_parameters(model.parameters());
-        } else if (++validations_without_gain >= o.patience && o.patience > 0) {
-          r.stopped_early = true;
-        }
-      }
+      if (s.r.out_of_time || interrupted || s.r.stopped_early) break;
     }
-    if (o.progress) {
-      if (timed)
-        bar.update(std::min<int64_t>(1000, std::max<int64_t>(e * 1000 / o.epochs, static_cast<int64_t>(clock.seconds() / o.max_seconds * 1000))),
-                   "epoch " + std::to_string(e) + ", " + status.str());
-      else
-        bar.update(e, status.str());
+    const bool epoch_done = s.position == per_epoch;
+    if (s.epoch_seen > 0) s.r.last_train_loss = s.epoch_total / static_cast<double>(s.epoch_seen);
+    if (epoch_done) {
+      s.r.epochs_run = s.epoch;
+      stop_now = o.stop_when && o.stop_when(s.r.last_train_loss);
     }
-    if (r.stopped_early || stop_now) break;
+    stop_now = stop_now || s.r.out_of_time;
+    status << std::fixed << std::setprecision(2) << "train " << s.r.last_train_loss;
+    // with a step interval the rows come from it, plus one at the very end; else at epoch ends
+    const bool last = stop_now || s.r.stopped_early || (epoch_done && s.epoch == o.epochs);
+    const bool row_due = o.validate_every_steps > 0 ? (last && s.row_seen > 0)
+                                                    : (epoch_done && (s.epoch % o.validate_every == 0 || s.epoch == o.epochs)) || stop_now;
+    if (row_due && !interrupted) {
+      const double x = o.validate_every_steps > 0 ? (s.epoch - 1) + static_cast<double>(s.position) / static_cast<double>(per_epoch)
+                                                  : static_cast<double>(s.epoch);
+      validation_row(x, o.validate_every_steps > 0 ? s.row_total / static_cast<double>(s.row_seen) : s.r.last_train_loss, status);
+      s.row_total = 0, s.row_seen = 0;
+    }
+    if (epoch_done) {
+      rec.progress(timed ? budget_used(seconds()) : s.epoch, "epoch " + std::to_string(s.epoch) + ", " + status.str());
+      ++s.epoch, s.position = 0, s.epoch_total = 0, s.epoch_seen = 0;
+    }
   }
-  if (o.progress)
-    bar.finish(r.stopped_early ? "stopped early: no gain in " + std::to_string(o.patience) + " validations"
-               : r.out_of_time ? "stopped at the time limit (" + std::to_string(static_cast<int>(o.max_seconds)) + " s)"
-                               : "");
-  r.seconds = clock.seconds();
-  if (o.ema > 0) {  // end with the average (validation, if any, saw the last iterate)
-    NoGradGuard ng;
-    auto ps = model.parameters();
-    for (size_t i = 0; i < ps.size(); ++i) ps[i].copy_(averaged[i]);
-  } else if (validate && o.keep_best) {
-    NoGradGuard ng;
-    auto ps = model.parameters();
-    for (size_t i = 0; i < ps.size(); ++i) ps[i].copy_(best[i]);
+  s.r.seconds = seconds();
+  add_training_seconds(s.r.seconds - seconds_before);
+  rec.finish(interrupted        ? "interrupted at step " + std::to_string(s.r.steps)
+             : s.r.stopped_early ? "stopped early: no gain in " + std::to_string(o.patience) + " validations"
+             : s.r.out_of_time   ? (o.max_steps > 0 && s.r.steps >= o.max_steps
+                                      ? "stopped at the step budget (" + std::to_string(o.max_steps) + " steps)"
+                                      : "stopped at the time limit (" + std::to_string(static_cast<int>(o.max_seconds)) + " s)")
+                                 : "");
+  // the state to continue from holds the live parameters: save it before the best or the average replace them
+  if (!state_path.empty() && o.checkpoint) save_state(state_path, model, opt, s, o, n_train, gen);
+  if (o.ema > 0)
+    copy_into(params, s.averaged);  // end with the average (validation, if any, saw the last iterate)
+  else if (validate && o.keep_best && s.validated)
+    copy_into(params, s.best);
+  RunInfo info{s.r.steps, s.r.epochs_run, s.r.best_epoch, s.r.seconds, interrupted, {}};
+  std::ostringstream lr;
+  lr << o.lr;
+  info.fields["batch_size"] = std::to_string(o.batch_size);
+  info.fields["lr"] = lr.str();
+  rec.curve() = s.r.curve;
+  rec.write_curve();
+  rec.save(model, info);
+  if (interrupted) {
+    std::ostringstream what;
+    what << o.tag << ": interrupted at step " << s.r.steps << " of " << total_steps << "; kept " << (rec.writes() ? rec.stem() + ".safetensors" : "nothing")
+         << (state_path.empty() ? "" : ", resume state " + state_path);
+    throw Interrupted(what.str(), s.r.steps, timed && o.max_seconds > 0 ? 0 : total_steps);
   }
-  write_outputs(model, o, r);
-  return r;
+  return s.r;
 }
 
 FitResult fit(models::TrainableDensity& model, const Tensor& train, const Tensor& validation, Generator& gen,
@@ -195,6 +437,7 @@ FitResult fit(models::TrainableDensity& model, const Tensor& train, const Tensor
   FitOptions with_model = o;
   if (with_model.model_name.empty()) with_model.model_name = model.name();
   if (with_model.model_config.empty()) with_model.model_config = model.config_json();
+  if (Generator* noise = model.noise_generator()) with_model.generators.push_back(noise);
   return fit(static_cast<nn::Module&>(model), train.size(0), loss, val, gen, with_model);
 }
 

@@ -1,27 +1,37 @@
-// dgm/models/toolkit/trainer.h — one training loop and one evaluator for every model.
+// dgm/models/toolkit/trainer.h — the training loop, the recorder, and the evaluator.
 //
-//   fit(model, train, validation, gen, options)
-//     epochs of shuffled minibatches; each step: zero_grad, loss = model.loss(batch),
-//     backward, Adam step; a NaN or Inf loss stops training with an error
-//     naming the step. After every `validate_every` epochs the validation
-//     NLL (nats per example) is measured; the parameters of the best one are
-//     kept (keep_best) and training stops after `patience` validations
-//     without improvement (early stopping). A progress bar shows it; the
-//     curve is written as <tag>_curve.csv + .png and the final parameters as
-//     <tag>.safetensors (with a JSON beside it) into `out_dir`.
-//   evaluate(model, data)
-//     the mean negative log-likelihood in no-grad chunks: nats per example,
-//     bits per dimension, seconds.
-// A lesson calls these and keeps only its derivation and its pictures.
+// Training has two parts:
+//   the loop      (LoopOptions) what is optimised and for how long: Adam and its
+//                 learning rate, the batch size, epochs (passes over the training
+//                 set), a step or time budget, the EMA of the parameters,
+//                 validation, keep-best and patience;
+//   the recorder  (Recorder, RecordOptions) what a run leaves behind: the
+//                 progress bar, the curve (CSV + PNG), the checkpoint and the
+//                 JSON beside it (what models::make_model rebuilds the model
+//                 from), and the resume state.
+// fit() runs the loop with a recorder; gan::train uses the same recorder.
+//
+// Stop and continue. SIGINT or SIGTERM (install_interrupt_handlers; a lesson
+// does it) makes the loop finish its current step, write the best checkpoint
+// so far, the curve and the resume state, and throw Interrupted (a lesson exits
+// 130 with its report page marked). With LoopOptions::resume, fit() picks up
+// <out>/<tag>.resume.safetensors: the live parameters, Adam's moments and step,
+// the EMA, the best parameters and figure, the curve, the epoch's order and
+// position, and the generators' states, so that N steps, a stop and a resume
+// give the same parameters as one run (tests/test_trainer.cpp).
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "autograd/nn.h"
 #include "models/density.h"
+#include "models/toolkit/progress.h"
 
 namespace dgm::train {
 
@@ -43,44 +53,112 @@ struct Evaluation {
 };
 Evaluation evaluate(models::DensityModel& model, const Tensor& data, int64_t chunk = 500);
 
-// ---------------------------------------------------------------- training
-struct FitOptions {
-  int epochs = 10;
+// ---------------------------------------------------------------- stopping
+// A stop was asked for (SIGINT, SIGTERM, or request_stop()); the loop ends after its step.
+bool stop_requested();
+void request_stop();
+void clear_stop();  // tests
+// SIGINT and SIGTERM set the flag; a second one ends the process at once (the default action).
+// DGM_INTERRUPT_AT_STEP=N in the environment raises SIGINT after the N-th training step of
+// the process: how the tests interrupt a lesson at a known point.
+void install_interrupt_handlers();
+
+// Thrown by the loop after it has written what an interrupted run keeps.
+struct Interrupted : Error {
+  Interrupted(const std::string& what, int64_t step, int64_t of) : Error(what), step(step), of(of) {}
+  int64_t step = 0, of = 0;  // "interrupted at step <step> of <of>" (of = 0: unknown, a time budget)
+};
+
+// ---------------------------------------------------------------- part 1: the loop
+struct LoopOptions {
+  int epochs = 10;             // passes over the training set (at most this many, with a budget)
+  int64_t max_steps = 0;       // stop after this many optimiser steps; 0: no limit
+  double max_seconds = 0;      // stop when training has run this long (checked after every step); 0: no limit
   int64_t batch_size = 64;
   double lr = 1e-3;            // Adam
   bool shuffle = true;         // a fresh order of the examples every epoch
-  int64_t examples_per_epoch = 0;  // an epoch ends after this many examples (a fresh shuffled
-                                   // subset each time, for big data sets); 0: all of them
+  bool drop_last = false;      // drop the last short batch of an epoch
   double ema = 0;              // > 0: keep an exponential moving average of the parameters
                                // (decay min(ema, (1 + step) / (10 + step))) and end with it,
                                // as diffusion models are sampled (0: the last iterate)
-  double max_seconds = 0;      // stop when training has run this long (checked after every
-                               // step; that epoch ends there and is validated); 0: no limit
-  bool drop_last = false;      // drop the last short batch of an epoch
-  int validate_every = 1;      // epochs between validations (the last epoch is always validated)
+  int validate_every = 1;      // epochs between validations (the last one is always validated)
+  int64_t validate_every_steps = 0;  // > 0: validate every this many steps instead (big data sets,
+                                     // time budgets: a point on the curve without waiting for a pass)
   bool keep_best = true;       // end with the parameters of the best validation
   int patience = 0;            // stop after this many validations without improvement; 0: never
+  bool resume = false;         // continue from <out>/<tag>.resume.safetensors when it exists
+};
+
+// ---------------------------------------------------------------- part 2: the recorder
+struct RecordOptions {
   std::string tag = "train";   // the progress bar's label and the output files' stem
-  std::string out_dir;         // where the curve and the checkpoint go; "": nowhere
+  std::string out_dir;         // where the curve, the checkpoint and the resume state go; "": nowhere
   std::string curve_title;     // default: "<tag>: negative log-likelihood"
+  std::string x_label = "epoch";
   std::string y_label = "nats per example";
   bool log_y = false;          // the curve's y axis on a log scale
   std::string train_column = "train_nll_nats", validation_column = "validation_nll_nats";
+  std::string train_label = "train (running)";  // the curve's legend for the train column
   std::string validation_label = "validation";  // the curve's legend for the validation column
+  std::vector<std::string> extra_columns;       // more columns of the curve (after those two)
   bool progress = true;
-  bool checkpoint = true;      // write <tag>.safetensors when out_dir is set
+  bool checkpoint = true;      // write <tag>.safetensors (and .json) when out_dir is set
   // Written into the JSON beside the checkpoint: the model's name and constructor arguments
-  // (fit(TrainableDensity&) fills these from the model) and how the data were transformed.
-  std::string model_name, model_config, data_transform;
+  // (fit(TrainableDensity&) fills these from the model), the recipe it came from, and how the
+  // data were transformed.
+  std::string model_name, model_config, recipe, data_transform;
+};
+
+// What the recorder writes about a run, beside the checkpoint and on the report page.
+struct RunInfo {
+  int64_t steps = 0;
+  int epochs_run = 0, best_epoch = 0;
+  double seconds = 0;          // training time
+  bool interrupted = false;
+  std::map<std::string, std::string> fields;  // more JSON fields (numbers are written as numbers)
+};
+
+class Recorder {
+ public:
+  explicit Recorder(RecordOptions options);
+  const RecordOptions& options() const { return o_; }
+  bool writes() const { return !o_.out_dir.empty(); }
+  // "<out>/<tag><suffix>" (no extension)
+  std::string stem(const std::string& suffix = "") const;
+
+  // The progress bar, over `total` units (epochs, steps, or thousandths of a budget).
+  void start(int64_t total, int64_t done = 0);
+  void progress(int64_t done, const std::string& status);
+  void finish(const std::string& note = "");
+
+  // The curve: one row per call; write_curve() writes <tag>_curve.csv and .png.
+  void add_row(std::vector<double> row) { curve_.push_back(std::move(row)); }
+  std::vector<std::vector<double>>& curve() { return curve_; }
+  void write_curve() const;
+
+  // <tag><suffix>.safetensors and the JSON beside it (model, config, recipe, data, the run),
+  // each written to a temporary file and renamed into place.
+  void save(const nn::Module& model, const RunInfo& run, const std::string& suffix = "", const std::string& model_name = "",
+            const std::string& model_config = "") const;
+
+ private:
+  RecordOptions o_;
+  std::vector<std::vector<double>> curve_;
+  std::unique_ptr<progress::ProgressBar> bar_;
+};
+
+// ---------------------------------------------------------------- fit: the loop with a recorder
+struct FitOptions : LoopOptions, RecordOptions {
   // A raw training batch -> the model's input (e.g. a fresh binarization); default: as is.
   std::function<Tensor(const Tensor&)> prepare;
   // Called before each step (e.g. MADE draws the ordering of the minibatch).
   std::function<void()> before_step;
-  // More columns of the curve, measured with each validation (e.g. test accuracy).
-  std::vector<std::string> extra_columns;
+  // The values of the extra columns, measured with each validation (e.g. test accuracy).
   std::function<std::vector<double>()> extra;
   // Stop after the epoch where this returns true (given the epoch's mean training loss).
   std::function<bool(double train_loss)> stop_when;
+  // Generators whose state a resume must restore besides the loop's own (a model's noise).
+  std::vector<Generator*> generators;
 };
 
 struct FitResult {
@@ -88,10 +166,11 @@ struct FitResult {
   int best_epoch = 0;                 // the epoch it came from (the parameters kept)
   int epochs_run = 0;
   int64_t steps = 0;
-  double seconds = 0;                 // training time, validations included
+  double seconds = 0;                 // training time, validations included (over every resumed part)
   double last_train_loss = NAN;       // mean training loss of the last epoch
   bool stopped_early = false;
-  bool out_of_time = false;           // max_seconds was reached
+  bool out_of_time = false;           // max_seconds or max_steps was reached
+  bool resumed = false;               // it continued a saved state
   std::vector<std::vector<double>> curve;  // epoch, train loss, validation, extras...
 };
 
@@ -108,5 +187,13 @@ FitResult fit(models::TrainableDensity& model, const Tensor& train, const Tensor
 
 // Throws "training diverged: <what> is <value> at step <step>" for NaN or Inf.
 void require_finite(double value, const std::string& what, int64_t step);
+
+// After each optimiser step: counts the process's steps for DGM_INTERRUPT_AT_STEP.
+void count_step();
+
+// Seconds this process has spent training (every fit() and gan::train): what a lesson's
+// metrics.json reports as train_seconds (the whole run is lesson_seconds).
+double training_seconds();
+void add_training_seconds(double seconds);
 
 }  // namespace dgm::train

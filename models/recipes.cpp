@@ -1,0 +1,254 @@
+// dgm/models/recipes.cpp — the recipe table (recipes.h says what a recipe is).
+//
+// Adding a setup: one entry below. Its config is what the family's
+// config_json() writes (the registry's fields); its tag is unique; its data
+// set is one of data::load_data_set's names. tests/test_recipes.cpp builds
+// every entry, quick and full, and checks that the built model's own config
+// is the recipe's.
+#include "models/recipes.h"
+
+#include <iomanip>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "models/registry.h"
+
+namespace dgm::models {
+
+namespace {
+
+using json = nlohmann::json;
+
+Training epochs(int n, int64_t batch, double lr = 1e-3) {
+  Training t;
+  t.epochs = n, t.batch_size = batch, t.lr = lr;
+  return t;
+}
+
+// Big data sets: a time budget, a point on the curve every 100 steps.
+Training budget(double minutes, int64_t batch, double ema = 0) {
+  Training t;
+  t.epochs = 1000, t.batch_size = batch, t.minutes = minutes, t.ema = ema, t.validate_every_steps = 100;
+  return t;
+}
+
+Training without_validation(Training t, double ema) {
+  t.validation = false, t.ema = ema;
+  return t;
+}
+
+std::vector<Recipe> make_table() {
+  std::vector<Recipe> t;
+  // ---------------------------------------------------------------- the 8x8 digits, 17 levels (lesson_ar, lesson_flow, lesson_ddpm)
+  t.push_back({"digits_made", "made", R"({"dims": 64, "hidden": [512, 512], "levels": 17})", "", "digits17", "ar", true,
+               epochs(60, 50), epochs(20, 50), 0, "the book code's autoregressive model: ~89 nats (validation, read off its curve)"});
+  t.push_back({"digits_pixelcnn", "pixelcnn", R"({"levels": 17, "channels": 64, "blocks": 5, "height": 8, "width": 8, "gated": false})", "",
+               "digits17", "ar", false, epochs(40, 50), epochs(4, 50), 0, "the book code's autoregressive model: ~89 nats (validation)"});
+  t.push_back({"digits_nice", "nice",
+               R"({"builder": "nice", "dims": 64, "couplings": 4, "hidden": [256, 256], "levels": 17, "prior": "logistic"})", "",
+               "digits17", "flow", true, epochs(200, 64), epochs(15, 64), 0, "NICE on MNIST: 1980.50 nats at 784 dims (Dinh et al. 2015)"});
+  t.back().leaderboard = false;  // the lesson's additive baseline (a quick run's is worse than uniform), not a contender
+  t.push_back({"digits_realnvp_mlp", "realnvp",
+               R"({"builder": "realnvp", "dims": 64, "couplings": 8, "hidden": [128, 128], "levels": 17, "actnorm": true, "logit_alpha": 0.05})",
+               "", "digits17", "flow", true, epochs(60, 64), epochs(15, 64), 0, "the book code's RealNVP: ~125 nats (validation, still falling)"});
+  t.push_back({"digits_realnvp_multiscale", "realnvp multi-scale flow",
+               R"({"builder": "image_flow", "channels": 1, "height": 8, "width": 8, "levels": 17, "scales": 2, "steps": 2,
+                   "hidden": 32, "blocks": 1, "conv1x1": false, "logit_alpha": 0.05})",
+               R"({"hidden": 16})", "digits17", "flow", false, epochs(40, 64), epochs(4, 64), 0,
+               "the book code's RealNVP: ~125 nats (validation)"});
+  t.push_back({"digits_ddpm", "ddpm",
+               R"({"example_shape": [64], "schedule": {"kind": "linear", "T": 50, "beta_1": 0.02, "beta_T": 0.3}, "levels": 17,
+                   "net": {"kind": "mlp", "dims": 64, "hidden": [512, 512, 512], "embedding": 64}, "objective": "simple"})",
+               R"({"net": {"hidden": [256, 256, 256]}})", "digits17", "ddpm", true, without_validation(epochs(400, 64), 0.999),
+               without_validation(epochs(40, 64), 0.999), 0, "the book code's diffusion (T = 5): ~134 nats"});
+  // lesson_ddpm --quick: the U-Net on the digits, the paper's schedule stretched to T = 50
+  t.push_back({"digits_unet", "ddpm",
+               R"({"example_shape": [1, 8, 8], "schedule": {"kind": "linear", "T": 50, "beta_1": 0.002, "beta_T": 0.4}, "levels": 17,
+                   "net": {"kind": "unet", "channels": 1, "base": 8, "multipliers": [1, 2, 2], "blocks": 1, "groups": 2, "attention": true},
+                   "objective": "simple"})",
+               "", "digits17", "", false, without_validation(epochs(5, 64), 0.995), without_validation(epochs(5, 64), 0.995), 16, ""});
+  // lesson_vae --quick: the digits' grey levels as Bernoulli probabilities
+  t.push_back({"digits_vae", "vae", R"({"data_dim": 64, "hidden": [128], "latent_dim": 16, "decoder": "bernoulli"})", "",
+               "digits_binarized", "vae", true, epochs(60, 50), epochs(60, 50), 0, "the book code's VAE: ~100.5 nats (validation, 17 levels)"});
+
+  // ---------------------------------------------------------------- binarized Fashion-MNIST (lesson_ar, lesson_vae)
+  t.push_back({"fashion_made", "made", R"({"dims": 784, "hidden": [1000, 1000], "levels": 2})", "", "fashion_binarized", "ar", true,
+               epochs(30, 100), epochs(30, 100), 0, "binarized MNIST (another data set): MADE 86.64 nats (Germain et al. 2015)"});
+  t.push_back({"fashion_pixelcnn", "pixelcnn", R"({"levels": 2, "channels": 32, "blocks": 5, "height": 28, "width": 28, "gated": false})",
+               "", "fashion_binarized", "ar", false, epochs(3, 64), epochs(3, 64), 0,
+               "binarized MNIST (another data set): PixelCNN 81.30 nats (van den Oord et al. 2016)"});
+  t.push_back({"fashion_vae", "vae", R"({"data_dim": 784, "hidden": [512, 256], "latent_dim": 16, "decoder": "bernoulli"})", "",
+               "fashion_binarized", "vae", true, epochs(100, 128), epochs(100, 128), 1000,
+               "binarized MNIST (another data set): VAE 86.76, IWAE 84.78 nats (Burda et al. 2016)"});
+
+  // ---------------------------------------------------------------- Fashion-MNIST, 256 levels (lesson_flow, lesson_ddpm)
+  t.push_back({"fashion_flow", "realnvp multi-scale flow",
+               R"({"builder": "image_flow", "channels": 1, "height": 28, "width": 28, "levels": 256, "scales": 2, "steps": 3,
+                   "hidden": 32, "blocks": 1, "conv1x1": false, "logit_alpha": 0.05})",
+               "", "fashion_dequantized", "flow", false, budget(9, 64), budget(9, 64), 0,
+               "Glow on Fashion-MNIST: 2.958 bits/dim (Nalisnick et al. 2019)"});
+  t.push_back({"fashion_unet", "ddpm",
+               R"({"example_shape": [1, 28, 28], "schedule": {"kind": "linear", "T": 1000, "beta_1": 0.0001, "beta_T": 0.02}, "levels": 256,
+                   "net": {"kind": "unet", "channels": 1, "base": 16, "multipliers": [1, 2, 2], "blocks": 1, "groups": 4, "attention": true},
+                   "objective": "simple"})",
+               "", "fashion_dequantized", "ddpm", false, without_validation(budget(4, 64), 0.995),
+               without_validation(budget(4, 64), 0.995), 32, "DDPM on CIFAR-10 (another data set): <= 3.70 bits/dim (Ho et al. 2020)"});
+
+  // ---------------------------------------------------------------- bench_train's twins of ../shared/bench/torch_ref.cpp
+  // (random inputs of the reference's shapes; no lesson trains them)
+  t.push_back({"bench_vae", "vae", R"({"data_dim": 784, "hidden": [400], "latent_dim": 20, "decoder": "bernoulli"})", "", "none", "", true,
+               epochs(1, 128), epochs(1, 128), 0, ""});
+  t.push_back({"bench_made", "made", R"({"dims": 784, "hidden": [500, 500], "levels": 2})", "", "none", "", true, epochs(1, 128),
+               epochs(1, 128), 0, ""});
+  t.push_back({"bench_pixelcnn", "pixelcnn", R"({"levels": 2, "channels": 64, "blocks": 5, "height": 28, "width": 28, "gated": false})",
+               "", "none", "", false, epochs(1, 32), epochs(1, 32), 0, ""});
+  t.push_back({"bench_realnvp2d", "realnvp2d", R"({"layers": 8, "hidden": 64})", "", "none", "", true, epochs(1, 512), epochs(1, 512), 0,
+               ""});
+  return t;
+}
+
+std::string join(const json& list, const char* sep) {
+  std::string s;
+  for (const auto& v : list) s += (s.empty() ? "" : sep) + v.dump();
+  return s;
+}
+
+// Both json values, flattened to "a.b.c" -> value, for naming differences.
+void flatten(const json& j, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+  } else {
+    out[prefix] = j.dump();
+  }
+}
+
+}  // namespace
+
+const std::vector<Recipe>& recipes() {
+  static const std::vector<Recipe> table = make_table();
+  return table;
+}
+
+const Recipe& recipe(const std::string& tag) {
+  for (const Recipe& r : recipes())
+    if (r.tag == tag) return r;
+  std::string known;
+  for (const Recipe& r : recipes()) known += (known.empty() ? "" : ", ") + r.tag;
+  throw Error("recipe: no recipe '" + tag + "' (known: " + known + ")");
+}
+
+std::vector<Recipe> recipes_on(const std::string& data) {
+  std::vector<Recipe> out;
+  for (const Recipe& r : recipes())
+    if (r.data == data && !r.lesson.empty() && r.leaderboard) out.push_back(r);
+  return out;
+}
+
+std::string Recipe::config_for(bool quick_run) const {
+  json c = json::parse(config);
+  if (quick_run && !quick_config.empty()) c.merge_patch(json::parse(quick_config));
+  return c.dump();
+}
+
+Recipe& Recipe::set(const std::string& field, const std::string& json_value) {
+  std::string pointer = "/" + field;  // "net.base" -> /net/base
+  for (char& ch : pointer)
+    if (ch == '.') ch = '/';
+  const json::json_pointer at(pointer);
+  json c = json::parse(config);
+  if (!c.contains(at)) throw Error("recipe " + tag + ": its config has no field '" + field + "' (" + config + ")");
+  const json v = json::parse(json_value, nullptr, false);
+  if (v.is_discarded()) throw Error("recipe " + tag + ": '" + json_value + "' is not a JSON value (for " + field + ")");
+  c[at] = v;
+  config = c.dump();
+  if (!quick_config.empty()) {  // the flag wins in a quick run too
+    json q = json::parse(quick_config);
+    if (q.contains(at)) q[at] = v;
+    quick_config = q.dump();
+  }
+  return *this;
+}
+
+train::FitOptions Recipe::fit_options(bool quick_run) const {
+  const Training& t = training(quick_run);
+  train::FitOptions o;
+  o.epochs = t.epochs, o.batch_size = t.batch_size, o.lr = t.lr, o.max_seconds = t.minutes * 60, o.ema = t.ema;
+  o.validate_every = t.validate_every, o.validate_every_steps = t.validate_every_steps;
+  o.tag = tag, o.recipe = tag;
+  return o;
+}
+
+std::string Recipe::lesson_checkpoint(const std::string& runs_folder) const {
+  return lesson.empty() ? "" : runs_folder + "/" + lesson + "/" + tag + ".safetensors";
+}
+
+std::string Recipe::title(bool quick_run) const { return describe(model, config_for(quick_run)); }
+
+std::shared_ptr<TrainableDensity> build(const Recipe& r, bool quick_run, Generator& gen) {
+  try {
+    return make_model(r.model, r.config_for(quick_run), gen);
+  } catch (const Error& e) {
+    throw Error("recipe " + r.tag + ": " + e.what());
+  }
+}
+
+std::string describe(const std::string& model, const std::string& config_json) {
+  const json c = json::parse(config_json);
+  std::ostringstream os;
+  if (model == "made") {
+    os << "MADE " << join(c.at("hidden"), "-");
+  } else if (model == "pixelcnn") {
+    os << (c.value("gated", false) ? "gated PixelCNN " : "PixelCNN ") << c.at("channels").get<int64_t>() << " ch x "
+       << c.at("blocks").get<int64_t>();
+  } else if (model == "vae") {
+    os << "VAE " << join(c.at("hidden"), "-") << ", latent " << c.at("latent_dim").get<int64_t>();
+  } else if (model == "realnvp2d") {
+    os << "RealNVP 2-D, " << c.at("layers").get<int64_t>() << " couplings, MLP " << c.at("hidden").get<int64_t>() << "-"
+       << c.at("hidden").get<int64_t>();
+  } else if (model == "ddpm") {
+    const json& n = c.at("net");
+    os << "DDPM, T = " << c.at("schedule").at("T").get<int64_t>() << ", ";
+    if (n.at("kind") == "mlp") {
+      os << "eps-MLP " << n.at("hidden")[0].get<int64_t>() << " x " << n.at("hidden").size();
+    } else {
+      os << "U-Net ";
+      std::string widths;
+      for (const auto& m : n.at("multipliers")) widths += (widths.empty() ? "" : "-") + std::to_string(n.at("base").get<int64_t>() * m.get<int64_t>());
+      os << widths;
+    }
+  } else if (c.contains("builder")) {
+    const std::string b = c.at("builder");
+    if (b == "nice")
+      os << "NICE, " << c.at("couplings").get<int64_t>() << " additive couplings, MLP " << join(c.at("hidden"), "-");
+    else if (b == "realnvp")
+      os << "RealNVP, " << c.at("couplings").get<int64_t>() << " affine couplings, MLP " << join(c.at("hidden"), "-");
+    else
+      os << (c.at("conv1x1").get<bool>() ? "Glow-style" : "RealNVP") << " multi-scale (" << c.at("scales").get<int64_t>() << " scales, "
+         << c.at("steps").get<int64_t>() << " couplings, ResNet " << c.at("hidden").get<int64_t>() << " ch x " << c.at("blocks").get<int64_t>()
+         << ")";
+  } else {
+    os << model;
+  }
+  return os.str();
+}
+
+std::string config_differences(const std::string& a, const std::string& b) {
+  std::map<std::string, std::string> fa, fb;
+  flatten(json::parse(a), "", fa);
+  flatten(json::parse(b), "", fb);
+  std::string out;
+  auto add = [&](const std::string& k, const std::string& x, const std::string& y) {
+    out += (out.empty() ? "" : "; ") + k + ": " + x + " vs " + y;
+  };
+  for (const auto& [k, v] : fa) {
+    const auto it = fb.find(k);
+    if (it == fb.end())
+      add(k, v, "(absent)");
+    else if (it->second != v)
+      add(k, v, it->second);
+  }
+  return out;  // fields only b has (a model's own additions, such as MADE's drawn ordering) are not differences
+}
+
+}  // namespace dgm::models

@@ -1,0 +1,47 @@
+// dgm/models/toolkit/data_sets.cpp — the named data sets of the recipes (datasets.h's
+// load_data_set): the readers' splits with their transforms, built in one place.
+#include "models/toolkit/datasets.h"
+#include "models/toolkit/transforms.h"
+
+namespace dgm::data {
+
+DataSet load_data_set(const std::string& name, const std::string& dir) {
+  DataSet d;
+  d.name = name;
+  if (name == "digits17" || name == "digits_binarized") {
+    bool synthetic = false;
+    const ImageSet tr = digits_or_synthetic(Split::Train, dir, &synthetic), va = digits_or_synthetic(Split::Validation, dir, &synthetic),
+                   te = digits_or_synthetic(Split::Test, dir, &synthetic);
+    d.synthetic = synthetic, d.levels = 17;
+    const std::string what = synthetic ? "synthetic 8x8 glyphs (the digits are not installed)" : "8x8 digits";
+    if (name == "digits17") {
+      d.description = what + ", 17 grey levels; train 1,000 / validation 350 / test 447";
+      d.train = tr.images, d.validation = va.images, d.test = te.images, d.train_eval = tr.images;
+    } else {
+      d.description = what + ", grey level / 16 as a Bernoulli probability: binarized afresh every batch, once for validation and test";
+      d.train = tr.images, d.validation = binarize_static(va.images, 1), d.test = binarize_static(te.images, 0);
+      d.train_eval = binarize_static(tr.images, 2);
+      d.prepare = [](const Tensor& x, Generator& g) { return binarize_dynamic(x, g); };
+    }
+    return d;
+  }
+  if (name == "fashion_binarized" || name == "fashion_dequantized") {
+    const ImageSet tr = fashion_mnist(Split::Train, dir), va = fashion_mnist(Split::Validation, dir), te = fashion_mnist(Split::Test, dir);
+    if (name == "fashion_binarized") {
+      d.description = "Fashion-MNIST 28x28, binarized: afresh every batch for training, once for validation and test; "
+                      "train 59,000 / validation 1,000 / test 10,000";
+      d.train = tr.images, d.validation = binarize_static(va.images, 1), d.test = binarize_static(te.images, 0);
+      d.train_eval = binarize_static(tr.slice(0, 10000).images, 2);
+      d.prepare = [](const Tensor& x, Generator& g) { return binarize_dynamic(x, g); };
+      d.levels = 2;
+    } else {
+      d.description = "Fashion-MNIST 28x28, 256 levels (continuous models: uniform dequantization, the 1/256 scaling counted); "
+                      "train 59,000 / validation 1,000 / test 10,000";
+      d.train = tr.images, d.validation = va.images, d.test = te.images, d.train_eval = tr.images;
+    }
+    return d;
+  }
+  throw Error("load_data_set: no data set '" + name + "' (known: digits17, digits_binarized, fashion_binarized, fashion_dequantized)");
+}
+
+}  // namespace dgm::data
