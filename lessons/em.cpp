@@ -222,10 +222,10 @@ int main(int argc, char** argv) {
       models::GaussianMixtureGradient ga(start);
       // full-batch Adam (one batch of all N points per "epoch"), stopped once it reaches EM's figure
       train::FitOptions o;
-      o.epochs = opt.quick ? 3000 : 10000;
+      o.epochs = L.epochs(3000, 10000);  // one full batch per pass
       o.batch_size = N;
       o.shuffle = false;
-      o.lr = 0.02;
+      o.lr = L.lr(0.02);
       o.tag = "gmm_gradient_ascent";
       o.data_transform = "2-D points as they are";
       o.progress = false;

@@ -48,11 +48,11 @@ struct TrainResult {
 // Adam (lr 0.01) on the cross-entropy, through the shared trainer: shuffled
 // minibatches, the last short one dropped; test loss and accuracy every epoch.
 TrainResult train_classifier(nn::Module& model, const data::Labelled2D& tr, const data::Labelled2D& te, int epochs,
-                  int64_t batch, Generator& gen, bool show_progress, const std::string& out_dir = "") {
+                  int64_t batch, Generator& gen, bool show_progress, const std::string& out_dir = "", double lr = 0.01) {
   train::FitOptions o;
   o.epochs = epochs;
   o.batch_size = batch;
-  o.lr = 0.01;
+  o.lr = lr;
   o.drop_last = true;
   o.keep_best = false;  // the test set is watched, never selected on
   o.progress = show_progress;
@@ -196,16 +196,17 @@ int main(int argc, char** argv) {
     }
 
     // ------------------------------------------------------------ 5. training
-    const int epochs = opt.epochs > 0 ? opt.epochs : (opt.quick ? 15 : 60);
+    const int epochs = L.epochs(15, 60);
+    const double lr = L.lr(0.01);
     std::cout << "\n-- 5. Training a " << hidden << "-unit tanh MLP on two moons (" << train_set.x.size(0)
-              << " points, batch 64, Adam lr 0.01, " << epochs << " epochs)\n";
+              << " points, batch 64, Adam lr " << lr << ", " << epochs << " epochs)\n";
     auto model = make_model(hidden, gen);
     double initial_loss;
     {
       NoGradGuard ng;
       initial_loss = cross_entropy(model->forward(train_set.x), train_set.labels).item();
     }
-    TrainResult tr = train_classifier(*model, train_set, test_set, epochs, 64, gen, true, opt.out);
+    TrainResult tr = train_classifier(*model, train_set, test_set, epochs, 64, gen, true, opt.out, lr);
     const double final_train = tr.curve.back()[1], final_test = tr.curve.back()[2], acc = tr.curve.back()[3];
     std::cout << "   initial loss " << initial_loss << " nats, final train " << final_train << ", test "
               << final_test << ", test accuracy " << acc << " (" << tr.seconds << " s)\n";

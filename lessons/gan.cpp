@@ -55,9 +55,13 @@ Tensor sample_g(int64_t n, Generator& gen) { return gen.normal({n, 1}, 0.3, 1.2)
 double sigmoid_of(double a) { return 1 / (1 + std::exp(-a)); }
 
 // ------------------------------------------------------------ 1. the optimal discriminator
+// --gan-steps: the step count of steps 1 and 5 (a GAN's unit is a generator step, not a pass over data); 0: the default
+int64_t g_gan_steps = 0;
+int64_t gan_steps(const lesson::Lesson& L, int64_t quick, int64_t full) { return g_gan_steps > 0 ? g_gan_steps : L.options().quick ? quick : full; }
+
 std::shared_ptr<gan::MLPDiscriminator> optimal_discriminator(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
-  const int64_t steps = L.epochs(1200, 3000), batch = 1024;
+  const int64_t steps = gan_steps(L, 1200, 3000), batch = 1024;
   std::cout << "\n-- 1. The optimal discriminator: p_data = 0.5 N(-1, 0.5^2) + 0.5 N(1.5, 0.4^2), p_g = N(0.3, 1.2^2) frozen;\n"
             << "   D (MLP 1-64-64-1, LeakyReLU) trained on -E log D(x_data) - E log(1 - D(x_g)), " << steps << " Adam steps (3e-3, cosine decay) of " << batch
             << " + " << batch << "\n";
@@ -326,7 +330,7 @@ ToyRun toy_gan(lesson::Lesson& L, data::Toy toy, gan::Loss loss, uint64_t seed, 
 std::shared_ptr<gan::MLPDiscriminator> mode_collapse(lesson::Lesson& L) {
   const bool quick = L.options().quick;
   // --quick: the ring with a smaller batch (what the check needs), the grid only briefly (its figures are not checked)
-  const int64_t steps = L.epochs(1200, 3000), batch = 256;
+  const int64_t steps = gan_steps(L, 1200, 3000), batch = 256;
   auto steps_for = [&](data::Toy toy) { return quick && toy == data::Toy::Grid25 ? steps / 5 : steps; };
   const std::vector<uint64_t> seeds = quick ? std::vector<uint64_t>{L.options().seed} : std::vector<uint64_t>{L.options().seed, L.options().seed + 1, L.options().seed + 2};
   std::cout << "\n-- 5. Mode collapse, measured: MLP G (2-64-64-64-2) and D (2-64-64-64-1), " << steps << " generator steps of " << batch
@@ -437,16 +441,18 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   gan::GAN game(G, latent, D);
   gan::Options o;
   o.loss = gan::Loss::NonSaturating;
-  o.steps = quick ? 150 : 1000000;
-  o.max_seconds = quick ? 0 : io.minutes * 60;
   o.batch_size = 64;
-  o.lr = 2e-4, o.beta1 = 0.5, o.beta2 = 0.999;  // DCGAN's settings
+  // a time budget (--image-minutes), or --epochs passes over the training images (as many generator steps as batches)
+  const int epochs = L.options().epochs;
+  o.steps = epochs > 0 ? epochs * ((train.size() + o.batch_size - 1) / o.batch_size) : quick ? 150 : 1000000;
+  o.max_seconds = quick || epochs > 0 ? 0 : io.minutes * 60;
+  o.lr = L.lr(2e-4), o.beta1 = 0.5, o.beta2 = 0.999;  // DCGAN's settings
   o.tag = "fashion_dcgan";
   o.out_dir = L.options().out;
   o.data_transform = quick ? "8x8 digits blown up to 28x28, grey levels in [0, 1]" : "Fashion-MNIST, grey levels in [0, 1]";
   std::cout << "\n-- 7. Fashion-MNIST" << (quick ? " (--quick: the 8x8 digits blown up to 28x28 stand in, 150 steps)" : "") << ": a DCGAN (G: z 64 -> Linear -> [" << 2 * width
-            << ", 7, 7] -> convT -> convT -> sigmoid; D: conv-conv-linear), non-saturating loss, Adam 2e-4 (0.5, 0.999), batch 64, "
-            << (quick ? std::string("150 steps") : std::to_string(static_cast<int>(io.minutes)) + " minutes") << "\n   G " << G->num_parameters()
+            << ", 7, 7] -> convT -> convT -> sigmoid; D: conv-conv-linear), non-saturating loss, Adam " << o.lr << " (0.5, 0.999), batch 64, "
+            << (o.max_seconds > 0 ? std::to_string(static_cast<int>(io.minutes)) + " minutes" : std::to_string(o.steps) + " steps") << "\n   G " << G->num_parameters()
             << " parameters, D " << D->num_parameters() << "\n";
   Generator view(L.options().seed + 3);
   const Tensor fixed_z = game.noise(64, view);
@@ -525,6 +531,8 @@ int main(int argc, char** argv) {
   L.app().add_option("--width", io.width, "The DCGAN's width (G's last and D's first convolution)")->check(CLI::Range(8, 256));
   L.app().add_option("--fid-samples", io.fid_samples, "Samples per Frechet distance")->check(CLI::Range(16, 10000));
   L.app().add_flag("--skip-fashion", io.skip, "Skip step 7 on Fashion-MNIST");
+  L.app().add_option("--gan-steps", g_gan_steps, "Steps of the 1-D discriminator (step 1) and generator steps of the 2-D GANs (step 5); 0: the default")
+      ->check(CLI::NonNegativeNumber);
   return L.run(argc, argv, [&] {
     Generator gen(L.options().seed);
     auto D = optimal_discriminator(L, gen);

@@ -295,8 +295,8 @@ void flow_failure(lesson::Lesson& L, const std::string& runs, double minutes, Ge
   namespace hn = lesson::harness;
   std::cout << "\n   The same question with a stronger model: a multi-scale RealNVP on the 256-level images\n";
   const hn::DataSet fashion = hn::data_for("fashion_dequantized", L.options());
-  hn::Settings s;
-  s.runs = runs, s.out = L.options().out, s.minutes = minutes, s.retrain = L.options().retrain, s.resume = L.options().resume;
+  hn::Settings s = hn::settings_from(L.options());
+  s.runs = runs, s.minutes = minutes;
   const hn::Obtained flow = hn::obtain(models::recipe("fashion_flow"), fashion, s, gen);
   flow.model->eval();
   const int64_t n = 1000;

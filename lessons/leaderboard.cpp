@@ -123,7 +123,9 @@ int main(int argc, char** argv) {
   return L.run(argc, argv, [&] {
     const auto& opt = L.options();
     Generator gen(opt.seed);
-    hs.out = opt.out, hs.quick = opt.quick, hs.load = !opt.quick, hs.retrain = opt.retrain, hs.resume = opt.resume;
+    const std::string runs = hs.runs;
+    hs = lesson::harness::settings_from(opt);
+    hs.runs = runs;
     std::cout << "\n   Models are loaded from " << hs.runs << "/<lesson>/ when a lesson trained them, else from " << opt.out
               << ", else trained here" << (opt.quick ? " (--quick: always trained, small)" : "") << "\n";
     std::vector<hn::Row> rows;

@@ -459,7 +459,9 @@ int main(int argc, char** argv) {
   return L.run(argc, argv, [&] {
     const auto& opt = L.options();
     Generator gen(opt.seed);
-    hs.out = opt.out, hs.quick = opt.quick, hs.load = !opt.quick, hs.retrain = opt.retrain, hs.resume = opt.resume;
+    const std::string runs = hs.runs;
+    hs = lesson::harness::settings_from(opt);
+    hs.runs = runs;
     const lesson::DigitSplits d = lesson::load_digits(opt);
     cross_entropy(L, d);
     kl_both_ways(L);

@@ -243,39 +243,43 @@ TEST_CASE("fit: N steps, a stop and --resume give the parameters of one uninterr
   const train::FitResult a = train::fit(*straight, c.train, c.validation, g1, c.options(g1, 4));
   std::filesystem::remove_all(c.out);
 
-  // the same run stopped after step 7 (inside epoch 2) ...
-  auto first = c.model(1);
-  Generator g2(5);
-  train::FitOptions o = c.options(g2, 4);
-  int steps = 0;
-  o.before_step = [&] {
-    if (++steps == 7) train::request_stop();  // the loop ends after this step
-  };
-  try {
-    train::fit(*first, c.train, c.validation, g2, o);
-    FAIL("an interrupted fit throws train::Interrupted");
-  } catch (const train::Interrupted& e) {
-    CHECK(e.step == 7);
-    CHECK(e.of == 20);
+  // the same run stopped after step 7 (inside epoch 2), or after step 10 (the end of epoch 2, its validation due) ...
+  for (const int stop_at : {7, 10}) {
+    INFO("stopped after step " << stop_at);
+    std::filesystem::remove_all(c.out);
+    auto first = c.model(1);
+    Generator g2(5);
+    train::FitOptions o = c.options(g2, 4);
+    int steps = 0;
+    o.before_step = [&] {
+      if (++steps == stop_at) train::request_stop();  // the loop ends after this step
+    };
+    try {
+      train::fit(*first, c.train, c.validation, g2, o);
+      FAIL("an interrupted fit throws train::Interrupted");
+    } catch (const train::Interrupted& e) {
+      CHECK(e.step == stop_at);
+      CHECK(e.of == 20);
+    }
+    train::clear_stop();
+    CHECK(std::filesystem::exists(c.out + "/vae_resume.safetensors"));  // what an interrupted run keeps
+    CHECK(std::filesystem::exists(c.out + "/vae_resume_curve.csv"));
+    CHECK(read_text(c.out + "/vae_resume.json").find("\"interrupted\": true") != std::string::npos);
+    // ... and resumed in a fresh process's shoes: another initialisation, another generator
+    auto resumed = c.model(99);
+    Generator g3(12345);
+    train::FitOptions r = c.options(g3, 4);
+    r.resume = true;
+    const train::FitResult b = train::fit(*resumed, c.train, c.validation, g3, r);
+    CHECK(b.resumed);
+    CHECK(b.steps == a.steps);
+    CHECK(b.best_validation == a.best_validation);
+    CHECK(b.best_epoch == a.best_epoch);
+    CHECK(b.curve == a.curve);
+    require_same_parameters(*straight, *resumed);
+    CHECK(g3.state() == g1.state());  // the caller's generator continues as after one run
+    CHECK(resumed->noise().state() == straight->noise().state());
   }
-  train::clear_stop();
-  CHECK(std::filesystem::exists(c.out + "/vae_resume.safetensors"));  // what an interrupted run keeps
-  CHECK(std::filesystem::exists(c.out + "/vae_resume_curve.csv"));
-  CHECK(read_text(c.out + "/vae_resume.json").find("\"interrupted\": true") != std::string::npos);
-  // ... and resumed in a fresh process's shoes: another initialisation, another generator
-  auto resumed = c.model(99);
-  Generator g3(12345);
-  train::FitOptions r = c.options(g3, 4);
-  r.resume = true;
-  const train::FitResult b = train::fit(*resumed, c.train, c.validation, g3, r);
-  CHECK(b.resumed);
-  CHECK(b.steps == a.steps);
-  CHECK(b.best_validation == a.best_validation);
-  CHECK(b.best_epoch == a.best_epoch);
-  CHECK(b.curve == a.curve);
-  require_same_parameters(*straight, *resumed);
-  CHECK(g3.state() == g1.state());  // the caller's generator continues as after one run
-  CHECK(resumed->noise().state() == straight->noise().state());
 
   // a finished run continued for more epochs: 2 epochs, then --resume with 4
   std::filesystem::remove_all(c.out);

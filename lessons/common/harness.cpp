@@ -23,6 +23,13 @@ DataSet data_for(const std::string& name, const Options& opt) {
   return d;
 }
 
+Settings settings_from(const Options& opt) {
+  Settings s;
+  s.out = opt.out, s.quick = opt.quick, s.load = !opt.quick, s.retrain = opt.retrain, s.resume = opt.resume;
+  s.epochs = opt.epochs, s.lr = opt.lr;
+  return s;
+}
+
 // ---------------------------------------------------------------- load or train
 namespace {
 
@@ -81,6 +88,8 @@ Obtained obtain(const Recipe& r, const DataSet& d, const Settings& s, Generator&
   f.out_dir = s.out;
   f.resume = s.resume;
   if (s.minutes > 0) f.max_seconds = f.max_seconds > 0 ? std::min(f.max_seconds, s.minutes * 60) : s.minutes * 60;
+  if (s.epochs > 0) f.epochs = s.epochs, f.max_seconds = 0;
+  if (s.lr > 0) f.lr = s.lr;
   if (d.prepare) f.prepare = [&d, &gen](const Tensor& x) { return d.prepare(x, gen); };
   f.data_transform = d.name + ": " + d.description;
   if (auto* vae = dynamic_cast<models::VAE*>(o.model.get())) vae->iwae_k = 1;  // validation while training: the one-sample ELBO

@@ -46,7 +46,11 @@ struct Settings {
   bool retrain = false;       // train even where a checkpoint exists (--retrain)
   bool resume = false;        // continue an interrupted training of the harness's own (--resume)
   double minutes = 0;         // > 0: at most this long for each model the harness trains itself
+  int epochs = 0;             // > 0: this many passes instead of the recipe's (and no time budget)
+  double lr = 0;              // > 0: this learning rate instead of the recipe's
 };
+// The lesson's flags (--quick, --retrain, --resume, --epochs, --lr) as harness settings; `out` is its folder.
+Settings settings_from(const Options& opt);
 
 // The data set a recipe names, from the lesson's --data folder; the synthetic digits say so once.
 DataSet data_for(const std::string& name, const Options& opt);

@@ -363,7 +363,9 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       count_step();
       if ((o.max_seconds > 0 && seconds() >= o.max_seconds) || (o.max_steps > 0 && s.r.steps >= o.max_steps)) s.r.out_of_time = true;
       if (stop_requested()) interrupted = true;
-      if (o.validate_every_steps > 0 && s.r.steps % o.validate_every_steps == 0 && !interrupted) {
+      // a validation due at this step happens even when a stop was asked for: the step is finished
+      // as an uninterrupted run finishes it, so that a resumed run continues the same sequence
+      if (o.validate_every_steps > 0 && s.r.steps % o.validate_every_steps == 0) {
         const double x = (s.epoch - 1) + static_cast<double>(s.position) / static_cast<double>(per_epoch);
         validation_row(x, s.row_total / static_cast<double>(s.row_seen), status);
         s.row_total = 0, s.row_seen = 0;
@@ -384,7 +386,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
     const bool last = stop_now || s.r.stopped_early || (epoch_done && s.epoch == o.epochs);
     const bool row_due = o.validate_every_steps > 0 ? (last && s.row_seen > 0)
                                                     : (epoch_done && (s.epoch % o.validate_every == 0 || s.epoch == o.epochs)) || stop_now;
-    if (row_due && !interrupted) {
+    if (row_due) {  // (interrupted at the end of an epoch: its validation is still done, as in one run)
       const double x = o.validate_every_steps > 0 ? (s.epoch - 1) + static_cast<double>(s.position) / static_cast<double>(per_epoch)
                                                   : static_cast<double>(s.epoch);
       validation_row(x, o.validate_every_steps > 0 ? s.row_total / static_cast<double>(s.row_seen) : s.r.last_train_loss, status);
