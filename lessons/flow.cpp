@@ -479,10 +479,14 @@ DigitsResult digits(lesson::Lesson& L, const data::DataSet& d, Generator& gen) {
   std::cout << "\n   The bookkeeping of bits/dim, for the MLP RealNVP (its first layer is the logit transform), on the test set\n"
             << "   with one fixed dequantization u:\n";
   {
-    NoGradGuard ng;
-    const Tensor u = realnvp->dequantize(te);
+    const std::string noise_before = realnvp->noise().state();  // the model's own log_prob below draws this same u
+    const Tensor u = [&] {
+      NoGradGuard ng;
+      return realnvp->dequantize(te);
+    }();
     auto& chain = dynamic_cast<flows::Chain&>(realnvp->bijector());
     auto& logit = dynamic_cast<flows::LogitTransform&>(chain[0]);
+    NoGradGuard ng;
     // the right figure: -log p_u(u) + D log 17 (p_u includes the logit transform's log-det)
     const double right = -mean(realnvp->log_prob_continuous(u)).item() + 64 * std::log(17.0);
     // mistake 1: the flow's density in logit space, as if it were the density of u
@@ -495,17 +499,29 @@ DigitsResult digits(lesson::Lesson& L, const data::DataSet& d, Generator& gen) {
     const double no_logit = -mean(realnvp->prior_log_prob(h) + log_det_rest).item() + 64 * std::log(17.0);
     // mistake 2: the density of u on [0, 1]^D reported as if it were a probability of the levels
     const double no_scaling = -mean(realnvp->log_prob_continuous(u)).item();
-    // the analytic amount, in plain float64 arithmetic element by element (data::logit_transform,
-    // not the engine's bijector): sum log((1 - 2a) / (p (1 - p))), p = a + (1 - 2a) u
-    const double logit_log_det = mean(data::logit_transform(u, logit.alpha).log_det).item();
     const double bpd = 64 * std::log(2.0);
     std::cout << std::setprecision(3) << "     right:                              " << right << " nats = " << right / bpd
               << " bits/dim\n"
               << "     forgetting the logit's log-det:     " << no_logit << " nats = " << no_logit / bpd << " bits/dim\n"
               << "     forgetting D log 17 (density as P): " << no_scaling << " nats = " << no_scaling / bpd << " bits/dim\n";
-    L.check_close("the logit mistake shifts the NLL by the mean log-det sum log((1-2a)/(p(1-p))), summed directly",
+    // route 2 for the logit's share: its Jacobian is diagonal (elementwise), so log|det J| = sum_i log dy_i/du_i,
+    // each derivative from the engine's backward through the LogitTransform layer itself
+    double logit_log_det = 0;
+    {
+      GradModeGuard with_grad(true);
+      const Tensor ud = u.to(DType::Float64).set_requires_grad(true);
+      const Tensor dy_du = grad({sum(logit.forward_flow(ud).z)}, {ud})[0];
+      logit_log_det = mean(sum(log(dy_du), {1})).item();
+    }
+    L.check_close("the logit mistake shifts the NLL by E[log|det J_logit|], its Jacobian's diagonal from the engine's backward",
                   no_logit - right, logit_log_det, 1e-3);
-    L.check_close("the scaling mistake shifts the NLL by -D log 17 = -64 ln 17", no_scaling - right, -64 * std::log(17.0), 1e-3);
+    // route 2 for the total: the model's own log_prob of the levels (it dequantizes with the same u and counts
+    // -D log 17 inside) against the figure assembled here
+    realnvp->noise().set_state(noise_before);
+    const double model_nll = -mean(realnvp->log_prob(te)).item();
+    L.check_close("the NLL of the levels: the model's log_prob(x) vs -log p_u(u) + 64 ln 17 assembled here, the same u", model_nll,
+                  right, 1e-3);
+    std::cout << "     the scaling mistake is -64 ln 17 = " << -64 * std::log(17.0) << " nats: " << no_scaling - right << " here\n";
   }
   return res;
 }

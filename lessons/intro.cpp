@@ -205,7 +205,8 @@ Step1 generative_vs_discriminative(lesson::Lesson& L, const Data& d, Generator& 
       worst_diff = std::max(worst_diff, static_cast<double>(std::abs(direct - static_cast<long double>(std::exp(lp.at(n * kClasses + y))))));
     }
   }
-  L.check_close("Bayes' posterior p(y | x) by logsumexp sums to 1 for every test image: max |sum_y - 1|", worst_sum, 0.0, 1e-12);
+  std::cout << "   (the log-domain posterior sums to 1 within " << std::scientific << std::setprecision(1) << worst_sum << std::fixed
+            << " for every test image: that is how it was normalised, so it is not a check)\n";
   L.check_close("p(y | x) by logsumexp vs the plain ratio p(x, y) / sum_y' p(x, y') in long double: max |diff|", worst_diff, 0.0, 1e-12);
   L.check_le("both classifiers are far above chance (0.1) with all the training images: min accuracy >= 0.5", 0.5, std::min(g_acc, d_acc));
   L.metric("bayes_classifier_accuracy", g_acc);

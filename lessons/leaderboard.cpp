@@ -103,8 +103,9 @@ void table(lesson::Lesson& L, const std::string& data_set, const hn::Settings& s
   // the VAE's two figures: IWAE_k >= ELBO for every k (Burda et al. 2016), so its NLL bound is the lower one
   const auto elbo = std::find_if(rows.begin(), rows.end(), [](const hn::Row& r) { return r.tag.ends_with("_elbo"); });
   const auto iwae = std::find_if(rows.begin(), rows.end(), [](const hn::Row& r) { return r.tag.ends_with("_iwae"); });
-  if (elbo != rows.end() && iwae != rows.end())
-    L.check_le("the same VAE: its IWAE-1000 NLL bound <= its -ELBO, nats per image", iwae->test_nll_nats, elbo->test_nll_nats);
+  if (elbo != rows.end() && iwae != rows.end())  // two Monte Carlo estimates: within their standard errors
+    L.check_le("the same VAE: its IWAE-1000 NLL bound <= its -ELBO (+ 4 standard errors of the two means), nats per image",
+               iwae->test_nll_nats, elbo->test_nll_nats + 4 * std::hypot(iwae->test_nll_se, elbo->test_nll_se));
   all.insert(all.end(), rows.begin(), rows.end());
 }
 

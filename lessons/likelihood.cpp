@@ -75,7 +75,7 @@ void cross_entropy(lesson::Lesson& L, const lesson::DigitSplits& d) {
   std::cout << std::fixed << std::setprecision(6) << "   H(p) = " << H << " nats, KL(p || q) = " << KL << " nats, "
             << "uniform over 17 levels: ln 17 = " << std::log(17.0) << " nats\n";
   L.check_close("cross-entropy, the mean of -ln q(x) over the test pixels vs H(p) + KL(p || q), nats", ce_nats, H + KL, 1e-10);
-  L.check_close("cross-entropy in bits (the mean of -log2 q(x)) vs nats / ln 2", ce_bits, ce_nats / kLn2, 1e-10);
+  std::cout << "   in bits: " << ce_bits << " per pixel (nats / ln 2; step 3 measures bits as an actual code's length)\n";
   L.check_le("Gibbs' inequality: 0 <= KL(p || q)", 0.0, KL);
   std::cout << "   per 8x8 image (if pixels were independent): " << std::setprecision(2) << 64 * ce_bits << " bits; "
             << "the models below do far better by modelling the pixels jointly\n";

@@ -122,7 +122,7 @@ std::vector<Row> evaluate(const Recipe& r, const DataSet& d, const Obtained& m) 
     row.model = m.title + (suffix == "_elbo" ? ", -ELBO" : suffix == "_iwae" ? ", IWAE k = 1000" : "");
     row.published = r.published;
     row.checkpoint = m.checkpoint;
-    row.test_nll_nats = test.nll_nats, row.test_bpd = test.bits_per_dim, row.train_nll_nats = tr.nll_nats;
+    row.test_nll_nats = test.nll_nats, row.test_nll_se = test.nll_se, row.test_bpd = test.bits_per_dim, row.train_nll_nats = tr.nll_nats;
     row.gap_nats = test.nll_nats - tr.nll_nats;
     row.train_seconds = m.train_seconds;
     row.evaluation_seconds = test.seconds + tr.seconds;

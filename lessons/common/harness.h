@@ -33,6 +33,7 @@ using models::Recipe;
 struct Row {
   std::string data_set, tag, model, kind, source, published, checkpoint;
   double test_nll_nats = 0, test_bpd = 0, train_nll_nats = 0, gap_nats = 0;
+  double test_nll_se = 0;    // the standard error of test_nll_nats over the test examples
   double train_seconds = 0;  // NaN when the checkpoint came without it
   double evaluation_seconds = 0;
   int64_t parameters = 0, test_examples = 0, dims = 0;

@@ -40,8 +40,15 @@ std::vector<double> chunked_means(const Tensor& data, int64_t chunk,
 Evaluation evaluate(models::DensityModel& model, const Tensor& data, int64_t chunk) {
   progress::Stopwatch clock;
   Evaluation e;
-  e.nll_nats = -chunked_means(data, chunk, [&](const Tensor& x) { return std::vector<Tensor>{model.log_prob(x)}; })[0];
+  // the mean and the mean of squares of log p(x), for the mean's standard error
+  const std::vector<double> m = chunked_means(data, chunk, [&](const Tensor& x) {
+    const Tensor lp = model.log_prob(x).to(DType::Float64);
+    return std::vector<Tensor>{lp, square(lp)};
+  });
+  e.nll_nats = -m[0];
   e.examples = data.size(0);
+  const double n = static_cast<double>(e.examples);
+  e.nll_se = e.examples > 1 ? std::sqrt(std::max(0.0, m[1] - m[0] * m[0]) * n / (n - 1) / n) : NAN;
   e.dims = data.numel() / data.size(0);
   e.bits_per_dim = bits_per_dim(e.nll_nats, e.dims);
   e.kind = model.log_prob_kind();

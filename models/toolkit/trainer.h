@@ -46,6 +46,7 @@ std::vector<double> chunked_means(const Tensor& data, int64_t chunk,
 
 struct Evaluation {
   double nll_nats = 0;      // mean -log p(x) per example (or the bound the model's log_prob returns)
+  double nll_se = 0;        // its standard error over the examples (sd / sqrt(N), the n - 1 sd)
   double bits_per_dim = 0;  // nll_nats / (D ln 2), D = numel of one example
   double seconds = 0;
   int64_t examples = 0, dims = 0;
