@@ -67,13 +67,13 @@ void train_bench(const std::string& name, double mflop, nn::Module& model, Loss 
 //   c. PixelCNN: type-A 7x7 to 64 channels, five residual type-B 3x3 blocks, 1x1 to logits
 //   d. RealNVP in 2-D: 8 affine couplings, MLPs 2-64-64-2
 //   e. DDPM in 2-D: eps-MLP 3-128-128-128-2, T = 1000, linear betas 1e-4..0.02, L_simple
-//   i. RealNVP multi-scale image flow, lesson_flow's Fashion-MNIST architecture
+//   i. RealNVP multi-scale image flow, lesson_flows's Fashion-MNIST architecture
 //      (models::ImageFlowOptions defaults), batch 64 of dequantized 28x28 images;
 //      its libtorch twin is bench/torch_flow_ref.cpp
 //   j. DCGAN, lesson_gan's Fashion-MNIST networks (width 32, z 64, non-saturating
 //      loss, Adam 2e-4 (0.5, 0.999)): one discriminator step on 64 real + 64
 //      fake images, then one generator step; twin bench/torch_gan_ref.cpp
-//   k. DDPM U-Net, lesson_ddpm's Fashion-MNIST architecture (widths 16, 32, 32,
+//   k. DDPM U-Net, lesson_diffusion's Fashion-MNIST architecture (widths 16, 32, 32,
 //      GroupNorm(4), attention at 7x7, T = 1000, L_simple), batch 64 of 28x28;
 //      its libtorch twin is bench/torch_diffusion_ref.cpp
 // Multiply-adds of the coupling ResNets' convolutions (3x3, stride 1) for one
@@ -164,7 +164,7 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     train_bench("e_ddpm2d_b512", 102.23616, m, [&] { return m.loss(x, g); });
   }
   if (want("realnvp_img")) {
-    auto m = build("fashion_flow");  // lesson_flow's Fashion-MNIST flow
+    auto m = build("fashion_flow");  // lesson_flows's Fashion-MNIST flow
     Tensor x = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
     train_bench("i_realnvp_img_b64", image_flow_mflop(models::image_flow_options(m->config_json()), 64), *m, [&] { return m->loss(x); });
   }
@@ -188,7 +188,7 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     });
   }
   if (want("unet")) {
-    auto m = build("fashion_unet");  // lesson_ddpm's Fashion-MNIST U-Net
+    auto m = build("fashion_unet");  // lesson_diffusion's Fashion-MNIST U-Net
     auto& ddpm = dynamic_cast<models::DDPM&>(*m);
     Tensor x = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
     const auto& unet = dynamic_cast<const models::UNet&>(ddpm.noise_predictor());

@@ -1,5 +1,5 @@
 // bench/torch_diffusion_ref.cpp — the libtorch twin of bench_train's workload
-// k_unet28_b64 (lesson_ddpm's Fashion-MNIST U-Net, models::UNet with base 16,
+// k_unet28_b64 (lesson_diffusion's Fashion-MNIST U-Net, models::UNet with base 16,
 // multipliers {1, 2, 2}, GroupNorm(4), attention in the middle; T = 1000,
 // L_simple), in the output format and with the timing rules of
 // ../shared/bench/torch_ref.cpp, so bench/compare.sh puts the two side by

@@ -1,5 +1,5 @@
 // bench/torch_flow_ref.cpp — the libtorch twin of bench_train's workload
-// i_realnvp_img_b64 (the image flow of lesson_flow, models::make_image_flow
+// i_realnvp_img_b64 (the image flow of lesson_flows, models::make_image_flow
 // with ImageFlowOptions' defaults), in the output format and with the timing
 // rules of ../shared/bench/torch_ref.cpp, so bench/compare.sh puts the two side
 // by side. Built by compare.sh only when Debian's libtorch-dev is installed.

@@ -288,8 +288,8 @@ void rejecting_inputs(lesson::Lesson& L, const Data& d, Step1& s, Generator& gen
   std::cout << "   wrote ood_inputs.png (rows: test images, then each set above)\n";
 }
 
-// The known failure with a stronger model: lesson_flow's multi-scale RealNVP on
-// the 256-level Fashion-MNIST (loaded from runs/flow/ when that lesson ran,
+// The known failure with a stronger model: lesson_flows's multi-scale RealNVP on
+// the 256-level Fashion-MNIST (loaded from runs/flows/ when that lesson ran,
 // else trained here for `minutes`), on Fashion's test images and on the
 // blown-up digits.
 void flow_failure(lesson::Lesson& L, const std::string& runs, double minutes, Generator& gen) {
@@ -367,7 +367,7 @@ int main(int argc, char** argv) {
   lesson::Lesson L("intro", "what a generative model is for: Bayes' rule, rejecting inputs, conditional samples");
   std::string runs = "runs";
   double minutes = 3;
-  L.app().add_option("--runs", runs, "Where lesson_flow's Fashion-MNIST flow is looked for (loaded before it is trained)")
+  L.app().add_option("--runs", runs, "Where lesson_flows's Fashion-MNIST flow is looked for (loaded before it is trained)")
       ->capture_default_str();
   L.app().add_option("--flow-minutes", minutes, "Training time of the Fashion-MNIST flow when none can be loaded")
       ->capture_default_str()->check(CLI::PositiveNumber);

@@ -1,10 +1,10 @@
 // lessons/leaderboard.cpp — the evaluation harness as a lesson: every
 // likelihood model of the project on the same splits and transforms, one
-// table per data set (docs/leaderboard.md; lessons/common/harness.h).
+// table per data set (docs/chapters/leaderboard.md; lessons/common/harness.h).
 //
 // It loads what the lessons trained (runs/<lesson>/<tag>.safetensors) and
 // trains only what it cannot load (--fashion-minutes each on Fashion-MNIST).
-// scripts/leaderboard.sh runs it and copies the table to docs/leaderboard.md.
+// scripts/leaderboard.sh runs it and copies the table to docs/chapters/leaderboard.md.
 #include <algorithm>
 #include <cmath>
 #include <ctime>

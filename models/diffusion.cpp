@@ -78,21 +78,6 @@ Tensor discretized_gaussian_log_prob(const Tensor& x, const Tensor& mean, const 
   return out;
 }
 
-Tensor timestep_embedding(const Tensor& t, int64_t dim, DType dtype) {
-  if (dim < 2 || dim % 2) throw Error("timestep_embedding: dim must be even and >= 2, got " + std::to_string(dim));
-  const int64_t n = t.numel(), h = dim / 2;
-  std::vector<double> freq(static_cast<size_t>(h)), out(static_cast<size_t>(n * dim));
-  for (int64_t i = 0; i < h; ++i) freq[static_cast<size_t>(i)] = std::pow(10000.0, -static_cast<double>(i) / static_cast<double>(h));
-  const std::vector<double> tv = t.to_vector();
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t i = 0; i < h; ++i) {
-      const double a = tv[static_cast<size_t>(r)] * freq[static_cast<size_t>(i)];
-      out[static_cast<size_t>(r * dim + i)] = std::sin(a);
-      out[static_cast<size_t>(r * dim + h + i)] = std::cos(a);
-    }
-  return Tensor::from_vector(out, {n, dim}).to(dtype);
-}
-
 DDPM::DDPM(const Shape& example_shape, const NoiseSchedule& schedule, std::shared_ptr<NoisePredictor> net, Generator& gen,
            int64_t levels)
     : schedule_(schedule), example_shape_(example_shape), dims_(example_shape.numel()), levels_(levels),

@@ -56,11 +56,6 @@ struct NoiseSchedule {
 // gradient (the bound is evaluated, not trained, through it).
 Tensor discretized_gaussian_log_prob(const Tensor& x, const Tensor& mean, const Tensor& log_var, int64_t levels);
 
-// The sinusoidal embedding of the step (as in the Transformer and DDPM):
-// row n is [sin(t_n f_0), ..., sin(t_n f_{h-1}), cos(t_n f_0), ..., cos(t_n f_{h-1})],
-// f_i = 10000^(-i / h), h = dim / 2. t: int64 [N] -> [N, dim].
-Tensor timestep_embedding(const Tensor& t, int64_t dim, DType dtype = DType::Float32);
-
 // DDPM over examples of any shape (vectors [N, D] or images [N, C, H, W]):
 // eps_theta is a NoisePredictor (models/unet.h: an MLP for vectors, a U-Net
 // for images); the reverse steps have variance sigma_t^2 = beta_t.

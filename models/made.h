@@ -47,7 +47,7 @@ class MADE : public TrainableDensity {
   // natural order). Train with a random k per minibatch; evaluate with
   // log_prob_ensemble, the mixture (1/K) sum_k p_k(x) -- a normalised density.
   // (Averaging the K orderings' *logits* instead gives numbers that do not sum
-  // to one over all images; lesson_ar shows it.)
+  // to one over all images; lesson_autoregressive shows it.)
   void use_ordering(int64_t k, uint64_t seed);
   Tensor log_prob_ensemble(const Tensor& x, int64_t orderings, uint64_t seed);
   int64_t dims() const { return dims_; }

@@ -40,29 +40,29 @@ Training without_validation(Training t, double ema) {
 
 std::vector<Recipe> make_table() {
   std::vector<Recipe> t;
-  // ---------------------------------------------------------------- the 8x8 digits, 17 levels (lesson_ar, lesson_flow, lesson_ddpm)
-  t.push_back({"digits_made", "made", R"({"dims": 64, "hidden": [512, 512], "levels": 17})", "", "digits17", "ar", true,
+  // ---------------------------------------------------------------- the 8x8 digits, 17 levels (lesson_autoregressive, lesson_flows, lesson_diffusion)
+  t.push_back({"digits_made", "made", R"({"dims": 64, "hidden": [512, 512], "levels": 17})", "", "digits17", "autoregressive", true,
                epochs(60, 50), epochs(20, 50), 0, "the book code's autoregressive model: ~89 nats (validation, read off its curve)"});
   t.push_back({"digits_pixelcnn", "pixelcnn", R"({"levels": 17, "channels": 64, "blocks": 5, "height": 8, "width": 8, "gated": false})", "",
-               "digits17", "ar", false, epochs(40, 50), epochs(4, 50), 0, "the book code's autoregressive model: ~89 nats (validation)"});
+               "digits17", "autoregressive", false, epochs(40, 50), epochs(4, 50), 0, "the book code's autoregressive model: ~89 nats (validation)"});
   t.push_back({"digits_nice", "nice",
                R"({"builder": "nice", "dims": 64, "couplings": 4, "hidden": [256, 256], "levels": 17, "prior": "logistic"})", "",
-               "digits17", "flow", true, epochs(200, 64), epochs(15, 64), 0, "NICE on MNIST: 1980.50 nats at 784 dims (Dinh et al. 2015)"});
+               "digits17", "flows", true, epochs(200, 64), epochs(15, 64), 0, "NICE on MNIST: 1980.50 nats at 784 dims (Dinh et al. 2015)"});
   t.back().leaderboard = false;  // the lesson's additive baseline (a quick run's is worse than uniform), not a contender
   t.push_back({"digits_realnvp_mlp", "realnvp",
                R"({"builder": "realnvp", "dims": 64, "couplings": 8, "hidden": [128, 128], "levels": 17, "actnorm": true, "logit_alpha": 0.05})",
-               "", "digits17", "flow", true, epochs(60, 64), epochs(15, 64), 0, "the book code's RealNVP: ~125 nats (validation, still falling)"});
+               "", "digits17", "flows", true, epochs(60, 64), epochs(15, 64), 0, "the book code's RealNVP: ~125 nats (validation, still falling)"});
   t.push_back({"digits_realnvp_multiscale", "realnvp multi-scale flow",
                R"({"builder": "image_flow", "channels": 1, "height": 8, "width": 8, "levels": 17, "scales": 2, "steps": 2,
                    "hidden": 32, "blocks": 1, "conv1x1": false, "logit_alpha": 0.05})",
-               R"({"hidden": 16})", "digits17", "flow", false, epochs(40, 64), epochs(4, 64), 0,
+               R"({"hidden": 16})", "digits17", "flows", false, epochs(40, 64), epochs(4, 64), 0,
                "the book code's RealNVP: ~125 nats (validation)"});
   t.push_back({"digits_ddpm", "ddpm",
                R"({"example_shape": [64], "schedule": {"kind": "linear", "T": 50, "beta_1": 0.02, "beta_T": 0.3}, "levels": 17,
                    "net": {"kind": "mlp", "dims": 64, "hidden": [512, 512, 512], "embedding": 64}, "objective": "simple"})",
-               R"({"net": {"hidden": [256, 256, 256]}})", "digits17", "ddpm", true, without_validation(epochs(400, 64), 0.999),
+               R"({"net": {"hidden": [256, 256, 256]}})", "digits17", "diffusion", true, without_validation(epochs(400, 64), 0.999),
                without_validation(epochs(40, 64), 0.999), 0, "the book code's diffusion (T = 5): ~134 nats"});
-  // lesson_ddpm --quick: the U-Net on the digits, the paper's schedule stretched to T = 50
+  // lesson_diffusion --quick: the U-Net on the digits, the paper's schedule stretched to T = 50
   t.push_back({"digits_unet", "ddpm",
                R"({"example_shape": [1, 8, 8], "schedule": {"kind": "linear", "T": 50, "beta_1": 0.002, "beta_T": 0.4}, "levels": 17,
                    "net": {"kind": "unet", "channels": 1, "base": 8, "multipliers": [1, 2, 2], "blocks": 1, "groups": 2, "attention": true},
@@ -72,27 +72,27 @@ std::vector<Recipe> make_table() {
   t.push_back({"digits_vae", "vae", R"({"data_dim": 64, "hidden": [128], "latent_dim": 16, "decoder": "bernoulli"})", "",
                "digits_binarized", "vae", true, epochs(60, 50), epochs(60, 50), 0, "the book code's VAE: ~100.5 nats (validation, 17 levels)"});
 
-  // ---------------------------------------------------------------- binarized Fashion-MNIST (lesson_ar, lesson_vae)
-  t.push_back({"fashion_made", "made", R"({"dims": 784, "hidden": [1000, 1000], "levels": 2})", "", "fashion_binarized", "ar", true,
+  // ---------------------------------------------------------------- binarized Fashion-MNIST (lesson_autoregressive, lesson_vae)
+  t.push_back({"fashion_made", "made", R"({"dims": 784, "hidden": [1000, 1000], "levels": 2})", "", "fashion_binarized", "autoregressive", true,
                epochs(30, 100), epochs(30, 100), 0, "binarized MNIST (another data set): MADE 86.64 nats (Germain et al. 2015)"});
   t.push_back({"fashion_pixelcnn", "pixelcnn", R"({"levels": 2, "channels": 32, "blocks": 5, "height": 28, "width": 28, "gated": false})",
-               "", "fashion_binarized", "ar", false, epochs(3, 64), epochs(3, 64), 0,
+               "", "fashion_binarized", "autoregressive", false, epochs(3, 64), epochs(3, 64), 0,
                "binarized MNIST (another data set): PixelCNN 81.30 nats (van den Oord et al. 2016)"});
   t.push_back({"fashion_vae", "vae", R"({"data_dim": 784, "hidden": [512, 256], "latent_dim": 16, "decoder": "bernoulli"})", "",
                "fashion_binarized", "vae", true, epochs(100, 128), epochs(100, 128), 1000,
                "binarized MNIST (another data set): VAE 86.76, IWAE 84.78 nats (Burda et al. 2016)"});
 
-  // ---------------------------------------------------------------- Fashion-MNIST, 256 levels (lesson_flow, lesson_ddpm)
+  // ---------------------------------------------------------------- Fashion-MNIST, 256 levels (lesson_flows, lesson_diffusion)
   t.push_back({"fashion_flow", "realnvp multi-scale flow",
                R"({"builder": "image_flow", "channels": 1, "height": 28, "width": 28, "levels": 256, "scales": 2, "steps": 3,
                    "hidden": 32, "blocks": 1, "conv1x1": false, "logit_alpha": 0.05})",
-               "", "fashion_dequantized", "flow", false, budget(9, 64), budget(9, 64), 0,
+               "", "fashion_dequantized", "flows", false, budget(9, 64), budget(9, 64), 0,
                "Glow on Fashion-MNIST: 2.958 bits/dim (Nalisnick et al. 2019)"});
   t.push_back({"fashion_unet", "ddpm",
                R"({"example_shape": [1, 28, 28], "schedule": {"kind": "linear", "T": 1000, "beta_1": 0.0001, "beta_T": 0.02}, "levels": 256,
                    "net": {"kind": "unet", "channels": 1, "base": 16, "multipliers": [1, 2, 2], "blocks": 1, "groups": 4, "attention": true},
                    "objective": "simple"})",
-               "", "fashion_dequantized", "ddpm", false, without_validation(budget(4, 64), 0.995),
+               "", "fashion_dequantized", "diffusion", false, without_validation(budget(4, 64), 0.995),
                without_validation(budget(4, 64), 0.995), 32, "DDPM on CIFAR-10 (another data set): <= 3.70 bits/dim (Ho et al. 2020)"});
 
   // ---------------------------------------------------------------- bench_train's twins of ../shared/bench/torch_ref.cpp

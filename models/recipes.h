@@ -14,7 +14,7 @@
 // The config is the JSON the trainer writes beside the checkpoint ("model",
 // "config"), so a checkpoint is rebuilt from its JSON alone. A lesson flag
 // that changes a model changes the recipe it trains (Recipe::set), and the
-// JSON records it: lesson_flow --hidden 48 writes hidden 48, and the harness
+// JSON records it: lesson_flows --hidden 48 writes hidden 48, and the harness
 // rebuilds exactly that. Derivation toys inside a lesson (a 1-D flow, 3x3
 // images) are not setups and stay in their lesson.
 #pragma once

@@ -4,8 +4,8 @@
 // model's name()) and "config" (its config_json(): the constructor's
 // arguments). make_model builds an untrained model of that architecture, into
 // which load_checkpoint then reads the parameters:
-//   auto m = models::make_model("runs/ar/digits_made.json", gen);   // or make_model(name, config, gen)
-//   load_checkpoint(*m, "runs/ar/digits_made.safetensors");
+//   auto m = models::make_model("runs/autoregressive/digits_made.json", gen);   // or make_model(name, config, gen)
+//   load_checkpoint(*m, "runs/autoregressive/digits_made.safetensors");
 // Every TrainableDensity of the project is here: MADE, PixelCNN, VAE, the
 // flows of make_nice / make_realnvp / make_image_flow, RealNVP2D, DDPM (MLP or
 // U-Net noise predictor), GaussianMixtureGradient.

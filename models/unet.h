@@ -31,6 +31,12 @@
 
 namespace dgm::models {
 
+// The sinusoidal embedding of the step (as in the Transformer and DDPM):
+// row n is [sin(t_n f_0), ..., sin(t_n f_{h-1}), cos(t_n f_0), ..., cos(t_n f_{h-1})],
+// f_i = 10000^(-i / h), h = dim / 2. t: int64 [N] -> [N, dim].
+Tensor timestep_embedding(const Tensor& t, int64_t dim, DType dtype = DType::Float32);
+
+
 // eps_theta(x_t, t): what a DDPM trains. Output: x_t's shape.
 class NoisePredictor : public nn::Module {
  public:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the data sets the lessons use by default (docs/data.md):
+# Installs the data sets the lessons use by default (docs/chapters/data.md):
 #   Fashion-MNIST  Debian's dataset-fashion-mnist -> /usr/share/datasets/fashion-mnist
 #   8x8 digits     extracted from Debian's python3-sklearn .deb -> ./data/digits.csv.gz
 # As root it installs; otherwise it prints the command to run. Tests need none of this.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the evaluation harness (lesson_leaderboard) and writes docs/leaderboard.md
+# Runs the evaluation harness (lesson_leaderboard) and writes docs/chapters/leaderboard.md
 # from its table. Arguments go to the lesson, e.g. --fashion-minutes 3 or --quick.
 #   scripts/leaderboard.sh [lesson flags]
 set -euo pipefail
@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 make -s build
 out=runs/leaderboard
 build/bin/lesson_leaderboard --out "$out" "$@"
-cp "$out/leaderboard.md" docs/leaderboard.md
-echo "wrote docs/leaderboard.md"
+cp "$out/leaderboard.md" docs/chapters/leaderboard.md
+echo "wrote docs/chapters/leaderboard.md"

@@ -16,7 +16,7 @@ namespace {
 
 models::Recipe tiny_made() {
   models::Recipe r;
-  r.tag = "tiny_made", r.model = "made", r.config = R"({"dims": 4, "hidden": [8], "levels": 2})", r.data = "squares", r.lesson = "ar";
+  r.tag = "tiny_made", r.model = "made", r.config = R"({"dims": 4, "hidden": [8], "levels": 2})", r.data = "squares", r.lesson = "autoregressive";
   r.full.epochs = r.quick.epochs = 2;
   r.full.batch_size = r.quick.batch_size = 16;
   return r;
@@ -38,15 +38,15 @@ struct Folders {
     fs::remove_all(root);
     s.runs = (root / "runs").string(), s.out = (root / "out").string();
     fs::create_directories(s.out);
-    fs::create_directories(fs::path(s.runs) / "ar");
+    fs::create_directories(fs::path(s.runs) / "autoregressive");
   }
-  std::string lesson_file() const { return (fs::path(s.runs) / "ar" / "tiny_made.safetensors").string(); }
+  std::string lesson_file() const { return (fs::path(s.runs) / "autoregressive" / "tiny_made.safetensors").string(); }
 };
 
-// What a lesson leaves: a trained model of `recipe` (flags applied) in runs/ar/, with its JSON.
+// What a lesson leaves: a trained model of `recipe` (flags applied) in runs/autoregressive/, with its JSON.
 void lesson_trains(const models::Recipe& recipe, const hn::DataSet& d, const Folders& f) {
   hn::Settings lesson = f.s;
-  lesson.out = (fs::path(f.s.runs) / "ar").string(), lesson.load = false;
+  lesson.out = (fs::path(f.s.runs) / "autoregressive").string(), lesson.load = false;
   Generator g(5);
   hn::obtain(recipe, d, lesson, g);
 }
@@ -84,7 +84,7 @@ TEST_CASE("harness: a lesson checkpoint trained with an architecture flag is reb
   Folders f;
   const hn::DataSet d = binary_squares();
   models::Recipe flagged = tiny_made();
-  flagged.set("hidden", "[16]");  // as lesson_ar --some-flag would
+  flagged.set("hidden", "[16]");  // as lesson_autoregressive --some-flag would
   lesson_trains(flagged, d, f);
   Generator g(1);
   const hn::Obtained m = hn::obtain(tiny_made(), d, f.s, g);  // the harness asks for the recipe as it is in the table
@@ -101,14 +101,14 @@ TEST_CASE("harness: a checkpoint that does not fit its recipe stops with an erro
   // tensors of another size, no JSON beside them: built from the recipe, they do not fit
   save_checkpoint(models::MADE(4, {16}, 2, g), f.lesson_file());
   const std::string e = test::error_of([&] { hn::obtain(tiny_made(), d, f.s, g); });
-  for (const char* part : {"does not fit recipe tiny_made", "runs/ar/tiny_made.safetensors", "[16, 4]", "[8, 4]", "--retrain"}) {
+  for (const char* part : {"does not fit recipe tiny_made", "runs/autoregressive/tiny_made.safetensors", "[16, 4]", "[8, 4]", "--retrain"}) {
     INFO(part << " in: " << e);
     CHECK(e.find(part) != std::string::npos);
   }
   CHECK_FALSE(fs::exists(fs::path(f.s.out) / "tiny_made.safetensors"));  // and it did not train instead
 
   // a JSON that names another recipe
-  save_text_atomically((fs::path(f.s.runs) / "ar" / "tiny_made.json").string(), R"({"recipe": "digits_made", "model": "made"})");
+  save_text_atomically((fs::path(f.s.runs) / "autoregressive" / "tiny_made.json").string(), R"({"recipe": "digits_made", "model": "made"})");
   CHECK(test::error_of([&] { hn::obtain(tiny_made(), d, f.s, g); }).find("trained by recipe digits_made") != std::string::npos);
 
   // --retrain: trains anyway (and writes the harness's own checkpoint)

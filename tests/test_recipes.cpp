@@ -68,6 +68,6 @@ TEST_CASE("recipes: an unknown tag names the known ones; the harness's tables ar
   REQUIRE(digits.size() >= 5);
   CHECK(digits.front().tag == "digits_made");
   for (const auto& r : digits) CHECK(!r.lesson.empty());
-  CHECK(models::recipe("digits_made").lesson_checkpoint("runs") == "runs/ar/digits_made.safetensors");
+  CHECK(models::recipe("digits_made").lesson_checkpoint("runs") == "runs/autoregressive/digits_made.safetensors");
   CHECK(models::recipe("bench_made").lesson_checkpoint("runs").empty());
 }

@@ -1,4 +1,4 @@
-// dgm/homework/diffusion/exercises.h — homework for the diffusion chapter (docs/chapters/ddpm.md).
+// dgm/homework/diffusion/exercises.h — homework for the diffusion chapter (docs/chapters/diffusion.md).
 #pragma once
 
 #include <functional>

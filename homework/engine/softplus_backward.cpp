@@ -1,5 +1,5 @@
 // Homework, engine chapter, exercise 1 (10 points): the backward of softplus.
-//   grade: make grade CHAPTER=engine        (the math: docs/engine.md, section 3)
+//   grade: make grade CHAPTER=engine        (the math: docs/chapters/engine.md, section 3)
 #include "homework/engine/exercises.h"
 
 namespace hw::engine {

@@ -1,5 +1,5 @@
 // Homework, engine chapter, exercise 2 (10 points): summing a broadcast gradient back.
-//   grade: make grade CHAPTER=engine        (the math: docs/engine.md, section 2)
+//   grade: make grade CHAPTER=engine        (the math: docs/chapters/engine.md, section 2)
 #include "homework/engine/exercises.h"
 
 namespace hw::engine {

@@ -1,5 +1,5 @@
 // Homework, engine chapter, exercise 3 (10 points): the order of the backward pass.
-//   grade: make grade CHAPTER=engine        (the math: docs/engine.md, sections 1-2)
+//   grade: make grade CHAPTER=engine        (the math: docs/chapters/engine.md, sections 1-2)
 #include "homework/engine/exercises.h"
 
 namespace hw::engine {

@@ -1,12 +1,12 @@
 // dgm/lessons/common/harness.h — one evaluation harness for every likelihood
 // model of the project: the same splits, the same data transforms, the same
-// figures (docs/leaderboard.md; lesson_leaderboard runs it, lesson_likelihood
+// figures (docs/chapters/leaderboard.md; lesson_leaderboard runs it, lesson_likelihood
 // uses its digits table for the train/test gap).
 //
 // Its rows are the recipes of models/recipes.h (one table per data set: the
 // recipes a lesson trains on it). It never retrains what it can load: it looks,
 // in order, for
-//   1. the lesson's checkpoint   <runs>/<lesson>/<tag>.safetensors   (e.g. runs/ar/digits_made)
+//   1. the lesson's checkpoint   <runs>/<lesson>/<tag>.safetensors   (e.g. runs/autoregressive/digits_made)
 //   2. its own earlier result    <out>/<tag>.safetensors
 // and rebuilds the model from the JSON beside it (models::make_model: a lesson
 // flag that changed the architecture is in that JSON), and trains with the
@@ -60,7 +60,7 @@ DataSet data_for(const std::string& name, const Options& opt);
 struct Obtained {
   std::shared_ptr<models::TrainableDensity> model;
   std::string title;       // what the table prints: the recipe's title, or the loaded config's
-  std::string source;      // "loaded runs/ar/digits_made.safetensors" or "trained here, 12 s"
+  std::string source;      // "loaded runs/autoregressive/digits_made.safetensors" or "trained here, 12 s"
   std::string checkpoint;  // the file its parameters are in now (loaded from, or written by the trainer)
   double train_seconds = 0;
 };

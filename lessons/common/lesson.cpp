@@ -83,7 +83,7 @@ int Lesson::parse(int argc, char** argv) {
   }
   if (!opt_.data.empty() && !std::filesystem::is_directory(opt_.data)) {
     std::cerr << "lesson_" << name_ << ": --data '" << opt_.data
-              << "' is not a folder (give the folder that holds the data files; docs/data.md lists them)\n";
+              << "' is not a folder (give the folder that holds the data files; docs/chapters/data.md lists them)\n";
     return 2;
   }
   runtime::set_num_threads(opt_.threads);

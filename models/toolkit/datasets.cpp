@@ -177,7 +177,7 @@ ImageSet fashion_mnist(Split split, const std::string& dir, int64_t limit) {
 
 ImageSet mnist(Split split, const std::string& dir, int64_t limit) {
   return idx_dataset(split, dir, limit, "MNIST", "",
-                     "Put the four MNIST IDX files there, or pass --data DIR (see docs/data.md)");
+                     "Put the four MNIST IDX files there, or pass --data DIR (see docs/chapters/data.md)");
 }
 
 // ----------------------------------------------------------------- digits

@@ -1,6 +1,6 @@
 // dgm/models/toolkit/datasets.h — real data sets: Fashion-MNIST / MNIST (IDX files)
 // and the scikit-learn 8x8 digits (a CSV). Where each comes from and how to
-// install it: docs/data.md.
+// install it: docs/chapters/data.md.
 //
 // Every reader checks what it reads: a missing file is an error naming the
 // folders searched and the one command that installs the data; a truncated or

@@ -1,4 +1,4 @@
-// lessons/flow.cpp — normalizing flows: the change of variables, step by step.
+// lessons/flows.cpp — normalizing flows: the change of variables, step by step.
 //
 // 1. In 1-D: p_x(x) = p_z(f(x)) |f'(x)| for an affine map and a sinh-arcsinh
 //    map (f' from the engine's backward) against a histogram of f^-1(z), and
@@ -470,7 +470,7 @@ DigitsResult digits(lesson::Lesson& L, const data::DataSet& d, Generator& gen) {
   line(realnvp_r.title(quick) + ", logit, actnorm", mlp_nll, fr);
   line(multi_r.title(quick) + ", logit, actnorm", res.test_nll, fm);
   std::cout << "   = " << std::setprecision(3) << res.test_bpd << " bits/dim for the multi-scale flow. References: a uniform model "
-            << "64 ln 17 = 181.3 nats;\n   the book code's RealNVP about 125 (validation); MADE and PixelCNN on this split: lesson_ar\n";
+            << "64 ln 17 = 181.3 nats;\n   the book code's RealNVP about 125 (validation); MADE and PixelCNN on this split: lesson_autoregressive\n";
   if (!quick && L.options().epochs == 0 && !d.synthetic)
     L.check_le("digits: multi-scale RealNVP test NLL <= 105 nats (the issue's target for the default run)", res.test_nll, 105.0);
   L.metric("digits_nice_test_nll_nats", nice_nll);
@@ -586,7 +586,7 @@ ImageResult image_flow(lesson::Lesson& L, const DigitsResult& dr, const data::Da
 }  // namespace
 
 int main(int argc, char** argv) {
-  lesson::Lesson L("flow", "normalizing flows: the change of variables, NICE, RealNVP, dequantization, bits/dim");
+  lesson::Lesson L("flows", "normalizing flows: the change of variables, NICE, RealNVP, dequantization, bits/dim");
   // the Fashion-MNIST flow is the recipe fashion_flow; these flags change it (and the JSON beside its checkpoint says so)
   models::Recipe fashion_flow = models::recipe("fashion_flow");
   double minutes = fashion_flow.full.minutes;

@@ -1,4 +1,4 @@
-// lessons/ddpm.cpp — denoising diffusion: the forward process, its posterior,
+// lessons/diffusion.cpp — denoising diffusion: the forward process, its posterior,
 // the epsilon form of the bound's terms, and ancestral sampling.
 //
 // 1. q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t)): the one-step chain
@@ -379,7 +379,7 @@ void digits(lesson::Lesson& L, Generator& gen) {
             << std::setprecision(2) << " + sum L_{t-1} " << lesson::mean_and_se(transitions).first << " + L_0 " << lesson::mean_and_se(decoders).first << " ("
             << std::setprecision(3) << bpd << " bits/dim), trained " << std::setprecision(1) << fr.seconds << " s\n"
             << "   references on this split: a uniform model 181.3 nats; the reference course code's T = 5 diffusion about 134,\n"
-            << "   its VAE about 100.5; this project's flows and autoregressive models: lesson_flow, lesson_ar\n";
+            << "   its VAE about 100.5; this project's flows and autoregressive models: lesson_flows, lesson_autoregressive\n";
   if (!quick && L.options().epochs == 0 && !d.synthetic)
     L.check_le("digits: the DDPM's test NLL bound beats the reference course code's T = 5 diffusion (134 nats)", nll, 134.0);
   progress::Stopwatch clock;
@@ -581,7 +581,7 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  lesson::Lesson L("ddpm", "denoising diffusion: forward process, posterior, the bound's terms, sampling, a U-Net on images");
+  lesson::Lesson L("diffusion", "denoising diffusion: forward process, posterior, the bound's terms, sampling, a U-Net on images");
   ImageOptions io;
   L.app().add_option("--image-minutes", io.minutes, "Training time of the Fashion-MNIST U-Net, minutes (default run)")->check(CLI::PositiveNumber);
   L.app().add_option("--unet-base", io.base, "The U-Net's first width (Fashion-MNIST; multiple of 4)")->check(CLI::Range(4, 256));

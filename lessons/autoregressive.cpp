@@ -1,4 +1,4 @@
-// lessons/ar.cpp — autoregressive models: MADE and PixelCNN, exact likelihoods.
+// lessons/autoregressive.cpp — autoregressive models: MADE and PixelCNN, exact likelihoods.
 //
 // 1. The factorisation is a normalised density: the sum of p(x) over all 512
 //    binary 3x3 images is 1, at initialisation and after training.
@@ -231,7 +231,7 @@ std::function<Tensor(const Tensor&, int64_t)> completion(models::PixelCNN& pix, 
 }  // namespace
 
 int main(int argc, char** argv) {
-  lesson::Lesson L("ar", "autoregressive models: MADE and PixelCNN with exact likelihoods");
+  lesson::Lesson L("autoregressive", "autoregressive models: MADE and PixelCNN with exact likelihoods");
   bool skip_fashion = false, gated = false;
   L.app().add_flag("--skip-fashion", skip_fashion, "Train on the 8x8 digits only (a full run also trains on Fashion-MNIST)");
   L.app().add_flag("--gated", gated, "Gated residual blocks in PixelCNN (h + Conv1x1(tanh(a) * sigmoid(b)))");
