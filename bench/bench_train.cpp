@@ -170,10 +170,12 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
   }
   if (want("dcgan")) {
     namespace gan = models::gan;
-    gan::GAN game(std::make_shared<gan::ConvGenerator>(64, 1, 32, g), 64, std::make_shared<gan::ConvDiscriminator>(1, 32, g));
+    const models::Recipe& r = models::recipe("fashion_dcgan");  // lesson_gan's Fashion-MNIST networks and Adam
+    gan::GAN game = models::build_gan(r, false, g);
+    const gan::Options go = models::gan_options(r, false);
     Tensor real = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
-    optim::Adam opt_d(game.discriminator->parameters(), 2e-4, 0.5, 0.999), opt_g(game.generator->parameters(), 2e-4, 0.5, 0.999);
-    bench("j_dcgan_b64", dcgan_mflop(32, 64, 64), [&] {
+    optim::Adam opt_d(game.discriminator->parameters(), go.lr, go.beta1, go.beta2), opt_g(game.generator->parameters(), go.lr, go.beta1, go.beta2);
+    bench("j_dcgan_b64", dcgan_mflop(dynamic_cast<const gan::ConvGenerator&>(*game.generator).width(), game.latent(), 64), [&] {
       Tensor fake;
       {
         NoGradGuard ng;

@@ -30,6 +30,7 @@
 #include "autograd/optim.h"
 #include "lessons/common/lesson.h"
 #include "models/gan.h"
+#include "models/recipes.h"
 #include "models/sample_quality.h"
 #include "models/toolkit/image.h"
 #include "models/toolkit/plot.h"
@@ -460,19 +461,19 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
     train = data::fashion_mnist(data::Split::Train, L.options().data);
     test = data::fashion_mnist(data::Split::Test, L.options().data);
   }
-  const int64_t latent = 64, width = quick ? 16 : io.width;
-  auto G = std::make_shared<gan::ConvGenerator>(latent, 1, width, gen);
-  auto D = std::make_shared<gan::ConvDiscriminator>(1, width, gen);
-  gan::GAN game(G, latent, D);
-  gan::Options o;
+  // the recipe fashion_dcgan (--width changes a full run's; --quick's is 16)
+  models::Recipe recipe = models::recipe("fashion_dcgan");
+  if (!quick) recipe.set("width", std::to_string(io.width));
+  gan::GAN game = models::build_gan(recipe, quick, gen);
+  auto G = game.generator, D = game.discriminator;
+  const int64_t latent = game.latent(), width = dynamic_cast<const gan::ConvGenerator&>(*G).width();
+  gan::Options o = models::gan_options(recipe, quick);
   o.loss = gan::Loss::NonSaturating;
-  o.batch_size = 64;
   // a time budget (--image-minutes), or --epochs passes over the training images (as many generator steps as batches)
   const int epochs = L.options().epochs;
-  o.steps = epochs > 0 ? epochs * ((train.size() + o.batch_size - 1) / o.batch_size) : quick ? 150 : 1000000;
-  o.max_seconds = quick || epochs > 0 ? 0 : io.minutes * 60;
-  o.lr = L.lr(2e-4), o.beta1 = 0.5, o.beta2 = 0.999;  // DCGAN's settings
-  o.tag = "fashion_dcgan";
+  if (epochs > 0) o.steps = epochs * ((train.size() + o.batch_size - 1) / o.batch_size), o.max_seconds = 0;
+  else if (!quick) o.max_seconds = io.minutes * 60;
+  o.lr = L.lr(o.lr);  // DCGAN's settings: Adam 2e-4 (0.5, 0.999)
   o.out_dir = L.options().out;
   o.data_transform = quick ? "8x8 digits blown up to 28x28, grey levels in [0, 1]" : "Fashion-MNIST, grey levels in [0, 1]";
   std::cout << "\n-- 7. Fashion-MNIST" << (quick ? " (--quick: the 8x8 digits blown up to 28x28 stand in, 150 steps)" : "") << ": a DCGAN (G: z 64 -> Linear -> [" << 2 * width

@@ -224,7 +224,7 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
     if (train::stop_requested()) interrupted = true;
     if (last || interrupted) break;
   }
-  rec.finish(interrupted ? "interrupted at step " + std::to_string(r.steps) : "");
+  rec.finish(interrupted ? "interrupted at generator step " + std::to_string(r.steps) : "", !interrupted);
   r.seconds = clock.seconds();
   train::add_training_seconds(r.seconds);
   r.curve = rec.curve();

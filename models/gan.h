@@ -86,6 +86,7 @@ class ConvGenerator : public Network {
   Tensor forward(const Tensor& z) override;
   Shape sample_shape() const override { return Shape{channels_, 28, 28}; }
   std::string config_json() const override;
+  int64_t width() const { return width_; }
 
  private:
   int64_t latent_, channels_, width_;

@@ -95,6 +95,16 @@ std::vector<Recipe> make_table() {
                "", "fashion_dequantized", "diffusion", false, without_validation(budget(4, 64), 0.995),
                without_validation(budget(4, 64), 0.995), 32, "DDPM on CIFAR-10 (another data set): <= 3.70 bits/dim (Ho et al. 2020)"});
 
+  // ---------------------------------------------------------------- a GAN (lesson_gan; no likelihood, so no leaderboard row)
+  {
+    Training full;
+    full.epochs = 1, full.batch_size = 64, full.lr = 2e-4, full.beta1 = 0.5, full.minutes = 4, full.max_steps = 1000000;
+    Training quick = full;
+    quick.minutes = 0, quick.max_steps = 150;
+    t.push_back({"fashion_dcgan", "dcgan", R"({"latent": 64, "channels": 1, "width": 32})", R"({"width": 16})", "fashion_dequantized",
+                 "gan", false, full, quick, 0, "", false});
+  }
+
   // ---------------------------------------------------------------- bench_train's twins of ../shared/bench/torch_ref.cpp
   // (random inputs of the reference's shapes; no lesson trains them)
   t.push_back({"bench_vae", "vae", R"({"data_dim": 784, "hidden": [400], "latent_dim": 20, "decoder": "bernoulli"})", "", "none", "", true,
@@ -175,6 +185,7 @@ train::FitOptions Recipe::fit_options(bool quick_run) const {
   train::FitOptions o;
   o.epochs = t.epochs, o.batch_size = t.batch_size, o.lr = t.lr, o.max_seconds = t.minutes * 60, o.ema = t.ema;
   o.validate_every = t.validate_every, o.validate_every_steps = t.validate_every_steps;
+  o.max_steps = t.max_steps, o.beta1 = t.beta1, o.beta2 = t.beta2;
   o.tag = tag, o.recipe = tag;
   return o;
 }
@@ -186,11 +197,30 @@ std::string Recipe::lesson_checkpoint(const std::string& runs_folder) const {
 std::string Recipe::title(bool quick_run) const { return describe(model, config_for(quick_run)); }
 
 std::shared_ptr<TrainableDensity> build(const Recipe& r, bool quick_run, Generator& gen) {
+  if (r.model == "dcgan") throw Error("recipe " + r.tag + ": a GAN has no likelihood; models::build_gan makes it");
   try {
     return make_model(r.model, r.config_for(quick_run), gen);
   } catch (const Error& e) {
     throw Error("recipe " + r.tag + ": " + e.what());
   }
+}
+
+gan::GAN build_gan(const Recipe& r, bool quick_run, Generator& gen) {
+  if (r.model != "dcgan") throw Error("recipe " + r.tag + ": a '" + r.model + "', not a GAN (models::build makes it)");
+  const json c = json::parse(r.config_for(quick_run));
+  const int64_t latent = c.at("latent"), channels = c.at("channels"), width = c.at("width");
+  auto g = std::make_shared<gan::ConvGenerator>(latent, channels, width, gen);
+  auto d = std::make_shared<gan::ConvDiscriminator>(channels, width, gen);
+  return gan::GAN(g, latent, d);
+}
+
+gan::Options gan_options(const Recipe& r, bool quick_run) {
+  const Training& t = r.training(quick_run);
+  gan::Options o;
+  o.steps = t.max_steps, o.max_seconds = t.minutes * 60, o.batch_size = t.batch_size;
+  o.lr = t.lr, o.beta1 = t.beta1, o.beta2 = t.beta2;
+  o.tag = r.tag;
+  return o;
 }
 
 std::string describe(const std::string& model, const std::string& config_json) {
@@ -217,6 +247,8 @@ std::string describe(const std::string& model, const std::string& config_json) {
       for (const auto& m : n.at("multipliers")) widths += (widths.empty() ? "" : "-") + std::to_string(n.at("base").get<int64_t>() * m.get<int64_t>());
       os << widths;
     }
+  } else if (model == "dcgan") {
+    os << "DCGAN, width " << c.at("width").get<int64_t>() << ", z " << c.at("latent").get<int64_t>();
   } else if (c.contains("builder")) {
     const std::string b = c.at("builder");
     if (b == "nice")

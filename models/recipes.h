@@ -26,6 +26,7 @@
 
 #include "autograd/random.h"
 #include "models/density.h"
+#include "models/gan.h"
 #include "models/toolkit/trainer.h"
 
 namespace dgm::models {
@@ -41,6 +42,8 @@ struct Training {
   int validate_every = 1;           // epochs between validations
   int64_t validate_every_steps = 0; // > 0: a validation (a point on the curve) every this many steps
   bool validation = true;           // false: no validation split (diffusion: EMA, the last iterate)
+  int64_t max_steps = 0;            // a step budget (a GAN's generator steps); 0: none
+  double beta1 = 0.9, beta2 = 0.999;  // Adam's moment decays
 };
 
 struct Recipe {
@@ -80,6 +83,10 @@ std::vector<Recipe> recipes_on(const std::string& data);
 
 // The recipe's model, untrained, for a quick or a full run (models::make_model on its config).
 std::shared_ptr<TrainableDensity> build(const Recipe& r, bool quick_run, Generator& gen);
+// A GAN's recipe (model "dcgan": {"latent", "channels", "width"}): the generator, then the discriminator.
+gan::GAN build_gan(const Recipe& r, bool quick_run, Generator& gen);
+// A GAN recipe's training as gan::train's options (steps, time budget, batch, Adam), tag and recorder included.
+gan::Options gan_options(const Recipe& r, bool quick_run);
 
 // A one-line description of a family's config (what Recipe::title prints).
 std::string describe(const std::string& model, const std::string& config_json);

@@ -11,14 +11,14 @@
 
 namespace dgm::progress {
 
-ProgressBar::ProgressBar(std::string label, int64_t total)
-    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), tty_(isatty(fileno(stdout)) != 0),
+ProgressBar::ProgressBar(std::string label, int64_t total, int64_t already)
+    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), already_(already), tty_(isatty(fileno(stdout)) != 0),
       start_(std::chrono::steady_clock::now()) {}
 
 void ProgressBar::update(int64_t done, const std::string& status) {
   const double frac = std::min(1.0, static_cast<double>(done) / static_cast<double>(total_));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
+  const double rate = secs > 0 ? static_cast<double>(done - already_) / secs : 0.0;
   const double left = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
   std::ostringstream line;
   line << label_ << " " << done << "/" << total_ << " " << std::fixed << std::setprecision(1) << rate << " it/s, "

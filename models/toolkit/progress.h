@@ -11,13 +11,15 @@ namespace dgm::progress {
 // stdout is a file or a CI log.
 class ProgressBar {
  public:
-  ProgressBar(std::string label, int64_t total);
+  // `already`: units done before this bar started (a resumed run): the rate and the time left
+  // count only what this process does.
+  ProgressBar(std::string label, int64_t total, int64_t already = 0);
   void update(int64_t done, const std::string& status = "");
   void finish(const std::string& status = "");
 
  private:
   std::string label_;
-  int64_t total_;
+  int64_t total_, already_;
   bool tty_;
   int last_decile_ = -1;
   std::chrono::steady_clock::time_point start_;

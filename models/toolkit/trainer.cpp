@@ -107,7 +107,7 @@ std::string Recorder::stem(const std::string& suffix) const { return (std::files
 
 void Recorder::start(int64_t total, int64_t done) {
   if (!o_.progress) return;
-  bar_ = std::make_unique<progress::ProgressBar>(o_.tag, total);
+  bar_ = std::make_unique<progress::ProgressBar>(o_.tag, total, done);
   if (done > 0) bar_->update(done, "resumed");
 }
 
@@ -115,8 +115,9 @@ void Recorder::progress(int64_t done, const std::string& status) {
   if (bar_) bar_->update(done, status);
 }
 
-void Recorder::finish(const std::string& note) {
-  if (bar_) bar_->finish(note);
+void Recorder::finish(const std::string& note, bool reached_end) {
+  if (bar_ && reached_end) bar_->finish(note);
+  if (bar_ && !reached_end) std::cout << "\n   " << o_.tag << ": " << note << std::endl;
   bar_.reset();
 }
 
@@ -297,7 +298,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
   if (!(o.lr > 0)) throw Error("fit: the learning rate must be positive, got " + std::to_string(o.lr));
   Recorder rec(o);
   const std::vector<Tensor> params = model.parameters();
-  optim::Adam opt(params, o.lr);
+  optim::Adam opt(params, o.lr, o.beta1, o.beta2);
   const int64_t per_epoch = o.drop_last ? n_train / o.batch_size : (n_train + o.batch_size - 1) / o.batch_size;
   if (per_epoch < 1) throw Error("fit: no full batch of " + std::to_string(o.batch_size) + " in " + std::to_string(n_train) + " examples");
   LoopState s;
@@ -411,7 +412,8 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
              : s.r.out_of_time   ? (o.max_steps > 0 && s.r.steps >= o.max_steps
                                       ? "stopped at the step budget (" + std::to_string(o.max_steps) + " steps)"
                                       : "stopped at the time limit (" + std::to_string(static_cast<int>(o.max_seconds)) + " s)")
-                                 : "");
+                                 : "",
+             !interrupted);
   // the state to continue from holds the live parameters: save it before the best or the average replace them
   if (!state_path.empty() && o.checkpoint) save_state(state_path, model, opt, s, o, n_train, gen);
   if (o.ema > 0)

@@ -77,6 +77,7 @@ struct LoopOptions {
   double max_seconds = 0;      // stop when training has run this long (checked after every step); 0: no limit
   int64_t batch_size = 64;
   double lr = 1e-3;            // Adam
+  double beta1 = 0.9, beta2 = 0.999;  // Adam's moment decays
   bool shuffle = true;         // a fresh order of the examples every epoch
   bool drop_last = false;      // drop the last short batch of an epoch
   double ema = 0;              // > 0: keep an exponential moving average of the parameters
@@ -130,7 +131,8 @@ class Recorder {
   // The progress bar, over `total` units (epochs, steps, or thousandths of a budget).
   void start(int64_t total, int64_t done = 0);
   void progress(int64_t done, const std::string& status);
-  void finish(const std::string& note = "");
+  // Ends the bar at 100% with the note, or (an interrupted run) leaves it where it was and says why.
+  void finish(const std::string& note = "", bool reached_end = true);
 
   // The curve: one row per call; write_curve() writes <tag>_curve.csv and .png.
   void add_row(std::vector<double> row) { curve_.push_back(std::move(row)); }
