@@ -116,7 +116,8 @@ int main(int argc, char** argv) {
   hn::Settings hs;
   double minutes = 2;
   bool skip_fashion = false;
-  L.app().add_option("--runs", hs.runs, "Where the lessons' checkpoints are looked for (loaded before anything is trained)")
+  std::string runs = "runs";
+  L.app().add_option("--runs", runs, "Where the lessons' checkpoints are looked for (loaded before anything is trained)")
       ->capture_default_str();
   L.app().add_option("--fashion-minutes", minutes, "Training time of each Fashion-MNIST model the harness cannot load")
       ->capture_default_str()->check(CLI::PositiveNumber);
@@ -124,9 +125,7 @@ int main(int argc, char** argv) {
   return L.run(argc, argv, [&] {
     const auto& opt = L.options();
     Generator gen(opt.seed);
-    const std::string runs = hs.runs;
-    hs = lesson::harness::settings_from(opt);
-    hs.runs = runs;
+    hs = lesson::harness::settings_from(opt, runs);
     std::cout << "\n   Models are loaded from " << hs.runs << "/<lesson>/ when a lesson trained them, else from " << opt.out
               << ", else trained here" << (opt.quick ? " (--quick: always trained, small)" : "") << "\n";
     std::vector<hn::Row> rows;

@@ -350,7 +350,7 @@ void gaps(lesson::Lesson& L, const lesson::harness::DataSet& digits, const std::
           const lesson::harness::Row& made_row, const lesson::harness::Settings& s, Generator& gen) {
   std::cout << "\n-- 5. The train/test gap of every model of the harness (lesson_leaderboard) on the digits";
   std::vector<lesson::harness::Row> rows = {made_row};
-  const std::vector<lesson::harness::Recipe> rest(recipes.begin() + 1, recipes.end());
+  const std::vector<models::Recipe> rest(recipes.begin() + 1, recipes.end());
   const auto more = lesson::harness::run_table(rest, digits, s, gen);
   rows.insert(rows.end(), more.begin(), more.end());
   std::cout << "\n" << lesson::harness::markdown(rows) << "\n";
@@ -454,14 +454,13 @@ void mmd(lesson::Lesson& L, Generator& gen) {
 int main(int argc, char** argv) {
   lesson::Lesson L("likelihood", "what a likelihood means: cross-entropy, KL both ways, compression, memorization, the train/test gap");
   lesson::harness::Settings hs;
-  L.app().add_option("--runs", hs.runs, "Where the lessons' checkpoints are looked for (the harness loads before it trains)")
+  std::string runs = "runs";
+  L.app().add_option("--runs", runs, "Where the lessons' checkpoints are looked for (the harness loads before it trains)")
       ->capture_default_str();
   return L.run(argc, argv, [&] {
     const auto& opt = L.options();
     Generator gen(opt.seed);
-    const std::string runs = hs.runs;
-    hs = lesson::harness::settings_from(opt);
-    hs.runs = runs;
+    hs = lesson::harness::settings_from(opt, runs);
     const lesson::DigitSplits d = lesson::load_digits(opt);
     cross_entropy(L, d);
     kl_both_ways(L);

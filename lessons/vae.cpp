@@ -162,6 +162,6 @@ int main(int argc, char** argv) {
       }
     }
     std::cout << "   wrote samples.png, reconstructions.png (top: test images, bottom: reconstructions), interpolation.png"
-              << (latent == 2 ? ", latent_map.png" : "") << ", vae_curve.png\n";
+              << (latent == 2 ? ", latent_map.png" : "") << ", " << recipe.tag << "_curve.png\n";
   });
 }

@@ -23,8 +23,9 @@ DataSet data_for(const std::string& name, const Options& opt) {
   return d;
 }
 
-Settings settings_from(const Options& opt) {
+Settings settings_from(const Options& opt, const std::string& runs) {
   Settings s;
+  s.runs = runs;
   s.out = opt.out, s.quick = opt.quick, s.load = !opt.quick, s.retrain = opt.retrain, s.resume = opt.resume;
   s.epochs = opt.epochs, s.lr = opt.lr;
   return s;

@@ -50,8 +50,9 @@ struct Settings {
   int epochs = 0;             // > 0: this many passes instead of the recipe's (and no time budget)
   double lr = 0;              // > 0: this learning rate instead of the recipe's
 };
-// The lesson's flags (--quick, --retrain, --resume, --epochs, --lr) as harness settings; `out` is its folder.
-Settings settings_from(const Options& opt);
+// The lesson's flags (--quick, --retrain, --resume, --epochs, --lr) as harness settings: its own
+// folder is --out, the lessons' checkpoints are looked for in `runs` (--runs).
+Settings settings_from(const Options& opt, const std::string& runs = "runs");
 
 // The data set a recipe names, from the lesson's --data folder; the synthetic digits say so once.
 DataSet data_for(const std::string& name, const Options& opt);
