@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Rebuild dgm's VAE, MADE and 2-D RealNVP in PyTorch and compare likelihoods.
+"""Rebuild dgm's models in PyTorch from the JSON beside their checkpoints and compare.
 
-    build/bin/dgm_interop export DIR     # dgm: train briefly, write checkpoints, JSON and test data
+    build/bin/dgm_interop export DIR     # dgm: build recipes' models, train briefly, write checkpoints, JSON, test data
     python3 scripts/to_torch.py DIR       # PyTorch: rebuild from the JSON, load, compare
+
+Families rebuilt so far: MADE, PixelCNN (plain and gated), the VAE, RealNVP 2-D, DDPM's
+eps-MLP (the predicted noise of x_t made from x_0 by the schedule, which is rebuilt here
+too), the DCGAN generator and critic. Not yet: NICE / RealNVP with the logit layer and
+actnorm, the multi-scale image flow, the U-Net.
 
 For each model the JSON beside the checkpoint names the model and its
 constructor arguments; the PyTorch module is built from them with the same
@@ -118,32 +123,170 @@ class RealNVP2D(nn.Module):
         return log_det - 0.5 * (x ** 2).sum(1) - np.log(2 * np.pi)
 
 
+class MaskedConv2d(nn.Conv2d):
+    """models/pixelcnn.h's MaskedConv2d: conv2d(x, weight * mask, bias, padding k // 2), the mask a buffer."""
+
+    def __init__(self, n_in, n_out, k):
+        super().__init__(n_in, n_out, k, padding=k // 2)
+        self.register_buffer("mask", torch.ones(n_out, n_in, k, k))
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+class PixelCNN(nn.Module):
+    """models/pixelcnn.h: input (7x7, type A), block{b} (3x3, type B; gated: 2C channels then gate{b}, a 1x1
+    conv of tanh(a) * sigmoid(b)), h <- h + block, output 1x1 conv of relu(h); inputs centred as (x - 0.5) * 2."""
+
+    def __init__(self, levels, channels, blocks, height, width, gated):
+        super().__init__()
+        self.levels, self.gated, self.n_blocks = levels, gated, blocks
+        self.input = MaskedConv2d(1, channels, 7)
+        for b in range(blocks):
+            setattr(self, f"block{b}", MaskedConv2d(channels, 2 * channels if gated else channels, 3))
+            if gated:
+                setattr(self, f"gate{b}", nn.Conv2d(channels, channels, 1))
+        self.output = nn.Conv2d(channels, 1 if levels == 2 else levels, 1)
+
+    def log_prob(self, x):
+        h = self.input((x - 0.5) * 2.0)
+        for b in range(self.n_blocks):
+            u = getattr(self, f"block{b}")(F.relu(h))
+            if self.gated:
+                c = u.shape[1] // 2
+                u = getattr(self, f"gate{b}")(torch.tanh(u[:, :c]) * torch.sigmoid(u[:, c:]))
+            h = h + u
+        logits = self.output(F.relu(h))
+        if self.levels == 2:
+            return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+        index = torch.round(x * (self.levels - 1)).long()  # [N, 1, H, W]
+        return torch.log_softmax(logits, 1).gather(1, index).flatten(1).sum(1)
+
+
+def timestep_embedding(t, dim):
+    """models/unet.h: [sin(t f_i) for i < h, cos(t f_i) for i < h], f_i = 10000^(-i / h), h = dim / 2."""
+    h = dim // 2
+    freq = torch.pow(torch.tensor(10000.0, dtype=torch.float64), -torch.arange(h, dtype=torch.float64) / h)
+    a = t.double()[:, None] * freq[None, :]
+    return torch.cat([torch.sin(a), torch.cos(a)], 1).float()
+
+
+def alpha_bar(schedule):
+    """models/diffusion.h's NoiseSchedule: abar_t = prod_{s <= t} (1 - beta_s), from the schedule's own config."""
+    if schedule["kind"] == "linear":
+        betas = np.linspace(schedule["beta_1"], schedule["beta_T"], schedule["T"])
+    elif schedule["kind"] == "betas":
+        betas = np.array(schedule["betas"])
+    else:
+        raise ValueError(f"to_torch.py: schedule kind {schedule['kind']} is not rebuilt yet")
+    return np.cumprod(1.0 - betas)
+
+
+class DDPM(nn.Module):
+    """models/diffusion.h with models/unet.h's MLPNoisePredictor: net.net = MLP (SiLU) on [x_t, embedding(t)]."""
+
+    def __init__(self, config):
+        super().__init__()
+        n = config["net"]
+        if n["kind"] != "mlp":
+            raise ValueError("to_torch.py rebuilds DDPM's eps-MLP; the U-Net is not rebuilt yet")
+        widths = [n["dims"] + n["embedding"]] + list(n["hidden"]) + [n["dims"]]
+        layers = []
+        for i in range(len(widths) - 1):
+            layers.append(nn.Linear(widths[i], widths[i + 1]))
+            if i + 2 < len(widths):
+                layers.append(nn.SiLU())
+        self.net = nn.Module()
+        self.net.net = nn.Sequential(*layers)
+        self.embedding = n["embedding"]
+        self.abar = alpha_bar(config["schedule"])
+
+    def eps_pred(self, x0, eps, t):
+        ab = torch.from_numpy(self.abar[t.numpy()]).float()[:, None]
+        xt = x0 * torch.sqrt(ab) + eps * torch.sqrt(1 - ab)
+        return self.net.net(torch.cat([xt, timestep_embedding(t, self.embedding)], 1))
+
+
+class ConvGenerator(nn.Module):
+    """models/gan.h: z -> fc -> [2w, 7, 7] -> norm1, ReLU -> up1 (convT 4x4 s2) -> norm2, ReLU -> up2 -> sigmoid."""
+
+    def __init__(self, latent, channels, width):
+        super().__init__()
+        groups = max(1, width // 8)
+        self.width = width
+        self.fc = nn.Linear(latent, 2 * width * 49)
+        self.norm1 = nn.GroupNorm(groups, 2 * width, eps=1e-5)
+        self.up1 = nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1)
+        self.norm2 = nn.GroupNorm(groups, width, eps=1e-5)
+        self.up2 = nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1)
+
+    def forward(self, z):
+        h = self.fc(z).reshape(z.shape[0], 2 * self.width, 7, 7)
+        h = self.up1(F.relu(self.norm1(h)))
+        return torch.sigmoid(self.up2(F.relu(self.norm2(h))))
+
+
+class ConvDiscriminator(nn.Module):
+    """models/gan.h: conv1 (4x4 s2), LeakyReLU(0.2), conv2, LeakyReLU(0.2), fc -> one logit."""
+
+    def __init__(self, channels, width):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 4, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)
+        self.fc = nn.Linear(2 * width * 49, 1)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.conv1(x), 0.2)
+        h = F.leaky_relu(self.conv2(h), 0.2)
+        return self.fc(h.flatten(1)).squeeze(1)
+
+
 BUILDERS = {
     "made": lambda c: MADE(c["dims"], c["hidden"], c["levels"], c["order"]),
     "vae": lambda c: VAE(c["data_dim"], c["hidden"], c["latent_dim"], c["decoder"]),
     "realnvp2d": lambda c: RealNVP2D(c["layers"], c["hidden"]),
+    "pixelcnn": lambda c: PixelCNN(c["levels"], c["channels"], c["blocks"], c["height"], c["width"], c["gated"]),
+    "ddpm": DDPM,
+    "ConvGenerator": lambda c: ConvGenerator(c["latent"], c["channels"], c["width"]),
+    "ConvDiscriminator": lambda c: ConvDiscriminator(c["channels"], c["width"]),
 }
 
+# (checkpoint stem, test file stem): what dgm_interop export writes
+MODELS = [("vae", "vae"), ("made", "made"), ("realnvp2d", "realnvp2d"), ("pixelcnn", "pixelcnn"), ("pixelcnn_gated", "pixelcnn_gated"),
+          ("ddpm", "ddpm"), ("dcgan_generator", "dcgan"), ("dcgan_discriminator", "dcgan")]
 
-def compare(folder, tag):
+
+def figures(model, kind, test):
+    """PyTorch's and dgm's numbers on the test inputs, and what they are."""
+    t = {k: torch.from_numpy(v.copy()) for k, v in test.items()}
+    if kind == "vae":
+        return model.elbo(t["x"], t["eps"]), test["elbo"], "ELBO (dgm's noise)"
+    if kind == "ddpm":
+        return model.eps_pred(t["x0"], t["eps"], t["t"]), test["eps_pred"], "eps_theta(x_t, t) (x_t from the schedule)"
+    if kind == "ConvGenerator":
+        return model(t["z"]), test["g_of_z"], "G(z)"
+    if kind == "ConvDiscriminator":
+        return model(t["x"]), test["d_of_x"], "D(x)"
+    return model.log_prob(t["x"]), test["log_prob"], "log p(x)"
+
+
+def compare(folder, tag, test_stem):
     with open(f"{folder}/{tag}.json") as f:
         meta = json.load(f)
     model = BUILDERS[meta["model"]](meta["config"])
     weights, _ = read_safetensors(f"{folder}/{tag}.safetensors")
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()}, strict=True)
     model.eval()
-    test, _ = read_safetensors(f"{folder}/{tag}_test.safetensors")
-    x = torch.from_numpy(test["x"].copy())
+    test, _ = read_safetensors(f"{folder}/{test_stem}_test.safetensors")
     with torch.no_grad():
-        if meta["model"] == "vae":
-            ours, theirs, what = model.elbo(x, torch.from_numpy(test["eps"].copy())), test["elbo"], "ELBO (dgm's noise)"
-        else:
-            ours, theirs, what = model.log_prob(x), test["log_prob"], "log p(x)"
-    ours = ours.numpy().astype(np.float64)
-    theirs = theirs.astype(np.float64)
-    rel = np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12))
+        ours, theirs, what = figures(model, meta["model"], test)
+    ours = ours.numpy().astype(np.float64).ravel()
+    theirs = theirs.astype(np.float64).ravel()
+    # relative to each value, or to the values' scale where a value is near zero (a noise prediction, a pixel)
+    scale = np.maximum(np.abs(theirs), np.mean(np.abs(theirs)))
+    rel = np.max(np.abs(ours - theirs) / scale)
     ok = rel <= 1e-4
-    print(f"{tag:10s} {meta['model']:10s} {len(weights):3d} tensors loaded strictly; {what} of {len(theirs)} test inputs: "
+    print(f"{tag:20s} {meta['model']:18s} {len(weights):3d} tensors loaded strictly; {what}, {len(theirs)} values: "
           f"mean dgm {theirs.mean():.6f}, PyTorch {ours.mean():.6f}, max relative difference {rel:.2e}: "
           f"{'PASS' if ok else 'FAIL'} (bar 1e-4)")
     print(f"           config {json.dumps(meta['config'])[:100]}; data: {meta.get('data_transform', '?')}")
@@ -156,7 +299,7 @@ def main():
         return 2
     torch.set_num_threads(1)
     print(f"PyTorch {torch.__version__}, numpy {np.__version__}")
-    results = [compare(sys.argv[1], tag) for tag in ("vae", "made", "realnvp2d")]
+    results = [compare(sys.argv[1], tag, stem) for tag, stem in MODELS]
     return 0 if all(results) else 1
 
 

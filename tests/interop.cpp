@@ -4,10 +4,10 @@
 //   dgm_interop check DIR    loads DIR/numpy.safetensors (written by scripts/numpy_roundtrip.py) and checks
 //                            it; then three corrupt copies of it (a malformed header, an offset out of range,
 //                            an unknown dtype) must each fail to load with a named error, leaving the module as it was
-//   dgm_interop export DIR   trains a VAE, a MADE and a 2-D RealNVP briefly on real data and writes, per model,
-//                            <name>.safetensors, <name>.json (model, constructor arguments, data transform) and
-//                            <name>_test.safetensors (100 test inputs, dgm's log-likelihoods; the VAE: its noise
-//                            and ELBO) for scripts/to_torch.py
+//   dgm_interop export DIR   builds recipes' models (MADE, PixelCNN plain and gated, the VAE, RealNVP 2-D, DDPM with
+//                            the eps-MLP, the DCGAN), trains each briefly and writes, per model, <name>.safetensors,
+//                            <name>.json (model, constructor arguments, recipe, data transform) and
+//                            <name>_test.safetensors (100 inputs and dgm's figures on them) for scripts/to_torch.py
 // Exit status 0 when every check held.
 #include <cmath>
 #include <cstdio>
@@ -24,7 +24,10 @@
 
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
+#include "models/diffusion.h"
 #include "models/flows.h"
+#include "models/gan.h"
+#include "models/recipes.h"
 #include "models/made.h"
 #include "models/toolkit/datasets.h"
 #include "models/toolkit/distributions.h"
@@ -216,54 +219,103 @@ int check_roundtrip(const fs::path& dir) {
 }
 
 // ------------------------------------------------------------ export for scripts/to_torch.py
-void export_model(models::TrainableDensity& model, const Tensor& train_x, const fs::path& dir, const std::string& tag,
-                  const std::string& transform, int epochs, Generator& gen) {
-  train::FitOptions o;
+// Every model is a recipe's (models/recipes.h), built and trained briefly as its lesson does, so the
+// JSON beside each checkpoint is the one a lesson writes; <name>_test.safetensors holds 100 inputs
+// and dgm's figures on them for scripts/to_torch.py to reproduce.
+void train_briefly(models::TrainableDensity& model, const models::Recipe& r, const std::string& name, const Tensor& train_x,
+                   const std::string& transform, int epochs, const fs::path& dir, Generator& gen,
+                   const std::function<Tensor(const Tensor&)>& prepare = {}) {
+  train::FitOptions o = r.fit_options(/*quick=*/true);
   o.epochs = epochs;
-  o.batch_size = 64;
-  o.tag = tag;
+  o.tag = name;
   o.out_dir = dir.string();
   o.progress = false;
   o.data_transform = transform;
+  o.prepare = prepare;
   train::fit(model, train_x, Tensor(), gen, o);
 }
 
 int export_models(const fs::path& dir) {
   fs::create_directories(dir);
   Generator gen(3);
-  bool synthetic = false;
-  const data::ImageSet tr = data::digits_or_synthetic(data::Split::Train, "", &synthetic);
-  const data::ImageSet te = data::digits_or_synthetic(data::Split::Test, "", &synthetic);
-  const Tensor train_flat = reshape(tr.images, {tr.size(), 64}), test_flat = slice(reshape(te.images, {te.size(), 64}), 0, 0, 100);
+  const data::DataSet digits = data::load_data_set("digits17"), binarized = data::load_data_set("digits_binarized");
+  const Tensor train_flat = reshape(digits.train, {digits.train.size(0), 64});
+  const Tensor test_images = slice(digits.test, 0, 0, 100), test_flat = reshape(test_images, {100, 64});
+  std::vector<std::string> written;
+  auto save_test = [&](const std::string& name, const nn::NamedTensors& t) {
+    save_safetensors((dir / (name + "_test.safetensors")).string(), t);
+    written.push_back(name);
+  };
   {  // MADE on the 17-level digits
-    models::MADE made(64, {128}, 17, gen);
-    export_model(made, train_flat, dir, "made", "8x8 digits, 17 levels, value k / 16", 20, gen);
+    const models::Recipe& r = models::recipe("digits_made");
+    auto m = models::build(r, true, gen);
+    train_briefly(*m, r, "made", train_flat, digits.name + ": " + digits.description, 3, dir, gen);
     NoGradGuard g;
-    save_safetensors((dir / "made_test.safetensors").string(), {{"x", test_flat}, {"log_prob", made.log_prob(test_flat)}});
+    save_test("made", {{"x", test_flat}, {"log_prob", m->log_prob(test_flat)}});
   }
-  {  // VAE on the binarized digits (pixel > 0.5), the ELBO with noise passed to PyTorch
-    const Tensor train_bin = gt(train_flat, Tensor::scalar(0.5)).to(DType::Float32);
-    const Tensor test_bin = gt(test_flat, Tensor::scalar(0.5)).to(DType::Float32);
-    models::VAE vae(64, {64}, 4, models::Decoder::Bernoulli, gen);
-    export_model(vae, train_bin, dir, "vae", "8x8 digits binarized: pixel > 0.5 (grey level > 8)", 30, gen);
+  for (const bool gated : {false, true}) {  // PixelCNN, plain and gated, on the 17-level digits
+    models::Recipe r = models::recipe("digits_pixelcnn");
+    r.set("gated", gated ? "true" : "false");
+    const std::string name = gated ? "pixelcnn_gated" : "pixelcnn";
+    auto m = models::build(r, true, gen);
+    train_briefly(*m, r, name, digits.train, digits.name + ": " + digits.description, 1, dir, gen);
+    NoGradGuard g;
+    save_test(name, {{"x", test_images}, {"log_prob", m->log_prob(test_images)}});
+  }
+  {  // the VAE on the binarized digits, the ELBO with noise passed to PyTorch
+    const models::Recipe& r = models::recipe("digits_vae");
+    auto m = models::build(r, true, gen);
+    auto& vae = dynamic_cast<models::VAE&>(*m);
+    train_briefly(vae, r, "vae", reshape(binarized.train, {binarized.train.size(0), 64}), binarized.name + ": " + binarized.description, 5,
+                  dir, gen, [&](const Tensor& x) { return binarized.prepare(x, gen); });
+    const Tensor test_bin = reshape(slice(binarized.test, 0, 0, 100), {100, 64});
     NoGradGuard g;
     const models::VAE::Posterior q = vae.encode(test_bin);
     const Tensor eps = gen.normal(q.mu.shape(), 0, 1);
     const Tensor z = q.mu + exp(q.logvar * 0.5) * eps;
     const Tensor kl = dist::sum_per_example(dist::Normal{q.mu, q.logvar}.kl_to_standard());
     const Tensor elbo = vae.log_likelihood(test_bin, z) - kl;
-    save_safetensors((dir / "vae_test.safetensors").string(), {{"x", test_bin}, {"eps", eps}, {"elbo", elbo}});
+    save_test("vae", {{"x", test_bin}, {"eps", eps}, {"elbo", elbo}});
   }
-  {  // RealNVP2D on 8 Gaussians
-    const Tensor train_pts = data::sample_toy(data::Toy::EightGaussians, 4000, gen);
-    const Tensor test_pts = data::sample_toy(data::Toy::EightGaussians, 100, gen);
-    models::RealNVP2D flow(4, 64, gen);
-    export_model(flow, train_pts, dir, "realnvp2d", "2-D toy 8gaussians, points as they are", 20, gen);
+  {  // RealNVP2D (bench_train's d_realnvp2d setup) on 8 Gaussians
+    const models::Recipe& r = models::recipe("bench_realnvp2d");
+    auto m = models::build(r, true, gen);
+    const Tensor train_pts = data::sample_toy(data::Toy::EightGaussians, 4000, gen), test_pts = data::sample_toy(data::Toy::EightGaussians, 100, gen);
+    train_briefly(*m, r, "realnvp2d", train_pts, "2-D toy 8gaussians, points as they are", 5, dir, gen);
     NoGradGuard g;
-    save_safetensors((dir / "realnvp2d_test.safetensors").string(), {{"x", test_pts}, {"log_prob", flow.log_prob(test_pts)}});
+    save_test("realnvp2d", {{"x", test_pts}, {"log_prob", m->log_prob(test_pts)}});
   }
-  std::cout << "wrote made, vae, realnvp2d (.safetensors, .json, _test.safetensors) into " << dir.string()
-            << (synthetic ? " (the synthetic digits: the real ones are not installed)" : "") << "\n";
+  {  // DDPM with the eps-MLP on the digits: x_t from x_0 by the schedule, and the predicted noise
+    const models::Recipe& r = models::recipe("digits_ddpm");
+    auto m = models::build(r, true, gen);
+    auto& ddpm = dynamic_cast<models::DDPM&>(*m);
+    train_briefly(ddpm, r, "ddpm", train_flat, digits.name + ": " + digits.description, 3, dir, gen);
+    NoGradGuard g;
+    const Tensor x0 = ddpm.to_model_space(test_flat), eps = gen.normal({100, 64}), t = gen.randint({100}, 0, ddpm.schedule().steps());
+    std::vector<float> a(100), b(100);
+    for (int64_t i = 0; i < 100; ++i) {
+      const double ab = ddpm.schedule().alpha_bar[static_cast<size_t>(t.data<int64_t>()[i])];
+      a[static_cast<size_t>(i)] = static_cast<float>(std::sqrt(ab)), b[static_cast<size_t>(i)] = static_cast<float>(std::sqrt(1 - ab));
+    }
+    const Tensor xt = x0 * Tensor::from_vector(a, {100, 1}) + eps * Tensor::from_vector(b, {100, 1});
+    save_test("ddpm", {{"x0", x0}, {"eps", eps}, {"t", t}, {"eps_pred", ddpm.predict_noise(xt, t)}});
+  }
+  {  // the DCGAN of lesson_gan: G(z) for 100 z, D on 100 images
+    const models::Recipe& r = models::recipe("fashion_dcgan");
+    models::gan::GAN game = models::build_gan(r, true, gen);
+    models::gan::Options o = models::gan_options(r, true);
+    o.steps = 20, o.out_dir = dir.string(), o.tag = "dcgan", o.progress = false;
+    o.data_transform = "uniform noise images in [0, 1] (the bridge compares computations, not quality)";
+    const Tensor images = gen.uniform({256, 1, 28, 28});
+    models::gan::train(game, images, gen, o);
+    NoGradGuard g;
+    const Tensor z = game.noise(100, gen), x = slice(images, 0, 0, 100);
+    save_test("dcgan", {{"z", z}, {"g_of_z", game.generator->forward(z)}, {"x", x}, {"d_of_x", game.discriminator->forward(x)}});
+  }
+  std::cout << "wrote";
+  for (const auto& n : written) std::cout << " " << n;
+  std::cout << " (.safetensors, .json, _test.safetensors) into " << dir.string()
+            << (digits.synthetic ? " (the synthetic digits: the real ones are not installed)" : "") << "\n";
   return 0;
 }
 

@@ -1,0 +1,19 @@
+# ctest pytorch_bridge: dgm builds recipes' models, trains them briefly and writes checkpoints, JSON and
+# test figures; scripts/to_torch.py rebuilds each in PyTorch from its JSON alone, loads dgm's tensors
+# with strict=True and reproduces dgm's figures to 1e-4 (docs/outputs.md).
+#   cmake -DINTEROP=<dgm_interop> -DPYTHON=<python3> -DSCRIPT=<to_torch.py> -DDIR=<folder> -P this file
+# Exits 77 (ctest: skipped) when Debian's python3-torch is not installed.
+file(REMOVE_RECURSE "${DIR}")
+execute_process(COMMAND ${PYTHON} -c "import torch" RESULT_VARIABLE has_torch OUTPUT_QUIET ERROR_QUIET)
+if(NOT has_torch EQUAL 0)
+  message(STATUS "PyTorch is not installed (apt-get install python3-torch): the bridge is not checked")
+  cmake_language(EXIT 77)
+endif()
+execute_process(COMMAND ${INTEROP} export ${DIR} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "dgm_interop export failed (exit ${rc})")
+endif()
+execute_process(COMMAND ${PYTHON} ${SCRIPT} ${DIR} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "to_torch.py: a family did not match (exit ${rc})")
+endif()
