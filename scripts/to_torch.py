@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Rebuild dgm's models in PyTorch from the JSON beside their checkpoints and compare.
 
-    build/bin/dgm_interop export DIR     # dgm: build recipes' models, train briefly, write checkpoints, JSON, test data
-    python3 scripts/to_torch.py DIR       # PyTorch: rebuild from the JSON, load, compare
+    build/bin/dgm_interop export DIR       # dgm: build recipes' models, train briefly, write checkpoints, JSON, test data
+    python3 scripts/to_torch.py DIR         # PyTorch: rebuild from the JSON, load, compare; then the other way:
+                                            # write each model's PyTorch-initialised state_dict (<tag>.torch.*)
+    build/bin/dgm_interop import DIR       # dgm: load those into models built from the same JSON, write its figures
+    python3 scripts/to_torch.py --check-import DIR   # PyTorch's figures vs dgm's on PyTorch's weights
 
 Families rebuilt so far: MADE, PixelCNN (plain and gated), the VAE, RealNVP 2-D, DDPM's
 eps-MLP (the predicted noise of x_t made from x_0 by the schedule, which is rebuilt here
@@ -22,7 +25,7 @@ import sys
 
 import numpy as np
 
-from safetensors_numpy import read_safetensors
+from safetensors_numpy import read_safetensors, write_safetensors
 
 try:
     import torch
@@ -270,6 +273,45 @@ def figures(model, kind, test):
     return model.log_prob(t["x"]), test["log_prob"], "log p(x)"
 
 
+def close(ours, theirs):
+    """The largest difference relative to max(|value|, the mean |value|): the bar is 1e-4."""
+    ours, theirs = np.asarray(ours, np.float64).ravel(), np.asarray(theirs, np.float64).ravel()
+    scale = np.maximum(np.abs(theirs), np.mean(np.abs(theirs)))
+    return float(np.max(np.abs(ours - theirs) / scale))
+
+
+def write_torch_weights(folder, tag, test_stem, meta, test, dgm_weights):
+    """A PyTorch-initialised model of the same config: its state_dict as safetensors, the JSON dgm rebuilds it
+    from, and PyTorch's figures on the test inputs (what dgm must reproduce after loading). Buffers (MADE's and
+    PixelCNN's masks) are the architecture's, so they are dgm's; every parameter is PyTorch's own."""
+    torch.manual_seed(1234)
+    model = BUILDERS[meta["model"]](meta["config"])
+    for name, buffer in model.named_buffers():
+        buffer.copy_(torch.from_numpy(dgm_weights[name].copy()))
+    model.eval()
+    state = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        ours, _, _ = figures(model, meta["model"], test)
+    write_safetensors(f"{folder}/{tag}.torch.safetensors", state, {"written_by": "scripts/to_torch.py"})
+    with open(f"{folder}/{tag}.torch.json", "w") as f:
+        json.dump({"tag": tag, "model": meta["model"], "config": meta["config"], "test": test_stem}, f)
+    write_safetensors(f"{folder}/{tag}.torch_figures.safetensors", {"figure": ours.numpy().astype(np.float32)}, {})
+
+
+def check_import(folder):
+    """dgm's figures on PyTorch's weights (dgm_interop import) against PyTorch's own."""
+    results = []
+    for tag, _ in MODELS:
+        theirs, _ = read_safetensors(f"{folder}/{tag}.torch_figures.safetensors")
+        ours, _ = read_safetensors(f"{folder}/{tag}.dgm_figures.safetensors")
+        rel = close(ours["figure"], theirs["figure"])
+        ok = rel <= 1e-4
+        results.append(ok)
+        print(f"{tag:20s} PyTorch's state_dict loaded into dgm: {ours['figure'].size} values, max relative difference {rel:.2e}: "
+              f"{'PASS' if ok else 'FAIL'} (bar 1e-4)")
+    return 0 if all(results) else 1
+
+
 def compare(folder, tag, test_stem):
     with open(f"{folder}/{tag}.json") as f:
         meta = json.load(f)
@@ -282,18 +324,19 @@ def compare(folder, tag, test_stem):
         ours, theirs, what = figures(model, meta["model"], test)
     ours = ours.numpy().astype(np.float64).ravel()
     theirs = theirs.astype(np.float64).ravel()
-    # relative to each value, or to the values' scale where a value is near zero (a noise prediction, a pixel)
-    scale = np.maximum(np.abs(theirs), np.mean(np.abs(theirs)))
-    rel = np.max(np.abs(ours - theirs) / scale)
+    rel = close(ours, theirs)  # relative to each value, or to the values' scale where a value is near zero (a pixel)
     ok = rel <= 1e-4
     print(f"{tag:20s} {meta['model']:18s} {len(weights):3d} tensors loaded strictly; {what}, {len(theirs)} values: "
           f"mean dgm {theirs.mean():.6f}, PyTorch {ours.mean():.6f}, max relative difference {rel:.2e}: "
           f"{'PASS' if ok else 'FAIL'} (bar 1e-4)")
     print(f"           config {json.dumps(meta['config'])[:100]}; data: {meta.get('data_transform', '?')}")
+    write_torch_weights(folder, tag, test_stem, meta, test, weights)
     return ok
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--check-import":
+        return check_import(sys.argv[2])
     if len(sys.argv) != 2:
         print(__doc__)
         return 2

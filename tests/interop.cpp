@@ -8,6 +8,8 @@
 //                            the eps-MLP, the DCGAN), trains each briefly and writes, per model, <name>.safetensors,
 //                            <name>.json (model, constructor arguments, recipe, data transform) and
 //                            <name>_test.safetensors (100 inputs and dgm's figures on them) for scripts/to_torch.py
+//   dgm_interop import DIR   loads each <tag>.torch.safetensors that scripts/to_torch.py wrote (a PyTorch state_dict)
+//                            into a model built from <tag>.torch.json and writes dgm's figures on the same inputs
 // Exit status 0 when every check held.
 #include <cmath>
 #include <cstdio>
@@ -28,6 +30,7 @@
 #include "models/flows.h"
 #include "models/gan.h"
 #include "models/recipes.h"
+#include "models/registry.h"
 #include "models/made.h"
 #include "models/toolkit/datasets.h"
 #include "models/toolkit/distributions.h"
@@ -319,10 +322,69 @@ int export_models(const fs::path& dir) {
   return 0;
 }
 
+// ------------------------------------------------------------ import from scripts/to_torch.py
+// Each <tag>.torch.safetensors (a PyTorch state_dict) loads into a model built from <tag>.torch.json, and
+// dgm's figure on the test inputs goes to <tag>.dgm_figures.safetensors for to_torch.py --check-import.
+int import_models(const fs::path& dir) {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string file = entry.path().filename().string();
+    if (!file.ends_with(".torch.json")) continue;
+    std::ifstream in(entry.path());
+    const nlohmann::json j = nlohmann::json::parse(in);
+    const std::string tag = j.at("tag"), model = j.at("model"), stem = j.at("test");
+    const std::string config = j.at("config").dump();
+    const nn::NamedTensors test = load_safetensors((dir / (stem + "_test.safetensors")).string());
+    std::map<std::string, Tensor> t(test.begin(), test.end());
+    Generator gen(0);
+    Tensor figure;
+    const std::string weights = (dir / (tag + ".torch.safetensors")).string();
+    NoGradGuard g;
+    if (model == "ConvGenerator" || model == "ConvDiscriminator") {
+      const nlohmann::json c = j.at("config");
+      if (model == "ConvGenerator") {
+        models::gan::ConvGenerator net(c.at("latent"), c.at("channels"), c.at("width"), gen);
+        load_checkpoint(net, weights);
+        figure = net.forward(t.at("z"));
+      } else {
+        models::gan::ConvDiscriminator net(c.at("channels"), c.at("width"), gen);
+        load_checkpoint(net, weights);
+        figure = net.forward(t.at("x"));
+      }
+    } else {
+      auto m = models::make_model(model, config, gen);
+      load_checkpoint(*m, weights);
+      m->eval();
+      if (auto* vae = dynamic_cast<models::VAE*>(m.get())) {
+        const models::VAE::Posterior q = vae->encode(t.at("x"));
+        const Tensor z = q.mu + exp(q.logvar * 0.5) * t.at("eps");
+        figure = vae->log_likelihood(t.at("x"), z) - dist::sum_per_example(dist::Normal{q.mu, q.logvar}.kl_to_standard());
+      } else if (auto* ddpm = dynamic_cast<models::DDPM*>(m.get())) {
+        const Tensor& tt = t.at("t");
+        std::vector<float> a, b;
+        for (int64_t i = 0; i < tt.numel(); ++i) {
+          const double ab = ddpm->schedule().alpha_bar[static_cast<size_t>(tt.data<int64_t>()[i])];
+          a.push_back(static_cast<float>(std::sqrt(ab))), b.push_back(static_cast<float>(std::sqrt(1 - ab)));
+        }
+        const int64_t N = tt.numel();
+        const Tensor xt = t.at("x0") * Tensor::from_vector(a, {N, 1}) + t.at("eps") * Tensor::from_vector(b, {N, 1});
+        figure = ddpm->predict_noise(xt, tt);
+      } else {
+        figure = m->log_prob(t.at("x"));
+      }
+    }
+    save_safetensors((dir / (tag + ".dgm_figures.safetensors")).string(), {{"figure", figure.contiguous_copy()}});
+    std::cout << "loaded PyTorch's " << tag << " (" << model << ") into dgm: " << figure.numel() << " values written\n";
+    ++n;
+  }
+  if (n == 0) throw Error("dgm_interop import: no <tag>.torch.json in " + dir.string() + " (run scripts/to_torch.py DIR first)");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string usage = "usage: dgm_interop write|check|export DIR";
+  const std::string usage = "usage: dgm_interop write|check|export|import DIR";
   if (argc != 3) {
     std::cerr << usage << "\n";
     return 2;
@@ -332,6 +394,7 @@ int main(int argc, char** argv) {
     if (mode == "write") return write_roundtrip(argv[2]);
     if (mode == "check") return check_roundtrip(argv[2]);
     if (mode == "export") return export_models(argv[2]);
+    if (mode == "import") return import_models(argv[2]);
   } catch (const std::exception& e) {
     std::cerr << "dgm_interop " << mode << ": " << e.what() << "\n";
     return 1;
