@@ -7,10 +7,11 @@
     build/bin/dgm_interop import DIR       # dgm: load those into models built from the same JSON, write its figures
     python3 scripts/to_torch.py --check-import DIR   # PyTorch's figures vs dgm's on PyTorch's weights
 
-Families rebuilt so far: MADE, PixelCNN (plain and gated), the VAE, RealNVP 2-D, DDPM's
-eps-MLP (the predicted noise of x_t made from x_0 by the schedule, which is rebuilt here
-too), the DCGAN generator and critic. Not yet: NICE / RealNVP with the logit layer and
-actnorm, the multi-scale image flow, the U-Net.
+Families rebuilt so far: MADE, PixelCNN (plain and gated), the VAE, RealNVP 2-D, NICE,
+RealNVP with the logit layer and actnorm, the multi-scale image flow (RealNVP, and
+Glow-style with 1x1 convolutions), DDPM's eps-MLP (the predicted noise of x_t made from
+x_0 by the schedule, which is rebuilt here too), the DCGAN generator and critic. Not
+yet: the U-Net.
 
 For each model the JSON beside the checkpoint names the model and its
 constructor arguments; the PyTorch module is built from them with the same
@@ -244,10 +245,226 @@ class ConvDiscriminator(nn.Module):
         return self.fc(h.flatten(1)).squeeze(1)
 
 
+# ---------------------------------------------------------------- flows (models/flows.h)
+# Each layer returns (z, log|det| per example); the names are dgm's: flow.<i> in a chain,
+# flow.stage<i>.<j> in the multi-scale flow, and each layer's own parameters and buffers.
+
+def per_channel(p, x):
+    """A [1, C] parameter as it broadcasts against x: [1, C] or [1, C, 1, 1]."""
+    return p if x.dim() == 2 else p.reshape(1, -1, *([1] * (x.dim() - 2)))
+
+
+class Chain(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            self.add_module(str(i), layer)
+
+    def forward(self, x):
+        log_det = torch.zeros(x.shape[0])
+        for layer in self.children():
+            x, ld = layer(x)
+            log_det = log_det + ld
+        return x, log_det
+
+
+class LogitTransform(nn.Module):
+    def __init__(self, alpha):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, u):
+        p = u * (1 - 2 * self.alpha) + self.alpha
+        log_p, log_1mp = torch.log(p), torch.log(1 - p)
+        d = u[0].numel()
+        return log_p - log_1mp, (-(log_p + log_1mp)).flatten(1).sum(1) + d * float(np.log(1 - 2 * self.alpha))
+
+
+class ActNorm(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.bias = nn.Parameter(0.1 * torch.randn(1, channels))
+        self.log_scale = nn.Parameter(0.1 * torch.randn(1, channels))
+        self.register_buffer("initialized", torch.ones(1))
+
+    def forward(self, x):
+        positions = x[0, 0].numel() if x.dim() > 2 else 1
+        z = (x + per_channel(self.bias, x)) * torch.exp(per_channel(self.log_scale, x))
+        return z, (self.log_scale.sum() * positions).expand(x.shape[0])
+
+
+class AffineCoupling(nn.Module):
+    """z = b x + (1 - b)(x exp(s) + t), s = scale * tanh(raw s); the net maps C channels to 2C."""
+
+    def __init__(self, mask_shape, net):
+        super().__init__()
+        self.register_buffer("mask", torch.zeros(mask_shape))
+        self.register_buffer("free", torch.ones(mask_shape))
+        self.net = net
+        self.scale = nn.Parameter(1 + 0.1 * torch.randn(1, mask_shape[1]))
+
+    def forward(self, x):
+        c = x.shape[1]
+        h = self.net(x * self.mask)
+        s = per_channel(self.scale, x) * torch.tanh(h[:, :c]) * self.free
+        t = h[:, c:2 * c] * self.free
+        return x * torch.exp(s) + t, s.flatten(1).sum(1)
+
+
+class AdditiveCoupling(nn.Module):
+    def __init__(self, mask_shape, net):
+        super().__init__()
+        self.register_buffer("mask", torch.zeros(mask_shape))
+        self.register_buffer("free", torch.ones(mask_shape))
+        self.net = net
+
+    def forward(self, x):
+        return x + self.net(x * self.mask) * self.free, torch.zeros(x.shape[0])
+
+
+class Scaling(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.log_scale = nn.Parameter(0.1 * torch.randn(1, dims))
+
+    def forward(self, x):
+        return x * torch.exp(self.log_scale), self.log_scale.sum().expand(x.shape[0])
+
+
+class Invertible1x1Conv(nn.Module):
+    """W = P (L + I) (U + diag(sign exp(log_s))), L and U kept strictly triangular by their masks."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.lower = nn.Parameter(0.1 * torch.randn(channels, channels))
+        self.upper = nn.Parameter(0.1 * torch.randn(channels, channels))
+        self.log_s = nn.Parameter(0.1 * torch.randn(1, channels))
+        for name in ("permutation", "lower_mask", "upper_mask", "eye"):
+            self.register_buffer(name, torch.zeros(channels, channels))
+        self.register_buffer("sign", torch.ones(1, channels))
+
+    def forward(self, x):
+        c = x.shape[1]
+        lo = self.lower * self.lower_mask + self.eye
+        up = self.upper * self.upper_mask + self.eye * (self.sign * torch.exp(self.log_s))
+        w = self.permutation @ (lo @ up)
+        return F.conv2d(x, w.reshape(c, c, 1, 1)), (self.log_s.sum() * x[0, 0].numel()).expand(x.shape[0])
+
+
+class Squeeze(nn.Module):
+    def forward(self, x):
+        n, c, h, w = x.shape
+        z = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(n, 4 * c, h // 2, w // 2)
+        return z, torch.zeros(n)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu(x + self.conv2(F.relu(self.conv1(x))))
+
+
+def coupling_mlp(dims, hidden, out_dims):
+    widths, layers = [dims] + list(hidden) + [out_dims], []
+    for i in range(len(widths) - 1):
+        layers.append(nn.Linear(widths[i], widths[i + 1]))
+        if i + 2 < len(widths):
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def coupling_resnet(channels, hidden, blocks, out_channels):
+    return nn.Sequential(nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(), *[ResidualBlock(hidden) for _ in range(blocks)],
+                         nn.Conv2d(hidden, out_channels, 3, padding=1))
+
+
+class MultiScale(nn.Module):
+    def __init__(self, stages):
+        super().__init__()
+        for i, stage in enumerate(stages):
+            self.add_module(f"stage{i}", stage)
+
+    def forward(self, x):
+        stages = list(self.children())
+        parts, log_det = [], torch.zeros(x.shape[0])
+        for i, stage in enumerate(stages):
+            z, ld = stage(x)
+            log_det = log_det + ld
+            if i + 1 == len(stages):
+                parts.append(z.flatten(1))
+            else:  # the first half of the channels leaves the flow
+                c = z.shape[1]
+                parts.append(z[:, :c // 2].flatten(1))
+                x = z[:, c // 2:]
+        return torch.cat(parts, 1), log_det
+
+
+class Flow(nn.Module):
+    """models/flows.h's Flow: log p(u) = log p_Z(f(u)) + log|det df/du| on dequantized u (what log_prob_continuous is)."""
+
+    def __init__(self, c):
+        super().__init__()
+        b = c["builder"]
+        self.logistic = b == "nice" and c["prior"] == "logistic"
+        if b == "nice":
+            d = c["dims"]
+            layers = [AdditiveCoupling((1, d), coupling_mlp(d, c["hidden"], d)) for _ in range(c["couplings"])]
+            self.flow = Chain(layers + [Scaling(d)])
+        elif b == "realnvp":
+            d, layers = c["dims"], []
+            if c["levels"] > 0:
+                layers.append(LogitTransform(c["logit_alpha"]))
+            for _ in range(c["couplings"]):
+                if c["actnorm"]:
+                    layers.append(ActNorm(d))
+                layers.append(AffineCoupling((1, d), coupling_mlp(d, c["hidden"], 2 * d)))
+            self.flow = Chain(layers)
+        elif b == "image_flow":
+            ch, h, w, stages = c["channels"], c["height"], c["width"], []
+            def step(layers, mask_shape, channels):
+                layers.append(ActNorm(channels))
+                if c["conv1x1"]:
+                    layers.append(Invertible1x1Conv(channels))
+                layers.append(AffineCoupling(mask_shape, coupling_resnet(channels, c["hidden"], c["blocks"], 2 * channels)))
+            for scale in range(c["scales"]):
+                layers, last = [], scale + 1 == c["scales"]
+                if scale == 0:
+                    layers.append(LogitTransform(c["logit_alpha"]))
+                for _ in range(c["steps"] + 1 if last else c["steps"]):
+                    step(layers, (1, ch, h, w), ch)  # checkerboard masks
+                if not last:
+                    layers.append(Squeeze())
+                    ch, h, w = 4 * ch, h // 2, w // 2
+                    for _ in range(c["steps"]):
+                        step(layers, (1, ch, 1, 1), ch)  # channel masks
+                    ch -= ch // 2
+                stages.append(Chain(layers))
+            self.flow = MultiScale(stages)
+        else:
+            raise ValueError(f"to_torch.py: unknown flow builder {b}")
+
+    def log_prob(self, u):
+        z, log_det = self.flow(u)
+        z = z.flatten(1)
+        if self.logistic:
+            prior = (-z - 2 * F.softplus(-z)).sum(1)
+        else:
+            prior = (-0.5 * z ** 2 - 0.5 * np.log(2 * np.pi)).sum(1)
+        return prior + log_det
+
+
 BUILDERS = {
     "made": lambda c: MADE(c["dims"], c["hidden"], c["levels"], c["order"]),
     "vae": lambda c: VAE(c["data_dim"], c["hidden"], c["latent_dim"], c["decoder"]),
     "realnvp2d": lambda c: RealNVP2D(c["layers"], c["hidden"]),
+    "nice": Flow,
+    "realnvp": Flow,
+    "realnvp multi-scale flow": Flow,
+    "glow-style multi-scale flow": Flow,
     "pixelcnn": lambda c: PixelCNN(c["levels"], c["channels"], c["blocks"], c["height"], c["width"], c["gated"]),
     "ddpm": DDPM,
     "ConvGenerator": lambda c: ConvGenerator(c["latent"], c["channels"], c["width"]),
@@ -256,6 +473,7 @@ BUILDERS = {
 
 # (checkpoint stem, test file stem): what dgm_interop export writes
 MODELS = [("vae", "vae"), ("made", "made"), ("realnvp2d", "realnvp2d"), ("pixelcnn", "pixelcnn"), ("pixelcnn_gated", "pixelcnn_gated"),
+          ("nice", "nice"), ("realnvp", "realnvp"), ("image_flow", "image_flow"), ("glow", "glow"),
           ("ddpm", "ddpm"), ("dcgan_generator", "dcgan"), ("dcgan_discriminator", "dcgan")]
 
 
@@ -270,6 +488,8 @@ def figures(model, kind, test):
         return model(t["z"]), test["g_of_z"], "G(z)"
     if kind == "ConvDiscriminator":
         return model(t["x"]), test["d_of_x"], "D(x)"
+    if isinstance(model, Flow):
+        return model.log_prob(t["x"]), test["log_prob"], "log p(u), u dequantized"
     return model.log_prob(t["x"]), test["log_prob"], "log p(x)"
 
 

@@ -4,8 +4,9 @@
 //   dgm_interop check DIR    loads DIR/numpy.safetensors (written by scripts/numpy_roundtrip.py) and checks
 //                            it; then three corrupt copies of it (a malformed header, an offset out of range,
 //                            an unknown dtype) must each fail to load with a named error, leaving the module as it was
-//   dgm_interop export DIR   builds recipes' models (MADE, PixelCNN plain and gated, the VAE, RealNVP 2-D, DDPM with
-//                            the eps-MLP, the DCGAN), trains each briefly and writes, per model, <name>.safetensors,
+//   dgm_interop export DIR   builds recipes' models (MADE, PixelCNN plain and gated, the VAE, RealNVP 2-D, NICE,
+//                            RealNVP, the multi-scale image flow and its Glow-style variant, DDPM with the eps-MLP,
+//                            the DCGAN), trains each briefly and writes, per model, <name>.safetensors,
 //                            <name>.json (model, constructor arguments, recipe, data transform) and
 //                            <name>_test.safetensors (100 inputs and dgm's figures on them) for scripts/to_torch.py
 //   dgm_interop import DIR   loads each <tag>.torch.safetensors that scripts/to_torch.py wrote (a PyTorch state_dict)
@@ -288,6 +289,21 @@ int export_models(const fs::path& dir) {
     NoGradGuard g;
     save_test("realnvp2d", {{"x", test_pts}, {"log_prob", m->log_prob(test_pts)}});
   }
+  // The flows of lesson_flows on the digits (and the image flow Glow-style): log p(u) of the continuous flow on
+  // one dequantization u of 100 test images (the bound's one draw, without the -D log 17 of the levels)
+  for (const auto& [name, tag] : std::vector<std::pair<std::string, std::string>>{
+           {"nice", "digits_nice"}, {"realnvp", "digits_realnvp_mlp"}, {"image_flow", "digits_realnvp_multiscale"}, {"glow", "digits_realnvp_multiscale"}}) {
+    models::Recipe r = models::recipe(tag);
+    if (name == "glow") r.set("conv1x1", "true");
+    auto m = models::build(r, true, gen);
+    auto& flow = dynamic_cast<models::Flow&>(*m);
+    const Tensor train_x = r.flat ? train_flat : digits.train, test_x = r.flat ? test_flat : test_images;
+    train_briefly(flow, r, name, train_x, digits.name + ": " + digits.description, 2, dir, gen);
+    flow.eval();
+    NoGradGuard g;
+    const Tensor u = flow.dequantize(test_x);
+    save_test(name, {{"x", u}, {"log_prob", flow.log_prob_continuous(u)}});
+  }
   {  // DDPM with the eps-MLP on the digits: x_t from x_0 by the schedule, and the predicted noise
     const models::Recipe& r = models::recipe("digits_ddpm");
     auto m = models::build(r, true, gen);
@@ -369,6 +385,8 @@ int import_models(const fs::path& dir) {
         const int64_t N = tt.numel();
         const Tensor xt = t.at("x0") * Tensor::from_vector(a, {N, 1}) + t.at("eps") * Tensor::from_vector(b, {N, 1});
         figure = ddpm->predict_noise(xt, tt);
+      } else if (auto* flow = dynamic_cast<models::Flow*>(m.get())) {
+        figure = flow->log_prob_continuous(t.at("x"));  // x is already the dequantized u
       } else {
         figure = m->log_prob(t.at("x"));
       }
