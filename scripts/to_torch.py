@@ -10,8 +10,9 @@
 Families rebuilt so far: MADE, PixelCNN (plain and gated), the VAE, RealNVP 2-D, NICE,
 RealNVP with the logit layer and actnorm, the multi-scale image flow (RealNVP, and
 Glow-style with 1x1 convolutions), DDPM's eps-MLP (the predicted noise of x_t made from
-x_0 by the schedule, which is rebuilt here too), the DCGAN generator and critic. Not
-yet: the U-Net.
+x_0 by the schedule, which is rebuilt here too) and DDPM's U-Net (GroupNorm residual
+blocks with the step's embedding, self-attention at the lowest resolution), the DCGAN
+generator and critic.
 
 For each model the JSON beside the checkpoint names the model and its
 constructor arguments; the PyTorch module is built from them with the same
@@ -186,29 +187,125 @@ def alpha_bar(schedule):
     return np.cumprod(1.0 - betas)
 
 
-class DDPM(nn.Module):
-    """models/diffusion.h with models/unet.h's MLPNoisePredictor: net.net = MLP (SiLU) on [x_t, embedding(t)]."""
+class MLPNoisePredictor(nn.Module):
+    """models/unet.h: net = MLP (SiLU) on [x_t, embedding(t)]."""
 
-    def __init__(self, config):
+    def __init__(self, n):
         super().__init__()
-        n = config["net"]
-        if n["kind"] != "mlp":
-            raise ValueError("to_torch.py rebuilds DDPM's eps-MLP; the U-Net is not rebuilt yet")
         widths = [n["dims"] + n["embedding"]] + list(n["hidden"]) + [n["dims"]]
         layers = []
         for i in range(len(widths) - 1):
             layers.append(nn.Linear(widths[i], widths[i + 1]))
             if i + 2 < len(widths):
                 layers.append(nn.SiLU())
-        self.net = nn.Module()
-        self.net.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*layers)
         self.embedding = n["embedding"]
+
+    def forward(self, xt, t):
+        return self.net(torch.cat([xt, timestep_embedding(t, self.embedding)], 1))
+
+
+class ResBlock(nn.Module):
+    """models/unet.h: conv1(silu(norm1(x))) + emb_proj(silu(emb)) per channel, conv2(silu(norm2(.))), + skip(x)."""
+
+    def __init__(self, n_in, n_out, emb_dim, groups):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, n_in, eps=1e-5)
+        self.conv1 = nn.Conv2d(n_in, n_out, 3, padding=1)
+        self.emb_proj = nn.Linear(emb_dim, n_out)
+        self.norm2 = nn.GroupNorm(groups, n_out, eps=1e-5)
+        self.conv2 = nn.Conv2d(n_out, n_out, 3, padding=1)
+        self.skip = nn.Conv2d(n_in, n_out, 1) if n_in != n_out else None
+
+    def forward(self, x, emb):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.emb_proj(F.silu(emb))[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
+        return (self.skip(x) if self.skip is not None else x) + h
+
+
+class SelfAttention2d(nn.Module):
+    """models/unet.h: one head over the H W positions, x + proj(v softmax(q^T k / sqrt(C))^T)."""
+
+    def __init__(self, channels, groups):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels, eps=1e-5)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        qkv = self.qkv(self.norm(x)).reshape(n, 3 * c, h * w)
+        q, k, v = qkv[:, :c], qkv[:, c:2 * c], qkv[:, 2 * c:]
+        a = torch.softmax(q.transpose(1, 2) @ k / np.sqrt(c), -1)
+        return x + self.proj((v @ a.transpose(1, 2)).reshape(x.shape))
+
+
+class UNet(nn.Module):
+    """models/unet.h's UNet, module for module: emb1, emb2, conv_in, down<l>_<b>, downsample<l>, mid1,
+    mid_attention, mid2, up<l>_<b> (the first block of a level reads its skip), upsample<l>, norm_out, conv_out."""
+
+    def __init__(self, n):
+        super().__init__()
+        base, mult, blocks, groups = n["base"], n["multipliers"], n["blocks"], n["groups"]
+        self.base, self.levels, self.blocks = base, len(mult), blocks
+        emb_dim = 4 * base
+        self.emb1, self.emb2 = nn.Linear(base, emb_dim), nn.Linear(emb_dim, emb_dim)
+        self.conv_in = nn.Conv2d(n["channels"], base, 3, padding=1)
+        ch = base
+        for l, m in enumerate(mult):
+            for b in range(blocks):
+                setattr(self, f"down{l}_{b}", ResBlock(ch, base * m, emb_dim, groups))
+                ch = base * m
+            if l + 1 < len(mult):
+                setattr(self, f"downsample{l}", nn.Conv2d(ch, ch, 3, stride=2, padding=1))
+        self.mid1 = ResBlock(ch, ch, emb_dim, groups)
+        self.mid_attention = SelfAttention2d(ch, groups) if n["attention"] else None
+        self.mid2 = ResBlock(ch, ch, emb_dim, groups)
+        for l in reversed(range(len(mult))):
+            for b in range(blocks):
+                setattr(self, f"up{l}_{b}", ResBlock(ch + base * mult[l] if b == 0 else ch, base * mult[l], emb_dim, groups))
+                ch = base * mult[l]
+            if l > 0:
+                setattr(self, f"upsample{l}", nn.Conv2d(ch, ch, 3, padding=1))
+        self.norm_out = nn.GroupNorm(groups, ch, eps=1e-5)
+        self.conv_out = nn.Conv2d(ch, n["channels"], 3, padding=1)
+
+    def forward(self, xt, t):
+        emb = self.emb2(F.silu(self.emb1(timestep_embedding(t, self.base))))
+        h, skips = self.conv_in(xt), []
+        for l in range(self.levels):
+            for b in range(self.blocks):
+                h = getattr(self, f"down{l}_{b}")(h, emb)
+            skips.append(h)
+            if l + 1 < self.levels:
+                h = getattr(self, f"downsample{l}")(h)
+        h = self.mid1(h, emb)
+        if self.mid_attention is not None:
+            h = self.mid_attention(h)
+        h = self.mid2(h, emb)
+        for l in reversed(range(self.levels)):
+            h = torch.cat([h, skips[l]], 1)
+            for b in range(self.blocks):
+                h = getattr(self, f"up{l}_{b}")(h, emb)
+            if l > 0:
+                h = getattr(self, f"upsample{l}")(F.interpolate(h, scale_factor=2, mode="nearest"))
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class DDPM(nn.Module):
+    """models/diffusion.h: the noise predictor under `net` (models/unet.h: the eps-MLP or the U-Net)."""
+
+    def __init__(self, config):
+        super().__init__()
+        n = config["net"]
+        self.net = MLPNoisePredictor(n) if n["kind"] == "mlp" else UNet(n)
         self.abar = alpha_bar(config["schedule"])
 
     def eps_pred(self, x0, eps, t):
-        ab = torch.from_numpy(self.abar[t.numpy()]).float()[:, None]
+        ab = torch.from_numpy(self.abar[t.numpy()]).float().reshape(-1, *([1] * (x0.dim() - 1)))
         xt = x0 * torch.sqrt(ab) + eps * torch.sqrt(1 - ab)
-        return self.net.net(torch.cat([xt, timestep_embedding(t, self.embedding)], 1))
+        return self.net(xt, t)
 
 
 class ConvGenerator(nn.Module):
@@ -474,7 +571,7 @@ BUILDERS = {
 # (checkpoint stem, test file stem): what dgm_interop export writes
 MODELS = [("vae", "vae"), ("made", "made"), ("realnvp2d", "realnvp2d"), ("pixelcnn", "pixelcnn"), ("pixelcnn_gated", "pixelcnn_gated"),
           ("nice", "nice"), ("realnvp", "realnvp"), ("image_flow", "image_flow"), ("glow", "glow"),
-          ("ddpm", "ddpm"), ("dcgan_generator", "dcgan"), ("dcgan_discriminator", "dcgan")]
+          ("ddpm", "ddpm"), ("ddpm_unet", "ddpm_unet"), ("dcgan_generator", "dcgan"), ("dcgan_discriminator", "dcgan")]
 
 
 def figures(model, kind, test):

@@ -5,7 +5,8 @@
 //                            it; then three corrupt copies of it (a malformed header, an offset out of range,
 //                            an unknown dtype) must each fail to load with a named error, leaving the module as it was
 //   dgm_interop export DIR   builds recipes' models (MADE, PixelCNN plain and gated, the VAE, RealNVP 2-D, NICE,
-//                            RealNVP, the multi-scale image flow and its Glow-style variant, DDPM with the eps-MLP,
+//                            RealNVP, the multi-scale image flow and its Glow-style variant, DDPM with the eps-MLP and
+//                            with the U-Net,
 //                            the DCGAN), trains each briefly and writes, per model, <name>.safetensors,
 //                            <name>.json (model, constructor arguments, recipe, data transform) and
 //                            <name>_test.safetensors (100 inputs and dgm's figures on them) for scripts/to_torch.py
@@ -223,6 +224,18 @@ int check_roundtrip(const fs::path& dir) {
 }
 
 // ------------------------------------------------------------ export for scripts/to_torch.py
+// x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, one t per example, from the model's own schedule.
+Tensor noised(models::DDPM& ddpm, const Tensor& x0, const Tensor& eps, const Tensor& t) {
+  std::vector<float> a, b;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const double ab = ddpm.schedule().alpha_bar[static_cast<size_t>(t.data<int64_t>()[i])];
+    a.push_back(static_cast<float>(std::sqrt(ab))), b.push_back(static_cast<float>(std::sqrt(1 - ab)));
+  }
+  Shape column{t.numel()};
+  for (size_t d = 1; d < x0.dim(); ++d) column.push_back(1);
+  return x0 * Tensor::from_vector(a, column) + eps * Tensor::from_vector(b, column);
+}
+
 // Every model is a recipe's (models/recipes.h), built and trained briefly as its lesson does, so the
 // JSON beside each checkpoint is the one a lesson writes; <name>_test.safetensors holds 100 inputs
 // and dgm's figures on them for scripts/to_torch.py to reproduce.
@@ -304,20 +317,16 @@ int export_models(const fs::path& dir) {
     const Tensor u = flow.dequantize(test_x);
     save_test(name, {{"x", u}, {"log_prob", flow.log_prob_continuous(u)}});
   }
-  {  // DDPM with the eps-MLP on the digits: x_t from x_0 by the schedule, and the predicted noise
-    const models::Recipe& r = models::recipe("digits_ddpm");
+  // DDPM with the eps-MLP, and with the U-Net, on the digits: x_t from x_0 by the schedule, and the predicted noise
+  for (const auto& [name, tag] : std::vector<std::pair<std::string, std::string>>{{"ddpm", "digits_ddpm"}, {"ddpm_unet", "digits_unet"}}) {
+    const models::Recipe& r = models::recipe(tag);
     auto m = models::build(r, true, gen);
     auto& ddpm = dynamic_cast<models::DDPM&>(*m);
-    train_briefly(ddpm, r, "ddpm", train_flat, digits.name + ": " + digits.description, 3, dir, gen);
+    train_briefly(ddpm, r, name, r.flat ? train_flat : digits.train, digits.name + ": " + digits.description, 1, dir, gen);
     NoGradGuard g;
-    const Tensor x0 = ddpm.to_model_space(test_flat), eps = gen.normal({100, 64}), t = gen.randint({100}, 0, ddpm.schedule().steps());
-    std::vector<float> a(100), b(100);
-    for (int64_t i = 0; i < 100; ++i) {
-      const double ab = ddpm.schedule().alpha_bar[static_cast<size_t>(t.data<int64_t>()[i])];
-      a[static_cast<size_t>(i)] = static_cast<float>(std::sqrt(ab)), b[static_cast<size_t>(i)] = static_cast<float>(std::sqrt(1 - ab));
-    }
-    const Tensor xt = x0 * Tensor::from_vector(a, {100, 1}) + eps * Tensor::from_vector(b, {100, 1});
-    save_test("ddpm", {{"x0", x0}, {"eps", eps}, {"t", t}, {"eps_pred", ddpm.predict_noise(xt, t)}});
+    const Tensor x0 = ddpm.to_model_space(r.flat ? test_flat : test_images), eps = gen.normal(x0.shape());
+    const Tensor t = gen.randint({100}, 0, ddpm.schedule().steps());
+    save_test(name, {{"x0", x0}, {"eps", eps}, {"t", t}, {"eps_pred", ddpm.predict_noise(noised(ddpm, x0, eps, t), t)}});
   }
   {  // the DCGAN of lesson_gan: G(z) for 100 z, D on 100 images
     const models::Recipe& r = models::recipe("fashion_dcgan");
@@ -376,15 +385,7 @@ int import_models(const fs::path& dir) {
         const Tensor z = q.mu + exp(q.logvar * 0.5) * t.at("eps");
         figure = vae->log_likelihood(t.at("x"), z) - dist::sum_per_example(dist::Normal{q.mu, q.logvar}.kl_to_standard());
       } else if (auto* ddpm = dynamic_cast<models::DDPM*>(m.get())) {
-        const Tensor& tt = t.at("t");
-        std::vector<float> a, b;
-        for (int64_t i = 0; i < tt.numel(); ++i) {
-          const double ab = ddpm->schedule().alpha_bar[static_cast<size_t>(tt.data<int64_t>()[i])];
-          a.push_back(static_cast<float>(std::sqrt(ab))), b.push_back(static_cast<float>(std::sqrt(1 - ab)));
-        }
-        const int64_t N = tt.numel();
-        const Tensor xt = t.at("x0") * Tensor::from_vector(a, {N, 1}) + t.at("eps") * Tensor::from_vector(b, {N, 1});
-        figure = ddpm->predict_noise(xt, tt);
+        figure = ddpm->predict_noise(noised(*ddpm, t.at("x0"), t.at("eps"), t.at("t")), t.at("t"));
       } else if (auto* flow = dynamic_cast<models::Flow*>(m.get())) {
         figure = flow->log_prob_continuous(t.at("x"));  // x is already the dequantized u
       } else {
