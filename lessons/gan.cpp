@@ -329,6 +329,7 @@ ToyRun toy_gan(lesson::Lesson& L, data::Toy toy, gan::Loss loss, uint64_t seed, 
     o.every_steps = steps / 4;
     o.every = [&](int64_t) { shot(); };
     o.out_dir = L.options().out;
+    o.resume = L.options().resume;
   }
   const gan::Result r = gan::train(game, data, gen, o);
   const data::Coverage c = data::mode_coverage(modes, game.sample(5000, gen), 0.25 / static_cast<double>(modes.centres.size(0)));
@@ -475,6 +476,7 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   else if (!quick) o.max_seconds = io.minutes * 60;
   o.lr = L.lr(o.lr);  // DCGAN's settings: Adam 2e-4 (0.5, 0.999)
   o.out_dir = L.options().out;
+  o.resume = L.options().resume;
   o.data_transform = quick ? "8x8 digits blown up to 28x28, grey levels in [0, 1]" : "Fashion-MNIST, grey levels in [0, 1]";
   std::cout << "\n-- 7. Fashion-MNIST" << (quick ? " (--quick: the 8x8 digits blown up to 28x28 stand in, 150 steps)" : "") << ": a DCGAN (G: z 64 -> Linear -> [" << 2 * width
             << ", 7, 7] -> convT -> convT -> sigmoid; D: conv-conv-linear), non-saturating loss, Adam " << o.lr << " (0.5, 0.999), batch 64, "

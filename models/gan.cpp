@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <iostream>
+#include <sstream>
 
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
@@ -157,6 +159,70 @@ Tensor GAN::sample(int64_t n, Generator& gen) {
   return generator->forward(noise(n, gen));
 }
 
+namespace {
+
+// What a resumed game needs: both networks' parameters, both optimizers, the step, the curve so far and
+// the running sums of its next row, the generator's state. Written atomically (save_safetensors).
+void save_game(const std::string& path, GAN& gan, const optim::Adam& opt_g, const optim::Adam& opt_d, int64_t step,
+               const std::vector<std::vector<double>>& curve, double d_sum, double g_sum, int64_t in_row, Generator& gen) {
+  nn::NamedTensors t;
+  for (auto& [name, p] : gan.generator->named_parameters()) t.push_back({"generator." + name, p.contiguous_copy()});
+  for (auto& [name, p] : gan.discriminator->named_parameters()) t.push_back({"discriminator." + name, p.contiguous_copy()});
+  for (auto& [name, v] : opt_g.state()) t.push_back({"adam_generator." + name, v});
+  for (auto& [name, v] : opt_d.state()) t.push_back({"adam_discriminator." + name, v});
+  std::vector<double> flat;
+  for (const auto& row : curve) flat.insert(flat.end(), row.begin(), row.end());
+  if (!curve.empty()) t.push_back({"curve", Tensor::from_vector(flat, {static_cast<int64_t>(curve.size()), 3})});
+  auto exact = [](double v) {
+    std::ostringstream os;
+    os << std::hexfloat << v;
+    return os.str();
+  };
+  save_safetensors(path, t, {{"format", "dgm-gan-resume-1"}, {"step", std::to_string(step)}, {"d_sum", exact(d_sum)},
+                             {"g_sum", exact(g_sum)}, {"in_row", std::to_string(in_row)}, {"generator", gen.state()}});
+}
+
+// The counterpart: every tensor is checked (by name and shape) before anything is copied.
+int64_t load_game(const std::string& path, GAN& gan, optim::Adam& opt_g, optim::Adam& opt_d, std::vector<std::vector<double>>& curve,
+                  double& d_sum, double& g_sum, int64_t& in_row, Generator& gen) {
+  std::map<std::string, std::string> m;
+  const nn::NamedTensors file = load_safetensors(path, &m);
+  std::map<std::string, Tensor> t(file.begin(), file.end());
+  if (m["format"] != "dgm-gan-resume-1") throw Error("gan::train: " + path + " is not a GAN's resume state");
+  std::string differs;
+  std::vector<std::pair<Tensor, Tensor>> copies;
+  for (auto [role, net] : {std::pair<const char*, Network*>{"generator", gan.generator.get()}, {"discriminator", gan.discriminator.get()}})
+    for (auto& [name, p] : net->named_parameters()) {
+      const auto it = t.find(std::string(role) + "." + name);
+      if (it == t.end() || it->second.shape() != p.shape())
+        differs += std::string(differs.empty() ? "" : "; ") + role + "." + name + " is " +
+                   (it == t.end() ? std::string("missing") : it->second.shape().str()) + " in the state, " + p.shape().str() + " here";
+      else
+        copies.push_back({p, it->second});
+    }
+  if (!differs.empty()) throw Error("gan::train: " + path + " does not belong to this game: " + differs + " (delete it, or run without --resume)");
+  auto adam = [&](const std::string& prefix) {
+    std::map<std::string, Tensor> a;
+    for (auto& [k, v] : t)
+      if (k.rfind(prefix, 0) == 0) a[k.substr(prefix.size())] = v;
+    return a;
+  };
+  opt_g.load_state(adam("adam_generator."));
+  opt_d.load_state(adam("adam_discriminator."));
+  NoGradGuard ng;
+  for (auto& [p, v] : copies) p.copy_(v);
+  curve.clear();
+  if (t.count("curve")) {
+    const std::vector<double> flat = t.at("curve").to_vector();
+    for (size_t i = 0; i + 2 < flat.size(); i += 3) curve.push_back({flat[i], flat[i + 1], flat[i + 2]});
+  }
+  d_sum = std::strtod(m["d_sum"].c_str(), nullptr), g_sum = std::strtod(m["g_sum"].c_str(), nullptr), in_row = std::stoll(m["in_row"]);
+  gen.set_state(m["generator"]);
+  return std::stoll(m["step"]);
+}
+
+}  // namespace
+
 Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
   Shape example(std::vector<int64_t>(data.shape().begin() + 1, data.shape().end()));
   if (data.dim() < 2 || example != gan.discriminator->sample_shape())
@@ -175,11 +241,17 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
   ro.train_column = "discriminator_loss", ro.validation_column = "generator_loss";
   ro.train_label = "discriminator", ro.validation_label = "generator";
   train::Recorder rec(ro);
-  rec.start(o.steps);
   bool interrupted = false;
   double d_sum = 0, g_sum = 0;
-  int64_t in_row = 0;
-  for (int64_t step = 1; step <= o.steps; ++step) {
+  int64_t in_row = 0, first = 1;
+  const std::string state = o.out_dir.empty() ? "" : rec.stem(".resume") + ".safetensors";
+  if (o.resume && !state.empty() && std::filesystem::exists(state)) {
+    first = load_game(state, gan, opt_g, opt_d, rec.curve(), d_sum, g_sum, in_row, gen) + 1;
+    r.steps = first - 1;
+    std::cout << "   " << o.tag << ": resumed from " << state << " at generator step " << r.steps << std::endl;
+  }
+  rec.start(o.steps, first - 1);
+  for (int64_t step = first; step <= o.steps; ++step) {
     // ---- the discriminator (critic): n_critic steps against the frozen generator
     double d_value = 0;
     for (int64_t k = 0; k < o.n_critic; ++k) {
@@ -210,7 +282,7 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
     g_loss.backward();
     opt_g.step();  // (the gradients it left in D are cleared by D's next zero_grad)
     d_sum += d_value, g_sum += g_value, ++in_row;
-    const bool last = step == o.steps || (o.max_seconds > 0 && clock.seconds() >= o.max_seconds) || train::stop_requested();
+    const bool last = step == o.steps || (o.max_seconds > 0 && clock.seconds() >= o.max_seconds);  // (a stop request writes no row: a resume goes on with its sums)
     if (step % o.log_every == 0 || last) {
       rec.add_row({static_cast<double>(step), d_sum / static_cast<double>(in_row), g_sum / static_cast<double>(in_row)});
       d_sum = g_sum = 0, in_row = 0;
@@ -225,6 +297,7 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
     if (last || interrupted) break;
   }
   rec.finish(interrupted ? "interrupted at generator step " + std::to_string(r.steps) : "", !interrupted);
+  if (!state.empty()) save_game(state, gan, opt_g, opt_d, r.steps, rec.curve(), d_sum, g_sum, in_row, gen);
   r.seconds = clock.seconds();
   train::add_training_seconds(r.seconds);
   r.curve = rec.curve();

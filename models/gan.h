@@ -129,6 +129,7 @@ struct Options {
   std::string data_transform;  // written into the networks' JSON
   bool progress = true;
   int64_t log_every = 50;      // a curve row every this many generator steps
+  bool resume = false;         // continue from <out>/<tag>.resume.safetensors (both networks, both Adams, the step, the curve)
   std::function<void(int64_t step)> every;  // called after every `every_steps` generator steps
   int64_t every_steps = 0;
 };

@@ -7,6 +7,7 @@
 #include "autograd/graph.h"
 #include "helpers.h"
 #include "models/gan.h"
+#include "models/toolkit/trainer.h"
 
 using namespace dgm;
 using namespace dgm::models;
@@ -147,4 +148,47 @@ TEST_CASE("GAN training writes each network's checkpoint with a JSON of its clas
   CHECK(j.find("\"data_transform\": \"points as they are\"") != std::string::npos);
   CHECK(std::filesystem::exists(std::filesystem::path(o.out_dir) / "tiny_discriminator.json"));
   CHECK(game.discriminator->config_json() == "{\"dims\":2,\"hidden\":[5],\"model\":\"MLPDiscriminator\"}");
+}
+
+TEST_CASE("GAN training: N generator steps, a stop and --resume give the parameters of one run (bit for bit)", "[gan][resume]") {
+  const std::string out = temp_path("dgm-gan-resume", "");
+  const Tensor data = Generator(5).normal({64, 2});  // float32, as the GAN's noise is
+  auto game = [](uint64_t seed) {
+    Generator g(seed);
+    gan::GAN m(std::make_shared<gan::MLPGenerator>(2, 2, std::vector<int64_t>{8}, g), 2,
+               std::make_shared<gan::MLPDiscriminator>(2, std::vector<int64_t>{8}, g));
+    return m;
+  };
+  auto options = [&](int64_t stop_after) {
+    gan::Options o;
+    o.loss = gan::Loss::WassersteinGP;  // the gradient penalty draws from the generator too
+    o.n_critic = 2, o.steps = 30, o.batch_size = 16, o.log_every = 4, o.progress = false, o.tag = "toy", o.out_dir = out;
+    o.every_steps = 1;
+    o.every = [stop_after](int64_t step) {
+      if (step == stop_after) dgm::train::request_stop();
+    };
+    return o;
+  };
+  std::filesystem::remove_all(out);
+  gan::GAN one = game(1);
+  Generator g1(9);
+  const gan::Result a = gan::train(one, data, g1, options(0));
+  std::filesystem::remove_all(out);
+  gan::GAN first = game(1);
+  Generator g2(9);
+  CHECK_THROWS_AS(gan::train(first, data, g2, options(11)), dgm::train::Interrupted);
+  dgm::train::clear_stop();
+  gan::GAN resumed = game(77);  // another initialisation and generator: both come from the state
+  Generator g3(1234);
+  gan::Options r = options(0);
+  r.resume = true;
+  const gan::Result b = gan::train(resumed, data, g3, r);
+  CHECK(b.steps == a.steps);
+  CHECK(b.curve == a.curve);
+  for (auto [x, y] : {std::pair<gan::Network*, gan::Network*>{one.generator.get(), resumed.generator.get()},
+                      {one.discriminator.get(), resumed.discriminator.get()}}) {
+    const auto px = x->parameters(), py = y->parameters();
+    for (size_t i = 0; i < px.size(); ++i) CHECK(max(abs(px[i] - py[i])).item() == 0.0);
+  }
+  CHECK(g3.state() == g1.state());
 }
