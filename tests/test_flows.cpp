@@ -8,6 +8,7 @@
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
 #include "helpers.h"
+#include "lessons/common/numerics.h"
 #include "models/flows.h"
 #include "models/toolkit/distributions.h"
 #include "models/toolkit/linalg.h"
@@ -20,15 +21,6 @@ namespace {
 
 // n copies of the one row of x, [n, D]
 Tensor repeat_rows(const Tensor& x, int64_t n) { return concat(std::vector<Tensor>(static_cast<size_t>(n), x), 0); }
-
-// mean and standard error (n - 1 sd / sqrt(n))
-std::pair<double, double> mean_and_se_of(const std::vector<double>& v) {
-  const double n = static_cast<double>(v.size());
-  double m = 0, ss = 0;
-  for (double a : v) m += a / n;
-  for (double a : v) ss += (a - m) * (a - m);
-  return {m, std::sqrt(ss / (n - 1) / n)};
-}
 
 // Moves every parameter off its initial value (couplings start as the
 // identity: their last layer is zero), so that the checks see a real layer.
@@ -233,8 +225,8 @@ TEST_CASE("dequantized flows: log_prob is a lower bound on log P(levels), the ma
     const Tensor xn = repeat_rows(slice(x, 0, n, n + 1), draws);
     const std::vector<double> dens = exp(flow->log_prob_continuous(flow->dequantize(xn))).to_vector();
     const std::vector<double> bound = flow->log_prob(xn).to_vector();
-    const auto [p_mean, p_se] = mean_and_se_of(dens);
-    const auto [b_mean, b_se] = mean_and_se_of(bound);
+    const auto [p_mean, p_se] = lesson::mean_and_se(dens);
+    const auto [b_mean, b_se] = lesson::mean_and_se(bound);
     const double log_mass = std::log(p_mean) - 4 * std::log(17.0);
     INFO("example " << n << ": E log_prob " << b_mean << ", log P by Monte Carlo " << log_mass);
     CHECK(b_mean <= log_mass + 4 * (b_se + p_se / p_mean));  // (without the - D log 17 it would be 11.3 nats above)

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "lessons/common/numerics.h"
 #include "lessons/common/report.h"
 #include "models/recipes.h"
 #include "models/toolkit/datasets.h"
@@ -99,10 +100,5 @@ DigitSplits load_digits(const Options& opt);
 // Says, once per process, that the synthetic glyphs stand in for the digits (and how to install them).
 void say_synthetic_digits();
 
-// The mean of v and its standard error, sd / sqrt(n) with the n - 1 sample sd
-// (the two sides of a Monte Carlo CHECK are compared within k of these).
-std::pair<double, double> mean_and_se(const std::vector<double>& v);
-// Composite Simpson's rule on f_0..f_n, values of a function at spacing h (n even).
-double simpson(const std::vector<double>& f, double h);
 
 }  // namespace dgm::lesson
