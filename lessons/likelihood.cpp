@@ -359,15 +359,18 @@ void gaps(lesson::Lesson& L, const lesson::harness::DataSet& digits, const std::
 
   const bool quick = L.options().quick;
   const int64_t n_small = 100;
-  std::cout << "   Overfitting, watched: a MADE 512-512 on only the first " << n_small
+  const models::Recipe& recipe = models::recipe("digits_made");  // the full MADE of the recipe, on a tenth of its data
+  std::cout << "   Overfitting, watched: a " << recipe.title(false) << " on only the first " << n_small
             << " training digits, no early stopping; its NLL on them and on the validation digits\n";
-  models::MADE made(64, {512, 512}, 17, gen);
+  auto model = models::build(recipe, false, gen);
+  auto& made = *model;
   train::FitOptions o;
   o.epochs = L.epochs(quick ? 60 : 150, 150);
   o.batch_size = 25;
   o.keep_best = false;
   o.tag = "overfitting_made";
-  o.out_dir = L.options().out;
+  o.recipe = recipe.tag;
+  L.configure(o);  // the output folder, --resume, --epochs, --lr
   o.curve_title = "MADE on 100 digits: train keeps falling, validation turns up";
   const Tensor small = reshape(slice(digits.train, 0, 0, n_small), {n_small, 64});
   const Tensor val = reshape(digits.validation, {digits.validation.size(0), 64});
