@@ -35,11 +35,10 @@ namespace {
 // MADE works on flat vectors [N, D], PixelCNN on images [N, 1, H, W].
 Tensor flat(const Tensor& images) { return reshape(images, {images.size(0), -1}); }
 
-// Adam on the negative log-likelihood with keep-best on validation: the
-// shared trainer, with this lesson's output folder and tag.
-train::FitResult fit(models::TrainableDensity& m, const Tensor& train_x, const Tensor& val_x, int epochs,
-                     int64_t batch, double lr, Generator& gen, lesson::Lesson& L, const std::string& tag,
-                     const std::function<Tensor(const Tensor&)>& prepare = {}) {
+// The 3x3 bars' toy models: Adam on the negative log-likelihood with keep-best on
+// validation, the shared trainer with this lesson's output folder and tag.
+train::FitResult fit_bars(models::TrainableDensity& m, const Tensor& train_x, const Tensor& val_x, int epochs, int64_t batch,
+                          double lr, Generator& gen, lesson::Lesson& L, const std::string& tag) {
   train::FitOptions o;
   o.epochs = epochs;
   o.batch_size = batch;
@@ -47,10 +46,7 @@ train::FitResult fit(models::TrainableDensity& m, const Tensor& train_x, const T
   o.tag = tag;
   o.out_dir = L.options().out;
   o.resume = L.options().resume;
-  o.prepare = prepare;
-  o.data_transform = tag.rfind("digits", 0) == 0    ? "8x8 digits, 17 grey levels as k / 16"
-                     : tag.rfind("fashion", 0) == 0 ? "Fashion-MNIST binarized: afresh each batch for training, fixed for validation"
-                                                    : "3x3 binary images (random bars with 5% pixel noise)";
+  o.data_transform = "3x3 binary images (random bars with 5% pixel noise)";
   return train::fit(m, train_x, val_x, gen, o);
 }
 
@@ -251,8 +247,8 @@ int main(int argc, char** argv) {
       L.check_close("PixelCNN at initialisation: sum_x p(x)", total_probability(pix, false), 1.0, 1e-6);
       Tensor data = bars(2000, gen), val = bars(500, gen);
       const int bar_epochs = opt.quick ? 10 : 30;
-      auto fm = fit(made, flat(data), flat(val), bar_epochs, 100, 1e-2, gen, L, "bars_made");
-      auto fp = fit(pix, data, val, bar_epochs, 100, 1e-2, gen, L, "bars_pixelcnn");
+      auto fm = fit_bars(made, flat(data), flat(val), bar_epochs, 100, 1e-2, gen, L, "bars_made");
+      auto fp = fit_bars(pix, data, val, bar_epochs, 100, 1e-2, gen, L, "bars_pixelcnn");
       L.check_close("MADE after training: sum_x p(x)", total_probability(made, true), 1.0, 1e-6);
       L.check_close("PixelCNN after training: sum_x p(x)", total_probability(pix, false), 1.0, 1e-6);
       L.check_le("MADE learned the bars: validation NLL below the uniform 9 ln 2 nats", fm.best_validation, 9 * std::log(2.0));
