@@ -478,7 +478,7 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   o.out_dir = L.options().out;
   o.resume = L.options().resume;
   o.data_transform = quick ? "8x8 digits blown up to 28x28, grey levels in [0, 1]" : "Fashion-MNIST, grey levels in [0, 1]";
-  std::cout << "\n-- 7. Fashion-MNIST" << (quick ? " (--quick: the 8x8 digits blown up to 28x28 stand in, 150 steps)" : "") << ": a DCGAN (G: z 64 -> Linear -> [" << 2 * width
+  std::cout << "\n-- 7. Fashion-MNIST" << (quick ? " (--quick: the 8x8 digits blown up to 28x28 stand in, " + std::to_string(o.steps) + " steps)" : std::string()) << ": a DCGAN (G: z " << latent << " -> Linear -> [" << 2 * width
             << ", 7, 7] -> convT -> convT -> sigmoid; D: conv-conv-linear), non-saturating loss, Adam " << o.lr << " (0.5, 0.999), batch 64, "
             << (o.max_seconds > 0 ? std::to_string(static_cast<int>(io.minutes)) + " minutes" : std::to_string(o.steps) + " steps") << "\n   G " << G->num_parameters()
             << " parameters, D " << D->num_parameters() << "\n";

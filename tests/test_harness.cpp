@@ -33,8 +33,8 @@ hn::DataSet binary_squares() {
 
 struct Folders {
   hn::Settings s;
-  Folders() {
-    const fs::path root = fs::path(test::temp_path("dgm-harness", "")) / "h";
+  explicit Folders(const std::string& name) {  // one folder per test case: ctest runs them in parallel
+    const fs::path root = fs::path(test::temp_path("dgm-harness", "")) / name;
     fs::remove_all(root);
     s.runs = (root / "runs").string(), s.out = (root / "out").string();
     fs::create_directories(s.out);
@@ -54,7 +54,7 @@ void lesson_trains(const models::Recipe& recipe, const hn::DataSet& d, const Fol
 }  // namespace
 
 TEST_CASE("harness: trains what it cannot load, then loads it with the same numbers", "[harness]") {
-  Folders f;
+  Folders f("trains-then-loads");
   const hn::DataSet d = binary_squares();
   const models::Recipe r = tiny_made();
   Generator g(1);
@@ -81,7 +81,7 @@ TEST_CASE("harness: trains what it cannot load, then loads it with the same numb
 }
 
 TEST_CASE("harness: a lesson checkpoint trained with an architecture flag is rebuilt from its JSON, not retrained", "[harness]") {
-  Folders f;
+  Folders f("flagged");
   const hn::DataSet d = binary_squares();
   models::Recipe flagged = tiny_made();
   flagged.set("hidden", "[16]");  // as lesson_autoregressive --some-flag would
@@ -95,7 +95,7 @@ TEST_CASE("harness: a lesson checkpoint trained with an architecture flag is reb
 }
 
 TEST_CASE("harness: a checkpoint that does not fit its recipe stops with an error naming recipe, file and tensors", "[harness]") {
-  Folders f;
+  Folders f("does-not-fit");
   const hn::DataSet d = binary_squares();
   Generator g(2);
   // tensors of another size, no JSON beside them: built from the recipe, they do not fit

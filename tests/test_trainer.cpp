@@ -206,7 +206,8 @@ namespace {
 struct ResumeCase {
   Tensor train = Generator(21).uniform({40, 8}, 0, 1, DType::Float64);
   Tensor validation = Generator(22).bernoulli({16, 8}, 0.4, DType::Float64);
-  std::string out = temp_path("dgm-resume", "");
+  std::string out;  // one folder per test case: ctest runs them in parallel
+  explicit ResumeCase(const std::string& folder) : out(temp_path(folder, "")) {}
 
   std::shared_ptr<models::VAE> model(uint64_t seed) const {
     Generator g(seed);
@@ -235,7 +236,7 @@ void require_same_parameters(nn::Module& a, nn::Module& b) {
 }  // namespace
 
 TEST_CASE("fit: N steps, a stop and --resume give the parameters of one uninterrupted run (float64, bit for bit)", "[trainer][resume]") {
-  ResumeCase c;
+  ResumeCase c("dgm-resume-one-run");
   std::filesystem::remove_all(c.out);
   // one run of 4 epochs (20 steps)
   auto straight = c.model(1);
@@ -295,7 +296,7 @@ TEST_CASE("fit: N steps, a stop and --resume give the parameters of one uninterr
 }
 
 TEST_CASE("fit: a resume state from another run is refused, naming what differs", "[trainer][resume]") {
-  ResumeCase c;
+  ResumeCase c("dgm-resume-foreign");
   std::filesystem::remove_all(c.out);
   auto m = c.model(1);
   Generator g(5);
