@@ -170,16 +170,9 @@ void save_game(const std::string& path, GAN& gan, const optim::Adam& opt_g, cons
   for (auto& [name, p] : gan.discriminator->named_parameters()) t.push_back({"discriminator." + name, p.contiguous_copy()});
   for (auto& [name, v] : opt_g.state()) t.push_back({"adam_generator." + name, v});
   for (auto& [name, v] : opt_d.state()) t.push_back({"adam_discriminator." + name, v});
-  std::vector<double> flat;
-  for (const auto& row : curve) flat.insert(flat.end(), row.begin(), row.end());
-  if (!curve.empty()) t.push_back({"curve", Tensor::from_vector(flat, {static_cast<int64_t>(curve.size()), 3})});
-  auto exact = [](double v) {
-    std::ostringstream os;
-    os << std::hexfloat << v;
-    return os.str();
-  };
-  save_safetensors(path, t, {{"format", "dgm-gan-resume-1"}, {"step", std::to_string(step)}, {"d_sum", exact(d_sum)},
-                             {"g_sum", exact(g_sum)}, {"in_row", std::to_string(in_row)}, {"generator", gen.state()}});
+  if (!curve.empty()) t.push_back({"curve", train::curve_tensor(curve)});
+  save_safetensors(path, t, {{"format", "dgm-gan-resume-1"}, {"step", std::to_string(step)}, {"d_sum", train::exact_text(d_sum)},
+                             {"g_sum", train::exact_text(g_sum)}, {"in_row", std::to_string(in_row)}, {"generator", gen.state()}});
 }
 
 // The counterpart: every tensor is checked (by name and shape) before anything is copied.
@@ -201,22 +194,12 @@ int64_t load_game(const std::string& path, GAN& gan, optim::Adam& opt_g, optim::
         copies.push_back({p, it->second});
     }
   if (!differs.empty()) throw Error("gan::train: " + path + " does not belong to this game: " + differs + " (delete it, or run without --resume)");
-  auto adam = [&](const std::string& prefix) {
-    std::map<std::string, Tensor> a;
-    for (auto& [k, v] : t)
-      if (k.rfind(prefix, 0) == 0) a[k.substr(prefix.size())] = v;
-    return a;
-  };
-  opt_g.load_state(adam("adam_generator."));
-  opt_d.load_state(adam("adam_discriminator."));
+  opt_g.load_state(train::with_prefix(t, "adam_generator."));
+  opt_d.load_state(train::with_prefix(t, "adam_discriminator."));
   NoGradGuard ng;
   for (auto& [p, v] : copies) p.copy_(v);
-  curve.clear();
-  if (t.count("curve")) {
-    const std::vector<double> flat = t.at("curve").to_vector();
-    for (size_t i = 0; i + 2 < flat.size(); i += 3) curve.push_back({flat[i], flat[i + 1], flat[i + 2]});
-  }
-  d_sum = std::strtod(m["d_sum"].c_str(), nullptr), g_sum = std::strtod(m["g_sum"].c_str(), nullptr), in_row = std::stoll(m["in_row"]);
+  curve = t.count("curve") ? train::curve_rows(t.at("curve")) : std::vector<std::vector<double>>{};
+  d_sum = train::from_exact_text(m["d_sum"]), g_sum = train::from_exact_text(m["g_sum"]), in_row = std::stoll(m["in_row"]);
   gen.set_state(m["generator"]);
   return std::stoll(m["step"]);
 }

@@ -157,6 +157,36 @@ void Recorder::save(const nn::Module& model, const RunInfo& run, const std::stri
   save_text_atomically(stem(suffix) + ".json", j.dump(2) + "\n");
 }
 
+// ---------------------------------------------------------------- resume-state pieces
+std::string exact_text(double v) {
+  std::ostringstream os;
+  os << std::hexfloat << v;
+  return os.str();
+}
+
+double from_exact_text(const std::string& s) { return std::strtod(s.c_str(), nullptr); }
+
+Tensor curve_tensor(const std::vector<std::vector<double>>& curve) {
+  if (curve.empty()) return Tensor();
+  std::vector<double> flat;
+  for (const auto& row : curve) flat.insert(flat.end(), row.begin(), row.end());
+  return Tensor::from_vector(flat, {static_cast<int64_t>(curve.size()), static_cast<int64_t>(curve[0].size())});
+}
+
+std::vector<std::vector<double>> curve_rows(const Tensor& t) {
+  const std::vector<double> flat = t.to_vector();
+  std::vector<std::vector<double>> rows;
+  for (int64_t i = 0; i < t.size(0); ++i) rows.emplace_back(flat.begin() + i * t.size(1), flat.begin() + (i + 1) * t.size(1));
+  return rows;
+}
+
+std::map<std::string, Tensor> with_prefix(const std::map<std::string, Tensor>& tensors, const std::string& prefix) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [k, v] : tensors)
+    if (k.rfind(prefix, 0) == 0) out[k.substr(prefix.size())] = v;
+  return out;
+}
+
 // ---------------------------------------------------------------- the loop
 namespace {
 
@@ -180,12 +210,6 @@ void update_ema(std::vector<Tensor>& avg, const std::vector<Tensor>& params, dou
   }
 }
 
-std::string exact(double v) {  // a double as text that reads back to the same bits
-  std::ostringstream os;
-  os << std::hexfloat << v;
-  return os.str();
-}
-double from_exact(const std::string& s) { return std::strtod(s.c_str(), nullptr); }
 
 // Everything the loop needs to continue where it stopped.
 struct LoopState {
@@ -208,19 +232,14 @@ void save_state(const std::string& path, nn::Module& model, const optim::Adam& o
   for (size_t i = 0; i < s.best.size(); ++i) t.push_back({"best." + std::to_string(i), s.best[i]});
   for (size_t i = 0; i < s.averaged.size(); ++i) t.push_back({"ema." + std::to_string(i), s.averaged[i]});
   if (s.order.defined()) t.push_back({"order", s.order.contiguous_copy()});
-  if (!s.r.curve.empty()) {
-    const int64_t rows = static_cast<int64_t>(s.r.curve.size()), cols = static_cast<int64_t>(s.r.curve[0].size());
-    std::vector<double> flat;
-    for (const auto& row : s.r.curve) flat.insert(flat.end(), row.begin(), row.end());
-    t.push_back({"curve", Tensor::from_vector(flat, {rows, cols})});
-  }
+  if (!s.r.curve.empty()) t.push_back({"curve", curve_tensor(s.r.curve)});
   std::map<std::string, std::string> m = {
       {"format", "dgm-resume-1"}, {"tag", o.tag}, {"n_train", std::to_string(n_train)}, {"batch_size", std::to_string(o.batch_size)},
       {"epoch", std::to_string(s.epoch)}, {"position", std::to_string(s.position)}, {"steps", std::to_string(s.r.steps)},
       {"epochs_run", std::to_string(s.r.epochs_run)}, {"best_epoch", std::to_string(s.r.best_epoch)},
-      {"best_validation", exact(s.r.best_validation)}, {"validations_without_gain", std::to_string(s.validations_without_gain)},
-      {"validated", s.validated ? "1" : "0"}, {"seconds", exact(s.r.seconds)}, {"last_train_loss", exact(s.r.last_train_loss)},
-      {"epoch_total", exact(s.epoch_total)}, {"epoch_seen", std::to_string(s.epoch_seen)}, {"row_total", exact(s.row_total)},
+      {"best_validation", exact_text(s.r.best_validation)}, {"validations_without_gain", std::to_string(s.validations_without_gain)},
+      {"validated", s.validated ? "1" : "0"}, {"seconds", exact_text(s.r.seconds)}, {"last_train_loss", exact_text(s.r.last_train_loss)},
+      {"epoch_total", exact_text(s.epoch_total)}, {"epoch_seen", std::to_string(s.epoch_seen)}, {"row_total", exact_text(s.row_total)},
       {"row_seen", std::to_string(s.row_seen)}, {"generator", gen.state()}};
   for (size_t i = 0; i < o.generators.size(); ++i) m["generator." + std::to_string(i)] = o.generators[i]->state();
   save_safetensors(path, t, m);
@@ -256,10 +275,7 @@ void load_state(const std::string& path, nn::Module& model, optim::Adam& opt, Lo
                  dtype_name(it->second.dtype()) + " in the state, " + p.shape().str() + " " + dtype_name(p.dtype()) + " in the model";
   }
   if (!differs.empty()) throw Error("resume: " + path + " does not belong to this run: " + differs + " (delete it, or run without --resume)");
-  std::map<std::string, Tensor> adam;
-  for (auto& [k, v] : t)
-    if (k.rfind("adam.", 0) == 0) adam[k.substr(5)] = v;
-  opt.load_state(adam);  // checks its own shapes before it copies
+  opt.load_state(with_prefix(t, "adam."));  // checks its own shapes before it copies
   NoGradGuard ng;
   for (auto& [name, p] : params) p.copy_(t.at("param." + name));
   auto list = [&](const std::string& prefix, std::vector<Tensor>& into) {
@@ -269,20 +285,14 @@ void load_state(const std::string& path, nn::Module& model, optim::Adam& opt, Lo
   list("best.", s.best);
   list("ema.", s.averaged);
   s.order = t.count("order") ? t.at("order").contiguous_copy() : Tensor();
-  s.r.curve.clear();
-  if (t.count("curve")) {
-    const Tensor& c = t.at("curve");
-    const std::vector<double> flat = c.to_vector();
-    for (int64_t i = 0; i < c.size(0); ++i)
-      s.r.curve.emplace_back(flat.begin() + i * c.size(1), flat.begin() + (i + 1) * c.size(1));
-  }
+  s.r.curve = t.count("curve") ? curve_rows(t.at("curve")) : std::vector<std::vector<double>>{};
   s.epoch = std::stoi(meta("epoch")), s.position = std::stoll(meta("position"));
   s.r.steps = std::stoll(meta("steps")), s.r.epochs_run = std::stoi(meta("epochs_run")), s.r.best_epoch = std::stoi(meta("best_epoch"));
-  s.r.best_validation = from_exact(meta("best_validation")), s.r.seconds = from_exact(meta("seconds"));
-  s.r.last_train_loss = from_exact(meta("last_train_loss"));
+  s.r.best_validation = from_exact_text(meta("best_validation")), s.r.seconds = from_exact_text(meta("seconds"));
+  s.r.last_train_loss = from_exact_text(meta("last_train_loss"));
   s.validations_without_gain = std::stoi(meta("validations_without_gain")), s.validated = meta("validated") == "1";
-  s.epoch_total = from_exact(meta("epoch_total")), s.epoch_seen = std::stoll(meta("epoch_seen"));
-  s.row_total = from_exact(meta("row_total")), s.row_seen = std::stoll(meta("row_seen"));
+  s.epoch_total = from_exact_text(meta("epoch_total")), s.epoch_seen = std::stoll(meta("epoch_seen"));
+  s.row_total = from_exact_text(meta("row_total")), s.row_seen = std::stoll(meta("row_seen"));
   gen.set_state(meta("generator"));
   for (size_t i = 0; i < o.generators.size(); ++i) o.generators[i]->set_state(meta("generator." + std::to_string(i)));
   s.r.resumed = true;

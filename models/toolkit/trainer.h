@@ -194,6 +194,15 @@ void require_finite(double value, const std::string& what, int64_t step);
 // After each optimiser step: counts the process's steps for DGM_INTERRUPT_AT_STEP.
 void count_step();
 
+// Pieces of a resume state that fit() and gan::train share: a double as text that reads back
+// to the same bits (hexfloat), a curve as a [rows, cols] float64 tensor and back, and the
+// tensors whose names start with `prefix` (the prefix taken off: an optimizer's state).
+std::string exact_text(double v);
+double from_exact_text(const std::string& s);
+Tensor curve_tensor(const std::vector<std::vector<double>>& curve);  // undefined when the curve is empty
+std::vector<std::vector<double>> curve_rows(const Tensor& t);
+std::map<std::string, Tensor> with_prefix(const std::map<std::string, Tensor>& tensors, const std::string& prefix);
+
 // Seconds this process has spent training (every fit() and gan::train): what a lesson's
 // metrics.json reports as train_seconds (the whole run is lesson_seconds).
 double training_seconds();
