@@ -17,7 +17,7 @@ else
 endif
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: deps data configure build test lesson bench fuzz homework grade homework-build clean
+.PHONY: deps test-deps data configure build test lesson bench fuzz homework grade homework-build clean
 
 deps:
 	@scripts/install-deps.sh
@@ -34,8 +34,16 @@ build: configure
 # The students' grading (ctest label homework) is left out: the stubs fail until they are
 # written. What CI needs of the homework (full marks for the solutions, clean failures
 # for the stubs, wrong solutions caught) runs here.
-test: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE homework
+# The sanitizer suite: LeakSanitizer on, and undefined behaviour stops the test (the build already
+# compiles with -fno-sanitize-recover; the options say so again for anything linked in).
+ifeq ($(SANITIZE),1)
+  TEST_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+endif
+test: test-deps build
+	@cd $(BUILD) && $(TEST_ENV) ctest --output-on-failure -j $(JOBS) -LE homework
+
+test-deps:
+	@scripts/install-deps.sh test
 
 lesson: build data
 	@test -n "$(NAME)" || { echo "usage: make lesson NAME=<chapter> [ARGS='--quick --seed 1']"; \

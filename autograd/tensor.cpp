@@ -197,6 +197,26 @@ size_t round_block(size_t n) {
 void empty_cache() { block_cache().empty(); }
 int64_t cached_bytes() { return static_cast<int64_t>(block_cache().cached()); }
 
+// g++ defines __SANITIZE_ADDRESS__ under -fsanitize=address; clang answers __has_feature.
+#if defined(__SANITIZE_ADDRESS__)
+#define DGM_CHECKED_MEMORY 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DGM_CHECKED_MEMORY 1
+#endif
+#endif
+#ifdef DGM_CHECKED_MEMORY
+bool checked_memory() { return true; }
+Storage::Storage(size_t n) : nbytes(n) {
+  if (posix_memalign(&data, 64, n) != 0) throw std::bad_alloc();  // exactly n bytes: no slack to hide in
+  g_live_bytes += static_cast<int64_t>(nbytes);
+}
+Storage::~Storage() {
+  std::free(data);  // at once: a later read through a stale pointer is a use after free
+  g_live_bytes -= static_cast<int64_t>(nbytes);
+}
+#else
+bool checked_memory() { return false; }
 Storage::Storage(size_t n) : nbytes(n) {
   data = block_cache().get(round_block(n));
   g_live_bytes += static_cast<int64_t>(nbytes);
@@ -205,6 +225,7 @@ Storage::~Storage() {
   block_cache().put(data, round_block(nbytes));
   g_live_bytes -= static_cast<int64_t>(nbytes);
 }
+#endif
 
 TensorImpl::TensorImpl() { ++g_live_tensors; }
 TensorImpl::~TensorImpl() { --g_live_tensors; }

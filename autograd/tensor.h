@@ -188,5 +188,9 @@ LiveCounts live_counts();
 // Freed tensor buffers are cached for reuse (up to 1 GiB); these release and report them.
 void empty_cache();
 int64_t cached_bytes();
+// True in a sanitizer build (make test SANITIZE=1): every tensor buffer is then its exact size
+// and freed at once, never rounded up or cached, so AddressSanitizer sees a read one element
+// past a tensor's end and a use after free (a cached block would hide both).
+bool checked_memory();
 
 }  // namespace dgm

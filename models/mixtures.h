@@ -3,9 +3,9 @@
 // A latent class z in {1..K} with p(z = k) = pi_k, and p(x | z = k) a Gaussian
 // (GaussianMixture) or a product of Bernoullis (BernoulliMixture). EM
 // alternates (Bishop, PRML 9.2-9.4; Neal & Hinton 1998):
-//   E-step  q(z_n) = p(z_n | x_n, theta)              (makes the ELBO tight)      eq. (3)
-//   M-step  theta = argmax_theta sum_n E_q[log p(x_n, z_n | theta)]  (closed form) eq. (4)
-// and log p(x | theta) = ELBO(q, theta) + KL(q || p(z | x, theta))             eq. (2)
+//   E-step  q(z_n) = p(z_n | x_n, theta)              (makes the ELBO tight)      eq. (2)
+//   M-step  theta = argmax_theta sum_n E_q[log p(x_n, z_n | theta)]  (closed form) eq. (3)
+// and log p(x | theta) = ELBO(q, theta) + KL(q || p(z | x, theta))             eq. (1)
 // never decreases. Everything here is float64.
 #pragma once
 

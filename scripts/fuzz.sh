@@ -16,9 +16,11 @@ mkdir -p "$OUT/corpus"
 [ -f "$LIB_DIR/libdgm.so" ] || make -s build
 "$CXX_FUZZ" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
   fuzz/fuzz_readers.cpp models/toolkit/datasets.cpp -L"$LIB_DIR" -ldgm -Wl,-rpath,"$(cd "$LIB_DIR" && pwd)" -lz -o "$OUT/fuzz_readers"
-# Seeds: a valid IDX file and a valid digits row.
-printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x02abcdefgh' > "$OUT/corpus/idx"
-{ for i in $(seq 64); do printf '%d,' $((i % 17)); done; echo 3; } > "$OUT/corpus/csv"
+# Seeds: the committed corpus (fuzz/corpus/readers/: a valid IDX file, a valid digits row, and the
+# inputs of earlier runs that reached new code, minimised with -merge=1). The sanitizer build
+# replays it without libFuzzer (fuzz/replay.cpp). Add a run's finds with
+#   build/fuzz/fuzz_readers -merge=1 fuzz/corpus/readers build/fuzz/corpus
+cp fuzz/corpus/readers/* "$OUT/corpus/"
 "$OUT/fuzz_readers" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -artifact_prefix="$OUT/" "$OUT/corpus" \
   2> "$OUT/fuzz.log" || { tail -40 "$OUT/fuzz.log"; echo "fuzz.sh: the fuzzer found a failing input (see $OUT/)" >&2; exit 1; }
 grep -E "^Done|stat::number_of_executed_units" "$OUT/fuzz.log" | tail -1

@@ -105,6 +105,10 @@ TEST_CASE("report page: headless Chromium renders it, and not blank") {
   for (const char* c : candidates)
     if (fs::exists(c)) chromium = c;
   if (chromium.empty()) {
+    // CI sets DGM_REQUIRE_CHROMIUM=1 (.ci/run): there a missing browser is a failure, not a skip.
+    const char* required = std::getenv("DGM_REQUIRE_CHROMIUM");
+    if (required && std::string(required) == "1")
+      FAIL("Chromium is required (DGM_REQUIRE_CHROMIUM=1) but neither /usr/bin/chromium nor /usr/bin/chromium-browser exists");
     WARN("skipped: Chromium is not installed (apt-get install chromium renders the page in this test)");
     return;
   }
