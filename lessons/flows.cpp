@@ -180,7 +180,7 @@ void coupling_jacobians(lesson::Lesson& L, Generator& gen) {
   L.check_close("NICE: log |det| of each additive coupling's Jacobian (engine) is 0 (worst of 4)", worst_coupling, 0, 1e-12);
   auto& scaling = dynamic_cast<flows::Scaling&>(chain[chain.size() - 1]);
   const double total = log_abs_det_of(jacobian([&](const Tensor& xi) { return chain.forward_flow(xi).z; }, x));
-  L.check_close("NICE: log |det| of the whole flow's Jacobian (engine) = sum of the scaling layer's log s", total,
+  L.check_close("NICE: log |det| of the whole flow's Jacobian (engine) = sum of the scaling layer's log_scale", total,
                 sum(scaling.log_scale).item(), 1e-10);
 }
 
