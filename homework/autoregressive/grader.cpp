@@ -248,10 +248,10 @@ std::vector<Exercise> exercises(const Functions& f) {
                           }
                         }
                   }
-                }});
+                }, essential});
   mm.push_back({"Jacobian test: output d depends only on inputs before d in the ordering", 3, [f](Expect& e) {
                   for (uint64_t seed : {4, 5, 6}) expect_dependences(e, f, random_case(seed, 6, {10, 10}), seed, /*forbidden=*/true);
-                }});
+                }, essential});
   mm.push_back({"not over-masked: with every degree present, output d depends on every earlier input", 3, [f](Expect& e) {
                   for (uint64_t seed : {7, 8}) expect_dependences(e, f, covering_case(seed, 5, 2), seed, /*forbidden=*/false);
                 }});
@@ -272,11 +272,11 @@ std::vector<Exercise> exercises(const Functions& f) {
                                        dgm::models::pixelcnn_mask(out, in, k, t, dc), f.pixelcnn_mask(out, in, k, t, dc), 0,
                                        "rows above the centre and the left half of the centre row are 1; the centre follows the type and the groups");
                       }
-                }});
+                }, essential});
   pm.push_back({"Jacobian test, one channel: a type A + B + B stack sees only earlier pixels", 3, [f](Expect& e) {
                   const Tensor J = pixelcnn_jacobian(f, 1, 1, 5, 5, 1);
                   expect_causal(e, J, 1, 25, "5x5 image");
-                }});
+                }, essential});
   pm.push_back({"Jacobian test, one channel: pixel p sees the pixel left of it and the one above", 2, [f](Expect& e) {
                   const Tensor J = pixelcnn_jacobian(f, 1, 1, 5, 5, 2);
                   expect_sees(e, J, 1, 25, 0, 12, 0, 11, "5x5 image, centre pixel");
@@ -327,7 +327,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                            p, freq, 5 * std::sqrt(p * (1 - p) / n),
                            "x_d must be drawn from sigmoid(logit d) computed AFTER x_0..x_{d-1} are filled in; draw it, do not round it");
                   }
-                }});
+                }, essential});
   sa.push_back({"the same seed gives the same samples, another seed others", 2, [f](Expect& e) {
                   ToyModel model;
                   Generator a(5), b(5), c(6);

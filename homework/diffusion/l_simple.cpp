@@ -11,7 +11,7 @@ namespace hw::diffusion {
 // Given x0, the steps t (int64 [N]) and the noise eps (like x0), form x_t (your q_sample),
 // call model(x_t, t), and return the mean of the squared error over every element
 // (the batch and the dimensions), a scalar (shape []). Engine ops: the network trains through it.
-Tensor l_simple(const NoiseModel& model, const Tensor& x0, const Tensor& t, const Tensor& noise, const NoiseSchedule& schedule) {
+Tensor l_simple(const NoiseModel& model, const Tensor& x0, const Tensor& t, const Tensor& noise, const Schedule& schedule) {
   DGM_TODO("l_simple");
 }
 

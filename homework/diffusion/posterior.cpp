@@ -14,7 +14,7 @@ namespace hw::diffusion {
 // At t = 0 take abar_{-1} = 1: the variance is 0 and the mean is x_0 (the chain starts at the data).
 // Indices from 0 as in q_sample: schedule.beta[t], schedule.alpha[t], schedule.alpha_bar[t].
 // x0, x_t: [N, ...]; t: int64 [N]. Return the mean (like x0) and the variance per example [N].
-Posterior posterior(const Tensor& x0, const Tensor& x_t, const Tensor& t, const NoiseSchedule& schedule) {
+Posterior posterior(const Tensor& x0, const Tensor& x_t, const Tensor& t, const Schedule& schedule) {
   DGM_TODO("posterior");
 }
 

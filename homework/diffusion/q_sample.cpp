@@ -14,7 +14,7 @@ namespace hw::diffusion {
 // x0: [N, ...] (vectors or images); t: int64 [N], one step per example; noise: like x0.
 // Return x_t, like x0. Each example has its own t: build a [N, 1, ...] tensor of
 // sqrt(abar_t) values that broadcasts over the example (Tensor::from_vector, dgm::reshape).
-Tensor q_sample(const Tensor& x0, const Tensor& t, const Tensor& noise, const NoiseSchedule& schedule) {
+Tensor q_sample(const Tensor& x0, const Tensor& t, const Tensor& noise, const Schedule& schedule) {
   DGM_TODO("q_sample");
 }
 

@@ -142,7 +142,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.tensors_near("R, D = 4", dgm::models::e_step(engine_mixture(m4), X4), f.e_step(X4, m4), 1e-10,
                                    "use the full covariance (its inverse through the Cholesky factor), not its diagonal");
                   }
-                }});
+                }, essential});
   es.push_back({"stable: points 1000 units from every component still get rows that sum to 1", 3, [f](Expect& e) {
                   const Mixture m = random_mixture(4, 3, 2);
                   const Tensor X = Tensor::from_vector(std::vector<double>{1000, 1000, -800, 300, 0, -1200}, {3, 2});
@@ -150,7 +150,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   e.that(R.defined() && all_finite(R), "far from every component your responsibilities are " + (R.defined() ? R.str() : std::string("undefined")),
                          "every density underflows to 0 there, and 0 / 0 = NaN: subtract the row's largest log term before exp");
                   e.tensors_near("R far away", responsibilities_2d(X, m), R, 1e-9, "normalise in the log domain: exp(a - logsumexp(a))");
-                }});
+                }, essential});
   es.push_back({"a posterior: averaged over 20000 points drawn from the mixture, column k gives pi_k (5 SE)", 2, [f](Expect& e) {
                   const Mixture m = random_mixture(5, 3, 2, 1.5);
                   Generator gen(5);
@@ -185,7 +185,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.tensors_near("covs", want.covs, got.covs, 1e-10,
                                    "Sigma_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + floor I: centre on the NEW mean, keep the off-diagonal entries");
                   }
-                }});
+                }, essential});
   ms.push_back({"optimal: moving any parameter away from your answer lowers Q", 3, [f](Expect& e) {
                   const auto [X, R] = data_and_responsibilities(4, 80, 2, 2);
                   const Mixture m = f.m_step(X, R, 0.0);
@@ -203,7 +203,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.that(moved < q, "Q = " + fmt(q) + " at your parameters, " + fmt(moved) + " after " + name,
                            "the M-step's parameters maximise Q: weighted means and weighted, centred covariances");
                   }
-                }});
+                }, essential});
   ms.push_back({"EM with your M-step never lowers the likelihood (15 iterations)", 2, [f](Expect& e) {
                   const Mixture truth = random_mixture(6, 3, 2, 2);
                   Generator gen(6);

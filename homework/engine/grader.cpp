@@ -215,7 +215,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.tensors_near("dL/dx", Tensor::from_vector(want, {50}), f.softplus_backward(x, g), 1e-12,
                                    "d softplus / dx = e^x / (1 + e^x) = sigmoid(x), times the incoming g");
                   }
-                }});
+                }, essential});
   sp.push_back({"gradcheck: the engine's backward through it matches finite differences", 3, [f](Expect& e) {
                   for (uint64_t seed : {1, 2, 3}) {
                     Generator gen(seed);
@@ -225,7 +225,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.that(report.ok, "seed " + std::to_string(seed) + ": " + report.str(),
                            "each output's gradient must reach only its own input: multiply g (not 1) by the derivative");
                   }
-                }});
+                }, essential});
   sp.push_back({"stable at |x| = 800: finite, g * 0 and g * 1", 2, [f](Expect& e) {
                   const Tensor x = Tensor::from_vector(std::vector<double>{-800, -50, 0, 50, 800}, {5});
                   const Tensor g = Tensor::full({5}, 2.0, DType::Float64);
@@ -236,7 +236,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   const std::vector<double> want{0, 2 * static_cast<double>(sigmoid_ld(-50)), 1, 2, 2};
                   e.tensors_near("dL/dx with g = 2", Tensor::from_vector(want, {5}), got, 1e-12,
                                  "sigmoid(-800) = 0 and sigmoid(800) = 1");
-                }});
+                }, essential});
   sp.push_back({"gradgradcheck: the second derivative, so the backward is made of engine ops", 2, [f](Expect& e) {
                   Generator gen(4);
                   const Tensor x = gen.normal({4, 2}, 0, 1.5, DType::Float64);
@@ -244,7 +244,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   e.that(report.ok, report.str(),
                          "compute it with engine ops (g * dgm::sigmoid(x)): a tensor filled through data<double>() has no graph, "
                          "so its own gradient is lost");
-                }});
+                }, essential});
 
   // ---------------------------------------------------------------- sum_to
   list.push_back({"sum_to", "homework/engine/sum_to.cpp", 10, {}});
@@ -266,7 +266,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                                      1e-12, "every element of the small tensor gets the sum of all the gradients it was copied to");
                     }
                   }
-                }});
+                }, essential});
   st.push_back({"gradcheck: a broadcast product a * b whose backward uses your sum_to", 4, [f](Expect& e) {
                   const std::vector<std::pair<Shape, Shape>> pairs = {{{3, 1}, {2, 3, 4}}, {{4}, {3, 4}}, {{}, {2, 2}}, {{2, 1, 3}, {4, 1}}};
                   Generator gen(5);
@@ -276,7 +276,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.that(report.ok, "a " + sa.str() + " * b " + sb.str() + ": " + report.str(),
                            "the gradient of a broadcast input is the sum over the copies");
                   }
-                }});
+                }, essential});
   st.push_back({"a gradient that cannot come from the shape ([2, 3] to [4]) is an error naming both shapes", 2, [f](Expect& e) {
                   const Tensor g = Tensor::ones({2, 3}, DType::Float64);
                   try {
@@ -296,17 +296,17 @@ std::vector<Exercise> exercises(const Functions& f) {
   auto& ts = list.back().checks;
   ts.push_back({"every node reachable from the output, each once (4 graphs)", 3, [f](Expect& e) {
                   for (const auto& g : graphs()) expect_each_node_once(e, g, f.topological_sort(g.output));
-                }});
+                }, essential});
   ts.push_back({"every node comes before the nodes its gradient flows into (4 graphs)", 3, [f](Expect& e) {
                   for (const auto& g : graphs()) {
                     const auto order = f.topological_sort(g.output);
                     expect_each_node_once(e, g, order);
                     expect_parents_first(e, g, order);
                   }
-                }});
+                }, essential});
   ts.push_back({"backward run in your order gives the engine's gradients (4 graphs)", 3, [f](Expect& e) {
                   for (const auto& g : graphs()) expect_backward_in_order(e, g, f.topological_sort(g.output));
-                }});
+                }, essential});
   ts.push_back({"a chain 3000 nodes deep", 1, [f](Expect& e) {
                   Tensor x = Tensor::from_vector(std::vector<double>{0.1, 0.2}, {2}).set_requires_grad(true);
                   Tensor y = x;

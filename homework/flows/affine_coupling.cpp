@@ -1,4 +1,4 @@
-// Homework, flows chapter, exercise 1 (10 points): an affine coupling layer.
+// Homework, flows chapter, exercises 1 and 2 (6 + 4 points): an affine coupling layer, forward and inverse.
 //   grade: make grade CHAPTER=flows      (the math: docs/chapters/flows.md, section 2)
 #include "homework/flows/exercises.h"
 
@@ -18,11 +18,11 @@ namespace hw::flows {
 // x, y: [N, D]. Return y and the log-det per example [N] from coupling_forward, x from
 // coupling_inverse. Engine ops throughout: the flow trains through both y and the log-det.
 Coupled coupling_forward(const Tensor& x, const Tensor& mask, const Conditioner& net) {
-  DGM_TODO("affine_coupling");
+  DGM_TODO("coupling_forward");
 }
 
 Tensor coupling_inverse(const Tensor& y, const Tensor& mask, const Conditioner& net) {
-  DGM_TODO("affine_coupling");
+  DGM_TODO("coupling_inverse");
 }
 
 }  // namespace hw::flows

@@ -1,4 +1,4 @@
-// Homework, flows chapter, exercise 2 (10 points): dequantization and bits per dimension.
+// Homework, flows chapter, exercises 3 and 4 (3 + 7 points): dequantization and bits per dimension.
 //   grade: make grade CHAPTER=flows      (the math: docs/chapters/flows.md, sections 4-5)
 #include "homework/flows/exercises.h"
 
@@ -10,7 +10,7 @@ namespace hw::flows {
 //     log P(k) >= E_noise[ log p_U(u) ] - D log levels.
 // Return u (same shape as k) from dequantize().
 Tensor dequantize(const Tensor& k, const Tensor& noise, int64_t levels) {
-  DGM_TODO("bits_per_dim");
+  DGM_TODO("dequantize");
 }
 
 // RealNVP does not model u but y = logit(v), v = alpha + (1 - 2 alpha) u (away from 0 and 1).

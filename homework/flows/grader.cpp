@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/gradcheck.h"
+#include "autograd/graph.h"
 #include "autograd/random.h"
 #include "homework/flows/exercises.h"
 #include "models/flows.h"
@@ -46,6 +47,20 @@ bool coupled_shapes(Expect& e, const Coupled& c, int64_t N, int64_t D) {
   return e.ok();
 }
 
+// The grader's own coupling layer, so that each of the two exercises is checked against the
+// other direction written by the grader, not by the student.
+Coupled forward_reference(const Tensor& x, const Tensor& b, const Net& net) {
+  const Tensor keep = 1.0 - b;
+  const ScaleShift st = net(b * x);
+  const Tensor s = st.log_scale * keep;
+  return {b * x + keep * (x * dgm::exp(s) + st.shift), dgm::sum(s, {1})};
+}
+Tensor inverse_reference(const Tensor& y, const Tensor& b, const Net& net) {
+  const Tensor keep = 1.0 - b;
+  const ScaleShift st = net(b * y);
+  return b * y + keep * (y - st.shift) / dgm::exp(st.log_scale * keep);
+}
+
 // log p_U(u) for a uniform model is 0, so log p_Y(y) = -sum log |dy/du|, here by central
 // differences of y(u) = logit(alpha + (1 - 2 alpha) u), not by its formula.
 Tensor uniform_log_p_y(const Tensor& u, double alpha) {
@@ -69,7 +84,7 @@ std::vector<Exercise> exercises(const Functions& f) {
   std::vector<Exercise> list;
 
   // ---------------------------------------------------------------- affine_coupling
-  list.push_back({"affine_coupling", "homework/flows/affine_coupling.cpp", 10, {}, /*stub_todos=*/2});
+  list.push_back({"coupling_forward", "homework/flows/affine_coupling.cpp", 6, {}});
   auto& ac = list.back().checks;
   ac.push_back({"y [N, D], log_det [N]; the masked dimensions pass through unchanged", 1, [f](Expect& e) {
                   const Net net(4, 1);
@@ -79,21 +94,19 @@ std::vector<Exercise> exercises(const Functions& f) {
                   if (!coupled_shapes(e, c, 5, 4)) return;
                   e.tensors_near("b * y", b * x, b * c.y, 0, "y = b * x + (1 - b) * (...): the b = 1 half is copied");
                 }});
-  ac.push_back({"invertible: inverse(forward(x)) = x and forward(inverse(y)) = y", 3, [f](Expect& e) {
+  ac.push_back({"the grader's inverse undoes it: forward(inverse(y)) = y (2 masks)", 2, [f](Expect& e) {
                   for (uint64_t seed : {2, 3}) {
                     const Net net(5, seed);
                     Generator gen(seed);
-                    const Tensor x = gen.normal({6, 5}, 0, 1.5, DType::Float64);
+                    const Tensor y = gen.normal({6, 5}, 0, 1.5, DType::Float64);
                     const Tensor b = mask_of(seed == 2 ? std::vector<double>{1, 0, 1, 0, 1} : std::vector<double>{0, 0, 1, 1, 0});
-                    const Coupled c = f.coupling_forward(x, b, std::cref(net));
+                    const Coupled c = f.coupling_forward(inverse_reference(y, b, net), b, std::cref(net));
                     if (!coupled_shapes(e, c, 6, 5)) return;
-                    e.tensors_near("inverse(forward(x))", x, f.coupling_inverse(c.y, b, std::cref(net)), 1e-10,
-                                   "x = b * y + (1 - b) * (y - t) * exp(-s), with (s, t) = net(b * y)");
-                    e.tensors_near("forward(inverse(x)).y", x, f.coupling_forward(f.coupling_inverse(x, b, std::cref(net)), b, std::cref(net)).y, 1e-10,
-                                   "the inverse undoes the shift, then the scale");
+                    e.tensors_near("forward(inverse(y)).y", y, c.y, 1e-10,
+                                   "y = b * x + (1 - b) * (x * exp(s) + t), with (s, t) = net(b * x)");
                   }
-                }});
-  ac.push_back({"log_det equals log |det dy/dx| of the engine's Jacobian, example by example", 3, [f](Expect& e) {
+                }, essential});
+  ac.push_back({"log_det equals log |det dy/dx| of the engine's Jacobian, example by example", 2, [f](Expect& e) {
                   const Net net(4, 4);
                   Generator gen(4);
                   const Tensor b = mask_of({0, 1, 1, 0});
@@ -106,8 +119,8 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.near("example " + std::to_string(n) + ": log_det", dgm::linalg::log_abs_det(J), c.log_det.at(n), 1e-10,
                            "only the transformed dimensions (b = 0) are scaled: log_det = sum_d (1 - b_d) s_d; the network must see b * x");
                   }
-                }});
-  ac.push_back({"two couplings and a N(0, I) prior make a 2-D density that integrates to 1", 2, [f](Expect& e) {
+                }, essential});
+  ac.push_back({"two couplings and a N(0, I) prior make a 2-D density that integrates to 1", 1, [f](Expect& e) {
                   const Net net_a(2, 5), net_b(2, 6);
                   const Tensor b1 = mask_of({1, 0}), b2 = mask_of({0, 1});
                   const int64_t n = 321;
@@ -123,8 +136,8 @@ std::vector<Exercise> exercises(const Functions& f) {
                   const Tensor log_p = -0.5 * dgm::sum(dgm::square(c2.y), {1}) - std::log(2 * M_PI) + c1.log_det + c2.log_det;
                   e.near("integral of p(x) over [-8, 8]^2", 1.0, dgm::sum(dgm::exp(log_p)).item() * h * h, 2e-3,
                          "p(x) = N(f(x); 0, I) |det df/dx|: the log-dets of the layers add");
-                }});
-  ac.push_back({"gradcheck: y and log_det are differentiable in x", 1, [f](Expect& e) {
+                }, essential});
+  ac.push_back({"gradcheck: y and log_det are differentiable in x", 2, [f](Expect& e) {
                   const Net net(3, 7);
                   Generator gen(7);
                   const Tensor b = mask_of({1, 0, 0}), w = gen.normal({2, 3}, 0, 1, DType::Float64);
@@ -133,12 +146,73 @@ std::vector<Exercise> exercises(const Functions& f) {
                     return dgm::sum(c.y * w, {1}) + c.log_det;
                   }, {gen.normal({2, 3}, 0, 1, DType::Float64)});
                   e.that(report.ok, report.str(), "use engine ops throughout (no detach, no data<T>() copies)");
+                }, essential});
+
+  ac.push_back({"the log-det trains the scale network: d(sum log_det)/d(its weights) equals the grader's", 4, [f](Expect& e) {
+                  // The grader's own log-det, sum_d (1 - b_d) s_d(b x), differentiated by the engine: a log-det that is
+                  // detached, or sums the wrong dimensions, gives the scale network no (or the wrong) signal to learn from.
+                  Net net(4, 8);
+                  net.Ws.set_requires_grad(true);
+                  net.W1.set_requires_grad(true);
+                  Generator gen(8);
+                  const Tensor b = mask_of({1, 0, 0, 1}), x = gen.normal({5, 4}, 0, 1, DType::Float64);
+                  const Coupled c = f.coupling_forward(x, b, std::cref(net));
+                  if (!coupled_shapes(e, c, 5, 4)) return;
+                  if (!c.log_det.requires_grad()) {
+                    e.that(false, "log_det does not depend on the network's weights (detached, or computed outside the engine)",
+                           "log_det = sum over the transformed dimensions of s, the network's own output: keep it in the graph");
+                    return;
+                  }
+                  const Tensor reference = dgm::sum((1.0 - b) * net(b * x).log_scale);
+                  const auto want = dgm::grad({reference}, {net.Ws, net.W1});
+                  const auto got = dgm::grad({dgm::sum(c.log_det)}, {net.Ws, net.W1});  // zeros where nothing reaches
+                  const char* names[] = {"d(sum log_det)/dWs (the scale layer)", "d(sum log_det)/dW1 (the shared hidden layer)"};
+                  for (size_t i = 0; i < 2; ++i) {
+                    e.tensors_near(names[i], want[i], got[i], 1e-10, "log_det = sum_d (1 - b_d) s_d, with s from the network on b * x, in the graph");
+                  }
+                }, essential});
+
+  list.push_back({"coupling_inverse", "homework/flows/affine_coupling.cpp", 4, {}});
+  auto& ci = list.back().checks;
+  ci.push_back({"x [N, D]; the masked dimensions pass through unchanged", 1, [f](Expect& e) {
+                  const Net net(4, 1);
+                  Generator gen(1);
+                  const Tensor y = gen.normal({5, 4}, 0, 1, DType::Float64), b = mask_of({1, 0, 1, 0});
+                  const Tensor x = f.coupling_inverse(y, b, std::cref(net));
+                  e.shape_is("x", x, {5, 4}, "x has the shape of y");
+                  if (!e.ok()) return;
+                  e.tensors_near("b * x", b * y, b * x, 0, "x = b * y + (1 - b) * (...): the b = 1 half is copied");
+                }});
+  ci.push_back({"it undoes the grader's forward: inverse(forward(x)) = x (2 masks): sampling runs it", 5, [f](Expect& e) {
+                  for (uint64_t seed : {2, 3}) {
+                    const Net net(5, seed);
+                    Generator gen(seed);
+                    const Tensor x = gen.normal({6, 5}, 0, 1.5, DType::Float64);
+                    const Tensor b = mask_of(seed == 2 ? std::vector<double>{1, 0, 1, 0, 1} : std::vector<double>{0, 0, 1, 1, 0});
+                    e.tensors_near("inverse(forward(x))", x, f.coupling_inverse(forward_reference(x, b, net).y, b, std::cref(net)), 1e-10,
+                                   "x = b * y + (1 - b) * (y - t) * exp(-s), with (s, t) = net(b * y)");
+                  }
+                }, essential});
+  ci.push_back({"and the grader's forward undoes it: forward(inverse(y)) = y", 3, [f](Expect& e) {
+                  const Net net(5, 9);
+                  Generator gen(9);
+                  const Tensor y = gen.normal({6, 5}, 0, 1.5, DType::Float64), b = mask_of({0, 1, 0, 1, 1});
+                  e.tensors_near("forward(inverse(y)).y", y, forward_reference(f.coupling_inverse(y, b, std::cref(net)), b, net).y, 1e-10,
+                                 "the inverse undoes the shift, then the scale");
+                }, essential});
+  ci.push_back({"gradcheck: x is differentiable in y", 1, [f](Expect& e) {
+                  const Net net(3, 10);
+                  Generator gen(10);
+                  const Tensor b = mask_of({0, 1, 0});
+                  const auto report = dgm::gradcheck([&](const std::vector<Tensor>& in) { return f.coupling_inverse(in[0], b, std::cref(net)); },
+                                                     {gen.normal({2, 3}, 0, 1, DType::Float64)});
+                  e.that(report.ok, report.str(), "use engine ops throughout (no detach, no data<T>() copies)");
                 }});
 
   // ---------------------------------------------------------------- bits_per_dim
-  list.push_back({"bits_per_dim", "homework/flows/bits_per_dim.cpp", 10, {}, /*stub_todos=*/2});
-  auto& bp = list.back().checks;
-  bp.push_back({"dequantize: u = (k + noise) / levels, inside k's cube", 2, [f](Expect& e) {
+  list.push_back({"dequantize", "homework/flows/bits_per_dim.cpp", 3, {}});
+  auto& dq = list.back().checks;
+  dq.push_back({"u = (k + noise) / levels, inside k's cube", 1, [f](Expect& e) {
                   Generator gen(1);
                   const Tensor k = gen.randint({4, 6}, 0, 256).to(DType::Float64), noise = gen.uniform({4, 6}, 0, 1, DType::Float64);
                   const Tensor u = f.dequantize(k, noise, 256);
@@ -148,7 +222,10 @@ std::vector<Exercise> exercises(const Functions& f) {
                   for (int64_t i = 0; i < 24; ++i) want.push_back((k.at(i) + noise.at(i)) / 256.0);
                   e.tensors_near("u", Tensor::from_vector(want, {4, 6}), u, 1e-15,
                                  "divide by levels (256), not levels - 1: the 256 cubes then tile [0, 1)");
-                }});
+                }, essential});
+
+  list.push_back({"bits_per_dim", "homework/flows/bits_per_dim.cpp", 7, {}});
+  auto& bp = list.back().checks;
   bp.push_back({"one value per example, for [N, D] and image batches [N, C, H, W]", 1, [f](Expect& e) {
                   Generator gen(2);
                   e.shape_is("bits_per_dim(u [3, 1, 4, 4])",
@@ -168,7 +245,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                                std::log2(static_cast<double>(levels)), got.at(n), 1e-6,
                                "add the logit's log |dy/du| = log(1 - 2 alpha) - log v - log(1 - v), subtract D log levels, divide by D ln 2");
                     }
-                }});
+                }, essential});
   bp.push_back({"agrees with the engine's LogitTransform bookkeeping on a random model", 3, [f](Expect& e) {
                   Generator gen(4);
                   const Tensor u = gen.uniform({5, 12}, 0, 1, DType::Float64), log_p_y = gen.normal({5}, -20, 5, DType::Float64);
@@ -177,7 +254,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   const Tensor want = -(log_p_y + flowed.log_det - 12 * std::log(256.0)) / (12 * std::log(2.0));
                   e.tensors_near("bits/dim", want, f.bits_per_dim(log_p_y, u, 256, 0.05), 1e-9,
                                  "log p_U(u) = log p_Y(y) + sum_d log |dy_d/du_d|; bits/dim = -(log p_U(u) - D log levels) / (D ln 2)");
-                }});
+                }, essential});
   return list;
 }
 

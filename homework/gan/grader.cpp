@@ -77,24 +77,24 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.near("seed " + std::to_string(seed) + ": loss", static_cast<double>(want / 16), f.generator_loss_non_saturating(l).item(), 1e-12,
                            "L_G = -E log D(G(z)) = E softplus(-l), a mean over the batch (not log(1 - D): that is the saturating loss)");
                   }
-                }});
+                }, essential});
   gl.push_back({"stable at l = -1000 and +1000", 2, [f](Expect& e) {
                   const Tensor l = Tensor::from_vector(std::vector<double>{-1000, 1000}, {2});
                   e.near("loss at l = (-1000, 1000)", 500, f.generator_loss_non_saturating(l).item(), 1e-9,
                          "-log sigmoid(-1000) = 1000: log(sigmoid(l)) underflows to log 0; softplus(-l) does not");
-                }});
+                }, essential});
   gl.push_back({"gradient: dL/dl_n = -(1 - sigmoid(l_n)) / N", 2, [f](Expect& e) {
                   Generator gen(4);
                   const Tensor l = gen.normal({10}, 0, 3, DType::Float64).set_requires_grad(true);
                   const Tensor g = dgm::grad({f.generator_loss_non_saturating(l)}, {l})[0];
                   e.tensors_near("dL/dl", -(1.0 - dgm::sigmoid(l.detach())) / 10.0, g, 1e-12, "write the loss with engine ops");
-                }});
+                }, essential});
   gl.push_back({"non-saturating: where D rejects the fakes (l = -10) the gradient is still ~1/N", 2, [f](Expect& e) {
                   const Tensor l = Tensor::full({4}, -10.0, DType::Float64).set_requires_grad(true);
                   const Tensor g = dgm::grad({f.generator_loss_non_saturating(l)}, {l})[0];
                   e.near("|dL/dl| at l = -10 (N = 4)", 0.25 * (1 - 1 / (1 + std::exp(10.0))), std::abs(g.at(0)), 1e-9,
                          "log(1 - D) has gradient sigmoid(l) ~ 5e-5 there: the generator would not learn. Use -log D.");
-                }});
+                }, essential});
 
   // ---------------------------------------------------------------- gradient_penalty
   list.push_back({"gradient_penalty", "homework/gan/gradient_penalty.cpp", 10, {}});
@@ -115,7 +115,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.near("||w|| = " + fmt(scale), (scale - 1) * (scale - 1), f.gradient_penalty(critic, c.real, c.fake, c.eps).item(), 1e-10,
                            "the penalty is on the norm (not the squared norm) minus 1, squared; no lambda");
                   }
-                }});
+                }, essential});
   gp.push_back({"a quadratic critic f(x) = ||A x||^2 / 2: matches the closed form at the interpolates (3 seeds)", 3, [f](Expect& e) {
                   for (uint64_t seed : {3, 4, 5}) {
                     Generator gen(seed);
@@ -125,7 +125,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                            f.gradient_penalty(std::cref(critic), c.real, c.fake, c.eps).item(), 1e-9,
                            "x_hat = eps * real + (1 - eps) * fake, eps one per example (row); the gradient is taken at x_hat");
                   }
-                }});
+                }, essential});
   gp.push_back({"double backward: d GP / d A matches central differences", 4, [f](Expect& e) {
                   Generator gen(6);
                   Tensor A = gen.normal({3, 4}, 0, 0.6, DType::Float64);
@@ -147,7 +147,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.near("d GP / d A[" + std::to_string(i) + "]", numeric, analytic.at(i), 1e-6 + 1e-5 * std::abs(numeric),
                            "create_graph = true keeps grad_x f differentiable in the critic's parameters");
                   }
-                }});
+                }, essential});
   return list;
 }
 

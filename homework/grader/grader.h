@@ -15,6 +15,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -64,7 +65,14 @@ struct Check {
   std::string what;                     // what it shows when it passes, e.g. "KL is 0 when q = p"
   double weight = 1;                    // its share of the exercise's points
   std::function<void(Expect&)> run;     // calls the student's code and compares
+  bool essential = false;               // see below
 };
+// An essential check guards a property the chapter's model needs to train or sample right (the
+// formula's value, a gradient that must reach the parameters, stability where the chapter's
+// data take it, an inverse that sampling runs). An exercise with a failed essential check earns
+// at most half its points, whatever else passes: a mistake that would break the chapter's model
+// loses at least half (docs/homework.md). Written after the check's function: {..., essential}.
+inline constexpr bool essential = true;
 
 struct Exercise {
   std::string name;                     // "gaussian_kl": the function to write
@@ -86,6 +94,9 @@ struct CheckResult {
 struct ExerciseResult {
   std::string name, file;
   double earned = 0, points = 0;
+  bool capped = false;              // an essential check failed: at most half the points
+  double seconds = 0;               // how long its checks ran (grade_isolated: wall time of the child)
+  double limit_seconds = 0;         // the time limit it ran under (grade_isolated)
   std::vector<CheckResult> checks;
   bool full_marks() const { return earned >= points - 1e-9; }
   bool not_implemented() const;     // every check said "not implemented"
@@ -100,16 +111,29 @@ ExerciseResult grade_isolated(const Exercise& exercise, double timeout_seconds);
 
 // The grader's main(): flags, a score table, an exit status.
 //   grade_<chapter> [--only NAME] [--timeout S] [--verbose] [--json FILE] [--table FILE]
-//                   [--in-process] [--list] [--stubs-fail-cleanly SOURCE_DIR]
-// Exit 0 on full marks. With --stubs-fail-cleanly, exit 0 when every exercise whose
-// stub is untouched (all its DGM_TODO lines there) fails with "not implemented" and
-// nothing else; a stub a student has started on is not checked.
+//                   [--in-process] [--list] [--strict] [--stubs-fail-cleanly SOURCE_DIR]
+// Exit 0 when the exercises were graded, whatever the score (a partial score is not an
+// error); 2 when nothing could be graded. With --strict (CI), 1 unless full marks.
+// With --stubs-fail-cleanly, exit 0 when every exercise whose stub is untouched (all
+// its DGM_TODO lines there) fails with "not implemented" and nothing else; a stub a
+// student has started on is not checked.
+//
+// Each exercise runs under a time limit of 20 times its reference solution's time, at
+// least 2 s: the times are measured by scripts/homework_times.sh into
+// homework/reference_seconds.json (an exercise missing there gets 60 s); --timeout S
+// sets one limit for all.
 int run_chapter(const std::string& chapter, const std::vector<Exercise>& exercises, int argc, char** argv);
 
 // The exercises, their files and their checks with points, as Markdown: the part of
 // homework/<chapter>/README.md between its "exercises" markers (grade_<chapter> --list
 // prints it; scripts/homework_readmes.sh writes it; a test compares).
 std::string exercise_list_markdown(const std::vector<Exercise>& exercises);
+
+// The time limit of an exercise: max(2, 20 x its reference time), or 60 s when none is recorded.
+double time_limit(double reference_seconds);
+// The recorded reference times of a chapter's exercises (name -> seconds), from
+// homework/reference_seconds.json in the source tree; empty when it cannot be read.
+std::map<std::string, double> reference_seconds(const std::string& chapter);
 
 // ----------------------------------------------------------------- helpers for graders
 std::string fmt(double v);                 // 6 significant digits, "nan"/"inf" spelled out

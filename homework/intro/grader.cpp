@@ -66,7 +66,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.tensors_near("p(y | x)", posterior_reference(lpx, lprior), f.class_posterior(lpx, lprior), 1e-12,
                                    "the prior multiplies the likelihood (adds in logs) before normalising");
                   }
-                }});
+                }, essential});
   cp.push_back({"stable: log p(x | y) near -3000 (a 784-pixel image)", 3, [f](Expect& e) {
                   Generator gen(4);
                   const Tensor lpx = gen.normal({5, 10}, -3000, 6, DType::Float64), lprior = random_log_prior(gen, 10);
@@ -74,7 +74,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   e.that(p.defined() && all_finite(p), "your posterior has NaN or Inf for log-likelihoods near -3000",
                          "exp(-3000) is 0 in double: subtract each row's logsumexp before exp");
                   e.tensors_near("p(y | x)", posterior_reference(lpx, lprior), p, 1e-10, "normalise in the log domain");
-                }});
+                }, essential});
   cp.push_back({"agrees with the engine's class-conditional Bernoulli model on 8x8 binary images", 3, [f](Expect& e) {
                   Generator gen(5);
                   dgm::models::ClassConditionalBernoulli model;
@@ -90,7 +90,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   for (auto& m : model.classes) columns.push_back(m.log_prob(X));
                   e.tensors_near("p(y | x)", dgm::exp(model.log_posterior(X)), f.class_posterior(dgm::stack(columns, 1), model.log_prior), 1e-10,
                                  "p(y | x) = exp(log p(x | y) + log p(y) - logsumexp_y'(...))");
-                }});
+                }, essential});
 
   // ---------------------------------------------------------------- auroc
   list.push_back({"auroc", "homework/intro/auroc.cpp", 10, {}});
@@ -102,7 +102,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.near("seed " + std::to_string(seed) + ": AUROC", auroc_by_pairs(in, out), f.auroc(in, out), 1e-12,
                            "the probability that an in-distribution score is ABOVE an out-of-distribution one");
                   }
-                }});
+                }, essential});
   au.push_back({"ties count one half (integer scores)", 3, [f](Expect& e) {
                   Generator gen(4);
                   const auto in = draws(gen, 60, 1, true), out = draws(gen, 50, 0, true);

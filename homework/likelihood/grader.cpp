@@ -112,7 +112,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   e.near("x'", static_cast<double>((static_cast<uint64_t>(x / 3000) << 16) + x % 3000 + 777), static_cast<double>(got), 0,
                          "x' = (x / freq) * 2^16 + (x mod freq) + start, in integers");
                   e.near("bytes moved out", 0, static_cast<double>(bytes.size()), 0, "x is below x_max: no renormalisation here");
-                }});
+                }, essential});
   rp.push_back({"the engine's decoder gives back 5000 symbols of three sources, exactly", 4, [f](Expect& e) {
                   uint64_t seed = 1;
                   for (const auto& p : kSources) {
@@ -136,7 +136,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.that(dec.done(), "every symbol decoded, but the decoder did not end at the initial state with every byte read",
                            "move bytes out only while x >= x_max");
                   }
-                }});
+                }, essential});
   rp.push_back({"the message costs the model's -sum log2 p bits, within 32 bits + 0.1%", 2, [f](Expect& e) {
                   uint64_t seed = 10;
                   for (const auto& p : kSources) {
@@ -146,7 +146,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                            "the message took " + fmt(bits) + " bits, the model's code length is " + fmt(m.ideal_bits) + " bits",
                            "each symbol should cost -log2(freq / 2^16) bits: move out only the bytes the renormalisation needs");
                   }
-                }});
+                }, essential});
   rp.push_back({"the bytes equal the engine's encoder's", 2, [f](Expect& e) {
                   const Message m = message(20, 3000, kSources[0]);
                   coding::Encoder enc;
@@ -167,7 +167,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.near("seed " + std::to_string(seed) + ": MMD^2_u", mmd_reference(X, Y, h), f.mmd2_unbiased(X, Y, h), 1e-12,
                            "k(x, y) = exp(-|x - y|^2 / (2 h^2)); leave out i = j within X and within Y; all n m cross pairs");
                   }
-                }});
+                }, essential});
   mm.push_back({"unbiased: averaged over 2000 pairs of samples (n = 6, m = 9) it gives the closed form", 4, [f](Expect& e) {
                   const auto P = gaussian(0, 0), Q = gaussian(1.0, -0.5);
                   const double truth = dgm::models::mmd2_gaussian_mixtures(P, Q, 1.0);
@@ -176,7 +176,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                          "with the i = j terms (k = 1) the estimate is biased upwards by about (1/n + 1/m)(1 - E k)");
                   const auto [same, se0] = mean_estimate(f, P, P, 6, 9, 2000, 5);
                   e.near("mean MMD^2_u, P = Q", 0, same, 4 * se0, "under P = Q the unbiased estimate averages to 0");
-                }});
+                }, essential});
   mm.push_back({"symmetric: MMD^2_u(X, Y) = MMD^2_u(Y, X)", 2, [f](Expect& e) {
                   Generator gen(6);
                   const Tensor X = gen.normal({10, 3}, 0, 1, DType::Float64), Y = gen.normal({8, 3}, 1, 1, DType::Float64);

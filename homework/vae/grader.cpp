@@ -146,7 +146,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   e.shape_is("gaussian_kl(mu [4, 3], logvar [4, 3])",
                              f.gaussian_kl(gen.normal({4, 3}, 0, 1, DType::Float64), gen.normal({4, 3}, 0, 1, DType::Float64)), {4},
                              "sum over the latent dimensions (axis 1), not over the batch");
-                }});
+                }, essential});
   kl.push_back({"0 when q = p (mu = 0, logvar = 0)", 1, [f](Expect& e) {
                   e.tensors_near("KL(N(0, I) || N(0, I))", Tensor::zeros({3}, DType::Float64),
                                  f.gaussian_kl(Tensor::zeros({3, 5}, DType::Float64), Tensor::zeros({3, 5}, DType::Float64)), 1e-12,
@@ -160,7 +160,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.tensors_near("KL per row", kl_reference(mu, lv), f.gaussian_kl(mu, lv), 1e-9,
                                    "KL = 1/2 sum_j (exp(logvar) + mu^2 - 1 - logvar): mind the 1/2, and logvar is log sigma^2, not log sigma");
                   }
-                }});
+                }, essential});
   kl.push_back({"gradient: d KL/d mu = mu, d KL/d logvar = (exp(logvar) - 1) / 2", 3, [f](Expect& e) {
                   Generator gen(4);
                   const Tensor mu = gen.normal({3, 2}, 0, 1, DType::Float64).set_requires_grad(true);
@@ -169,7 +169,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   e.tensors_near("d KL / d mu", mu.detach(), g[0], 1e-10, "write the KL with engine ops so the gradient flows");
                   e.tensors_near("d KL / d logvar", (dgm::exp(lv.detach()) - 1.0) * 0.5, g[1], 1e-10,
                                  "write the KL with engine ops so the gradient flows");
-                }});
+                }, essential});
 
   // ---------------------------------------------------------------- elbo
   list.push_back({"elbo", "homework/vae/elbo.cpp", 10, {}});
@@ -178,7 +178,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   const ElboCase c = elbo_case(1, 4, 5, 2);
                   const LinearDecoder dec(5, 2, 1);
                   e.shape_is("elbo(x [4, 5], ...)", f.elbo(c.x, c.mu, c.logvar, c.eps, std::cref(dec)), {4}, "sum over pixels, one ELBO per example");
-                }});
+                }, essential});
   el.push_back({"equals log p(x | mu + sigma eps) - KL, computed in long double (3 seeds)", 4, [f](Expect& e) {
                   for (uint64_t seed : {1, 2, 3}) {
                     const ElboCase c = elbo_case(seed, 5, 6, 3);
@@ -187,7 +187,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.tensors_near("ELBO per row", elbo_reference(c, dec), f.elbo(c.x, c.mu, c.logvar, c.eps, std::cref(dec)), 1e-8,
                                    "z = mu + exp(logvar / 2) eps (the standard deviation, not the variance); ELBO = log p(x|z) - KL, the KL subtracted");
                   }
-                }});
+                }, essential});
   el.push_back({"gradcheck: the ELBO is differentiable in mu and logvar (reparameterised)", 3, [f](Expect& e) {
                   const ElboCase c = elbo_case(4, 3, 4, 2);
                   const LinearDecoder dec(4, 2, 4);
@@ -196,7 +196,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   e.that(report.ok, report.str(),
                          "z must be computed from mu and logvar with engine ops (no detach, no copy through data<T>()), "
                          "so the reconstruction term's gradient reaches the encoder");
-                }});
+                }, essential});
   el.push_back({"its average over 4000 draws of eps stays below log p(x) by quadrature (1-D z)", 2, [f](Expect& e) {
                   // q = the Gaussian with the posterior's mean and variance: a small gap, a large KL to the prior
                   const LinearDecoder dec(8, 1, 21);
@@ -231,7 +231,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                   Generator gen(1);
                   e.shape_is("iwae_bound(log_w [7, 3])", f.iwae_bound(gen.normal({7, 3}, 0, 1, DType::Float64)), {3},
                              "reduce over the K samples (axis 0)");
-                }});
+                }, essential});
   iw.push_back({"equals log (1/K) sum_k w_k in long double, K = 1, 5, 50", 3, [f](Expect& e) {
                   Generator gen(2);
                   for (int64_t K : {1, 5, 50}) {
@@ -239,7 +239,7 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.tensors_near("K = " + std::to_string(K), log_mean_exp_reference(lw), f.iwae_bound(lw), 1e-10,
                                    "a mean, not a sum: subtract log K. K = 1 gives log w itself (the ELBO)");
                   }
-                }});
+                }, essential});
   iw.push_back({"stable for log w near -11000, -1000 and +1000", 3, [f](Expect& e) {
                   Generator gen(3);
                   for (double centre : {-1000.0, 1000.0, -11000.0}) {
@@ -247,14 +247,14 @@ std::vector<Exercise> exercises(const Functions& f) {
                     e.tensors_near("log w around " + fmt(centre), log_mean_exp_reference(lw), f.iwae_bound(lw), 1e-9,
                                    "exp(-1000) underflows to 0 and exp(1000) overflows: max_k log w_k + log mean exp(log w_k - max)");
                   }
-                }});
+                }, essential});
   iw.push_back({"gradient: d bound / d log w_k = w_k / sum_j w_j (the normalised weights)", 3, [f](Expect& e) {
                   Generator gen(4);
                   const Tensor lw = gen.normal({6, 2}, -500, 2, DType::Float64).set_requires_grad(true);
                   const Tensor g = dgm::grad({dgm::sum(f.iwae_bound(lw))}, {lw})[0];
                   e.tensors_near("d IWAE / d log w", dgm::softmax(lw.detach(), 0), g, 1e-10,
                                  "compute it with engine ops (dgm::logsumexp, dgm::max) so that the gradient flows");
-                }});
+                }, essential});
   return list;
 }
 

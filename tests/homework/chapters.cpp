@@ -61,3 +61,15 @@ TEST_CASE("homework: the reference solutions get full marks", "[homework]") {
 TEST_CASE("homework: each chapter's README lists its exercises, files and points as the grader grades them", "[homework]") {
   for (const auto& [chapter, exercises] : chapters()) check_chapter(chapter, exercises);
 }
+
+TEST_CASE("homework: every exercise has its reference solution's time recorded (its time limit is 20x that)", "[homework]") {
+  for (const auto& [chapter, exercises] : chapters()) {
+    const auto recorded = hw::reference_seconds(chapter);
+    for (const auto& ex : exercises) {
+      INFO("chapter " << chapter << ", exercise " << ex.name
+                      << ": missing from homework/reference_seconds.json (scripts/homework_times.sh writes it)");
+      REQUIRE(recorded.count(ex.name) == 1);
+      REQUIRE(recorded.at(ex.name) > 0);
+    }
+  }
+}

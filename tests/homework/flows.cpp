@@ -15,16 +15,27 @@ TEST_CASE("flows homework: wrong coupling layers lose points", "[homework]") {
       const Tensor s = st.log_scale * (1.0 - b);
       return Coupled{b * x + (1.0 - b) * (x * dgm::exp(s) + st.shift), dgm::sum(st.log_scale, {1})};
     };
-    const auto r = grade(exercises(f), "affine_coupling");
+    const auto r = grade(exercises(f), "coupling_forward");
     hw_test::require_caught(r, "engine's Jacobian");
     hw_test::require_caught(r, "integrates to 1");
+  }
+  SECTION("the log-det detached (right values, but the scale network never learns from it)") {
+    f.coupling_forward = [](const Tensor& x, const Tensor& b, const Conditioner& net) {
+      const ScaleShift st = net(b * x);
+      const Tensor s = st.log_scale * (1.0 - b);
+      return Coupled{b * x + (1.0 - b) * (x * dgm::exp(s) + st.shift), dgm::sum(s, {1}).detach()};
+    };
+    const auto r = grade(exercises(f), "coupling_forward");
+    hw_test::require_caught(r, "gradcheck");
+    hw_test::require_caught(r, "trains the scale network");
+    REQUIRE(r.earned <= 3.0 + 1e-9);  // the issue's case: it kept 9 of 10 points
   }
   SECTION("the inverse scales by exp(s) instead of exp(-s)") {
     f.coupling_inverse = [](const Tensor& y, const Tensor& b, const Conditioner& net) {
       const ScaleShift st = net(b * y);
       return b * y + (1.0 - b) * (y - st.shift) * dgm::exp(st.log_scale * (1.0 - b));
     };
-    hw_test::require_caught(grade(exercises(f), "affine_coupling"), "invertible");
+    hw_test::require_caught(grade(exercises(f), "coupling_inverse"), "undoes the grader's forward");
   }
   SECTION("the network sees all of x, not b * x") {
     f.coupling_forward = [](const Tensor& x, const Tensor& b, const Conditioner& net) {
@@ -32,7 +43,7 @@ TEST_CASE("flows homework: wrong coupling layers lose points", "[homework]") {
       const Tensor s = st.log_scale * (1.0 - b);
       return Coupled{b * x + (1.0 - b) * (x * dgm::exp(s) + st.shift), dgm::sum(s, {1})};
     };
-    hw_test::require_caught(grade(exercises(f), "affine_coupling"), "engine's Jacobian");
+    hw_test::require_caught(grade(exercises(f), "coupling_forward"), "engine's Jacobian");
   }
 }
 
@@ -55,7 +66,7 @@ TEST_CASE("flows homework: wrong bits/dim bookkeeping loses points", "[homework]
   }
   SECTION("dequantizing by levels - 1") {
     f.dequantize = [](const Tensor& k, const Tensor& noise, int64_t levels) { return (k + noise) / static_cast<double>(levels - 1); };
-    hw_test::require_caught(grade(exercises(f), "bits_per_dim"), "dequantize");
+    hw_test::require_caught(grade(exercises(f), "dequantize"), "inside k's cube");
   }
   SECTION("the - D log levels term forgotten") {
     f.bits_per_dim = [](const Tensor& log_p_y, const Tensor& u, int64_t levels, double alpha) {

@@ -62,3 +62,26 @@ TEST_CASE("grader: an exception from the student's code is a failure that quotes
   REQUIRE(r.checks[0].status == hw::Status::Threw);
   REQUIRE(r.checks[0].detail == "your code threw: matmul: bad shapes");
 }
+
+TEST_CASE("grader: an exercise's time limit is 20x its reference solution's time, at least 2 s", "[homework]") {
+  REQUIRE(hw::time_limit(0.01) == 2.0);
+  REQUIRE(hw::time_limit(0.5) == Approx(10.0));
+  REQUIRE(hw::time_limit(0) == 60.0);  // none recorded
+  const auto r = hw::grade_isolated(make({{"a", 1, passes}}), 5.0);
+  REQUIRE(r.limit_seconds == 5.0);
+  REQUIRE(r.seconds > 0);
+  REQUIRE(r.seconds < 5.0);
+}
+
+TEST_CASE("grader: a partial score exits 0 (the grading ran), --strict exits 1, nothing to grade exits 2", "[homework]") {
+  const std::vector<hw::Exercise> list = {make({{"a", 1, passes}, {"b", 1, [](hw::Expect& e) { e.near("x", 1.0, 2.0, 0, ""); }}})};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "grade_demo");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return hw::run_chapter("demo", list, static_cast<int>(argv.size()), argv.data());
+  };
+  REQUIRE(run({"--in-process"}) == 0);
+  REQUIRE(run({"--in-process", "--strict"}) == 1);
+  REQUIRE(run({"--in-process", "--only", "nothing"}) == 2);
+}

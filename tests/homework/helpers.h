@@ -26,12 +26,15 @@ inline void require_full_marks(const hw::ExerciseResult& r) {
 }
 
 // A known wrong solution loses points, and the check that catches it is the expected one.
+// The rule of every exercise (docs/homework.md): a mistake that would make the chapter's model
+// train or sample wrongly loses at least half of the exercise's points; every known wrong
+// solution here is such a mistake, so it may keep at most half.
 inline void require_caught(const hw::ExerciseResult& r, const std::string& failing_check_contains) {
   const hw::CheckResult* first = r.first_failure();
   INFO(r.name << " earned " << r.earned << " / " << r.points);
   REQUIRE(first != nullptr);
   INFO("first failure: " << first->what << ": " << first->detail);
-  REQUIRE(r.earned < r.points);
+  REQUIRE(r.earned <= r.points / 2 + 1e-9);
   bool named = false;
   for (const auto& c : r.checks)
     if (c.status != hw::Status::Pass && c.what.find(failing_check_contains) != std::string::npos) named = true;

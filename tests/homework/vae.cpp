@@ -17,6 +17,10 @@ TEST_CASE("vae homework: wrong KLs lose points", "[homework]") {
     f.gaussian_kl = [](const Tensor& mu, const Tensor& lv) { return dgm::sum(dgm::exp(lv) + dgm::square(mu) - 1.0 - lv, {1}); };
     hw_test::require_caught(grade(exercises(f), "gaussian_kl"), "quadrature");
   }
+  SECTION("per dimension, [N, Z]: not summed over the latent dimensions") {
+    f.gaussian_kl = [](const Tensor& mu, const Tensor& lv) { return 0.5 * (dgm::exp(lv) + dgm::square(mu) - 1.0 - lv); };
+    hw_test::require_caught(grade(exercises(f), "gaussian_kl"), "[N]");
+  }
   SECTION("summed over the batch too") {
     f.gaussian_kl = [](const Tensor& mu, const Tensor& lv) { return 0.5 * dgm::sum(dgm::exp(lv) + dgm::square(mu) - 1.0 - lv); };
     hw_test::require_caught(grade(exercises(f), "gaussian_kl"), "[N]");

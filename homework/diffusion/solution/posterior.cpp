@@ -3,7 +3,7 @@
 
 namespace hw::diffusion {
 
-Posterior posterior(const Tensor& x0, const Tensor& x_t, const Tensor& t, const NoiseSchedule& s) {
+Posterior posterior(const Tensor& x0, const Tensor& x_t, const Tensor& t, const Schedule& s) {
   auto abar = [&s](int64_t k) { return k < 0 ? 1.0 : s.alpha_bar[static_cast<size_t>(k)]; };
   auto beta = [&s](int64_t k) { return s.beta[static_cast<size_t>(k)]; };
   const Tensor c0 = solution::per_example(x0, t, [&](int64_t k) { return std::sqrt(abar(k - 1)) * beta(k) / (1 - abar(k)); });
