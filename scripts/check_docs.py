@@ -24,7 +24,8 @@ On README.md, docs/*.md and docs/chapters/*.md (text outside fenced code blocks)
      right after every numbered equation starts with "Code:" and names, in backticks, the file and
      the function that compute it (the function must be in that file);
   7. figures in one place: a chapter page quotes no speed figure (ms per step, a ratio against
-     libtorch); those live in docs/performance.md.
+     libtorch); those live in docs/performance.md;
+  8. the homework's files (stubs, graders, READMEs) name only pages and sources that exist.
 A failure names the page, the line and what is missing; the exit code is 1.
 """
 import argparse
@@ -85,9 +86,10 @@ class Sources:
                 if p.is_file() and p.suffix in SOURCE_EXTS:
                     self.files[p.relative_to(root).as_posix()] = p.read_text(errors="replace")
         self.cpp = {k: v for k, v in self.files.items() if k.endswith((".h", ".cpp"))}
-        self.basenames = {}
+        self.basenames = {}  # every file's name, for a bare `blas.cpp` (build folders and .git left out)
         for p in root.rglob("*"):
-            if ".git" in p.parts or p.parts[len(root.parts):][:1] and p.parts[len(root.parts)].startswith("build"):
+            top = p.relative_to(root).parts[0]
+            if top == ".git" or top.startswith("build"):
                 continue
             self.basenames.setdefault(p.name, []).append(p)
         # the scopes each file declares: namespaces (also a::b::c), classes, structs, enums
@@ -463,6 +465,19 @@ def main():
             check_check_tables(Path(args.runs), sources, lessons, page, text, report)
             check_equations(root, sources, page, text, report)
             check_speed(page, text, report)
+    # The homework's files (stubs, graders, READMEs) name pages and sources in their comments too.
+    for p in sorted((root / "homework").rglob("*")):
+        if p.suffix not in (".h", ".cpp", ".md", ".in"):
+            continue
+        page = p.relative_to(root).as_posix()
+        for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1):
+            for token in re.findall(r"(?<![\w/.])((?:docs|homework|models|autograd|lessons|tests|scripts)/[\w./<>{},-]+)", line):
+                token = token.rstrip(".,")
+                if not token.endswith(PATH_EXTS) and not token.endswith("/"):
+                    continue
+                report.count("homework paths")
+                if not path_exists(root, sources, token):
+                    report.fail(page, n, f"{token}: no such file or folder in the repository")
     summary = ", ".join(f"{v} {k}" for k, v in sorted(report.counts.items()))
     if report.failures:
         print(f"docs drifted from the code ({len(report.failures)} problems; checked {summary}):")

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <algorithm>
 #include <fstream>
+#include <regex>
 #include <iostream>
 #include <sstream>
 
@@ -307,6 +308,72 @@ ExerciseResult grade_isolated(const Exercise& ex, double timeout_seconds) {
   r.seconds = seconds_since(start);
   r.limit_seconds = timeout_seconds;
   return r;
+}
+
+namespace {
+bool g_reference_solutions = false;
+
+// The text without comments, string and character literals (each replaced by a space).
+std::string code_only(const std::string& t) {
+  std::string o;
+  for (size_t i = 0; i < t.size();) {
+    if (t.compare(i, 2, "//") == 0) {
+      while (i < t.size() && t[i] != '\n') ++i;
+    } else if (t.compare(i, 2, "/*") == 0) {
+      const size_t end = t.find("*/", i + 2);
+      i = end == std::string::npos ? t.size() : end + 2;
+      o += ' ';
+    } else if (t[i] == '"' || t[i] == '\'') {
+      const char quote = t[i++];
+      while (i < t.size() && t[i] != quote) i += t[i] == '\\' ? 2 : 1;
+      ++i;
+      o += ' ';
+    } else {
+      o += t[i++];
+    }
+  }
+  return o;
+}
+}  // namespace
+
+void grade_reference_solutions(bool yes) { g_reference_solutions = yes; }
+
+std::string first_library_twin(const std::string& cpp_text, const std::vector<std::string>& library_twins) {
+  const std::string code = code_only(cpp_text);
+  for (const auto& twin : library_twins) {
+    std::string pattern = "(^|[^\\w])";  // not the tail of a longer name (a scope before it is fine)
+    size_t start = 0;
+    for (size_t at; (at = twin.find("::", start)) != std::string::npos; start = at + 2)
+      pattern += twin.substr(start, at - start) + "\\s*::\\s*";
+    pattern += twin.substr(start) + "\\b";
+    if (std::regex_search(code, std::regex(pattern))) return twin;
+  }
+  return "";
+}
+
+void add_library_check(Exercise& ex, const std::vector<std::string>& library_twins) {
+  std::string names;
+  for (const auto& t : library_twins) names += (names.empty() ? "" : ", ") + t;
+  const std::string file = ex.file, name = ex.name;
+  // first in the list: when it fails, it is the failure the table shows
+  ex.checks.insert(ex.checks.begin(), Check{"written from the math: it does not call the library's own " + names, 0, [file, name, library_twins](Expect& e) {
+                         std::string path = std::string(DGM_SOURCE_DIR) + "/" + file;
+                         if (g_reference_solutions) {  // homework/<chapter>/solution/<name>.cpp
+                           const size_t slash = file.rfind('/');
+                           path = std::string(DGM_SOURCE_DIR) + "/" + file.substr(0, slash) + "/solution" + file.substr(slash);
+                         }
+                         std::ifstream in(path);
+                         if (!in) {
+                           e.that(false, "cannot read " + path, "the grader reads your file to look for library calls");
+                           return;
+                         }
+                         std::stringstream text;
+                         text << in.rdbuf();
+                         if (text.str().find("DGM_TODO(\"" + name + "\")") != std::string::npos) throw NotImplemented(name, file);
+                         const std::string twin = first_library_twin(text.str(), library_twins);
+                         e.that(twin.empty(), file + " calls " + twin + ", the library's own implementation of this exercise",
+                                "write it from the math in the comment above the function, with the engine's ops");
+                       }, essential});
 }
 
 double time_limit(double reference_seconds) {

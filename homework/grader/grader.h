@@ -135,6 +135,20 @@ double time_limit(double reference_seconds);
 // homework/reference_seconds.json in the source tree; empty when it cannot be read.
 std::map<std::string, double> reference_seconds(const std::string& chapter);
 
+// ----------------------------------------------------------------- the library's own answer
+// The engine and the models already implement most exercises (dgm::sum_to, models::pixelcnn_mask,
+// dist::Normal::kl_to_standard ...): calling them would pass every check without writing the math.
+// add_library_check(exercise, {"dgm::sum_to"}) appends an essential check of weight 0 that reads
+// the student's file (comments and strings left out) and fails when it names one of these: it
+// costs no points when it passes and caps the exercise at half when it fails.
+void add_library_check(Exercise& exercise, const std::vector<std::string>& library_twins);
+// The first of `library_twins` the C++ text names (a qualified name matches with any spacing
+// around its ::, and also as the target of a using-declaration); empty if none.
+std::string first_library_twin(const std::string& cpp_text, const std::vector<std::string>& library_twins);
+// Which files the library checks read: the stubs (grade_<chapter>, the default) or the
+// reference solutions (grade_<chapter>_solution sets this before run_chapter).
+void grade_reference_solutions(bool yes);
+
 // ----------------------------------------------------------------- helpers for graders
 std::string fmt(double v);                 // 6 significant digits, "nan"/"inf" spelled out
 double max_abs(const Tensor& t);           // largest |element| (NaN if any element is NaN)

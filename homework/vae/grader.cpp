@@ -255,6 +255,12 @@ std::vector<Exercise> exercises(const Functions& f) {
                   e.tensors_near("d IWAE / d log w", dgm::softmax(lw.detach(), 0), g, 1e-10,
                                  "compute it with engine ops (dgm::logsumexp, dgm::max) so that the gradient flows");
                 }, essential});
+  // No exercise may call the library's own implementation of itself (grader.h, add_library_check).
+  for (auto& ex : list) {
+    if (ex.name == "gaussian_kl") add_library_check(ex, {"kl_to_standard", "kl_to", "dist::Normal"});
+    if (ex.name == "elbo") add_library_check(ex, {"elbo_terms", "kl_to_standard", "dist::Normal"});
+    if (ex.name == "iwae_bound") add_library_check(ex, {"models::VAE"});
+  }
   return list;
 }
 

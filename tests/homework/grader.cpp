@@ -85,3 +85,16 @@ TEST_CASE("grader: a partial score exits 0 (the grading ran), --strict exits 1, 
   REQUIRE(run({"--in-process", "--strict"}) == 1);
   REQUIRE(run({"--in-process", "--only", "nothing"}) == 2);
 }
+
+TEST_CASE("grader: the library check finds the library's own implementation, not a mention of it", "[homework]") {
+  const std::vector<std::string> twins = {"dgm::sum_to", "models::pixelcnn_mask", "kl_to_standard"};
+  REQUIRE(hw::first_library_twin("return dgm::sum_to(g, shape);", twins) == "dgm::sum_to");
+  REQUIRE(hw::first_library_twin("return dgm :: sum_to(g, shape);", twins) == "dgm::sum_to");
+  REQUIRE(hw::first_library_twin("using dgm::sum_to;\nreturn sum_to(g, s);", twins) == "dgm::sum_to");
+  REQUIRE(hw::first_library_twin("return dgm::models::pixelcnn_mask(o, i, k, t, c);", twins) == "models::pixelcnn_mask");
+  REQUIRE(hw::first_library_twin("return dist::Normal{mu, lv}.kl_to_standard();", twins) == "kl_to_standard");
+  // comments, strings and longer names are not calls
+  REQUIRE(hw::first_library_twin("// unlike dgm::sum_to, this reduces by hand\nreturn g;", twins).empty());
+  REQUIRE(hw::first_library_twin("/* dgm::sum_to */ const char* s = \"dgm::sum_to\"; return g;", twins).empty());
+  REQUIRE(hw::first_library_twin("return my_dgm::sum_to_shape(g);", twins).empty());
+}
