@@ -9,6 +9,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,9 @@ constexpr double kMinFlopsPerChunk = 2e6;
 // An elementwise pass reads and writes ~12 bytes a value: 256k values are
 // ~0.1-0.3 ms of memory traffic.
 constexpr int64_t kMinValuesPerChunk = int64_t(1) << 18;
+// One chunk per thread. Measured 2026-12-02 (docs/performance.md): four smaller chunks per thread,
+// handed out the same way, made the 2-thread image steps 7-20% slower on a quiet machine and
+// bought nothing more on a busy one.
 
 using Clock = std::chrono::steady_clock;
 // How long a pool thread spins for its next chunk before it sleeps, and how
@@ -57,50 +61,80 @@ T wait_change(const std::atomic<T>& value, T old, Clock::duration spin) {
 }
 
 // Threads started once and kept, each waiting for its turn. run(chunks, body)
-// runs body(0) on the caller and body(c) on pool thread c, 1 <= c < chunks,
-// and returns when all have. A pool thread that finished spins a little
-// while before it sleeps, because the next call usually comes within
-// microseconds (the next layer's convolution).
+// hands out the chunk indices 0..chunks-1 one at a time: the caller and the
+// pool threads each take the next index that nobody has taken (an atomic
+// counter) until none is left, and run() returns when every chunk has run.
+// So a chunk never waits for a thread that has not started: on a busy
+// machine, where another process holds a core and a pool thread is not
+// scheduled for a few milliseconds, the caller runs that thread's chunks
+// itself. Which thread runs chunk c does not change what it computes (its
+// range and index are fixed), so the results do not either.
+//
+// A pool thread that finished spins a little while before it sleeps, because
+// the next call usually comes within microseconds (the next layer's
+// convolution).
 class Pool {
  public:
-  void run(int chunks, const std::function<void(int)>& body) {
-    grow(chunks - 1);
+  // `threads` threads (the caller and threads - 1 pool threads) share `chunks` chunks.
+  void run(int chunks, int threads, const std::function<void(int)>& body) {
+    if (chunks > 0xffff) throw std::logic_error("run_chunks: at most 65535 chunks");
+    const int helpers = std::min(chunks, threads) - 1;
+    grow(helpers);
     body_ = &body;
-    remaining_.store(chunks - 1, std::memory_order_relaxed);
-    for (int c = 1; c < chunks; ++c) {
-      Worker& w = workers_[static_cast<size_t>(c - 1)];
+    done_.store(0, std::memory_order_relaxed);
+    generation_ = (generation_ + 1) & 0xffffffffu;
+    work_.store(pack(generation_, chunks, 0), std::memory_order_release);
+    for (int c = 0; c < helpers; ++c) {
+      Worker& w = workers_[static_cast<size_t>(c)];
       w.turn.fetch_add(1, std::memory_order_release);
       w.turn.notify_one();
     }
-    body(0);
-    for (int left = remaining_.load(std::memory_order_acquire); left != 0;)
-      left = wait_change(remaining_, left, kCallerSpin);
+    work(generation_);
+    for (int finished = done_.load(std::memory_order_acquire); finished != chunks;)
+      finished = wait_change(done_, finished, kCallerSpin);
   }
 
  private:
   struct Worker {
-    std::atomic<uint32_t> turn{0};  // raised by one for each chunk handed to this thread
+    std::atomic<uint32_t> turn{0};  // raised by one for each run this thread is asked to help with
   };
+
+  // The run's state in one word, so that a claim (a compare-and-swap) sees the
+  // generation, the chunk count and the next free chunk together: a thread that
+  // wakes late, after its run ended, cannot claim a chunk of the next one.
+  static uint64_t pack(uint64_t generation, uint64_t chunks, uint64_t next) { return generation << 32 | chunks << 16 | next; }
+
+  // Takes and runs chunks of `generation` until none is left.
+  void work(uint64_t generation) {
+    for (uint64_t state = work_.load(std::memory_order_acquire);;) {
+      const uint64_t chunks = state >> 16 & 0xffff, next = state & 0xffff;
+      if (state >> 32 != generation || next >= chunks) return;
+      if (!work_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      (*body_)(static_cast<int>(next));
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<int>(chunks)) done_.notify_one();
+      state = work_.load(std::memory_order_acquire);
+    }
+  }
 
   void grow(int n) {
     while (static_cast<int>(workers_.size()) < n) {
       Worker& w = workers_.emplace_back();  // a deque: earlier workers stay where they are
-      const int c = static_cast<int>(workers_.size());
-      std::thread([this, &w, c] { serve(w, c); }).detach();  // the pool lives as long as the process
+      std::thread([this, &w] { serve(w); }).detach();  // the pool lives as long as the process
     }
   }
 
-  void serve(Worker& w, int c) {
+  void serve(Worker& w) {
     for (uint32_t seen = 0;;) {
       seen = wait_change(w.turn, seen, kWorkerSpin);
-      (*body_)(c);
-      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) remaining_.notify_one();
+      work(work_.load(std::memory_order_acquire) >> 32);
     }
   }
 
   std::deque<Worker> workers_;
   const std::function<void(int)>* body_ = nullptr;
-  std::atomic<int> remaining_{0};
+  uint64_t generation_ = 0;          // the caller's own count of runs (one run at a time: pool_mutex)
+  std::atomic<uint64_t> work_{0};    // pack(generation, chunks, next free chunk)
+  std::atomic<int> done_{0};         // chunks of this run finished
 };
 
 std::mutex pool_mutex;          // one run at a time
@@ -151,8 +185,9 @@ void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t
   if (in_chunk || !lock.try_lock()) {
     for (int c = 0; c < chunks; ++c) body(c);
   } else {
+    const int threads = blas_threads();
     OneBlasThread one;  // each chunk's GEMMs run single-threaded, side by side
-    pool().run(chunks, body);
+    pool().run(chunks, threads, body);
   }
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);

@@ -8,11 +8,14 @@
 // the copies too. While chunks run, OpenBLAS is held to one thread.
 //
 // The chunks run on a pool of threads started on first use and kept (one
-// fewer than the thread count: the caller runs the first chunk). Starting a
-// std::thread per call cost ~50 us and started the second chunk late; a
-// pool thread is handed its chunk through an atomic counter it is spinning
-// on (or, after 200 us idle, sleeping on). Chunk c always covers the same
-// range and gets index c, so results do not depend on which thread ran it.
+// fewer than the thread count: the caller works too). Starting a std::thread
+// per call cost ~50 us and started the second chunk late; a pool thread is
+// woken through an atomic counter it is spinning on (or, after 200 us idle,
+// sleeping on). The caller and the pool threads then take the chunks one at
+// a time from a shared counter, so on a busy machine, where another process
+// holds a core and a pool thread is not running, the caller runs that
+// thread's chunk itself instead of waiting for it. Chunk c always covers the
+// same range and gets index c, so results do not depend on which thread ran it.
 #pragma once
 
 #include <cstdint>

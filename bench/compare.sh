@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # bench/compare.sh — dgm's bench_train against the libtorch reference, same machine, same run.
 #
-#   bench/compare.sh [--threads "1 2"] [--only overhead,matmul] [--rounds 2] [--quick] [--memory]
+#   bench/compare.sh [--threads "1 2"] [--only overhead,matmul] [--rounds 2] [--quick] [--memory] [--busy]
+#
+# --busy runs one busy-loop process beside both engines for the whole measurement (a student's
+# laptop with a browser at work): it shows whether each side's 2-thread step degrades gracefully.
+# With threads 1 and 2, a last table gives each side's 2-thread step over its own 1-thread step.
 #
 # Builds ../shared/bench/torch_ref.cpp and the project's own twins
 # (bench/torch_flow_ref.cpp: i_realnvp_img_b64; bench/torch_gan_ref.cpp:
@@ -17,7 +21,7 @@
 # round median / best (1.00: no noise). Raw outputs stay in build/bench-ref/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-THREADS="1 2"; ONLY="overhead,matmul"; ROUNDS=2; QUICK=""; MEMORY=0
+THREADS="1 2"; ONLY="overhead,matmul"; ROUNDS=2; QUICK=""; MEMORY=0; BUSY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) THREADS="$2"; shift 2 ;;
@@ -25,7 +29,8 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS="$2"; shift 2 ;;
     --quick) QUICK="--quick"; shift ;;
     --memory) MEMORY=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --busy) BUSY=1; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +60,12 @@ if [ ! -x "$OUT/sgemm_peak" ] || [ ../shared/bench/sgemm_peak.c -nt "$OUT/sgemm_
       -o "$OUT/sgemm_peak"
 fi
 : > "$OUT/dgm.tsv"; : > "$OUT/torch.tsv"; : > "$OUT/peak.tsv"
+if [ "$BUSY" = 1 ]; then
+  sh -c 'while :; do :; done' &
+  BUSY_PID=$!
+  trap 'kill $BUSY_PID 2>/dev/null' EXIT
+  echo "a busy-loop process (pid $BUSY_PID) runs beside both engines" >&2
+fi
 for r in $(seq 1 "$ROUNDS"); do
   for t in $THREADS; do
     echo "round $r, $t thread(s)..." >&2
@@ -65,7 +76,8 @@ for r in $(seq 1 "$ROUNDS"); do
     done
   done
 done
-for t in $THREADS; do  # the sgemm ceiling with the same kernel and thread count
+if [ "$BUSY" = 1 ]; then kill "$BUSY_PID"; wait "$BUSY_PID" 2>/dev/null || true; fi
+for t in $THREADS; do  # the sgemm ceiling with the same kernel and thread count (on a quiet machine)
   OPENBLAS_NUM_THREADS=$t "$OUT/sgemm_peak" --quick --square-only --no-double | awk -F'\t' -v t="$t" \
     '$1 == "sgemm" && $9 + 0 > best { best = $9 + 0 } END { printf "%s\t%.2f\n", t, best }' >> "$OUT/peak.tsv"
 done
@@ -102,6 +114,26 @@ awk -F'\t' '
     }
     for (th in peak) printf "# sgemm peak (best square median), %s thread(s): %.1f GFLOP/s\n", th, peak[th]
   }' "$OUT/dgm.tsv" "$OUT/torch.tsv" "$OUT/peak.tsv"
+if [[ " $THREADS " == *" 1 "* && " $THREADS " == *" 2 "* ]]; then
+  echo
+  [ "$BUSY" = 1 ] && echo "# with one busy-loop process beside them:"
+  awk -F'\t' '
+    FNR == 1 { file++ }
+    /^#/ || $1 == "workload" { next }
+    { key = $1 "\t" $2; v = $3 + 0
+      if (file == 1 && (!(key in d) || v < d[key])) d[key] = v
+      if (file == 2 && (!(key in t) || v < t[key])) t[key] = v
+      if (!($1 in seen)) { seen[$1] = 1; names[++n] = $1 } }
+    END {
+      printf "%-24s %16s %16s\n", "workload", "dgm 2t / 1t", "libtorch 2t / 1t"
+      for (i = 1; i <= n; i++) {
+        w = names[i]; a = w "\t1"; b = w "\t2"
+        if (!(a in d) || !(b in d)) continue
+        lt = (a in t && b in t) ? sprintf("%16.2f", t[b] / t[a]) : sprintf("%16s", "-")
+        printf "%-24s %16.2f %s\n", w, d[b] / d[a], lt
+      }
+    }' "$OUT/dgm.tsv" "$OUT/torch.tsv"
+fi
 if [ "$MEMORY" = 1 ]; then
   echo
   printf "%-10s %14s %14s %7s\n" "workload" "dgm peak MB" "libtorch MB" "ratio"
