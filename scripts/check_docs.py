@@ -31,9 +31,7 @@ A failure names the page, the line and what is missing; the exit code is 1.
 import argparse
 import difflib
 import html
-import itertools
 import json
-import os
 import re
 import subprocess
 import sys
@@ -340,9 +338,6 @@ def check_check_tables(runs, sources, lessons, page, text, report):
 
 
 # ------------------------------------------------------------------ 6. equations
-EQUATION = re.compile(r"^\s{4}.*\S\s+\((\d+)\)\s*$|^.*\S\s+\((\d+)\)\s*$")
-
-
 def check_pointer(root, sources, page, n, numbers, paragraph, report):
     """The paragraph right after an equation block starts with "Code:" and names, in backticks, the
     files (`models/flows.cpp`) and the functions in them (`AdditiveCoupling::forward`) that compute it."""

@@ -214,11 +214,24 @@ void write_all(int fd, const std::string& s) {
   }
 }
 
-}  // namespace
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
+
+// A whole file as text; false when it cannot be read.
+bool read_text(const std::string& path, std::string& text) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::stringstream s;
+  s << in.rdbuf();
+  text = s.str();
+  return true;
+}
+
+// The line an untouched stub holds for each function of the exercise.
+std::string todo_line(const std::string& exercise) { return "DGM_TODO(\"" + exercise + "\")"; }
+
+}  // namespace
 
 ExerciseResult grade_in_process(const Exercise& ex) {
   const auto start = std::chrono::steady_clock::now();
@@ -362,15 +375,13 @@ void add_library_check(Exercise& ex, const std::vector<std::string>& library_twi
                            const size_t slash = file.rfind('/');
                            path = std::string(DGM_SOURCE_DIR) + "/" + file.substr(0, slash) + "/solution" + file.substr(slash);
                          }
-                         std::ifstream in(path);
-                         if (!in) {
+                         std::string text;
+                         if (!read_text(path, text)) {
                            e.that(false, "cannot read " + path, "the grader reads your file to look for library calls");
                            return;
                          }
-                         std::stringstream text;
-                         text << in.rdbuf();
-                         if (text.str().find("DGM_TODO(\"" + name + "\")") != std::string::npos) throw NotImplemented(name, file);
-                         const std::string twin = first_library_twin(text.str(), library_twins);
+                         if (text.find(todo_line(name)) != std::string::npos) throw NotImplemented(name, file);
+                         const std::string twin = first_library_twin(text, library_twins);
                          e.that(twin.empty(), file + " calls " + twin + ", the library's own implementation of this exercise",
                                 "write it from the math in the comment above the function, with the engine's ops");
                        }, essential});
@@ -382,13 +393,18 @@ double time_limit(double reference_seconds) {
 
 std::map<std::string, double> reference_seconds(const std::string& chapter) {
   std::map<std::string, double> out;
-  std::ifstream in(std::string(DGM_SOURCE_DIR) + "/homework/reference_seconds.json");
-  if (!in) return out;
+  const std::string path = std::string(DGM_SOURCE_DIR) + "/homework/reference_seconds.json";
+  std::string text;
+  if (!read_text(path, text)) {
+    std::cerr << "grader: cannot read " << path << "; every exercise gets a 60 s limit (scripts/homework_times.sh writes it)\n";
+    return out;
+  }
   try {
-    const nlohmann::json j = nlohmann::json::parse(in);
+    const nlohmann::json j = nlohmann::json::parse(text);
     if (j.contains(chapter))
       for (const auto& [name, seconds] : j.at(chapter).items()) out[name] = seconds.get<double>();
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    std::cerr << "grader: " << path << " is not valid (" << e.what() << "); every exercise gets a 60 s limit\n";
     return {};
   }
   return out;
@@ -502,11 +518,10 @@ nlohmann::json to_json(const std::string& chapter, const std::vector<ExerciseRes
 }
 
 bool stub_untouched(const std::string& source_dir, const Exercise& ex) {
-  std::ifstream in(source_dir + "/" + ex.file);
-  if (!in) throw std::runtime_error("--stubs-fail-cleanly: cannot read " + source_dir + "/" + ex.file);
-  std::stringstream s;
-  s << in.rdbuf();
-  const std::string text = s.str(), line = "DGM_TODO(\"" + ex.name + "\")";
+  std::string text;
+  if (!read_text(source_dir + "/" + ex.file, text))
+    throw std::runtime_error("--stubs-fail-cleanly: cannot read " + source_dir + "/" + ex.file);
+  const std::string line = todo_line(ex.name);
   int count = 0;
   for (auto at = text.find(line); at != std::string::npos; at = text.find(line, at + 1)) ++count;
   return count >= ex.stub_todos;
