@@ -28,6 +28,7 @@
 #include "lessons/common/lesson.h"
 #include "models/recipes.h"
 #include "models/diffusion.h"
+#include "models/divergences.h"
 #include "models/sample_quality.h"
 #include "models/toolkit/distributions.h"
 #include "models/toolkit/image.h"
@@ -240,30 +241,6 @@ void elbo_two_ways(lesson::Lesson& L, Generator& gen) {
 void simple_vs_bound(lesson::Lesson& L, Generator& gen);
 
 // ------------------------------------------------------------ 7. a 2-D DDPM
-// The energy distance E|X - Y| - (E|X - X'| + E|Y - Y'|) / 2 between two samples (V-statistics).
-double energy_distance(const Tensor& a, const Tensor& b) {
-  auto mean_dist = [](const Tensor& p, const Tensor& q) {
-    const std::vector<double> pv = p.to_vector(), qv = q.to_vector();
-    const size_t n = pv.size() / 2, m = qv.size() / 2;
-    double s = 0;
-    for (size_t i = 0; i < n; ++i)
-      for (size_t j = 0; j < m; ++j) s += std::hypot(pv[2 * i] - qv[2 * j], pv[2 * i + 1] - qv[2 * j + 1]);
-    return s / static_cast<double>(n * m);
-  };
-  return mean_dist(a, b) - 0.5 * (mean_dist(a, a) + mean_dist(b, b));
-}
-
-// n draws from the Gaussian with the rows' mean and covariance (all that a single Gaussian can
-// capture): mean + L z, L L^T = cov + jitter I. float64 [n, D].
-Tensor sample_fitted_gaussian(const Tensor& rows, int64_t n, Generator& gen, double jitter, const std::string& what) {
-  NoGradGuard ng;
-  const models::FeatureStats fit = models::feature_stats(rows);
-  const int64_t d = fit.mean.numel();
-  Tensor cov = fit.cov;
-  for (int64_t k = 0; k < d; ++k) cov.data<double>()[k * d + k] += jitter;
-  return unsqueeze(fit.mean, 0) + mm(gen.normal({n, d}, 0, 1, DType::Float64), linalg::cholesky(cov, what), false, true);
-}
-
 void two_d(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
   const data::Toy toy = data::Toy::TwoMoons;
@@ -271,10 +248,10 @@ void two_d(lesson::Lesson& L, Generator& gen) {
   std::cout << "\n-- 7. DDPM on two moons: eps-MLP on (x_t, sinusoidal embedding of t), L_simple, ancestral sampling (sigma_t^2 = beta_t)\n";
   const Tensor train = data::sample_toy(toy, quick ? 4000 : 20000, gen), held_out = data::sample_toy(toy, n_eval, gen),
                other = data::sample_toy(toy, n_eval, gen);
-  const double reference = energy_distance(held_out, other);
-  const double noise_distance = energy_distance(held_out, gen.normal({n_eval, 2}));
+  const double reference = models::energy_distance(held_out, other);
+  const double noise_distance = models::energy_distance(held_out, gen.normal({n_eval, 2}));
   // a stronger reference: the best single Gaussian
-  const double gaussian_distance = energy_distance(held_out, sample_fitted_gaussian(train, n_eval, gen, 0, "the data's covariance"));
+  const double gaussian_distance = models::energy_distance(held_out, models::sample_fitted_gaussian(train, n_eval, gen, 0, "the data's covariance"));
   std::vector<int64_t> Ts = quick ? std::vector<int64_t>{50, 200} : std::vector<int64_t>{50, 250, 1000};
   std::vector<std::vector<double>> rows;
   double energy_last = 0;
@@ -288,7 +265,7 @@ void two_d(lesson::Lesson& L, Generator& gen) {
     progress::Stopwatch clock;
     const Tensor samples = model.sample(n_eval, gen);
     const double secs = clock.seconds();
-    const double e = energy_distance(held_out, samples);
+    const double e = models::energy_distance(held_out, samples);
     rows.push_back({static_cast<double>(T), e, fr.seconds, secs});
     std::cout << std::fixed << std::setprecision(4) << "   " << std::setw(4) << T << "   " << std::setw(10) << e << "                          "
               << std::setprecision(1) << std::setw(6) << fr.seconds << "   " << std::setprecision(2) << secs << "\n";
@@ -342,7 +319,7 @@ void simple_vs_bound(lesson::Lesson& L, Generator& gen) {
       const Tensor t = m.bound(test, gen).total;
       return t.to_vector();
     }()).first;
-    const double ed = energy_distance(test, m.sample(n_eval, gen));
+    const double ed = models::energy_distance(test, m.sample(n_eval, gen));
     rows.push_back({simple ? 0.0 : 1.0, bound, ed, fr.seconds});
     std::cout << std::fixed << std::setprecision(4) << "   " << (simple ? "L_simple       " : "weighted bound ") << " test -ELBO " << bound
               << " nats per point, energy distance of " << n_eval << " samples " << ed << ", " << std::setprecision(1) << fr.seconds << " s\n";
@@ -529,7 +506,7 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   // (1e-4 on the diagonal: near-constant border pixels would leave the covariance singular)
   const Tensor pixels = m.to_model_space(reshape(slice(train.images, 0, 0, std::min<int64_t>(train.size(), 10000)), {-1, D}));
   const Tensor gaussian_images =
-      reshape(to_unit(sample_fitted_gaussian(pixels, nf, gen, 1e-4, "the pixels' covariance")), {nf, 1, H, W}).to(DType::Float32);
+      reshape(to_unit(models::sample_fitted_gaussian(pixels, nf, gen, 1e-4, "the pixels' covariance")), {nf, 1, H, W}).to(DType::Float32);
   std::cout << "   Frechet distance on the classifier's " << reference.mean.numel() << " features to the " << test.size()
             << " test images (fid_domain: only comparable with itself)\n"
             << "   samples                              count    fid_domain   classes   seconds\n";

@@ -99,4 +99,18 @@ double mmd2_gaussian_mixtures(const GaussianMixture& P, const GaussianMixture& Q
   return expected_kernel(P, P, h) + expected_kernel(Q, Q, h) - 2 * expected_kernel(P, Q, h);
 }
 
+double energy_distance(const Tensor& a, const Tensor& b) {
+  if (a.dim() != 2 || b.dim() != 2 || a.size(1) != 2 || b.size(1) != 2)
+    throw Error("energy_distance: needs two [n, 2] samples, got " + a.shape().str() + " and " + b.shape().str());
+  auto mean_dist = [](const Tensor& p, const Tensor& q) {
+    const std::vector<double> pv = p.to_vector(), qv = q.to_vector();
+    const size_t n = pv.size() / 2, m = qv.size() / 2;
+    double s = 0;
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < m; ++j) s += std::hypot(pv[2 * i] - qv[2 * j], pv[2 * i + 1] - qv[2 * j + 1]);
+    return s / static_cast<double>(n * m);
+  };
+  return mean_dist(a, b) - 0.5 * (mean_dist(a, a) + mean_dist(b, b));
+}
+
 }  // namespace dgm::models

@@ -36,4 +36,9 @@ double expected_kernel(const GaussianMixture& P, const GaussianMixture& Q, doubl
 // MMD^2(P, Q) in closed form.
 double mmd2_gaussian_mixtures(const GaussianMixture& P, const GaussianMixture& Q, double bandwidth);
 
+// The energy distance E|X - Y| - (E|X - X'| + E|Y - Y'|) / 2 between two samples of 2-D points
+// (V-statistics; Szekely & Rizzo 2013): 0 when the distributions are equal, what the 2-D samples
+// of the diffusion and MCMC chapters are measured by. a [n, 2], b [m, 2], any float dtype.
+double energy_distance(const Tensor& a, const Tensor& b);
+
 }  // namespace dgm::models

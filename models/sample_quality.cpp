@@ -143,4 +143,14 @@ SampleQuality sample_quality(ImageClassifier& clf, const Tensor& images, const F
   return q;
 }
 
+Tensor sample_fitted_gaussian(const Tensor& rows, int64_t n, Generator& gen, double jitter, const std::string& what) {
+  NoGradGuard ng;
+  const models::FeatureStats fit = models::feature_stats(rows);
+  const int64_t d = fit.mean.numel();
+  Tensor cov = fit.cov;
+  for (int64_t k = 0; k < d; ++k) cov.data<double>()[k * d + k] += jitter;
+  return unsqueeze(fit.mean, 0) + mm(gen.normal({n, d}, 0, 1, DType::Float64), linalg::cholesky(cov, what), false, true);
+}
+
+
 }  // namespace dgm::models

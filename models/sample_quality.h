@@ -79,6 +79,10 @@ struct FeatureStats {
   int64_t count = 0;
 };
 FeatureStats feature_stats(const Tensor& features);
+// n draws from the Gaussian with the rows' mean and covariance (all that a single Gaussian can
+// capture: the reference a sampler must beat): mean + L z, L L^T = cov + jitter I. float64 [n, D].
+// `what` names the covariance in the error if it is not positive definite.
+Tensor sample_fitted_gaussian(const Tensor& rows, int64_t n, Generator& gen, double jitter, const std::string& what);
 // The Frechet distance between two Gaussians (float64; the matrix square root by
 // symmetric eigen-decompositions, exact for positive semi-definite covariances).
 double frechet_distance(const FeatureStats& a, const FeatureStats& b);
