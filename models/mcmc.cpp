@@ -62,8 +62,13 @@ double mean_of(const std::vector<double>& v) {
 
 }  // namespace
 
-ValueAndGradient value_and_gradient(const LogDensity& log_p, const Tensor& x) {
+ValueAndGradient value_and_gradient(const LogDensity& log_p, const Tensor& x, bool create_graph) {
   GradModeGuard on(true);
+  if (create_graph) {
+    if (!x.requires_grad()) throw Error("mcmc::value_and_gradient: create_graph needs an x that requires grad");
+    Tensor v = log_p(x);
+    return {v, grad({sum(v)}, {x}, {}, true, true)[0]};
+  }
   Tensor leaf = x.detach().contiguous_copy().set_requires_grad(true);
   Tensor v = log_p(leaf);
   if (v.dim() != 1 || v.size(0) != x.size(0))
@@ -150,17 +155,17 @@ Run gibbs_gaussian(const Tensor& mu, const Tensor& Lambda, const Tensor& x0, Sch
 }
 
 // ---------------------------------------------------------------- HMC (4, 5)
-PhasePoint phase_point(const LogDensity& log_p, const Tensor& x, const Tensor& p) {
-  const ValueAndGradient vg = value_and_gradient(log_p, x);
+PhasePoint phase_point(const LogDensity& log_p, const Tensor& x, const Tensor& p, bool create_graph) {
+  const ValueAndGradient vg = value_and_gradient(log_p, x, create_graph);
   return {x, p, vg.value, vg.gradient};
 }
 
-PhasePoint leapfrog(const LogDensity& log_p, PhasePoint z, double eps, int steps) {
-  NoGradGuard ng;
+PhasePoint leapfrog(const LogDensity& log_p, PhasePoint z, double eps, int steps, bool differentiable) {
+  GradModeGuard mode(differentiable);
   z.p = z.p + (0.5 * eps) * z.gradient;  // half a momentum step
   for (int s = 0; s < steps; ++s) {
     z.x = z.x + eps * z.p;  // a full position step
-    const ValueAndGradient vg = value_and_gradient(log_p, z.x);
+    const ValueAndGradient vg = value_and_gradient(log_p, z.x, differentiable);
     z.log_p = vg.value, z.gradient = vg.gradient;
     z.p = z.p + ((s + 1 < steps ? 1.0 : 0.5) * eps) * z.gradient;  // full momentum steps, the last one half
   }
@@ -307,13 +312,13 @@ double log_mean_exp(const std::vector<double>& a) {
   return m + std::log(s / static_cast<double>(a.size()));
 }
 
-Tensor ais(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0, const AISOptions& o, Generator& gen) {
-  check_chains(x0, "ais");
+namespace {
+
+// One AIS run (8). With `adapt`, the step size follows the acceptance rate and `steps` records the
+// schedule; without, `steps` (one per transition) is used as given.
+std::vector<double> ais_run(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0, const AISOptions& o,
+                            Generator& gen, bool adapt, std::vector<double>& steps) {
   const std::vector<double>& b = o.betas;
-  if (b.size() < 2 || b.front() != 0 || b.back() != 1)
-    throw Error("ais: the betas must run from 0 to 1 (got " + std::to_string(b.size()) + " values)");
-  for (size_t t = 1; t < b.size(); ++t)
-    if (!(b[t] > b[t - 1])) throw Error("ais: the betas must increase (beta_" + std::to_string(t) + " = " + std::to_string(b[t]) + ")");
   const int64_t C = x0.size(0);
   Tensor x = x0.contiguous_copy();
   std::vector<double> log_w(C, 0.0), alpha;
@@ -327,11 +332,35 @@ Tensor ais(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0,
     if (t + 1 == b.size()) break;  // the last draw is only weighted
     const double beta = b[t];
     const LogDensity f = [&](const Tensor& y) { return (1 - beta) * log_f0(y) + beta * log_f1(y); };
+    if (!adapt) eps = steps[t - 1];
     const PhasePoint z = hmc_transition(f, phase_point(f, x, Tensor()), eps, o.leapfrog_steps, gen, &alpha);
     x = z.x;
-    eps *= std::exp(0.1 * (mean_of(alpha) - o.target_acceptance));  // towards the target rate
+    if (adapt) {
+      steps.push_back(eps);
+      eps *= std::exp(0.1 * (mean_of(alpha) - o.target_acceptance));  // towards the target rate
+    }
   }
-  return Tensor::from_vector(log_w, {C});
+  return log_w;
+}
+
+}  // namespace
+
+Tensor ais(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0, const AISOptions& o, Generator& gen,
+           const Tensor& pilot_x0) {
+  check_chains(x0, "ais");
+  const std::vector<double>& b = o.betas;
+  if (b.size() < 2 || b.front() != 0 || b.back() != 1)
+    throw Error("ais: the betas must run from 0 to 1 (got " + std::to_string(b.size()) + " values)");
+  for (size_t t = 1; t < b.size(); ++t)
+    if (!(b[t] > b[t - 1])) throw Error("ais: the betas must increase (beta_" + std::to_string(t) + " = " + std::to_string(b[t]) + ")");
+  std::vector<double> steps;
+  if (pilot_x0.defined()) {
+    check_chains(pilot_x0, "ais (pilot)");
+    ais_run(log_f0, log_f1, pilot_x0, o, gen, true, steps);
+  } else {
+    steps.assign(b.size(), o.step_size);
+  }
+  return Tensor::from_vector(ais_run(log_f0, log_f1, x0, o, gen, false, steps), {x0.size(0)});
 }
 
 // ---------------------------------------------------------------- diagnostics (9, 10)

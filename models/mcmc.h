@@ -35,7 +35,9 @@ using LogDensity = std::function<Tensor(const Tensor& x)>;
 struct ValueAndGradient {
   Tensor value, gradient;
 };
-ValueAndGradient value_and_gradient(const LogDensity& log_p, const Tensor& x);
+// With create_graph the results stay on the graph of x (a Hessian-vector product away: the
+// lesson differentiates a whole leapfrog step to show that it preserves volume).
+ValueAndGradient value_and_gradient(const LogDensity& log_p, const Tensor& x, bool create_graph = false);
 
 // (1) in log space: log of the acceptance probability min(1, ratio), never exp() of a
 // log-density (which underflows for the log-densities of images). log_q_back = log q(x | x'),
@@ -77,10 +79,12 @@ Conditional gaussian_conditional(const Tensor& mu, const Tensor& Lambda, const T
 struct PhasePoint {
   Tensor x, p, log_p, gradient;  // [C, D], [C, D], [C], [C, D]
 };
-PhasePoint phase_point(const LogDensity& log_p, const Tensor& x, const Tensor& p);
+PhasePoint phase_point(const LogDensity& log_p, const Tensor& x, const Tensor& p, bool create_graph = false);
 // `steps` leapfrog steps of size eps (4), unit mass matrix: eps/2 momentum, then
 // (position, full momentum) ... and a final half momentum step. One gradient per step.
-PhasePoint leapfrog(const LogDensity& log_p, PhasePoint z, double eps, int steps);
+// differentiable: the step is recorded on the engine's graph, so (x', p') can be differentiated
+// with respect to the (x, p) it started from.
+PhasePoint leapfrog(const LogDensity& log_p, PhasePoint z, double eps, int steps, bool differentiable = false);
 // H = -log pi(x) + |p|^2 / 2 per chain [C] (the kinetic energy of a unit mass matrix).
 Tensor hamiltonian(const PhasePoint& z);
 
@@ -129,13 +133,17 @@ Tensor annealed_langevin(const Score& score, const std::vector<double>& sigmas, 
 // (8): from f_0 (normalised, sampled exactly) to f_1 along f_beta = f_0^(1 - beta) f_1^beta, one HMC
 // transition at each intermediate beta. x0 [C, D] are draws of f_0. Returns log w per chain [C];
 // logmeanexp(log w) estimates log Z_1 - log Z_0 (a stochastic lower bound on it, by Jensen).
+// The step size of each beta's transition is fixed before the run, so that every transition leaves its
+// f_beta invariant whatever the chains do: `step_size` throughout, or -- given pilot draws of f_0
+// (independent of x0) -- the schedule a pilot run from them adapted towards the target acceptance.
 struct AISOptions {
   std::vector<double> betas;  // 0 = beta_0 < ... < beta_T = 1
   double step_size = 0.05;
   int leapfrog_steps = 5;
-  double target_acceptance = 0.65;  // the step size follows each beta's acceptance rate (Robbins-Monro)
+  double target_acceptance = 0.65;  // the pilot run's step size follows each beta's acceptance (Robbins-Monro)
 };
-Tensor ais(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0, const AISOptions& o, Generator& gen);
+Tensor ais(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0, const AISOptions& o, Generator& gen,
+           const Tensor& pilot_x0 = Tensor());
 // T + 1 betas from 0 to 1, spaced by a sigmoid (dense at both ends, as Wu et al. 2017 use).
 std::vector<double> sigmoid_betas(int64_t T, double radius = 4.0);
 // log (1/n) sum_i exp(a_i), stable.
