@@ -1,18 +1,20 @@
 // lessons/mcmc.cpp — Markov chain Monte Carlo beside variational inference.
 //
 // VI approximates a posterior by optimisation; MCMC by sampling. This lesson builds the sampling half
-// on the engine (models/mcmc.h) and checks every claim by two routes. Equations: docs/chapters/mcmc.md.
-// 1. A 5-state chain: detailed balance and invariance of the Metropolis-Hastings kernel (the matrix),
-//    and the frequencies of a simulated chain (the rule, with an asymmetric proposal).
-// 2. A banana: the random-walk chain's histogram against the density's integrals over the bins.
-// 3. Gibbs: a Gaussian's conditionals (the formula vs Bayes' rule by quadrature), the chain's moments.
-// 4. HMC's leapfrog: the engine's gradient vs the analytic one, reversibility, volume preservation
-//    (the Jacobian of a step, by the engine), the energy error's O(eps^2) slope.
-// 5. HMC vs mean-field VI on the ELBO chapter's correlated linear-Gaussian posterior.
-// 6. Annealed importance sampling: = importance sampling with no intermediate step, unbiased for Z,
-//    and log p(x) of the VAE chapter's model against IWAE and the ELBO.
-// 7. Energies and scores: the score of a noised mixture, eps-prediction = -sigma_t score, denoising
-//    score matching sampled by annealed Langevin dynamics, an energy-based model by contrastive divergence.
+// on the engine (models/mcmc.h) and checks every claim by two routes. Equations and the steps below:
+// docs/chapters/mcmc.md.
+// 1.  A 5-state chain: detailed balance and invariance of the Metropolis-Hastings kernel (the matrix),
+//     and the frequencies of a simulated chain (the rule, with an asymmetric proposal).
+// 1b. A banana: the random-walk chain's histogram against the density's integrals over the bins.
+// 2.  Gibbs: a Gaussian's conditionals (the formula vs Bayes' rule by quadrature), the chain's moments.
+// 3.  HMC's leapfrog: the engine's gradient vs the analytic one, reversibility, volume preservation
+//     (the Jacobian of a step, by the engine), the energy error's O(eps^2) slope.
+// 4.  HMC vs mean-field VI on the ELBO chapter's correlated linear-Gaussian posterior.
+// 5.  Annealed importance sampling: = importance sampling with no intermediate step, unbiased for Z,
+//     and log p(x) of the VAE chapter's model against IWAE and the ELBO.
+// 6.  Diagnostics (ESS, split R-hat): used throughout; trace and autocorrelation pictures after 1b.
+// 7.  Energies and scores: the score of a noised mixture, eps-prediction = -sigma_t score, denoising
+//     score matching sampled by annealed Langevin dynamics, an energy-based model by contrastive divergence.
 #include <array>
 #include <cmath>
 #include <iomanip>
@@ -122,7 +124,7 @@ void discrete_chain(lesson::Lesson& L, Generator& gen) {
              5 + 4 * std::sqrt(10.0));
 }
 
-// ------------------------------------------------------------ 2. a banana, random-walk MH
+// ------------------------------------------------------------ 1b. a banana, random-walk MH
 // x1 ~ N(0, 1), x2 | x1 ~ N(x1^2, s^2): log pi = -x1^2 / 2 - (x2 - x1^2)^2 / (2 s^2) (Z = 2 pi s).
 const double kBananaS = 0.5;
 Tensor banana(const Tensor& x) {
@@ -145,7 +147,7 @@ struct TracePlots {
 
 TracePlots banana_mh(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
-  std::cout << "\n-- 2. Random-walk Metropolis on a banana: x1 ~ N(0, 1), x2 | x1 ~ N(x1^2, " << kBananaS << "^2); 4 chains\n";
+  std::cout << "\n-- 1b. Random-walk Metropolis on a banana: x1 ~ N(0, 1), x2 | x1 ~ N(x1^2, " << kBananaS << "^2); 4 chains\n";
   const Tensor x0 = gen.normal({4, 2}, 0, 2, DType::Float64);
   const mcmc::Run mh = mcmc::random_walk_metropolis(banana, x0, 0.6, {1000, quick ? 10000 : 40000}, gen);
   const mcmc::Run hmc = mcmc::hmc(banana, x0, {0.2, 10}, {500, quick ? 2000 : 8000}, gen);
@@ -199,9 +201,9 @@ void trace_pictures(lesson::Lesson& L, const TracePlots& t) {
   std::cout << "   wrote trace.png, autocorrelation.png\n";
 }
 
-// ------------------------------------------------------------ 3. Gibbs
+// ------------------------------------------------------------ 2. Gibbs
 void gibbs(lesson::Lesson& L, Generator& gen) {
-  std::cout << "\n-- 3. Gibbs sampling of N(mu, Sigma), mu = (1, -1), sd (1, sqrt 2), correlation 0.9\n";
+  std::cout << "\n-- 2. Gibbs sampling of N(mu, Sigma), mu = (1, -1), sd (1, sqrt 2), correlation 0.9\n";
   const double r = 0.9, s2 = std::sqrt(2.0), c12 = r * 1 * s2;
   const double det = 1 * 2 - c12 * c12;
   const Tensor mu = Tensor::from_vector(std::vector<double>{1, -1}, {2});
@@ -228,9 +230,9 @@ void gibbs(lesson::Lesson& L, Generator& gen) {
   L.check_close("the Gibbs chain's covariance of x1 and x2 vs 0.9 sqrt(2) (4 standard errors)", cov.mean, c12, 4 * cov.se);
 }
 
-// ------------------------------------------------------------ 4. the leapfrog integrator
+// ------------------------------------------------------------ 3. the leapfrog integrator
 void leapfrog_checks(lesson::Lesson& L, Generator& gen) {
-  std::cout << "\n-- 4. HMC's leapfrog on the banana, with the engine's gradients\n";
+  std::cout << "\n-- 3. HMC's leapfrog on the banana, with the engine's gradients\n";
   {  // the engine's gradient vs the analytic one: d/dx1 = -x1 + 2 x1 (x2 - x1^2) / s^2, d/dx2 = -(x2 - x1^2) / s^2
     const Tensor x = banana_draws(64, gen);
     const mcmc::ValueAndGradient vg = mcmc::value_and_gradient(banana, x);
@@ -307,7 +309,7 @@ void leapfrog_checks(lesson::Lesson& L, Generator& gen) {
 
 namespace {
 
-// ------------------------------------------------------------ 5. MCMC vs VI on one posterior
+// ------------------------------------------------------------ 4. MCMC vs VI on one posterior
 // The ELBO chapter's model with k = 2 latents: z ~ N(0, I), x | z ~ N(W z, s^2 I) in 3 dimensions; W's
 // columns nearly parallel, so the posterior N(m, S), S^-1 = Lambda = I + W^T W / s^2, is strongly correlated.
 struct Posterior {
@@ -369,10 +371,10 @@ void mcmc_vs_vi(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
   const Posterior post;
   const double rho = post.S[0][1] / std::sqrt(post.S[0][0] * post.S[1][1]);
-  std::cout << "\n-- 5. The same posterior by HMC and by mean-field VI: p(z | x) = N(m, S), m = (" << fmt(post.m[0]) << ", "
+  std::cout << "\n-- 4. The same posterior by HMC and by mean-field VI: p(z | x) = N(m, S), m = (" << fmt(post.m[0]) << ", "
             << fmt(post.m[1]) << "), correlation " << fmt(rho) << "\n";
   const Tensor x0 = gen.normal({4, 2}, 0, 3, DType::Float64);
-  const mcmc::Schedule sched{500, quick ? 3000 : 12000};
+  const mcmc::Schedule sched{500, quick ? 8000 : 40000};
   // L = 7 steps of ~0.2: about a quarter turn of the posterior's long axis (sd ~0.93), where successive
   // draws are least correlated in both the mean and the square
   const mcmc::Run h = mcmc::hmc(post.log_joint(), x0, {0.2, 7}, sched, gen);
@@ -433,10 +435,10 @@ void mcmc_vs_vi(lesson::Lesson& L, Generator& gen) {
   std::cout << "   wrote posterior.png\n";
 }
 
-// ------------------------------------------------------------ 6. annealed importance sampling
+// ------------------------------------------------------------ 5. annealed importance sampling
 void ais_checks(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
-  std::cout << "\n-- 6. Annealed importance sampling from f_0 = N(0, 2^2 I) to the banana (Z = 2 pi s = " << fmt(2 * M_PI * kBananaS) << ")\n";
+  std::cout << "\n-- 5. Annealed importance sampling from f_0 = N(0, 2^2 I) to the banana (Z = 2 pi s = " << fmt(2 * M_PI * kBananaS) << ")\n";
   const mcmc::LogDensity f0 = [](const Tensor& x) { return sum(x * x, {1}) * (-1.0 / 8) - std::log(2 * M_PI * 4); };
   {
     const Tensor x0 = gen.normal({1000, 2}, 0, 2, DType::Float64);
@@ -470,7 +472,7 @@ void ais_vae(lesson::Lesson& L, double minutes, Generator& gen) {
   const data::DataSet d = lesson::harness::data_for(recipe.data, opt);
   lesson::harness::Settings s = lesson::harness::settings_from(opt);
   s.minutes = minutes;
-  std::cout << "\n-- 6b. log p(x) of the VAE chapter's model (" << recipe.tag << ") by AIS, IWAE and the ELBO\n";
+  std::cout << "\n-- 5b. log p(x) of the VAE chapter's model (" << recipe.tag << ") by AIS, IWAE and the ELBO\n";
   const lesson::harness::Obtained got = lesson::harness::obtain(recipe, d, s, gen);
   std::cout << "   the model: " << got.title << ", " << got.source << "\n";
   auto& vae = dynamic_cast<models::VAE&>(*got.model);

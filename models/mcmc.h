@@ -14,7 +14,7 @@
 //   Langevin (ULA)        x' = x + eps/2 grad log pi(x) + sqrt(eps) z;  MALA: + the MH test of (1)  (6)
 //   AIS                   log w = sum_t (beta_t - beta_{t-1}) (log f_1(x_{t-1}) - log f_0(x_{t-1})),
 //                         Z_1 / Z_0 = E[w]                                                        (8)
-//   Annealed Langevin     ULA on the score s(x, sigma_i) for sigma_1 > ... > sigma_L               (11)
+//   Annealed Langevin     ULA on the score s(x, sigma_i) for sigma_1 > ... > sigma_L         (step 7)
 //   ESS, split R-hat      Stan's multi-chain estimators (Geyer's initial monotone sequence)      (9, 10)
 #pragma once
 
@@ -123,7 +123,7 @@ PhasePoint hmc_transition(const LogDensity& log_p, const PhasePoint& z, double e
 // (the proposal's asymmetry corrected in (1); step size adapted to 0.574 during warm-up).
 Run langevin(const LogDensity& log_p, const Tensor& x0, double eps, bool metropolis, Schedule s, Generator& gen);
 
-// Annealed Langevin dynamics (11) with a score s(x, i) ~ grad log p_sigma_i(x), sigma_0 > sigma_1 > ...:
+// Annealed Langevin dynamics (step 7) with a score s(x, i) ~ grad log p_sigma_i(x), sigma_0 > sigma_1 > ...:
 // `steps` ULA steps at each level, step size eps * sigma_i^2 / sigma_last^2.
 using Score = std::function<Tensor(const Tensor& x, int64_t level)>;
 Tensor annealed_langevin(const Score& score, const std::vector<double>& sigmas, Tensor x, int steps, double eps,

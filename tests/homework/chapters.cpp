@@ -10,6 +10,7 @@
 #include "homework/gan/exercises.h"
 #include "homework/intro/exercises.h"
 #include "homework/likelihood/exercises.h"
+#include "homework/mcmc/exercises.h"
 #include "homework/vae/exercises.h"
 #include "tests/helpers.h"
 #include "tests/homework/helpers.h"
@@ -47,6 +48,7 @@ static const std::vector<std::pair<std::string, std::vector<hw::Exercise>>>& cha
       {"gan", hw::gan::exercises(hw::gan::linked())},
       {"diffusion", hw::diffusion::exercises(hw::diffusion::linked())},
       {"likelihood", hw::likelihood::exercises(hw::likelihood::linked())},
+      {"mcmc", hw::mcmc::exercises(hw::mcmc::linked())},
   };
   return all;
 }
