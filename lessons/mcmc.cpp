@@ -30,6 +30,7 @@
 #include "models/diffusion.h"
 #include "models/divergences.h"
 #include "models/mcmc.h"
+#include "models/mixtures.h"
 #include "models/recipes.h"
 #include "models/sample_quality.h"
 #include "models/toolkit/plot.h"
@@ -228,6 +229,55 @@ void gibbs(lesson::Lesson& L, Generator& gen) {
   const ChainMean cov = chain_mean(map2(a, b, [](double u, double w) { return (u - 1) * (w + 1); }));
   L.check_close("the Gibbs chain's mean of x2 vs -1 (4 standard errors, ESS " + fmt(mb.ess, 3) + ")", mb.mean, -1, 4 * mb.se);
   L.check_close("the Gibbs chain's covariance of x1 and x2 vs 0.9 sqrt(2) (4 standard errors)", cov.mean, c12, 4 * cov.se);
+}
+
+// ------------------------------------------------------------ 2b. Gibbs for the EM chapter's Bernoulli mixture
+void gibbs_mixture(lesson::Lesson& L, Generator& gen) {
+  const bool quick = L.options().quick;
+  const int64_t K = 2, D = 16, N = quick ? 300 : 1000;
+  std::cout << "\n-- 2b. Gibbs sampling of the EM chapter's Bernoulli mixture (K = 2, D = 16, " << N
+            << " points), Dirichlet(1) and Beta(1, 1) priors\n";
+  models::BernoulliMixture truth;
+  truth.weights = Tensor::from_vector(std::vector<double>{0.35, 0.65}, {K});
+  truth.means = gen.uniform({K, D}, 0.1, 0.9, DType::Float64);
+  const Tensor X = truth.sample(N, gen).to(DType::Float64);
+  const models::BernoulliMixture start = models::init_bernoulli_mixture(K, D, gen);
+  // (3b) against the EM chapter's E-step at the same parameters
+  const Tensor r_gibbs = mcmc::assignment_probabilities(X, start.weights, start.means);
+  const double worst = max(abs(r_gibbs - models::e_step(start, X))).item();
+  L.check_close("Gibbs's assignment probabilities p(z_n = k | x_n, pi, theta) vs the EM chapter's E-step (largest difference)", worst, 0.0, 1e-12);
+  // The chain, and EM from the same start (with a = 1 its M-step is the Beta(1, 1) posterior's mean
+  // of theta at hard assignments): the posterior means should sit within their posterior sd of EM's.
+  const mcmc::BernoulliMixtureDraws draws = mcmc::gibbs_bernoulli_mixture(X, start.weights, start.means, 1, 1, 1, {100, quick ? 400 : 1500}, gen);
+  models::BernoulliMixture em = start;
+  for (int it = 0; it < 200; ++it) em = models::m_step_bernoulli(X, models::e_step(em, X), 1.0);
+  std::vector<double> mean(K * D + K, 0.0), sq(K * D + K, 0.0);
+  const double S = static_cast<double>(draws.means.size());
+  for (size_t i = 0; i < draws.means.size(); ++i) {
+    const std::vector<double> m = draws.means[i].to_vector(), w = draws.weights[i].to_vector();
+    for (int64_t j = 0; j < K * D; ++j) mean[j] += m[j] / S, sq[j] += m[j] * m[j] / S;
+    for (int64_t k = 0; k < K; ++k) mean[K * D + k] += w[k] / S, sq[K * D + k] += w[k] * w[k] / S;
+  }
+  // the components' labels: match the chain's to EM's by the closer assignment of theta
+  const std::vector<double> em_m = em.means.to_vector(), em_w = em.weights.to_vector();
+  double straight = 0, swapped = 0;
+  for (int64_t d = 0; d < D; ++d)
+    straight += std::abs(mean[d] - em_m[d]) + std::abs(mean[D + d] - em_m[D + d]),
+        swapped += std::abs(mean[d] - em_m[D + d]) + std::abs(mean[D + d] - em_m[d]);
+  const bool swap = swapped < straight;
+  double worst_z = 0;
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t d = 0; d <= D; ++d) {  // d = D: the weight
+      const int64_t kk = swap ? 1 - k : k;
+      const size_t j = d < D ? static_cast<size_t>(kk * D + d) : static_cast<size_t>(K * D + kk);
+      const double sd = std::sqrt(std::max(sq[j] - mean[j] * mean[j], 1e-12));
+      const double e = d < D ? em_m[k * D + d] : em_w[k];
+      worst_z = std::max(worst_z, std::abs(mean[j] - e) / sd);
+    }
+  std::cout << "   " << draws.means.size() << " sweeps kept; weights: Gibbs posterior mean (" << fmt(mean[K * D + (swap ? 1 : 0)], 3) << ", "
+            << fmt(mean[K * D + (swap ? 0 : 1)], 3) << "), EM (" << fmt(em_w[0], 3) << ", " << fmt(em_w[1], 3) << "), truth (0.35, 0.65)\n";
+  L.check_le("Gibbs's posterior means of the 34 parameters vs EM's estimates: the largest |difference| / posterior sd <= 3",
+             worst_z, 3.0);
 }
 
 // ------------------------------------------------------------ 3. the leapfrog integrator
@@ -787,6 +837,7 @@ int main(int argc, char** argv) {
     discrete_chain(L, gen);
     trace_pictures(L, banana_mh(L, gen));
     gibbs(L, gen);
+    gibbs_mixture(L, gen);
     leapfrog_checks(L, gen);
     mcmc_vs_vi(L, gen);
     ais_checks(L, gen);

@@ -154,6 +154,68 @@ Run gibbs_gaussian(const Tensor& mu, const Tensor& Lambda, const Tensor& x0, Sch
   return {rec.tensor(), 1.0, 0, 0, clock.seconds()};
 }
 
+// ---------------------------------------------------------------- Gibbs for a Bernoulli mixture (3b)
+double gamma_draw(double shape, Generator& gen) {
+  if (!(shape > 0)) throw Error("gamma_draw: the shape must be positive, got " + std::to_string(shape));
+  if (shape < 1) return gamma_draw(shape + 1, gen) * std::pow(gen.uniform01(), 1 / shape);  // boost, then scale
+  const double d = shape - 1.0 / 3, c = 1 / std::sqrt(9 * d);
+  for (;;) {
+    double x, v;
+    do {
+      x = gen.normal01();
+      v = 1 + c * x;
+    } while (v <= 0);
+    v = v * v * v;
+    const double u = gen.uniform01();
+    if (std::log(u) < 0.5 * x * x + d - d * v + d * std::log(v)) return d * v;
+  }
+}
+
+double beta_draw(double a, double b, Generator& gen) {
+  const double x = gamma_draw(a, gen), y = gamma_draw(b, gen);
+  return x / (x + y);
+}
+
+Tensor assignment_probabilities(const Tensor& X, const Tensor& weights, const Tensor& means) {
+  NoGradGuard ng;
+  // log pi_k + sum_d [x log theta + (1 - x) log(1 - theta)], normalised by a logsumexp over k
+  const Tensor lj = unsqueeze(log(weights), 0) + mm(X, log(means), false, true) + mm(1.0 - X, log(1.0 - means), false, true);
+  return exp(lj - logsumexp(lj, {1}, true));
+}
+
+BernoulliMixtureDraws gibbs_bernoulli_mixture(const Tensor& X, const Tensor& start_weights, const Tensor& start_means,
+                                              double alpha, double a, double b, Schedule s, Generator& gen) {
+  const int64_t N = X.size(0), D = X.size(1), K = start_weights.numel();
+  if (start_means.dim() != 2 || start_means.size(0) != K || start_means.size(1) != D)
+    throw Error("gibbs_bernoulli_mixture: means " + start_means.shape().str() + " for " + std::to_string(K) + " weights and X " + X.shape().str());
+  Tensor w = start_weights.to(DType::Float64).contiguous_copy(), m = start_means.to(DType::Float64).contiguous_copy();
+  const std::vector<double> x = X.to(DType::Float64).to_vector();
+  BernoulliMixtureDraws out;
+  for (int64_t sweep = 0; sweep < s.warmup + s.samples; ++sweep) {
+    const std::vector<double> r = assignment_probabilities(X.to(DType::Float64), w, m).to_vector();
+    std::vector<double> count(K, 0.0), ones(static_cast<size_t>(K * D), 0.0);
+    for (int64_t n = 0; n < N; ++n) {  // z_n | x_n, pi, theta
+      double u = gen.uniform01();
+      int64_t k = 0;
+      while (k + 1 < K && u >= r[n * K + k]) u -= r[n * K + k], ++k;
+      count[k] += 1;
+      for (int64_t d = 0; d < D; ++d) ones[k * D + d] += x[n * D + d];
+    }
+    std::vector<double> g(K);  // pi | z ~ Dirichlet(alpha + n_k): normalised Gamma draws
+    double total = 0;
+    for (int64_t k = 0; k < K; ++k) total += g[k] = gamma_draw(alpha + count[k], gen);
+    std::vector<double> wv(K), mv(static_cast<size_t>(K * D));
+    for (int64_t k = 0; k < K; ++k) {
+      wv[k] = g[k] / total;
+      for (int64_t d = 0; d < D; ++d) mv[k * D + d] = beta_draw(a + ones[k * D + d], b + count[k] - ones[k * D + d], gen);
+    }
+    w = Tensor::from_vector(wv, {K});
+    m = Tensor::from_vector(mv, {K, D});
+    if (sweep >= s.warmup) out.weights.push_back(w), out.means.push_back(m);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- HMC (4, 5)
 PhasePoint phase_point(const LogDensity& log_p, const Tensor& x, const Tensor& p, bool create_graph) {
   const ValueAndGradient vg = value_and_gradient(log_p, x, create_graph);

@@ -74,6 +74,24 @@ struct Conditional {
 };
 Conditional gaussian_conditional(const Tensor& mu, const Tensor& Lambda, const Tensor& x, int64_t i);
 
+// Gibbs sampling of a Bernoulli mixture with conjugate priors (the EM chapter's model, Bayesian):
+//   pi ~ Dirichlet(alpha 1),  theta_kd ~ Beta(a, b),  z_n ~ pi,  x_nd | z_n = k ~ Bernoulli(theta_kd)
+// one sweep draws, in turn,
+//   z_n | x_n, pi, theta    with p(z_n = k | ...) = pi_k prod_d theta_kd^x (1 - theta_kd)^(1 - x) / sum_j (...)  (3b)
+//   pi | z                  ~ Dirichlet(alpha + n_1, ..., alpha + n_K)
+//   theta_kd | z, x         ~ Beta(a + sum_{n: z_n = k} x_nd, b + n_k - sum_{n: z_n = k} x_nd)
+// X [N, D] of 0/1 (float64); the chain starts from `start` (weights [K], means [K, D]).
+struct BernoulliMixtureDraws {
+  std::vector<Tensor> weights, means;  // one per kept sweep: [K], [K, D]
+};
+BernoulliMixtureDraws gibbs_bernoulli_mixture(const Tensor& X, const Tensor& start_weights, const Tensor& start_means,
+                                              double alpha, double a, double b, Schedule s, Generator& gen);
+// (3b): the assignment probabilities p(z_n = k | x_n, pi, theta), [N, K], in the log domain.
+Tensor assignment_probabilities(const Tensor& X, const Tensor& weights, const Tensor& means);
+// Gamma(shape, 1) draws (Marsaglia & Tsang 2000), and from them Beta and Dirichlet.
+double gamma_draw(double shape, Generator& gen);
+double beta_draw(double a, double b, Generator& gen);
+
 // ---------------------------------------------------------------- Hamiltonian Monte Carlo
 // A point of phase space for C chains: position, momentum, and log pi with its gradient at x.
 struct PhasePoint {

@@ -5,6 +5,7 @@
 
 #include "autograd/ops.h"
 #include "helpers.h"
+#include "models/divergences.h"
 #include "models/mcmc.h"
 
 using namespace dgm;
@@ -156,4 +157,33 @@ TEST_CASE("AIS with no intermediate distribution is importance sampling; with ma
   CHECK(std::abs(m - 2 * M_PI * 0.25) < 4 * se);
   CHECK(se < 0.05 * 2 * M_PI * 0.25);  // the transitions made it precise (IS alone: far wider)
   CHECK_THROWS_WITH(mcmc::ais(f0, f1, x0, {{0, 0.5}, 0.1, 3, 0.65}, gen), Catch::Contains("from 0 to 1"));
+}
+
+TEST_CASE("Gamma and Beta draws have their distributions' means and variances", "[mcmc]") {
+  Generator gen(6);
+  for (double shape : {0.4, 1.0, 3.5}) {
+    double m = 0, v = 0;
+    const int n = 40000;
+    std::vector<double> x(n);
+    for (auto& a : x) a = mcmc::gamma_draw(shape, gen), m += a / n;
+    for (double a : x) v += (a - m) * (a - m) / (n - 1);
+    CHECK(m == Approx(shape).margin(5 * std::sqrt(shape / n)));
+    CHECK(v == Approx(shape).epsilon(0.08));
+  }
+  double m = 0;
+  for (int i = 0; i < 20000; ++i) m += mcmc::beta_draw(2, 5, gen) / 20000;
+  CHECK(m == Approx(2.0 / 7).margin(5 * std::sqrt(2.0 * 5 / (49 * 8) / 20000)));
+}
+
+TEST_CASE("the energy distance: 0 for a sample against itself, |a - b| for two points, and it sees a shift", "[mcmc]") {
+  const Tensor a = Tensor::from_vector(std::vector<double>{0, 0}, {1, 2}), b = Tensor::from_vector(std::vector<double>{3, 4}, {1, 2});
+  CHECK(models::energy_distance(a, b) == Approx(5.0));
+  Generator gen(7);
+  const Tensor x = gen.normal({300, 2}, 0, 1, DType::Float64);
+  CHECK(models::energy_distance(x, x) == Approx(0.0).margin(1e-12));
+  // N(0, I) vs N((1, 0), I): E|X - Y| - E|X - X'| > 0, and larger than between two samples of one distribution
+  const double same = models::energy_distance(x, gen.normal({300, 2}, 0, 1, DType::Float64));
+  const double shifted = models::energy_distance(x, gen.normal({300, 2}, 0, 1, DType::Float64) + Tensor::from_vector(std::vector<double>{1, 0}, {1, 2}));
+  CHECK(shifted > 10 * same);
+  CHECK_THROWS_WITH(models::energy_distance(x, gen.normal({3, 3})), Catch::Contains("[3, 3]"));
 }
