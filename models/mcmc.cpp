@@ -392,7 +392,7 @@ std::vector<double> ais_run(const LogDensity& log_f0, const LogDensity& log_f1, 
       for (int64_t c = 0; c < C; ++c) log_w[c] += (b[t] - b[t - 1]) * d.at(c);
     }
     if (t + 1 == b.size()) break;  // the last draw is only weighted
-    const double beta = b[t];
+    const double beta = b[t];  // transition t - 1 of T - 1
     const LogDensity f = [&](const Tensor& y) { return (1 - beta) * log_f0(y) + beta * log_f1(y); };
     if (!adapt) eps = steps[t - 1];
     const PhasePoint z = hmc_transition(f, phase_point(f, x, Tensor()), eps, o.leapfrog_steps, gen, &alpha);
@@ -407,22 +407,31 @@ std::vector<double> ais_run(const LogDensity& log_f0, const LogDensity& log_f1, 
 
 }  // namespace
 
-Tensor ais(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0, const AISOptions& o, Generator& gen,
-           const Tensor& pilot_x0) {
-  check_chains(x0, "ais");
-  const std::vector<double>& b = o.betas;
+static void check_betas(const std::vector<double>& b) {
   if (b.size() < 2 || b.front() != 0 || b.back() != 1)
     throw Error("ais: the betas must run from 0 to 1 (got " + std::to_string(b.size()) + " values)");
   for (size_t t = 1; t < b.size(); ++t)
     if (!(b[t] > b[t - 1])) throw Error("ais: the betas must increase (beta_" + std::to_string(t) + " = " + std::to_string(b[t]) + ")");
-  std::vector<double> steps;
-  if (pilot_x0.defined()) {
-    check_chains(pilot_x0, "ais (pilot)");
-    ais_run(log_f0, log_f1, pilot_x0, o, gen, true, steps);
-  } else {
-    steps.assign(b.size(), o.step_size);
-  }
+}
+
+Tensor ais(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0, const AISOptions& o, Generator& gen) {
+  check_chains(x0, "ais");
+  check_betas(o.betas);
+  std::vector<double> steps = o.step_sizes;
+  if (steps.empty()) steps.assign(o.betas.size() - 2, o.step_size);
+  if (steps.size() != o.betas.size() - 2)
+    throw Error("ais: " + std::to_string(steps.size()) + " step sizes for " + std::to_string(o.betas.size() - 2) +
+                " intermediate distributions");
   return Tensor::from_vector(ais_run(log_f0, log_f1, x0, o, gen, false, steps), {x0.size(0)});
+}
+
+std::vector<double> ais_step_sizes(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& pilot_x0, const AISOptions& o,
+                                   Generator& gen) {
+  check_chains(pilot_x0, "ais_step_sizes");
+  check_betas(o.betas);
+  std::vector<double> steps;
+  ais_run(log_f0, log_f1, pilot_x0, o, gen, true, steps);
+  return steps;
 }
 
 // ---------------------------------------------------------------- diagnostics (9, 10)

@@ -151,17 +151,23 @@ Tensor annealed_langevin(const Score& score, const std::vector<double>& sigmas, 
 // (8): from f_0 (normalised, sampled exactly) to f_1 along f_beta = f_0^(1 - beta) f_1^beta, one HMC
 // transition at each intermediate beta. x0 [C, D] are draws of f_0. Returns log w per chain [C];
 // logmeanexp(log w) estimates log Z_1 - log Z_0 (a stochastic lower bound on it, by Jensen).
-// The step size of each beta's transition is fixed before the run, so that every transition leaves its
-// f_beta invariant whatever the chains do: `step_size` throughout, or -- given pilot draws of f_0
-// (independent of x0) -- the schedule a pilot run from them adapted towards the target acceptance.
+// Each transition's step size is fixed before the run, so that every transition leaves its f_beta
+// invariant whatever the chains do (adapting on the chains being weighted would bias E[w]):
+// `step_sizes` (one per intermediate beta, T - 1 of them), from ais_step_sizes on other chains, or
+// `step_size` throughout.
 struct AISOptions {
   std::vector<double> betas;  // 0 = beta_0 < ... < beta_T = 1
   double step_size = 0.05;
   int leapfrog_steps = 5;
-  double target_acceptance = 0.65;  // the pilot run's step size follows each beta's acceptance (Robbins-Monro)
+  double target_acceptance = 0.65;  // what ais_step_sizes aims at
+  std::vector<double> step_sizes;   // T - 1 values; empty: step_size throughout
 };
-Tensor ais(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0, const AISOptions& o, Generator& gen,
-           const Tensor& pilot_x0 = Tensor());
+Tensor ais(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& x0, const AISOptions& o, Generator& gen);
+// A pilot AIS run from independent draws of f_0 (fewer chains, even another data point's f_1 will
+// do) whose step size follows the acceptance rate towards o.target_acceptance (Robbins-Monro, from
+// o.step_size): the T - 1 step sizes it used, for AISOptions::step_sizes.
+std::vector<double> ais_step_sizes(const LogDensity& log_f0, const LogDensity& log_f1, const Tensor& pilot_x0, const AISOptions& o,
+                                   Generator& gen);
 // T + 1 betas from 0 to 1, spaced by a sigmoid (dense at both ends, as Wu et al. 2017 use).
 std::vector<double> sigmoid_betas(int64_t T, double radius = 4.0);
 // log (1/n) sum_i exp(a_i), stable.

@@ -147,7 +147,10 @@ TEST_CASE("AIS with no intermediate distribution is importance sampling; with ma
   const Tensor w = mcmc::ais(f0, f1, x0, {{0, 1}, 0.1, 3, 0.65}, gen);
   const Tensor is = f1(x0) - f0(x0);
   for (int64_t c = 0; c < 500; ++c) CHECK(w.at(c) == is.at(c));
-  const Tensor wa = mcmc::ais(f0, f1, x0, {mcmc::sigmoid_betas(100), 0.3, 3, 0.65}, gen, gen.normal({100, 2}, 0, 1, DType::Float64));
+  mcmc::AISOptions o{mcmc::sigmoid_betas(100), 0.3, 3, 0.65};
+  o.step_sizes = mcmc::ais_step_sizes(f0, f1, gen.normal({100, 2}, 0, 1, DType::Float64), o, gen);  // a pilot run
+  REQUIRE(o.step_sizes.size() == 99);
+  const Tensor wa = mcmc::ais(f0, f1, x0, o, gen);
   std::vector<double> z;
   for (double a : wa.to_vector()) z.push_back(std::exp(a));
   const double m = mean(z);
