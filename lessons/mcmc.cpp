@@ -751,16 +751,17 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
               << " (the true score's own DSM loss: " << fmt(lesson::mean_and_se(loss_true).first) << ")\n";
     (void)g_se;
   }
-  // ---- annealed Langevin dynamics with the learned score; 8 trajectories kept for the picture
+  // ---- annealed Langevin dynamics with the learned score; 4 trajectories kept for the picture
   std::vector<std::vector<double>> traj;
   const mcmc::Score score = [&](const Tensor& x, int64_t level) {
     const Tensor sigma = Tensor::full({x.size(0), 1}, sigmas[static_cast<size_t>(level)]);
     const Tensor s = sn.score(x, sigma);
     const std::vector<double> v = x.to_vector();
-    for (int c = 0; c < 8; ++c) traj.push_back({v[2 * c], v[2 * c + 1], static_cast<double>(c)});
+    for (int c = 0; c < 4; ++c) traj.push_back({v[2 * c], v[2 * c + 1], static_cast<double>(c)});
     return s;
   };
-  const Tensor dsm_samples = mcmc::annealed_langevin(score, sigmas, gen.normal({n_eval, 2}, 0, 3), quick ? 40 : 100, 2.5e-4 * 0.25, gen);
+  // step eps sigma_i^2 / sigma_L^2 with eps = 0.1 sigma_L^2: each level moves a tenth of its own variance a step
+  const Tensor dsm_samples = mcmc::annealed_langevin(score, sigmas, gen.normal({n_eval, 2}, 0, 3), quick ? 40 : 100, 2.5e-4, gen);
   const double dsm = models::energy_distance(held_out, dsm_samples);
   // ---- an energy-based model p(x) ~ exp(-E(x)) by persistent contrastive divergence with Langevin sampling
   auto energy = nn::mlp<nn::SiLU>({2, 128, 128, 1}, gen);
@@ -819,7 +820,7 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
   plot::scatter_plot(L.path("scores_samples.csv"), L.path("scores_samples.png"), "held-out data (0), DSM + annealed Langevin (1), EBM (2)", 3, 4);
   L.write_csv("langevin_trajectories.csv", {"x", "y", "chain"}, traj);
   plot::scatter_plot(L.path("langevin_trajectories.csv"), L.path("langevin_trajectories.png"),
-                     "annealed Langevin: 8 chains from noise to the modes", 3, 4);
+                     "annealed Langevin: 4 chains from noise to the modes (every step)", 3, 4);
   std::cout << "   wrote scores_samples.png, langevin_trajectories.png\n";
   return seconds;
 }
