@@ -768,7 +768,7 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
   const mcmc::LogDensity log_p = [&](const Tensor& x) { return neg(reshape(energy->forward(x), {x.size(0)})); };
   const mcmc::Score ebm_score = [&](const Tensor& x, int64_t) { return mcmc::value_and_gradient(log_p, x).gradient; };
   Tensor buffer = gen.uniform({8192, 2}, -3, 3);
-  const int ebm_steps = L.epochs(10, 30) * static_cast<int>(train.size(0) / 256);
+  const int ebm_steps = L.epochs(4, 30) * static_cast<int>(train.size(0) / 256);
   std::cout << "\n-- 7c. An energy-based model by persistent contrastive divergence: 20 Langevin steps a step, " << ebm_steps << " steps\n";
   {
     optim::Adam adam(energy->parameters(), L.lr(1e-3), 0.0, 0.999);
