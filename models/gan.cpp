@@ -233,7 +233,8 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
     r.steps = first - 1;
     std::cout << "   " << o.tag << ": resumed from " << state << " at generator step " << r.steps << std::endl;
   }
-  rec.start(o.steps, first - 1);
+  if (o.max_seconds > 0) rec.start_timed(o.max_seconds, o.steps, first - 1);  // (a resumed game's budget starts anew)
+  else rec.start(o.steps, first - 1);
   for (int64_t step = first; step <= o.steps; ++step) {
     // ---- the discriminator (critic): n_critic steps against the frozen generator
     double d_value = 0;
@@ -279,7 +280,7 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
     if (train::stop_requested()) interrupted = true;
     if (last || interrupted) break;
   }
-  rec.finish(interrupted ? "interrupted at generator step " + std::to_string(r.steps) : "", !interrupted);
+  rec.finish(interrupted ? "interrupted at generator step " + std::to_string(r.steps) : "", !interrupted, o.max_seconds > 0 ? r.steps : -1);
   if (!state.empty()) save_game(state, gan, opt_g, opt_d, r.steps, rec.curve(), d_sum, g_sum, in_row, gen);
   r.seconds = clock.seconds();
   train::add_training_seconds(r.seconds);

@@ -1,12 +1,15 @@
 // The shared trainer and evaluator: what every lesson's training relies on.
 #include <cmath>
 #include <filesystem>
+#include <iostream>
+#include <sstream>
 
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
 #include "helpers.h"
 #include "models/flows.h"
 #include "models/mixtures.h"
+#include "models/toolkit/progress.h"
 #include "models/toolkit/trainer.h"
 #include "models/toolkit/transforms.h"
 #include "models/vae.h"
@@ -329,4 +332,26 @@ TEST_CASE("fit writes the model's name, constructor arguments and data transform
   CHECK(j.find("\"hidden\": 8") != std::string::npos);
   CHECK(j.find("\"layers\": 2") != std::string::npos);
   CHECK(j.find("\"data_transform\": \"points as they are\"") != std::string::npos);
+}
+
+TEST_CASE("a time-budgeted bar shows the clock against the budget and the steps, and ends full", "[trainer]") {
+  CHECK(progress::clock_time(0) == "0:00");
+  CHECK(progress::clock_time(65) == "1:05");
+  CHECK(progress::clock_time(600) == "10:00");
+  CHECK(progress::clock_time(3723) == "1:02:03");
+  std::ostringstream captured;
+  std::streambuf* old = std::cout.rdbuf(captured.rdbuf());
+  {
+    progress::ProgressBar bar = progress::ProgressBar::timed("fashion_vae", 180, 0, 40, 30);  // resumed at step 40 after 30 s
+    bar.update(50, "epoch 2");
+    bar.finish("stopped at the time limit (180 s)");
+  }
+  std::cout.rdbuf(old);
+  const std::string out = captured.str();
+  INFO(out);
+  CHECK(out.find("fashion_vae 0:30 of 3:00, step 50") != std::string::npos);  // a file, not a tty: plain lines
+  CHECK(out.find("16% ") != std::string::npos);                               // 30 s of 180
+  CHECK(out.find("100% fashion_vae") != std::string::npos);
+  CHECK(out.find("stopped at the time limit") != std::string::npos);
+  CHECK(out.find("/1000") == std::string::npos);  // no thousandths of a budget
 }

@@ -14,8 +14,16 @@ class ProgressBar {
   // `already`: units done before this bar started (a resumed run): the rate and the time left
   // count only what this process does.
   ProgressBar(std::string label, int64_t total, int64_t already = 0);
+  // A bar over a time budget, counting steps: "fashion_vae 1:23 of 3:00, step 6866, 82.1 steps/s".
+  // It is full when the budget is spent or, if `step_cap` > 0, when that many steps are done
+  // (the run's step budget or its epochs), whichever comes first. A resumed run passes the steps
+  // and seconds it had done.
+  static ProgressBar timed(std::string label, double budget_seconds, int64_t step_cap = 0, int64_t done_steps = 0,
+                           double done_seconds = 0);
+  // `done`: units, or steps for a timed bar.
   void update(int64_t done, const std::string& status = "");
-  void finish(const std::string& status = "");
+  // `done` >= 0: where the run ended (a timed bar's last step count); else the last update's.
+  void finish(const std::string& status = "", int64_t done = -1);
 
  private:
   std::string label_;
@@ -23,7 +31,13 @@ class ProgressBar {
   bool tty_;
   int last_decile_ = -1;
   std::chrono::steady_clock::time_point start_;
+  double budget_ = 0, done_seconds_ = 0;  // a timed bar: its budget, and the seconds of a run it resumes
+  int64_t last_done_ = 0;
+  bool finished_ = false;
 };
+
+// "1:05", "12:00", "1:02:03": seconds as a clock reads them.
+std::string clock_time(double seconds);
 
 // Seconds since construction (or the last restart()).
 class Stopwatch {

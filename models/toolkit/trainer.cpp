@@ -111,12 +111,18 @@ void Recorder::start(int64_t total, int64_t done) {
   if (done > 0) bar_->update(done, "resumed");
 }
 
+void Recorder::start_timed(double budget_seconds, int64_t step_cap, int64_t done_steps, double done_seconds) {
+  if (!o_.progress) return;
+  bar_ = std::make_unique<progress::ProgressBar>(progress::ProgressBar::timed(o_.tag, budget_seconds, step_cap, done_steps, done_seconds));
+  if (done_steps > 0) bar_->update(done_steps, "resumed");
+}
+
 void Recorder::progress(int64_t done, const std::string& status) {
   if (bar_) bar_->update(done, status);
 }
 
-void Recorder::finish(const std::string& note, bool reached_end) {
-  if (bar_ && reached_end) bar_->finish(note);
+void Recorder::finish(const std::string& note, bool reached_end, int64_t steps) {
+  if (bar_ && reached_end) bar_->finish(note, steps);
   if (bar_ && !reached_end) std::cout << "\n   " << o_.tag << ": " << note << std::endl;
   bar_.reset();
 }
@@ -323,16 +329,13 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       std::cout << "   " << o.tag << ": no resume state (" << state_path << "); training from the start" << std::endl;
     }
   }
-  // the bar: epochs, or thousandths of whichever ends first with a budget
+  // the bar: epochs; with a step budget, steps; with a time budget, the clock against it (and the steps)
   const bool timed = o.max_seconds > 0 || o.max_steps > 0;
   const int64_t planned = static_cast<int64_t>(o.epochs) * per_epoch;
   const int64_t total_steps = o.max_steps > 0 ? std::min(planned, o.max_steps) : planned;
-  auto budget_used = [&](double seconds) {
-    double f = static_cast<double>(s.r.steps) / static_cast<double>(total_steps);
-    if (o.max_seconds > 0) f = std::max(f, seconds / o.max_seconds);
-    return std::min<int64_t>(1000, static_cast<int64_t>(f * 1000));
-  };
-  rec.start(timed ? 1000 : o.epochs, timed ? budget_used(s.r.seconds) : s.r.epochs_run);
+  if (o.max_seconds > 0) rec.start_timed(o.max_seconds, total_steps, s.r.steps, s.r.seconds);
+  else if (timed) rec.start(total_steps, s.r.steps);
+  else rec.start(o.epochs, s.r.epochs_run);
   const double seconds_before = s.r.seconds;
   progress::Stopwatch clock;
   auto seconds = [&] { return seconds_before + clock.seconds(); };
@@ -387,7 +390,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
         const double x = (s.epoch - 1) + static_cast<double>(s.position) / static_cast<double>(per_epoch);
         validation_row(x, s.row_total / static_cast<double>(s.row_seen), status);
         s.row_total = 0, s.row_seen = 0;
-        if (timed) rec.progress(budget_used(seconds()), "epoch " + std::to_string(s.epoch) + status.str());
+        if (timed) rec.progress(s.r.steps, "epoch " + std::to_string(s.epoch) + status.str());
         status.str("");
       }
       if (s.r.out_of_time || interrupted || s.r.stopped_early) break;
@@ -411,7 +414,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       s.row_total = 0, s.row_seen = 0;
     }
     if (epoch_done) {
-      rec.progress(timed ? budget_used(seconds()) : s.epoch, "epoch " + std::to_string(s.epoch) + ", " + status.str());
+      rec.progress(timed ? s.r.steps : s.epoch, "epoch " + std::to_string(s.epoch) + ", " + status.str());
       ++s.epoch, s.position = 0, s.epoch_total = 0, s.epoch_seen = 0;
     }
   }
@@ -423,7 +426,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
                                       ? "stopped at the step budget (" + std::to_string(o.max_steps) + " steps)"
                                       : "stopped at the time limit (" + std::to_string(static_cast<int>(o.max_seconds)) + " s)")
                                  : "",
-             !interrupted);
+             !interrupted, timed ? s.r.steps : -1);
   // the state to continue from holds the live parameters: save it before the best or the average replace them
   if (!state_path.empty() && o.checkpoint) save_state(state_path, model, opt, s, o, n_train, gen);
   if (o.ema > 0)

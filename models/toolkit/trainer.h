@@ -130,9 +130,11 @@ class Recorder {
 
   // The progress bar, over `total` units (epochs, steps, or thousandths of a budget).
   void start(int64_t total, int64_t done = 0);
+  // A bar over a time budget that counts steps (progress() gets the step count); see ProgressBar::timed.
+  void start_timed(double budget_seconds, int64_t step_cap, int64_t done_steps = 0, double done_seconds = 0);
   void progress(int64_t done, const std::string& status);
   // Ends the bar at 100% with the note, or (an interrupted run) leaves it where it was and says why.
-  void finish(const std::string& note = "", bool reached_end = true);
+  void finish(const std::string& note = "", bool reached_end = true, int64_t steps = -1);  // steps: a timed bar's last count
 
   // The curve: one row per call; write_curve() writes <tag>_curve.csv and .png.
   void add_row(std::vector<double> row) { curve_.push_back(std::move(row)); }
