@@ -408,7 +408,7 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
             << " (linear beta " << std::defaultfloat << schedule.beta.front() << " to " << schedule.beta.back() << "), L_simple, EMA 0.995"
             << (quick ? "\n   (--quick: the 8x8 digits stand in for Fashion-MNIST)\n" : "\n");
 
-  // ---- training: the recipe's (a time budget, --image-minutes, unless --epochs says how many passes)
+  // ---- training: the recipe's (a time budget, --minutes, unless --epochs says how many passes)
   train::FitOptions o = L.training(recipe);
   o.data_transform = "as the data set stores it; a model with levels maps k / (levels - 1) to [-1, 1] inside";
   o.train_column = "train_loss", o.y_label = "training objective", o.curve_title = recipe.tag;
@@ -560,7 +560,7 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
 int main(int argc, char** argv) {
   lesson::Lesson L("diffusion", "denoising diffusion: forward process, posterior, the bound's terms, sampling, a U-Net on images");
   ImageOptions io;
-  L.app().add_option("--image-minutes", io.minutes, "Training time of the Fashion-MNIST U-Net, minutes (default run)")->check(CLI::PositiveNumber);
+  L.app().add_option("--minutes", io.minutes, "Training time of the Fashion-MNIST U-Net, minutes (default run)")->check(CLI::PositiveNumber);
   L.app().add_option("--unet-base", io.base, "The U-Net's first width (Fashion-MNIST; multiple of 4)")->check(CLI::Range(4, 256));
   L.app().add_option("--bound-images", io.bound_images, "Test images whose bound is summed over all T terms")->check(CLI::Range(2, 10000));
   L.app().add_option("--fid-samples", io.fid_samples, "Samples per Frechet distance")->check(CLI::Range(16, 10000));

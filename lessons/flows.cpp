@@ -593,14 +593,14 @@ int main(int argc, char** argv) {
   int64_t hidden = 32;
   int steps = 3, blocks = 1;
   bool conv1x1 = false;
-  L.app().add_option("--image-minutes", minutes, "Training time for the Fashion-MNIST flow, minutes (default run)")
+  L.app().add_option("--minutes", minutes, "Training time for the Fashion-MNIST flow, minutes (default run)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   L.app().add_option("--hidden", hidden, "Channels of the image flow's coupling ResNets")->capture_default_str()->check(CLI::PositiveNumber);
   L.app().add_option("--steps", steps, "Couplings per half-scale of the image flow")->capture_default_str()->check(CLI::PositiveNumber);
   L.app().add_option("--blocks", blocks, "Residual blocks per coupling net")->capture_default_str()->check(CLI::NonNegativeNumber);
   L.app().add_flag("--conv1x1", conv1x1, "Glow-style: an invertible 1x1 convolution before every coupling");
   bool skip_fashion = false;
-  L.app().add_flag("--skip-fashion", skip_fashion, "Skip step 8 on Fashion-MNIST (a full run trains it for --image-minutes)");
+  L.app().add_flag("--skip-fashion", skip_fashion, "Skip step 8 on Fashion-MNIST (a full run trains it for --minutes)");
   return L.run(argc, argv, [&] {
     const auto& opt = L.options();
     Generator gen(opt.seed);

@@ -470,7 +470,7 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   const int64_t latent = game.latent(), width = dynamic_cast<const gan::ConvGenerator&>(*G).width();
   gan::Options o = models::gan_options(recipe, quick);
   o.loss = gan::Loss::NonSaturating;
-  // a time budget (--image-minutes), or --epochs passes over the training images (as many generator steps as batches)
+  // a time budget (--minutes), or --epochs passes over the training images (as many generator steps as batches)
   const int epochs = L.options().epochs;
   if (epochs > 0) o.steps = epochs * ((train.size() + o.batch_size - 1) / o.batch_size), o.max_seconds = 0;
   else if (!quick) o.max_seconds = io.minutes * 60;
@@ -555,7 +555,7 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
 int main(int argc, char** argv) {
   lesson::Lesson L("gan", "generative adversarial networks: D*, the JSD, saturation, disjoint supports, WGAN-GP, mode collapse, a DCGAN");
   ImageOptions io;
-  L.app().add_option("--image-minutes", io.minutes, "Training time of the Fashion-MNIST DCGAN, minutes (default run)")->check(CLI::PositiveNumber);
+  L.app().add_option("--minutes", io.minutes, "Training time of the Fashion-MNIST DCGAN, minutes (default run)")->check(CLI::PositiveNumber);
   L.app().add_option("--width", io.width, "The DCGAN's width (G's last and D's first convolution)")->check(CLI::Range(8, 256));
   L.app().add_option("--fid-samples", io.fid_samples, "Samples per Frechet distance")->check(CLI::Range(16, 10000));
   L.app().add_flag("--skip-fashion", io.skip, "Skip step 7 on Fashion-MNIST");

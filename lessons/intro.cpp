@@ -369,7 +369,7 @@ int main(int argc, char** argv) {
   double minutes = 3;
   L.app().add_option("--runs", runs, "Where lesson_flows's Fashion-MNIST flow is looked for (loaded before it is trained)")
       ->capture_default_str();
-  L.app().add_option("--flow-minutes", minutes, "Training time of the Fashion-MNIST flow when none can be loaded")
+  L.app().add_option("--minutes", minutes, "Training time of the Fashion-MNIST flow when none can be loaded")
       ->capture_default_str()->check(CLI::PositiveNumber);
   return L.run(argc, argv, [&] {
     Generator gen(L.options().seed);

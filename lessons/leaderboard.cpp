@@ -3,7 +3,7 @@
 // table per data set (docs/chapters/leaderboard.md; lessons/common/harness.h).
 //
 // It loads what the lessons trained (runs/<lesson>/<tag>.safetensors) and
-// trains only what it cannot load (--fashion-minutes each on Fashion-MNIST).
+// trains only what it cannot load (--minutes each on Fashion-MNIST).
 // scripts/leaderboard.sh runs it and copies the table to docs/chapters/leaderboard.md.
 #include <algorithm>
 #include <cmath>
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   std::string runs = "runs";
   L.app().add_option("--runs", runs, "Where the lessons' checkpoints are looked for (loaded before anything is trained)")
       ->capture_default_str();
-  L.app().add_option("--fashion-minutes", minutes, "Training time of each Fashion-MNIST model the harness cannot load")
+  L.app().add_option("--minutes", minutes, "Training time of each Fashion-MNIST model the harness cannot load")
       ->capture_default_str()->check(CLI::PositiveNumber);
   L.app().add_flag("--skip-fashion", skip_fashion, "The digits table only (a full run adds the Fashion-MNIST tables)");
   return L.run(argc, argv, [&] {

@@ -699,7 +699,7 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
   const Tensor train = data::sample_toy(toy, 20000, gen), held_out = data::sample_toy(toy, n_eval, gen);
   const double reference = models::energy_distance(held_out, data::sample_toy(toy, n_eval, gen));
   const double gaussian = models::energy_distance(held_out, models::sample_fitted_gaussian(train, n_eval, gen, 0, "the toy's covariance"));
-  progress::Stopwatch clock;
+  double trained = 0;  // seconds in the two training loops
   // ---- denoising score matching over 10 noise levels, Adam, batch 256
   const std::vector<double> sigmas = geometric(3.0, 0.05, 10);
   const Tensor sig_t = Tensor::from_vector(std::vector<float>(sigmas.begin(), sigmas.end()), {10});
@@ -707,6 +707,7 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
   const int steps = L.epochs(15, 60) * static_cast<int>(train.size(0) / 256);  // --epochs: passes over the 20,000 points
   std::cout << "\n-- 7b. Denoising score matching on 8 Gaussians: s(x, sigma), 10 levels 3 ... 0.05, " << steps << " steps\n";
   {
+    progress::Stopwatch clock;
     optim::Adam adam(sn.net->parameters(), L.lr(2e-3));
     progress::ProgressBar bar("dsm", steps);
     for (int s = 0; s < steps; ++s) {
@@ -720,6 +721,7 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
       bar.update(s + 1, "loss " + fmt(loss.item(), 3));
     }
     bar.finish();
+    trained += clock.seconds();
   }
   {  // Vincent (2011): DSM loss(s) - DSM loss(true score) = E sigma^2 |s - grad log p_sigma|^2, on the same draws
     NoGradGuard ng;
@@ -775,6 +777,7 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
   const int ebm_steps = L.epochs(4, 30) * static_cast<int>(train.size(0) / 256);
   std::cout << "\n-- 7c. An energy-based model by persistent contrastive divergence: 20 Langevin steps a step, " << ebm_steps << " steps\n";
   {
+    progress::Stopwatch clock;
     optim::Adam adam(energy->parameters(), L.lr(1e-3), 0.0, 0.999);
     progress::ProgressBar bar("ebm", ebm_steps);
     for (int s = 0; s < ebm_steps; ++s) {
@@ -801,11 +804,11 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
       bar.update(s + 1, "loss " + fmt(loss.item(), 3));
     }
     bar.finish();
+    trained += clock.seconds();
   }
   const Tensor ebm_samples =
       mcmc::annealed_langevin(ebm_score, {1.0}, slice(buffer, 0, 0, n_eval).contiguous_copy(), 200, 0.005, gen).detach();
   const double ebm = models::energy_distance(held_out, ebm_samples);
-  const double seconds = clock.seconds();
   std::cout << "   energy distance to " << n_eval << " held-out points: DSM + annealed Langevin " << fmt(dsm) << ", EBM " << fmt(ebm)
             << "; references: two real samples " << fmt(reference) << ", the best single Gaussian " << fmt(gaussian) << "\n";
   L.check_le("DSM + annealed Langevin's samples are closer to the data than the best Gaussian's (energy distance)", dsm, gaussian);
@@ -826,7 +829,7 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
   plot::scatter_plot(L.path("langevin_trajectories.csv"), L.path("langevin_trajectories.png"),
                      "annealed Langevin: 4 chains from noise to the modes (every step)", 3, 4);
   std::cout << "   wrote scores_samples.png, langevin_trajectories.png\n";
-  return seconds;
+  return trained;
 }
 
 }  // namespace
@@ -848,6 +851,7 @@ int main(int argc, char** argv) {
     ais_checks(L, gen);
     ais_vae(L, minutes, gen);
     score_identities(L, gen);
-    L.metric("train_seconds", energies_and_scores(L, gen));
+    // metrics.json's train_seconds: the trainer's (the VAE, when it had to be trained) and the score network's and the EBM's
+    train::add_training_seconds(energies_and_scores(L, gen));
   });
 }

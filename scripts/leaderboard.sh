@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the evaluation harness (lesson_leaderboard) and writes docs/chapters/leaderboard.md
-# from its table. Arguments go to the lesson, e.g. --fashion-minutes 3 or --quick.
+# from its table. Arguments go to the lesson, e.g. --minutes 3 or --quick.
 #   scripts/leaderboard.sh [lesson flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
