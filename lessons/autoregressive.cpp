@@ -202,8 +202,8 @@ void report(models::DensityModel& m, const std::string& tag, const train::FitRes
     for (int64_t p = (h / 2) * w; p < h * w; ++p) masked.data<float>()[k * h * w + p] = 0.5f;
   image::save_image_grid(L.path(tag + "_completions.png"), concat({originals, masked, completed}, 0), nc, up, 2);
   std::cout << "   wrote " << tag << "_samples.png, " << tag << "_completions.png (rows: original, observed half, completion)\n";
-  L.metric(tag + "_test_nll_nats", test.nll_nats);
-  L.metric(tag + "_bits_per_dim", test.bits_per_dim);
+  L.metric(tag + "_test_nll_nats", test.nll_nats, test.nll_se);
+  L.metric(tag + "_bits_per_dim", test.bits_per_dim, train::bits_per_dim(test.nll_se, test.dims));
   L.metric(tag + "_train_nll_nats", train_nll);
   L.metric(tag + "_validation_nll_nats", f.best_validation);
   L.metric(tag + "_train_seconds", f.seconds);

@@ -96,8 +96,8 @@ void table(lesson::Lesson& L, const std::string& data_set, const hn::Settings& s
                       one, many, 1e-5 * std::abs(one));
       }
     }
-    L.metric(r.tag + "_test_nll_nats", r.test_nll_nats);
-    L.metric(r.tag + "_bits_per_dim", r.test_bpd);
+    L.metric(r.tag + "_test_nll_nats", r.test_nll_nats, r.test_nll_se);
+    L.metric(r.tag + "_bits_per_dim", r.test_bpd, train::bits_per_dim(r.test_nll_se, r.dims));
     L.metric(r.tag + "_gap_nats", r.gap_nats);
   }
   // the VAE's two figures: IWAE_k >= ELBO for every k (Burda et al. 2016), so its NLL bound is the lower one

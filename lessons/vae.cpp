@@ -28,15 +28,17 @@ namespace {
 
 struct Eval {
   double nelbo = 0, rec = 0, kl = 0;  // per image, nats
+  double nelbo_se = 0;                // the -ELBO's standard error over the images (and their one draw each)
 };
 
 // The test -ELBO and its two terms, in no-grad chunks (one reparameterised sample per image).
 Eval evaluate(models::VAE& vae, const Tensor& X) {
   auto m = train::chunked_means(X, 1000, [&](const Tensor& x) {
     auto t = vae.elbo_terms(x, vae.noise());
-    return std::vector<Tensor>{t.elbo, t.rec, t.kl};
+    return std::vector<Tensor>{t.elbo, t.rec, t.kl, square(t.elbo)};
   });
-  return {-m[0], -m[1], m[2]};
+  const double n = static_cast<double>(X.size(0));
+  return {-m[0], -m[1], m[2], std::sqrt(std::max(0.0, m[3] - m[0] * m[0]) / (n - 1))};
 }
 
 }  // namespace
@@ -129,13 +131,13 @@ int main(int argc, char** argv) {
     }
     L.check_le("training lowered the test -ELBO below the untrained model's (about D ln 2: a fair coin per pixel)",
                te.nelbo, before.nelbo);
-    L.metric("test_nelbo_nats", te.nelbo);
+    L.metric("test_nelbo_nats", te.nelbo, te.nelbo_se);
     L.metric("test_rec_nats", te.rec);
     L.metric("test_kl_nats", te.kl);
-    L.metric("test_iwae_nll_nats", iwae.nll_nats);
+    L.metric("test_iwae_nll_nats", iwae.nll_nats, iwae.nll_se);
     L.metric("test_iwae_k", static_cast<double>(vae.iwae_k));
     L.metric("test_iwae_images", static_cast<double>(n_iwae));
-    L.metric("bits_per_dim", iwae.bits_per_dim);
+    L.metric("bits_per_dim", iwae.bits_per_dim, train::bits_per_dim(iwae.nll_se, iwae.dims));
     L.metric("epochs", epochs);
     L.metric("latent_dims", static_cast<double>(latent));
 

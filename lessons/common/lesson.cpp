@@ -162,6 +162,10 @@ bool Lesson::check_le(const std::string& what, double lhs, double rhs) {
 std::string Lesson::path(const std::string& file) const { return (std::filesystem::path(opt_.out) / file).string(); }
 
 void Lesson::metric(const std::string& key, double value) { metrics_[key] = value; }
+void Lesson::metric(const std::string& key, double value, double stderr_of_value) {
+  metrics_[key] = value;
+  metrics_[key + "_stderr"] = stderr_of_value;
+}
 
 void Lesson::write_csv(const std::string& file, const std::vector<std::string>& columns,
                        const std::vector<std::vector<double>>& rows) const {

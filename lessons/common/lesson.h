@@ -67,6 +67,9 @@ class Lesson {
   // --- outputs, all inside the output folder
   std::string path(const std::string& file) const;
   void metric(const std::string& key, double value);
+  // A Monte Carlo figure (a test NLL over test images, a bound over its noise): `key` and beside it
+  // `key_stderr`, its standard error in the same unit.
+  void metric(const std::string& key, double value, double stderr_of_value);
   void write_csv(const std::string& file, const std::vector<std::string>& columns,
                  const std::vector<std::vector<double>>& rows) const;
   void write_text(const std::string& file, const std::string& text) const;
