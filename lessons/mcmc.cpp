@@ -304,7 +304,7 @@ void leapfrog_checks(lesson::Lesson& L, Generator& gen) {
     z.p = -z.p;
     z = mcmc::leapfrog(banana, z, 0.02, 50);
     const double back = max(abs(z.x - x)).item(), moment = max(abs(z.p + p)).item();
-    L.check_close("reversibility: 50 steps forward, momentum flipped, 50 back: max |x - x0| + max |p + p0|", back + moment, 0.0, 1e-11);
+    L.check_close("reversibility: 50 steps forward, momentum flipped, 50 back: max |x - x0| + max |p + p0|", back + moment, 0.0, 1e-12);
   }
   {  // volume: the Jacobian of (x, p) -> (x', p') by the engine (the leapfrog on the graph), its determinant
     Tensor x0 = slice(x, 0, 0, 1).contiguous_copy().set_requires_grad(true);
@@ -434,6 +434,11 @@ void mcmc_vs_vi(lesson::Lesson& L, Generator& gen) {
                       " vs 1 (the bar: within 5%; its standard error " + fmt(var_d.se / post.S[d][d], 2) + ")",
                   var_d.mean / post.S[d][d], 1.0, 0.05);
     ratio_h += var_d.mean / post.S[d][d] / 2;
+  }
+  {
+    const ChainMean cov = chain_mean(map2(mcmc::coordinate(h, 0), mcmc::coordinate(h, 1),
+                                          [&](double a, double b) { return (a - post.m[0]) * (b - post.m[1]); }));
+    L.check_close("HMC's covariance of z_1 and z_2 vs the closed form S_12 (4 standard errors)", cov.mean, post.S[0][1], 4 * cov.se);
   }
   L.check_le("HMC's split R-hat over 4 chains (the larger of the two coordinates) <= 1.01", rhat, 1.01);
   const VIResult vi = mean_field_vi(post, quick ? 1500 : 4000, gen);
@@ -752,6 +757,20 @@ double energies_and_scores(lesson::Lesson& L, Generator& gen) {
     std::cout << "   the network's remaining error E sigma^2 |s_net - s_true|^2 = " << fmt(e) << " +- " << fmt(e_se, 2)
               << " (the true score's own DSM loss: " << fmt(lesson::mean_and_se(loss_true).first) << ")\n";
     (void)g_se;
+    // the baseline: the score of the best single Gaussian N(mu, C), noised: -(C + sigma^2 I)^-1 (x~ - mu)
+    const models::FeatureStats fit = models::feature_stats(train);
+    const double m0 = fit.mean.at(0), m1 = fit.mean.at(1), c00 = fit.cov.at(0), c01 = fit.cov.at(1), c11 = fit.cov.at(3);
+    std::vector<double> gauss_err(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double s2 = std::pow(sigma.at(i), 2), a = c00 + s2, b = c01, d = c11 + s2, det = a * d - b * b;
+      const double u = xt.at(2 * i) - m0, v = xt.at(2 * i + 1) - m1;
+      const double g0 = -(d * u - b * v) / det, g1 = -(-b * u + a * v) / det;
+      gauss_err[i] = s2 * (std::pow(g0 - truth[2 * i], 2) + std::pow(g1 - truth[2 * i + 1], 2));
+    }
+    const auto [eg, eg_se] = lesson::mean_and_se(gauss_err);
+    L.check_le("the trained network's score is closer to the true score than the best Gaussian's: E sigma^2 |s - s_true|^2, same draws",
+               e, eg);
+    (void)eg_se;
   }
   // ---- annealed Langevin dynamics with the learned score; 4 trajectories kept for the picture
   std::vector<std::vector<double>> traj;

@@ -80,6 +80,21 @@ TEST_CASE("harness: trains what it cannot load, then loads it with the same numb
   CHECK(md.find("| MADE 8 |") != std::string::npos);
 }
 
+TEST_CASE("harness: the table says how far each row is from the best, and whether that is more than noise", "[harness]") {
+  hn::Row best, near, far, other;
+  best.data_set = near.data_set = far.data_set = "digits17", other.data_set = "fashion";
+  best.test_nll_nats = 90.0, best.test_nll_se = 0.3;
+  near.test_nll_nats = 90.5, near.test_nll_se = 0.4;  // 0.5 apart, SE of the difference 0.5
+  far.test_nll_nats = 95.0, far.test_nll_se = 0.4;    // 5 apart: 10 standard errors
+  other.test_nll_nats = 300.0, other.test_nll_se = 1.0;  // alone on its data set
+  const std::vector<hn::Row> rows = {near, best, far, other};
+  CHECK(hn::versus_best(rows[1], rows) == "best");
+  CHECK(hn::versus_best(rows[0], rows) == "+0.50 +- 0.50, within noise");
+  CHECK(hn::versus_best(rows[2], rows) == "+5.00 +- 0.50, significant");
+  CHECK(hn::versus_best(rows[3], rows) == "best");
+  CHECK(hn::markdown(rows).find("| 90.50 +- 0.40 | +0.50 +- 0.50, within noise |") != std::string::npos);
+}
+
 TEST_CASE("harness: a lesson checkpoint trained with an architecture flag is rebuilt from its JSON, not retrained", "[harness]") {
   Folders f("flagged");
   const hn::DataSet d = binary_squares();

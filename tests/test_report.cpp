@@ -133,3 +133,15 @@ TEST_CASE("report page: headless Chromium renders it, and not blank") {
   INFO("distinct colours in the screenshot: " << colours.size());
   CHECK(colours.size() > 50);  // text, the green summary and the two noise pictures; a blank page has 1
 }
+
+TEST_CASE("report page: a metric the frame writes itself (train_seconds) is an error, not silently replaced") {
+  const fs::path out = fs::path(test::temp_path("dgm-report", "")) / "reserved-metric";
+  fs::remove_all(out);
+  std::vector<std::string> args = {"lesson_fake", "--out", out.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  lesson::Lesson L("fake", "sets train_seconds");
+  CHECK(L.run(static_cast<int>(argv.size()), argv.data(), [&] { L.metric("train_seconds", 12.5); }) == 1);
+  const std::string page = read_text(out / "index.html");
+  CHECK(page.find("written by the lesson frame") != std::string::npos);
+}

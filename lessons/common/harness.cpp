@@ -154,6 +154,17 @@ std::vector<Row> run_table(const std::vector<Recipe>& recipes, const DataSet& d,
 }
 
 // ---------------------------------------------------------------- output
+std::string versus_best(const Row& row, const std::vector<Row>& rows) {
+  const Row* best = nullptr;
+  for (const auto& w : rows)
+    if (w.data_set == row.data_set && (!best || w.test_nll_nats < best->test_nll_nats)) best = &w;
+  if (best == &row) return "best";
+  const double d = row.test_nll_nats - best->test_nll_nats, se = std::hypot(row.test_nll_se, best->test_nll_se);
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(2) << "+" << d << " +- " << se << (d > 2 * se ? ", significant" : ", within noise");
+  return s.str();
+}
+
 std::string markdown(const std::vector<Row>& rows) {
   std::ostringstream md;
   std::string current;
@@ -161,10 +172,11 @@ std::string markdown(const std::vector<Row>& rows) {
     if (w.data_set != current) {
       current = w.data_set;
       md << "\n### " << current << "\n\n"
-         << "| model | test NLL (nats) | bits/dim | train NLL | gap | parameters | train s | test images | log p is | from | published (same family) |\n"
-         << "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n";
+         << "| model | test NLL (nats) | vs the best | bits/dim | train NLL | gap | parameters | train s | test images | log p is | from | published (same family) |\n"
+         << "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|\n";
     }
-    md << std::fixed << "| " << w.model << " | " << std::setprecision(2) << w.test_nll_nats << " | " << std::setprecision(3) << w.test_bpd
+    md << std::fixed << "| " << w.model << " | " << std::setprecision(2) << w.test_nll_nats << " +- " << w.test_nll_se << " | "
+       << versus_best(w, rows) << " | " << std::setprecision(3) << w.test_bpd
        << " | " << std::setprecision(2) << w.train_nll_nats << " | " << w.gap_nats << " | " << w.parameters << " | ";
     if (std::isfinite(w.train_seconds))
       md << std::setprecision(0) << w.train_seconds;
@@ -178,11 +190,11 @@ std::string markdown(const std::vector<Row>& rows) {
 void write_csv(const std::string& path, const std::vector<Row>& rows) {
   std::ofstream out(path);
   if (!out) throw Error("harness: cannot write '" + path + "'");
-  out << "data_set,tag,test_nll_nats,test_bpd,train_nll_nats,gap_nats,parameters,train_seconds,test_examples\n";
+  out << "data_set,tag,test_nll_nats,test_nll_stderr,test_bpd,train_nll_nats,gap_nats,parameters,train_seconds,test_examples\n";
   out << std::setprecision(9);
   for (const auto& w : rows)
-    out << w.data_set << "," << w.tag << "," << w.test_nll_nats << "," << w.test_bpd << "," << w.train_nll_nats << "," << w.gap_nats << ","
-        << w.parameters << "," << w.train_seconds << "," << w.test_examples << "\n";
+    out << w.data_set << "," << w.tag << "," << w.test_nll_nats << "," << w.test_nll_se << "," << w.test_bpd << "," << w.train_nll_nats << ","
+        << w.gap_nats << "," << w.parameters << "," << w.train_seconds << "," << w.test_examples << "\n";
 }
 
 }  // namespace dgm::lesson::harness

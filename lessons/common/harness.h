@@ -78,8 +78,13 @@ std::vector<Row> evaluate(const Recipe& r, const DataSet& d, const Obtained& m);
 // obtain + evaluate for every recipe, printing a line each.
 std::vector<Row> run_table(const std::vector<Recipe>& recipes, const DataSet& d, const Settings& s, Generator& gen);
 
-// The rows as a Markdown table (one per data set) and as a CSV.
+// The rows as a Markdown table (one per data set) and as a CSV. Each test NLL carries its standard
+// error; the column "vs the best" gives each row's distance to its data set's best row, with the
+// standard error of that difference (the two rows' errors combined as if independent: the same test
+// images make the true paired error smaller, so "significant" (more than 2 of them) is conservative).
 std::string markdown(const std::vector<Row>& rows);
+// "best", or "+3.21 +- 0.52, significant" / "+0.40 +- 0.52, within noise" (markdown's column).
+std::string versus_best(const Row& row, const std::vector<Row>& rows);
 void write_csv(const std::string& path, const std::vector<Row>& rows);
 
 }  // namespace dgm::lesson::harness

@@ -161,10 +161,17 @@ bool Lesson::check_le(const std::string& what, double lhs, double rhs) {
 
 std::string Lesson::path(const std::string& file) const { return (std::filesystem::path(opt_.out) / file).string(); }
 
-void Lesson::metric(const std::string& key, double value) { metrics_[key] = value; }
-void Lesson::metric(const std::string& key, double value, double stderr_of_value) {
+void Lesson::metric(const std::string& key, double value) {
+  // finish() writes these itself: a lesson's own value would be replaced without a word
+  for (const char* reserved : {"train_seconds", "lesson_seconds", "checks_passed", "checks_failed"})
+    if (key == reserved)
+      throw Error("metric: '" + key + "' is written by the lesson frame at the end of the run (train_seconds: the trainer's time; "
+                  "a loop of the lesson's own adds to it with train::add_training_seconds)");
   metrics_[key] = value;
-  metrics_[key + "_stderr"] = stderr_of_value;
+}
+void Lesson::metric(const std::string& key, double value, double stderr_of_value) {
+  metric(key, value);
+  metric(key + "_stderr", stderr_of_value);
 }
 
 void Lesson::write_csv(const std::string& file, const std::vector<std::string>& columns,

@@ -66,6 +66,8 @@ class Lesson {
 
   // --- outputs, all inside the output folder
   std::string path(const std::string& file) const;
+  // `train_seconds`, `lesson_seconds`, `checks_passed` and `checks_failed` are the frame's (finish() writes
+  // them): a lesson that sets one gets an error.
   void metric(const std::string& key, double value);
   // A Monte Carlo figure (a test NLL over test images, a bound over its noise): `key` and beside it
   // `key_stderr`, its standard error in the same unit.
