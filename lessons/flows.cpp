@@ -52,7 +52,7 @@ void perturb(nn::Module& m, uint64_t seed, double scale) {
   for (auto& p : m.parameters()) p.add_(g.normal(p.shape(), 0, scale, p.dtype()));
 }
 
-double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+using dist::standard_normal_cdf;
 
 // f at n + 1 equally spaced points of [a, b] (for lesson::simpson).
 std::vector<double> on_grid(const std::function<double(double)>& f, double a, double b, int n) {
@@ -323,7 +323,7 @@ void dequantization(lesson::Lesson& L, Generator& gen) {
                             s = exp(log_sigma.detach()).to_vector();
   auto mass = [&](int k) {
     double p = 0;
-    for (int j = 0; j < 3; ++j) p += w[j] * (normal_cdf((k + 1 - m[j]) / s[j]) - normal_cdf((k - m[j]) / s[j]));
+    for (int j = 0; j < 3; ++j) p += w[j] * (standard_normal_cdf((k + 1 - m[j]) / s[j]) - standard_normal_cdf((k - m[j]) / s[j]));
     return p;
   };
   auto density = [&](double u) {

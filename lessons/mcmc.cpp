@@ -33,6 +33,7 @@
 #include "models/mixtures.h"
 #include "models/recipes.h"
 #include "models/sample_quality.h"
+#include "models/toolkit/distributions.h"
 #include "models/toolkit/linalg.h"
 #include "models/toolkit/plot.h"
 #include "models/toolkit/toy2d.h"
@@ -72,8 +73,6 @@ std::vector<std::vector<double>> map2(const std::vector<std::vector<double>>& a,
     for (size_t i = 0; i < a[c].size(); ++i) out[c][i] = f(a[c][i], b[c][i]);
   return out;
 }
-
-double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
 // ------------------------------------------------------------ 1. a 5-state chain
 void discrete_chain(lesson::Lesson& L, Generator& gen) {
@@ -169,7 +168,7 @@ TracePlots banana_mh(lesson::Lesson& L, Generator& gen) {
       for (int k = 0; k <= n; ++k) {
         const double x1 = e1[i] + k * h;
         f[k] = std::exp(-x1 * x1 / 2) / std::sqrt(2 * M_PI) *
-               (normal_cdf((e2[j + 1] - x1 * x1) / kBananaS) - normal_cdf((e2[j] - x1 * x1) / kBananaS));
+               (dist::standard_normal_cdf((e2[j + 1] - x1 * x1) / kBananaS) - dist::standard_normal_cdf((e2[j] - x1 * x1) / kBananaS));
       }
       const double p = lesson::simpson(f, h);
       total += p;

@@ -68,7 +68,7 @@ Tensor discretized_gaussian_log_prob(const Tensor& x, const Tensor& mean, const 
   const std::vector<double> xv = x.to_vector(), mv = mean.to_vector(), lv = log_var.to_vector();
   Tensor out = Tensor::empty(x.shape(), DType::Float64);
   const double half = 1.0 / static_cast<double>(levels - 1);  // half a bin: levels are 2 / (levels - 1) apart
-  auto cdf = [](double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); };
+  const auto cdf = dist::standard_normal_cdf;
   for (size_t i = 0; i < xv.size(); ++i) {
     const double sd = std::exp(0.5 * lv[i]);
     const double lo = xv[i] < -1 + 1e-9 ? 0.0 : cdf((xv[i] - half - mv[i]) / sd);

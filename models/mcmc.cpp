@@ -22,10 +22,10 @@ void check_chains(const Tensor& x, const char* who) {
 }
 
 // The kept draws, written step by step into one [S, C, D] buffer.
-struct Recorder {
+struct DrawBuffer {
   std::vector<double> data;
   int64_t S, C, D;
-  Recorder(int64_t s, int64_t c, int64_t d) : S(s), C(c), D(d) { data.reserve(static_cast<size_t>(s * c * d)); }
+  DrawBuffer(int64_t s, int64_t c, int64_t d) : S(s), C(c), D(d) { data.reserve(static_cast<size_t>(s * c * d)); }
   void add(const Tensor& x) {
     const std::vector<double> v = x.to_vector();
     data.insert(data.end(), v.begin(), v.end());
@@ -101,7 +101,7 @@ Run random_walk_metropolis(const LogDensity& log_p, const Tensor& x0, double sca
   progress::Stopwatch clock;
   const int64_t C = x0.size(0), D = x0.size(1);
   Tensor x = x0.contiguous_copy(), lp = log_p(x).contiguous_copy();
-  Recorder rec(s.samples, C, D);
+  DrawBuffer rec(s.samples, C, D);
   std::vector<double> alpha, accepted;
   for (int64_t step = 0; step < s.warmup + s.samples; ++step) {
     const Tensor proposal = x + gen.normal({C, D}, 0, scale, DType::Float64);
@@ -141,7 +141,7 @@ Run gibbs_gaussian(const Tensor& mu, const Tensor& Lambda, const Tensor& x0, Sch
   progress::Stopwatch clock;
   const int64_t C = x0.size(0), D = x0.size(1);
   Tensor x = x0.contiguous_copy();
-  Recorder rec(s.samples, C, D);
+  DrawBuffer rec(s.samples, C, D);
   for (int64_t step = 0; step < s.warmup + s.samples; ++step) {
     for (int64_t i = 0; i < D; ++i) {  // one sweep: each coordinate from its conditional given the current others
       const Conditional cond = gaussian_conditional(mu, Lambda, x, i);
@@ -189,10 +189,11 @@ BernoulliMixtureDraws gibbs_bernoulli_mixture(const Tensor& X, const Tensor& sta
   if (start_means.dim() != 2 || start_means.size(0) != K || start_means.size(1) != D)
     throw Error("gibbs_bernoulli_mixture: means " + start_means.shape().str() + " for " + std::to_string(K) + " weights and X " + X.shape().str());
   Tensor w = start_weights.to(DType::Float64).contiguous_copy(), m = start_means.to(DType::Float64).contiguous_copy();
-  const std::vector<double> x = X.to(DType::Float64).to_vector();
+  const Tensor Xd = X.to(DType::Float64);
+  const std::vector<double> x = Xd.to_vector();
   BernoulliMixtureDraws out;
   for (int64_t sweep = 0; sweep < s.warmup + s.samples; ++sweep) {
-    const std::vector<double> r = assignment_probabilities(X.to(DType::Float64), w, m).to_vector();
+    const std::vector<double> r = assignment_probabilities(Xd, w, m).to_vector();
     std::vector<double> count(K, 0.0), ones(static_cast<size_t>(K * D), 0.0);
     for (int64_t n = 0; n < N; ++n) {  // z_n | x_n, pi, theta
       double u = gen.uniform01();
@@ -280,7 +281,7 @@ Run hmc(const LogDensity& log_p, const Tensor& x0, HMCOptions o, Schedule s, Gen
   const int64_t C = x0.size(0), D = x0.size(1);
   PhasePoint z = phase_point(log_p, x0.contiguous_copy(), Tensor::zeros({C, D}, DType::Float64));
   DualAveraging da(o.step_size, o.target_acceptance);
-  Recorder rec(s.samples, C, D);
+  DrawBuffer rec(s.samples, C, D);
   std::vector<double> alpha, accepted;
   double eps = o.step_size;
   int64_t gradients = 1;
@@ -307,7 +308,7 @@ Run langevin(const LogDensity& log_p, const Tensor& x0, double eps, bool metropo
   ValueAndGradient cur = value_and_gradient(log_p, x0);
   Tensor x = x0.contiguous_copy();
   DualAveraging da(eps, 0.574);  // MALA's optimal acceptance (Roberts & Rosenthal 1998)
-  Recorder rec(s.samples, C, D);
+  DrawBuffer rec(s.samples, C, D);
   std::vector<double> alpha, accepted;
   int64_t gradients = 1;
   for (int64_t step = 0; step < s.warmup + s.samples; ++step) {

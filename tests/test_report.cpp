@@ -26,6 +26,16 @@ std::vector<std::string> links_of(const std::string& html) {
   return links;
 }
 
+// A lesson named "fake" run into a fresh `out` (no other flag) with `steps`; its exit code.
+int run_lesson(const fs::path& out, const std::string& description, const std::function<void(lesson::Lesson&)>& steps) {
+  fs::remove_all(out);
+  std::vector<std::string> args = {"lesson_fake", "--out", out.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  lesson::Lesson L("fake", description);
+  return L.run(static_cast<int>(argv.size()), argv.data(), [&] { steps(L); });
+}
+
 // A tiny lesson run into <tmp>/runs/<name>: two checks (one failing when
 // `fail`), a metric, two pictures and a CSV. Returns its exit code.
 int run_fake_lesson(const fs::path& out, bool fail) {
@@ -88,12 +98,7 @@ TEST_CASE("report page: every link points at a file that exists, checks are colo
 
 TEST_CASE("report page: an error that stops a lesson is on its page") {
   const fs::path out = fs::path(test::temp_path("dgm-report", "")) / "error-run";
-  fs::remove_all(out);
-  std::vector<std::string> args = {"lesson_fake", "--out", out.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  lesson::Lesson L("fake", "stops");
-  CHECK(L.run(static_cast<int>(argv.size()), argv.data(), [] { throw Error("data file 'x' is truncated"); }) == 1);
+  CHECK(run_lesson(out, "stops", [](lesson::Lesson&) { throw Error("data file 'x' is truncated"); }) == 1);
   const std::string page = read_text(out / "index.html");
   CHECK(page.find("the lesson stopped with an error") != std::string::npos);
   CHECK(page.find("data file &#39;x&#39; is truncated") != std::string::npos);
@@ -136,12 +141,7 @@ TEST_CASE("report page: headless Chromium renders it, and not blank") {
 
 TEST_CASE("report page: a metric the frame writes itself (train_seconds) is an error, not silently replaced") {
   const fs::path out = fs::path(test::temp_path("dgm-report", "")) / "reserved-metric";
-  fs::remove_all(out);
-  std::vector<std::string> args = {"lesson_fake", "--out", out.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  lesson::Lesson L("fake", "sets train_seconds");
-  CHECK(L.run(static_cast<int>(argv.size()), argv.data(), [&] { L.metric("train_seconds", 12.5); }) == 1);
+  CHECK(run_lesson(out, "sets train_seconds", [](lesson::Lesson& L) { L.metric("train_seconds", 12.5); }) == 1);
   const std::string page = read_text(out / "index.html");
   CHECK(page.find("written by the lesson frame") != std::string::npos);
 }

@@ -127,4 +127,6 @@ Tensor sum_per_example(const Tensor& t) {
   return sum(t, axes);
 }
 
+double standard_normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+
 }  // namespace dgm::dist

@@ -81,4 +81,7 @@ Tensor index_to_levels(const Tensor& idx, int64_t levels, DType dtype = DType::F
 // Sums all axes but the first: per-example totals [N].
 Tensor sum_per_example(const Tensor& t);
 
+// Phi(z) = P(Z <= z) for Z ~ N(0, 1), by erfc (accurate in both tails).
+double standard_normal_cdf(double z);
+
 }  // namespace dgm::dist
