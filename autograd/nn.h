@@ -95,6 +95,10 @@ class SiLU : public Module {
  public:
   Tensor forward(const Tensor& x) override { return silu(x); }
 };
+class GELU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return gelu(x); }
+};
 class Softplus : public Module {
  public:
   Tensor forward(const Tensor& x) override { return softplus(x); }

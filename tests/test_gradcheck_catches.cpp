@@ -125,6 +125,9 @@ TEST_CASE("the unary table's forward kernels agree with <cmath>, float32 and flo
       {"log_sigmoid",
        {[](const Tensor& x) { return log_sigmoid(x); }, [](double v) { return -std::log1p(std::exp(-v)); }}},
       {"silu", {[](const Tensor& x) { return silu(x); }, [](double v) { return v / (1 + std::exp(-v)); }}},
+      {"erf", {[](const Tensor& x) { return erf(x); }, [](double v) { return std::erf(v); }}},
+      // GELU against the CDF by the complementary error function (another route than erf)
+      {"gelu", {[](const Tensor& x) { return gelu(x); }, [](double v) { return v * 0.5 * std::erfc(-v / std::sqrt(2.0)); }}},
   };
   int lines = 0;
 #define DGM_UNARY(NAME, ...) \

@@ -66,6 +66,13 @@ DGM_UNARY(softplus, x, (softplus_into(v, r)), (g * sigmoid(x)), Real)
 DGM_UNARY(log_sigmoid, x, (log_sigmoid_into(v, r)), (g * sigmoid(neg(x))), Real)
 //  y = x sigmoid(x)  (SiLU, swish)     dy/dx = s + x s (1 - s),  s = sigmoid(x)
 DGM_UNARY(silu, x, (xt::noalias(r) = v / (T(1) + xt::exp(-v))), ([&] { const Tensor s = sigmoid(x); return g * (s * (1.0 + x * (1.0 - s))); }()), Real)
+//  y = erf x = 2/sqrt(pi) int_0^x e^{-t^2} dt     dy/dx = 2/sqrt(pi) e^{-x^2}
+DGM_UNARY(erf, x, (xt::noalias(r) = xt::erf(v)), (g * exp(neg(square(x))) * 1.1283791670955126), Real)
+//  y = x Phi(x)  (GELU, exact form)     dy/dx = Phi(x) + x phi(x)
+//    Phi(x) = (1 + erf(x / sqrt 2)) / 2 (the normal CDF), phi(x) = e^{-x^2/2} / sqrt(2 pi)
+DGM_UNARY(gelu, x, (xt::noalias(r) = T(0.5) * v * (T(1) + xt::erf(v * T(0.7071067811865476)))),
+          ([&] { const Tensor cdf = (erf(x * 0.7071067811865476) + 1.0) * 0.5;
+                 return g * (cdf + x * exp(square(x) * -0.5) * 0.3989422804014327); }()), Real)
 
 #ifdef DGM_UNARY_GRAD
 //  sigmoid: g y (1 - y);  tanh: g (1 - y^2)
@@ -74,4 +81,7 @@ DGM_UNARY_GRAD(tanh, y, (xt::noalias(r) = gv * (T(1) - v * v)))
 //  silu: g s (1 + x (1 - s)), with 1 - s = sigmoid(-x) = 1 / (1 + e^x) computed
 //  as such (not by subtracting s from 1, which loses its digits for large x)
 DGM_UNARY_GRAD(silu, x, (xt::noalias(r) = gv / (T(1) + xt::exp(-v)) * (T(1) + v / (T(1) + xt::exp(v)))))
+//  gelu: g (Phi(x) + x phi(x))
+DGM_UNARY_GRAD(gelu, x, (xt::noalias(r) = gv * (T(0.5) * (T(1) + xt::erf(v * T(0.7071067811865476))) +
+                                                v * xt::exp(T(-0.5) * v * v) * T(0.3989422804014327))))
 #endif
