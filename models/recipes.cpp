@@ -185,7 +185,7 @@ train::FitOptions Recipe::fit_options(bool quick_run) const {
   train::FitOptions o;
   o.epochs = t.epochs, o.batch_size = t.batch_size, o.lr = t.lr, o.max_seconds = t.minutes * 60, o.ema = t.ema;
   o.validate_every = t.validate_every, o.validate_every_steps = t.validate_every_steps;
-  o.max_steps = t.max_steps, o.beta1 = t.beta1, o.beta2 = t.beta2;
+  o.max_steps = t.max_steps, o.beta1 = t.beta1, o.beta2 = t.beta2, o.clip_grad_norm = t.clip_grad_norm;
   o.tag = tag, o.recipe = tag;
   return o;
 }

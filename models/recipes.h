@@ -44,6 +44,7 @@ struct Training {
   bool validation = true;           // false: no validation split (diffusion: EMA, the last iterate)
   int64_t max_steps = 0;            // a step budget (a GAN's generator steps); 0: none
   double beta1 = 0.9, beta2 = 0.999;  // Adam's moment decays
+  double clip_grad_norm = 0;          // > 0: the gradients' global norm clipped to this (recurrent models)
 };
 
 struct Recipe {

@@ -9,6 +9,9 @@
 #include "models/made.h"
 #include "models/mixtures.h"
 #include "models/pixelcnn.h"
+#include "models/pixelrnn.h"
+#include "models/rnn.h"
+#include "models/transformer.h"
 #include "models/unet.h"
 #include "models/vae.h"
 
@@ -70,6 +73,26 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
                                     predictor_from(c.at("net"), gen), gen, c.at("levels"));
     m->objective = c.at("objective") == "bound" ? DDPM::Objective::Bound : DDPM::Objective::Simple;
     return m;
+  }
+  if (model == "rnn") {
+    RNNOptions o;
+    o.vocab = c.at("vocab"), o.length = c.at("length"), o.input = token_input(c.at("input"));
+    o.cell = c.at("cell"), o.embedding = c.at("embedding"), o.hidden = c.at("hidden"), o.layers = c.at("layers");
+    o.dropout = c.at("dropout");
+    return std::make_shared<RNNLM>(o, gen);
+  }
+  if (model == "transformer") {
+    TransformerOptions o;
+    o.vocab = c.at("vocab"), o.length = c.at("length"), o.input = token_input(c.at("input"));
+    o.width = c.at("width"), o.layers = c.at("layers"), o.heads = c.at("heads"), o.dropout = c.at("dropout");
+    o.positions = c.at("positions"), o.tie_weights = c.at("tie_weights");
+    return std::make_shared<Transformer>(o, gen);
+  }
+  if (model == "pixelrnn") {
+    PixelRNNOptions o;
+    o.kind = c.at("kind"), o.levels = c.at("levels"), o.height = c.at("height"), o.width = c.at("width");
+    o.channels = c.at("channels"), o.hidden = c.at("hidden"), o.layers = c.at("layers");
+    return std::make_shared<PixelRNN>(o, gen);
   }
   if (c.contains("builder")) {  // the flows: by the builder that made them
     const std::string b = c.at("builder");

@@ -9,6 +9,7 @@ PACKAGES=(
   xtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev
   catch2 libstb-dev libcli11-dev nlohmann-json3-dev zlib1g-dev liblzma-dev python3 python3-numpy
   gnuplot-nox clang libclang-rt-14-dev
+  wamerican
 )
 # `scripts/install-deps.sh test` (what `make test` runs) adds the browser that renders a lesson's
 # report page in the test suite: Debian's chromium, about 115 MB to download, 360 MB on disk.

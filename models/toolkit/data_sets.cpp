@@ -41,7 +41,15 @@ DataSet load_data_set(const std::string& name, const std::string& dir) {
     }
     return d;
   }
-  throw Error("load_data_set: no data set '" + name + "' (known: digits17, digits_binarized, fashion_binarized, fashion_dequantized)");
+  if (name == "words") {
+    const WordSet tr = words(Split::Train, dir), va = words(Split::Validation, dir), te = words(Split::Test, dir);
+    d.description = "the lowercase words of Debian's wamerican as letter tokens (0 ends a word); train " + std::to_string(tr.size()) +
+                    " / validation " + std::to_string(va.size()) + " / test " + std::to_string(te.size());
+    d.train = tr.tokens, d.validation = va.tokens, d.test = te.tokens, d.train_eval = tr.tokens;
+    d.levels = 27;
+    return d;
+  }
+  throw Error("load_data_set: no data set '" + name + "' (known: digits17, digits_binarized, fashion_binarized, fashion_dequantized, words)");
 }
 
 }  // namespace dgm::data

@@ -250,6 +250,68 @@ ImageSet digits(Split split, const std::string& dir) {
   return all;
 }
 
+// ----------------------------------------------------------------- words
+
+std::vector<std::string> parse_word_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    std::string w = text.substr(begin, end - begin);
+    if (!w.empty() && w.back() == '\r') w.pop_back();
+    bool letters = !w.empty();
+    for (char ch : w) letters = letters && ch >= 'a' && ch <= 'z';
+    if (letters) out.push_back(w);
+    begin = end + 1;
+  }
+  return out;
+}
+
+Tensor encode_words(const std::vector<std::string>& list, int64_t length) {
+  std::vector<float> t(list.size() * static_cast<size_t>(length), 0.0f);
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string& w = list[i];
+    if (static_cast<int64_t>(w.size()) > length - 1)
+      throw Error("encode_words: '" + w + "' has " + std::to_string(w.size()) + " letters; at most " + std::to_string(length - 1) +
+                  " fit in " + std::to_string(length) + " tokens with the end");
+    for (size_t j = 0; j < w.size(); ++j) {
+      if (w[j] < 'a' || w[j] > 'z') throw Error("encode_words: '" + w + "' has a character other than a-z");
+      t[i * static_cast<size_t>(length) + j] = static_cast<float>(w[j] - 'a' + 1);
+    }
+  }
+  return Tensor::from_vector(t, {static_cast<int64_t>(list.size()), length});
+}
+
+std::string decode_word(const Tensor& tokens, int64_t row) {
+  const Tensor r = tokens.to(DType::Float64).contiguous_copy();
+  const int64_t L = r.size(1);
+  std::string w;
+  for (int64_t j = 0; j < L; ++j) {
+    const int64_t v = static_cast<int64_t>(std::lround(r.data<double>()[row * L + j]));
+    if (v <= 0 || v > 26) break;
+    w += static_cast<char>('a' + v - 1);
+  }
+  return w;
+}
+
+WordSet words(Split split, const std::string& dir) {
+  const std::string path = find_file(search_path(dir, "/usr/share/dict"), "american-english", "the word list",
+                                     "Install it with: sudo apt-get install wamerican (or pass --data DIR)");
+  const std::vector<uint8_t> bytes = read_maybe_gzip(path);
+  std::vector<std::string> all = parse_word_list(std::string(bytes.begin(), bytes.end()));
+  if (all.size() < 100) throw Error("'" + path + "' holds " + std::to_string(all.size()) + " lowercase words; expected a word list (wamerican has 63,875)");
+  Generator gen(20261203);  // one fixed shuffle: the split is the same on every machine
+  const Tensor order = gen.permutation(static_cast<int64_t>(all.size()));
+  const int64_t n = static_cast<int64_t>(all.size()), n_val = n / 20, n_test = n / 20, n_train = n - n_val - n_test;
+  const int64_t begin = split == Split::Train ? 0 : split == Split::Validation ? n_train : n_train + n_val;
+  const int64_t end = split == Split::Train ? n_train : split == Split::Validation ? n_train + n_val : n;
+  WordSet s;
+  for (int64_t i = begin; i < end; ++i) s.words.push_back(all[static_cast<size_t>(order.data<int64_t>()[i])]);
+  s.tokens = encode_words(s.words);
+  return s;
+}
+
 ImageSet synthetic_digits(Split split) {
   static const char* kGlyphs[10][7] = {
       {".####.", "#....#", "#...##", "#..#.#", "##...#", "#....#", ".####."},

@@ -81,6 +81,25 @@ ImageSet synthetic_digits(Split split);
 // A digits file that exists but is corrupt is an error, not a fallback.
 ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* synthetic);
 
+// ----------------------------------------------------------------- words
+// The English words of Debian's `wamerican` (american-english, in /usr/share/dict): the words of
+// lowercase letters a-z only (63,875 of its 104,334 lines: no capitals, apostrophes or accents),
+// shuffled once (a fixed seed) and split train 90% / validation 5% / test 5%.
+// As tokens: 1..26 are 'a'..'z', 0 ends the word and pads it to kWordLength.
+constexpr int64_t kWordLength = 24;  // the longest word (22 letters), its end, one spare
+struct WordSet {
+  std::vector<std::string> words;
+  Tensor tokens;  // [N, kWordLength] float32 token ids
+  int64_t size() const { return static_cast<int64_t>(words.size()); }
+};
+WordSet words(Split split, const std::string& dir = "");
+// The list's words as tokens; a word with another character, or longer than length - 1, is an error.
+Tensor encode_words(const std::vector<std::string>& words, int64_t length = kWordLength);
+// Row `row` of tokens [N, L] (float or int64) as text, up to its end token.
+std::string decode_word(const Tensor& tokens, int64_t row);
+// The words of a word list's text (one a line) that are lowercase a-z only, in their order.
+std::vector<std::string> parse_word_list(const std::string& text);
+
 // ----------------------------------------------------------------- named data sets
 // A data set as the recipes (models/recipes.h) name it: three splits of values in
 // [0, 1], examples [N, C, H, W] (flat models reshape them to [N, D]).
@@ -99,6 +118,8 @@ struct DataSet {
 // digits17: the 8x8 digits (or the synthetic glyphs), 17 levels, train 1,000 /
 // validation 350 / test 447. digits_binarized: the same, the grey level as a Bernoulli
 // probability (binarized afresh for every batch; validation and test once, seeds 1 and 0).
+// words: the word list's splits as token ids (not in [0, 1]: the sequence models read them as
+// ids, models/sequence.h), levels = 27 (the end token and 26 letters).
 // fashion_binarized: the same for Fashion-MNIST's splits (train_eval: the first 10,000
 // training images, seed 2). fashion_dequantized: Fashion-MNIST's 256 levels.
 // An unknown name is an error listing the known ones.

@@ -375,6 +375,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       const double value = loss.item();
       require_finite(value, o.tag + " training loss", s.r.steps);
       loss.backward();
+      if (o.clip_grad_norm > 0) optim::clip_grad_norm_(params, o.clip_grad_norm);
       opt.step();
       ++s.r.steps, ++s.position;
       if (o.ema > 0) update_ema(s.averaged, params, std::min(o.ema, (1.0 + s.r.steps) / (10.0 + s.r.steps)));

@@ -78,6 +78,7 @@ struct LoopOptions {
   int64_t batch_size = 64;
   double lr = 1e-3;            // Adam
   double beta1 = 0.9, beta2 = 0.999;  // Adam's moment decays
+  double clip_grad_norm = 0;   // > 0: the gradients' global norm clipped to this before each step (optim::clip_grad_norm_)
   bool shuffle = true;         // a fresh order of the examples every epoch
   bool drop_last = false;      // drop the last short batch of an epoch
   double ema = 0;              // > 0: keep an exponential moving average of the parameters

@@ -1,0 +1,130 @@
+// dgm/models/rnn.cpp
+#include "models/rnn.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "autograd/graph.h"
+
+namespace dgm::models {
+
+std::pair<Tensor, Tensor> lstm_update(const Tensor& gates, const Tensor& c, int64_t axis) {
+  const int64_t H = gates.size(axis) / 4;
+  const Tensor i = sigmoid(slice(gates, axis, 0, H)), f = sigmoid(slice(gates, axis, H, 2 * H));
+  const Tensor g = tanh(slice(gates, axis, 2 * H, 3 * H)), o = sigmoid(slice(gates, axis, 3 * H, 4 * H));
+  const Tensor c2 = f * c + i * g;
+  return {o * tanh(c2), c2};
+}
+
+namespace {
+// PyTorch's initialisation of recurrent cells: every weight and bias U(-1/sqrt(H), 1/sqrt(H)).
+Tensor uniform_init(const Shape& s, int64_t hidden, Generator& gen) {
+  const double b = 1.0 / std::sqrt(static_cast<double>(hidden));
+  return gen.uniform(s, -b, b);
+}
+}  // namespace
+
+LSTMCell::LSTMCell(int64_t input, int64_t hidden, Generator& gen) : hidden_(hidden) {
+  if (input <= 0 || hidden <= 0) throw Error("LSTMCell: sizes must be positive, got input " + std::to_string(input) + ", hidden " + std::to_string(hidden));
+  weight_ih = register_parameter("weight_ih", uniform_init({4 * hidden, input}, hidden, gen));
+  weight_hh = register_parameter("weight_hh", uniform_init({4 * hidden, hidden}, hidden, gen));
+  bias_ih = register_parameter("bias_ih", uniform_init({4 * hidden}, hidden, gen));
+  bias_hh = register_parameter("bias_hh", uniform_init({4 * hidden}, hidden, gen));
+}
+
+std::pair<Tensor, Tensor> LSTMCell::forward(const Tensor& x, const Tensor& h, const Tensor& c) {
+  return lstm_update(linear(x, weight_ih, bias_ih) + linear(h, weight_hh, bias_hh), c, 1);
+}
+
+GRUCell::GRUCell(int64_t input, int64_t hidden, Generator& gen) : hidden_(hidden) {
+  if (input <= 0 || hidden <= 0) throw Error("GRUCell: sizes must be positive, got input " + std::to_string(input) + ", hidden " + std::to_string(hidden));
+  weight_ih = register_parameter("weight_ih", uniform_init({3 * hidden, input}, hidden, gen));
+  weight_hh = register_parameter("weight_hh", uniform_init({3 * hidden, hidden}, hidden, gen));
+  bias_ih = register_parameter("bias_ih", uniform_init({3 * hidden}, hidden, gen));
+  bias_hh = register_parameter("bias_hh", uniform_init({3 * hidden}, hidden, gen));
+}
+
+Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
+  const int64_t H = hidden_;
+  const Tensor gi = linear(x, weight_ih, bias_ih), gh = linear(h, weight_hh, bias_hh);  // [N, 3H]: r, z, n
+  const Tensor r = sigmoid(slice(gi, 1, 0, H) + slice(gh, 1, 0, H));
+  const Tensor z = sigmoid(slice(gi, 1, H, 2 * H) + slice(gh, 1, H, 2 * H));
+  const Tensor n = tanh(slice(gi, 1, 2 * H, 3 * H) + r * slice(gh, 1, 2 * H, 3 * H));
+  return (1.0 - z) * n + z * h;
+}
+
+// ---------------------------------------------------------------- the language model
+
+RNNLM::RNNLM(const RNNOptions& o, Generator& gen) : SequenceModel(o.vocab, o.length, o.input), o_(o) {
+  if (o.cell != "lstm" && o.cell != "gru") throw Error("RNNLM: unknown cell '" + o.cell + "' (lstm or gru)");
+  if (o.layers < 1) throw Error("RNNLM: needs at least one layer");
+  embedding_ = register_parameter("embedding", gen.normal({o.vocab + 1, o.embedding}));  // + BOS, N(0, 1) as nn.Embedding
+  for (int64_t l = 0; l < o.layers; ++l) {
+    const int64_t in = l == 0 ? o.embedding : o.hidden;
+    if (o.cell == "lstm")
+      lstm_.push_back(register_module("cell" + std::to_string(l), std::make_shared<LSTMCell>(in, o.hidden, gen)));
+    else
+      gru_.push_back(register_module("cell" + std::to_string(l), std::make_shared<GRUCell>(in, o.hidden, gen)));
+  }
+  head_ = register_module("head", std::make_shared<nn::Linear>(o.hidden, o.vocab, gen));
+}
+
+std::string RNNLM::config_json() const {
+  return nlohmann::json{{"vocab", o_.vocab},         {"length", o_.length}, {"input", token_input_name(o_.input)},
+                        {"cell", o_.cell},           {"embedding", o_.embedding}, {"hidden", o_.hidden},
+                        {"layers", o_.layers},       {"dropout", o_.dropout}}
+      .dump();
+}
+
+Tensor RNNLM::step(const Tensor& input, std::vector<Tensor>& h, std::vector<Tensor>& c) {
+  Tensor x = input;
+  for (size_t l = 0; l < h.size(); ++l) {
+    if (l > 0 && o_.dropout > 0) x = dropout(x, o_.dropout, is_training(), noise_);
+    if (!lstm_.empty()) {
+      std::tie(h[l], c[l]) = lstm_[l]->forward(x, h[l], c[l]);
+    } else {
+      h[l] = gru_[l]->forward(x, h[l]);
+    }
+    x = h[l];
+  }
+  return x;
+}
+
+Tensor RNNLM::embed_inputs(const Tensor& tokens) {
+  const Tensor in = shifted(tokens);
+  const int64_t n = in.size(0), L = in.size(1);
+  return reshape(index_select(embedding_, 0, reshape(in, {n * L})), {n, L, o_.embedding});
+}
+
+Tensor RNNLM::hidden_states(const Tensor& inputs) {
+  const int64_t n = inputs.size(0), L = inputs.size(1);
+  std::vector<Tensor> h(static_cast<size_t>(o_.layers), Tensor::zeros({n, o_.hidden}, inputs.dtype())), c = h;
+  std::vector<Tensor> outs;
+  for (int64_t t = 0; t < L; ++t) outs.push_back(step(select(inputs, 1, t), h, c));  // h_t = cell(e_t, h_{t-1})
+  return stack(outs, 1);  // [N, L, H]
+}
+
+Tensor RNNLM::logits(const Tensor& tokens) { return logits_from_inputs(embed_inputs(tokens)); }
+
+Tensor RNNLM::logits_from_inputs(const Tensor& inputs) {
+  Tensor h = hidden_states(inputs);
+  if (o_.dropout > 0) h = dropout(h, o_.dropout, is_training(), noise_);
+  return head_->forward(h);
+}
+
+std::unique_ptr<SequenceModel::Cache> RNNLM::start(int64_t n) {
+  auto s = std::make_unique<State>();
+  s->n = n;
+  s->h.assign(static_cast<size_t>(o_.layers), Tensor::zeros({n, o_.hidden}, embedding_.dtype()));
+  s->c = s->h;
+  return s;
+}
+
+Tensor RNNLM::next(Cache& cache, const Tensor& token) {
+  auto& s = dynamic_cast<State&>(cache);
+  if (s.position >= length()) throw Error("rnn: next() after all " + std::to_string(length()) + " positions");
+  ++s.position;
+  return head_->forward(step(index_select(embedding_, 0, token), s.h, s.c));
+}
+
+}  // namespace dgm::models

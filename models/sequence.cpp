@@ -1,0 +1,170 @@
+// dgm/models/sequence.cpp
+#include "models/sequence.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "autograd/graph.h"
+
+namespace dgm::models {
+
+TokenInput token_input(const std::string& name) {
+  if (name == "levels") return TokenInput::Levels;
+  if (name == "words") return TokenInput::Words;
+  throw Error("sequence model: unknown input '" + name + "' (levels or words)");
+}
+
+std::string token_input_name(TokenInput input) { return input == TokenInput::Levels ? "levels" : "words"; }
+
+Tensor sample_tokens(const Tensor& logits, const SampleOptions& o, Generator& gen) {
+  if (logits.dim() != 2) throw Error("sample_tokens: logits must be [n, V], got " + logits.shape().str());
+  if (!(o.temperature > 0)) throw Error("sample_tokens: the temperature must be positive, got " + std::to_string(o.temperature));
+  const Tensor l = logits.to(DType::Float64).contiguous_copy();
+  const int64_t n = l.size(0), V = l.size(1), k = o.top_k > 0 ? std::min(o.top_k, V) : V;
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  std::vector<double> p(static_cast<size_t>(V));
+  std::vector<int64_t> order(static_cast<size_t>(V));
+  for (int64_t r = 0; r < n; ++r) {
+    const double* row = l.data<double>() + r * V;
+    std::iota(order.begin(), order.end(), 0);
+    // the k largest logits (ties: the smaller index first, so a draw is reproducible)
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [&](int64_t a, int64_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+    const double top = row[order[0]];
+    double total = 0;
+    for (int64_t j = 0; j < k; ++j) total += p[static_cast<size_t>(j)] = std::exp((row[order[static_cast<size_t>(j)]] - top) / o.temperature);
+    double u = gen.uniform01() * total;
+    int64_t pick = order[static_cast<size_t>(k - 1)];
+    for (int64_t j = 0; j < k; ++j) {
+      u -= p[static_cast<size_t>(j)];
+      if (u < 0) {
+        pick = order[static_cast<size_t>(j)];
+        break;
+      }
+    }
+    out[static_cast<size_t>(r)] = pick;
+  }
+  return Tensor::from_indices(out, {n});
+}
+
+SequenceModel::SequenceModel(int64_t vocab, int64_t length, TokenInput input)
+    : example_shape_{length}, vocab_(vocab), length_(length), input_(input) {
+  if (vocab < 2) throw Error("sequence model: the vocabulary needs at least 2 tokens, got " + std::to_string(vocab));
+  if (length < 1) throw Error("sequence model: the length must be positive, got " + std::to_string(length));
+}
+
+Tensor SequenceModel::tokens(const Tensor& x) const {
+  if (x.dtype() == DType::Int64) {
+    if (x.dim() != 2 || x.size(1) != length_)
+      throw Error(name() + ": tokens must be [N, " + std::to_string(length_) + "], got " + x.shape().str());
+    for (int64_t i = 0; i < x.numel(); ++i)
+      if (x.data<int64_t>()[i] < 0 || x.data<int64_t>()[i] >= vocab_)
+        throw Error(name() + ": token " + std::to_string(x.data<int64_t>()[i]) + " is outside the vocabulary of " + std::to_string(vocab_));
+    return x;
+  }
+  const int64_t n = x.dim() > 0 ? x.size(0) : 0;
+  if (x.dim() < 2 || x.numel() != n * length_)
+    throw Error(name() + ": each example must hold " + std::to_string(length_) + " tokens, got a batch " + x.shape().str());
+  const Tensor v = x.detach().to(DType::Float64).contiguous_copy();
+  std::vector<int64_t> t(static_cast<size_t>(n * length_));
+  const double scale = input_ == TokenInput::Levels ? static_cast<double>(vocab_ - 1) : 1.0;
+  for (int64_t i = 0; i < n * length_; ++i) {
+    const double s = v.data<double>()[i] * scale, r = std::round(s);
+    if (!(std::abs(s - r) < 1e-3) || r < 0 || r >= static_cast<double>(vocab_))
+      throw Error(name() + ": value " + std::to_string(v.data<double>()[i]) + " of example " + std::to_string(i / length_) +
+                  " is not one of the " + std::to_string(vocab_) + (input_ == TokenInput::Levels ? " levels" : " token ids"));
+    t[static_cast<size_t>(i)] = static_cast<int64_t>(r);
+  }
+  return Tensor::from_indices(t, {n, length_});
+}
+
+Tensor SequenceModel::examples(const Tensor& tokens) const {
+  const Tensor f = tokens.to(DType::Float32);
+  Shape shape{tokens.size(0)};
+  for (int64_t d : example_shape_) shape.push_back(d);
+  return reshape(input_ == TokenInput::Levels ? f / static_cast<double>(vocab_ - 1) : f, shape);
+}
+
+Tensor SequenceModel::counted(const Tensor& tokens) const {
+  const int64_t n = tokens.size(0), L = tokens.size(1);
+  std::vector<float> m(static_cast<size_t>(n * L), 1.0f);
+  if (input_ == TokenInput::Words)
+    for (int64_t r = 0; r < n; ++r) {
+      bool ended = false;  // the end token itself counts; what follows it does not
+      for (int64_t t = 0; t < L; ++t) {
+        m[static_cast<size_t>(r * L + t)] = ended ? 0.0f : 1.0f;
+        if (tokens.data<int64_t>()[r * L + t] == 0) ended = true;
+      }
+    }
+  return Tensor::from_vector(m, {n, L});
+}
+
+Tensor SequenceModel::shifted(const Tensor& tokens) const {
+  const int64_t n = tokens.size(0), L = tokens.size(1);
+  std::vector<int64_t> s(static_cast<size_t>(n * L));
+  for (int64_t r = 0; r < n; ++r) {
+    s[static_cast<size_t>(r * L)] = bos();
+    for (int64_t t = 1; t < L; ++t) s[static_cast<size_t>(r * L + t)] = tokens.data<int64_t>()[r * L + t - 1];
+  }
+  return Tensor::from_indices(s, {n, L});
+}
+
+Tensor SequenceModel::conditionals(const Tensor& tokens) {
+  const Tensor lp = log_softmax(logits(tokens), 2);                   // [N, L, V]
+  const Tensor picked = squeeze(gather(lp, 2, unsqueeze(tokens, 2)), 2);  // log p(x_t | x_<t), [N, L]
+  return picked * counted(tokens).to(picked.dtype());
+}
+
+Tensor SequenceModel::log_prob(const Tensor& x) { return sum(conditionals(tokens(x)), {1}); }
+
+// ---------------------------------------------------------------- one token at a time
+
+std::unique_ptr<SequenceModel::Cache> SequenceModel::start(int64_t n) {
+  auto c = std::make_unique<Cache>();
+  c->n = n;
+  return c;
+}
+
+// The default: the whole prefix again (padded to L; the padding is after position t, which
+// the logits at t do not see), and the logits at the last position read.
+Tensor SequenceModel::next(Cache& cache, const Tensor& token) {
+  const int64_t n = cache.n, L = length_, t = cache.position;
+  if (t >= L) throw Error(name() + ": next() after all " + std::to_string(L) + " positions");
+  // prefix holds the tokens read after BOS; the logits at t read BOS, x_0 .. x_{t-1}
+  if (t > 0)
+    for (int64_t r = 0; r < n; ++r) cache.prefix.push_back(token.data<int64_t>()[r]);
+  ++cache.position;
+  std::vector<int64_t> full(static_cast<size_t>(n * L), 0);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < t; ++j) full[static_cast<size_t>(r * L + j)] = cache.prefix[static_cast<size_t>(j * n + r)];
+  const Tensor l = logits(Tensor::from_indices(full, {n, L}));  // [n, L, V]
+  return select(l, 1, t);
+}
+
+Tensor SequenceModel::sample_token_ids(int64_t n, Generator& gen, const SampleOptions& o) {
+  NoGradGuard ng;
+  const bool was_training = is_training();
+  eval();
+  auto cache = start(n);
+  std::vector<int64_t> out(static_cast<size_t>(n * length_), 0);
+  std::vector<bool> ended(static_cast<size_t>(n), false);
+  Tensor token = Tensor::from_indices(std::vector<int64_t>(static_cast<size_t>(n), bos()), {n});
+  for (int64_t t = 0; t < length_; ++t) {
+    token = sample_tokens(next(*cache, token), o, gen);
+    for (int64_t r = 0; r < n; ++r) {
+      int64_t& v = token.data<int64_t>()[r];
+      if (ended[static_cast<size_t>(r)]) v = 0;  // a finished word is padded with the end token
+      out[static_cast<size_t>(r * length_ + t)] = v;
+      if (input_ == TokenInput::Words && v == 0) ended[static_cast<size_t>(r)] = true;
+    }
+  }
+  train(was_training);
+  return Tensor::from_indices(out, {n, length_});
+}
+
+Tensor SequenceModel::sample(int64_t n, Generator& gen, const SampleOptions& o) {
+  return examples(sample_token_ids(n, gen, o));
+}
+
+}  // namespace dgm::models

@@ -1,0 +1,99 @@
+// dgm/models/sequence.h — what the sequence models share: tokens, the chain rule over
+// positions, and sampling one token at a time (docs/chapters/sequence.md).
+//
+// A sequence model is an autoregressive density over L tokens from a vocabulary of V:
+//
+//   log p(x) = sum_t log p(x_t | x_<t)                                        (the chain rule)
+//
+// computed in ONE pass by teacher forcing: the network reads [BOS, x_0, ..., x_{L-2}] and
+// returns, at every position t, the logits of x_t's distribution given x_<t.
+// The families (models/rnn.h, models/transformer.h, models/pixelrnn.h) say how the logits
+// are computed; log_prob, the step-by-step interface and sampling (temperature, top-k) are
+// here, once.
+//
+// Two kinds of examples:
+//   Levels  images or vectors in [0, 1] on V grey levels (the digits at 17, binarized
+//           Fashion-MNIST at 2): token = round(x (V - 1)); every position counts.
+//   Words   token ids (the data set "words"): 0 ends a word, 1..26 are 'a'..'z'; the
+//           positions after the first 0 are padding and do not count.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/density.h"
+
+namespace dgm::models {
+
+enum class TokenInput { Levels, Words };
+TokenInput token_input(const std::string& name);  // "levels" or "words"
+std::string token_input_name(TokenInput input);
+
+// How a sequence is drawn: logits / temperature, then only the top_k most likely tokens kept (0: all).
+struct SampleOptions {
+  double temperature = 1.0;
+  int64_t top_k = 0;
+};
+// One draw per row of logits [n, V] (float32 or float64), int64 [n].
+Tensor sample_tokens(const Tensor& logits, const SampleOptions& o, Generator& gen);
+
+class SequenceModel : public TrainableDensity {
+ public:
+  SequenceModel(int64_t vocab, int64_t length, TokenInput input);
+
+  int64_t vocab() const { return vocab_; }
+  int64_t length() const { return length_; }
+  TokenInput input() const { return input_; }
+  int64_t bos() const { return vocab_; }  // the start token: one more row in every embedding
+
+  // x (a batch of examples) -> int64 tokens [N, L]; an example of the wrong size or a value
+  // off the levels / outside the vocabulary is an error that names it.
+  Tensor tokens(const Tensor& x) const;
+  // tokens -> examples as the data set holds them: [N, L], or [N, 1, H, W] for an image model
+  // (levels: t / (V - 1))
+  Tensor examples(const Tensor& tokens) const;
+  // [N, L] float: 1 where position t counts (every t for Levels; up to the first 0 for Words).
+  Tensor counted(const Tensor& tokens) const;
+  // [N, L] int64: BOS, then tokens shifted right by one (what teacher forcing reads).
+  Tensor shifted(const Tensor& tokens) const;
+
+  // The logits of every position given the ones before it: [N, L, V] (teacher forcing).
+  virtual Tensor logits(const Tensor& tokens) = 0;
+  // log p(x_t | x_<t) per position, [N, L] (0 where a position does not count).
+  Tensor conditionals(const Tensor& tokens);
+  // log p(x) per example, [N], nats: the sum of the counted conditionals.
+  Tensor log_prob(const Tensor& x) override;
+
+  // ---------------------------------------------------------------- one token at a time
+  // The model's memory of a prefix: an RNN's state, a Transformer's keys and values; by default
+  // the prefix itself, and next() recomputes the whole prefix (L network passes for L tokens).
+  struct Cache {
+    virtual ~Cache() = default;
+    int64_t position = 0;             // how many tokens have been read (BOS included)
+    std::vector<int64_t> prefix;      // [n, position] row-major (the default cache's memory)
+    int64_t n = 0;
+  };
+  virtual std::unique_ptr<Cache> start(int64_t n);
+  // Reads one token per sequence (int64 [n]; BOS first) and returns the logits of the next, [n, V].
+  virtual Tensor next(Cache& cache, const Tensor& token);
+
+  Tensor sample(int64_t n, Generator& gen) override { return sample(n, gen, SampleOptions{}); }
+  // n examples (as examples() lays them out), drawn token by token through start/next.
+  Tensor sample(int64_t n, Generator& gen, const SampleOptions& o);
+  // The same, as tokens [n, L].
+  Tensor sample_token_ids(int64_t n, Generator& gen, const SampleOptions& o);
+
+  // The random numbers of dropout (a resumed training restores them).
+  Generator* noise_generator() override { return &noise_; }
+
+ protected:
+  Generator noise_{0};
+  Shape example_shape_;  // one example's shape: [L] unless a family says otherwise ([1, H, W])
+
+ private:
+  int64_t vocab_, length_;
+  TokenInput input_;
+};
+
+}  // namespace dgm::models

@@ -1,0 +1,321 @@
+// Tests of the sequence models (models/sequence.h, rnn.h, transformer.h, pixelrnn.h): the cells
+// against their formulas written out in scalars, the chain rule by enumeration, the
+// autoregressive property by the engine's Jacobian, the KV cache against recomputation.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "autograd/gradcheck.h"
+#include "autograd/graph.h"
+#include "autograd/ops.h"
+#include "models/pixelrnn.h"
+#include "models/registry.h"
+#include "models/rnn.h"
+#include "models/toolkit/datasets.h"
+#include "models/transformer.h"
+
+using namespace dgm;
+using namespace dgm::models;
+
+namespace {
+
+double sigm(double x) { return 1 / (1 + std::exp(-x)); }
+
+// Every token sequence of length L over V tokens, as int64 [V^L, L]; Words: only those padded
+// with 0 after their first 0 (the distinct words).
+Tensor all_sequences(int64_t V, int64_t L, bool words) {
+  std::vector<int64_t> out;
+  int64_t count = 0, total = 1;
+  for (int64_t i = 0; i < L; ++i) total *= V;
+  for (int64_t code = 0; code < total; ++code) {
+    std::vector<int64_t> s(static_cast<size_t>(L));
+    int64_t c = code;
+    for (int64_t i = L - 1; i >= 0; --i) s[static_cast<size_t>(i)] = c % V, c /= V;
+    bool canonical = true, ended = false;
+    for (int64_t v : s) {
+      if (ended && v != 0) canonical = false;
+      if (v == 0) ended = true;
+    }
+    if (words && !canonical) continue;
+    out.insert(out.end(), s.begin(), s.end());
+    ++count;
+  }
+  return Tensor::from_indices(out, {count, L});
+}
+
+std::shared_ptr<SequenceModel> small(const std::string& family, TokenInput input, int64_t V, int64_t L, Generator& gen) {
+  if (family == "lstm" || family == "gru") {
+    RNNOptions o;
+    o.vocab = V, o.length = L, o.input = input, o.cell = family, o.embedding = 4, o.hidden = 5, o.layers = 2;
+    return std::make_shared<RNNLM>(o, gen);
+  }
+  TransformerOptions o;
+  o.vocab = V, o.length = L, o.input = input, o.width = 8, o.layers = 2, o.heads = 2, o.dropout = 0;
+  o.positions = family == "transformer_sin" ? "sinusoidal" : "learned";
+  o.tie_weights = family == "transformer_sin";
+  return std::make_shared<Transformer>(o, gen);
+}
+
+}  // namespace
+
+TEST_CASE("LSTM and GRU cells: the formulas written out in scalars, and gradcheck + gradgradcheck", "[sequence][rnn]") {
+  Generator gen(1);
+  LSTMCell lstm(1, 1, gen);
+  GRUCell gru(1, 1, gen);
+  lstm.to(DType::Float64), gru.to(DType::Float64);
+  const double x = 0.7, h = -0.4, c = 0.3;
+  auto w = [](const Tensor& t, int64_t i) { return t.at(i); };
+  {  // i, f, g, o = rows 0..3
+    double pre[4];
+    for (int k = 0; k < 4; ++k)
+      pre[k] = w(lstm.weight_ih, k) * x + w(lstm.bias_ih, k) + w(lstm.weight_hh, k) * h + w(lstm.bias_hh, k);
+    const double c2 = sigm(pre[1]) * c + sigm(pre[0]) * std::tanh(pre[2]), h2 = sigm(pre[3]) * std::tanh(c2);
+    auto [hh, cc] = lstm.forward(Tensor::full({1, 1}, x, DType::Float64), Tensor::full({1, 1}, h, DType::Float64),
+                                 Tensor::full({1, 1}, c, DType::Float64));
+    CHECK(hh.at(0) == Approx(h2).epsilon(1e-14));
+    CHECK(cc.at(0) == Approx(c2).epsilon(1e-14));
+  }
+  {  // r, z, n = rows 0..2
+    auto gi = [&](int k) { return w(gru.weight_ih, k) * x + w(gru.bias_ih, k); };
+    auto gh = [&](int k) { return w(gru.weight_hh, k) * h + w(gru.bias_hh, k); };
+    const double r = sigm(gi(0) + gh(0)), z = sigm(gi(1) + gh(1)), n = std::tanh(gi(2) + r * gh(2));
+    const Tensor out = gru.forward(Tensor::full({1, 1}, x, DType::Float64), Tensor::full({1, 1}, h, DType::Float64));
+    CHECK(out.at(0) == Approx((1 - z) * n + z * h).epsilon(1e-14));
+  }
+  Generator g2(2);
+  LSTMCell l3(3, 4, g2);
+  GRUCell g3(3, 4, g2);
+  l3.to(DType::Float64), g3.to(DType::Float64);
+  const std::vector<Tensor> in = {g2.normal({2, 3}, 0, 1, DType::Float64), g2.normal({2, 4}, 0, 1, DType::Float64),
+                                  g2.normal({2, 4}, 0, 1, DType::Float64)};
+  auto f_lstm = [&](const std::vector<Tensor>& v) {
+    auto [hh, cc] = l3.forward(v[0], v[1], v[2]);
+    return concat({hh, cc}, 1);
+  };
+  auto f_gru = [&](const std::vector<Tensor>& v) { return g3.forward(v[0], v[1]); };
+  CHECK(gradcheck(f_lstm, in).ok);
+  CHECK(gradgradcheck(f_lstm, in).ok);
+  CHECK(gradcheck(f_gru, {in[0], in[1]}).ok);
+  CHECK(gradgradcheck(f_gru, {in[0], in[1]}).ok);
+  // the weights' gradients: through the same cell, the weight as the input
+  auto f_weight = [&](const std::vector<Tensor>& v) {
+    return lstm_update(linear(in[0], v[0]) + linear(in[1], l3.weight_hh, l3.bias_hh), in[2]).first;
+  };
+  CHECK(gradcheck(f_weight, {l3.weight_ih.detach()}).ok);
+}
+
+TEST_CASE("sequence models: the probabilities of every sequence sum to 1 (the chain rule)", "[sequence]") {
+  Generator gen(3);
+  for (const std::string family : {"lstm", "gru", "transformer", "transformer_sin"})
+    for (TokenInput input : {TokenInput::Levels, TokenInput::Words}) {
+      INFO(family << " " << token_input_name(input));
+      auto m = small(family, input, 3, 4, gen);
+      m->to(DType::Float64);
+      const Tensor seqs = all_sequences(3, 4, input == TokenInput::Words);
+      const Tensor lp = m->log_prob(seqs);
+      double total = 0;
+      for (int64_t i = 0; i < lp.numel(); ++i) total += std::exp(lp.at(i));
+      CHECK(total == Approx(1.0).epsilon(1e-12));
+    }
+  for (const std::string kind : {"row", "diagonal"}) {
+    INFO(kind);
+    PixelRNNOptions o;
+    o.kind = kind, o.levels = 2, o.height = 2, o.width = 2, o.channels = 4, o.hidden = 3, o.layers = 2;
+    PixelRNN m(o, gen);
+    m.to(DType::Float64);
+    const Tensor lp = m.log_prob(m.examples(all_sequences(2, 4, false)));
+    double total = 0;
+    for (int64_t i = 0; i < lp.numel(); ++i) total += std::exp(lp.at(i));
+    CHECK(total == Approx(1.0).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("sequence models: logit i depends on inputs up to i only (the engine's Jacobian)", "[sequence]") {
+  Generator gen(4);
+  const int64_t L = 5;
+  for (const std::string family : {"lstm", "gru", "transformer"}) {
+    INFO(family);
+    auto m = small(family, TokenInput::Levels, 3, L, gen);
+    m->to(DType::Float64);
+    const Tensor tokens = Tensor::from_indices({2, 0, 1, 1, 2}, {1, L});
+    Tensor e;
+    std::function<Tensor(const Tensor&)> f;
+    if (auto* r = dynamic_cast<RNNLM*>(m.get())) {
+      e = r->embed_inputs(tokens).detach();
+      f = [r](const Tensor& x) { return r->logits_from_inputs(x); };
+    } else {
+      auto* t = dynamic_cast<Transformer*>(m.get());
+      e = t->embed_inputs(tokens).detach();
+      f = [t](const Tensor& x) { return t->logits_from_inputs(x); };
+    }
+    const Tensor J = jacobian(f, e);  // [L * V, L * E]
+    const int64_t V = 3, E = e.size(2);
+    for (int64_t i = 0; i < L; ++i)
+      for (int64_t j = 0; j < L; ++j) {
+        double block = 0;
+        for (int64_t a = 0; a < V; ++a)
+          for (int64_t b = 0; b < E; ++b) block += std::abs(J.at((i * V + a) * (L * E) + j * E + b));
+        INFO("logit " << i << ", input " << j);
+        if (j > i) CHECK(block == 0.0);
+        else CHECK(block > 0.0);
+      }
+  }
+  // 6 x 10 images: wide enough for the Row LSTM's triangle to miss the far right of the rows above
+  // (16 channels: with a handful, every ReLU of a random network can be off)
+  for (const std::string kind : {"row", "diagonal"}) {
+    INFO(kind);
+    PixelRNNOptions o;
+    o.kind = kind, o.levels = 3, o.height = 6, o.width = 10, o.channels = 16, o.hidden = 8, o.layers = 2;
+    PixelRNN m(o, gen);
+    m.to(DType::Float64);
+    const int64_t P = 60;
+    const Tensor x = gen.uniform({1, 1, 6, 10}, 0, 1, DType::Float64);
+    const Tensor J = jacobian([&](const Tensor& v) { return m.image_logits(v); }, x);  // [3 * 60, 60]
+    int64_t seen_before = 0, before = 0;
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < P; ++q) {
+        double s = 0;
+        for (int64_t a = 0; a < 3; ++a) s += std::abs(J.at((a * P + p) * P + q));
+        INFO("pixel " << p << " on pixel " << q);
+        if (q >= p) {
+          CHECK(s == 0.0);
+        } else {
+          ++before;
+          seen_before += s > 0;
+        }
+      }
+    // the Diagonal BiLSTM sees the whole past; the Row LSTM a triangle of it
+    if (kind == "diagonal") CHECK(seen_before == before);
+    else CHECK(seen_before < before);
+  }
+}
+
+TEST_CASE("one token at a time: the KV cache and the RNN's state give the one-pass logits", "[sequence]") {
+  Generator gen(5);
+  const int64_t L = 6;
+  for (const std::string family : {"lstm", "transformer", "transformer_sin"}) {
+    INFO(family);
+    auto m = small(family, TokenInput::Levels, 4, L, gen);
+    m->to(DType::Float64);
+    m->eval();
+    const Tensor tokens = Tensor::from_indices({3, 1, 0, 2, 2, 1, 0, 0, 1, 3, 2, 2}, {2, L});
+    const Tensor full = m->logits(tokens);  // [2, L, 4]
+    auto cache = m->start(2);
+    Tensor token = Tensor::from_indices({m->bos(), m->bos()}, {2});
+    double worst = 0;
+    for (int64_t t = 0; t < L; ++t) {
+      const Tensor step = m->next(*cache, token);  // [2, 4]
+      for (int64_t r = 0; r < 2; ++r)
+        for (int64_t v = 0; v < 4; ++v) worst = std::max(worst, std::abs(step.at(r * 4 + v) - full.at((r * L + t) * 4 + v)));
+      token = select(tokens, 1, t).contiguous_copy();
+    }
+    CHECK(worst <= 1e-12);
+    CHECK_THROWS_WITH(m->next(*cache, token), Catch::Contains("after all 6 positions"));
+  }
+}
+
+TEST_CASE("causal attention: rows sum to 1, exactly zero on the future, a softmax written out per row", "[sequence]") {
+  Generator gen(6);
+  const Tensor q = gen.normal({1, 1, 4, 3}, 0, 1, DType::Float64), k = gen.normal({1, 1, 4, 3}, 0, 1, DType::Float64),
+               v = gen.normal({1, 1, 4, 3}, 0, 1, DType::Float64);
+  Tensor a;
+  const Tensor out = causal_attention(q, k, v, &a);
+  for (int64_t i = 0; i < 4; ++i) {
+    double s[4], z = 0;
+    for (int64_t j = 0; j <= i; ++j) {
+      double dot = 0;
+      for (int64_t d = 0; d < 3; ++d) dot += q.at(i * 3 + d) * k.at(j * 3 + d);
+      z += s[j] = std::exp(dot / std::sqrt(3.0));
+    }
+    for (int64_t j = 0; j < 4; ++j) {
+      if (j > i) CHECK(a.at(i * 4 + j) == 0.0);
+      else CHECK(a.at(i * 4 + j) == Approx(s[j] / z).epsilon(1e-13));
+    }
+    for (int64_t d = 0; d < 3; ++d) {
+      double o = 0;
+      for (int64_t j = 0; j <= i; ++j) o += s[j] / z * v.at(j * 3 + d);
+      CHECK(out.at(i * 3 + d) == Approx(o).epsilon(1e-13));
+    }
+  }
+  CHECK(gradcheck([](const std::vector<Tensor>& x) { return causal_attention(x[0], x[1], x[2]); }, {q, k, v}).ok);
+  CHECK_THROWS_WITH(causal_attention(q, slice(k, 3, 0, 2), v), Catch::Contains("q [1, 1, 4, 3]"));
+}
+
+TEST_CASE("PixelRNN: skew and unskew, and the recurrences' sequential steps", "[sequence][pixelrnn]") {
+  Generator gen(7);
+  const Tensor x = gen.normal({2, 3, 4, 5});
+  const Tensor s = skew(x);
+  CHECK(s.shape() == Shape{2, 3, 4, 8});
+  CHECK(s.at(((1 * 3 + 2) * 4 + 2) * 8 + 2 + 3) == x.at(((1 * 3 + 2) * 4 + 2) * 5 + 3));  // (r 2, c 3) -> column 5
+  CHECK(s.at(((0 * 3 + 0) * 4 + 3) * 8 + 0) == 0.0f);
+  const Tensor back = unskew(s, 5);
+  for (int64_t i = 0; i < x.numel(); ++i) REQUIRE(back.at(i) == x.at(i));
+  for (const int64_t n : {4, 8}) {
+    PixelRNNOptions o;
+    o.levels = 2, o.height = n, o.width = n, o.channels = 4, o.hidden = 3, o.layers = 1;
+    o.kind = "diagonal";
+    PixelRNN d(o, gen);
+    o.kind = "row";
+    PixelRNN r(o, gen);
+    d.log_prob(Tensor::zeros({1, 1, n, n})), r.log_prob(Tensor::zeros({1, 1, n, n}));
+    CHECK(d.sequential_steps() == 2 * n - 1);
+    CHECK(r.sequential_steps() == n);
+  }
+}
+
+TEST_CASE("sampling: top-k keeps the k likeliest, the temperature reshapes the frequencies", "[sequence]") {
+  Generator gen(8);
+  const Tensor logits = Tensor::from_vector(std::vector<double>{0.0, 1.0, 2.0, -1.0}, {1, 4});
+  for (int i = 0; i < 50; ++i) CHECK(sample_tokens(logits, {1.0, 1}, gen).data<int64_t>()[0] == 2);
+  for (int i = 0; i < 50; ++i) {
+    const int64_t t = sample_tokens(logits, {1.0, 2}, gen).data<int64_t>()[0];
+    CHECK((t == 1 || t == 2));
+  }
+  // at temperature T the frequencies are softmax(l / T): counted over 20,000 draws
+  const double T = 2.0;
+  const int n = 20000;
+  std::vector<int> count(4, 0);
+  const Tensor many = expand(logits, {n, 4}).contiguous_copy();
+  const Tensor draws = sample_tokens(many, {T, 0}, gen);
+  for (int i = 0; i < n; ++i) ++count[static_cast<size_t>(draws.data<int64_t>()[i])];
+  double z = 0;
+  for (int v = 0; v < 4; ++v) z += std::exp(logits.at(v) / T);
+  for (int v = 0; v < 4; ++v) {
+    const double p = std::exp(logits.at(v) / T) / z, se = std::sqrt(p * (1 - p) / n);
+    CHECK(std::abs(count[static_cast<size_t>(v)] / double(n) - p) <= 5 * se);
+  }
+  CHECK_THROWS_WITH(sample_tokens(logits, {0.0, 0}, gen), Catch::Contains("temperature must be positive"));
+}
+
+TEST_CASE("words: the list's lowercase words as tokens, the end token counted once", "[sequence][data]") {
+  const auto w = data::parse_word_list("apple\nBob\nit's\ncafé\nzebra\r\n\nq\n");
+  REQUIRE(w == std::vector<std::string>{"apple", "zebra", "q"});
+  const Tensor t = data::encode_words(w, 8);
+  CHECK(t.shape() == Shape{3, 8});
+  CHECK(t.at(0) == 1.0f);   // 'a'
+  CHECK(t.at(5) == 0.0f);   // the end
+  CHECK(data::decode_word(t, 1) == "zebra");
+  CHECK_THROWS_WITH(data::encode_words({"abcdefgh"}, 8), Catch::Contains("at most 7"));
+  Generator gen(9);
+  auto m = small("lstm", TokenInput::Words, 27, 8, gen);
+  const Tensor counted = m->counted(m->tokens(t));
+  double n = 0;
+  for (int64_t i = 0; i < counted.numel(); ++i) n += counted.at(i);
+  CHECK(n == 6 + 6 + 2);  // each word's letters and its end
+  CHECK_THROWS_WITH(m->tokens(Tensor::full({1, 8}, 27.0)), Catch::Contains("not one of the 27 token ids"));
+}
+
+TEST_CASE("sequence models in the registry: built from their configs, which they report back", "[sequence]") {
+  Generator gen(10);
+  for (const auto& [model, config] : std::vector<std::pair<std::string, std::string>>{
+           {"rnn", R"({"vocab": 27, "length": 24, "input": "words", "cell": "gru", "embedding": 8, "hidden": 16, "layers": 1, "dropout": 0.0})"},
+           {"transformer", R"({"vocab": 17, "length": 64, "input": "levels", "width": 16, "layers": 1, "heads": 2, "dropout": 0.1, "positions": "learned", "tie_weights": true})"},
+           {"pixelrnn", R"({"kind": "row", "levels": 17, "height": 8, "width": 8, "channels": 8, "hidden": 8, "layers": 1})"}}) {
+    auto m = make_model(model, config, gen);
+    CHECK(nlohmann::json::parse(m->config_json()) == nlohmann::json::parse(config));
+  }
+  CHECK_THROWS_WITH(make_model("transformer", R"({"vocab": 17, "length": 64, "input": "levels", "width": 10, "layers": 1, "heads": 4, "dropout": 0, "positions": "learned", "tie_weights": false})", gen),
+                    Catch::Contains("multiple of the heads"));
+}
