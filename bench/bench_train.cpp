@@ -189,6 +189,23 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
       opt_g.step();
     });
   }
+  if (want("transformer") || want("lstm")) {
+    // lesson_sequence's families: batch 64 of 64 tokens (17 levels); one training step (forward, backward, Adam)
+    // forward FLOPs per token: 2 x the weights a token meets (+ attention: q k^T and A v, 4 L C a layer); x 3 for training
+    Tensor tokens = dist::index_to_levels(g.randint({64, 64}, 0, 17), 17);
+    if (want("transformer")) {
+      auto m = build("bench_transformer");
+      const double C = 128, Lc = 64, layers = 4, V = 17;
+      const double per_token = 2 * (layers * 12 * C * C + C * V) + layers * 4 * Lc * C;
+      train_bench("l_transformer_b64", 3 * per_token * 64 * 64 / 1e6, *m, [&] { return m->loss(tokens); });
+    }
+    if (want("lstm")) {
+      auto m = build("bench_lstm");
+      const double H = 256, E = 64, V = 17;
+      const double per_token = 2 * (4 * H * (E + H) + H * V);
+      train_bench("m_lstm_b64", 3 * per_token * 64 * 64 / 1e6, *m, [&] { return m->loss(tokens); });
+    }
+  }
   if (want("unet")) {
     auto m = build("fashion_unet");  // lesson_diffusion's Fashion-MNIST U-Net
     auto& ddpm = dynamic_cast<models::DDPM&>(*m);
@@ -319,7 +336,7 @@ int main(int argc, char** argv) {
   int blas_threads = -1;
   app.add_option("--threads", g_threads, "Threads (OpenBLAS)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--blas-threads", blas_threads, "OpenBLAS threads (default: --threads)");
-  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,realnvp_img,ddpm,dcgan,unet,overhead,matmul,floor");
+  app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,realnvp_img,ddpm,dcgan,unet,transformer,lstm,overhead,matmul,floor");
   app.add_flag("--quick", g_quick, "Short timings (a smoke test)");
   std::string conv = "winograd";
   app.add_option("--conv", conv, "Algorithm of the 3x3 stride-1 convolutions (the others are always im2col)")

@@ -9,8 +9,8 @@
 #
 # Builds ../shared/bench/torch_ref.cpp and the project's own twins
 # (bench/torch_flow_ref.cpp: i_realnvp_img_b64; bench/torch_gan_ref.cpp:
-# j_dcgan_b64; bench/torch_diffusion_ref.cpp: k_unet28_b64; needs Debian's
-# libtorch-dev) into
+# j_dcgan_b64; bench/torch_diffusion_ref.cpp: k_unet28_b64; bench/torch_sequence_ref.cpp:
+# l_transformer_b64 and m_lstm_b64; needs Debian's libtorch-dev) into
 # build/bench-ref/, then runs dgm and libtorch in alternation (round by round,
 # so drift in the machine's load hits both) with the same OPENBLAS_CORETYPE,
 # and prints one table: workload, threads, dgm median, libtorch median, ratio
@@ -47,7 +47,7 @@ if [ ! -x "$OUT/torch_ref" ] || [ "$REF_SRC" -nt "$OUT/torch_ref" ]; then
       "$REF_SRC" -o "$OUT/torch_ref" -ltorch -ltorch_cpu -lc10 -ldl
 fi
 # the project's own libtorch twins of workloads the shared reference does not have
-TWINS="torch_flow_ref torch_diffusion_ref torch_gan_ref"
+TWINS="torch_flow_ref torch_diffusion_ref torch_gan_ref torch_sequence_ref"
 for twin in $TWINS; do
   if [ ! -x "$OUT/$twin" ] || [ "bench/$twin.cpp" -nt "$OUT/$twin" ] || [ bench/timing.h -nt "$OUT/$twin" ]; then
     echo "building bench/$twin.cpp (about a minute)..." >&2

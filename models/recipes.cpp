@@ -138,6 +138,13 @@ std::vector<Recipe> make_table() {
                epochs(1, 128), 0, ""});
   t.push_back({"bench_pixelcnn", "pixelcnn", R"({"levels": 2, "channels": 64, "blocks": 5, "height": 28, "width": 28, "gated": false})",
                "", "none", "", false, epochs(1, 32), epochs(1, 32), 0, ""});
+  // lesson_sequence's families at the sizes of issue 29's benchmark (bench/torch_sequence_ref.cpp is the twin)
+  t.push_back({"bench_transformer", "transformer",
+               R"({"vocab": 17, "length": 64, "input": "levels", "width": 128, "layers": 4, "heads": 4, "dropout": 0.0,
+                   "positions": "learned", "tie_weights": false})",
+               "", "none", "", true, epochs(1, 64), epochs(1, 64), 0, ""});
+  t.push_back({"bench_lstm", "rnn", R"({"vocab": 17, "length": 64, "input": "levels", "cell": "lstm", "embedding": 64, "hidden": 256, "layers": 1, "dropout": 0.0})",
+               "", "none", "", true, epochs(1, 64), epochs(1, 64), 0, ""});
   t.push_back({"bench_realnvp2d", "realnvp2d", R"({"layers": 8, "hidden": 64})", "", "none", "", true, epochs(1, 512), epochs(1, 512), 0,
                ""});
   return t;

@@ -11,6 +11,7 @@
 #include "homework/intro/exercises.h"
 #include "homework/likelihood/exercises.h"
 #include "homework/mcmc/exercises.h"
+#include "homework/sequence/exercises.h"
 #include "homework/vae/exercises.h"
 #include "tests/helpers.h"
 #include "tests/homework/helpers.h"
@@ -49,6 +50,7 @@ static const std::vector<std::pair<std::string, std::vector<hw::Exercise>>>& cha
       {"diffusion", hw::diffusion::exercises(hw::diffusion::linked())},
       {"likelihood", hw::likelihood::exercises(hw::likelihood::linked())},
       {"mcmc", hw::mcmc::exercises(hw::mcmc::linked())},
+      {"sequence", hw::sequence::exercises(hw::sequence::linked())},
   };
   return all;
 }
