@@ -23,6 +23,7 @@ ELBO with the noise dgm used) and compares with dgm's numbers: they must agree
 to 1e-4 relative. Needs Debian's python3-torch and python3-numpy.
 """
 import json
+import math
 import sys
 
 import numpy as np
@@ -342,6 +343,107 @@ class ConvDiscriminator(nn.Module):
         return self.fc(h.flatten(1)).squeeze(1)
 
 
+# ---------------------------------------------------------------- sequence models (models/sequence.h, rnn.h, transformer.h)
+# Tokens are read shifted right behind a start token BOS = vocab (an embedding of vocab + 1 rows); log p(x) sums
+# log softmax(logits)[x_t] over the positions that count (words: up to and including the first 0).
+
+class SequenceModel(nn.Module):
+    def setup_tokens(self, c):
+        self.vocab, self.length, self.words = c["vocab"], c["length"], c["input"] == "words"
+
+    def tokens(self, x):
+        x = x.reshape(x.shape[0], -1).double()
+        return (x if self.words else x * (self.vocab - 1)).round().long()
+
+    def log_prob(self, x):
+        t = self.tokens(x)
+        inputs = torch.cat([torch.full_like(t[:, :1], self.vocab), t[:, :-1]], 1)
+        lp = torch.log_softmax(self.logits(inputs), -1).gather(2, t.unsqueeze(2)).squeeze(2)
+        if self.words:  # a position counts if no 0 came before it
+            ended_before = torch.cumsum((t == 0).long(), 1) - (t == 0).long()
+            lp = lp * (ended_before == 0).to(lp.dtype)
+        return lp.sum(1)
+
+
+class RNNLM(SequenceModel):
+    """models/rnn.h: embedding [V + 1, E], cell<l> (nn.LSTMCell / nn.GRUCell, PyTorch's names), head Linear."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.setup_tokens(c)
+        self.embedding = nn.Parameter(torch.randn(c["vocab"] + 1, c["embedding"]))
+        cell = nn.LSTMCell if c["cell"] == "lstm" else nn.GRUCell
+        self.lstm, self.layers, self.hidden = c["cell"] == "lstm", c["layers"], c["hidden"]
+        for l in range(c["layers"]):
+            self.add_module(f"cell{l}", cell(c["embedding"] if l == 0 else c["hidden"], c["hidden"]))
+        self.head = nn.Linear(c["hidden"], c["vocab"])
+
+    def logits(self, inputs):
+        e = self.embedding[inputs]  # [N, L, E]
+        n = inputs.shape[0]
+        h = [torch.zeros(n, self.hidden, dtype=e.dtype) for _ in range(self.layers)]
+        c = [torch.zeros(n, self.hidden, dtype=e.dtype) for _ in range(self.layers)]
+        outs = []
+        for t in range(inputs.shape[1]):
+            x = e[:, t]
+            for l in range(self.layers):
+                cell = getattr(self, f"cell{l}")
+                if self.lstm:
+                    h[l], c[l] = cell(x, (h[l], c[l]))
+                else:
+                    h[l] = cell(x, h[l])
+                x = h[l]
+            outs.append(x)
+        return self.head(torch.stack(outs, 1))
+
+
+class TransformerBlock(nn.Module):
+    """models/transformer.h: pre-LayerNorm, causal multi-head attention (qkv, proj), GELU MLP (fc1, fc2)."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.fc1, self.fc2 = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+
+    def forward(self, h):
+        n, t, c = h.shape
+        q, k, v = self.qkv(self.ln1(h)).view(n, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        att = q @ k.transpose(-2, -1) / math.sqrt(c // self.heads)
+        att = att.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+        a = h + self.proj((att @ v).transpose(1, 2).reshape(n, t, c))
+        return a + self.fc2(F.gelu(self.fc1(self.ln2(a))))
+
+
+class Transformer(SequenceModel):
+    """models/transformer.h: token_embedding [V + 1, C], position_embedding [L, C] (a parameter, or the sinusoids as a
+    buffer), block<l>, lnf, out (absent when the weights are tied)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.setup_tokens(c)
+        C = c["width"]
+        self.token_embedding = nn.Parameter(torch.randn(c["vocab"] + 1, C) * 0.02)
+        if c["positions"] == "learned":
+            self.position_embedding = nn.Parameter(torch.randn(c["length"], C) * 0.02)
+        else:
+            self.register_buffer("position_embedding", torch.zeros(c["length"], C))
+        for l in range(c["layers"]):
+            self.add_module(f"block{l}", TransformerBlock(C, c["heads"]))
+        self.n_layers, self.tied = c["layers"], c["tie_weights"]
+        self.lnf = nn.LayerNorm(C)
+        if not self.tied:
+            self.out = nn.Linear(C, c["vocab"])
+
+    def logits(self, inputs):
+        h = self.token_embedding[inputs] + self.position_embedding[: inputs.shape[1]]
+        for l in range(self.n_layers):
+            h = getattr(self, f"block{l}")(h)
+        z = self.lnf(h)
+        return z @ self.token_embedding[: self.vocab].T if self.tied else self.out(z)
+
+
 # ---------------------------------------------------------------- flows (models/flows.h)
 # Each layer returns (z, log|det| per example); the names are dgm's: flow.<i> in a chain,
 # flow.stage<i>.<j> in the multi-scale flow, and each layer's own parameters and buffers.
@@ -564,6 +666,8 @@ BUILDERS = {
     "glow-style multi-scale flow": Flow,
     "pixelcnn": lambda c: PixelCNN(c["levels"], c["channels"], c["blocks"], c["height"], c["width"], c["gated"]),
     "ddpm": DDPM,
+    "rnn": RNNLM,
+    "transformer": Transformer,
     "ConvGenerator": lambda c: ConvGenerator(c["latent"], c["channels"], c["width"]),
     "ConvDiscriminator": lambda c: ConvDiscriminator(c["channels"], c["width"]),
 }
@@ -571,7 +675,8 @@ BUILDERS = {
 # (checkpoint stem, test file stem): what dgm_interop export writes
 MODELS = [("vae", "vae"), ("made", "made"), ("realnvp2d", "realnvp2d"), ("pixelcnn", "pixelcnn"), ("pixelcnn_gated", "pixelcnn_gated"),
           ("nice", "nice"), ("realnvp", "realnvp"), ("image_flow", "image_flow"), ("glow", "glow"),
-          ("ddpm", "ddpm"), ("ddpm_unet", "ddpm_unet"), ("dcgan_generator", "dcgan"), ("dcgan_discriminator", "dcgan")]
+          ("ddpm", "ddpm"), ("ddpm_unet", "ddpm_unet"), ("dcgan_generator", "dcgan"), ("dcgan_discriminator", "dcgan"),
+          ("transformer", "transformer"), ("lstm", "lstm"), ("gru", "gru")]
 
 
 def figures(model, kind, test):

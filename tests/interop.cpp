@@ -7,7 +7,7 @@
 //   dgm_interop export DIR   builds recipes' models (MADE, PixelCNN plain and gated, the VAE, RealNVP 2-D, NICE,
 //                            RealNVP, the multi-scale image flow and its Glow-style variant, DDPM with the eps-MLP and
 //                            with the U-Net,
-//                            the DCGAN), trains each briefly and writes, per model, <name>.safetensors,
+//                            the DCGAN, the Transformer, an LSTM and a GRU language model), trains each briefly and writes, per model, <name>.safetensors,
 //                            <name>.json (model, constructor arguments, recipe, data transform) and
 //                            <name>_test.safetensors (100 inputs and dgm's figures on them) for scripts/to_torch.py
 //   dgm_interop import DIR   loads each <tag>.torch.safetensors that scripts/to_torch.py wrote (a PyTorch state_dict)
@@ -327,6 +327,28 @@ int export_models(const fs::path& dir) {
     const Tensor x0 = ddpm.to_model_space(r.flat ? test_flat : test_images), eps = gen.normal(x0.shape());
     const Tensor t = gen.randint({100}, 0, ddpm.schedule().steps());
     save_test(name, {{"x0", x0}, {"eps", eps}, {"t", t}, {"eps_pred", ddpm.predict_noise(noised(ddpm, x0, eps, t), t)}});
+  }
+  // lesson_sequence's families: the Transformer on the digits (levels), an LSTM and a GRU on words (token ids,
+  // the positions after a word's end not counted): log p(x) of 100 test examples
+  {
+    const models::Recipe& r = models::recipe("digits_transformer");
+    auto m = models::build(r, true, gen);
+    train_briefly(*m, r, "transformer", train_flat, digits.name + ": " + digits.description, 1, dir, gen);
+    m->eval();
+    NoGradGuard g;
+    save_test("transformer", {{"x", test_flat}, {"log_prob", m->log_prob(test_flat)}});
+  }
+  {
+    const data::DataSet words = data::load_data_set("words");
+    const Tensor train_words = slice(words.train, 0, 0, 2000), test_words = slice(words.test, 0, 0, 100);
+    for (const std::string cell : {"lstm", "gru"}) {
+      models::Recipe r = models::recipe("words_lstm");
+      r.set("cell", "\"" + cell + "\"").set("layers", "2");
+      auto m = models::build(r, true, gen);
+      train_briefly(*m, r, cell, train_words, words.name + " (the first 2,000 training words): " + words.description, 1, dir, gen);
+      NoGradGuard g;
+      save_test(cell, {{"x", test_words}, {"log_prob", m->log_prob(test_words)}});
+    }
   }
   {  // the DCGAN of lesson_gan: G(z) for 100 z, D on 100 images
     const models::Recipe& r = models::recipe("fashion_dcgan");
