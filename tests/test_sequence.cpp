@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "autograd/gradcheck.h"
@@ -318,4 +319,21 @@ TEST_CASE("sequence models in the registry: built from their configs, which they
   }
   CHECK_THROWS_WITH(make_model("transformer", R"({"vocab": 17, "length": 64, "input": "levels", "width": 10, "layers": 1, "heads": 4, "dropout": 0, "positions": "learned", "tie_weights": false})", gen),
                     Catch::Contains("multiple of the heads"));
+}
+
+TEST_CASE("words: wamerican's list splits 90 / 5 / 5, disjoint, the same on every run", "[sequence][data]") {
+  data::WordSet train, validation, test;
+  try {
+    train = data::words(data::Split::Train), validation = data::words(data::Split::Validation), test = data::words(data::Split::Test);
+  } catch (const data::DataNotFound& e) {
+    WARN("skipped: " << e.what());
+    return;
+  }
+  CHECK(train.size() + validation.size() + test.size() == 63875);  // the lowercase a-z lines of wamerican 2020.12.07
+  CHECK(validation.size() == 63875 / 20);
+  std::set<std::string> seen(train.words.begin(), train.words.end());
+  for (const auto& w : validation.words) CHECK(seen.insert(w).second);
+  for (const auto& w : test.words) CHECK(seen.insert(w).second);
+  CHECK(data::words(data::Split::Test).words == test.words);
+  CHECK(data::decode_word(test.tokens, 0) == test.words[0]);
 }
