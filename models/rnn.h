@@ -68,6 +68,7 @@ class RNNLM : public SequenceModel {
   Tensor logits_from_inputs(const Tensor& inputs);
   std::unique_ptr<Cache> start(int64_t n) override;
   Tensor next(Cache& cache, const Tensor& token) override;  // one cell step per layer
+  bool reads_prefixes() const override { return true; }
   // The top layer's hidden states h_1 .. h_L, [N, L, H] (the lesson's gradient-over-time picture).
   Tensor hidden_states(const Tensor& inputs);  // inputs: embed_inputs(tokens)
   const RNNOptions& options() const { return o_; }

@@ -126,8 +126,9 @@ std::unique_ptr<SequenceModel::Cache> SequenceModel::start(int64_t n) {
   return c;
 }
 
-// The default: the whole prefix again (padded to L; the padding is after position t, which
-// the logits at t do not see), and the logits at the last position read.
+// The default: the whole prefix again (a model that reads prefixes gets the t + 1 inputs read so far;
+// another gets them padded to L, and the logits at t do not see the padding), and the logits at the
+// last position read.
 Tensor SequenceModel::next(Cache& cache, const Tensor& token) {
   const int64_t n = cache.n, L = length_, t = cache.position;
   if (t >= L) throw Error(name() + ": next() after all " + std::to_string(L) + " positions");
@@ -135,10 +136,11 @@ Tensor SequenceModel::next(Cache& cache, const Tensor& token) {
   if (t > 0)
     for (int64_t r = 0; r < n; ++r) cache.prefix.push_back(token.data<int64_t>()[r]);
   ++cache.position;
-  std::vector<int64_t> full(static_cast<size_t>(n * L), 0);
+  const int64_t width = reads_prefixes() ? t + 1 : L;  // tokens x_0 .. x_{width-1}; only x_<t are read at t
+  std::vector<int64_t> full(static_cast<size_t>(n * width), 0);
   for (int64_t r = 0; r < n; ++r)
-    for (int64_t j = 0; j < t; ++j) full[static_cast<size_t>(r * L + j)] = cache.prefix[static_cast<size_t>(j * n + r)];
-  const Tensor l = logits(Tensor::from_indices(full, {n, L}));  // [n, L, V]
+    for (int64_t j = 0; j < t; ++j) full[static_cast<size_t>(r * width + j)] = cache.prefix[static_cast<size_t>(j * n + r)];
+  const Tensor l = logits(Tensor::from_indices(full, {n, width}));  // [n, width, V]
   return select(l, 1, t);
 }
 

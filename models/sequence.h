@@ -77,6 +77,9 @@ class SequenceModel : public TrainableDensity {
   virtual std::unique_ptr<Cache> start(int64_t n);
   // Reads one token per sequence (int64 [n]; BOS first) and returns the logits of the next, [n, V].
   virtual Tensor next(Cache& cache, const Tensor& token);
+  // Whether logits() takes a prefix shorter than L (an RNN, a Transformer: the default next() then runs on
+  // the t + 1 tokens read so far, a pass whose cost grows with t); an image model needs all L (padded).
+  virtual bool reads_prefixes() const { return false; }
 
   Tensor sample(int64_t n, Generator& gen) override { return sample(n, gen, SampleOptions{}); }
   // n examples (as examples() lays them out), drawn token by token through start/next.

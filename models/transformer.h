@@ -63,6 +63,7 @@ class Transformer : public SequenceModel {
   // The KV cache: each layer's keys and values of the positions read so far.
   std::unique_ptr<Cache> start(int64_t n) override;
   Tensor next(Cache& cache, const Tensor& token) override;
+  bool reads_prefixes() const override { return true; }
   const TransformerOptions& options() const { return o_; }
 
  private:
