@@ -348,10 +348,10 @@ int main(int argc, char** argv) {
   std::stringstream ss(only_list);
   for (std::string tok; std::getline(ss, tok, ',');)
     if (!tok.empty()) only.insert(tok);
-  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "realnvp_img", "ddpm", "dcgan", "unet", "overhead", "matmul", "floor"};
+  const std::set<std::string> known = {"vae", "made", "pixelcnn", "realnvp", "realnvp_img", "ddpm", "dcgan", "unet", "transformer", "lstm", "overhead", "matmul", "floor"};
   for (auto& w : only)
     if (!known.count(w)) {
-      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, realnvp_img, ddpm, dcgan, unet, overhead, matmul, floor)\n", w.c_str());
+      std::fprintf(stderr, "bench_train: unknown workload '%s' (known: vae, made, pixelcnn, realnvp, realnvp_img, ddpm, dcgan, unet, transformer, lstm, overhead, matmul, floor)\n", w.c_str());
       return 2;
     }
   auto want = [&](const std::string& n) { return only.empty() || only.count(n); };
