@@ -30,6 +30,12 @@ enum class Binary { Add, Sub, Mul, Div, Pow, Max, Min, Eq, Ne, Lt, Le, Gt, Ge };
 // out = a (op) b with NumPy broadcasting.
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, const char* name);
 
+// The LSTM's gate activations (autograd/ops/recurrent.cpp), vectorised: `rows` rows of 4h
+// pre-activations [i, f, g, o], in place: sigmoid on i, f and o, tanh on g.
+void lstm_activate(void* gates, int64_t rows, int64_t h, DType dtype);
+// y = tanh(x) over n contiguous values (y may be x).
+void tanh_raw(const void* x, void* y, int64_t n, DType dtype);
+
 // The forward kernel of every function in autograd/ops/unary_table.h, e.g.
 // kernels::exp(x): no graph, y only. `op` names the caller in errors.
 namespace unary {

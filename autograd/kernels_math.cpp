@@ -125,6 +125,31 @@ namespace unary_grad {
 #undef DGM_UNARY
 }  // namespace unary_grad
 
+void lstm_activate(void* gates, int64_t rows, int64_t h, DType dtype) {
+  dispatch_float(dtype, "lstm_sequence", [&](auto tag) {
+    using T = decltype(tag);
+    T* base = static_cast<T*>(gates);
+    for (int64_t r = 0; r < rows; ++r) {
+      T* p = base + r * 4 * h;
+      auto if_ = flat(p, 2 * h);
+      xt::noalias(if_) = T(1) / (T(1) + xt::exp(-if_));
+      auto g = flat(p + 2 * h, h);
+      xt::noalias(g) = xt::tanh(g);
+      auto o = flat(p + 3 * h, h);
+      xt::noalias(o) = T(1) / (T(1) + xt::exp(-o));
+    }
+  });
+}
+
+void tanh_raw(const void* x, void* y, int64_t n, DType dtype) {
+  dispatch_float(dtype, "tanh", [&](auto tag) {
+    using T = decltype(tag);
+    auto in = flat(const_cast<T*>(static_cast<const T*>(x)), n);
+    auto out = flat(static_cast<T*>(y), n);
+    xt::noalias(out) = xt::tanh(in);
+  });
+}
+
 Tensor negate(const Tensor& x, const char* op) {
   return map(x, op, [](auto& v, auto& r, auto) { xt::noalias(r) = -v; });
 }

@@ -98,6 +98,18 @@ Tensor RNNLM::embed_inputs(const Tensor& tokens) {
 
 Tensor RNNLM::hidden_states(const Tensor& inputs) {
   const int64_t n = inputs.size(0), L = inputs.size(1);
+  if (!lstm_.empty()) {
+    // an LSTM layer is one op over the whole sequence (autograd/ops/recurrent.cpp): the input projections
+    // of every step by one linear, then the recurrence (eq. 2) with backpropagation through time
+    Tensor x = inputs;
+    for (size_t l = 0; l < lstm_.size(); ++l) {
+      if (l > 0 && o_.dropout > 0) x = dropout(x, o_.dropout, is_training(), noise_);
+      const LSTMCell& cell = *lstm_[l];
+      const Tensor zero = Tensor::zeros({n, o_.hidden}, inputs.dtype());
+      x = lstm_sequence(linear(x, cell.weight_ih, cell.bias_ih) + cell.bias_hh, zero, zero, cell.weight_hh);
+    }
+    return x;  // [N, L, H]
+  }
   std::vector<Tensor> h(static_cast<size_t>(o_.layers), Tensor::zeros({n, o_.hidden}, inputs.dtype())), c = h;
   std::vector<Tensor> outs;
   for (int64_t t = 0; t < L; ++t) outs.push_back(step(select(inputs, 1, t), h, c));  // h_t = cell(e_t, h_{t-1})

@@ -337,3 +337,35 @@ TEST_CASE("words: wamerican's list splits 90 / 5 / 5, disjoint, the same on ever
   CHECK(data::words(data::Split::Test).words == test.words);
   CHECK(data::decode_word(test.tokens, 0) == test.words[0]);
 }
+
+TEST_CASE("lstm_sequence, the fused LSTM layer: the cell step by step, gradcheck and gradgradcheck", "[sequence][rnn][gradcheck]") {
+  Generator gen(11);
+  LSTMCell cell(3, 4, gen);
+  cell.to(DType::Float64);
+  const int64_t N = 2, L = 5;
+  const Tensor x = gen.normal({N, L, 3}, 0, 1, DType::Float64), h0 = gen.normal({N, 4}, 0, 0.5, DType::Float64),
+               c0 = gen.normal({N, 4}, 0, 0.5, DType::Float64);
+  const Tensor fused = lstm_sequence(linear(x, cell.weight_ih, cell.bias_ih) + cell.bias_hh, h0, c0, cell.weight_hh);
+  Tensor h = h0, c = c0;
+  double worst = 0;
+  for (int64_t t = 0; t < L; ++t) {
+    std::tie(h, c) = cell.forward(select(x, 1, t), h, c);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t u = 0; u < 4; ++u) worst = std::max(worst, std::abs(h.at(n * 4 + u) - fused.at((n * L + t) * 4 + u)));
+  }
+  CHECK(worst <= 1e-14);
+  // gradients of the raw-loop backward (and, under create_graph, of the engine-op one)
+  const std::vector<Tensor> in = {gen.normal({N, L, 16}, 0, 1, DType::Float64), h0, c0, gen.normal({16, 4}, 0, 0.5, DType::Float64)};
+  auto f = [](const std::vector<Tensor>& v) { return lstm_sequence(v[0], v[1], v[2], v[3]); };
+  CHECK(gradcheck(f, in).ok);
+  CHECK(gradgradcheck(f, in).ok);
+  // the two backward routes agree: raw loops (no graph) vs engine ops (create_graph)
+  std::vector<Tensor> leaves;
+  for (const Tensor& t : in) leaves.push_back(t.detach().contiguous_copy().set_requires_grad(true));
+  const Tensor gout = gen.normal({N, L, 4}, 0, 1, DType::Float64);
+  const auto fast = dgm::grad({f(leaves)}, leaves, {gout});
+  const auto slow = dgm::grad({f(leaves)}, leaves, {gout}, false, true);
+  for (size_t k = 0; k < leaves.size(); ++k)
+    for (int64_t e = 0; e < fast[k].numel(); ++e) CHECK(fast[k].at(e) == Approx(slow[k].at(e)).margin(1e-13));
+  CHECK_THROWS_WITH(lstm_sequence(in[0], in[1], in[2], gen.normal({12, 4}, 0, 1, DType::Float64)), Catch::Contains("W_hh [12, 4]"));
+}

@@ -1,0 +1,182 @@
+// dgm/autograd/ops/recurrent.cpp — an LSTM layer over a whole sequence, one op (forward and
+// backward through time side by side).
+//
+// From the input projections a_t = x_t W_ih^T + b (computed by the caller for every step at once,
+// one linear) and the previous state, per step t (PyTorch's gate order i, f, g, o):
+//   [i, f, g, o] = a_t + h_{t-1} W_hh^T          then i, f, o through sigmoid, g through tanh
+//   c_t = f c_{t-1} + i g,     h_t = o tanh(c_t)
+// Backward through time, from t = L - 1 down, with dh = dL/dh_t (from the output and from step t + 1)
+// and dc = dL/dc_t (from step t + 1):
+//   dc   += dh o (1 - tanh^2 c_t)
+//   the pre-activations' gradients  da_i = dc g i (1 - i),  da_f = dc c_{t-1} f (1 - f),
+//                                    da_g = dc i (1 - g^2),  da_o = dh tanh(c_t) o (1 - o)
+//   dh_{t-1} = da_t W_hh (+ the output's),   dc_{t-1} = dc f,   dW_hh = sum_t da_t^T h_{t-1}
+// Without a graph this is raw loops, one GEMM a step each way, and dW_hh as one GEMM over every
+// step at the end (not one per step, as the composition of engine ops does). Under create_graph the
+// same formulas run in engine ops (differentiable again). tests/test_ops_gradcheck.cpp gradchecks
+// and gradgradchecks it, and tests/test_sequence.cpp checks it against the LSTM cell step by step.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "autograd/graph.h"
+#include "autograd/kernels.h"
+#include "autograd/ops.h"
+
+namespace dgm {
+
+namespace {
+
+struct Dims {
+  int64_t n, l, h;
+  int64_t g() const { return 4 * h; }
+};
+
+// The buffers are time-major, [L, N, ...]: a step's rows are contiguous, so its GEMM and its
+// vectorised activations (kernels::lstm_activate) run over one block.
+//   act [L, N, 4H]  the input projections on entry, the activated gates (i, f, g, o) on return
+//   hs, cs, tcs [L, N, H]  h_t, c_t and tanh(c_t)
+template <class T>
+void forward_loops(const Dims& d, T* act, const T* h0, const T* c0, const T* w, T* hs, T* cs, T* tcs, DType dtype) {
+  const int64_t H = d.h, G = d.g(), N = d.n, NH = d.n * d.h;
+  for (int64_t t = 0; t < d.l; ++t) {
+    T* a = act + t * N * G;
+    kernels::gemm(false, true, N, G, H, 1.0, t == 0 ? h0 : hs + (t - 1) * NH, H, w, H, 1.0, a, G, dtype);  // += h_{t-1} W_hh^T
+    kernels::lstm_activate(a, N, H, dtype);
+    const T* cprev = t == 0 ? c0 : cs + (t - 1) * NH;
+    T *c = cs + t * NH, *tc = tcs + t * NH, *h = hs + t * NH;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* gates = a + n * G;
+      for (int64_t u = 0; u < H; ++u) c[n * H + u] = gates[H + u] * cprev[n * H + u] + gates[u] * gates[2 * H + u];
+    }
+    kernels::tanh_raw(c, tc, NH, dtype);
+    for (int64_t n = 0; n < N; ++n) {
+      const T* o = a + n * G + 3 * H;
+      for (int64_t u = 0; u < H; ++u) h[n * H + u] = o[u] * tc[n * H + u];
+    }
+  }
+}
+
+struct LSTMSequenceBackward : Node {
+  SavedTensor input_proj, h0, c0, w;
+  Tensor act, hs, cs, tcs;  // the forward's time-major buffers (no graph): gates, h, c, tanh c
+  Dims d{};
+  const char* name() const override { return "lstm_sequence"; }
+
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor h0v = h0.unpack(*this), c0v = c0.unpack(*this), wv = w.unpack(*this);
+    if (GradMode::is_enabled()) return composite(g, input_proj.unpack(*this), h0v, c0v, wv);
+    const int64_t H = d.h, G = d.g(), L = d.l, N = d.n, NH = N * H;
+    const DType dt = wv.dtype();
+    Tensor ga_tm = Tensor::empty({L, N, G}, dt), dh = Tensor::zeros({N, H}, dt), dc = Tensor::zeros({N, H}, dt);
+    Tensor dw = Tensor::empty({G, H}, dt), ga = next[0] ? Tensor::empty({N, L, G}, dt) : Tensor();
+    const Tensor gc = g.contiguous_copy(), h0c = h0v.contiguous_copy(), c0c = c0v.contiguous_copy(), wc = wv.contiguous_copy();
+    kernels::dispatch_float(dt, "lstm_sequence backward", [&](auto tag) {
+      using T = decltype(tag);
+      const T *pa = act.data<T>(), *pc = cs.data<T>(), *ptc = tcs.data<T>(), *pg = gc.data<T>(), *pc0 = c0c.data<T>();
+      const T* pw = wc.data<T>();
+      T *pga = ga_tm.data<T>(), *pdh = dh.data<T>(), *pdc = dc.data<T>();
+      for (int64_t t = L - 1; t >= 0; --t) {
+        const T* cprev_t = t == 0 ? pc0 : pc + (t - 1) * NH;
+        for (int64_t n = 0; n < N; ++n) {
+          const T *a = pa + (t * N + n) * G, *tc = ptc + t * NH + n * H, *cprev = cprev_t + n * H, *gout = pg + (n * L + t) * H;
+          T *da = pga + (t * N + n) * G, *dhn = pdh + n * H, *dcn = pdc + n * H;
+          for (int64_t u = 0; u < H; ++u) {
+            const T i = a[u], f = a[H + u], gg = a[2 * H + u], o = a[3 * H + u];
+            const T dht = gout[u] + dhn[u];
+            const T dct = dcn[u] + dht * o * (T(1) - tc[u] * tc[u]);
+            da[u] = dct * gg * i * (T(1) - i);
+            da[H + u] = dct * cprev[u] * f * (T(1) - f);
+            da[2 * H + u] = dct * i * (T(1) - gg * gg);
+            da[3 * H + u] = dht * tc[u] * o * (T(1) - o);
+            dcn[u] = dct * f;
+          }
+        }
+        kernels::gemm(false, false, N, H, G, 1.0, pga + t * N * G, G, pw, H, 0.0, pdh, H, dt);  // dh_{t-1} = da_t W_hh
+      }
+      // dW_hh = sum over steps of da_t^T h_{t-1}: step 0 against h0, steps 1.. against h_0 .. h_{L-2}, two GEMMs
+      T* pdw = dw.data<T>();
+      kernels::gemm(true, false, G, H, N, 1.0, pga, G, h0c.data<T>(), H, 0.0, pdw, H, dt);
+      if (L > 1) kernels::gemm(true, false, G, H, (L - 1) * N, 1.0, pga + N * G, G, hs.data<T>(), H, 1.0, pdw, H, dt);
+      if (ga.defined()) {  // [L, N, 4H] -> [N, L, 4H]
+        T* out = ga.data<T>();
+        for (int64_t t = 0; t < L; ++t)
+          for (int64_t n = 0; n < N; ++n) std::copy(pga + (t * N + n) * G, pga + (t * N + n + 1) * G, out + (n * L + t) * G);
+      }
+    });
+    return {ga, next[1] ? dh : Tensor(), next[2] ? dc : Tensor(), next[3] ? dw : Tensor()};
+  }
+
+  // The same backward through time in engine ops, the forward recomputed from the inputs.
+  std::vector<Tensor> composite(const Tensor& g, const Tensor& xp, const Tensor& h0v, const Tensor& c0v, const Tensor& wv) const {
+    const int64_t H = d.h, L = d.l;
+    std::vector<Tensor> i(L), f(L), gg(L), o(L), c(L), hprev(L);
+    Tensor h = h0v, cell = c0v;
+    for (int64_t t = 0; t < L; ++t) {
+      const Tensor a = select(xp, 1, t) + linear(h, wv);
+      i[t] = sigmoid(slice(a, 1, 0, H)), f[t] = sigmoid(slice(a, 1, H, 2 * H));
+      gg[t] = tanh(slice(a, 1, 2 * H, 3 * H)), o[t] = sigmoid(slice(a, 1, 3 * H, 4 * H));
+      hprev[t] = h;
+      cell = f[t] * cell + i[t] * gg[t];
+      c[t] = cell;
+      h = o[t] * tanh(cell);
+    }
+    Tensor dh = zeros_like(h0v), dc = zeros_like(c0v), dw;
+    std::vector<Tensor> da(L);
+    for (int64_t t = L - 1; t >= 0; --t) {
+      const Tensor dht = select(g, 1, t) + dh, tc = tanh(c[t]);
+      const Tensor dct = dc + dht * o[t] * (1.0 - square(tc));
+      const Tensor cp = t == 0 ? c0v : c[t - 1];
+      da[t] = concat({dct * gg[t] * i[t] * (1.0 - i[t]), dct * cp * f[t] * (1.0 - f[t]), dct * i[t] * (1.0 - square(gg[t])),
+                      dht * tc * o[t] * (1.0 - o[t])},
+                     1);
+      dh = matmul(da[t], wv);
+      dc = dct * f[t];
+      const Tensor dwt = mm(da[t], hprev[t], true, false);
+      dw = dw.defined() ? dw + dwt : dwt;
+    }
+    return {next[0] ? stack(da, 1) : Tensor(), next[1] ? dh : Tensor(), next[2] ? dc : Tensor(), next[3] ? dw : Tensor()};
+  }
+  static Tensor zeros_like(const Tensor& t) { return Tensor::zeros(t.shape(), t.dtype()); }
+  void release_saved() override {
+    input_proj.reset(), h0.reset(), c0.reset(), w.reset();
+    act = hs = cs = tcs = Tensor();
+  }
+};
+
+}  // namespace
+
+Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c0, const Tensor& w_hh) {
+  if (input_proj.dim() != 3 || w_hh.dim() != 2 || w_hh.size(0) != 4 * w_hh.size(1) || input_proj.size(2) != w_hh.size(0) ||
+      h0.shape() != Shape{input_proj.size(0), w_hh.size(1)} || c0.shape() != h0.shape())
+    throw Error("lstm_sequence: needs input projections [N, L, 4H], h0 and c0 [N, H] and W_hh [4H, H]; got " + input_proj.shape().str() +
+                ", h0 " + h0.shape().str() + ", c0 " + c0.shape().str() + ", W_hh " + w_hh.shape().str());
+  for (const Tensor* t : {&h0, &c0, &w_hh}) kernels::check_same_float(input_proj, *t, "lstm_sequence");
+  const Dims d{input_proj.size(0), input_proj.size(1), w_hh.size(1)};
+  const int64_t N = d.n, L = d.l, H = d.h, G = d.g();
+  const DType dt = input_proj.dtype();
+  Tensor act = Tensor::empty({L, N, G}, dt), hs_tm = Tensor::empty({L, N, H}, dt), cs = Tensor::empty({L, N, H}, dt),
+         tcs = Tensor::empty({L, N, H}, dt), hs = Tensor::empty({N, L, H}, dt);
+  const Tensor xp = input_proj.contiguous_copy(), h0c = h0.contiguous_copy(), c0c = c0.contiguous_copy(), wc = w_hh.contiguous_copy();
+  kernels::dispatch_float(dt, "lstm_sequence", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = xp.data<T>();
+    T* pa = act.data<T>();
+    for (int64_t n = 0; n < N; ++n)  // [N, L, 4H] -> [L, N, 4H]
+      for (int64_t t = 0; t < L; ++t) std::copy(px + (n * L + t) * G, px + (n * L + t + 1) * G, pa + (t * N + n) * G);
+    forward_loops<T>(d, pa, h0c.data<T>(), c0c.data<T>(), wc.data<T>(), hs_tm.data<T>(), cs.data<T>(), tcs.data<T>(), dt);
+    const T* ph = hs_tm.data<T>();
+    T* out = hs.data<T>();
+    for (int64_t t = 0; t < L; ++t)  // [L, N, H] -> [N, L, H]
+      for (int64_t n = 0; n < N; ++n) std::copy(ph + (t * N + n) * H, ph + (t * N + n + 1) * H, out + (n * L + t) * H);
+  });
+  if (!any_requires_grad({&input_proj, &h0, &c0, &w_hh})) return hs;
+  auto node = std::make_shared<LSTMSequenceBackward>();
+  node->input_proj = SavedTensor::input(input_proj), node->h0 = SavedTensor::input(h0), node->c0 = SavedTensor::input(c0);
+  node->w = SavedTensor::input(w_hh);
+  node->act = act, node->hs = hs_tm, node->cs = cs, node->tcs = tcs, node->d = d;
+  attach(hs, node, {&input_proj, &h0, &c0, &w_hh});
+  return hs;
+}
+
+}  // namespace dgm
