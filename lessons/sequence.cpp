@@ -36,25 +36,6 @@ using models::SequenceModel;
 
 namespace {
 
-// Every token sequence of length L over V tokens ([V^L, L] int64); for words only the
-// canonical ones (0 after the first 0).
-Tensor all_sequences(int64_t V, int64_t L, bool words) {
-  std::vector<int64_t> out;
-  int64_t total = 1, count = 0;
-  for (int64_t i = 0; i < L; ++i) total *= V;
-  for (int64_t code = 0; code < total; ++code) {
-    std::vector<int64_t> s(static_cast<size_t>(L));
-    int64_t c = code;
-    for (int64_t i = L - 1; i >= 0; --i) s[static_cast<size_t>(i)] = c % V, c /= V;
-    bool ok = true, ended = false;
-    for (int64_t v : s) ok = ok && !(ended && v != 0), ended = ended || v == 0;
-    if (words && !ok) continue;
-    out.insert(out.end(), s.begin(), s.end());
-    ++count;
-  }
-  return Tensor::from_indices(out, {count, L});
-}
-
 double total_probability(SequenceModel& m, const Tensor& seqs) {
   const Tensor lp = m.log_prob(seqs);
   long double total = 0;
@@ -102,7 +83,8 @@ void chain_rule_and_causality(lesson::Lesson& L, Generator& gen) {
   to.vocab = 3, to.length = 5, to.input = models::TokenInput::Levels, to.width = 8, to.layers = 2, to.heads = 2, to.dropout = 0;
   models::Transformer tr(to, gen);
   rnn.to(DType::Float64), tr.to(DType::Float64);
-  const Tensor words = all_sequences(3, 5, true), strings = all_sequences(3, 5, false);
+  const Tensor words = models::every_sequence(3, 5, models::TokenInput::Words),
+               strings = models::every_sequence(3, 5, models::TokenInput::Levels);
   std::cout << "   an untrained LSTM over " << words.size(0) << " words of up to 5 tokens (2 letters and the end), a Transformer over all "
             << strings.size(0) << " strings of 5 tokens\n";
   L.check_close("sum over every word of p(word), LSTM (enumeration vs 1)", total_probability(rnn, words), 1.0, 1e-12);

@@ -16,32 +16,18 @@ std::pair<Tensor, Tensor> lstm_update(const Tensor& gates, const Tensor& c, int6
   return {o * tanh(c2), c2};
 }
 
-namespace {
-// PyTorch's initialisation of recurrent cells: every weight and bias U(-1/sqrt(H), 1/sqrt(H)).
-Tensor uniform_init(const Shape& s, int64_t hidden, Generator& gen) {
+RecurrentCell::RecurrentCell(const char* name, int64_t gates, int64_t input, int64_t hidden, Generator& gen) : hidden_(hidden) {
+  if (input <= 0 || hidden <= 0)
+    throw Error(std::string(name) + ": sizes must be positive, got input " + std::to_string(input) + ", hidden " + std::to_string(hidden));
   const double b = 1.0 / std::sqrt(static_cast<double>(hidden));
-  return gen.uniform(s, -b, b);
-}
-}  // namespace
-
-LSTMCell::LSTMCell(int64_t input, int64_t hidden, Generator& gen) : hidden_(hidden) {
-  if (input <= 0 || hidden <= 0) throw Error("LSTMCell: sizes must be positive, got input " + std::to_string(input) + ", hidden " + std::to_string(hidden));
-  weight_ih = register_parameter("weight_ih", uniform_init({4 * hidden, input}, hidden, gen));
-  weight_hh = register_parameter("weight_hh", uniform_init({4 * hidden, hidden}, hidden, gen));
-  bias_ih = register_parameter("bias_ih", uniform_init({4 * hidden}, hidden, gen));
-  bias_hh = register_parameter("bias_hh", uniform_init({4 * hidden}, hidden, gen));
+  weight_ih = register_parameter("weight_ih", gen.uniform({gates * hidden, input}, -b, b));
+  weight_hh = register_parameter("weight_hh", gen.uniform({gates * hidden, hidden}, -b, b));
+  bias_ih = register_parameter("bias_ih", gen.uniform({gates * hidden}, -b, b));
+  bias_hh = register_parameter("bias_hh", gen.uniform({gates * hidden}, -b, b));
 }
 
 std::pair<Tensor, Tensor> LSTMCell::forward(const Tensor& x, const Tensor& h, const Tensor& c) {
   return lstm_update(linear(x, weight_ih, bias_ih) + linear(h, weight_hh, bias_hh), c, 1);
-}
-
-GRUCell::GRUCell(int64_t input, int64_t hidden, Generator& gen) : hidden_(hidden) {
-  if (input <= 0 || hidden <= 0) throw Error("GRUCell: sizes must be positive, got input " + std::to_string(input) + ", hidden " + std::to_string(hidden));
-  weight_ih = register_parameter("weight_ih", uniform_init({3 * hidden, input}, hidden, gen));
-  weight_hh = register_parameter("weight_hh", uniform_init({3 * hidden, hidden}, hidden, gen));
-  bias_ih = register_parameter("bias_ih", uniform_init({3 * hidden}, hidden, gen));
-  bias_hh = register_parameter("bias_hh", uniform_init({3 * hidden}, hidden, gen));
 }
 
 Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {

@@ -20,31 +20,33 @@ namespace dgm::models {
 // Returns {h', c'}. The LSTM cell and PixelRNN's Row and Diagonal LSTMs share it.
 std::pair<Tensor, Tensor> lstm_update(const Tensor& gates, const Tensor& c, int64_t axis = 1);
 
-// Long short-term memory (Hochreiter & Schmidhuber 1997), parameters named as PyTorch's nn.LSTMCell:
-//   [i, f, g, o] = W_ih x + b_ih + W_hh h + b_hh,  then lstm_update.
-class LSTMCell : public nn::Module {
+// What the recurrent cells share: `gates` blocks of `hidden` rows in W_ih [gates H, input],
+// W_hh [gates H, H] and the biases, PyTorch's names and initialisation (every entry U(+-1/sqrt(H))).
+class RecurrentCell : public nn::Module {
  public:
-  LSTMCell(int64_t input, int64_t hidden, Generator& gen);
-  std::pair<Tensor, Tensor> forward(const Tensor& x, const Tensor& h, const Tensor& c);  // {h', c'}
   int64_t hidden() const { return hidden_; }
   Tensor weight_ih, weight_hh, bias_ih, bias_hh;
 
- private:
+ protected:
+  RecurrentCell(const char* name, int64_t gates, int64_t input, int64_t hidden, Generator& gen);
   int64_t hidden_;
+};
+
+// Long short-term memory (Hochreiter & Schmidhuber 1997), parameters named as PyTorch's nn.LSTMCell:
+//   [i, f, g, o] = W_ih x + b_ih + W_hh h + b_hh,  then lstm_update.
+class LSTMCell : public RecurrentCell {
+ public:
+  LSTMCell(int64_t input, int64_t hidden, Generator& gen) : RecurrentCell("LSTMCell", 4, input, hidden, gen) {}
+  std::pair<Tensor, Tensor> forward(const Tensor& x, const Tensor& h, const Tensor& c);  // {h', c'}
 };
 
 // Gated recurrent unit (Cho et al. 2014), PyTorch's nn.GRUCell:
 //   r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
 //   n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
-class GRUCell : public nn::Module {
+class GRUCell : public RecurrentCell {
  public:
-  GRUCell(int64_t input, int64_t hidden, Generator& gen);
+  GRUCell(int64_t input, int64_t hidden, Generator& gen) : RecurrentCell("GRUCell", 3, input, hidden, gen) {}
   Tensor forward(const Tensor& x, const Tensor& h);
-  int64_t hidden() const { return hidden_; }
-  Tensor weight_ih, weight_hh, bias_ih, bias_hh;
-
- private:
-  int64_t hidden_;
 };
 
 struct RNNOptions {

@@ -17,6 +17,30 @@ TokenInput token_input(const std::string& name) {
 
 std::string token_input_name(TokenInput input) { return input == TokenInput::Levels ? "levels" : "words"; }
 
+Tensor every_sequence(int64_t vocab, int64_t length, TokenInput input) {
+  int64_t total = 1;
+  for (int64_t i = 0; i < length; ++i) {
+    total *= vocab;
+    if (total > 10000000) throw Error("every_sequence: " + std::to_string(vocab) + "^" + std::to_string(length) + " sequences are too many");
+  }
+  std::vector<int64_t> out;
+  int64_t count = 0;
+  std::vector<int64_t> s(static_cast<size_t>(length));
+  for (int64_t code = 0; code < total; ++code) {
+    int64_t c = code;
+    for (int64_t i = length - 1; i >= 0; --i) s[static_cast<size_t>(i)] = c % vocab, c /= vocab;
+    bool canonical = true, ended = false;
+    for (int64_t v : s) {
+      if (ended && v != 0) canonical = false;
+      if (v == 0) ended = true;
+    }
+    if (input == TokenInput::Words && !canonical) continue;
+    out.insert(out.end(), s.begin(), s.end());
+    ++count;
+  }
+  return Tensor::from_indices(out, {count, length});
+}
+
 Tensor sample_tokens(const Tensor& logits, const SampleOptions& o, Generator& gen) {
   if (logits.dim() != 2) throw Error("sample_tokens: logits must be [n, V], got " + logits.shape().str());
   if (!(o.temperature > 0)) throw Error("sample_tokens: the temperature must be positive, got " + std::to_string(o.temperature));

@@ -35,6 +35,10 @@ struct SampleOptions {
   double temperature = 1.0;
   int64_t top_k = 0;
 };
+// Every sequence of `length` tokens over `vocab` (int64 [vocab^length, length], in counting order); for
+// Words only the distinct words (0 after the first 0 throughout): what a check sums p(x) over.
+Tensor every_sequence(int64_t vocab, int64_t length, TokenInput input);
+
 // One draw per row of logits [n, V] (float32 or float64), int64 [n].
 Tensor sample_tokens(const Tensor& logits, const SampleOptions& o, Generator& gen);
 

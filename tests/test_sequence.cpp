@@ -24,28 +24,6 @@ namespace {
 
 double sigm(double x) { return 1 / (1 + std::exp(-x)); }
 
-// Every token sequence of length L over V tokens, as int64 [V^L, L]; Words: only those padded
-// with 0 after their first 0 (the distinct words).
-Tensor all_sequences(int64_t V, int64_t L, bool words) {
-  std::vector<int64_t> out;
-  int64_t count = 0, total = 1;
-  for (int64_t i = 0; i < L; ++i) total *= V;
-  for (int64_t code = 0; code < total; ++code) {
-    std::vector<int64_t> s(static_cast<size_t>(L));
-    int64_t c = code;
-    for (int64_t i = L - 1; i >= 0; --i) s[static_cast<size_t>(i)] = c % V, c /= V;
-    bool canonical = true, ended = false;
-    for (int64_t v : s) {
-      if (ended && v != 0) canonical = false;
-      if (v == 0) ended = true;
-    }
-    if (words && !canonical) continue;
-    out.insert(out.end(), s.begin(), s.end());
-    ++count;
-  }
-  return Tensor::from_indices(out, {count, L});
-}
-
 std::shared_ptr<SequenceModel> small(const std::string& family, TokenInput input, int64_t V, int64_t L, Generator& gen) {
   if (family == "lstm" || family == "gru") {
     RNNOptions o;
@@ -114,7 +92,7 @@ TEST_CASE("sequence models: the probabilities of every sequence sum to 1 (the ch
       INFO(family << " " << token_input_name(input));
       auto m = small(family, input, 3, 4, gen);
       m->to(DType::Float64);
-      const Tensor seqs = all_sequences(3, 4, input == TokenInput::Words);
+      const Tensor seqs = every_sequence(3, 4, input);
       const Tensor lp = m->log_prob(seqs);
       double total = 0;
       for (int64_t i = 0; i < lp.numel(); ++i) total += std::exp(lp.at(i));
@@ -126,7 +104,7 @@ TEST_CASE("sequence models: the probabilities of every sequence sum to 1 (the ch
     o.kind = kind, o.levels = 2, o.height = 2, o.width = 2, o.channels = 4, o.hidden = 3, o.layers = 2;
     PixelRNN m(o, gen);
     m.to(DType::Float64);
-    const Tensor lp = m.log_prob(m.examples(all_sequences(2, 4, false)));
+    const Tensor lp = m.log_prob(m.examples(every_sequence(2, 4, TokenInput::Levels)));
     double total = 0;
     for (int64_t i = 0; i < lp.numel(); ++i) total += std::exp(lp.at(i));
     CHECK(total == Approx(1.0).epsilon(1e-12));
@@ -264,6 +242,16 @@ TEST_CASE("PixelRNN: skew and unskew, and the recurrences' sequential steps", "[
     CHECK(d.sequential_steps() == 2 * n - 1);
     CHECK(r.sequential_steps() == n);
   }
+}
+
+TEST_CASE("every_sequence: V^L strings, or the distinct words", "[sequence]") {
+  CHECK(every_sequence(3, 4, TokenInput::Levels).size(0) == 81);
+  // words of up to 4 tokens over 2 letters and the end: ended at position k (2^k) or never (2^4)
+  CHECK(every_sequence(3, 4, TokenInput::Words).size(0) == 1 + 2 + 4 + 8 + 16);
+  const Tensor w = every_sequence(3, 2, TokenInput::Words);  // 00, 10, 11, 12, 20, 21, 22
+  CHECK(w.size(0) == 7);
+  CHECK(w.data<int64_t>()[2] == 1);
+  CHECK(w.data<int64_t>()[3] == 0);
 }
 
 TEST_CASE("sampling: top-k keeps the k likeliest, the temperature reshapes the frequencies", "[sequence]") {
