@@ -483,7 +483,7 @@ void ais_checks(lesson::Lesson& L, Generator& gen) {
   const mcmc::LogDensity f0 = [](const Tensor& x) { return sum(x * x, {1}) * (-1.0 / 8) - std::log(2 * M_PI * 4); };
   {
     const Tensor x0 = gen.normal({1000, 2}, 0, 2, DType::Float64);
-    const double via_ais = mcmc::log_mean_exp(mcmc::ais(f0, banana, x0, {.betas = {0, 1}}, gen).to_vector());
+    const double via_ais = mcmc::log_mean_exp(mcmc::ais(f0, banana, x0, {.betas = {0, 1}, .step_sizes = {}}, gen).to_vector());
     std::vector<double> log_ratio;
     for (int64_t i = 0; i < 1000; ++i) {
       const double a = x0.at(2 * i), b = x0.at(2 * i + 1);
@@ -496,7 +496,7 @@ void ais_checks(lesson::Lesson& L, Generator& gen) {
     const int R = quick ? 10 : 30;
     std::vector<double> z;
     for (int r = 0; r < R; ++r) {
-      mcmc::AISOptions o{.betas = mcmc::sigmoid_betas(quick ? 50 : 200), .step_size = 0.2, .leapfrog_steps = 5};
+      mcmc::AISOptions o{.betas = mcmc::sigmoid_betas(quick ? 50 : 200), .step_size = 0.2, .leapfrog_steps = 5, .step_sizes = {}};
       o.step_sizes = mcmc::ais_step_sizes(f0, banana, gen.normal({64, 2}, 0, 2, DType::Float64), o, gen);  // from a pilot run
       const Tensor w = mcmc::ais(f0, banana, gen.normal({64, 2}, 0, 2, DType::Float64), o, gen);
       z.push_back(std::exp(mcmc::log_mean_exp(w.to_vector())));
@@ -558,7 +558,7 @@ void ais_vae(lesson::Lesson& L, double minutes, Generator& gen) {
   std::vector<double> first, last;
   for (int64_t T : Ts) {
     progress::Stopwatch clock;
-    mcmc::AISOptions o{.betas = mcmc::sigmoid_betas(T), .step_size = 0.05, .leapfrog_steps = 5};
+    mcmc::AISOptions o{.betas = mcmc::sigmoid_betas(T), .step_size = 0.05, .leapfrog_steps = 5, .step_sizes = {}};
     o.step_sizes = mcmc::ais_step_sizes(prior, pilot_joint, gen.normal({pilot_images * K, Z}, 0, 1, DType::Float64), o, gen);
     const Tensor w = mcmc::ais(prior, joint, gen.normal({n * K, Z}, 0, 1, DType::Float64), o, gen);
     const std::vector<double> wv = w.to_vector();
