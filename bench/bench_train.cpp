@@ -30,6 +30,7 @@
 #include "models/gan.h"
 #include "models/made.h"
 #include "models/recipes.h"
+#include "models/sequence.h"
 #include "models/registry.h"
 #include "models/unet.h"
 #include "models/pixelcnn.h"
@@ -198,6 +199,9 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
       const double C = 128, Lc = 64, layers = 4, V = 17;
       const double per_token = 2 * (layers * 12 * C * C + C * V) + layers * 4 * Lc * C;
       train_bench("l_transformer_b64", 3 * per_token * 64 * 64 / 1e6, *m, [&] { return m->loss(tokens); });
+      // sampling 64 sequences of 64 tokens through the KV cache (no graph), in ms per 1,000 tokens
+      auto& seq = dynamic_cast<models::SequenceModel&>(*m);
+      bench("n_transformer_sample_b64", 0, [&] { seq.sample_token_ids(64, g, {}); }, 64 * 64 / 1000.0, "ms/1k_tok");
     }
     if (want("lstm")) {
       auto m = build("bench_lstm");

@@ -10,7 +10,7 @@
 # Builds ../shared/bench/torch_ref.cpp and the project's own twins
 # (bench/torch_flow_ref.cpp: i_realnvp_img_b64; bench/torch_gan_ref.cpp:
 # j_dcgan_b64; bench/torch_diffusion_ref.cpp: k_unet28_b64; bench/torch_sequence_ref.cpp:
-# l_transformer_b64 and m_lstm_b64; needs Debian's libtorch-dev) into
+# l_transformer_b64, n_transformer_sample_b64 and m_lstm_b64; needs Debian's libtorch-dev) into
 # build/bench-ref/, then runs dgm and libtorch in alternation (round by round,
 # so drift in the machine's load hits both) with the same OPENBLAS_CORETYPE,
 # and prints one table: workload, threads, dgm median, libtorch median, ratio
