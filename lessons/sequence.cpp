@@ -43,31 +43,29 @@ double total_probability(SequenceModel& m, const Tensor& seqs) {
   return static_cast<double>(total);
 }
 
-// |d logits_i / d inputs_j| summed over the logits' and the inputs' features: [L, L] (rows i, columns j).
-std::vector<std::vector<double>> dependence(const Tensor& J, int64_t L, int64_t out_per_position, int64_t in_per_position,
-                                            bool channels_first_out) {
+// |d logits_i / d inputs_j| summed over the logits' and the inputs' features: [L, L] (rows i, columns j),
+// from the Jacobian of logits [1, L, V] with respect to inputs [1, L, E].
+std::vector<std::vector<double>> dependence(const Tensor& J, int64_t L, int64_t out_per_position, int64_t in_per_position) {
   std::vector<std::vector<double>> d(static_cast<size_t>(L), std::vector<double>(static_cast<size_t>(L), 0.0));
   const int64_t cols = L * in_per_position;
   for (int64_t i = 0; i < L; ++i)
     for (int64_t a = 0; a < out_per_position; ++a) {
-      const int64_t row = channels_first_out ? a * L + i : i * out_per_position + a;
+      const int64_t row = i * out_per_position + a;
       for (int64_t j = 0; j < L; ++j)
         for (int64_t b = 0; b < in_per_position; ++b) d[static_cast<size_t>(i)][static_cast<size_t>(j)] += std::abs(J.at(row * cols + j * in_per_position + b));
     }
   return d;
 }
 
-// The largest dependence on a position at or after i (the future), and how many earlier positions are seen.
-std::pair<double, int64_t> future_and_seen(const std::vector<std::vector<double>>& d, int64_t shift) {
+// The largest dependence of logit i on x_j, j >= i (the future), and how many allowed pairs are seen.
+// Input j of a teacher-forced model holds x_{j-1} (input 0 is BOS): logit i may see inputs j <= i.
+std::pair<double, int64_t> future_and_seen(const std::vector<std::vector<double>>& d) {
   double future = 0;
   int64_t seen = 0;
   const int64_t L = static_cast<int64_t>(d.size());
   for (int64_t i = 0; i < L; ++i)
     for (int64_t j = 0; j < L; ++j) {
-      // inputs j of a teacher-forced model hold x_{j-1}: logit i may see inputs j <= i (shift 1);
-      // an image model's input j is pixel j itself: pixels j < i (shift 0)
-      const bool allowed = j + (1 - shift) <= i;
-      if (!allowed) future = std::max(future, d[static_cast<size_t>(i)][static_cast<size_t>(j)]);
+      if (j > i) future = std::max(future, d[static_cast<size_t>(i)][static_cast<size_t>(j)]);
       else seen += d[static_cast<size_t>(i)][static_cast<size_t>(j)] > 0;
     }
   return {future, seen};
@@ -94,8 +92,8 @@ void chain_rule_and_causality(lesson::Lesson& L, Generator& gen) {
   const Tensor seq = Tensor::from_indices({2, 0, 1, 1, 2}, {1, 5});
   const Tensor Jr = jacobian([&](const Tensor& e) { return rnn.logits_from_inputs(e); }, rnn.embed_inputs(seq).detach());
   const Tensor Jt = jacobian([&](const Tensor& e) { return tr.logits_from_inputs(e); }, tr.embed_inputs(seq).detach());
-  const auto [rf, rs] = future_and_seen(dependence(Jr, 5, 3, ro.embedding, false), 1);
-  const auto [tf, ts] = future_and_seen(dependence(Jt, 5, 3, to.width, false), 1);
+  const auto [rf, rs] = future_and_seen(dependence(Jr, 5, 3, ro.embedding));
+  const auto [tf, ts] = future_and_seen(dependence(Jt, 5, 3, to.width));
   std::cout << "   input j holds x_{j-1} (input 0 is BOS): logit i may depend on inputs 0..i, the " << 15 << " allowed pairs;"
             << " the LSTM depends on " << rs << ", the Transformer on " << ts << " of them\n";
   L.check_close("LSTM: largest |d logit_i / d x_j| for j >= i (Jacobian vs 0)", rf, 0.0, 0.0);
@@ -127,7 +125,7 @@ void bptt(lesson::Lesson& L, Generator& gen) {
   models::RNNLM m(o, gen);
   m.to(DType::Float64);
   const Tensor tokens = gen.randint({2, 50}, 0, 5);
-  Tensor w = m.named_parameters().at(0).second;  // the embedding table
+  Tensor w;  // W_hh of the LSTM
   for (const auto& [name, p] : m.named_parameters())
     if (name == "cell0.weight_hh") w = p;
   m.zero_grad();
@@ -141,7 +139,6 @@ void bptt(lesson::Lesson& L, Generator& gen) {
     return neg(sum(m.log_prob(m.examples(tokens)))).item();
   };
   const double central = (at(w0 + h) - at(w0 - h)) / (2 * h);
-  at(w0);
   w.data<double>()[e] = w0;
   L.check_close("d loss / d W_hh[7] over 50 steps (backward vs central difference)", engine, central, 1e-6 * std::max(1.0, std::abs(central)));
 
@@ -228,13 +225,12 @@ void diagonal_order(lesson::Lesson& L, Generator& gen) {
 // ---------------------------------------------------------------- 6: words
 struct Bigram {
   std::vector<double> logp;  // [27 + 1 (start)][27]: log p(next | previous), add-one smoothed
-  double log_prob(const Tensor& tokens, int64_t row, int64_t* counted) const {
+  double log_prob(const Tensor& tokens, int64_t row) const {
     double s = 0;
     int64_t prev = 27;  // start
     for (int64_t t = 0; t < tokens.size(1); ++t) {
       const int64_t v = static_cast<int64_t>(tokens.at(row * tokens.size(1) + t));
       s += logp[static_cast<size_t>(prev * 27 + v)];
-      ++*counted;
       if (v == 0) break;
       prev = v;
     }
@@ -293,8 +289,7 @@ void words(lesson::Lesson& L, Generator& gen) {
   const int64_t test_tokens = token_count(d.test);
   const Bigram bigram = count_bigrams(d.train);
   double bigram_nats = 0;
-  int64_t counted = 0;
-  for (int64_t r = 0; r < d.test.size(0); ++r) bigram_nats -= bigram.log_prob(d.test, r, &counted);
+  for (int64_t r = 0; r < d.test.size(0); ++r) bigram_nats -= bigram.log_prob(d.test, r);
   const double bigram_bpc = bigram_nats / static_cast<double>(test_tokens) / std::log(2.0);
   std::cout << "   bigram by counting (add-one): " << std::fixed << std::setprecision(3) << bigram_bpc << " bits per character (" << test_tokens
             << " test tokens: letters and ends), " << std::setprecision(2) << bigram_nats / d.test.size(0) << " nats per word\n";

@@ -137,7 +137,7 @@ Tensor SequenceModel::shifted(const Tensor& tokens) const {
 Tensor SequenceModel::conditionals(const Tensor& tokens) {
   const Tensor lp = log_softmax(logits(tokens), 2);                   // [N, L, V]
   const Tensor picked = squeeze(gather(lp, 2, unsqueeze(tokens, 2)), 2);  // log p(x_t | x_<t), [N, L]
-  return picked * counted(tokens).to(picked.dtype());
+  return input_ == TokenInput::Words ? picked * counted(tokens).to(picked.dtype()) : picked;  // levels: every position counts
 }
 
 Tensor SequenceModel::log_prob(const Tensor& x) { return sum(conditionals(tokens(x)), {1}); }
