@@ -18,6 +18,7 @@
 #include "autograd/graph.h"
 #include "models/made.h"
 #include "models/pixelcnn.h"
+#include "models/sequence.h"
 #include "models/toolkit/distributions.h"
 #include "lessons/common/harness.h"
 #include "lessons/common/lesson.h"
@@ -27,11 +28,11 @@ namespace hn = dgm::lesson::harness;
 
 namespace {
 
-// What a model that knows nothing scores: every value equally likely.
-double uniform_nats(const hn::DataSet& d) {
-  if (d.name == "digits17") return d.dims() * std::log(17.0);
-  if (d.name == "fashion_binarized") return d.dims() * std::log(2.0);
-  return d.dims() * std::log(256.0);
+// What a model that knows nothing scores: every value equally likely, at each of the `dims`
+// values log p covers (on words: each letter and the end, 27 tokens).
+double uniform_nats(const hn::DataSet& d, double dims) {
+  const double values = d.name == "digits17" ? 17 : d.name == "fashion_binarized" ? 2 : d.name == "words" ? 27 : 256;
+  return dims * std::log(values);
 }
 
 // log p(x) of an autoregressive model by D passes: for the i-th dimension of its ordering, a
@@ -42,6 +43,19 @@ std::optional<Tensor> sequential_log_prob(models::DensityModel& m, const Tensor&
   NoGradGuard ng;
   std::function<Tensor(const Tensor&, const Tensor&)> per_dim;  // [N, D] log p(x_d = target_d | the input the pass saw)
   std::vector<int64_t> order;
+  if (auto* seq = dynamic_cast<models::SequenceModel*>(&m)) {  // a pass per token, through start/next (a Transformer's KV cache)
+    const Tensor tokens = seq->tokens(x), counted = seq->counted(tokens);
+    const int64_t N = tokens.size(0), L = tokens.size(1);
+    std::vector<double> total(static_cast<size_t>(N), 0.0);
+    auto cache = seq->start(N);
+    Tensor token = Tensor::from_indices(std::vector<int64_t>(static_cast<size_t>(N), seq->bos()), {N});
+    for (int64_t t = 0; t < L; ++t) {
+      const Tensor lp = log_softmax(seq->next(*cache, token).to(DType::Float64), 1);  // [N, V]
+      token = select(tokens, 1, t).contiguous_copy();
+      for (int64_t n = 0; n < N; ++n) total[static_cast<size_t>(n)] += counted.at(n * L + t) * lp.at(n * seq->vocab() + token.at(n));
+    }
+    return Tensor::from_vector(total, {N});
+  }
   Tensor flat = reshape(x, {x.size(0), -1});
   const int64_t D = flat.size(1);
   if (auto* made = dynamic_cast<models::MADE*>(&m)) {
@@ -78,8 +92,8 @@ void table(lesson::Lesson& L, const std::string& data_set, const hn::Settings& s
   const hn::DataSet d = hn::data_for(data_set, L.options());
   const auto recipes = models::recipes_on(data_set);
   const auto rows = hn::run_table(recipes, d, s, gen);
-  const double uniform = uniform_nats(d);
   for (const auto& r : rows) {
+    const double uniform = uniform_nats(d, r.dims);
     L.check_le(d.name + " / " + r.tag + ": test NLL below the uniform model's " + std::to_string(static_cast<int>(std::round(uniform))) +
                    " nats",
                r.test_nll_nats, uniform);
@@ -87,6 +101,7 @@ void table(lesson::Lesson& L, const std::string& data_set, const hn::Settings& s
         it != recipes.end()) {  // an exact autoregressive model: one pass vs D passes, on the first 20 test examples
       Generator fresh(L.options().seed + 1);
       const hn::Obtained again = hn::load(*it, r.checkpoint, fresh, L.options().quick);
+      again.model->eval();  // dropout off (the digits Transformer's): both routes see the same network
       const Tensor x = slice(it->flat ? reshape(d.test, {d.test.size(0), -1}) : d.test, 0, 0, 20);
       if (const auto seq = sequential_log_prob(*again.model, x)) {
         NoGradGuard ng;
@@ -130,6 +145,13 @@ int main(int argc, char** argv) {
               << ", else trained here" << (opt.quick ? " (--quick: always trained, small)" : "") << "\n";
     std::vector<hn::Row> rows;
     table(L, "digits17", hs, gen, rows);
+    if (!opt.quick) {
+      try {  // the character models of lesson_sequence: bits/dim is bits per character there
+        table(L, "words", hs, gen, rows);
+      } catch (const data::DataNotFound& e) {
+        std::cout << "   skipped the words table: " << e.what() << "\n";
+      }
+    }
     if (!opt.quick && !skip_fashion) {
       try {
         hs.minutes = minutes;  // each Fashion-MNIST model the harness trains itself

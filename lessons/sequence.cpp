@@ -21,6 +21,7 @@
 #include "autograd/gradcheck.h"
 #include "autograd/graph.h"
 #include "autograd/ops.h"
+#include "autograd/optim.h"
 #include "lessons/common/harness.h"
 #include "lessons/common/lesson.h"
 #include "models/pixelcnn.h"
@@ -118,6 +119,75 @@ void chain_rule_and_causality(lesson::Lesson& L, Generator& gen) {
 }
 
 // ---------------------------------------------------------------- 4: backpropagation through time
+// sqrt(sum of every squared gradient entry): the global norm, written out
+double global_norm(const std::vector<Tensor>& params) {
+  double s = 0;
+  for (const Tensor& p : params)
+    for (int64_t i = 0; i < p.grad().numel(); ++i) s += p.grad().at(i) * p.grad().at(i);
+  return std::sqrt(s);
+}
+
+// The same LSTM trained twice by plain SGD from the same start on the same batches, with and without
+// clipping the gradients' global norm at 1: the norm per step (the exploding half of the picture).
+// Sequences that need memory: x_t repeats x_{t-10} nine times in ten.
+void clipping(lesson::Lesson& L, Generator& gen) {
+  const int64_t steps = L.options().quick ? 40 : 150, B = 16, T = 50, V = 5;
+  const double lr = 2.0, max_norm = 1.0;
+  models::RNNOptions o;
+  o.vocab = V, o.length = T, o.input = models::TokenInput::Levels, o.embedding = 8, o.hidden = 32, o.layers = 1;
+  const uint64_t seed = gen.randint(0, 1 << 30);
+  std::vector<std::vector<double>> rows(static_cast<size_t>(steps), std::vector<double>(5, NAN));
+  double worst_identity = 0;  // | ||clipped gradient|| - min(||g||, max) (PyTorch's 1e-6) |, and the reported norm vs ours
+  int64_t above = 0;
+  for (const bool clip : {false, true}) {
+    Generator g(seed);
+    models::RNNLM m(o, g);
+    m.to(DType::Float64);
+    const auto params = m.parameters();
+    optim::SGD opt(params, lr);
+    for (int64_t step = 0; step < steps; ++step) {
+      std::vector<int64_t> x(static_cast<size_t>(B * T));
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < T; ++t)
+          x[static_cast<size_t>(b * T + t)] = t >= 10 && g.uniform01() < 0.9 ? x[static_cast<size_t>(b * T + t - 10)] : g.randint(0, V);
+      m.zero_grad();
+      const Tensor loss = neg(mean(m.log_prob(m.examples(Tensor::from_indices(x, {B, T})))));
+      loss.backward();
+      const double norm = global_norm(params);
+      auto& r = rows[static_cast<size_t>(step)];
+      r[0] = static_cast<double>(step);
+      r[clip ? 2 : 1] = norm;
+      r[clip ? 4 : 3] = loss.item() / static_cast<double>(T) / std::log(2.0);
+      if (!std::isfinite(norm)) break;  // the unclipped run diverged: its curve ends here
+      if (clip) {
+        const double reported = optim::clip_grad_norm_(params, max_norm);
+        // PyTorch's rule: g <- g max / (||g|| + 1e-6) when ||g|| > max, so the norm becomes max up to 1e-6 / ||g||
+        const double expected = norm > max_norm ? norm * max_norm / (norm + 1e-6) : norm;
+        worst_identity = std::max({worst_identity, std::abs(global_norm(params) - expected), std::abs(reported - norm)});
+        above += norm > max_norm;
+      }
+      opt.step();
+    }
+  }
+  L.write_csv("gradient_clipping.csv", {"step", "gradient_norm_unclipped_run", "gradient_norm_clipped_run", "bits_per_token_unclipped_run",
+                                        "bits_per_token_clipped_run"},
+              rows);
+  plot::line_plot(L.path("gradient_clipping.csv"), L.path("gradient_clipping.png"),
+                  "an LSTM trained by SGD (lr 2): the gradient's global norm per step", "step", "||g|| before clipping", 1,
+                  {{2, "without clipping"}, {3, "clipped at ||g|| = 1"}}, true);
+  double peak[2] = {0, 0}, last[2] = {NAN, NAN};
+  for (const auto& r : rows)
+    for (int k = 0; k < 2; ++k)
+      if (std::isfinite(r[static_cast<size_t>(1 + k)])) peak[k] = std::max(peak[k], r[static_cast<size_t>(1 + k)]), last[k] = r[static_cast<size_t>(3 + k)];
+  std::cout << "   SGD, lr " << lr << ", " << steps << " steps: the largest gradient norm without clipping " << std::setprecision(3) << peak[0]
+            << ", with clipping at 1 " << peak[1] << " (" << above << " steps clipped); the last loss " << last[0] << " vs " << last[1]
+            << " bits per token (gradient_clipping.png)\n";
+  L.check_close("clipping: the clipped gradient's global norm (summed by hand) vs min(||g||, 1) (PyTorch's +1e-6), largest difference over the steps",
+                worst_identity, 0.0, 1e-12);
+  L.metric("clipping_largest_gradient_norm_unclipped", peak[0]);
+  L.metric("clipping_largest_gradient_norm_clipped", peak[1]);
+}
+
 void bptt(lesson::Lesson& L, Generator& gen) {
   std::cout << "\n4. Backpropagation through time: an LSTM over 50 steps\n";
   models::RNNOptions o;
@@ -158,6 +228,7 @@ void bptt(lesson::Lesson& L, Generator& gen) {
                   {{2, "untrained LSTM"}}, true);
   std::cout << "   ||d log p(x_49 | x_<49) / d e_t||: t = 49: " << std::scientific << std::setprecision(2) << rows[49][1] << ", t = 40: "
             << rows[40][1] << ", t = 0: " << rows[0][1] << std::defaultfloat << " (bptt_gradient_norm.png: it fades going back)\n";
+  clipping(L, gen);
 }
 
 // ---------------------------------------------------------------- 5: the diagonal order and receptive fields
@@ -306,6 +377,9 @@ void words(lesson::Lesson& L, Generator& gen) {
     const train::Evaluation ev = train::evaluate(*m, d.test);
     const double bpc = ev.nll_nats * static_cast<double>(d.test.size(0)) / static_cast<double>(test_tokens) / std::log(2.0);
     const double bpc_se = ev.nll_se * static_cast<double>(d.test.size(0)) / static_cast<double>(test_tokens) / std::log(2.0);
+    // the evaluation's bits/dim divides by the model's own count (its end-of-word mask), the line above by the lesson's
+    L.check_close(tag + ": bits per character, the evaluation's (the model's mask) vs the lesson's count of letters and ends",
+                  ev.bits_per_dim, bpc, 1e-9 * bpc);
     std::cout << "   " << r.title(L.options().quick) << ": " << std::setprecision(3) << bpc << " +- " << bpc_se << " bits per character, "
               << std::setprecision(2) << ev.nll_nats << " nats per word (test; " << f.steps << " steps, " << std::setprecision(0) << f.seconds
               << " s)\n";

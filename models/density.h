@@ -39,6 +39,10 @@ class DensityModel {
   // what the trainer writes beside a checkpoint, so that another program (scripts/to_torch.py)
   // can rebuild the model. "{}" for a model that does not say.
   virtual std::string config_json() const { return "{}"; }
+  // How many values log p(x) is a density over, averaged over the examples of x: what bits per
+  // dimension divides by. D (one example's numel) unless a family says otherwise; a sequence model
+  // over words counts each word's letters and its end token, not the padding after it.
+  virtual double values_per_example(const Tensor& x) const { return static_cast<double>(x.numel() / x.size(0)); }
 };
 
 // A density model whose parameters are an nn::Module's (everything trained by

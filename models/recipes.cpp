@@ -91,13 +91,13 @@ std::vector<Recipe> make_table() {
     words_full.clip_grad_norm = words_quick.clip_grad_norm = 1.0;
     words_quick.max_steps = 300;  // a third of a pass: --quick is what the sanitizer suite runs
     t.push_back({"words_lstm", "rnn", R"({"vocab": 27, "length": 24, "input": "words", "cell": "lstm", "embedding": 32, "hidden": 128, "layers": 1, "dropout": 0.0})",
-                 R"({"hidden": 32})", "words", "sequence", true, words_full, words_quick, 0, "", false});
+                 R"({"hidden": 32})", "words", "sequence", true, words_full, words_quick, 0, "none for this word list"});
     Training tr_full = epochs(8, 64, 1e-3), tr_quick = epochs(1, 64, 2e-3);
     tr_quick.max_steps = 300;
     t.push_back({"words_transformer", "transformer",
                  R"({"vocab": 27, "length": 24, "input": "words", "width": 64, "layers": 2, "heads": 4, "dropout": 0.0,
                      "positions": "learned", "tie_weights": false})",
-                 R"({"width": 32, "layers": 1})", "words", "sequence", true, tr_full, tr_quick, 0, "", false});
+                 R"({"width": 32, "layers": 1})", "words", "sequence", true, tr_full, tr_quick, 0, "none for this word list"});
   }
 
   // ---------------------------------------------------------------- binarized Fashion-MNIST (lesson_autoregressive, lesson_vae)

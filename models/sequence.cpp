@@ -124,6 +124,13 @@ Tensor SequenceModel::counted(const Tensor& tokens) const {
   return Tensor::from_vector(m, {n, L});
 }
 
+double SequenceModel::values_per_example(const Tensor& x) const {
+  const Tensor c = counted(tokens(x));
+  double n = 0;
+  for (int64_t i = 0; i < c.numel(); ++i) n += c.at(i);
+  return n / static_cast<double>(x.size(0));
+}
+
 Tensor SequenceModel::shifted(const Tensor& tokens) const {
   const int64_t n = tokens.size(0), L = tokens.size(1);
   std::vector<int64_t> s(static_cast<size_t>(n * L));

@@ -68,6 +68,9 @@ class SequenceModel : public TrainableDensity {
   Tensor conditionals(const Tensor& tokens);
   // log p(x) per example, [N], nats: the sum of the counted conditionals.
   Tensor log_prob(const Tensor& x) override;
+  // The counted positions per example, on average (L for Levels; letters + 1 for Words): bits per
+  // dimension over words is bits per character, the end of each word included.
+  double values_per_example(const Tensor& x) const override;
 
   // ---------------------------------------------------------------- one token at a time
   // The model's memory of a prefix: an RNN's state, a Transformer's keys and values; by default

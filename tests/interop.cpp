@@ -73,7 +73,7 @@ int write_roundtrip(const fs::path& dir) {
   for (size_t i = 0; i < ts.size(); ++i) {
     const auto& [name, t] = ts[i];
     j << (i ? ",\n" : "\n") << " \"" << name << "\": {\"dtype\": \"" << dtype_code(t.dtype()) << "\", \"shape\": [";
-    for (int64_t a = 0; a < t.dim(); ++a) j << (a ? ", " : "") << t.size(a);
+    for (int64_t a = 0; a < static_cast<int64_t>(t.dim()); ++a) j << (a ? ", " : "") << t.size(a);
     j << "], \"values\": [";
     for (int64_t k = 0; k < t.numel(); ++k) {
       j << (k ? ", " : "");

@@ -144,10 +144,10 @@ TEST_CASE("AIS with no intermediate distribution is importance sampling; with ma
   const mcmc::LogDensity f1 = [](const Tensor& x) { return sum(pow(x - 1.0, 2.0), {1}) * (-1 / (2 * 0.25)); };
   Generator gen(5);
   const Tensor x0 = gen.normal({500, 2}, 0, 1, DType::Float64);
-  const Tensor w = mcmc::ais(f0, f1, x0, {{0, 1}, 0.1, 3, 0.65}, gen);
+  const Tensor w = mcmc::ais(f0, f1, x0, {{0, 1}, 0.1, 3, 0.65, {}}, gen);
   const Tensor is = f1(x0) - f0(x0);
   for (int64_t c = 0; c < 500; ++c) CHECK(w.at(c) == is.at(c));
-  mcmc::AISOptions o{mcmc::sigmoid_betas(100), 0.3, 3, 0.65};
+  mcmc::AISOptions o{mcmc::sigmoid_betas(100), 0.3, 3, 0.65, {}};
   o.step_sizes = mcmc::ais_step_sizes(f0, f1, gen.normal({100, 2}, 0, 1, DType::Float64), o, gen);  // a pilot run
   REQUIRE(o.step_sizes.size() == 99);
   const Tensor wa = mcmc::ais(f0, f1, x0, o, gen);
@@ -159,7 +159,7 @@ TEST_CASE("AIS with no intermediate distribution is importance sampling; with ma
   const double se = std::sqrt(ss / (z.size() - 1) / z.size());
   CHECK(std::abs(m - 2 * M_PI * 0.25) < 4 * se);
   CHECK(se < 0.05 * 2 * M_PI * 0.25);  // the transitions made it precise (IS alone: far wider)
-  CHECK_THROWS_WITH(mcmc::ais(f0, f1, x0, {{0, 0.5}, 0.1, 3, 0.65}, gen), Catch::Contains("from 0 to 1"));
+  CHECK_THROWS_WITH(mcmc::ais(f0, f1, x0, {{0, 0.5}, 0.1, 3, 0.65, {}}, gen), Catch::Contains("from 0 to 1"));
 }
 
 TEST_CASE("Gamma and Beta draws have their distributions' means and variances", "[mcmc]") {

@@ -15,6 +15,7 @@
 #include "models/registry.h"
 #include "models/rnn.h"
 #include "models/toolkit/datasets.h"
+#include "models/toolkit/trainer.h"
 #include "models/transformer.h"
 
 using namespace dgm;
@@ -293,6 +294,13 @@ TEST_CASE("words: the list's lowercase words as tokens, the end token counted on
   double n = 0;
   for (int64_t i = 0; i < counted.numel(); ++i) n += counted.at(i);
   CHECK(n == 6 + 6 + 2);  // each word's letters and its end
+  // bits per dimension over words divides by those counted tokens, not by the padded length 8
+  CHECK(m->values_per_example(t) == Approx((6.0 + 6 + 2) / 3).epsilon(1e-15));
+  m->eval();
+  const train::Evaluation ev = train::evaluate(*m, t);
+  CHECK(ev.bits_per_dim == Approx(ev.nll_nats / ((6.0 + 6 + 2) / 3) / std::log(2.0)).epsilon(1e-12));
+  auto levels = small("lstm", TokenInput::Levels, 4, 8, gen);
+  CHECK(levels->values_per_example(Tensor::zeros({2, 8})) == 8.0);
   CHECK_THROWS_WITH(m->tokens(Tensor::full({1, 8}, 27.0)), Catch::Contains("not one of the 27 token ids"));
 }
 

@@ -172,7 +172,9 @@ std::string markdown(const std::vector<Row>& rows) {
     if (w.data_set != current) {
       current = w.data_set;
       md << "\n### " << current << "\n\n"
-         << "| model | test NLL (nats) | vs the best | bits/dim | train NLL | gap | parameters | train s | test images | log p is | from | published (same family) |\n"
+         << "| model | test NLL (nats" << (current == "words" ? " per word) | vs the best | bits/char (letters and end)" : ") | vs the best | bits/dim")
+         << " | train NLL | gap | parameters | train s | test " << (current == "words" ? "words" : "images")
+         << " | log p is | from | published (same family) |\n"
          << "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|\n";
     }
     md << std::fixed << "| " << w.model << " | " << std::setprecision(2) << w.test_nll_nats << " +- " << w.test_nll_se << " | "

@@ -36,7 +36,8 @@ struct Row {
   double test_nll_se = 0;    // the standard error of test_nll_nats over the test examples
   double train_seconds = 0;  // NaN when the checkpoint came without it
   double evaluation_seconds = 0;
-  int64_t parameters = 0, test_examples = 0, dims = 0;
+  int64_t parameters = 0, test_examples = 0;
+  double dims = 0;  // what bits/dim divides by: D, or on words the mean letters + end per word
 };
 
 struct Settings {

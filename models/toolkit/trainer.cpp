@@ -20,7 +20,7 @@
 
 namespace dgm::train {
 
-double bits_per_dim(double nll_nats, int64_t dims) { return nll_nats / (static_cast<double>(dims) * std::log(2.0)); }
+double bits_per_dim(double nll_nats, double dims) { return nll_nats / (dims * std::log(2.0)); }
 
 std::vector<double> chunked_means(const Tensor& data, int64_t chunk,
                                   const std::function<std::vector<Tensor>(const Tensor&)>& per_example) {
@@ -49,7 +49,7 @@ Evaluation evaluate(models::DensityModel& model, const Tensor& data, int64_t chu
   e.examples = data.size(0);
   const double n = static_cast<double>(e.examples);
   e.nll_se = e.examples > 1 ? std::sqrt(std::max(0.0, m[1] - m[0] * m[0]) * n / (n - 1) / n) : NAN;
-  e.dims = data.numel() / data.size(0);
+  e.dims = model.values_per_example(data);
   e.bits_per_dim = bits_per_dim(e.nll_nats, e.dims);
   e.kind = model.log_prob_kind();
   e.seconds = clock.seconds();

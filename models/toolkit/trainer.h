@@ -37,7 +37,7 @@ namespace dgm::train {
 
 // ---------------------------------------------------------------- evaluation
 // nats per example -> bits per dimension: nll / (D ln 2).
-double bits_per_dim(double nll_nats, int64_t dims);
+double bits_per_dim(double nll_nats, double dims);
 
 // The means over a data set of per-example quantities ([N] tensors that
 // `per_example(chunk)` returns), computed in chunks of rows without a graph.
@@ -47,9 +47,10 @@ std::vector<double> chunked_means(const Tensor& data, int64_t chunk,
 struct Evaluation {
   double nll_nats = 0;      // mean -log p(x) per example (or the bound the model's log_prob returns)
   double nll_se = 0;        // its standard error over the examples (sd / sqrt(N), the n - 1 sd)
-  double bits_per_dim = 0;  // nll_nats / (D ln 2), D = numel of one example
+  double bits_per_dim = 0;  // nll_nats / (D ln 2), D = the model's values_per_example (bits per character on words)
   double seconds = 0;
-  int64_t examples = 0, dims = 0;
+  int64_t examples = 0;
+  double dims = 0;          // D: numel of one example, or the mean count of the values log p covers
   std::string kind;         // the model's log_prob_kind()
 };
 Evaluation evaluate(models::DensityModel& model, const Tensor& data, int64_t chunk = 500);
