@@ -35,6 +35,8 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b, const char* name);
 void lstm_activate(void* gates, int64_t rows, int64_t h, DType dtype);
 // y = tanh(x) over n contiguous values (y may be x).
 void tanh_raw(const void* x, void* y, int64_t n, DType dtype);
+// y = e^x over n contiguous values (y may be x; e^{-inf} = 0): the causal softmax of autograd/ops/attention.cpp.
+void exp_raw(const void* x, void* y, int64_t n, DType dtype);
 
 // The forward kernel of every function in autograd/ops/unary_table.h, e.g.
 // kernels::exp(x): no graph, y only. `op` names the caller in errors.

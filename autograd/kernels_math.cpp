@@ -150,6 +150,15 @@ void tanh_raw(const void* x, void* y, int64_t n, DType dtype) {
   });
 }
 
+void exp_raw(const void* x, void* y, int64_t n, DType dtype) {
+  dispatch_float(dtype, "exp", [&](auto tag) {
+    using T = decltype(tag);
+    auto in = flat(const_cast<T*>(static_cast<const T*>(x)), n);
+    auto out = flat(static_cast<T*>(y), n);
+    xt::noalias(out) = xt::exp(in);
+  });
+}
+
 Tensor negate(const Tensor& x, const char* op) {
   return map(x, op, [](auto& v, auto& r, auto) { xt::noalias(r) = -v; });
 }

@@ -145,6 +145,13 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 // One op: forward and backward through time in raw loops, dW_hh as one GEMM over all steps.
 Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c0, const Tensor& w_hh);
 
+// ---------------------------------------------------------------- attention.cpp
+// Causal multi-head self-attention: qkv [N, T, 3C] as one linear layer writes it (queries, keys,
+// values, each C = heads x d wide, head h in columns h d ..) -> [N, T, C], per head
+// out_t = sum_{j <= t} softmax_j(q_t . k_j / sqrt d) v_j. One op: five GEMMs per (example, head)
+// reading q, k, v in place. `weights` (optional) receives the attention matrices [N, heads, T, T].
+Tensor causal_self_attention(const Tensor& qkv, int64_t heads, Tensor* weights = nullptr);
+
 // ---------------------------------------------------------------- loss.cpp
 Tensor softmax(const Tensor& x, int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, int64_t axis = -1);

@@ -44,14 +44,18 @@ TransformerBlock::TransformerBlock(int64_t width, int64_t heads, double dropout,
 
 Tensor TransformerBlock::forward(const Tensor& h, Tensor* keys, Tensor* values, Tensor* weights) {
   const int64_t N = h.size(0), T = h.size(1), C = width_, H = heads_, d = C / H;
-  // attention: q, k, v of every position, split into heads [N, H, T, d]
-  const Tensor qkv = permute(reshape(qkv_->forward(layer_norm(h, 1, ln1_weight, ln1_bias)), {N, T, 3, H, d}), {2, 0, 3, 1, 4});
-  Tensor q = select(qkv, 0, 0), k = select(qkv, 0, 1), v = select(qkv, 0, 2);
-  if (keys) {  // the cache: the new positions' keys and values after the old ones
+  // attention: q, k, v of every position [N, T, 3C]
+  const Tensor qkv = qkv_->forward(layer_norm(h, 1, ln1_weight, ln1_bias));
+  Tensor heads_out;
+  if (!keys) {  // the whole sequence at once: one op, the same formula (autograd/ops/attention.cpp)
+    heads_out = causal_self_attention(qkv, H, weights);
+  } else {  // the cache: split into heads [N, H, T, d], the new positions' keys and values after the old ones
+    const Tensor split = permute(reshape(qkv, {N, T, 3, H, d}), {2, 0, 3, 1, 4});
+    Tensor q = select(split, 0, 0), k = select(split, 0, 1), v = select(split, 0, 2);
     if (keys->defined()) k = concat({*keys, k}, 2), v = concat({*values, v}, 2);
     *keys = k, *values = v;
+    heads_out = reshape(permute(causal_attention(q, k, v, weights), {0, 2, 1, 3}), {N, T, C});
   }
-  const Tensor heads_out = reshape(permute(causal_attention(q, k, v, weights), {0, 2, 1, 3}), {N, T, C});
   const Tensor a = h + dropout(proj_->forward(heads_out), dropout_, is_training(), noise_);
   const Tensor m = fc2_->forward(gelu(fc1_->forward(layer_norm(a, 1, ln2_weight, ln2_bias))));
   return a + dropout(m, dropout_, is_training(), noise_);

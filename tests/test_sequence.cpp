@@ -365,3 +365,40 @@ TEST_CASE("lstm_sequence, the fused LSTM layer: the cell step by step, gradcheck
     for (int64_t e = 0; e < fast[k].numel(); ++e) CHECK(fast[k].at(e) == Approx(slow[k].at(e)).margin(1e-13));
   CHECK_THROWS_WITH(lstm_sequence(in[0], in[1], in[2], gen.normal({12, 4}, 0, 1, DType::Float64)), Catch::Contains("W_hh [12, 4]"));
 }
+
+TEST_CASE("causal_self_attention, the fused op: the engine-op composition, gradcheck and gradgradcheck", "[sequence][transformer][gradcheck]") {
+  Generator gen(12);
+  const int64_t N = 2, T = 5, H = 2, d = 3, C = H * d;
+  const Tensor qkv = gen.normal({N, T, 3 * C}, 0, 1, DType::Float64);
+  // route 2: heads split by engine ops, models::causal_attention (what the KV cache runs)
+  const Tensor split = permute(reshape(qkv, {N, T, 3, H, d}), {2, 0, 3, 1, 4});
+  Tensor a_ref, a_fused;
+  const Tensor ref = reshape(permute(causal_attention(select(split, 0, 0), select(split, 0, 1), select(split, 0, 2), &a_ref), {0, 2, 1, 3}),
+                             {N, T, C});
+  const Tensor fused = causal_self_attention(qkv, H, &a_fused);
+  REQUIRE(fused.shape() == Shape{N, T, C});
+  REQUIRE(a_fused.shape() == Shape{N, H, T, T});
+  double worst = 0, future = 0;
+  for (int64_t e = 0; e < fused.numel(); ++e) worst = std::max(worst, std::abs(fused.at(e) - ref.at(e)));
+  for (int64_t e = 0; e < a_fused.numel(); ++e) {
+    worst = std::max(worst, std::abs(a_fused.at(e) - a_ref.at(e)));
+    if ((e % T) > (e / T) % T) future = std::max(future, std::abs(a_fused.at(e)));
+  }
+  CHECK(worst <= 1e-14);
+  CHECK(future == 0.0);
+  auto f = [&](const std::vector<Tensor>& v) { return causal_self_attention(v[0], H); };
+  CHECK(gradcheck(f, {qkv}).ok);
+  CHECK(gradgradcheck(f, {qkv}).ok);
+  // the raw backward (no graph) against the engine-op one (create_graph) and against the composition's
+  const Tensor leaf = qkv.detach().contiguous_copy().set_requires_grad(true), gout = gen.normal({N, T, C}, 0, 1, DType::Float64);
+  const auto fast = dgm::grad({f({leaf})}, {leaf}, {gout});
+  const auto slow = dgm::grad({f({leaf})}, {leaf}, {gout}, false, true);
+  const Tensor s2 = permute(reshape(leaf, {N, T, 3, H, d}), {2, 0, 3, 1, 4});
+  const auto comp = dgm::grad({reshape(permute(causal_attention(select(s2, 0, 0), select(s2, 0, 1), select(s2, 0, 2)), {0, 2, 1, 3}), {N, T, C})},
+                              {leaf}, {gout});
+  for (int64_t e = 0; e < leaf.numel(); ++e) {
+    CHECK(fast[0].at(e) == Approx(slow[0].at(e)).margin(1e-13));
+    CHECK(fast[0].at(e) == Approx(comp[0].at(e)).margin(1e-13));
+  }
+  CHECK_THROWS_WITH(causal_self_attention(gen.normal({2, 5, 10}, 0, 1, DType::Float64), 2), Catch::Contains("[2, 5, 10]"));
+}
