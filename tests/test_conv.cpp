@@ -274,6 +274,46 @@ TEST_CASE("group_norm, one fused op, equals its definition in engine ops: values
                         {randn({2, 4, 2, 3}, 1), randn({4}, 2), randn({4}, 3)});
 }
 
+TEST_CASE("layer_norm, one fused op, equals its definition in engine ops: values, gradients, second gradients", "[norm]") {
+  // the definition: standardise each row of the last two axes, then scale and shift per position of the row
+  auto by_definition = [](const Tensor& x, const Tensor& w, const Tensor& b) {
+    Tensor centred = x - mean(x, {-1, -2}, true);
+    return centred / sqrt(mean(square(centred), {-1, -2}, true) + 1e-5) * w + b;
+  };
+  for (DType dtype : {DType::Float64, DType::Float32}) {
+    INFO((dtype == DType::Float64 ? "float64" : "float32"));
+    const double tol = dtype == DType::Float64 ? 1e-12 : 2e-5;
+    Tensor x = (randn({3, 5, 4, 6}, 1) * 2.0 + 1000.0).to(dtype).set_requires_grad(true);  // far from 0: float32's digits
+    Tensor w = randn({4, 6}, 2).to(dtype).set_requires_grad(true), b = randn({4, 6}, 3).to(dtype).set_requires_grad(true);
+    Tensor v = randn({3, 5, 4, 6}, 4).to(dtype);
+    Tensor fused = layer_norm(x, 2, w, b), reference = by_definition(x.to(DType::Float64), w.to(DType::Float64), b.to(DType::Float64));
+    std::vector<Tensor> gf = grad({fused}, {x, w, b}, {v});
+    std::vector<Tensor> gr = grad({reference}, {x, w, b}, {v.to(DType::Float64)});
+    for (int64_t i = 0; i < fused.numel(); ++i) REQUIRE(fused.at(i) == Approx(reference.at(i)).margin(tol * 10));
+    for (int k = 0; k < 3; ++k) {
+      INFO("gradient " << k);
+      REQUIRE(gf[k].shape() == gr[k].shape());
+      double scale = 0;
+      for (int64_t i = 0; i < gr[k].numel(); ++i) scale = std::max(scale, std::abs(gr[k].at(i)));
+      for (int64_t i = 0; i < gf[k].numel(); ++i) REQUIRE(gf[k].at(i) == Approx(gr[k].at(i)).margin(tol * 10 * scale));
+    }
+  }
+  // rows split between threads: the same result as one thread
+  Tensor big = randn({512, 1024}, 5);
+  Tensor w = randn({1024}, 6).set_requires_grad(true);
+  Tensor g = randn({512, 1024}, 7);
+  const int before = runtime::blas_threads();
+  runtime::set_num_threads(2);
+  std::vector<Tensor> two = grad({layer_norm(big, 1, w)}, {w}, {g});
+  runtime::set_num_threads(1);
+  std::vector<Tensor> single = grad({layer_norm(big, 1, w)}, {w}, {g});
+  runtime::set_num_threads(before);
+  for (int64_t i = 0; i < 1024; ++i) REQUIRE(two[0].at(i) == Approx(single[0].at(i)).margin(1e-4 * std::abs(single[0].at(i)) + 1e-4));
+  require_gradgradcheck([](const std::vector<Tensor>& v) { return layer_norm(v[0], 1, v[1], v[2]); },
+                        {randn({3, 5}, 1), randn({5}, 2), randn({5}, 3)});
+  CHECK_THROWS_WITH(layer_norm(randn({3, 5}), 1, randn({4})), Catch::Contains("[4] must have the normalised shape [5]"));
+}
+
 TEST_CASE("dropout: train mode drops and rescales, eval mode is the identity", "[norm]") {
   Generator g(3);
   Tensor x = Tensor::ones({100000}, DType::Float64);

@@ -1,5 +1,5 @@
-// dgm/autograd/ops/norm.cpp — normalisation layers and dropout, composed of
-// engine ops (so their gradients, and second gradients, come for free).
+// dgm/autograd/ops/norm.cpp — normalisation layers (group_norm, layer_norm: fused ops, forward and
+// backward side by side, the backward in engine ops under create_graph) and dropout.
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -11,32 +11,6 @@
 #include "autograd/random.h"
 
 namespace dgm {
-
-namespace {
-// (x - mean) / sqrt(var + eps) over `axes` (biased variance).
-Tensor standardize(const Tensor& x, const Axes& axes, double eps) {
-  Tensor mu = mean(x, axes, /*keepdim=*/true);
-  Tensor centred = x - mu;
-  Tensor v = mean(square(centred), axes, /*keepdim=*/true);
-  return centred / sqrt(v + eps);
-}
-}  // namespace
-
-Tensor layer_norm(const Tensor& x, int64_t k, const Tensor& weight, const Tensor& bias, double eps) {
-  if (k < 1 || k > static_cast<int64_t>(x.dim()))
-    throw Error("layer_norm: cannot normalise the last " + std::to_string(k) + " axes of " + x.shape().str());
-  Shape norm_shape;
-  for (size_t i = x.dim() - static_cast<size_t>(k); i < x.dim(); ++i) norm_shape.push_back(x.shape()[i]);
-  for (const Tensor* t : {&weight, &bias})
-    if (t->defined() && t->shape() != norm_shape)
-      throw Error("layer_norm: weight/bias " + t->shape().str() + " must have the normalised shape " + norm_shape.str());
-  Axes axes;
-  for (int64_t i = 0; i < k; ++i) axes.push_back(-1 - i);
-  Tensor y = standardize(x, axes, eps);
-  if (weight.defined()) y = y * weight;
-  if (bias.defined()) y = y + bias;
-  return y;
-}
 
 // ---------------------------------------------------------------- group_norm
 // One fused op (the U-Net and the DCGAN generator normalise every block; as
@@ -245,6 +219,134 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
   node->geom = geom;
   node->eps = eps;
   node->has_weight = weight.defined();
+  attach(y, node, {&x, &weight, &bias});
+  return y;
+}
+
+// ---------------------------------------------------------------- layer_norm
+// One fused op over rows of D values (the last k axes; a Transformer block normalises twice).
+// Per row:  mu = mean x,  var = mean (x - mu)^2,  r = 1 / sqrt(var + eps),  xhat = (x - mu) r,
+//           y = w xhat + b                                   (w, b: one value per column of the row)
+// Backward, with gh = w g (the gradient reaching xhat) and means over the row:
+//   dx = r (gh - mean(gh) - xhat mean(gh xhat)),   dw = sum over rows of g xhat,   db = sum of g
+// Without a graph one pass each way (dw, db summed per piece of rows, then in order); under
+// create_graph the same formulas in engine ops.
+namespace {
+
+struct LayerNormBackward : Node {
+  SavedTensor x, w;
+  int64_t rows = 0, cols = 0;
+  double eps = 0;
+  std::vector<double> row_mean, row_rstd;
+  bool has_weight = false;
+  Shape norm_shape;
+  const char* name() const override { return "layer_norm"; }
+
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor xv = x.unpack(*this), wv = has_weight ? w.unpack(*this) : Tensor();
+    if (GradMode::is_enabled()) return composite(g, xv, wv);
+    const Tensor gc = g.contiguous_copy(), xc = xv.contiguous_copy();
+    Tensor gx = next[0] ? Tensor::empty(xv.shape(), xv.dtype()) : Tensor();
+    const bool want_w = next.size() > 1 && next[1], want_b = next.size() > 2 && next[2];
+    const int pieces = runtime::range_pieces(rows, cols);
+    std::vector<std::vector<double>> dws(static_cast<size_t>(pieces), std::vector<double>(static_cast<size_t>(cols), 0.0)), dbs = dws;
+    kernels::dispatch_float(xv.dtype(), "layer_norm backward", [&](auto tag) {
+      using T = decltype(tag);
+      const T *px = xc.data<T>(), *pg = gc.data<T>(), *pw = has_weight ? wv.data<T>() : nullptr;
+      T* pgx = gx.defined() ? gx.template data<T>() : nullptr;
+      runtime::parallel_range(rows, [&](int64_t begin, int64_t end, int piece) {
+        double* dw = dws[static_cast<size_t>(piece)].data();
+        double* db = dbs[static_cast<size_t>(piece)].data();
+        for (int64_t m = begin; m < end; ++m) {
+          const T *xr = px + m * cols, *gr = pg + m * cols;
+          const double mu = row_mean[static_cast<size_t>(m)], r = row_rstd[static_cast<size_t>(m)];
+          double sum_gh = 0, sum_ghx = 0;  // sum of gh, and of gh (x - mu)
+          for (int64_t j = 0; j < cols; ++j) {
+            const double gj = static_cast<double>(gr[j]), xm = static_cast<double>(xr[j]) - mu;
+            const double gh = pw ? gj * static_cast<double>(pw[j]) : gj;
+            sum_gh += gh, sum_ghx += gh * xm;
+            dw[j] += gj * xm * r, db[j] += gj;
+          }
+          if (!pgx) continue;
+          // dx = r w g - r mean(gh) - (x - mu) r^3 mean(gh (x - mu))
+          const T a = static_cast<T>(r), k = static_cast<T>(r * r * r * sum_ghx / static_cast<double>(cols));
+          const T c = static_cast<T>(-r * sum_gh / static_cast<double>(cols)), mu_t = static_cast<T>(mu);
+          T* out = pgx + m * cols;
+          for (int64_t j = 0; j < cols; ++j) out[j] = a * (pw ? pw[j] * gr[j] : gr[j]) + c - k * (xr[j] - mu_t);
+        }
+      }, cols);
+    });
+    for (size_t p = 1; p < dws.size(); ++p)
+      for (size_t j = 0; j < static_cast<size_t>(cols); ++j) dws[0][j] += dws[p][j], dbs[0][j] += dbs[p][j];
+    Tensor gw, gb;
+    if (want_w) gw = Tensor::from_vector(dws[0], norm_shape).to(xv.dtype());
+    if (want_b) gb = Tensor::from_vector(dbs[0], norm_shape).to(xv.dtype());
+    return {gx, gw, gb};
+  }
+
+  // The same gradients in engine ops (differentiable again), the row statistics recomputed.
+  std::vector<Tensor> composite(const Tensor& g, const Tensor& xv, const Tensor& wv) const {
+    const Tensor xs = reshape(xv, {rows, cols}), gs = reshape(g, {rows, cols});
+    const Tensor centred = xs - mean(xs, {1}, true);
+    const Tensor r = 1.0 / sqrt(mean(square(centred), {1}, true) + eps);
+    const Tensor xhat = centred * r;
+    const Tensor gh = wv.defined() ? gs * reshape(wv, {cols}) : gs;
+    Tensor gx, gw, gb;
+    if (next[0]) gx = reshape(r * (gh - mean(gh, {1}, true) - xhat * mean(gh * xhat, {1}, true)), xv.shape());
+    if (next.size() > 1 && next[1]) gw = reshape(sum(gs * xhat, {0}), norm_shape);
+    if (next.size() > 2 && next[2]) gb = reshape(sum(gs, {0}), norm_shape);
+    return {gx, gw, gb};
+  }
+  void release_saved() override { x.reset(), w.reset(); }
+};
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& x, int64_t k, const Tensor& weight, const Tensor& bias, double eps) {
+  if (k < 1 || k > static_cast<int64_t>(x.dim()))
+    throw Error("layer_norm: cannot normalise the last " + std::to_string(k) + " axes of " + x.shape().str());
+  Shape norm_shape;
+  int64_t cols = 1;
+  for (size_t i = x.dim() - static_cast<size_t>(k); i < x.dim(); ++i) norm_shape.push_back(x.shape()[i]), cols *= x.shape()[i];
+  for (const Tensor* t : {&weight, &bias})
+    if (t->defined()) {
+      if (t->shape() != norm_shape)
+        throw Error("layer_norm: weight/bias " + t->shape().str() + " must have the normalised shape " + norm_shape.str());
+      kernels::check_same_float(x, *t, "layer_norm");
+    }
+  const int64_t rows = cols == 0 ? 0 : x.numel() / cols;
+  const Tensor xc = x.contiguous_copy(), wc = weight.defined() ? weight.contiguous_copy() : Tensor(),
+               bc = bias.defined() ? bias.contiguous_copy() : Tensor();
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  std::vector<double> row_mean(static_cast<size_t>(rows)), row_rstd(static_cast<size_t>(rows));
+  kernels::dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {
+    using T = decltype(tag);
+    const T *px = xc.data<T>(), *pw = wc.defined() ? wc.data<T>() : nullptr, *pb = bc.defined() ? bc.data<T>() : nullptr;
+    T* py = y.data<T>();
+    runtime::parallel_range(rows, [&](int64_t begin, int64_t end, int) {
+      for (int64_t m = begin; m < end; ++m) {
+        const T* xr = px + m * cols;
+        double s, q;
+        centred_sums(xr, cols, static_cast<double>(xr[0]), &s, &q);  // shifted by one value: no cancellation
+        const double shift_mean = s / static_cast<double>(cols);
+        const double var = std::max(0.0, q / static_cast<double>(cols) - shift_mean * shift_mean);
+        const double mu = static_cast<double>(xr[0]) + shift_mean, r = 1.0 / std::sqrt(var + eps);
+        row_mean[static_cast<size_t>(m)] = mu, row_rstd[static_cast<size_t>(m)] = r;
+        const T mu_t = static_cast<T>(mu), r_t = static_cast<T>(r);
+        T* out = py + m * cols;
+        for (int64_t j = 0; j < cols; ++j) {
+          const T xhat = (xr[j] - mu_t) * r_t;
+          out[j] = (pw ? pw[j] * xhat : xhat) + (pb ? pb[j] : T(0));
+        }
+      }
+    }, cols);
+  });
+  if (!any_requires_grad({&x, &weight, &bias})) return y;
+  auto node = std::make_shared<LayerNormBackward>();
+  node->x = SavedTensor::input(x);
+  if (weight.defined()) node->w = SavedTensor::input(weight);
+  node->rows = rows, node->cols = cols, node->eps = eps, node->has_weight = weight.defined(), node->norm_shape = norm_shape;
+  node->row_mean = std::move(row_mean), node->row_rstd = std::move(row_rstd);
   attach(y, node, {&x, &weight, &bias});
   return y;
 }
