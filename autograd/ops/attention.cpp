@@ -75,7 +75,7 @@ struct CausalSelfAttentionBackward : Node {
     if (GradMode::is_enabled()) return {composite(grad, x)};
     const int64_t T = g.t, C = g.c, d = g.d(), H = g.heads;
     const DType dt = x.dtype();
-    const Tensor go = grad.contiguous_copy(), xc = x.contiguous_copy();
+    const Tensor go = grad, xc = x;
     Tensor dx = Tensor::empty(x.shape(), dt);
     const int chunks = runtime::parallel_chunks(g.pairs(), 2 * g.flops());
     std::vector<Tensor> scratch;
@@ -137,7 +137,7 @@ Tensor causal_self_attention(const Tensor& qkv, int64_t heads, Tensor* weights) 
   const AttentionDims g{qkv.size(0), qkv.size(1), qkv.size(2) / 3, heads};
   const int64_t T = g.t, C = g.c, d = g.d(), H = g.heads;
   const DType dt = qkv.dtype();
-  const Tensor xc = qkv.contiguous_copy();
+  const Tensor xc = qkv;
   Tensor out = Tensor::empty({g.n, T, C}, dt), a = Tensor::empty({g.n, H, T, T}, dt);
   kernels::dispatch_float(dt, "causal_self_attention", [&](auto tag) {
     using F = decltype(tag);

@@ -245,7 +245,7 @@ struct LayerNormBackward : Node {
   std::vector<Tensor> backward(const Tensor& g) override {
     const Tensor xv = x.unpack(*this), wv = has_weight ? w.unpack(*this) : Tensor();
     if (GradMode::is_enabled()) return composite(g, xv, wv);
-    const Tensor gc = g.contiguous_copy(), xc = xv.contiguous_copy();
+    const Tensor gc = g, xc = xv;
     Tensor gx = next[0] ? Tensor::empty(xv.shape(), xv.dtype()) : Tensor();
     const bool want_w = next.size() > 1 && next[1], want_b = next.size() > 2 && next[2];
     const int pieces = runtime::range_pieces(rows, cols);
@@ -315,8 +315,8 @@ Tensor layer_norm(const Tensor& x, int64_t k, const Tensor& weight, const Tensor
       kernels::check_same_float(x, *t, "layer_norm");
     }
   const int64_t rows = cols == 0 ? 0 : x.numel() / cols;
-  const Tensor xc = x.contiguous_copy(), wc = weight.defined() ? weight.contiguous_copy() : Tensor(),
-               bc = bias.defined() ? bias.contiguous_copy() : Tensor();
+  const Tensor xc = x, wc = weight.defined() ? weight : Tensor(),
+               bc = bias.defined() ? bias : Tensor();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   std::vector<double> row_mean(static_cast<size_t>(rows)), row_rstd(static_cast<size_t>(rows));
   kernels::dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {

@@ -57,6 +57,23 @@ void forward_loops(const Dims& d, T* act, const T* h0, const T* c0, const T* w, 
   }
 }
 
+// One example's step of the backward through time (the formulas at the top), over its H units:
+// the gates' gradients da [4H] from the activated gates a [4H], and dc updated in place to dc_{t-1}.
+template <class T>
+void backward_step(const T* __restrict a, const T* __restrict tc, const T* __restrict cprev, const T* __restrict gout,
+                   const T* __restrict dh, int64_t H, T* __restrict da, T* __restrict dc) {
+  for (int64_t u = 0; u < H; ++u) {
+    const T i = a[u], f = a[H + u], gg = a[2 * H + u], o = a[3 * H + u];
+    const T dht = gout[u] + dh[u];
+    const T dct = dc[u] + dht * o * (T(1) - tc[u] * tc[u]);
+    da[u] = dct * gg * i * (T(1) - i);
+    da[H + u] = dct * cprev[u] * f * (T(1) - f);
+    da[2 * H + u] = dct * i * (T(1) - gg * gg);
+    da[3 * H + u] = dht * tc[u] * o * (T(1) - o);
+    dc[u] = dct * f;
+  }
+}
+
 struct LSTMSequenceBackward : Node {
   SavedTensor input_proj, h0, c0, w;
   Tensor act, hs, cs, tcs;  // the forward's time-major buffers (no graph): gates, h, c, tanh c
@@ -70,7 +87,7 @@ struct LSTMSequenceBackward : Node {
     const DType dt = wv.dtype();
     Tensor ga_tm = Tensor::empty({L, N, G}, dt), dh = Tensor::zeros({N, H}, dt), dc = Tensor::zeros({N, H}, dt);
     Tensor dw = Tensor::empty({G, H}, dt), ga = next[0] ? Tensor::empty({N, L, G}, dt) : Tensor();
-    const Tensor gc = g.contiguous_copy(), h0c = h0v.contiguous_copy(), c0c = c0v.contiguous_copy(), wc = wv.contiguous_copy();
+    const Tensor gc = g, h0c = h0v, c0c = c0v, wc = wv;
     kernels::dispatch_float(dt, "lstm_sequence backward", [&](auto tag) {
       using T = decltype(tag);
       const T *pa = act.data<T>(), *pc = cs.data<T>(), *ptc = tcs.data<T>(), *pg = gc.data<T>(), *pc0 = c0c.data<T>();
@@ -79,18 +96,8 @@ struct LSTMSequenceBackward : Node {
       for (int64_t t = L - 1; t >= 0; --t) {
         const T* cprev_t = t == 0 ? pc0 : pc + (t - 1) * NH;
         for (int64_t n = 0; n < N; ++n) {
-          const T *a = pa + (t * N + n) * G, *tc = ptc + t * NH + n * H, *cprev = cprev_t + n * H, *gout = pg + (n * L + t) * H;
-          T *da = pga + (t * N + n) * G, *dhn = pdh + n * H, *dcn = pdc + n * H;
-          for (int64_t u = 0; u < H; ++u) {
-            const T i = a[u], f = a[H + u], gg = a[2 * H + u], o = a[3 * H + u];
-            const T dht = gout[u] + dhn[u];
-            const T dct = dcn[u] + dht * o * (T(1) - tc[u] * tc[u]);
-            da[u] = dct * gg * i * (T(1) - i);
-            da[H + u] = dct * cprev[u] * f * (T(1) - f);
-            da[2 * H + u] = dct * i * (T(1) - gg * gg);
-            da[3 * H + u] = dht * tc[u] * o * (T(1) - o);
-            dcn[u] = dct * f;
-          }
+          backward_step<T>(pa + (t * N + n) * G, ptc + t * NH + n * H, cprev_t + n * H, pg + (n * L + t) * H, pdh + n * H, H,
+                           pga + (t * N + n) * G, pdc + n * H);
         }
         kernels::gemm(false, false, N, H, G, 1.0, pga + t * N * G, G, pw, H, 0.0, pdh, H, dt);  // dh_{t-1} = da_t W_hh
       }
@@ -157,7 +164,7 @@ Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c
   const DType dt = input_proj.dtype();
   Tensor act = Tensor::empty({L, N, G}, dt), hs_tm = Tensor::empty({L, N, H}, dt), cs = Tensor::empty({L, N, H}, dt),
          tcs = Tensor::empty({L, N, H}, dt), hs = Tensor::empty({N, L, H}, dt);
-  const Tensor xp = input_proj.contiguous_copy(), h0c = h0.contiguous_copy(), c0c = c0.contiguous_copy(), wc = w_hh.contiguous_copy();
+  const Tensor xp = input_proj, h0c = h0, c0c = c0, wc = w_hh;
   kernels::dispatch_float(dt, "lstm_sequence", [&](auto tag) {
     using T = decltype(tag);
     const T* px = xp.data<T>();
