@@ -31,8 +31,8 @@ enum class Binary { Add, Sub, Mul, Div, Pow, Max, Min, Eq, Ne, Lt, Le, Gt, Ge };
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, const char* name);
 
 // The LSTM's gate activations (autograd/ops/recurrent.cpp), vectorised: `rows` rows of 4h
-// pre-activations [i, f, g, o], in place: sigmoid on i, f and o, tanh on g.
-void lstm_activate(void* gates, int64_t rows, int64_t h, DType dtype);
+// pre-activations [i, f, g, o], `stride` values apart, in place: sigmoid on i, f and o, tanh on g.
+void lstm_activate(void* gates, int64_t rows, int64_t h, int64_t stride, DType dtype);
 // y = tanh(x) over n contiguous values (y may be x).
 void tanh_raw(const void* x, void* y, int64_t n, DType dtype);
 // y = e^x over n contiguous values (y may be x; e^{-inf} = 0): the causal softmax of autograd/ops/attention.cpp.

@@ -125,12 +125,12 @@ namespace unary_grad {
 #undef DGM_UNARY
 }  // namespace unary_grad
 
-void lstm_activate(void* gates, int64_t rows, int64_t h, DType dtype) {
+void lstm_activate(void* gates, int64_t rows, int64_t h, int64_t stride, DType dtype) {
   dispatch_float(dtype, "lstm_sequence", [&](auto tag) {
     using T = decltype(tag);
     T* base = static_cast<T*>(gates);
     for (int64_t r = 0; r < rows; ++r) {
-      T* p = base + r * 4 * h;
+      T* p = base + r * stride;
       auto if_ = flat(p, 2 * h);
       xt::noalias(if_) = T(1) / (T(1) + xt::exp(-if_));
       auto g = flat(p + 2 * h, h);

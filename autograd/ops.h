@@ -142,7 +142,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 // ---------------------------------------------------------------- recurrent.cpp
 // An LSTM layer over a whole sequence: input_proj [N, L, 4H] (x_t W_ih^T + b for every step, PyTorch's
 // gate order i, f, g, o), the initial state h0, c0 [N, H] and W_hh [4H, H] -> h_1 .. h_L [N, L, H].
-// One op: forward and backward through time in raw loops, dW_hh as one GEMM over all steps.
+// One op: forward and backward through time in raw loops, dW_hh by GEMMs over all steps at once.
 Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c0, const Tensor& w_hh);
 
 // ---------------------------------------------------------------- attention.cpp

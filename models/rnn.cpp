@@ -92,7 +92,7 @@ Tensor RNNLM::hidden_states(const Tensor& inputs) {
       if (l > 0 && o_.dropout > 0) x = dropout(x, o_.dropout, is_training(), noise_);
       const LSTMCell& cell = *lstm_[l];
       const Tensor zero = Tensor::zeros({n, o_.hidden}, inputs.dtype());
-      x = lstm_sequence(linear(x, cell.weight_ih, cell.bias_ih) + cell.bias_hh, zero, zero, cell.weight_hh);
+      x = lstm_sequence(linear(x, cell.weight_ih, cell.bias_ih + cell.bias_hh), zero, zero, cell.weight_hh);  // b_ih + b_hh: one bias
     }
     return x;  // [N, L, H]
   }

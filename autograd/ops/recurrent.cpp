@@ -11,7 +11,7 @@
 //   the pre-activations' gradients  da_i = dc g i (1 - i),  da_f = dc c_{t-1} f (1 - f),
 //                                    da_g = dc i (1 - g^2),  da_o = dh tanh(c_t) o (1 - o)
 //   dh_{t-1} = da_t W_hh (+ the output's),   dc_{t-1} = dc f,   dW_hh = sum_t da_t^T h_{t-1}
-// Without a graph this is raw loops, one GEMM a step each way, and dW_hh as one GEMM over every
+// Without a graph this is raw loops, one GEMM a step each way, and dW_hh as GEMMs over every
 // step at the end (not one per step, as the composition of engine ops does). Under create_graph the
 // same formulas run in engine ops (differentiable again). tests/test_ops_gradcheck.cpp gradchecks
 // and gradgradchecks it, and tests/test_sequence.cpp checks it against the LSTM cell step by step.
@@ -32,27 +32,28 @@ struct Dims {
   int64_t g() const { return 4 * h; }
 };
 
-// The buffers are time-major, [L, N, ...]: a step's rows are contiguous, so its GEMM and its
-// vectorised activations (kernels::lstm_activate) run over one block.
-//   act [L, N, 4H]  the input projections on entry, the activated gates (i, f, g, o) on return
-//   hs, cs, tcs [L, N, H]  h_t, c_t and tanh(c_t)
+// Every buffer is laid out as the op's input and output, [N, L, ...]: row (n, t) at n L + t. A step's
+// N rows are then L rows apart, which its GEMMs take as their leading dimension (no transposed copies).
+//   act [N, L, 4H]  the input projections on entry, the activated gates (i, f, g, o) on return
+//   hs, cs, tcs [N, L, H]  h_t, c_t and tanh(c_t)
+template <class T>
+void forward_step(const T* __restrict gates, const T* __restrict cprev, int64_t H, T* __restrict c, T* __restrict tc, T* __restrict h,
+                  DType dtype) {
+  for (int64_t u = 0; u < H; ++u) c[u] = gates[H + u] * cprev[u] + gates[u] * gates[2 * H + u];
+  kernels::tanh_raw(c, tc, H, dtype);
+  for (int64_t u = 0; u < H; ++u) h[u] = gates[3 * H + u] * tc[u];
+}
+
 template <class T>
 void forward_loops(const Dims& d, T* act, const T* h0, const T* c0, const T* w, T* hs, T* cs, T* tcs, DType dtype) {
-  const int64_t H = d.h, G = d.g(), N = d.n, NH = d.n * d.h;
-  for (int64_t t = 0; t < d.l; ++t) {
-    T* a = act + t * N * G;
-    kernels::gemm(false, true, N, G, H, 1.0, t == 0 ? h0 : hs + (t - 1) * NH, H, w, H, 1.0, a, G, dtype);  // += h_{t-1} W_hh^T
-    kernels::lstm_activate(a, N, H, dtype);
-    const T* cprev = t == 0 ? c0 : cs + (t - 1) * NH;
-    T *c = cs + t * NH, *tc = tcs + t * NH, *h = hs + t * NH;
+  const int64_t H = d.h, G = d.g(), N = d.n, L = d.l;
+  for (int64_t t = 0; t < L; ++t) {
+    // += h_{t-1} W_hh^T for the N rows of step t
+    kernels::gemm(false, true, N, G, H, 1.0, t == 0 ? h0 : hs + (t - 1) * H, t == 0 ? H : L * H, w, H, 1.0, act + t * G, L * G, dtype);
+    kernels::lstm_activate(act + t * G, N, H, L * G, dtype);
     for (int64_t n = 0; n < N; ++n) {
-      const T* gates = a + n * G;
-      for (int64_t u = 0; u < H; ++u) c[n * H + u] = gates[H + u] * cprev[n * H + u] + gates[u] * gates[2 * H + u];
-    }
-    kernels::tanh_raw(c, tc, NH, dtype);
-    for (int64_t n = 0; n < N; ++n) {
-      const T* o = a + n * G + 3 * H;
-      for (int64_t u = 0; u < H; ++u) h[n * H + u] = o[u] * tc[n * H + u];
+      const int64_t row = n * L + t;
+      forward_step<T>(act + row * G, t == 0 ? c0 + n * H : cs + (row - 1) * H, H, cs + row * H, tcs + row * H, hs + row * H, dtype);
     }
   }
 }
@@ -76,42 +77,42 @@ void backward_step(const T* __restrict a, const T* __restrict tc, const T* __res
 
 struct LSTMSequenceBackward : Node {
   SavedTensor input_proj, h0, c0, w;
-  Tensor act, hs, cs, tcs;  // the forward's time-major buffers (no graph): gates, h, c, tanh c
+  SavedTensor hs;         // the output h_t (saved as an output: a later in-place change is an error, not a wrong gradient)
+  Tensor act, cs, tcs;    // the forward's own buffers (no graph): gates, c, tanh c
   Dims d{};
   const char* name() const override { return "lstm_sequence"; }
 
   std::vector<Tensor> backward(const Tensor& g) override {
     const Tensor h0v = h0.unpack(*this), c0v = c0.unpack(*this), wv = w.unpack(*this);
     if (GradMode::is_enabled()) return composite(g, input_proj.unpack(*this), h0v, c0v, wv);
-    const int64_t H = d.h, G = d.g(), L = d.l, N = d.n, NH = N * H;
+    const int64_t H = d.h, G = d.g(), L = d.l, N = d.n;
     const DType dt = wv.dtype();
-    Tensor ga_tm = Tensor::empty({L, N, G}, dt), dh = Tensor::zeros({N, H}, dt), dc = Tensor::zeros({N, H}, dt);
-    Tensor dw = Tensor::empty({G, H}, dt), ga = next[0] ? Tensor::empty({N, L, G}, dt) : Tensor();
-    const Tensor gc = g, h0c = h0v, c0c = c0v, wc = wv;
+    const Tensor hsv = hs.unpack(*this);
+    Tensor ga = Tensor::empty({N, L, G}, dt), dh = Tensor::zeros({N, H}, dt), dc = Tensor::zeros({N, H}, dt), dw = Tensor::empty({G, H}, dt);
     kernels::dispatch_float(dt, "lstm_sequence backward", [&](auto tag) {
       using T = decltype(tag);
-      const T *pa = act.data<T>(), *pc = cs.data<T>(), *ptc = tcs.data<T>(), *pg = gc.data<T>(), *pc0 = c0c.data<T>();
-      const T* pw = wc.data<T>();
-      T *pga = ga_tm.data<T>(), *pdh = dh.data<T>(), *pdc = dc.data<T>();
+      const T *pa = act.data<T>(), *pc = cs.data<T>(), *ptc = tcs.data<T>(), *pg = g.data<T>(), *pc0 = c0v.data<T>();
+      const T *pw = wv.data<T>(), *ph = hsv.data<T>(), *ph0 = h0v.data<T>();
+      T *pga = ga.data<T>(), *pdh = dh.data<T>(), *pdc = dc.data<T>();
       for (int64_t t = L - 1; t >= 0; --t) {
-        const T* cprev_t = t == 0 ? pc0 : pc + (t - 1) * NH;
         for (int64_t n = 0; n < N; ++n) {
-          backward_step<T>(pa + (t * N + n) * G, ptc + t * NH + n * H, cprev_t + n * H, pg + (n * L + t) * H, pdh + n * H, H,
-                           pga + (t * N + n) * G, pdc + n * H);
+          const int64_t row = n * L + t;
+          backward_step<T>(pa + row * G, ptc + row * H, t == 0 ? pc0 + n * H : pc + (row - 1) * H, pg + row * H, pdh + n * H, H,
+                           pga + row * G, pdc + n * H);
         }
-        kernels::gemm(false, false, N, H, G, 1.0, pga + t * N * G, G, pw, H, 0.0, pdh, H, dt);  // dh_{t-1} = da_t W_hh
+        kernels::gemm(false, false, N, H, G, 1.0, pga + t * G, L * G, pw, H, 0.0, pdh, H, dt);  // dh_{t-1} = da_t W_hh
       }
-      // dW_hh = sum over steps of da_t^T h_{t-1}: step 0 against h0, steps 1.. against h_0 .. h_{L-2}, two GEMMs
+      // dW_hh = sum over n and t of da_{n,t}^T h_{n,t-1}. As rows of [N L, .], da's row r + 1 meets h's row
+      // r: one GEMM over all N L - 1 pairs gets every t >= 1 right, and pairs each da_{n,0} (n >= 1) with
+      // h_{n-1,L-1}, which a second GEMM (N - 1 rows, L rows apart) takes back out; a third adds da_{n,0}^T h0_n.
       T* pdw = dw.data<T>();
-      kernels::gemm(true, false, G, H, N, 1.0, pga, G, h0c.data<T>(), H, 0.0, pdw, H, dt);
-      if (L > 1) kernels::gemm(true, false, G, H, (L - 1) * N, 1.0, pga + N * G, G, hs.data<T>(), H, 1.0, pdw, H, dt);
-      if (ga.defined()) {  // [L, N, 4H] -> [N, L, 4H]
-        T* out = ga.data<T>();
-        for (int64_t t = 0; t < L; ++t)
-          for (int64_t n = 0; n < N; ++n) std::copy(pga + (t * N + n) * G, pga + (t * N + n + 1) * G, out + (n * L + t) * G);
-      }
+      const int64_t R = N * L;
+      if (R > 1) kernels::gemm(true, false, G, H, R - 1, 1.0, pga + G, G, ph, H, 0.0, pdw, H, dt);
+      else std::fill(pdw, pdw + G * H, T(0));
+      if (N > 1) kernels::gemm(true, false, G, H, N - 1, -1.0, pga + L * G, L * G, ph + (L - 1) * H, L * H, 1.0, pdw, H, dt);
+      kernels::gemm(true, false, G, H, N, 1.0, pga, L * G, ph0, H, 1.0, pdw, H, dt);
     });
-    return {ga, next[1] ? dh : Tensor(), next[2] ? dc : Tensor(), next[3] ? dw : Tensor()};
+    return {next[0] ? ga : Tensor(), next[1] ? dh : Tensor(), next[2] ? dc : Tensor(), next[3] ? dw : Tensor()};
   }
 
   // The same backward through time in engine ops, the forward recomputed from the inputs.
@@ -146,8 +147,8 @@ struct LSTMSequenceBackward : Node {
   }
   static Tensor zeros_like(const Tensor& t) { return Tensor::zeros(t.shape(), t.dtype()); }
   void release_saved() override {
-    input_proj.reset(), h0.reset(), c0.reset(), w.reset();
-    act = hs = cs = tcs = Tensor();
+    input_proj.reset(), h0.reset(), c0.reset(), w.reset(), hs.reset();
+    act = cs = tcs = Tensor();
   }
 };
 
@@ -162,27 +163,19 @@ Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c
   const Dims d{input_proj.size(0), input_proj.size(1), w_hh.size(1)};
   const int64_t N = d.n, L = d.l, H = d.h, G = d.g();
   const DType dt = input_proj.dtype();
-  Tensor act = Tensor::empty({L, N, G}, dt), hs_tm = Tensor::empty({L, N, H}, dt), cs = Tensor::empty({L, N, H}, dt),
-         tcs = Tensor::empty({L, N, H}, dt), hs = Tensor::empty({N, L, H}, dt);
-  const Tensor xp = input_proj, h0c = h0, c0c = c0, wc = w_hh;
+  Tensor act = input_proj.contiguous_copy(), hs = Tensor::empty({N, L, H}, dt), cs = Tensor::empty({N, L, H}, dt),
+         tcs = Tensor::empty({N, L, H}, dt);
   kernels::dispatch_float(dt, "lstm_sequence", [&](auto tag) {
     using T = decltype(tag);
-    const T* px = xp.data<T>();
-    T* pa = act.data<T>();
-    for (int64_t n = 0; n < N; ++n)  // [N, L, 4H] -> [L, N, 4H]
-      for (int64_t t = 0; t < L; ++t) std::copy(px + (n * L + t) * G, px + (n * L + t + 1) * G, pa + (t * N + n) * G);
-    forward_loops<T>(d, pa, h0c.data<T>(), c0c.data<T>(), wc.data<T>(), hs_tm.data<T>(), cs.data<T>(), tcs.data<T>(), dt);
-    const T* ph = hs_tm.data<T>();
-    T* out = hs.data<T>();
-    for (int64_t t = 0; t < L; ++t)  // [L, N, H] -> [N, L, H]
-      for (int64_t n = 0; n < N; ++n) std::copy(ph + (t * N + n) * H, ph + (t * N + n + 1) * H, out + (n * L + t) * H);
+    forward_loops<T>(d, act.data<T>(), h0.data<T>(), c0.data<T>(), w_hh.data<T>(), hs.data<T>(), cs.data<T>(), tcs.data<T>(), dt);
   });
   if (!any_requires_grad({&input_proj, &h0, &c0, &w_hh})) return hs;
   auto node = std::make_shared<LSTMSequenceBackward>();
   node->input_proj = SavedTensor::input(input_proj), node->h0 = SavedTensor::input(h0), node->c0 = SavedTensor::input(c0);
   node->w = SavedTensor::input(w_hh);
-  node->act = act, node->hs = hs_tm, node->cs = cs, node->tcs = tcs, node->d = d;
+  node->act = act, node->cs = cs, node->tcs = tcs, node->d = d;
   attach(hs, node, {&input_proj, &h0, &c0, &w_hh});
+  node->hs = SavedTensor::output(hs);
   return hs;
 }
 
