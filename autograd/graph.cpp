@@ -259,6 +259,19 @@ RunResult run_backward(const std::vector<Tensor>& outputs, const std::vector<Ten
       if (accumulate_leaves && g.defined()) accumulate_into_leaf(*acc->leaf, std::move(g), create_graph);
       continue;
     }
+    if (g.defined() && !create_graph && n->next.size() == 1 && n->next[0]) {  // a select into a gathered gradient
+      Node* nx = n->next[0].get();
+      Tensor& sum = nx->run.grad;
+      if (sum.defined() && exclusively_owned(sum) && n->add_gradient_into(g, sum)) {
+        g = Tensor();
+        if (--nx->run.pending == 0) ready.push_back(nx);
+        if (!retain_graph) {
+          n->release_saved();
+          n->released = true;
+        }
+        continue;
+      }
+    }
     // A node reached only through inputs that received no gradient passes none on.
     std::vector<Tensor> grads = g.defined() ? n->backward(g) : std::vector<Tensor>(n->next.size());
     g = Tensor();

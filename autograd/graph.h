@@ -62,6 +62,14 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual std::vector<Tensor> backward(const Tensor& grad_output) = 0;
   // Drops what the op saved for backward (after a backward without retain_graph).
   virtual void release_saved() {}
+  // For an op whose one input's gradient is grad_output placed at a few positions (select): adds it
+  // into `sum`, the gradient already gathered for that input (a buffer only the engine holds, outside
+  // create_graph), and returns true; false leaves it to backward(). A loop over the rows of a tensor
+  // then costs a row per step in the backward, not a zero-filled copy of the whole tensor per row.
+  virtual bool add_gradient_into(const Tensor& grad_output, Tensor& sum) {
+    (void)grad_output, (void)sum;
+    return false;
+  }
 
   std::vector<std::shared_ptr<Node>> next;  // per input: where its gradient goes (null: none)
   Shape out_shape;                          // the output this node produced

@@ -236,6 +236,22 @@ struct SelectBackward : Node {
   std::vector<Tensor> backward(const Tensor& g) override {
     return {slice_backward(unsqueeze(g, static_cast<int64_t>(axis)), in_shape, static_cast<int64_t>(axis), index, 1)};
   }
+  // sum[..., index, ...] += g: the same gradient, added where it goes
+  bool add_gradient_into(const Tensor& g, Tensor& sum) override {
+    if (g.dtype() != sum.dtype() || (g.dtype() != DType::Float32 && g.dtype() != DType::Float64)) return false;
+    const AxisSplit sp = split_at(in_shape, axis);
+    kernels::dispatch_float(g.dtype(), "select backward", [&](auto tag) {
+      using T = decltype(tag);
+      const T* src = g.data<T>();
+      T* dst = sum.data<T>();
+      for (int64_t o = 0; o < sp.outer; ++o) {
+        T* d = dst + (o * sp.n + index) * sp.inner;
+        const T* s = src + o * sp.inner;
+        for (int64_t i = 0; i < sp.inner; ++i) d[i] += s[i];
+      }
+    });
+    return true;
+  }
 };
 Tensor select(const Tensor& x, int64_t axis_in, int64_t index) {
   size_t axis = normalize_axis(axis_in, x.dim(), "select");
