@@ -141,22 +141,23 @@ void lstm_activate(void* gates, int64_t rows, int64_t h, int64_t stride, DType d
   });
 }
 
-void tanh_raw(const void* x, void* y, int64_t n, DType dtype) {
-  dispatch_float(dtype, "tanh", [&](auto tag) {
+// y = f(x) over n contiguous values of a raw buffer (y may be x), f an xtensor expression
+template <class F>
+void raw_map(const void* x, void* y, int64_t n, DType dtype, const char* op, F&& f) {
+  dispatch_float(dtype, op, [&](auto tag) {
     using T = decltype(tag);
     auto in = flat(const_cast<T*>(static_cast<const T*>(x)), n);
     auto out = flat(static_cast<T*>(y), n);
-    xt::noalias(out) = xt::tanh(in);
+    xt::noalias(out) = f(in);
   });
 }
 
+void tanh_raw(const void* x, void* y, int64_t n, DType dtype) {
+  raw_map(x, y, n, dtype, "tanh", [](auto& v) { return xt::tanh(v); });
+}
+
 void exp_raw(const void* x, void* y, int64_t n, DType dtype) {
-  dispatch_float(dtype, "exp", [&](auto tag) {
-    using T = decltype(tag);
-    auto in = flat(const_cast<T*>(static_cast<const T*>(x)), n);
-    auto out = flat(static_cast<T*>(y), n);
-    xt::noalias(out) = xt::exp(in);
-  });
+  raw_map(x, y, n, dtype, "exp", [](auto& v) { return xt::exp(v); });
 }
 
 Tensor negate(const Tensor& x, const char* op) {

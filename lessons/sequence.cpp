@@ -12,6 +12,7 @@
 //      words at three temperatures, real words against shuffled letters
 //   7. the digits: a Transformer and a Diagonal BiLSTM, one pass vs 64 passes, the KV cache
 //      against recomputing the prefix, and its cost against the length
+//   8. (full run) a Row LSTM on binarized Fashion-MNIST within a time budget
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
@@ -505,12 +506,39 @@ void digits(lesson::Lesson& L, Generator& gen) {
             << " s recomputing every prefix (kv_cache_cost.png)\n";
 }
 
+// ---------------------------------------------------------------- 8: a Row LSTM on binarized Fashion-MNIST (full run)
+void fashion(lesson::Lesson& L, Generator& gen) {
+  std::cout << "\n8. Binarized Fashion-MNIST (784 tokens): a Row LSTM within a time budget\n";
+  const data::DataSet d = lesson::harness::data_for("fashion_binarized", L.options());
+  std::cout << "   " << d.description << "\n";
+  const models::Recipe& r = models::recipe("fashion_pixelrnn");
+  auto m = std::dynamic_pointer_cast<SequenceModel>(models::build(r, false, gen));
+  train::FitOptions o = L.training(r);
+  o.data_transform = d.name + ": " + d.description;
+  if (d.prepare) o.prepare = [&d, &gen](const Tensor& x) { return d.prepare(x, gen); };  // binarized afresh every batch
+  const auto f = train::fit(*m, d.train, d.validation, gen, o);
+  m->eval();
+  const train::Evaluation test = train::evaluate(*m, d.test, 250);
+  const train::Evaluation tr = train::evaluate(*m, slice(d.train_eval, 0, 0, d.test.size(0)), 250);
+  std::cout << "   " << r.title(false) << ": test NLL " << std::fixed << std::setprecision(2) << test.nll_nats << " +- " << test.nll_se
+            << " nats (" << std::setprecision(3) << test.bits_per_dim << " bits/dim), train " << std::setprecision(2) << tr.nll_nats << "; "
+            << f.steps << " steps (" << std::setprecision(1) << static_cast<double>(f.steps * r.full.batch_size) / static_cast<double>(d.train.size(0))
+            << " passes), " << std::setprecision(0) << f.seconds << " s\n";
+  L.metric("fashion_test_nll_nats_pixelrnn", test.nll_nats, test.nll_se);
+  L.metric("fashion_train_nll_nats_pixelrnn", tr.nll_nats);
+  L.check_le("binarized Fashion, the Row LSTM: test NLL below the uniform model's 784 ln 2 = 543 nats", test.nll_nats, 784 * std::log(2.0));
+  const Tensor samples = m->sample(16, gen);
+  image::save_image_grid(L.path("fashion_pixelrnn_samples.png"), samples, 8, image::upscale_for(28), 2);
+  std::cout << "   wrote fashion_pixelrnn_samples.png\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   lesson::Lesson L("sequence", "sequence models: an RNN language model, PixelRNN's diagonal order, the Transformer and its KV cache");
-  bool skip_words = false;
+  bool skip_words = false, skip_fashion = false;
   L.app().add_flag("--skip-words", skip_words, "Leave out the word models (section 6)");
+  L.app().add_flag("--skip-fashion", skip_fashion, "Leave out the Row LSTM on binarized Fashion-MNIST (section 8, full runs only)");
   return L.run(argc, argv, [&] {
     Generator gen(L.options().seed);
     chain_rule_and_causality(L, gen);
@@ -518,5 +546,12 @@ int main(int argc, char** argv) {
     diagonal_order(L, gen);
     if (!skip_words) words(L, gen);
     digits(L, gen);
+    if (!L.options().quick && !skip_fashion) {
+      try {
+        fashion(L, gen);
+      } catch (const data::DataNotFound& e) {
+        std::cout << "   skipped binarized Fashion-MNIST: " << e.what() << "\n";
+      }
+    }
   });
 }
