@@ -507,13 +507,14 @@ void digits(lesson::Lesson& L, Generator& gen) {
 }
 
 // ---------------------------------------------------------------- 8: a Row LSTM on binarized Fashion-MNIST (full run)
-void fashion(lesson::Lesson& L, Generator& gen) {
+void fashion(lesson::Lesson& L, Generator& gen, double minutes) {
   std::cout << "\n8. Binarized Fashion-MNIST (784 tokens): a Row LSTM within a time budget\n";
   const data::DataSet d = lesson::harness::data_for("fashion_binarized", L.options());
   std::cout << "   " << d.description << "\n";
   const models::Recipe& r = models::recipe("fashion_pixelrnn");
   auto m = std::dynamic_pointer_cast<SequenceModel>(models::build(r, false, gen));
   train::FitOptions o = L.training(r);
+  if (L.options().epochs == 0) o.max_seconds = minutes * 60;  // --epochs: that many passes instead
   o.data_transform = d.name + ": " + d.description;
   if (d.prepare) o.prepare = [&d, &gen](const Tensor& x) { return d.prepare(x, gen); };  // binarized afresh every batch
   const auto f = train::fit(*m, d.train, d.validation, gen, o);
@@ -539,6 +540,9 @@ int main(int argc, char** argv) {
   bool skip_words = false, skip_fashion = false;
   L.app().add_flag("--skip-words", skip_words, "Leave out the word models (section 6)");
   L.app().add_flag("--skip-fashion", skip_fashion, "Leave out the Row LSTM on binarized Fashion-MNIST (section 8, full runs only)");
+  double minutes = models::recipe("fashion_pixelrnn").full.minutes;
+  L.app().add_option("--minutes", minutes, "Training time of the Row LSTM on binarized Fashion-MNIST, minutes (section 8)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   return L.run(argc, argv, [&] {
     Generator gen(L.options().seed);
     chain_rule_and_causality(L, gen);
@@ -548,7 +552,7 @@ int main(int argc, char** argv) {
     digits(L, gen);
     if (!L.options().quick && !skip_fashion) {
       try {
-        fashion(L, gen);
+        fashion(L, gen, minutes);
       } catch (const data::DataNotFound& e) {
         std::cout << "   skipped binarized Fashion-MNIST: " << e.what() << "\n";
       }
