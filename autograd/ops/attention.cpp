@@ -75,14 +75,13 @@ struct CausalSelfAttentionBackward : Node {
     if (GradMode::is_enabled()) return {composite(grad, x)};
     const int64_t T = g.t, C = g.c, d = g.d(), H = g.heads;
     const DType dt = x.dtype();
-    const Tensor go = grad, xc = x;
     Tensor dx = Tensor::empty(x.shape(), dt);
     const int chunks = runtime::parallel_chunks(g.pairs(), 2 * g.flops());
     std::vector<Tensor> scratch;
     for (int c = 0; c < chunks; ++c) scratch.push_back(Tensor::empty({T, T}, dt));
     kernels::dispatch_float(dt, "causal_self_attention backward", [&](auto tag) {
       using F = decltype(tag);
-      const F *px = xc.data<F>(), *pg = go.data<F>(), *pa = weights.data<F>();
+      const F *px = x.data<F>(), *pg = grad.data<F>(), *pa = weights.data<F>();
       F* pdx = dx.data<F>();
       runtime::run_chunks(g.pairs(), chunks, [&](int64_t p0, int64_t p1, int chunk) {
         F* ds = scratch[static_cast<size_t>(chunk)].template data<F>();
@@ -137,11 +136,10 @@ Tensor causal_self_attention(const Tensor& qkv, int64_t heads, Tensor* weights) 
   const AttentionDims g{qkv.size(0), qkv.size(1), qkv.size(2) / 3, heads};
   const int64_t T = g.t, C = g.c, d = g.d(), H = g.heads;
   const DType dt = qkv.dtype();
-  const Tensor xc = qkv;
   Tensor out = Tensor::empty({g.n, T, C}, dt), a = Tensor::empty({g.n, H, T, T}, dt);
   kernels::dispatch_float(dt, "causal_self_attention", [&](auto tag) {
     using F = decltype(tag);
-    const F* px = xc.data<F>();
+    const F* px = qkv.data<F>();
     F *po = out.data<F>(), *pa = a.data<F>();
     runtime::run_chunks(g.pairs(), runtime::parallel_chunks(g.pairs(), g.flops()), [&](int64_t p0, int64_t p1, int) {
       for (int64_t p = p0; p < p1; ++p) {

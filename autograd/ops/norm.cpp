@@ -245,14 +245,13 @@ struct LayerNormBackward : Node {
   std::vector<Tensor> backward(const Tensor& g) override {
     const Tensor xv = x.unpack(*this), wv = has_weight ? w.unpack(*this) : Tensor();
     if (GradMode::is_enabled()) return composite(g, xv, wv);
-    const Tensor gc = g, xc = xv;
     Tensor gx = next[0] ? Tensor::empty(xv.shape(), xv.dtype()) : Tensor();
     const bool want_w = next.size() > 1 && next[1], want_b = next.size() > 2 && next[2];
     const int pieces = runtime::range_pieces(rows, cols);
     std::vector<std::vector<double>> dws(static_cast<size_t>(pieces), std::vector<double>(static_cast<size_t>(cols), 0.0)), dbs = dws;
     kernels::dispatch_float(xv.dtype(), "layer_norm backward", [&](auto tag) {
       using T = decltype(tag);
-      const T *px = xc.data<T>(), *pg = gc.data<T>(), *pw = has_weight ? wv.data<T>() : nullptr;
+      const T *px = xv.data<T>(), *pg = g.data<T>(), *pw = has_weight ? wv.data<T>() : nullptr;
       T* pgx = gx.defined() ? gx.template data<T>() : nullptr;
       runtime::parallel_range(rows, [&](int64_t begin, int64_t end, int piece) {
         double* dw = dws[static_cast<size_t>(piece)].data();
@@ -315,13 +314,11 @@ Tensor layer_norm(const Tensor& x, int64_t k, const Tensor& weight, const Tensor
       kernels::check_same_float(x, *t, "layer_norm");
     }
   const int64_t rows = cols == 0 ? 0 : x.numel() / cols;
-  const Tensor xc = x, wc = weight.defined() ? weight : Tensor(),
-               bc = bias.defined() ? bias : Tensor();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   std::vector<double> row_mean(static_cast<size_t>(rows)), row_rstd(static_cast<size_t>(rows));
   kernels::dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {
     using T = decltype(tag);
-    const T *px = xc.data<T>(), *pw = wc.defined() ? wc.data<T>() : nullptr, *pb = bc.defined() ? bc.data<T>() : nullptr;
+    const T *px = x.data<T>(), *pw = weight.defined() ? weight.data<T>() : nullptr, *pb = bias.defined() ? bias.data<T>() : nullptr;
     T* py = y.data<T>();
     runtime::parallel_range(rows, [&](int64_t begin, int64_t end, int) {
       for (int64_t m = begin; m < end; ++m) {
