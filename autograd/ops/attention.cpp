@@ -11,8 +11,8 @@
 // (example, head) with leading dimensions 3C and C (no permuted copies of q, k, v or of the output)
 // and one pass for the softmax, the (example, head) pairs split between threads; A [N, H, T, T] is
 // kept from the forward. Under create_graph the same formulas run in engine ops (differentiable
-// again). tests/test_ops_gradcheck.cpp gradchecks and gradgradchecks it; tests/test_sequence.cpp checks it
-// against models::causal_attention, the composition of engine ops the KV cache uses.
+// again). tests/test_sequence.cpp gradchecks and gradgradchecks it and checks it against
+// models::causal_attention, the composition of engine ops the KV cache uses.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -55,7 +55,7 @@ void causal_softmax(T* s, int64_t len, DType dtype) {
   }
 }
 
-// q, k, v [N, H, T, d] as views of qkv, and the output's gradient in the same layout (engine ops)
+// q, k, v [N, H, T, d] split out of qkv by engine ops (the composite backward)
 struct Heads {
   Tensor q, k, v;
 };
