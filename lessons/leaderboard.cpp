@@ -43,19 +43,7 @@ std::optional<Tensor> sequential_log_prob(models::DensityModel& m, const Tensor&
   NoGradGuard ng;
   std::function<Tensor(const Tensor&, const Tensor&)> per_dim;  // [N, D] log p(x_d = target_d | the input the pass saw)
   std::vector<int64_t> order;
-  if (auto* seq = dynamic_cast<models::SequenceModel*>(&m)) {  // a pass per token, through start/next (a Transformer's KV cache)
-    const Tensor tokens = seq->tokens(x), counted = seq->counted(tokens);
-    const int64_t N = tokens.size(0), L = tokens.size(1);
-    std::vector<double> total(static_cast<size_t>(N), 0.0);
-    auto cache = seq->start(N);
-    Tensor token = Tensor::from_indices(std::vector<int64_t>(static_cast<size_t>(N), seq->bos()), {N});
-    for (int64_t t = 0; t < L; ++t) {
-      const Tensor lp = log_softmax(seq->next(*cache, token).to(DType::Float64), 1);  // [N, V]
-      token = select(tokens, 1, t).contiguous_copy();
-      for (int64_t n = 0; n < N; ++n) total[static_cast<size_t>(n)] += counted.at(n * L + t) * lp.at(n * seq->vocab() + token.at(n));
-    }
-    return Tensor::from_vector(total, {N});
-  }
+  if (auto* seq = dynamic_cast<models::SequenceModel*>(&m)) return seq->log_prob_stepwise(x);  // a pass per token, through its cache
   Tensor flat = reshape(x, {x.size(0), -1});
   const int64_t D = flat.size(1);
   if (auto* made = dynamic_cast<models::MADE*>(&m)) {

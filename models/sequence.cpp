@@ -175,6 +175,22 @@ Tensor SequenceModel::next(Cache& cache, const Tensor& token) {
   return select(l, 1, t);
 }
 
+Tensor SequenceModel::log_prob_stepwise(const Tensor& x, bool prefix_only) {
+  NoGradGuard ng;
+  const Tensor tokens = this->tokens(x), count = counted(tokens);
+  const int64_t N = tokens.size(0), L = tokens.size(1), V = vocab_;
+  std::vector<double> total(static_cast<size_t>(N), 0.0);
+  auto cache = prefix_only ? SequenceModel::start(N) : start(N);
+  Tensor token = Tensor::from_indices(std::vector<int64_t>(static_cast<size_t>(N), bos()), {N});
+  for (int64_t t = 0; t < L; ++t) {
+    const Tensor l = prefix_only ? SequenceModel::next(*cache, token) : next(*cache, token);
+    const Tensor lp = log_softmax(l.to(DType::Float64), 1);  // [N, V]: log p(x_t = v | x_<t)
+    token = select(tokens, 1, t).contiguous_copy();
+    for (int64_t n = 0; n < N; ++n) total[static_cast<size_t>(n)] += count.at(n * L + t) * lp.at(n * V + token.data<int64_t>()[n]);
+  }
+  return Tensor::from_vector(total, {N});
+}
+
 Tensor SequenceModel::sample_token_ids(int64_t n, Generator& gen, const SampleOptions& o) {
   NoGradGuard ng;
   const bool was_training = is_training();

@@ -87,6 +87,10 @@ class SequenceModel : public TrainableDensity {
   // Whether logits() takes a prefix shorter than L (an RNN, a Transformer: the default next() then runs on
   // the t + 1 tokens read so far, a pass whose cost grows with t); an image model needs all L (padded).
   virtual bool reads_prefixes() const { return false; }
+  // log p(x) per example, [N] float64 nats, as the sum of the L conditionals read one step at a time
+  // through start/next (the model's state or KV cache; with prefix_only, the default next() above,
+  // which recomputes the whole prefix each step): what the one-pass log_prob must equal. No graph.
+  Tensor log_prob_stepwise(const Tensor& x, bool prefix_only = false);
 
   Tensor sample(int64_t n, Generator& gen) override { return sample(n, gen, SampleOptions{}); }
   // n examples (as examples() lays them out), drawn token by token through start/next.

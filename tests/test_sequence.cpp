@@ -196,6 +196,27 @@ TEST_CASE("one token at a time: the KV cache and the RNN's state give the one-pa
   }
 }
 
+TEST_CASE("log_prob_stepwise: L conditionals one step at a time add up to the one-pass log p(x), words to their end", "[sequence]") {
+  Generator gen(6);
+  const Tensor words = data::encode_words({"abc", "b", "cab"}, 5);  // letters a, b, c; 0 ends a word, then padding
+  for (const std::string family : {"lstm", "gru", "transformer"}) {
+    INFO(family);
+    auto m = small(family, TokenInput::Words, 27, 5, gen);
+    m->to(DType::Float64);
+    m->eval();
+    const Tensor one_pass = m->log_prob(words), cached = m->log_prob_stepwise(words), prefix = m->log_prob_stepwise(words, true);
+    REQUIRE(cached.shape() == Shape{3});
+    for (int64_t r = 0; r < 3; ++r) {
+      CHECK(cached.at(r) == Approx(one_pass.at(r)).epsilon(0).margin(1e-12));
+      CHECK(prefix.at(r) == Approx(one_pass.at(r)).epsilon(0).margin(1e-12));
+    }
+    // what follows a word's end is not part of it: other tokens there change neither route
+    const Tensor garbage = Tensor::from_indices({2, 0, 7, 9, 1}, {1, 5});  // "b", its end, then 7, 9, 1
+    CHECK(m->log_prob(garbage).at(0) == Approx(one_pass.at(1)).epsilon(0).margin(1e-12));
+    CHECK(m->log_prob_stepwise(garbage).at(0) == Approx(one_pass.at(1)).epsilon(0).margin(1e-12));
+  }
+}
+
 TEST_CASE("causal attention: rows sum to 1, exactly zero on the future, a softmax written out per row", "[sequence]") {
   Generator gen(6);
   const Tensor q = gen.normal({1, 1, 4, 3}, 0, 1, DType::Float64), k = gen.normal({1, 1, 4, 3}, 0, 1, DType::Float64),

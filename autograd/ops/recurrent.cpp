@@ -13,8 +13,8 @@
 //   dh_{t-1} = da_t W_hh (+ the output's),   dc_{t-1} = dc f,   dW_hh = sum_t da_t^T h_{t-1}
 // Without a graph this is raw loops, one GEMM a step each way, and dW_hh as GEMMs over every
 // step at the end (not one per step, as the composition of engine ops does). Under create_graph the
-// same formulas run in engine ops (differentiable again). tests/test_ops_gradcheck.cpp gradchecks
-// and gradgradchecks it, and tests/test_sequence.cpp checks it against the LSTM cell step by step.
+// same formulas run in engine ops (differentiable again). tests/test_sequence.cpp checks it against the
+// LSTM cell step by step, and gradchecks and gradgradchecks it.
 #include <algorithm>
 #include <cmath>
 #include <vector>
