@@ -151,6 +151,9 @@ Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c
 // out_t = sum_{j <= t} softmax_j(q_t . k_j / sqrt d) v_j. One op: five GEMMs per (example, head)
 // reading q, k, v in place. `weights` (optional) receives the attention matrices [N, heads, T, T].
 Tensor causal_self_attention(const Tensor& qkv, int64_t heads, Tensor* weights = nullptr);
+// The additive causal mask [lq, lk] for the last lq of lk positions: 0 where query i (position
+// lk - lq + i) may see key j, -inf where j comes later (e^{-inf} = 0 exactly after the softmax).
+Tensor causal_mask(int64_t lq, int64_t lk, DType dtype);
 
 // ---------------------------------------------------------------- loss.cpp
 Tensor softmax(const Tensor& x, int64_t axis = -1);

@@ -16,13 +16,9 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tenso
                 q.shape().str() + ", k " + k.shape().str() + ", v " + v.shape().str());
   const int64_t Lq = q.size(2), Lk = k.size(2), d = q.size(3);
   Tensor scores = matmul(q, transpose(k, 2, 3)) * (1.0 / std::sqrt(static_cast<double>(d)));  // [N, h, Lq, Lk]
-  // M: query i (at position Lk - Lq + i) may not see key j > Lk - Lq + i; e^{-inf} = 0 exactly
-  const double inf = std::numeric_limits<double>::infinity();
-  std::vector<double> m(static_cast<size_t>(Lq * Lk), 0.0);
-  bool any = false;
-  for (int64_t i = 0; i < Lq; ++i)
-    for (int64_t j = Lk - Lq + i + 1; j < Lk; ++j) m[static_cast<size_t>(i * Lk + j)] = -inf, any = true;
-  if (any) scores = scores + Tensor::from_vector(m, {Lq, Lk}).to(scores.dtype());
+  // M: query i (at position Lk - Lq + i) may not see key j > Lk - Lq + i; e^{-inf} = 0 exactly.
+  // One query (a KV-cache step) sees every key: no mask.
+  if (Lq > 1) scores = scores + causal_mask(Lq, Lk, scores.dtype());
   const Tensor a = softmax(scores, 3);
   if (weights) *weights = a;
   return matmul(a, v);

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -215,6 +216,18 @@ TEST_CASE("log_prob_stepwise: L conditionals one step at a time add up to the on
     CHECK(m->log_prob(garbage).at(0) == Approx(one_pass.at(1)).epsilon(0).margin(1e-12));
     CHECK(m->log_prob_stepwise(garbage).at(0) == Approx(one_pass.at(1)).epsilon(0).margin(1e-12));
   }
+}
+
+TEST_CASE("causal_mask: -inf exactly where a key comes after its query, for the last queries of a longer prefix", "[sequence]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  const Tensor square = causal_mask(3, 3, DType::Float64);  // queries at positions 0, 1, 2
+  const std::vector<double> want = {0, -inf, -inf, 0, 0, -inf, 0, 0, 0};
+  for (int64_t i = 0; i < 9; ++i) CHECK(square.at(i) == want[static_cast<size_t>(i)]);
+  const Tensor last = causal_mask(2, 4, DType::Float32);  // queries at positions 2 and 3 of 4 keys
+  CHECK(last.dtype() == DType::Float32);
+  const std::vector<double> want_last = {0, 0, 0, -inf, 0, 0, 0, 0};
+  for (int64_t i = 0; i < 8; ++i) CHECK(last.at(i) == want_last[static_cast<size_t>(i)]);
+  CHECK_THROWS_WITH(causal_mask(5, 4, DType::Float64), Catch::Contains("got 5 and 4"));
 }
 
 TEST_CASE("causal attention: rows sum to 1, exactly zero on the future, a softmax written out per row", "[sequence]") {

@@ -111,10 +111,7 @@ struct CausalSelfAttentionBackward : Node {
   // The same formulas in engine ops, A recomputed from qkv.
   Tensor composite(const Tensor& grad, const Tensor& x) const {
     const auto [q, k, v] = split_heads(x, g);
-    std::vector<double> mask(static_cast<size_t>(g.t * g.t), 0.0);
-    for (int64_t i = 0; i < g.t; ++i)
-      for (int64_t j = i + 1; j < g.t; ++j) mask[static_cast<size_t>(i * g.t + j)] = -std::numeric_limits<double>::infinity();
-    const Tensor a = softmax(matmul(q, transpose(k, 2, 3)) * g.scale() + Tensor::from_vector(mask, {g.t, g.t}).to(x.dtype()), 3);
+    const Tensor a = softmax(matmul(q, transpose(k, 2, 3)) * g.scale() + causal_mask(g.t, g.t, x.dtype()), 3);
     const Tensor go = permute(reshape(grad, {g.n, g.t, g.heads, g.d()}), {0, 2, 1, 3});  // [N, H, T, d]
     const Tensor da = matmul(go, transpose(v, 2, 3));
     const Tensor ds = a * (da - sum(a * da, {3}, true));
@@ -128,6 +125,14 @@ struct CausalSelfAttentionBackward : Node {
 };
 
 }  // namespace
+
+Tensor causal_mask(int64_t lq, int64_t lk, DType dtype) {
+  if (lq < 0 || lq > lk) throw Error("causal_mask: needs 0 <= queries <= keys; got " + std::to_string(lq) + " and " + std::to_string(lk));
+  std::vector<double> m(static_cast<size_t>(lq * lk), 0.0);
+  for (int64_t i = 0; i < lq; ++i)
+    for (int64_t j = lk - lq + i + 1; j < lk; ++j) m[static_cast<size_t>(i * lk + j)] = -std::numeric_limits<double>::infinity();
+  return Tensor::from_vector(m, {lq, lk}).to(dtype);
+}
 
 Tensor causal_self_attention(const Tensor& qkv, int64_t heads, Tensor* weights) {
   if (qkv.dim() != 3 || heads < 1 || qkv.size(2) % (3 * heads) != 0)
