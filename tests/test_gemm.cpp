@@ -17,8 +17,9 @@ using namespace dgm;
 
 namespace {
 
+// packed: kernels::pack_b then gemm_packed (alpha 1, beta 0 or 1, A not transposed)
 template <class T>
-void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, double beta, Generator& g) {
+void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, double beta, Generator& g, bool packed = false) {
   const int64_t pad = 3;  // every leading dimension is wider than its matrix
   const int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
   const int64_t lda = ac + pad, ldb = bc + pad, ldc = n + pad;
@@ -27,8 +28,18 @@ void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
   for (auto& v : b) v = static_cast<T>(g.uniform01() * 2 - 1);
   for (auto& v : c) v = beta == 0 ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(g.uniform01() * 2 - 1);
   const std::vector<T> c0 = c;
-  kernels::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc,
-                sizeof(T) == 4 ? DType::Float32 : DType::Float64);
+  const DType dtype = sizeof(T) == 4 ? DType::Float32 : DType::Float64;
+  if (packed) {
+    REQUIRE((alpha == 1 && (beta == 0 || beta == 1) && !ta));
+    const kernels::PackedB p = kernels::pack_b(tb, k, n, b.data(), ldb, dtype);
+    const std::vector<T> kept = b;
+    // a packed copy must not read B again (without AVX-512, or in float64, it keeps B itself)
+    if (!p.panels.empty()) std::fill(b.begin(), b.end(), std::numeric_limits<T>::quiet_NaN());
+    kernels::gemm_packed(m, a.data(), lda, p, beta == 1, c.data(), ldc);
+    b = kept;
+  } else {
+    kernels::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc, dtype);
+  }
   const double eps = std::numeric_limits<T>::epsilon();
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
@@ -73,4 +84,24 @@ TEST_CASE("gemm: the GEMM and GEMV paths agree with the definition", "[gemm][mat
             check_gemm<float>(ta, tb, s[0], s[1], s[2], alpha, beta, g);
             check_gemm<double>(ta, tb, s[0], s[1], s[2], alpha, beta, g);
           }
+}
+
+TEST_CASE("gemm_packed: B packed once, products with it agree with the definition", "[gemm][rnn]") {
+  Generator g(7);
+  // rows that are and are not a multiple of the 8-row tile, columns that fill panels of 32 or end
+  // inside their first or second half, empty sums, and the LSTM's step (64 x 1024 x 256)
+  const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {8, 32, 5},    {13, 37, 19}, {9, 16, 3},  {5, 50, 7},
+                                                      {7, 33, 0},   {17, 70, 40},  {3, 64, 1},   {64, 96, 256}, {64, 1024, 256},
+                                                      {64, 256, 1024}};
+  for (const auto& s : shapes)
+    for (bool tb : {false, true})
+      for (double beta : {0.0, 1.0}) {
+        check_gemm<float>(false, tb, s[0], s[1], s[2], 1.0, beta, g, true);
+        check_gemm<double>(false, tb, s[0], s[1], s[2], 1.0, beta, g, true);
+      }
+#if defined(__AVX512F__)
+  const std::vector<float> b(12, 1.0f);
+  CHECK(kernels::pack_b(false, 3, 4, b.data(), 4, DType::Float32).panels.size() == 3 * 32);  // packed: one panel, zero past column 4
+#endif
+  CHECK(kernels::pack_b(false, 3, 4, nullptr, 4, DType::Float64).panels.empty());  // float64 keeps B
 }

@@ -398,6 +398,22 @@ TEST_CASE("lstm_sequence, the fused LSTM layer: the cell step by step, gradcheck
   for (size_t k = 0; k < leaves.size(); ++k)
     for (int64_t e = 0; e < fast[k].numel(); ++e) CHECK(fast[k].at(e) == Approx(slow[k].at(e)).margin(1e-13));
   CHECK_THROWS_WITH(lstm_sequence(in[0], in[1], in[2], gen.normal({12, 4}, 0, 1, DType::Float64)), Catch::Contains("W_hh [12, 4]"));
+  // float32 (where the CPU has AVX-512, W_hh packed once for all steps: autograd/packed_gemm.cpp)
+  // against float64 (through BLAS), at a batch and width that are not multiples of its tiles
+  const int64_t n = 11, l = 6, hd = 40;
+  const std::vector<Tensor> raw = {gen.normal({n, l, 4 * hd}, 0, 1, DType::Float64), gen.normal({n, hd}, 0, 0.5, DType::Float64),
+                                   gen.normal({n, hd}, 0, 0.5, DType::Float64), gen.normal({4 * hd, hd}, 0, 0.3, DType::Float64)};
+  std::vector<Tensor> p64, p32;
+  for (const Tensor& t : raw) {
+    p64.push_back(t.detach().contiguous_copy().set_requires_grad(true));
+    p32.push_back(t.detach().to(DType::Float32).set_requires_grad(true));
+  }
+  const Tensor go = gen.normal({n, l, hd}, 0, 1, DType::Float64);
+  const Tensor y64 = f(p64), y32 = f(p32);
+  for (int64_t e = 0; e < y64.numel(); ++e) REQUIRE(y32.at(e) == Approx(y64.at(e)).margin(1e-5));
+  const auto g64 = dgm::grad({y64}, p64, {go}), g32 = dgm::grad({y32}, p32, {go.to(DType::Float32)});
+  for (size_t k = 0; k < p64.size(); ++k)
+    for (int64_t e = 0; e < g64[k].numel(); ++e) REQUIRE(g32[k].at(e) == Approx(g64[k].at(e)).margin(1e-4));
 }
 
 TEST_CASE("causal_self_attention, the fused op: the engine-op composition, gradcheck and gradgradcheck", "[sequence][transformer][gradcheck]") {

@@ -11,8 +11,8 @@
 //   the pre-activations' gradients  da_i = dc g i (1 - i),  da_f = dc c_{t-1} f (1 - f),
 //                                    da_g = dc i (1 - g^2),  da_o = dh tanh(c_t) o (1 - o)
 //   dh_{t-1} = da_t W_hh (+ the output's),   dc_{t-1} = dc f,   dW_hh = sum_t da_t^T h_{t-1}
-// Without a graph this is raw loops, one GEMM a step each way, and dW_hh as GEMMs over every
-// step at the end (not one per step, as the composition of engine ops does). Under create_graph the
+// Without a graph this is raw loops, one GEMM a step each way (W_hh packed once for all steps:
+// autograd/packed_gemm.cpp), and dW_hh as GEMMs over every step at the end (not one per step, as the composition of engine ops does). Under create_graph the
 // same formulas run in engine ops (differentiable again). tests/test_sequence.cpp checks it against the
 // LSTM cell step by step, and gradchecks and gradgradchecks it.
 #include <algorithm>
@@ -47,9 +47,10 @@ void forward_step(const T* __restrict gates, const T* __restrict cprev, int64_t 
 template <class T>
 void forward_loops(const Dims& d, T* act, const T* h0, const T* c0, const T* w, T* hs, T* cs, T* tcs, DType dtype) {
   const int64_t H = d.h, G = d.g(), N = d.n, L = d.l;
+  const kernels::PackedB w_t = kernels::pack_b(true, H, G, w, H, dtype);  // W_hh^T, copied once for the L steps
   for (int64_t t = 0; t < L; ++t) {
     // += h_{t-1} W_hh^T for the N rows of step t
-    kernels::gemm(false, true, N, G, H, 1.0, t == 0 ? h0 : hs + (t - 1) * H, t == 0 ? H : L * H, w, H, 1.0, act + t * G, L * G, dtype);
+    kernels::gemm_packed(N, t == 0 ? h0 : hs + (t - 1) * H, t == 0 ? H : L * H, w_t, true, act + t * G, L * G);
     kernels::lstm_activate(act + t * G, N, H, L * G, dtype);
     for (int64_t n = 0; n < N; ++n) {
       const int64_t row = n * L + t;
@@ -94,13 +95,14 @@ struct LSTMSequenceBackward : Node {
       const T *pa = act.data<T>(), *pc = cs.data<T>(), *ptc = tcs.data<T>(), *pg = g.data<T>(), *pc0 = c0v.data<T>();
       const T *pw = wv.data<T>(), *ph = hsv.data<T>(), *ph0 = h0v.data<T>();
       T *pga = ga.data<T>(), *pdh = dh.data<T>(), *pdc = dc.data<T>();
+      const kernels::PackedB w_packed = kernels::pack_b(false, G, H, pw, H, dt);  // W_hh, copied once for the L steps
       for (int64_t t = L - 1; t >= 0; --t) {
         for (int64_t n = 0; n < N; ++n) {
           const int64_t row = n * L + t;
           backward_step<T>(pa + row * G, ptc + row * H, t == 0 ? pc0 + n * H : pc + (row - 1) * H, pg + row * H, pdh + n * H, H,
                            pga + row * G, pdc + n * H);
         }
-        kernels::gemm(false, false, N, H, G, 1.0, pga + t * G, L * G, pw, H, 0.0, pdh, H, dt);  // dh_{t-1} = da_t W_hh
+        kernels::gemm_packed(N, pga + t * G, L * G, w_packed, false, pdh, H);  // dh_{t-1} = da_t W_hh
       }
       // dW_hh = sum over n and t of da_{n,t}^T h_{n,t-1}. As rows of [N L, .], da's row r + 1 meets h's row
       // r: one GEMM over all N L - 1 pairs gets every t >= 1 right, and pairs each da_{n,0} (n >= 1) with
