@@ -143,7 +143,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 // An LSTM layer over a whole sequence: input_proj [N, L, 4H] (x_t W_ih^T + b for every step, PyTorch's
 // gate order i, f, g, o), the initial state h0, c0 [N, H] and W_hh [4H, H] -> h_1 .. h_L [N, L, H].
 // One op: forward and backward through time in raw loops, dW_hh by GEMMs over all steps at once.
-Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c0, const Tensor& w_hh);
+// `last_cell_detached` (optional) receives c_L [N, H] as a constant: no gradient flows back through it
+// (truncated backpropagation through time carries the state into the next chunk this way).
+Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                     Tensor* last_cell_detached = nullptr);
 
 // ---------------------------------------------------------------- attention.cpp
 // Causal multi-head self-attention: qkv [N, T, 3C] as one linear layer writes it (queries, keys,

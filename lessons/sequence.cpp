@@ -5,7 +5,8 @@
 //   1. the chain rule: every sequence's probability, enumerated, sums to 1 (RNN, Transformer)
 //   2. the autoregressive property by the engine's Jacobian: d logit_i / d x_j = 0 for j >= i
 //   3. attention: each row of the causal attention matrix sums to 1, zero weight on the future
-//   4. backpropagation through time: the LSTM's gradient over 50 steps against central differences
+//   4. backpropagation through time: the LSTM's gradient over 50 steps against central differences,
+//      truncated BPTT (same log p, no gradient past a chunk), and gradient clipping
 //   5. the diagonal order: 2N - 1 sequential steps (counted on the computation) and the
 //      receptive fields of Row LSTM, Diagonal BiLSTM, PixelCNN and the Transformer
 //   6. words: the bigram by counting, an LSTM and a Transformer (bits per character), invented
@@ -229,6 +230,39 @@ void bptt(lesson::Lesson& L, Generator& gen) {
                   {{2, "untrained LSTM"}}, true);
   std::cout << "   ||d log p(x_49 | x_<49) / d e_t||: t = 49: " << std::scientific << std::setprecision(2) << rows[49][1] << ", t = 40: "
             << rows[40][1] << ", t = 0: " << rows[0][1] << std::defaultfloat << " (bptt_gradient_norm.png: it fades going back)\n";
+
+  // truncated BPTT: the same LSTM with its state carried on detached every k = 10 steps
+  models::RNNOptions ot = o;
+  ot.bptt = 10;
+  Generator unused(0);  // its initial weights are replaced by m's (and the lesson's generator is left as it was)
+  models::RNNLM twin(ot, unused);
+  twin.to(DType::Float64);
+  const auto source = m.named_parameters();
+  for (auto [name, p] : twin.named_parameters())  // the same weights as m (p shares the parameter's storage)
+    for (const auto& [other, q] : source)
+      if (other == name) std::copy_n(q.data<double>(), q.numel(), p.data<double>());
+  double lp_full = 0, lp_truncated = 0;
+  {
+    NoGradGuard ng;
+    lp_full = sum(m.log_prob(m.examples(tokens))).item(), lp_truncated = sum(twin.log_prob(twin.examples(tokens))).item();
+  }
+  L.check_close("truncated BPTT (k = 10): log p(x) of both sequences, state detached every 10 steps vs not (float64)", lp_truncated, lp_full,
+                1e-12 * std::abs(lp_full));
+  Tensor in2 = twin.embed_inputs(tokens).detach().set_requires_grad(true);
+  sum(select(select(log_softmax(twin.logits_from_inputs(in2), 2), 1, 49), 1, 0)).backward();
+  double before = 0, before_full = 0, inside = 0;  // squared norms: t < 40 (earlier chunks), t >= 40 (x_49's chunk) against m's
+  for (int64_t t = 0; t < 50; ++t)
+    for (int64_t b = 0; b < o.embedding; ++b) {
+      const int64_t at = t * o.embedding + b;
+      if (t < 40) before += std::pow(in2.grad().at(at), 2), before_full += std::pow(in.grad().at(at), 2);
+      else inside += std::pow(in2.grad().at(at) - in.grad().at(at), 2);
+    }
+  std::cout << "   truncated at k = 10: ||d log p(x_49) / d e_t|| over t < 40: " << std::sqrt(before) << " (through the whole sequence: "
+            << std::sqrt(before_full) << ")\n";
+  L.check_close("truncated BPTT: ||d log p(x_49) / d e_t|| over t < 40, the chunks before x_49's (engine's backward) vs 0", std::sqrt(before), 0.0,
+                0.0);
+  L.check_close("truncated BPTT: the gradient over t = 40..49, truncated vs through the whole sequence (norm of the difference)",
+                std::sqrt(inside), 0.0, 1e-12);
   clipping(L, gen);
 }
 

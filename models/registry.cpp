@@ -79,6 +79,7 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
     o.vocab = c.at("vocab"), o.length = c.at("length"), o.input = token_input(c.at("input"));
     o.cell = c.at("cell"), o.embedding = c.at("embedding"), o.hidden = c.at("hidden"), o.layers = c.at("layers");
     o.dropout = c.at("dropout");
+    o.bptt = c.value("bptt", 0);  // checkpoints from before the option: the whole sequence
     return std::make_shared<RNNLM>(o, gen);
   }
   if (model == "transformer") {

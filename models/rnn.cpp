@@ -1,6 +1,7 @@
 // dgm/models/rnn.cpp
 #include "models/rnn.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -44,6 +45,7 @@ Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
 RNNLM::RNNLM(const RNNOptions& o, Generator& gen) : SequenceModel(o.vocab, o.length, o.input), o_(o) {
   if (o.cell != "lstm" && o.cell != "gru") throw Error("RNNLM: unknown cell '" + o.cell + "' (lstm or gru)");
   if (o.layers < 1) throw Error("RNNLM: needs at least one layer");
+  if (o.bptt < 0) throw Error("RNNLM: bptt must be 0 (no truncation) or a number of steps, got " + std::to_string(o.bptt));
   embedding_ = register_parameter("embedding", gen.normal({o.vocab + 1, o.embedding}));  // + BOS, N(0, 1) as nn.Embedding
   for (int64_t l = 0; l < o.layers; ++l) {
     const int64_t in = l == 0 ? o.embedding : o.hidden;
@@ -56,10 +58,11 @@ RNNLM::RNNLM(const RNNOptions& o, Generator& gen) : SequenceModel(o.vocab, o.len
 }
 
 std::string RNNLM::config_json() const {
-  return nlohmann::json{{"vocab", o_.vocab},         {"length", o_.length}, {"input", token_input_name(o_.input)},
-                        {"cell", o_.cell},           {"embedding", o_.embedding}, {"hidden", o_.hidden},
-                        {"layers", o_.layers},       {"dropout", o_.dropout}}
-      .dump();
+  nlohmann::json j{{"vocab", o_.vocab},   {"length", o_.length}, {"input", token_input_name(o_.input)},
+                   {"cell", o_.cell},     {"embedding", o_.embedding}, {"hidden", o_.hidden},
+                   {"layers", o_.layers}, {"dropout", o_.dropout}};
+  if (o_.bptt > 0) j["bptt"] = o_.bptt;  // named only when it truncates (the configs of before it stay as they were)
+  return j.dump();
 }
 
 Tensor RNNLM::step(const Tensor& input, std::vector<Tensor>& h, std::vector<Tensor>& c) {
@@ -87,18 +90,35 @@ Tensor RNNLM::hidden_states(const Tensor& inputs) {
   if (!lstm_.empty()) {
     // an LSTM layer is one op over the whole sequence (autograd/ops/recurrent.cpp): the input projections
     // of every step by one linear, then the recurrence (eq. 2) with backpropagation through time
+    const int64_t chunk = o_.bptt > 0 ? std::min(o_.bptt, L) : L;  // truncated BPTT: chunks of `bptt` steps
     Tensor x = inputs;
     for (size_t l = 0; l < lstm_.size(); ++l) {
       if (l > 0 && o_.dropout > 0) x = dropout(x, o_.dropout, is_training(), noise_);
       const LSTMCell& cell = *lstm_[l];
-      const Tensor zero = Tensor::zeros({n, o_.hidden}, inputs.dtype());
-      x = lstm_sequence(linear(x, cell.weight_ih, cell.bias_ih + cell.bias_hh), zero, zero, cell.weight_hh);  // b_ih + b_hh: one bias
+      const Tensor a = linear(x, cell.weight_ih, cell.bias_ih + cell.bias_hh);  // every step's input projection; b_ih + b_hh: one bias
+      Tensor h = Tensor::zeros({n, o_.hidden}, inputs.dtype()), c = h;
+      if (chunk == L) {
+        x = lstm_sequence(a, h, c, cell.weight_hh);
+        continue;
+      }
+      std::vector<Tensor> parts;
+      for (int64_t t0 = 0; t0 < L; t0 += chunk) {  // the state enters each chunk detached (4c)
+        const int64_t t1 = std::min(L, t0 + chunk);
+        Tensor c_end;
+        parts.push_back(lstm_sequence(slice(a, 1, t0, t1), h, c, cell.weight_hh, &c_end));
+        h = select(parts.back(), 1, t1 - t0 - 1).detach(), c = c_end;
+      }
+      x = concat(parts, 1);
     }
     return x;  // [N, L, H]
   }
   std::vector<Tensor> h(static_cast<size_t>(o_.layers), Tensor::zeros({n, o_.hidden}, inputs.dtype())), c = h;
   std::vector<Tensor> outs;
-  for (int64_t t = 0; t < L; ++t) outs.push_back(step(select(inputs, 1, t), h, c));  // h_t = cell(e_t, h_{t-1})
+  for (int64_t t = 0; t < L; ++t) {
+    if (o_.bptt > 0 && t > 0 && t % o_.bptt == 0)  // truncated BPTT: the state goes on detached (4c)
+      for (size_t l = 0; l < h.size(); ++l) h[l] = h[l].detach(), c[l] = c[l].detach();
+    outs.push_back(step(select(inputs, 1, t), h, c));  // h_t = cell(e_t, h_{t-1})
+  }
   return stack(outs, 1);  // [N, L, H]
 }
 

@@ -55,6 +55,10 @@ struct RNNOptions {
   std::string cell = "lstm";  // "lstm" or "gru"
   int64_t embedding = 32, hidden = 256, layers = 1;
   double dropout = 0;         // between layers and before the output layer
+  // Truncated backpropagation through time: every `bptt` steps the state carries on detached, so a
+  // gradient reaches back at most to the start of its chunk (0: through the whole sequence). The
+  // forward pass, and so log p(x), is the same.
+  int64_t bptt = 0;
 };
 
 // The language model: embedding -> `layers` cells -> a linear map to the V logits.
@@ -62,7 +66,7 @@ class RNNLM : public SequenceModel {
  public:
   RNNLM(const RNNOptions& o, Generator& gen);
   std::string name() const override { return "rnn"; }
-  std::string config_json() const override;  // {"vocab", "length", "input", "cell", "embedding", "hidden", "layers", "dropout"}
+  std::string config_json() const override;  // {"vocab", "length", "input", "cell", "embedding", "hidden", "layers", "dropout"}, and "bptt" if > 0
   Tensor logits(const Tensor& tokens) override;  // one pass, teacher forcing: [N, L, V]
   // The two halves of logits(): the embedded inputs [BOS, x_0 .. x_{L-2}] -> [N, L, E], and the
   // network from them (the lesson differentiates the logits with respect to these inputs).

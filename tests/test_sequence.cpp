@@ -342,6 +342,7 @@ TEST_CASE("sequence models in the registry: built from their configs, which they
   Generator gen(10);
   for (const auto& [model, config] : std::vector<std::pair<std::string, std::string>>{
            {"rnn", R"({"vocab": 27, "length": 24, "input": "words", "cell": "gru", "embedding": 8, "hidden": 16, "layers": 1, "dropout": 0.0})"},
+           {"rnn", R"({"vocab": 5, "length": 30, "input": "levels", "cell": "lstm", "embedding": 4, "hidden": 8, "layers": 2, "dropout": 0.0, "bptt": 10})"},
            {"transformer", R"({"vocab": 17, "length": 64, "input": "levels", "width": 16, "layers": 1, "heads": 2, "dropout": 0.1, "positions": "learned", "tie_weights": true})"},
            {"pixelrnn", R"({"kind": "row", "levels": 17, "height": 8, "width": 8, "channels": 8, "hidden": 8, "layers": 1})"}}) {
     auto m = make_model(model, config, gen);
@@ -414,6 +415,44 @@ TEST_CASE("lstm_sequence, the fused LSTM layer: the cell step by step, gradcheck
   const auto g64 = dgm::grad({y64}, p64, {go}), g32 = dgm::grad({y32}, p32, {go.to(DType::Float32)});
   for (size_t k = 0; k < p64.size(); ++k)
     for (int64_t e = 0; e < g64[k].numel(); ++e) REQUIRE(g32[k].at(e) == Approx(g64[k].at(e)).margin(1e-4));
+}
+
+TEST_CASE("truncated BPTT: the same log p(x), and no gradient reaches back past the start of a chunk", "[sequence][rnn]") {
+  const Tensor tokens = Tensor::from_indices({3, 1, 0, 2, 2, 1, 0, 0, 1, 2, 2, 3, 1, 0, 3, 3, 2, 1}, {2, 9});
+  for (const std::string cell : {"lstm", "gru"}) {
+    INFO(cell);
+    RNNOptions o;
+    o.vocab = 4, o.length = 9, o.input = TokenInput::Levels, o.cell = cell, o.embedding = 3, o.hidden = 5, o.layers = 2;
+    Generator ga(21), gb(21);  // the same seed: the same parameters
+    RNNLM full(o, ga);
+    o.bptt = 4;  // chunks [0, 4), [4, 8), [8, 9)
+    RNNLM truncated(o, gb);
+    full.to(DType::Float64), truncated.to(DType::Float64);
+    const Tensor in_f = full.embed_inputs(tokens).detach().set_requires_grad(true);
+    const Tensor in_t = truncated.embed_inputs(tokens).detach().set_requires_grad(true);
+    const Tensor lf = full.logits_from_inputs(in_f), lt = truncated.logits_from_inputs(in_t);
+    for (int64_t e = 0; e < lf.numel(); ++e) REQUIRE(lt.at(e) == Approx(lf.at(e)).epsilon(0).margin(1e-14));
+    // d (the logits at position 6) / d e_j, per input position j
+    sum(select(lf, 1, 6)).backward();
+    sum(select(lt, 1, 6)).backward();
+    auto norm_at = [&](const Tensor& g, int64_t j) {
+      double s = 0;
+      for (int64_t n = 0; n < 2; ++n)
+        for (int64_t b = 0; b < 3; ++b) s += std::pow(g.at((n * 9 + j) * 3 + b), 2);
+      return std::sqrt(s);
+    };
+    for (int64_t j = 0; j < 4; ++j) {  // before the chunk of position 6: the full model's gradient, the truncated one's none
+      CHECK(norm_at(in_f.grad(), j) > 1e-6);
+      CHECK(norm_at(in_t.grad(), j) == 0.0);
+    }
+    for (int64_t j = 4; j < 9; ++j)  // inside it (and the future, zero in both): every path stays within the chunk
+      for (int64_t n = 0; n < 2; ++n)
+        for (int64_t b = 0; b < 3; ++b) CHECK(in_t.grad().at((n * 9 + j) * 3 + b) == Approx(in_f.grad().at((n * 9 + j) * 3 + b)).epsilon(0).margin(1e-13));
+  }
+  RNNOptions bad;
+  bad.bptt = -1;
+  Generator g(1);
+  CHECK_THROWS_WITH(RNNLM(bad, g), Catch::Contains("bptt must be 0"));
 }
 
 TEST_CASE("causal_self_attention, the fused op: the engine-op composition, gradcheck and gradgradcheck", "[sequence][transformer][gradcheck]") {

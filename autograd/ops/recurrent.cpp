@@ -156,7 +156,7 @@ struct LSTMSequenceBackward : Node {
 
 }  // namespace
 
-Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c0, const Tensor& w_hh) {
+Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c0, const Tensor& w_hh, Tensor* last_cell_detached) {
   if (input_proj.dim() != 3 || w_hh.dim() != 2 || w_hh.size(0) != 4 * w_hh.size(1) || input_proj.size(2) != w_hh.size(0) ||
       h0.shape() != Shape{input_proj.size(0), w_hh.size(1)} || c0.shape() != h0.shape())
     throw Error("lstm_sequence: needs input projections [N, L, 4H], h0 and c0 [N, H] and W_hh [4H, H]; got " + input_proj.shape().str() +
@@ -171,6 +171,10 @@ Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c
     using T = decltype(tag);
     forward_loops<T>(d, act.data<T>(), h0.data<T>(), c0.data<T>(), w_hh.data<T>(), hs.data<T>(), cs.data<T>(), tcs.data<T>(), dt);
   });
+  if (last_cell_detached) {  // c_L, a plain copy (no node)
+    NoGradGuard ng;
+    *last_cell_detached = select(cs, 1, L - 1).contiguous_copy();
+  }
   if (!any_requires_grad({&input_proj, &h0, &c0, &w_hh})) return hs;
   auto node = std::make_shared<LSTMSequenceBackward>();
   node->input_proj = SavedTensor::input(input_proj), node->h0 = SavedTensor::input(h0), node->c0 = SavedTensor::input(c0);
