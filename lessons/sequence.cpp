@@ -237,10 +237,12 @@ void bptt(lesson::Lesson& L, Generator& gen) {
   Generator unused(0);  // its initial weights are replaced by m's (and the lesson's generator is left as it was)
   models::RNNLM twin(ot, unused);
   twin.to(DType::Float64);
-  const auto source = m.named_parameters();
-  for (auto [name, p] : twin.named_parameters())  // the same weights as m (p shares the parameter's storage)
-    for (const auto& [other, q] : source)
-      if (other == name) std::copy_n(q.data<double>(), q.numel(), p.data<double>());
+  {
+    NoGradGuard ng;  // the same weights as m (bptt changes no parameter: the two lists line up)
+    const std::vector<Tensor> from = m.parameters();
+    std::vector<Tensor> to = twin.parameters();
+    for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
+  }
   double lp_full = 0, lp_truncated = 0;
   {
     NoGradGuard ng;

@@ -12,8 +12,9 @@
 //                                    da_g = dc i (1 - g^2),  da_o = dh tanh(c_t) o (1 - o)
 //   dh_{t-1} = da_t W_hh (+ the output's),   dc_{t-1} = dc f,   dW_hh = sum_t da_t^T h_{t-1}
 // Without a graph this is raw loops, one GEMM a step each way (W_hh packed once for all steps:
-// autograd/packed_gemm.cpp), and dW_hh as GEMMs over every step at the end (not one per step, as the composition of engine ops does). Under create_graph the
-// same formulas run in engine ops (differentiable again). tests/test_sequence.cpp checks it against the
+// autograd/packed_gemm.cpp), and dW_hh as GEMMs over every step at the end (not one per step, as
+// the composition of engine ops does). Under create_graph the same formulas run in engine ops
+// (differentiable again). tests/test_sequence.cpp checks it against the
 // LSTM cell step by step, and gradchecks and gradgradchecks it.
 #include <algorithm>
 #include <cmath>
