@@ -330,6 +330,56 @@ void simple_vs_bound(lesson::Lesson& L, Generator& gen) {
   L.write_csv("simple_vs_bound.csv", {"objective_is_bound", "test_nelbo_nats", "energy_distance", "train_seconds"}, rows);
 }
 
+// ------------------------------------------------------------ the reverse variances, chosen after training
+// Analytic-DPM: with m_t = E||eps - eps_theta||^2 / D, the expected L_{t-1} is least at
+// sigma_t^2 = beta~_t + c_t m_t, c_t = beta_t^2 / (alpha_t (1 - abar_t)). Two CHECKs at step t:
+// (a) on one draw of x_t, the closed form (from the noise predictions) against a golden-section
+//     search over sigma^2 of the mean Gaussian KL(q(x_{t-1} | x_t, x_0) || N(mu_theta, sigma^2))
+//     (from the means): the formula and its c_t, by a second route;
+// (b) the variance fit_variances stored against that draw's, within 4 standard errors of m_t
+//     (different draws of x_t; the spread over the examples).
+models::DDPM::VarianceFit fit_variances(lesson::Lesson& L, models::DDPM& m, const Tensor& x, int64_t t, Generator& gen,
+                                        const std::string& what) {
+  const NoiseSchedule& s = m.schedule();
+  const auto i = static_cast<size_t>(t);
+  const models::DDPM::VarianceFit fit = m.fit_variances(x, gen);
+  NoGradGuard ng;
+  const Tensor x0 = m.to_model_space(x).to(DType::Float64);
+  const int64_t n = x0.size(0);
+  const double D = static_cast<double>(x0.numel() / n);
+  // x_t as the float32 network sees it, and the noise that makes exactly this x_t from x_0
+  const Tensor xt = (x0 * std::sqrt(s.alpha_bar[i]) + gen.normal(x0.shape(), 0, 1, DType::Float64) * std::sqrt(1 - s.alpha_bar[i]))
+                        .to(DType::Float32).to(DType::Float64);
+  const Tensor eps = (xt - x0 * std::sqrt(s.alpha_bar[i])) / std::sqrt(1 - s.alpha_bar[i]);
+  // route 1: the closed form from the noise predictions
+  const Tensor err = sum(flatten(square(eps - m.predict_noise(xt.to(DType::Float32), Tensor::full({n}, static_cast<double>(t), DType::Int64)).to(DType::Float64)), 1), {1}) / D;
+  const auto [m_t, m_se] = lesson::mean_and_se(err.to_vector());
+  const double c = s.beta[i] * s.beta[i] / (s.alpha[i] * (1 - s.alpha_bar[i]));
+  const double closed = s.posterior_var[i] + c * m_t;
+  // route 2: minimise the mean KL between the posterior and the model's step over log sigma^2
+  const Tensor mu = m.reverse_mean(xt.to(DType::Float32), t).to(DType::Float64);
+  const Tensor mu_q = x0 * s.posterior_coef_x0[i] + xt * s.posterior_coef_xt[i];
+  const dist::Normal q{mu_q, Tensor::full(mu_q.shape(), std::log(s.posterior_var[i]), DType::Float64)};
+  auto kl = [&](double log_v) { return mean(dist::sum_per_example(q.kl_to(dist::Normal{mu, Tensor::full(mu.shape(), log_v, DType::Float64)}))).item(); };
+  double a = std::log(s.posterior_var[i]) - 2, b = std::log(s.beta[i]) + 2;  // the minimum lies in [beta~, beta] when m_t is small
+  const double g = (std::sqrt(5.0) - 1) / 2;
+  for (int k = 0; k < 100; ++k) {
+    const double l = b - g * (b - a), r = a + g * (b - a);
+    const bool left = kl(l) < kl(r);  // the minimum is in [a, r], else in [l, b]
+    (left ? b : a) = left ? r : l;
+  }
+  const double searched = std::exp((a + b) / 2);
+  std::cout << std::scientific << std::setprecision(4) << "   " << what << ": sigma^2 at t = " << t + 1 << ": beta " << s.beta[i] << ", beta~ "
+            << s.posterior_var[i] << "; beta~ + c m_t = " << closed << " (m_t " << std::defaultfloat << std::setprecision(4) << m_t
+            << "), golden section on the KL " << std::scientific << searched << ", fitted " << fit.after[i] << std::fixed << "\n";
+  L.check_close(what + ": sigma_t^2 = beta~_t + c_t m_t minimises the mean Gaussian KL of L_{t-1} (t = " + std::to_string(t + 1) +
+                    ": closed form vs golden-section search over sigma^2, relative)",
+                closed / searched, 1.0, 1e-6);
+  L.check_close(what + ": the stored sigma_t^2 (fit_variances' draws) vs this draw's beta~_t + c_t m_t, 4 standard errors of c_t m_t",
+                fit.after[i], std::clamp(closed, s.posterior_var[i], s.beta[i]), 4 * c * m_se);
+  return fit;
+}
+
 // ------------------------------------------------------------ 8. the digits: a likelihood bound
 void digits(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
@@ -345,21 +395,37 @@ void digits(lesson::Lesson& L, Generator& gen) {
   o.data_transform = "as the data set stores it; a model with levels maps k / (levels - 1) to [-1, 1] inside";
   o.train_column = "train_loss", o.y_label = "training objective", o.curve_title = recipe.tag;
   const train::FitResult fr = train::fit(m, tr, Tensor(), gen, o);
-  std::vector<double> totals, priors, transitions, decoders;
   const int repeats = quick ? 2 : 5;
-  std::vector<double> per_image(static_cast<size_t>(te.size(0)), 0.0);  // each image's bound, averaged over the draws
-  for (int r = 0; r < repeats; ++r) {  // each x_t draw gives a bound; so does their mean
-    const models::DDPM::Bound b = m.bound(te, gen);
-    totals.push_back(mean(b.total).item()), priors.push_back(mean(b.prior).item());
-    transitions.push_back(mean(b.transitions).item()), decoders.push_back(mean(b.decoder).item());
-    const std::vector<double> v = b.total.to_vector();
-    for (size_t i = 0; i < v.size(); ++i) per_image[i] += v[i] / repeats;
-  }
-  const auto [nll, nll_se] = lesson::mean_and_se(per_image);  // the standard error over the test images
+  struct TestBound {
+    std::vector<double> per_image, totals, priors, transitions, decoders;  // each image's bound averaged over the draws; each draw's terms
+  };
+  auto test_bound = [&] {
+    TestBound r;
+    r.per_image.assign(static_cast<size_t>(te.size(0)), 0.0);
+    for (int k = 0; k < repeats; ++k) {  // each x_t draw gives a bound; so does their mean
+      const models::DDPM::Bound b = m.bound(te, gen);
+      r.totals.push_back(mean(b.total).item()), r.priors.push_back(mean(b.prior).item());
+      r.transitions.push_back(mean(b.transitions).item()), r.decoders.push_back(mean(b.decoder).item());
+      const std::vector<double> v = b.total.to_vector();
+      for (size_t i = 0; i < v.size(); ++i) r.per_image[i] += v[i] / repeats;
+    }
+    return r;
+  };
+  const TestBound fixed = test_bound();  // sigma_t^2 = beta_t, as trained
+  const models::DDPM::VarianceFit fit = fit_variances(L, m, tr, 1, gen, "digits");
+  const TestBound fitted = test_bound();
+  std::vector<double> gain;  // paired: the same test images
+  for (size_t i = 0; i < fixed.per_image.size(); ++i) gain.push_back(fixed.per_image[i] - fitted.per_image[i]);
+  const auto [nll_fixed, nll_fixed_se] = lesson::mean_and_se(fixed.per_image);
+  const auto [gain_mean, gain_se] = lesson::mean_and_se(gain);
+  const auto [nll, nll_se] = lesson::mean_and_se(fitted.per_image);  // the standard error over the test images
   const double bpd = train::bits_per_dim(nll, 64);
-  std::cout << std::fixed << std::setprecision(2) << "   test -ELBO " << nll << " nats = L_T " << std::setprecision(4) << lesson::mean_and_se(priors).first
-            << std::setprecision(2) << " + sum L_{t-1} " << lesson::mean_and_se(transitions).first << " + L_0 " << lesson::mean_and_se(decoders).first << " ("
-            << std::setprecision(3) << bpd << " bits/dim), trained " << std::setprecision(1) << fr.seconds << " s\n"
+  std::cout << std::fixed << std::setprecision(2) << "   test -ELBO with sigma_t^2 = beta_t: " << nll_fixed << " +- " << nll_fixed_se
+            << " nats; with the variances fitted on the training digits: " << nll << " +- " << nll_se << " (" << gain_mean << " +- " << gain_se
+            << " less, paired;\n   L_0 on the training digits " << fit.decoder_before << " -> " << fit.decoder_after << ")\n"
+            << "   = L_T " << std::setprecision(4) << lesson::mean_and_se(fitted.priors).first << std::setprecision(2) << " + sum L_{t-1} "
+            << lesson::mean_and_se(fitted.transitions).first << " + L_0 " << lesson::mean_and_se(fitted.decoders).first << " (" << std::setprecision(3)
+            << bpd << " bits/dim), trained " << std::setprecision(1) << fr.seconds << " s\n"
             << "   references on this split: a uniform model 181.3 nats; the reference course code's T = 5 diffusion about 134,\n"
             << "   its VAE about 100.5; this project's flows and autoregressive models: lesson_flows, lesson_autoregressive\n";
   if (!quick && L.options().epochs == 0 && !d.synthetic)
@@ -369,7 +435,10 @@ void digits(lesson::Lesson& L, Generator& gen) {
   const double secs = clock.seconds();
   image::save_image_grid(L.path("digits_samples.png"), reshape(samples, {64, 1, 8, 8}), 8, image::upscale_for(8), 2);
   std::cout << "   sampled 64 digits (T = 50 steps) in " << std::setprecision(3) << secs << " s: digits_samples.png\n";
+  L.check_le("digits: the fitted variances lower the test bound (paired over the test images: the fixed variances' bound minus the fitted's, "
+             "less 2 standard errors, >= 0)", 0.0, gain_mean - 2 * gain_se);
   L.metric("digits_test_nll_bound_nats", nll, nll_se);
+  L.metric("digits_test_nll_bound_fixed_variance_nats", nll_fixed, nll_fixed_se);
   L.metric("digits_test_bpd_bound", bpd, train::bits_per_dim(nll_se, 64));
   L.metric("digits_sampling_seconds_64", secs);
 }
@@ -378,7 +447,9 @@ void digits(lesson::Lesson& L, Generator& gen) {
 struct ImageOptions {
   double minutes = 4;        // Fashion-MNIST training time (default run)
   int64_t base = 16;         // the U-Net's first width
-  int64_t bound_images = 32; // test images whose bound is summed over all T terms
+  int64_t bound_images = 1000;  // test images of the bound's stratified estimate (the headline figure)
+  int64_t bound_strata = 64;    // its ranges of steps: strata + 1 network evaluations per image
+  int64_t full_bound_images = 32;  // test images whose bound is also summed over all T terms (the check)
   int64_t fid_samples = 250; // samples per Frechet distance
   bool skip = false;
 };
@@ -422,6 +493,40 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   std::cout << std::fixed << std::setprecision(1) << "   trained " << fr.steps << " steps in " << fr.seconds << " s, final loss "
             << std::setprecision(4) << fr.last_train_loss << "\n";
 
+  // ---- the bound before and after the reverse variances are fitted (a stratified estimate: strata + 1
+  // network evaluations per image, not T), then checked against the sum over all T terms
+  const int64_t n_bound = std::min(quick ? 64 : io.bound_images, test.size()), strata = quick ? 16 : io.bound_strata;
+  const Tensor bound_images = slice(test.images, 0, 0, n_bound);
+  auto stratified = [&](const std::string& label) {
+    const int64_t passes = (n_bound + 63) / 64, ranges = static_cast<int64_t>(m.strata_edges(strata).size()) - 1;
+    lesson::ProgressBar bb(label, passes * ranges);
+    std::vector<double> v;
+    for (int64_t k = 0; k < n_bound; k += 64) {  // 64 images a pass (one network batch)
+      const models::DDPM::Bound b = m.bound_stratified(slice(bound_images, 0, k, std::min(k + 64, n_bound)), strata, gen,
+                                                       [&](int64_t j) { bb.update(k / 64 * ranges + j + 1); });
+      const std::vector<double> part = b.total.to_vector();
+      v.insert(v.end(), part.begin(), part.end());
+    }
+    bb.finish();
+    return v;
+  };
+  const std::vector<double> fixed_bound = stratified("bound, sigma_t^2 = beta_t");
+  const models::DDPM::VarianceFit fit = fit_variances(L, m, slice(train.images, 0, 0, quick ? 16 : 32), T / 100 > 0 ? T / 100 : 1, gen, name);
+  const std::vector<double> fitted_bound = stratified("bound, fitted sigma_t^2");
+  std::vector<double> gain;
+  for (size_t i = 0; i < fixed_bound.size(); ++i) gain.push_back(fixed_bound[i] - fitted_bound[i]);
+  const auto [nll, nll_se] = lesson::mean_and_se(fitted_bound);
+  const auto [nll_fixed, nll_fixed_se] = lesson::mean_and_se(fixed_bound);
+  const auto [gain_mean, gain_se] = lesson::mean_and_se(gain);
+  const double bpd = train::bits_per_dim(nll, D);
+  std::cout << std::fixed << std::setprecision(2) << "   test -ELBO over the first " << n_bound << " test images (stratified over " << m.strata_edges(strata).size() - 1
+            << " ranges of steps, one draw each): sigma_t^2 = beta_t " << nll_fixed << " +- " << nll_fixed_se << " nats, fitted " << nll << " +- "
+            << nll_se << "\n   = " << std::setprecision(3) << bpd << " +- " << train::bits_per_dim(nll_se, D) << " bits/dim (fixed: "
+            << train::bits_per_dim(nll_fixed, D) << "; L_0 on the fitting images " << std::setprecision(2) << fit.decoder_before << " -> "
+            << fit.decoder_after << " nats; published anchor: DDPM's CIFAR-10 bound 3.70 bits/dim, 3.75 with L_simple, after 800k GPU steps)\n";
+  L.check_le(name + ": the fitted variances lower the test bound (paired: fixed minus fitted, less 2 standard errors, >= 0)", 0.0,
+             gain_mean - 2 * gain_se);
+
   // ---- ancestral sampling, T steps, and the denoising trajectory of the first 8 chains
   // the images form late in the chain: the shots are denser there
   const std::vector<int64_t> shots = {T, 8 * T / 10, 6 * T / 10, T / 2, 4 * T / 10, 3 * T / 10, 2 * T / 10, 15 * T / 100, T / 10, T / 20, T / 50, 0};
@@ -443,8 +548,8 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   std::cout << std::setprecision(2) << "   sampled 64 images by the ancestral chain (T = " << T << " steps) in " << sample_seconds
             << " s: images_samples.png; the first 8 chains at t = " << T << ", " << shots[1] << ", ..., 0: images_trajectory.png\n";
 
-  // ---- the bound over all T terms on test images
-  const int64_t nb = std::min(quick ? 16 : io.bound_images, test.size());
+  // ---- the bound over all T terms on a few test images: the stratified estimate's check
+  const int64_t nb = std::min(quick ? 16 : io.full_bound_images, test.size());
   const Tensor bound_x = slice(test.images, 0, 0, nb);
   models::DDPM::Bound b;
   {
@@ -453,12 +558,16 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
     bb.finish();
   }
   auto per_image = [](const Tensor& v) { return lesson::mean_and_se(v.to_vector()); };
-  const auto [nll, nll_se] = per_image(b.total);
-  const double bpd = train::bits_per_dim(nll, D);
-  std::cout << std::setprecision(2) << "   test -ELBO over the first " << nb << " test images: " << nll << " +- " << nll_se << " nats = L_T "
+  const models::DDPM::Bound sb = m.bound_stratified(bound_x, strata, gen);
+  const auto [full_nll, full_se] = per_image(b.total);
+  const auto [paired, paired_se] = per_image(b.total - sb.total);
+  std::cout << std::setprecision(2) << "   the first " << nb << " test images, all T terms: " << full_nll << " +- " << full_se << " nats = L_T "
             << std::setprecision(4) << per_image(b.prior).first << std::setprecision(2) << " + sum L_{t-1} " << per_image(b.transitions).first
-            << " + L_0 " << per_image(b.decoder).first << "\n   = " << std::setprecision(3) << bpd << " +- " << train::bits_per_dim(nll_se, D)
-            << " bits/dim (published anchor: DDPM's CIFAR-10 bound 3.70 bits/dim, 3.75 with L_simple, after 800k GPU steps)\n";
+            << " + L_0 " << per_image(b.decoder).first << "; stratified " << per_image(sb.total).first << " (all T minus stratified " << paired
+            << " +- " << paired_se << ")\n";
+  L.check_close(name + ": the bound by all T terms = its stratified estimate (" + std::to_string(nb) +
+                    " test images, paired, 4 standard errors of the difference)",
+                paired, 0.0, 4 * paired_se);
 
   // ---- the bound is a weighted L_simple: each KL term in epsilon form, on the trained U-Net
   {
@@ -475,11 +584,12 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
       // route 1: the Gaussian KL between the posterior and the model's step (means, variances)
       const Tensor mu = m.reverse_mean(xt32, t).to(DType::Float64);
       const Tensor mu_q = x0 * schedule.posterior_coef_x0[i] + xt * schedule.posterior_coef_xt[i];
-      const Tensor kl = dist::sum_per_example(normal(mu_q, schedule.posterior_var[i]).kl_to(normal(mu, schedule.beta[i])));
+      const double v = m.reverse_variance(t);  // the fitted sigma_t^2
+      const Tensor kl = dist::sum_per_example(normal(mu_q, schedule.posterior_var[i]).kl_to(normal(mu, v)));
       // route 2: w_t ||eps - eps_theta||^2 + D c_t, from the network's noise prediction alone
       const Tensor err = sum(flatten(square(eps - m.predict_noise(xt32, tt).to(DType::Float64)), 1), {1});
-      const double c = 0.5 * (std::log(schedule.beta[i] / schedule.posterior_var[i]) + schedule.posterior_var[i] / schedule.beta[i] - 1);
-      const Tensor eps_form = err * schedule.eps_weight(t, schedule.beta[i]) + static_cast<double>(D) * c;
+      const double c = 0.5 * (std::log(v / schedule.posterior_var[i]) + schedule.posterior_var[i] / v - 1);
+      const Tensor eps_form = err * schedule.eps_weight(t, v) + static_cast<double>(D) * c;
       worst = std::max(worst, max(abs(kl - eps_form) / (abs(kl) + 1.0)).item());
     }
     L.check_close("trained U-Net: each L_{t-1} as a Gaussian KL vs w_t ||eps - eps_theta||^2 + D c_t, t = 2, T/100, T/10, T/2, T "
@@ -547,8 +657,12 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
     L.check_le("DDIM (100 steps) samples are closer to the test images than the pixels' Gaussian: fid_domain", ddim_best.fid_domain, gauss.fid_domain);
   }
   const std::string prefix = "fashion_";  // --quick writes the same keys, on the digits
-  L.metric(prefix + "test_nll_bound_nats", nll, nll_se);  // over the bound's images (one x_t draw per image and t)
+  // over the bound's images, each a stratified estimate (its draws' noise is in the standard error)
+  L.metric(prefix + "test_nll_bound_nats", nll, nll_se);
   L.metric(prefix + "test_bpd_bound", bpd, train::bits_per_dim(nll_se, D));
+  L.metric(prefix + "test_bpd_bound_fixed_variance", train::bits_per_dim(nll_fixed, D), train::bits_per_dim(nll_fixed_se, D));
+  L.metric(prefix + "bound_images", static_cast<double>(n_bound));
+  L.metric(prefix + "bound_strata", static_cast<double>(m.strata_edges(strata).size() - 1));
   L.metric(prefix + "fid_domain_ddpm", ddim_best.fid_domain);
   L.metric(prefix + "fid_domain_real", real.fid_domain);
   L.metric(prefix + "fid_domain_real_64", real64.fid_domain);
@@ -567,7 +681,11 @@ int main(int argc, char** argv) {
   ImageOptions io;
   L.app().add_option("--minutes", io.minutes, "Training time of the Fashion-MNIST U-Net, minutes (default run)")->check(CLI::PositiveNumber);
   L.app().add_option("--unet-base", io.base, "The U-Net's first width (Fashion-MNIST; multiple of 4)")->check(CLI::Range(4, 256));
-  L.app().add_option("--bound-images", io.bound_images, "Test images whose bound is summed over all T terms")->check(CLI::Range(2, 10000));
+  L.app().add_option("--bound-images", io.bound_images, "Test images of the bound's stratified estimate (Fashion-MNIST)")->check(CLI::Range(2, 10000));
+  L.app().add_option("--bound-strata", io.bound_strata, "Ranges of steps of the stratified bound: strata + 1 network evaluations an image")
+      ->check(CLI::Range(1, 100000));
+  L.app().add_option("--full-bound-images", io.full_bound_images, "Test images whose bound is also summed over all T terms (its check)")
+      ->check(CLI::Range(2, 10000));
   L.app().add_option("--fid-samples", io.fid_samples, "Samples per Frechet distance")->check(CLI::Range(16, 10000));
   L.app().add_flag("--skip-fashion", io.skip, "Skip step 9 on Fashion-MNIST");
   return L.run(argc, argv, [&] {

@@ -96,6 +96,24 @@ DDPM::DDPM(const Shape& example_shape, const NoiseSchedule& schedule, std::share
   sqrt_ab_ = Tensor::from_vector(a, {T});
   sqrt_1mab_ = Tensor::from_vector(b, {T});
   weights_ = Tensor::from_vector(w, {T});
+  reverse_variance_ = register_buffer("reverse_variance", Tensor::from_vector(schedule.beta, {T}).to(DType::Float32));
+}
+
+double DDPM::reverse_variance(int64_t t) const {
+  if (t < 0 || t >= schedule_.steps())
+    throw Error("ddpm: no step " + std::to_string(t) + " (indices 0.." + std::to_string(schedule_.steps() - 1) + ")");
+  return reverse_variance_.at(t);
+}
+
+std::vector<double> DDPM::reverse_variances() const { return reverse_variance_.to_vector(); }
+
+void DDPM::set_reverse_variances(const std::vector<double>& v) {
+  if (static_cast<int64_t>(v.size()) != schedule_.steps())
+    throw Error("ddpm: " + std::to_string(v.size()) + " reverse variances for T = " + std::to_string(schedule_.steps()) + " steps");
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!(v[i] > 0) || !std::isfinite(v[i]))
+      throw Error("ddpm: reverse variance " + std::to_string(i) + " is " + std::to_string(v[i]) + " (must be finite and > 0)");
+  reverse_variance_.copy_(Tensor::from_vector(v, {schedule_.steps()}).to(reverse_variance_.dtype()));
 }
 
 DDPM::DDPM(int64_t dims, const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen, int64_t levels,
@@ -157,6 +175,7 @@ DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen, const std::function<voi
   const int64_t n = x0.size(0), T = schedule_.steps();
   const DType dt = model_dtype();
   auto normal = [](const Tensor& m, double var) { return dist::Normal{m, Tensor::full(m.shape(), std::log(var), DType::Float64)}; };
+  const std::vector<double> var = reverse_variances();
   Bound b;
   const double abT = schedule_.alpha_bar.back();
   b.prior = dist::sum_per_example(normal(x0 * std::sqrt(abT), 1 - abT).kl_to_standard());  // L_T
@@ -167,16 +186,108 @@ DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen, const std::function<voi
     Tensor mu = reverse_mean(xt.to(dt), t).to(DType::Float64);
     if (t == 0) {  // L_0 = -log p(x_0 | x_1)
       b.decoder = levels_ > 0
-                      ? neg(dist::sum_per_example(discretized_gaussian_log_prob(x0, mu, Tensor::full(mu.shape(), std::log(schedule_.beta[0]), DType::Float64), levels_)))
-                      : neg(dist::sum_per_example(normal(mu, schedule_.beta[0]).log_prob(x0)));
+                      ? neg(dist::sum_per_example(discretized_gaussian_log_prob(x0, mu, Tensor::full(mu.shape(), std::log(var[0]), DType::Float64), levels_)))
+                      : neg(dist::sum_per_example(normal(mu, var[0]).log_prob(x0)));
     } else {  // L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))
       Tensor mu_q = x0 * schedule_.posterior_coef_x0[i] + xt * schedule_.posterior_coef_xt[i];
-      b.transitions = b.transitions + dist::sum_per_example(normal(mu_q, schedule_.posterior_var[i]).kl_to(normal(mu, schedule_.beta[i])));
+      b.transitions = b.transitions + dist::sum_per_example(normal(mu_q, schedule_.posterior_var[i]).kl_to(normal(mu, var[i])));
     }
     if (each_term) each_term(t);
   }
   b.total = b.prior + b.transitions + b.decoder;
   return b;
+}
+
+std::vector<int64_t> DDPM::strata_edges(int64_t strata) const {
+  const int64_t T = schedule_.steps();
+  if (strata < 1) throw Error("ddpm: bound_stratified needs at least 1 range, got " + std::to_string(strata));
+  std::vector<int64_t> edges = {1};  // index 1 is the paper's step 2, the first L_{t-1} with t >= 2
+  if (T < 2) return edges;
+  const int64_t k = std::min(strata, T - 1);
+  for (int64_t j = 1; j <= k; ++j) {  // T^(j/k), at least one step past the last edge, and room for the rest
+    const double geometric = std::ceil(std::pow(static_cast<double>(T), static_cast<double>(j) / static_cast<double>(k)));
+    edges.push_back(std::clamp(static_cast<int64_t>(geometric), edges.back() + 1, T - (k - j)));
+  }
+  return edges;
+}
+
+DDPM::Bound DDPM::bound_stratified(const Tensor& x, int64_t strata, Generator& gen, const std::function<void(int64_t)>& each_range) {
+  NoGradGuard ng;
+  const Tensor x0 = to_model_space(x).to(DType::Float64);
+  const int64_t n = x0.size(0);
+  const DType dt = model_dtype();
+  const std::vector<double> var = reverse_variances();
+  auto normal = [](const Tensor& m, double v) { return dist::Normal{m, Tensor::full(m.shape(), std::log(v), DType::Float64)}; };
+  Bound b;
+  const double abT = schedule_.alpha_bar.back();
+  b.prior = dist::sum_per_example(normal(x0 * std::sqrt(abT), 1 - abT).kl_to_standard());  // L_T
+  {  // L_0, as bound() has it
+    const Tensor xt = x0 * std::sqrt(schedule_.alpha_bar[0]) + gen.normal(x0.shape(), 0, 1, DType::Float64) * std::sqrt(1 - schedule_.alpha_bar[0]);
+    const Tensor mu = reverse_mean(xt.to(dt), 0).to(DType::Float64);
+    b.decoder = levels_ > 0
+                    ? neg(dist::sum_per_example(discretized_gaussian_log_prob(x0, mu, Tensor::full(mu.shape(), std::log(var[0]), DType::Float64), levels_)))
+                    : neg(dist::sum_per_example(normal(mu, var[0]).log_prob(x0)));
+  }
+  b.transitions = Tensor::zeros({n}, DType::Float64);
+  const std::vector<int64_t> edges = strata_edges(strata);
+  const double D = static_cast<double>(dims_);
+  for (size_t j = 0; j + 1 < edges.size(); ++j) {
+    const int64_t lo = edges[j], width = edges[j + 1] - lo;
+    // one step per example, uniform in [lo, lo + width); L_{t-1} = w_t ||eps - eps_theta||^2 + D c_t
+    const Tensor t = width == 1 ? Tensor::full({n}, static_cast<double>(lo), DType::Int64) : gen.randint({n}, lo, lo + width);
+    std::vector<double> keep(static_cast<size_t>(n)), noise(static_cast<size_t>(n)), w(static_cast<size_t>(n)), c(static_cast<size_t>(n));
+    for (int64_t e = 0; e < n; ++e) {
+      const auto k = static_cast<size_t>(e), i = static_cast<size_t>(t.at(e));
+      keep[k] = std::sqrt(schedule_.alpha_bar[i]), noise[k] = std::sqrt(1 - schedule_.alpha_bar[i]);
+      const double pv = schedule_.posterior_var[i], sv = var[i];
+      w[k] = schedule_.eps_weight(static_cast<int64_t>(i), sv), c[k] = 0.5 * (std::log(sv / pv) + pv / sv - 1);
+    }
+    auto column = [&](const std::vector<double>& v) { return per_example(Tensor::from_vector(v, {n})); };
+    const Tensor eps = gen.normal(x0.shape(), 0, 1, DType::Float64);
+    const Tensor xt = x0 * column(keep) + eps * column(noise);
+    const Tensor sq = sum(flatten(square(eps - predict_noise(xt.to(dt), t).to(DType::Float64)), 1), {1});
+    b.transitions = b.transitions + (sq * Tensor::from_vector(w, {n}) + Tensor::from_vector(c, {n}) * D) * static_cast<double>(width);
+    if (each_range) each_range(static_cast<int64_t>(j));
+  }
+  b.total = b.prior + b.transitions + b.decoder;
+  return b;
+}
+
+DDPM::VarianceFit DDPM::fit_variances(const Tensor& x, Generator& gen, const std::function<void(int64_t)>& each_step) {
+  NoGradGuard ng;
+  const Tensor x0 = to_model_space(x).to(DType::Float64);
+  const int64_t n = x0.size(0), T = schedule_.steps();
+  const DType dt = model_dtype();
+  VarianceFit f;
+  f.before = reverse_variances();
+  f.after = f.before;
+  Tensor mu0;  // the decoder's mean on x's x_1
+  for (int64_t t = 0; t < T; ++t) {
+    const auto i = static_cast<size_t>(t);
+    const Tensor eps = gen.normal(x0.shape(), 0, 1, DType::Float64);
+    const Tensor xt = (x0 * std::sqrt(schedule_.alpha_bar[i]) + eps * std::sqrt(1 - schedule_.alpha_bar[i])).to(dt);
+    const Tensor e = predict_noise(xt, Tensor::full({n}, static_cast<double>(t), DType::Int64)).to(DType::Float64);
+    f.mse.push_back(sum(square(eps - e)).item() / static_cast<double>(x0.numel()));
+    const double c = schedule_.beta[i] * schedule_.beta[i] / (schedule_.alpha[i] * (1 - schedule_.alpha_bar[i]));
+    if (t > 0) f.after[i] = std::clamp(schedule_.posterior_var[i] + c * f.mse.back(), schedule_.posterior_var[i], schedule_.beta[i]);
+    else if (levels_ > 0) mu0 = (xt.to(DType::Float64) - e * (schedule_.beta[0] / std::sqrt(1 - schedule_.alpha_bar[0]))) / std::sqrt(schedule_.alpha[0]);
+    else f.after[0] = std::max(c * f.mse.back(), 1e-12);
+    if (each_step) each_step(t);
+  }
+  auto decoder = [&](double v) -> double {  // L_0 on x, nats per example
+    if (levels_ == 0) return NAN;
+    return -sum(discretized_gaussian_log_prob(x0, mu0, Tensor::full(mu0.shape(), std::log(v), DType::Float64), levels_)).item() / static_cast<double>(n);
+  };
+  if (levels_ > 0) {
+    double best = INFINITY;
+    for (int k = -32; k <= 16; ++k) {
+      const double v = schedule_.beta[0] * std::exp2(k / 4.0), l = decoder(v);
+      if (l < best) best = l, f.after[0] = v;
+    }
+  }
+  f.decoder_before = decoder(f.before[0]), f.decoder_after = decoder(f.after[0]);
+  set_reverse_variances(f.after);
+  return f;
 }
 
 Tensor DDPM::to_levels(const Tensor& y) const {
@@ -194,7 +305,7 @@ Tensor DDPM::sample(int64_t n, Generator& gen, const std::function<void(int64_t,
   if (each_step) each_step(schedule_.steps(), x);
   for (int64_t t = schedule_.steps() - 1; t >= 0; --t) {  // index t: x_{t+1} -> x_t
     x = reverse_mean(x, t);
-    if (t > 0) x = x + gen.normal(x.shape(), 0, 1, dt) * std::sqrt(schedule_.beta[static_cast<size_t>(t)]);
+    if (t > 0) x = x + gen.normal(x.shape(), 0, 1, dt) * std::sqrt(reverse_variance(t));
     if (each_step) each_step(t, x);
   }
   return to_levels(x);

@@ -7,7 +7,8 @@
 // A network eps_theta(x_t, t) learns to predict eps (the simplified objective
 // L_simple = E ||eps - eps_theta(x_t, t)||^2), and ancestral sampling runs the
 // learned reverse chain
-//   x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_theta(x_t, t)) / sqrt(alpha_t) + sigma_t z,  sigma_t^2 = beta_t.
+//   x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_theta(x_t, t)) / sqrt(alpha_t) + sigma_t z,  sigma_t^2 = beta_t
+// (or the variances fit_variances chooses after training).
 #pragma once
 
 #include <functional>
@@ -58,7 +59,7 @@ Tensor discretized_gaussian_log_prob(const Tensor& x, const Tensor& mean, const 
 
 // DDPM over examples of any shape (vectors [N, D] or images [N, C, H, W]):
 // eps_theta is a NoisePredictor (models/unet.h: an MLP for vectors, a U-Net
-// for images); the reverse steps have variance sigma_t^2 = beta_t.
+// for images); the reverse steps have variance sigma_t^2 = beta_t until fit_variances.
 // With levels > 0 the data are discrete values k / (levels - 1) in [0, 1],
 // modelled as y = 2 x - 1 in [-1, 1] with the discretized Gaussian decoder
 // for L_0 (discrete probabilities do not change under the relabelling).
@@ -90,6 +91,17 @@ class DDPM : public TrainableDensity {
     Tensor prior, transitions, decoder, total;
   };
   Bound bound(const Tensor& x, Generator& gen, const std::function<void(int64_t)>& each_term = {});
+  // An unbiased estimate of bound(x) at strata + 1 network evaluations per example instead of T:
+  // L_T and L_0 exactly, and the sum over t >= 2 of L_{t-1} by stratified sampling. The steps
+  // 2..T are cut into `strata` ranges whose widths grow geometrically (the first, largest terms
+  // alone in their range), one step drawn uniformly in each range for each example, its term
+  // (in epsilon form, w_t ||eps - eps_theta||^2 + D c_t) counted range-width times. Every term
+  // is an unbiased estimate of its range's sum, so the total is one of bound's; its spread over
+  // the examples holds the draws' noise as well as the examples'. strata >= T - 1: every step once.
+  // `each_range(j)` (if given) is called after range j.
+  Bound bound_stratified(const Tensor& x, int64_t strata, Generator& gen, const std::function<void(int64_t)>& each_range = {});
+  // The ranges bound_stratified uses: their first steps (indices 1..T-1, ascending), then T.
+  std::vector<int64_t> strata_edges(int64_t strata) const;
   Tensor log_prob(const Tensor& x) override { return neg(bound(x, noise_).total); }
   Tensor sample(int64_t n, Generator& gen) override { return sample(n, gen, {}); }  // on the levels when levels > 0
   // Ancestral sampling; `each_step(t, x_t)` (if given) sees x_T, then x_t after every reverse step, in model space.
@@ -102,6 +114,27 @@ class DDPM : public TrainableDensity {
                      const std::function<void(int64_t, const Tensor&)>& each_step = {});
   // The reverse chain's mean mu_theta(x_t, t) (in model space).
   Tensor reverse_mean(const Tensor& x_t, int64_t t);
+  // sigma_t^2, the variance of the reverse step p(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I) at
+  // index t (index 0: the decoder's Gaussian): beta_t as built, until fit_variances. Every
+  // sigma_t^2 gives a valid bound and the network is trained without them (L_simple does not see
+  // them), so they can be chosen after training; they are saved with the parameters (a buffer).
+  double reverse_variance(int64_t t) const;
+  std::vector<double> reverse_variances() const;
+  void set_reverse_variances(const std::vector<double>& v);  // T values > 0; throws naming the first bad one
+  // Analytic-DPM (Bao, Li, Zhu & Zhang 2022): for a trained eps_theta the sigma_t^2 that minimises
+  // E[L_{t-1}] in closed form. With m_t = E||eps - eps_theta(x_t, t)||^2 / D, the model's mean is
+  // off the posterior's by beta_t / sqrt(alpha_t (1 - abar_t)) (eps - eps_theta), and
+  //   E[KL] / D = 1/2 (log(sigma^2 / beta~_t) + (beta~_t + c_t m_t) / sigma^2 - 1),  c_t = beta_t^2 / (alpha_t (1 - abar_t)),
+  // whose minimum is at sigma_t^2* = beta~_t + c_t m_t: the posterior's variance plus the mean's
+  // squared error. m_t is estimated on `x` (training examples: one x_t per example and step) and
+  // sigma_t^2 clipped to [beta~_t, beta_t]. The decoder (index 0): with levels, the variance of
+  // a grid (beta_1 2^(k/4), k = -32..16) that gives the least L_0 on x; without, c_1 m_1.
+  struct VarianceFit {
+    std::vector<double> mse;             // m_t, per step
+    std::vector<double> before, after;   // sigma_t^2 before and after
+    double decoder_before = 0, decoder_after = 0;  // L_0 on x, nats per example, at the two variances
+  };
+  VarianceFit fit_variances(const Tensor& x, Generator& gen, const std::function<void(int64_t)>& each_step = {});
   Tensor to_model_space(const Tensor& x) const;  // 2x - 1 with levels, else x
   const NoiseSchedule& schedule() const { return schedule_; }
   int64_t levels() const { return levels_; }
@@ -120,6 +153,7 @@ class DDPM : public TrainableDensity {
   int64_t dims_, levels_;
   std::shared_ptr<NoisePredictor> net_;
   Tensor sqrt_ab_, sqrt_1mab_, weights_;  // [T] float32: sqrt(abar), sqrt(1 - abar), T w_t
+  Tensor reverse_variance_;               // [T] buffer "reverse_variance": sigma_t^2
   Generator noise_;
 };
 

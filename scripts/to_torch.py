@@ -302,6 +302,8 @@ class DDPM(nn.Module):
         n = config["net"]
         self.net = MLPNoisePredictor(n) if n["kind"] == "mlp" else UNet(n)
         self.abar = alpha_bar(config["schedule"])
+        # sigma_t^2 of the reverse steps (beta_t, or what fit_variances chose): saved with the parameters
+        self.register_buffer("reverse_variance", torch.zeros(len(self.abar)))
 
     def eps_pred(self, x0, eps, t):
         ab = torch.from_numpy(self.abar[t.numpy()]).float().reshape(-1, *([1] * (x0.dim() - 1)))

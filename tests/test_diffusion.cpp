@@ -2,6 +2,7 @@
 // of L_{t-1}, the discretized Gaussian decoder, DDPM2D's determinism.
 #include <cmath>
 
+#include "autograd/checkpoint.h"
 #include "autograd/optim.h"
 #include "helpers.h"
 #include "models/diffusion.h"
@@ -289,4 +290,89 @@ TEST_CASE("with the exact eps of Gaussian data, ancestral sampling and DDIM both
   // DDIM is deterministic given x_T: x_0 = c x_T with c -> s as the steps shrink
   CHECK(std::abs(var_of(m.sample_ddim(4000, 100, g)) - sd * sd) < 4 * sd * sd * std::sqrt(2 / n) + 2e-3);
   CHECK_THAT(error_of([&] { m.sample_ddim(1, 501, g); }), Catch::Contains("between 1 and T = 500"));
+}
+
+TEST_CASE("fit_variances: with the exact eps of Gaussian data, sigma_t^2 is Var(x_{t-1} | x_t) of the joint Gaussian", "[diffusion]") {
+  // A second route to Analytic-DPM's beta~_t + c_t m_t: for x_0 ~ N(0, s^2) every x_t is Gaussian,
+  // v_t = abar_t s^2 + 1 - abar_t, and the true reverse step's variance is
+  // Var(x_{t-1} | x_t) = v_{t-1} - alpha_t v_{t-1}^2 / v_t (v_0 = s^2 for the decoder): the best
+  // sigma_t^2 when eps_theta is the exact one.
+  const NoiseSchedule s = NoiseSchedule::linear(200, 1e-3, 0.05);
+  const double sd = 0.5;
+  Generator g(5);
+  DDPM m(Shape{4}, s, std::make_shared<GaussianDataEps>(s, sd), g);  // levels 0: the decoder is a Gaussian
+  const int64_t n = 20000;
+  const DDPM::VarianceFit f = m.fit_variances(g.normal({n, 4}, 0, sd), g);
+  REQUIRE(f.after.size() == 200);
+  auto v = [&](int64_t i) { return i < 0 ? sd * sd : s.alpha_bar[static_cast<size_t>(i)] * sd * sd + 1 - s.alpha_bar[static_cast<size_t>(i)]; };
+  for (int64_t i : {0, 1, 2, 10, 50, 199}) {
+    const auto k = static_cast<size_t>(i);
+    const double truth = v(i - 1) - s.alpha[k] * v(i - 1) * v(i - 1) / v(i);
+    // m_t is a mean of 4n squared errors of variance 2 m_t^2 (Gaussian residuals): 4 standard errors
+    const double c = s.beta[k] * s.beta[k] / (s.alpha[k] * (1 - s.alpha_bar[k]));
+    const double tol = 4 * c * f.mse[k] * std::sqrt(2.0 / (4.0 * n));
+    INFO("step index " << i << ": fitted " << f.after[k] << ", Var(x_{t-1} | x_t) " << truth << ", beta " << s.beta[k]);
+    CHECK(std::abs(f.after[k] - truth) <= tol);
+    CHECK(m.reverse_variance(i) == Approx(f.after[k]).epsilon(1e-6));  // stored (float32)
+    if (i > 0) CHECK(f.after[k] < s.beta[k]);  // the fit moved them: beta_t is not the best here
+  }
+  CHECK(f.before[0] == Approx(s.beta[0]));
+  CHECK_THAT(error_of([&] { m.set_reverse_variances(std::vector<double>(200, 0.0)); }), Catch::Contains("reverse variance 0 is 0"));
+  CHECK_THAT(error_of([&] { m.set_reverse_variances({0.1}); }), Catch::Contains("1 reverse variances for T = 200"));
+}
+
+TEST_CASE("bound_stratified: an unbiased estimate of the bound over geometric ranges of steps", "[diffusion]") {
+  const NoiseSchedule s = NoiseSchedule::linear(1000);
+  Generator g(8);
+  DDPM m(Shape{4}, s, std::make_shared<GaussianDataEps>(s, 0.5), g);
+  // the ranges: from index 1 to T, strictly increasing, the first ones single steps
+  const std::vector<int64_t> e = m.strata_edges(16);
+  REQUIRE(e.size() == 17);
+  CHECK(e.front() == 1);
+  CHECK(e.back() == 1000);
+  for (size_t j = 1; j < e.size(); ++j) CHECK(e[j] > e[j - 1]);
+  CHECK(e[1] - e[0] == 1);
+  CHECK(m.strata_edges(5000).size() == 1000);  // more ranges than steps: every step alone
+  CHECK_THAT(error_of([&] { m.strata_edges(0); }), Catch::Contains("at least 1 range"));
+  // the same examples, the full sum of T terms against 8 ranges (independent draws): equal means
+  const Tensor x = g.normal({3000, 4}, 0, 0.5);
+  const DDPM::Bound full = m.bound(x, g), strat = m.bound_stratified(x, 8, g);
+  const std::vector<double> a = full.total.to_vector(), b = strat.total.to_vector();
+  double d = 0, d2 = 0;
+  for (size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) / static_cast<double>(a.size());
+  for (size_t i = 0; i < a.size(); ++i) d2 += (a[i] - b[i] - d) * (a[i] - b[i] - d) / static_cast<double>(a.size() - 1);
+  const double se = std::sqrt(d2 / static_cast<double>(a.size()));
+  INFO("all T terms minus stratified: " << d << " +- " << se);
+  CHECK(std::abs(d) <= 4 * se);
+  CHECK(se < 0.05 * std::abs(mean(full.total).item()));  // a useful estimate, not only an unbiased one
+  // L_T is exact in both
+  CHECK(max(abs(full.prior - strat.prior)).item() < 1e-12);
+}
+
+TEST_CASE("fit_variances with levels: the decoder's variance from a grid holding beta_1; saved and loaded with the parameters",
+          "[diffusion][checkpoint]") {
+  Generator g(12);
+  DDPM m(3, NoiseSchedule::linear(20, 0.01, 0.3), {8}, g, /*levels=*/5, /*embedding=*/4);
+  const Tensor x = dist::index_to_levels(g.randint({64, 3}, 0, 5), 5, DType::Float32);
+  const DDPM::VarianceFit f = m.fit_variances(x, g);
+  // the grid beta_1 2^(k/4) holds beta_1 itself (k = 0): the chosen one is no worse on the same x_1
+  CHECK(f.decoder_after <= f.decoder_before);
+  CHECK(std::isfinite(f.decoder_after));
+  for (int64_t i = 1; i < 20; ++i) {  // clipped to [beta~_t, beta_t]
+    CHECK(m.reverse_variance(i) >= m.schedule().posterior_var[static_cast<size_t>(i)] * (1 - 1e-6));
+    CHECK(m.reverse_variance(i) <= m.schedule().beta[static_cast<size_t>(i)] * (1 + 1e-6));
+  }
+  const std::string path = test::temp_path("dgm_diffusion", "fitted.safetensors");
+  save_checkpoint(m, path);
+  Generator g2(13);
+  DDPM fresh(3, NoiseSchedule::linear(20, 0.01, 0.3), {8}, g2, 5, 4);
+  CHECK(fresh.reverse_variance(5) == Approx(m.schedule().beta[5]));  // as built: beta_t
+  load_checkpoint(fresh, path);
+  for (int64_t i = 0; i < 20; ++i) CHECK(fresh.reverse_variance(i) == m.reverse_variance(i));
+  // a checkpoint written before the buffer existed does not fit, and says what is missing
+  nn::NamedTensors without;
+  for (const auto& [name, t] : load_safetensors(path))
+    if (name != "reverse_variance") without.emplace_back(name, t);
+  save_safetensors(path, without);
+  CHECK_THAT(error_of([&] { load_checkpoint(fresh, path); }), Catch::Contains("reverse_variance"));
 }

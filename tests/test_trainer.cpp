@@ -355,3 +355,40 @@ TEST_CASE("a time-budgeted bar shows the clock against the budget and the steps,
   CHECK(out.find("stopped at the time limit") != std::string::npos);
   CHECK(out.find("/1000") == std::string::npos);  // no thousandths of a budget
 }
+
+namespace {
+struct OneParameter : nn::Module {
+  Tensor p;
+  OneParameter() { p = register_parameter("p", Tensor::zeros({1}, DType::Float64)); }
+};
+}  // namespace
+
+TEST_CASE("fit: the cosine schedule takes Adam's steps from lr down to 0 along half a cosine", "[trainer]") {
+  // loss = p: a constant gradient 1, so each Adam step moves p by lr_k / (1 + eps) exactly
+  // (m_hat = v_hat = 1); over K steps the rates (1 + cos(pi k / K)) / 2, k = 0..K-1, sum to (K + 1) / 2
+  const int64_t K = 40;
+  for (const std::string schedule : {"constant", "cosine"}) {
+    OneParameter m;
+    Generator g(3);
+    train::FitOptions o;
+    o.epochs = 4, o.batch_size = 1, o.lr = 0.01, o.progress = false, o.lr_schedule = schedule;
+    std::vector<double> before;
+    o.before_step = [&] { before.push_back(m.p.item()); };
+    train::fit(m, K / 4, [&](const Tensor&) { return sum(m.p); }, {}, g, o);
+    REQUIRE(before.size() == static_cast<size_t>(K));
+    const double moved = -m.p.item(), last = before.back() - m.p.item();
+    if (schedule == "constant") {
+      CHECK(moved == Approx(0.01 * K).epsilon(1e-6));
+    } else {
+      CHECK(moved == Approx(0.01 * (K + 1) / 2.0).epsilon(1e-6));
+      CHECK(last == Approx(0.01 * (1 + std::cos(M_PI * (K - 1) / K)) / 2).epsilon(1e-6));
+      CHECK(before[1] - before[2] == Approx(0.01 * (1 + std::cos(M_PI / K)) / 2).epsilon(1e-6));
+    }
+  }
+  OneParameter m;
+  Generator g(3);
+  train::FitOptions o;
+  o.progress = false, o.lr_schedule = "linear";
+  CHECK_THAT(error_of([&] { train::fit(m, 4, [&](const Tensor&) { return sum(m.p); }, {}, g, o); }),
+             Catch::Contains("lr_schedule must be \"constant\" or \"cosine\", got \"linear\""));
+}

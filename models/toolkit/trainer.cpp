@@ -1,7 +1,9 @@
 // dgm/models/toolkit/trainer.cpp
 #include "models/toolkit/trainer.h"
 
+#include <cmath>
 #include <csignal>
+#include <numbers>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -312,6 +314,8 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
   if (o.validate_every < 1) throw Error("fit: validate_every must be at least 1");
   if (n_train <= 0 || o.batch_size <= 0) throw Error("fit: the data size and batch size must be positive");
   if (!(o.lr > 0)) throw Error("fit: the learning rate must be positive, got " + std::to_string(o.lr));
+  if (o.lr_schedule != "constant" && o.lr_schedule != "cosine")
+    throw Error("fit: lr_schedule must be \"constant\" or \"cosine\", got \"" + o.lr_schedule + "\"");
   Recorder rec(o);
   const std::vector<Tensor> params = model.parameters();
   optim::Adam opt(params, o.lr, o.beta1, o.beta2);
@@ -376,6 +380,11 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       require_finite(value, o.tag + " training loss", s.r.steps);
       loss.backward();
       if (o.clip_grad_norm > 0) optim::clip_grad_norm_(params, o.clip_grad_norm);
+      if (o.lr_schedule == "cosine") {  // the fraction of training done before this step
+        const double f = o.max_seconds > 0 ? seconds() / o.max_seconds
+                                           : static_cast<double>(s.r.steps) / static_cast<double>(total_steps);
+        opt.set_lr(o.lr * 0.5 * (1 + std::cos(std::numbers::pi * std::min(1.0, f))));
+      }
       opt.step();
       ++s.r.steps, ++s.position;
       if (o.ema > 0) update_ema(s.averaged, params, std::min(o.ema, (1.0 + s.r.steps) / (10.0 + s.r.steps)));
@@ -439,6 +448,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
   lr << o.lr;
   info.fields["batch_size"] = std::to_string(o.batch_size);
   info.fields["lr"] = lr.str();
+  if (o.lr_schedule != "constant") info.fields["lr_schedule"] = o.lr_schedule;
   rec.curve() = s.r.curve;
   rec.write_curve();
   rec.save(model, info);

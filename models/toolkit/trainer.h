@@ -78,6 +78,10 @@ struct LoopOptions {
   double max_seconds = 0;      // stop when training has run this long (checked after every step); 0: no limit
   int64_t batch_size = 64;
   double lr = 1e-3;            // Adam
+  // "constant", or "cosine": step k's rate is lr (1 + cos(pi f)) / 2 at the fraction f = k / K of
+  // the planned K steps -- of the time budget (seconds / max_seconds) when there is one -- so the
+  // rate falls to 0 as training ends (Loshchilov & Hutter 2017, without restarts)
+  std::string lr_schedule = "constant";
   double beta1 = 0.9, beta2 = 0.999;  // Adam's moment decays
   double clip_grad_norm = 0;   // > 0: the gradients' global norm clipped to this before each step (optim::clip_grad_norm_)
   bool shuffle = true;         // a fresh order of the examples every epoch
