@@ -546,6 +546,7 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   L.metric("classifier_test_accuracy", cf.test_accuracy);
   L.metric("fashion_fid_domain_gan", fake.fid_domain);
   L.metric("fashion_fid_domain_real", real.fid_domain);
+  L.metric("fashion_fid_samples", static_cast<double>(nf));  // the count on both sides: samples and real images
   L.metric("fashion_classes_covered_gan", static_cast<double>(fake.classes_covered));
   L.metric("fashion_train_seconds", r.seconds);
 }

@@ -128,7 +128,7 @@ std::vector<Recipe> make_table() {
                    "net": {"kind": "unet", "channels": 1, "base": 16, "multipliers": [1, 2, 2], "blocks": 1, "groups": 4, "attention": true},
                    "objective": "simple"})",
                "", "fashion_dequantized", "diffusion", false, without_validation(budget(4, 64), 0.995),
-               without_validation(budget(4, 64), 0.995), 32, "DDPM on CIFAR-10 (another data set): <= 3.70 bits/dim (Ho et al. 2020)"});
+               without_validation(budget(4, 64), 0.995), 1000, "DDPM on CIFAR-10 (another data set): <= 3.70 bits/dim (Ho et al. 2020)"});
 
   // ---------------------------------------------------------------- a GAN (lesson_gan; no likelihood, so no leaderboard row)
   {
@@ -225,7 +225,7 @@ Recipe& Recipe::set(const std::string& field, const std::string& json_value) {
 train::FitOptions Recipe::fit_options(bool quick_run) const {
   const Training& t = training(quick_run);
   train::FitOptions o;
-  o.epochs = t.epochs, o.batch_size = t.batch_size, o.lr = t.lr, o.max_seconds = t.minutes * 60, o.ema = t.ema;
+  o.epochs = t.epochs, o.batch_size = t.batch_size, o.lr = t.lr, o.lr_schedule = t.lr_schedule, o.max_seconds = t.minutes * 60, o.ema = t.ema;
   o.validate_every = t.validate_every, o.validate_every_steps = t.validate_every_steps;
   o.max_steps = t.max_steps, o.beta1 = t.beta1, o.beta2 = t.beta2, o.clip_grad_norm = t.clip_grad_norm;
   o.tag = tag, o.recipe = tag;

@@ -37,6 +37,7 @@ struct Training {
   int epochs = 10;                  // passes over the training set (with a budget: at most this many)
   int64_t batch_size = 64;
   double lr = 1e-3;                 // Adam
+  std::string lr_schedule = "constant";  // or "cosine": from lr down to 0 over the run (train::LoopOptions)
   double minutes = 0;               // a time budget; 0: none
   double ema = 0;                   // the parameters' moving average (diffusion); 0: the last iterate
   int validate_every = 1;           // epochs between validations
