@@ -413,6 +413,7 @@ void digits(lesson::Lesson& L, Generator& gen) {
   };
   const TestBound fixed = test_bound();  // sigma_t^2 = beta_t, as trained
   const models::DDPM::VarianceFit fit = fit_variances(L, m, tr, 1, gen, "digits eps-MLP");
+  train::update_checkpoint(m, o);  // the checkpoint holds the fitted variances: what loads is what is evaluated here
   const TestBound fitted = test_bound();
   std::vector<double> gain;  // paired: the same test images
   for (size_t i = 0; i < fixed.per_image.size(); ++i) gain.push_back(fixed.per_image[i] - fitted.per_image[i]);
@@ -513,6 +514,7 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   const std::vector<double> fixed_bound = stratified("bound, sigma_t^2 = beta_t");
   const std::string who = name + " U-Net";
   const models::DDPM::VarianceFit fit = fit_variances(L, m, slice(train.images, 0, 0, quick ? 16 : 32), std::max<int64_t>(1, T / 100), gen, who);
+  train::update_checkpoint(m, o);
   const std::vector<double> fitted_bound = stratified("bound, fitted sigma_t^2");
   std::vector<double> gain;
   for (size_t i = 0; i < fixed_bound.size(); ++i) gain.push_back(fixed_bound[i] - fitted_bound[i]);

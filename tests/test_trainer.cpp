@@ -392,3 +392,28 @@ TEST_CASE("fit: the cosine schedule takes Adam's steps from lr down to 0 along h
   CHECK_THAT(error_of([&] { train::fit(m, 4, [&](const Tensor&) { return sum(m.p); }, {}, g, o); }),
              Catch::Contains("lr_schedule must be \"constant\" or \"cosine\", got \"linear\""));
 }
+
+TEST_CASE("update_checkpoint: state set after training reaches the checkpoint, its metadata kept", "[trainer][checkpoint]") {
+  Generator g(4);
+  OneParameter m;
+  train::FitOptions o;
+  o.epochs = 1, o.batch_size = 2, o.progress = false, o.tag = "one";
+  o.out_dir = test::temp_path("dgm_update_checkpoint", "");
+  train::fit(m, 4, [&](const Tensor&) { return sum(m.p); }, {}, g, o);
+  const std::string path = (std::filesystem::path(o.out_dir) / "one.safetensors").string();
+  std::map<std::string, std::string> before;
+  load_safetensors(path, &before);
+  {
+    NoGradGuard ng;
+    m.p.copy_(Tensor::full({1}, 42.0, DType::Float64));  // changed after training
+  }
+  CHECK(train::update_checkpoint(m, o) == path);
+  std::map<std::string, std::string> after;
+  const nn::NamedTensors t = load_safetensors(path, &after);
+  CHECK(t.at(0).second.item() == 42.0);
+  CHECK(after == before);
+  o.checkpoint = false;
+  CHECK(train::update_checkpoint(m, o).empty());
+  o.checkpoint = true, o.tag = "never_trained";
+  CHECK_THAT(error_of([&] { train::update_checkpoint(m, o); }), Catch::Contains("never_trained.safetensors does not exist"));
+}

@@ -461,6 +461,16 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
   return s.r;
 }
 
+std::string update_checkpoint(const nn::Module& model, const FitOptions& o) {
+  if (o.out_dir.empty() || !o.checkpoint) return "";
+  const std::string path = Recorder(o).stem() + ".safetensors";
+  if (!std::filesystem::exists(path)) throw Error("update_checkpoint: " + path + " does not exist (was the model trained with these options?)");
+  std::map<std::string, std::string> metadata;
+  load_safetensors(path, &metadata);
+  save_checkpoint(model, path, metadata);
+  return path;
+}
+
 FitResult fit(models::TrainableDensity& model, const Tensor& train, const Tensor& validation, Generator& gen,
               const FitOptions& o, const std::function<double()>& validate) {
   auto loss = [&](const Tensor& idx) {

@@ -196,6 +196,12 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
 FitResult fit(models::TrainableDensity& model, const Tensor& train, const Tensor& validation, Generator& gen,
               const FitOptions& options, const std::function<double()>& validate = {});
 
+// After a fit that wrote <out_dir>/<tag>.safetensors (options as given to fit): writes the
+// model's tensors over that checkpoint again, its metadata kept -- for state set after training
+// (a DDPM's fitted reverse variances), so that what loads is what was evaluated. No checkpoint
+// written (no out_dir, checkpoint off): nothing to do. Returns the path, or "".
+std::string update_checkpoint(const nn::Module& model, const FitOptions& options);
+
 // Throws "training diverged: <what> is <value> at step <step>" for NaN or Inf.
 void require_finite(double value, const std::string& what, int64_t step);
 
