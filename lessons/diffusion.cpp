@@ -399,11 +399,11 @@ void digits(lesson::Lesson& L, Generator& gen) {
   struct TestBound {
     std::vector<double> per_image, totals, priors, transitions, decoders;  // each image's bound averaged over the draws; each draw's terms
   };
-  auto test_bound = [&] {
+  auto test_bound = [&](Generator draws) {  // a copy: both calls below see the same x_t draws
     TestBound r;
     r.per_image.assign(static_cast<size_t>(te.size(0)), 0.0);
     for (int k = 0; k < repeats; ++k) {  // each x_t draw gives a bound; so does their mean
-      const models::DDPM::Bound b = m.bound(te, gen);
+      const models::DDPM::Bound b = m.bound(te, draws);
       r.totals.push_back(mean(b.total).item()), r.priors.push_back(mean(b.prior).item());
       r.transitions.push_back(mean(b.transitions).item()), r.decoders.push_back(mean(b.decoder).item());
       const std::vector<double> v = b.total.to_vector();
@@ -411,10 +411,13 @@ void digits(lesson::Lesson& L, Generator& gen) {
     }
     return r;
   };
-  const TestBound fixed = test_bound();  // sigma_t^2 = beta_t, as trained
+  // common random numbers: the fixed and the fitted variances' bounds from the same x_t draws, so that
+  // their paired difference is the variances' effect, not the draws' noise
+  const Generator draws(gen.next_u64());
+  const TestBound fixed = test_bound(draws);  // sigma_t^2 = beta_t, as trained
   const models::DDPM::VarianceFit fit = fit_variances(L, m, tr, 1, gen, "digits eps-MLP");
   train::update_checkpoint(m, o);  // the checkpoint holds the fitted variances: what loads is what is evaluated here
-  const TestBound fitted = test_bound();
+  const TestBound fitted = test_bound(draws);
   std::vector<double> gain;  // paired: the same test images
   for (size_t i = 0; i < fixed.per_image.size(); ++i) gain.push_back(fixed.per_image[i] - fitted.per_image[i]);
   const auto [nll_fixed, nll_fixed_se] = lesson::mean_and_se(fixed.per_image);
@@ -498,12 +501,12 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   // network evaluations per image, not T), then checked against the sum over all T terms
   const int64_t n_bound = std::min(quick ? 64 : io.bound_images, test.size()), strata = quick ? 16 : io.bound_strata;
   const Tensor bound_images = slice(test.images, 0, 0, n_bound);
-  auto stratified = [&](const std::string& label) {
+  auto stratified = [&](const std::string& label, Generator draws) {  // a copy: both calls see the same draws
     const int64_t passes = (n_bound + 63) / 64, ranges = static_cast<int64_t>(m.strata_edges(strata).size()) - 1;
     lesson::ProgressBar bb(label, passes * ranges);
     std::vector<double> v;
     for (int64_t k = 0; k < n_bound; k += 64) {  // 64 images a pass (one network batch)
-      const models::DDPM::Bound b = m.bound_stratified(slice(bound_images, 0, k, std::min(k + 64, n_bound)), strata, gen,
+      const models::DDPM::Bound b = m.bound_stratified(slice(bound_images, 0, k, std::min(k + 64, n_bound)), strata, draws,
                                                        [&](int64_t j) { bb.update(k / 64 * ranges + j + 1); });
       const std::vector<double> part = b.total.to_vector();
       v.insert(v.end(), part.begin(), part.end());
@@ -511,11 +514,13 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
     bb.finish();
     return v;
   };
-  const std::vector<double> fixed_bound = stratified("bound, sigma_t^2 = beta_t");
+  // common random numbers (the same steps and x_t for both): the paired difference is the variances' effect
+  const Generator draws(gen.next_u64());
+  const std::vector<double> fixed_bound = stratified("bound, sigma_t^2 = beta_t", draws);
   const std::string who = name + " U-Net";
   const models::DDPM::VarianceFit fit = fit_variances(L, m, slice(train.images, 0, 0, quick ? 16 : 32), std::max<int64_t>(1, T / 100), gen, who);
   train::update_checkpoint(m, o);
-  const std::vector<double> fitted_bound = stratified("bound, fitted sigma_t^2");
+  const std::vector<double> fitted_bound = stratified("bound, fitted sigma_t^2", draws);
   std::vector<double> gain;
   for (size_t i = 0; i < fixed_bound.size(); ++i) gain.push_back(fixed_bound[i] - fitted_bound[i]);
   const auto [nll, nll_se] = lesson::mean_and_se(fitted_bound);
