@@ -594,13 +594,13 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
       const Tensor mu_q = x0 * schedule.posterior_coef_x0[i] + xt * schedule.posterior_coef_xt[i];
       const double v = m.reverse_variance(t);  // the fitted sigma_t^2
       const Tensor kl = dist::sum_per_example(normal(mu_q, schedule.posterior_var[i]).kl_to(normal(mu, v)));
-      // route 2: w_t ||eps - eps_theta||^2 + D c_t, from the network's noise prediction alone
+      // route 2: w_t ||eps - eps_theta||^2 + D k_t, from the network's noise prediction alone
       const Tensor err = sum(flatten(square(eps - m.predict_noise(xt32, tt).to(DType::Float64)), 1), {1});
-      const double c = 0.5 * (std::log(v / schedule.posterior_var[i]) + schedule.posterior_var[i] / v - 1);
-      const Tensor eps_form = err * schedule.eps_weight(t, v) + static_cast<double>(D) * c;
+      const double k = 0.5 * (std::log(v / schedule.posterior_var[i]) + schedule.posterior_var[i] / v - 1);
+      const Tensor eps_form = err * schedule.eps_weight(t, v) + static_cast<double>(D) * k;
       worst = std::max(worst, max(abs(kl - eps_form) / (abs(kl) + 1.0)).item());
     }
-    L.check_close("trained U-Net: each L_{t-1} as a Gaussian KL vs w_t ||eps - eps_theta||^2 + D c_t, t = 2, T/100, T/10, T/2, T "
+    L.check_close("trained U-Net: each L_{t-1} as a Gaussian KL vs w_t ||eps - eps_theta||^2 + D k_t, t = 2, T/100, T/10, T/2, T "
                   "(worst |diff| / (1 + KL); float32 network)", worst, 0, 1e-4);
   }
 

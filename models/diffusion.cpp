@@ -233,20 +233,20 @@ DDPM::Bound DDPM::bound_stratified(const Tensor& x, int64_t strata, Generator& g
   const double D = static_cast<double>(dims_);
   for (size_t j = 0; j + 1 < edges.size(); ++j) {
     const int64_t lo = edges[j], width = edges[j + 1] - lo;
-    // one step per example, uniform in [lo, lo + width); L_{t-1} = w_t ||eps - eps_theta||^2 + D c_t
+    // one step per example, uniform in [lo, lo + width); L_{t-1} = w_t ||eps - eps_theta||^2 + D k_t
     const Tensor t = width == 1 ? Tensor::full({n}, static_cast<double>(lo), DType::Int64) : gen.randint({n}, lo, lo + width);
-    std::vector<double> keep(static_cast<size_t>(n)), noise(static_cast<size_t>(n)), w(static_cast<size_t>(n)), c(static_cast<size_t>(n));
+    std::vector<double> keep(static_cast<size_t>(n)), noise(static_cast<size_t>(n)), w(static_cast<size_t>(n)), k(static_cast<size_t>(n));
     for (int64_t e = 0; e < n; ++e) {
-      const auto k = static_cast<size_t>(e), i = static_cast<size_t>(t.at(e));
-      keep[k] = std::sqrt(schedule_.alpha_bar[i]), noise[k] = std::sqrt(1 - schedule_.alpha_bar[i]);
+      const auto r = static_cast<size_t>(e), i = static_cast<size_t>(t.at(e));
+      keep[r] = std::sqrt(schedule_.alpha_bar[i]), noise[r] = std::sqrt(1 - schedule_.alpha_bar[i]);
       const double pv = schedule_.posterior_var[i], sv = var[i];
-      w[k] = schedule_.eps_weight(static_cast<int64_t>(i), sv), c[k] = 0.5 * (std::log(sv / pv) + pv / sv - 1);
+      w[r] = schedule_.eps_weight(static_cast<int64_t>(i), sv), k[r] = 0.5 * (std::log(sv / pv) + pv / sv - 1);
     }
     auto column = [&](const std::vector<double>& v) { return per_example(Tensor::from_vector(v, {n})); };
     const Tensor eps = gen.normal(x0.shape(), 0, 1, DType::Float64);
     const Tensor xt = x0 * column(keep) + eps * column(noise);
     const Tensor sq = sum(flatten(square(eps - predict_noise(xt.to(dt), t).to(DType::Float64)), 1), {1});
-    b.transitions = b.transitions + (sq * Tensor::from_vector(w, {n}) + Tensor::from_vector(c, {n}) * D) * static_cast<double>(width);
+    b.transitions = b.transitions + (sq * Tensor::from_vector(w, {n}) + Tensor::from_vector(k, {n}) * D) * static_cast<double>(width);
     if (each_range) each_range(static_cast<int64_t>(j));
   }
   b.total = b.prior + b.transitions + b.decoder;

@@ -101,7 +101,8 @@ class DDPM : public TrainableDensity {
   // L_T and L_0 exactly, and the sum over t >= 2 of L_{t-1} by stratified sampling. The steps
   // 2..T are cut into `strata` ranges whose widths grow geometrically (the first, largest terms
   // alone in their range), one step drawn uniformly in each range for each example, its term
-  // (in epsilon form, w_t ||eps - eps_theta||^2 + D c_t) counted range-width times. Every term
+  // (in epsilon form, w_t ||eps - eps_theta||^2 + D k_t with w_t at sigma_t^2 and
+  // k_t = (log(sigma_t^2 / beta~_t) + beta~_t / sigma_t^2 - 1) / 2) counted range-width times. Every term
   // is an unbiased estimate of its range's sum, so the total is one of bound's; its spread over
   // the examples holds the draws' noise as well as the examples'. strata >= T - 1: every step once.
   // `each_range(j)` (if given) is called after range j.
