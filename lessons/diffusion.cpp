@@ -338,11 +338,14 @@ void simple_vs_bound(lesson::Lesson& L, Generator& gen) {
 //     (from the means): the formula and its c_t, by a second route;
 // (b) the variance fit_variances stored against that draw's, within 4 standard errors of m_t
 //     (different draws of x_t; the spread over the examples).
+// The fitted variances are written into the checkpoint the trainer left (options o): what loads is
+// what is evaluated here.
 models::DDPM::VarianceFit fit_variances(lesson::Lesson& L, models::DDPM& m, const Tensor& x, int64_t t, Generator& gen,
-                                        const std::string& what) {
+                                        const std::string& what, const train::FitOptions& o) {
   const NoiseSchedule& s = m.schedule();
   const auto i = static_cast<size_t>(t);
   const models::DDPM::VarianceFit fit = m.fit_variances(x, gen);
+  train::update_checkpoint(m, o);
   NoGradGuard ng;
   const Tensor x0 = m.to_model_space(x).to(DType::Float64);
   const int64_t n = x0.size(0);
@@ -380,6 +383,17 @@ models::DDPM::VarianceFit fit_variances(lesson::Lesson& L, models::DDPM& m, cons
   return fit;
 }
 
+// The third CHECK: per-image bounds with sigma_t^2 = beta_t and with the fitted variances, on the same
+// images and draws; the paired gain must exceed 2 of its standard errors. Returns {gain, its se}.
+std::pair<double, double> check_fitted_gain(lesson::Lesson& L, const std::string& what, const std::vector<double>& fixed,
+                                            const std::vector<double>& fitted) {
+  std::vector<double> gain;
+  for (size_t i = 0; i < fixed.size(); ++i) gain.push_back(fixed[i] - fitted[i]);
+  const auto [g, se] = lesson::mean_and_se(gain);
+  L.check_le(what + ": the fitted variances lower the test bound (paired: fixed minus fitted, less 2 standard errors, >= 0)", 0.0, g - 2 * se);
+  return {g, se};
+}
+
 // ------------------------------------------------------------ 8. the digits: a likelihood bound
 void digits(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
@@ -415,13 +429,10 @@ void digits(lesson::Lesson& L, Generator& gen) {
   // their paired difference is the variances' effect, not the draws' noise
   const Generator draws(gen.next_u64());
   const TestBound fixed = test_bound(draws);  // sigma_t^2 = beta_t, as trained
-  const models::DDPM::VarianceFit fit = fit_variances(L, m, tr, 1, gen, "digits eps-MLP");
-  train::update_checkpoint(m, o);  // the checkpoint holds the fitted variances: what loads is what is evaluated here
+  const models::DDPM::VarianceFit fit = fit_variances(L, m, tr, 1, gen, "digits eps-MLP", o);
   const TestBound fitted = test_bound(draws);
-  std::vector<double> gain;  // paired: the same test images
-  for (size_t i = 0; i < fixed.per_image.size(); ++i) gain.push_back(fixed.per_image[i] - fitted.per_image[i]);
   const auto [nll_fixed, nll_fixed_se] = lesson::mean_and_se(fixed.per_image);
-  const auto [gain_mean, gain_se] = lesson::mean_and_se(gain);
+  const auto [gain_mean, gain_se] = check_fitted_gain(L, "digits eps-MLP", fixed.per_image, fitted.per_image);
   const auto [nll, nll_se] = lesson::mean_and_se(fitted.per_image);  // the standard error over the test images
   const double bpd = train::bits_per_dim(nll, 64);
   std::cout << std::fixed << std::setprecision(2) << "   test -ELBO with sigma_t^2 = beta_t: " << nll_fixed << " +- " << nll_fixed_se
@@ -439,8 +450,6 @@ void digits(lesson::Lesson& L, Generator& gen) {
   const double secs = clock.seconds();
   image::save_image_grid(L.path("digits_samples.png"), reshape(samples, {64, 1, 8, 8}), 8, image::upscale_for(8), 2);
   std::cout << "   sampled 64 digits (T = 50 steps) in " << std::setprecision(3) << secs << " s: digits_samples.png\n";
-  L.check_le("digits eps-MLP: the fitted variances lower the test bound (paired: fixed minus fitted, less 2 standard errors, >= 0)", 0.0,
-             gain_mean - 2 * gain_se);
   L.metric("digits_test_nll_bound_nats", nll, nll_se);
   L.metric("digits_test_nll_bound_fixed_variance_nats", nll_fixed, nll_fixed_se);
   L.metric("digits_test_bpd_bound", bpd, train::bits_per_dim(nll_se, 64));
@@ -501,9 +510,9 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   // network evaluations per image, not T), then checked against the sum over all T terms
   const int64_t n_bound = std::min(quick ? 64 : io.bound_images, test.size()), strata = quick ? 16 : io.bound_strata;
   const Tensor bound_images = slice(test.images, 0, 0, n_bound);
+  const int64_t ranges = static_cast<int64_t>(m.strata_edges(strata).size()) - 1;
   auto stratified = [&](const std::string& label, Generator draws) {  // a copy: both calls see the same draws
-    const int64_t passes = (n_bound + 63) / 64, ranges = static_cast<int64_t>(m.strata_edges(strata).size()) - 1;
-    lesson::ProgressBar bb(label, passes * ranges);
+    lesson::ProgressBar bb(label, (n_bound + 63) / 64 * ranges);
     std::vector<double> v;
     for (int64_t k = 0; k < n_bound; k += 64) {  // 64 images a pass (one network batch)
       const models::DDPM::Bound b = m.bound_stratified(slice(bound_images, 0, k, std::min(k + 64, n_bound)), strata, draws,
@@ -518,22 +527,17 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   const Generator draws(gen.next_u64());
   const std::vector<double> fixed_bound = stratified("bound, sigma_t^2 = beta_t", draws);
   const std::string who = name + " U-Net";
-  const models::DDPM::VarianceFit fit = fit_variances(L, m, slice(train.images, 0, 0, quick ? 16 : 32), std::max<int64_t>(1, T / 100), gen, who);
-  train::update_checkpoint(m, o);
+  const models::DDPM::VarianceFit fit = fit_variances(L, m, slice(train.images, 0, 0, quick ? 16 : 32), std::max<int64_t>(1, T / 100), gen, who, o);
   const std::vector<double> fitted_bound = stratified("bound, fitted sigma_t^2", draws);
-  std::vector<double> gain;
-  for (size_t i = 0; i < fixed_bound.size(); ++i) gain.push_back(fixed_bound[i] - fitted_bound[i]);
   const auto [nll, nll_se] = lesson::mean_and_se(fitted_bound);
   const auto [nll_fixed, nll_fixed_se] = lesson::mean_and_se(fixed_bound);
-  const auto [gain_mean, gain_se] = lesson::mean_and_se(gain);
+  check_fitted_gain(L, who, fixed_bound, fitted_bound);
   const double bpd = train::bits_per_dim(nll, D);
-  std::cout << std::fixed << std::setprecision(2) << "   test -ELBO over the first " << n_bound << " test images (stratified over " << m.strata_edges(strata).size() - 1
+  std::cout << std::fixed << std::setprecision(2) << "   test -ELBO over the first " << n_bound << " test images (stratified over " << ranges
             << " ranges of steps, one draw each): sigma_t^2 = beta_t " << nll_fixed << " +- " << nll_fixed_se << " nats, fitted " << nll << " +- "
             << nll_se << "\n   = " << std::setprecision(3) << bpd << " +- " << train::bits_per_dim(nll_se, D) << " bits/dim (fixed: "
             << train::bits_per_dim(nll_fixed, D) << "; L_0 on the fitting images " << std::setprecision(2) << fit.decoder_before << " -> "
             << fit.decoder_after << " nats; published anchor: DDPM's CIFAR-10 bound 3.70 bits/dim, 3.75 with L_simple, after 800k GPU steps)\n";
-  L.check_le(who + ": the fitted variances lower the test bound (paired: fixed minus fitted, less 2 standard errors, >= 0)", 0.0,
-             gain_mean - 2 * gain_se);
 
   // ---- ancestral sampling, T steps, and the denoising trajectory of the first 8 chains
   // the images form late in the chain: the shots are denser there
@@ -670,7 +674,7 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   L.metric(prefix + "test_bpd_bound", bpd, train::bits_per_dim(nll_se, D));
   L.metric(prefix + "test_bpd_bound_fixed_variance", train::bits_per_dim(nll_fixed, D), train::bits_per_dim(nll_fixed_se, D));
   L.metric(prefix + "bound_images", static_cast<double>(n_bound));
-  L.metric(prefix + "bound_strata", static_cast<double>(m.strata_edges(strata).size() - 1));
+  L.metric(prefix + "bound_strata", static_cast<double>(ranges));
   L.metric(prefix + "fid_domain_ddpm", ddim_best.fid_domain);
   L.metric(prefix + "fid_domain_real", real.fid_domain);
   L.metric(prefix + "fid_domain_real_64", real64.fid_domain);

@@ -169,6 +169,16 @@ Tensor DDPM::reverse_mean(const Tensor& x_t, int64_t t) {
   return (x_t - eps * (schedule_.beta[i] / std::sqrt(1 - schedule_.alpha_bar[i]))) / std::sqrt(schedule_.alpha[i]);
 }
 
+Tensor DDPM::prior_kl(const Tensor& x0) const {
+  const double abT = schedule_.alpha_bar.back();
+  return dist::sum_per_example(dist::Normal{x0 * std::sqrt(abT), Tensor::full(x0.shape(), std::log(1 - abT), DType::Float64)}.kl_to_standard());
+}
+
+Tensor DDPM::decoder_nll(const Tensor& x0, const Tensor& mu) const {
+  const Tensor log_var = Tensor::full(mu.shape(), std::log(reverse_variance(0)), DType::Float64);
+  return neg(dist::sum_per_example(levels_ > 0 ? discretized_gaussian_log_prob(x0, mu, log_var, levels_) : dist::Normal{mu, log_var}.log_prob(x0)));
+}
+
 DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen, const std::function<void(int64_t)>& each_term) {
   NoGradGuard ng;
   const Tensor x0 = to_model_space(x).to(DType::Float64);
@@ -177,17 +187,14 @@ DDPM::Bound DDPM::bound(const Tensor& x, Generator& gen, const std::function<voi
   auto normal = [](const Tensor& m, double var) { return dist::Normal{m, Tensor::full(m.shape(), std::log(var), DType::Float64)}; };
   const std::vector<double> var = reverse_variances();
   Bound b;
-  const double abT = schedule_.alpha_bar.back();
-  b.prior = dist::sum_per_example(normal(x0 * std::sqrt(abT), 1 - abT).kl_to_standard());  // L_T
+  b.prior = prior_kl(x0);  // L_T
   b.transitions = Tensor::zeros({n}, DType::Float64);
   for (int64_t t = 0; t < T; ++t) {
     const auto i = static_cast<size_t>(t);
     Tensor xt = x0 * std::sqrt(schedule_.alpha_bar[i]) + gen.normal(x0.shape(), 0, 1, DType::Float64) * std::sqrt(1 - schedule_.alpha_bar[i]);
     Tensor mu = reverse_mean(xt.to(dt), t).to(DType::Float64);
     if (t == 0) {  // L_0 = -log p(x_0 | x_1)
-      b.decoder = levels_ > 0
-                      ? neg(dist::sum_per_example(discretized_gaussian_log_prob(x0, mu, Tensor::full(mu.shape(), std::log(var[0]), DType::Float64), levels_)))
-                      : neg(dist::sum_per_example(normal(mu, var[0]).log_prob(x0)));
+      b.decoder = decoder_nll(x0, mu);
     } else {  // L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))
       Tensor mu_q = x0 * schedule_.posterior_coef_x0[i] + xt * schedule_.posterior_coef_xt[i];
       b.transitions = b.transitions + dist::sum_per_example(normal(mu_q, schedule_.posterior_var[i]).kl_to(normal(mu, var[i])));
@@ -217,16 +224,11 @@ DDPM::Bound DDPM::bound_stratified(const Tensor& x, int64_t strata, Generator& g
   const int64_t n = x0.size(0);
   const DType dt = model_dtype();
   const std::vector<double> var = reverse_variances();
-  auto normal = [](const Tensor& m, double v) { return dist::Normal{m, Tensor::full(m.shape(), std::log(v), DType::Float64)}; };
   Bound b;
-  const double abT = schedule_.alpha_bar.back();
-  b.prior = dist::sum_per_example(normal(x0 * std::sqrt(abT), 1 - abT).kl_to_standard());  // L_T
+  b.prior = prior_kl(x0);  // L_T
   {  // L_0, as bound() has it
     const Tensor xt = x0 * std::sqrt(schedule_.alpha_bar[0]) + gen.normal(x0.shape(), 0, 1, DType::Float64) * std::sqrt(1 - schedule_.alpha_bar[0]);
-    const Tensor mu = reverse_mean(xt.to(dt), 0).to(DType::Float64);
-    b.decoder = levels_ > 0
-                    ? neg(dist::sum_per_example(discretized_gaussian_log_prob(x0, mu, Tensor::full(mu.shape(), std::log(var[0]), DType::Float64), levels_)))
-                    : neg(dist::sum_per_example(normal(mu, var[0]).log_prob(x0)));
+    b.decoder = decoder_nll(x0, reverse_mean(xt.to(dt), 0).to(DType::Float64));
   }
   b.transitions = Tensor::zeros({n}, DType::Float64);
   const std::vector<int64_t> edges = strata_edges(strata);

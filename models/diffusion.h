@@ -155,6 +155,10 @@ class DDPM : public TrainableDensity {
   DType model_dtype() const;          // the network's (float32 unless converted; float32 without parameters)
   Tensor per_example(const Tensor& t) const;  // [N] -> [N, 1, ...] to broadcast over an example
   Tensor to_levels(const Tensor& y) const;    // model space -> the nearest level in [0, 1]
+  // The end terms both bounds share, per example (x0 in model space, float64): L_T, and L_0 given
+  // the decoder's mean mu (the discretized Gaussian with levels), both at the reverse variances.
+  Tensor prior_kl(const Tensor& x0) const;
+  Tensor decoder_nll(const Tensor& x0, const Tensor& mu) const;
   NoiseSchedule schedule_;
   Shape example_shape_;
   int64_t dims_, levels_;
