@@ -19,6 +19,7 @@
 #include "autograd/optim.h"
 #include "lessons/common/harness.h"
 #include "lessons/common/lesson.h"
+#include "models/conditional.h"
 #include "models/mixtures.h"
 #include "models/toolkit/datasets.h"
 #include "models/toolkit/distributions.h"
@@ -44,72 +45,6 @@ struct Data {
   Tensor train_x, train_y, test_x, test_y;  // binary [N, D] float64, labels int64
   int64_t height = 0, width = 0;
 };
-
-// ------------------------------------------------------------ the discriminative model
-// Logistic (softmax) regression: p(y | x) = softmax(W x + b), trained by Adam
-// on the cross-entropy with a small L2 penalty.
-struct Logistic {
-  std::shared_ptr<nn::Linear> linear;
-  Logistic(int64_t D, Generator& gen) : linear(std::make_shared<nn::Linear>(D, kClasses, gen)) { linear->to(DType::Float64); }
-  Tensor logits(const Tensor& x) { return linear->forward(x); }
-  void fit(const Tensor& x, const Tensor& y, Generator& gen, int64_t steps) {
-    optim::Adam opt(linear->parameters(), 1e-2, 0.9, 0.999, 1e-8, 1e-4);
-    data::Batches batches(x.size(0), std::min<int64_t>(64, x.size(0)), true, false);
-    for (int64_t s = 0; s < steps;) {
-      for (const Tensor& idx : batches.epoch(gen)) {
-        if (s++ >= steps) break;
-        opt.zero_grad();
-        const Tensor loss = cross_entropy(logits(index_select(x, 0, idx)), index_select(y, 0, idx));
-        loss.backward();
-        opt.step();
-      }
-    }
-  }
-  Tensor probabilities(const Tensor& x) {
-    NoGradGuard ng;
-    return softmax(logits(x), 1);
-  }
-  double accuracy(const Tensor& x, const Tensor& y);
-};
-
-// The share of predicted labels (int64 [N]) equal to y.
-double accuracy(const Tensor& predicted, const Tensor& y) {
-  int64_t right = 0;
-  for (int64_t n = 0; n < y.numel(); ++n) right += predicted.at(n) == y.at(n);
-  return static_cast<double>(right) / static_cast<double>(y.numel());
-}
-
-double Logistic::accuracy(const Tensor& x, const Tensor& y) {
-  NoGradGuard ng;
-  return ::accuracy(argmax(logits(x), 1), y);
-}
-
-// ------------------------------------------------------------ AUROC, two ways
-// P(score_out > score_in) + P(tie) / 2, by ranks (Mann-Whitney U; ties get their mean rank).
-double auroc_by_ranks(const std::vector<double>& in, const std::vector<double>& out) {
-  std::vector<std::pair<double, int>> all;
-  for (double v : in) all.push_back({v, 0});
-  for (double v : out) all.push_back({v, 1});
-  std::sort(all.begin(), all.end());
-  double rank_sum = 0;
-  for (size_t i = 0; i < all.size();) {
-    size_t j = i;
-    while (j < all.size() && all[j].first == all[i].first) ++j;
-    const double mean_rank = 0.5 * static_cast<double>(i + 1 + j);  // ranks i+1 .. j
-    for (size_t k = i; k < j; ++k)
-      if (all[k].second == 1) rank_sum += mean_rank;
-    i = j;
-  }
-  const double m = static_cast<double>(out.size()), n = static_cast<double>(in.size());
-  return (rank_sum - m * (m + 1) / 2) / (m * n);
-}
-// ... and by counting every pair.
-double auroc_by_pairs(const std::vector<double>& in, const std::vector<double>& out) {
-  double wins = 0;
-  for (double o : out)
-    for (double i : in) wins += o > i ? 1.0 : (o == i ? 0.5 : 0.0);
-  return wins / (static_cast<double>(in.size()) * static_cast<double>(out.size()));
-}
 
 std::vector<double> negative_log_prob(const models::ClassConditionalBernoulli& m, const Tensor& x) {
   return neg(m.log_prob(x)).to_vector();
@@ -137,7 +72,7 @@ Data load(const lesson::Options& opt) {
 // ------------------------------------------------------------ 1. generative vs discriminative
 struct Step1 {
   models::ClassConditionalBernoulli generative;
-  std::shared_ptr<Logistic> discriminative;
+  std::shared_ptr<models::LogisticRegression> discriminative;
 };
 
 Step1 generative_vs_discriminative(lesson::Lesson& L, const Data& d, Generator& gen) {
@@ -160,8 +95,8 @@ Step1 generative_vs_discriminative(lesson::Lesson& L, const Data& d, Generator& 
       const Tensor pick = slice(gen.permutation(N), 0, 0, n);
       const Tensor x = index_select(d.train_x, 0, pick), y = index_select(d.train_y, 0, pick);
       const auto nb = models::fit_class_conditional(x, y, kClasses, 1, 0, gen);
-      g_acc += accuracy(nb.predict(d.test_x), d.test_y) / repeats;
-      Logistic lr(D, gen);
+      g_acc += models::label_accuracy(nb.predict(d.test_x), d.test_y) / repeats;
+      models::LogisticRegression lr(D, kClasses, gen);
       lr.fit(x, y, gen, std::max<int64_t>(300, std::min<int64_t>(3000, 5 * n / 64 + 300)));
       d_acc += lr.accuracy(d.test_x, d.test_y) / repeats;
     }
@@ -183,9 +118,9 @@ Step1 generative_vs_discriminative(lesson::Lesson& L, const Data& d, Generator& 
   const int64_t K = quick ? 3 : 10;
   Step1 s;
   s.generative = models::fit_class_conditional(d.train_x, d.train_y, kClasses, K, quick ? 15 : 30, gen);
-  s.discriminative = std::make_shared<Logistic>(D, gen);
+  s.discriminative = std::make_shared<models::LogisticRegression>(D, kClasses, gen);
   s.discriminative->fit(d.train_x, d.train_y, gen, quick ? 1500 : 5000);
-  const double g_acc = accuracy(s.generative.predict(d.test_x), d.test_y), d_acc = s.discriminative->accuracy(d.test_x, d.test_y);
+  const double g_acc = models::label_accuracy(s.generative.predict(d.test_x), d.test_y), d_acc = s.discriminative->accuracy(d.test_x, d.test_y);
   std::cout << std::setprecision(4) << "   all " << N << " training images; generative with a mixture of " << K << " Bernoullis per class: test accuracy "
             << std::setprecision(4) << g_acc << "; logistic regression " << d_acc << "\n";
 
@@ -257,14 +192,14 @@ void rejecting_inputs(lesson::Lesson& L, const Data& d, Step1& s, Generator& gen
     const auto& set = sets[k];
     const std::vector<double> out_scores = negative_log_prob(s.generative, set.x);
     const double bpd = std::accumulate(out_scores.begin(), out_scores.end(), 0.0) / out_scores.size() / (D * std::log(2.0));
-    const double auroc = auroc_by_ranks(in_scores, out_scores);
+    const double auroc = lesson::auroc_by_ranks(in_scores, out_scores);
     const double confidence = mean(max(s.discriminative->probabilities(set.x), {1})).item();
     std::cout << "   " << std::left << std::setw(58) << set.name.substr(0, 58) << std::right << std::setw(9) << bpd << std::setw(8) << auroc
               << std::setw(12) << confidence << "\n";
     if (!set.note.empty()) std::cout << "      (" << set.note << ")\n";
     if (k == 1)
       L.check_close("AUROC by ranks (Mann-Whitney) vs by counting every pair, noise at the training frequencies", auroc,
-                    auroc_by_pairs(in_scores, out_scores), 1e-12);
+                    lesson::auroc_by_pairs(in_scores, out_scores), 1e-12);
     if (k == 0) {
       L.check_le("p(x) rejects coin-flip noise: AUROC >= 0.99", 0.99, auroc);
       L.metric("ood_auroc_noise", auroc);
@@ -313,7 +248,7 @@ void flow_failure(lesson::Lesson& L, const std::string& runs, double minutes, Ge
             << "\n   (published, Glow: Fashion-MNIST 2.958, MNIST 1.833 bits/dim)\n";
   std::vector<double> in = neg(flow.model->log_prob(slice(fashion.test, 0, 0, n))).to_vector();
   std::vector<double> out = neg(flow.model->log_prob(digits256)).to_vector();
-  const double auroc = auroc_by_ranks(in, out);
+  const double auroc = lesson::auroc_by_ranks(in, out);
   std::cout << "   AUROC of -log p(x) as a detector of the digits: " << std::setprecision(3) << auroc
             << (auroc < 0.5 ? " (below 0.5: the detector points the wrong way)" : "") << "\n";
   L.metric("flow_fashion_test_bits_per_dim", own);
@@ -342,7 +277,7 @@ void conditional_samples(lesson::Lesson& L, const Data& d, const Step1& s, Gener
   std::vector<int64_t> labels;
   for (int64_t y = 0; y < kClasses; ++y)
     for (int k = 0; k < 10; ++k) labels.push_back(y);
-  const double agree = accuracy(s.generative.predict(all), Tensor::from_indices(labels, {10 * kClasses}));
+  const double agree = models::label_accuracy(s.generative.predict(all), Tensor::from_indices(labels, {10 * kClasses}));
   std::cout << "   the Bayes classifier gives " << std::setprecision(2) << 100 * agree << "% of the samples the class they were drawn for\n";
   L.metric("samples_classified_as_drawn", agree);
 }
@@ -353,10 +288,10 @@ void five_steps() {
                "   1 formulation     what is random and what is asked: images x and labels y, p(x, y); questions p(y | x) and p(x)\n"
                "                     -> Data, load() in lessons/intro.cpp\n"
                "   2 representation  p(x, y) = p(y) prod-of-Bernoullis mixtures p(x | y): ClassConditionalBernoulli\n"
-               "                     (models/mixtures.h); the discriminative rival represents p(y | x) only: Logistic\n"
+               "                     (models/mixtures.h); the discriminative rival represents p(y | x) only: LogisticRegression\n"
                "   3 objective       maximum likelihood of (x, y) for the generative model; the conditional likelihood\n"
                "                     of y given x (cross-entropy) for the discriminative one\n"
-               "   4 optimisation    EM, closed-form M-steps (fit_class_conditional); Adam through the engine (Logistic::fit)\n"
+               "   4 optimisation    EM, closed-form M-steps (fit_class_conditional); Adam through the engine (LogisticRegression::fit)\n"
                "   5 inference       Bayes' rule p(y | x) (log_posterior), the density p(x) (log_prob: rejecting inputs),\n"
                "                     sampling x ~ p(x | y) (sample)\n";
 }

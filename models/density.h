@@ -45,6 +45,24 @@ class DensityModel {
   virtual double values_per_example(const Tensor& x) const { return static_cast<double>(x.numel() / x.size(0)); }
 };
 
+// A conditional density p_theta(x | y): the same family given a class label y
+// (int64 [N], 0..classes()-1), docs/chapters/conditional.md. A family that can
+// condition (PixelCNN, the VAE, DDPM with classifier-free guidance) takes a
+// "classes" field in its config and implements this beside DensityModel; its
+// log_prob(x) is then the mixture p(x) = sum_y p(x | y) p(y) with the uniform
+// p(y) = 1 / classes (or what the family says in log_prob_kind()).
+class ConditionalDensity {
+ public:
+  virtual ~ConditionalDensity() = default;
+  virtual int64_t classes() const = 0;
+  // log p(x | y) per example, [N], nats.
+  virtual Tensor log_prob_given(const Tensor& x, const Tensor& y) = 0;
+  // One draw x ~ p(x | y_n) per label, no gradient.
+  virtual Tensor sample_given(const Tensor& y, Generator& gen) = 0;
+  // The training objective on a labelled batch: -mean log p(x | y) unless overridden.
+  virtual Tensor loss_given(const Tensor& x, const Tensor& y) { return neg(mean(log_prob_given(x, y))); }
+};
+
 // A density model whose parameters are an nn::Module's (everything trained by
 // gradient descent): what the trainer fits.
 class TrainableDensity : public nn::Module, public DensityModel {

@@ -1,6 +1,8 @@
 // dgm/models/diffusion.cpp
 #include "models/diffusion.h"
 
+#include "models/conditional.h"
+
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -121,12 +123,59 @@ DDPM::DDPM(int64_t dims, const NoiseSchedule& schedule, const std::vector<int64_
     : DDPM(Shape{dims}, schedule, std::make_shared<MLPNoisePredictor>(dims, hidden, gen, embedding), gen, levels) {}
 
 std::string DDPM::config_json() const {
-  return nlohmann::json{{"example_shape", example_shape_.vec()},
-                        {"schedule", nlohmann::json::parse(schedule_.config_json)},
-                        {"levels", levels_},
-                        {"net", nlohmann::json::parse(net_->config_json())},
-                        {"objective", objective == Objective::Simple ? "simple" : "bound"}}
-      .dump();
+  nlohmann::json c{{"example_shape", example_shape_.vec()},
+                   {"schedule", nlohmann::json::parse(schedule_.config_json)},
+                   {"levels", levels_},
+                   {"net", nlohmann::json::parse(net_->config_json())},
+                   {"objective", objective == Objective::Simple ? "simple" : "bound"}};
+  if (classes() > 0) c["p_uncond"] = p_uncond;
+  return c.dump();
+}
+
+// ---------------------------------------------------------------- the class-conditional model
+Tensor DDPM::predict_noise(const Tensor& x_t, const Tensor& t, const Tensor& y) {
+  if (classes() > 0 && !y.defined())  // no labels: the unconditional model ("none" for every example)
+    return net_->predict(x_t, t, Tensor::full({x_t.size(0)}, static_cast<double>(classes()), DType::Int64));
+  return net_->predict(x_t, t, y);
+}
+
+Tensor DDPM::guided_noise(const Tensor& x_t, const Tensor& t, const Tensor& y, double w) {
+  if (classes() == 0) throw Error("ddpm: guidance needs a class-conditional noise predictor (classes 0)");
+  const int64_t n = x_t.size(0);
+  check_labels(y, n, classes(), "ddpm guidance");
+  // both halves in one pass: rows 0..n-1 given y, rows n..2n-1 given none
+  const Tensor none = Tensor::full({n}, static_cast<double>(classes()), DType::Int64);
+  const Tensor e = net_->predict(concat({x_t, x_t}, 0), concat({t, t}, 0), concat({y, none}, 0));
+  return slice(e, 0, 0, n) * (1 + w) - slice(e, 0, n, 2 * n) * w;
+}
+
+Tensor DDPM::loss_given(const Tensor& x, const Tensor& y) {
+  if (classes() == 0) throw Error("ddpm: loss_given needs a class-conditional noise predictor (classes 0)");
+  check_labels(y, x.size(0), classes(), "ddpm loss_given");
+  // each label dropped to "none" with probability p_uncond: the same network learns p(x) too
+  std::vector<int64_t> kept(static_cast<size_t>(y.numel()));
+  for (int64_t i = 0; i < y.numel(); ++i)
+    kept[static_cast<size_t>(i)] = noise_.uniform01() < p_uncond ? classes() : static_cast<int64_t>(y.at(i));
+  return simple_loss(x, Tensor::from_indices(kept, {y.numel()}));
+}
+
+Tensor DDPM::log_prob_given(const Tensor& x, const Tensor& y) {
+  if (classes() == 0) throw Error("ddpm: log_prob_given needs a class-conditional noise predictor (classes 0)");
+  check_labels(y, x.size(0), classes(), "ddpm log_prob_given");
+  return neg(bound_stratified(x, log_prob_strata, noise_, {}, y).total);
+}
+
+Tensor DDPM::sample_given(const Tensor& y, Generator& gen) {
+  if (classes() == 0) throw Error("ddpm: sample_given needs a class-conditional noise predictor (classes 0)");
+  check_labels(y, y.numel(), classes(), "ddpm sample_given");
+  NoGradGuard ng;
+  const DType dt = model_dtype();
+  Tensor x = gen.normal(batch_shape(y.numel()), 0, 1, dt);
+  for (int64_t t = schedule_.steps() - 1; t >= 0; --t) {
+    x = reverse_mean(x, t, y, guidance);
+    if (t > 0) x = x + gen.normal(x.shape(), 0, 1, dt) * std::sqrt(reverse_variance(t));
+  }
+  return to_levels(x);
 }
 
 Tensor DDPM::to_model_space(const Tensor& x) const { return levels_ > 0 ? x * 2.0 - 1.0 : x; }
@@ -148,7 +197,9 @@ Tensor DDPM::per_example(const Tensor& t) const {
   return reshape(t, s);
 }
 
-Tensor DDPM::loss(const Tensor& x) {
+Tensor DDPM::loss(const Tensor& x) { return simple_loss(x, Tensor()); }
+
+Tensor DDPM::simple_loss(const Tensor& x, const Tensor& y) {
   if (x.shape() != batch_shape(x.dim() > 0 ? x.size(0) : 0))
     throw Error("ddpm: expects a batch " + batch_shape(-1).str() + " (N first), got " + x.shape().str());
   const Tensor x0 = to_model_space(x);
@@ -158,14 +209,15 @@ Tensor DDPM::loss(const Tensor& x) {
   // x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
   Tensor xt = per_example(index_select(sqrt_ab_, 0, t)).to(x0.dtype()) * x0 +
               per_example(index_select(sqrt_1mab_, 0, t)).to(x0.dtype()) * eps;
-  Tensor sq = sum(flatten(square(predict_noise(xt, t) - eps), 1), {1});  // ||eps - eps_theta||^2 per example
+  Tensor sq = sum(flatten(square(predict_noise(xt, t, y) - eps), 1), {1});  // ||eps - eps_theta||^2 per example
   if (objective == Objective::Simple) return mean(sq) / static_cast<double>(dims_);
   return mean(index_select(weights_, 0, t).to(x0.dtype()) * sq);  // T E_t[w_t ||.||^2]: the bound up to constants
 }
 
-Tensor DDPM::reverse_mean(const Tensor& x_t, int64_t t) {
+Tensor DDPM::reverse_mean(const Tensor& x_t, int64_t t, const Tensor& y, double w) {
   const auto i = static_cast<size_t>(t);
-  Tensor eps = predict_noise(x_t, Tensor::full({x_t.size(0)}, static_cast<double>(t), DType::Int64));
+  const Tensor tt = Tensor::full({x_t.size(0)}, static_cast<double>(t), DType::Int64);
+  Tensor eps = y.defined() && w != 0 ? guided_noise(x_t, tt, y, w) : predict_noise(x_t, tt, y);
   return (x_t - eps * (schedule_.beta[i] / std::sqrt(1 - schedule_.alpha_bar[i]))) / std::sqrt(schedule_.alpha[i]);
 }
 
@@ -218,7 +270,8 @@ std::vector<int64_t> DDPM::strata_edges(int64_t strata) const {
   return edges;
 }
 
-DDPM::Bound DDPM::bound_stratified(const Tensor& x, int64_t strata, Generator& gen, const std::function<void(int64_t)>& each_range) {
+DDPM::Bound DDPM::bound_stratified(const Tensor& x, int64_t strata, Generator& gen, const std::function<void(int64_t)>& each_range,
+                                   const Tensor& y) {
   NoGradGuard ng;
   const Tensor x0 = to_model_space(x).to(DType::Float64);
   const int64_t n = x0.size(0);
@@ -228,7 +281,7 @@ DDPM::Bound DDPM::bound_stratified(const Tensor& x, int64_t strata, Generator& g
   b.prior = prior_kl(x0);  // L_T
   {  // L_0, as bound() has it
     const Tensor xt = x0 * std::sqrt(schedule_.alpha_bar[0]) + gen.normal(x0.shape(), 0, 1, DType::Float64) * std::sqrt(1 - schedule_.alpha_bar[0]);
-    b.decoder = decoder_nll(x0, reverse_mean(xt.to(dt), 0).to(DType::Float64));
+    b.decoder = decoder_nll(x0, reverse_mean(xt.to(dt), 0, y).to(DType::Float64));
   }
   b.transitions = Tensor::zeros({n}, DType::Float64);
   const std::vector<int64_t> edges = strata_edges(strata);
@@ -247,7 +300,7 @@ DDPM::Bound DDPM::bound_stratified(const Tensor& x, int64_t strata, Generator& g
     auto column = [&](const std::vector<double>& v) { return per_example(Tensor::from_vector(v, {n})); };
     const Tensor eps = gen.normal(x0.shape(), 0, 1, DType::Float64);
     const Tensor xt = x0 * column(keep) + eps * column(noise);
-    const Tensor sq = sum(flatten(square(eps - predict_noise(xt.to(dt), t).to(DType::Float64)), 1), {1});
+    const Tensor sq = sum(flatten(square(eps - predict_noise(xt.to(dt), t, y).to(DType::Float64)), 1), {1});
     b.transitions = b.transitions + (sq * Tensor::from_vector(w, {n}) + Tensor::from_vector(k, {n}) * D) * static_cast<double>(width);
     if (each_range) each_range(static_cast<int64_t>(j));
   }

@@ -63,7 +63,15 @@ Tensor discretized_gaussian_log_prob(const Tensor& x, const Tensor& mean, const 
 // With levels > 0 the data are discrete values k / (levels - 1) in [0, 1],
 // modelled as y = 2 x - 1 in [-1, 1] with the discretized Gaussian decoder
 // for L_0 (discrete probabilities do not change under the relabelling).
-class DDPM : public TrainableDensity {
+//
+// Class-conditional (a noise predictor with classes > 0; docs/chapters/conditional.md): one
+// network eps_theta(x_t, t, y) learns p(x | y) and, with the label dropped (y = classes, "none")
+// with probability p_uncond during training, p(x) as well (Ho & Salimans 2022). Sampling with
+// classifier-free guidance weight w uses
+//   eps~ = (1 + w) eps_theta(x_t, t, y) - w eps_theta(x_t, t, none)
+// (w = 0: the conditional model, w = -1: the unconditional one). Without labels, every method
+// (loss, log_prob, bound, sample, DDIM, fit_variances) is the unconditional model's.
+class DDPM : public TrainableDensity, public ConditionalDensity {
  public:
   enum class Objective {
     Simple,  // L_simple: E_t ||eps - eps_theta||^2 (Ho et al.'s choice: better samples)
@@ -86,7 +94,17 @@ class DDPM : public TrainableDensity {
   }
   // {"example_shape", "schedule": the schedule's config_json, "levels", "net": the predictor's, "objective"}
   std::string config_json() const override;
-  Tensor predict_noise(const Tensor& x_t, const Tensor& t) { return net_->predict(x_t, t); }  // t: int64 [N] (0..T-1)
+  // t: int64 [N] (0..T-1); y: labels (int64 [N], 0..classes; undefined: none) of a conditional model
+  Tensor predict_noise(const Tensor& x_t, const Tensor& t, const Tensor& y = Tensor());
+  // Classifier-free guidance: (1 + w) eps_theta(x_t, t, y) - w eps_theta(x_t, t, none), both halves in one batch.
+  Tensor guided_noise(const Tensor& x_t, const Tensor& t, const Tensor& y, double w);
+  // --- the conditional model (a noise predictor with classes > 0; an unconditional one throws)
+  int64_t classes() const override { return net_->classes(); }
+  double p_uncond = 0.1;  // the share of training labels dropped to "none" (loss_given)
+  double guidance = 0;    // w, what sample_given guides with
+  Tensor loss_given(const Tensor& x, const Tensor& y) override;           // L_simple with labels, p_uncond of them dropped
+  Tensor log_prob_given(const Tensor& x, const Tensor& y) override;       // minus bound_stratified given y (no guidance)
+  Tensor sample_given(const Tensor& y, Generator& gen) override;          // ancestral sampling, guided with `guidance`
   const NoisePredictor& noise_predictor() const { return *net_; }
   Tensor loss(const Tensor& x) override;  // the chosen objective on a batch, noise from noise()
   // The terms of the negative ELBO per example, nats, float64 [N]: L_T, the sum
@@ -106,7 +124,9 @@ class DDPM : public TrainableDensity {
   // is an unbiased estimate of its range's sum, so the total is one of bound's; its spread over
   // the examples holds the draws' noise as well as the examples'. strata >= T - 1: every step once.
   // `each_range(j)` (if given) is called after range j.
-  Bound bound_stratified(const Tensor& x, int64_t strata, Generator& gen, const std::function<void(int64_t)>& each_range = {});
+  // y: the labels of a conditional model's p(x | y) (undefined: the unconditional model)
+  Bound bound_stratified(const Tensor& x, int64_t strata, Generator& gen, const std::function<void(int64_t)>& each_range = {},
+                         const Tensor& y = Tensor());
   // The ranges bound_stratified uses: their first steps (indices 1..T-1, ascending), then T.
   std::vector<int64_t> strata_edges(int64_t strata) const;
   Tensor log_prob(const Tensor& x) override { return neg(bound_stratified(x, log_prob_strata, noise_).total); }
@@ -119,8 +139,8 @@ class DDPM : public TrainableDensity {
   //   x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s) eps          (s: the previous step kept).
   Tensor sample_ddim(int64_t n, int64_t steps, Generator& gen,
                      const std::function<void(int64_t, const Tensor&)>& each_step = {});
-  // The reverse chain's mean mu_theta(x_t, t) (in model space).
-  Tensor reverse_mean(const Tensor& x_t, int64_t t);
+  // The reverse chain's mean mu_theta(x_t, t) (in model space); given labels y, from the guided noise at weight w.
+  Tensor reverse_mean(const Tensor& x_t, int64_t t, const Tensor& y = Tensor(), double w = 0);
   // sigma_t^2, the variance of the reverse step p(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I) at
   // index t (index 0: the decoder's Gaussian): beta_t as built, until fit_variances. Every
   // sigma_t^2 gives a valid bound and the network is trained without them (L_simple does not see
@@ -151,6 +171,7 @@ class DDPM : public TrainableDensity {
   Objective objective = Objective::Simple;
 
  private:
+  Tensor simple_loss(const Tensor& x, const Tensor& y);  // the chosen objective given labels y (undefined: none)
   Shape batch_shape(int64_t n) const;  // [n, example shape...]
   DType model_dtype() const;          // the network's (float32 unless converted; float32 without parameters)
   Tensor per_example(const Tensor& t) const;  // [N] -> [N, 1, ...] to broadcast over an example

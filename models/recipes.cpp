@@ -144,6 +144,36 @@ std::vector<Recipe> make_table() {
                  "gan", false, full, quick, 0, "", false});
   }
 
+  // ---------------------------------------------------------------- class-conditional models (lesson_conditional)
+  // Fashion-MNIST and the digits binarized once (pixel > 0.5), as the intro's classifiers see them;
+  // --quick trains the digits' versions. Each model's log_prob is the mixture p(x) = (1/K) sum_y p(x | y).
+  {
+    Training full = budget(5, 64), quick = epochs(8, 50);
+    full.validate_every_steps = 300;
+    t.push_back({"fashion_cpixelcnn", "pixelcnn",
+                 R"({"levels": 2, "channels": 32, "blocks": 5, "height": 28, "width": 28, "gated": false, "classes": 10, "class_maps": 8})", "",
+                 "fashion_thresholded", "conditional", false, full, full, 0, "none for Fashion-MNIST binarized at 0.5"});
+    t.push_back({"digits_cpixelcnn", "pixelcnn",
+                 R"({"levels": 2, "channels": 32, "blocks": 3, "height": 8, "width": 8, "gated": false, "classes": 10, "class_maps": 4})", "",
+                 "digits_thresholded", "conditional", false, quick, quick, 0, ""});
+    t.back().leaderboard = false;  // --quick's stand-in
+    Training cvae = epochs(20, 128), cvae_quick = epochs(60, 50);
+    cvae.lr_schedule = cvae_quick.lr_schedule = "cosine";
+    t.push_back({"fashion_cvae", "vae", R"({"data_dim": 784, "hidden": [512, 256], "latent_dim": 16, "decoder": "bernoulli", "classes": 10})", "",
+                 "fashion_thresholded", "conditional", true, cvae, cvae, 1000, "none for Fashion-MNIST binarized at 0.5"});
+    t.push_back({"digits_cvae", "vae", R"({"data_dim": 64, "hidden": [128], "latent_dim": 8, "decoder": "bernoulli", "classes": 10})", "",
+                 "digits_thresholded", "conditional", true, cvae_quick, cvae_quick, 0, ""});
+    t.back().leaderboard = false;
+    // classifier-free guidance on the digits (17 levels): the digits_ddpm eps-MLP with a class vector per label and one for none
+    t.push_back({"digits_cddpm", "ddpm",
+                 R"({"example_shape": [64], "schedule": {"kind": "linear", "T": 50, "beta_1": 0.02, "beta_T": 0.3}, "levels": 17,
+                     "net": {"kind": "mlp", "dims": 64, "hidden": [512, 512, 512], "embedding": 64, "classes": 10}, "objective": "simple",
+                     "p_uncond": 0.1})",
+                 R"({"net": {"hidden": [256, 256, 256]}})", "digits17", "conditional", true, without_validation(epochs(300, 64), 0.999),
+                 without_validation(epochs(40, 64), 0.999), 0, ""});
+    t.back().leaderboard = false;  // its p(x) is the none-label model's bound: digits_ddpm's row is the family's
+  }
+
   // ---------------------------------------------------------------- bench_train's twins of ../shared/bench/torch_ref.cpp
   // (random inputs of the reference's shapes; no lesson trains them)
   t.push_back({"bench_vae", "vae", R"({"data_dim": 784, "hidden": [400], "latent_dim": 20, "decoder": "bernoulli"})", "", "none", "", true,
@@ -275,16 +305,17 @@ std::string describe(const std::string& model, const std::string& config_json) {
   if (model == "made") {
     os << "MADE " << join(c.at("hidden"), "-");
   } else if (model == "pixelcnn") {
-    os << (c.value("gated", false) ? "gated PixelCNN " : "PixelCNN ") << c.at("channels").get<int64_t>() << " ch x "
-       << c.at("blocks").get<int64_t>();
+    os << (c.value("classes", 0) > 0 ? "class-conditional " : "") << (c.value("gated", false) ? "gated PixelCNN " : "PixelCNN ")
+       << c.at("channels").get<int64_t>() << " ch x " << c.at("blocks").get<int64_t>();
   } else if (model == "vae") {
-    os << "VAE " << join(c.at("hidden"), "-") << ", latent " << c.at("latent_dim").get<int64_t>();
+    os << (c.value("classes", 0) > 0 ? "conditional VAE " : "VAE ") << join(c.at("hidden"), "-") << ", latent "
+       << c.at("latent_dim").get<int64_t>();
   } else if (model == "realnvp2d") {
     os << "RealNVP 2-D, " << c.at("layers").get<int64_t>() << " couplings, MLP " << c.at("hidden").get<int64_t>() << "-"
        << c.at("hidden").get<int64_t>();
   } else if (model == "ddpm") {
     const json& n = c.at("net");
-    os << "DDPM, T = " << c.at("schedule").at("T").get<int64_t>() << ", ";
+    os << (n.value("classes", 0) > 0 ? "class-conditional DDPM, T = " : "DDPM, T = ") << c.at("schedule").at("T").get<int64_t>() << ", ";
     if (n.at("kind") == "mlp") {
       os << "eps-MLP " << n.at("hidden")[0].get<int64_t>() << " x " << n.at("hidden").size();
     } else {

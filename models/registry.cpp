@@ -32,12 +32,14 @@ NoiseSchedule schedule_from(const json& s) {
 std::shared_ptr<NoisePredictor> predictor_from(const json& n, Generator& gen) {
   const std::string kind = n.at("kind");
   if (kind == "mlp")
-    return std::make_shared<MLPNoisePredictor>(n.at("dims"), n.at("hidden").get<std::vector<int64_t>>(), gen, n.at("embedding"));
+    return std::make_shared<MLPNoisePredictor>(n.at("dims"), n.at("hidden").get<std::vector<int64_t>>(), gen, n.at("embedding"),
+                                               n.value("classes", int64_t{0}));
   if (kind == "unet") {
     UNetOptions o;
     o.channels = n.at("channels"), o.base = n.at("base"), o.blocks = n.at("blocks"), o.groups = n.at("groups");
     o.multipliers = n.at("multipliers").get<std::vector<int64_t>>();
     o.attention = n.at("attention");
+    o.classes = n.value("classes", int64_t{0});
     return std::make_shared<UNet>(o, gen);
   }
   throw Error("make_model: unknown noise predictor kind '" + kind + "'");
@@ -51,11 +53,12 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
   }
   if (model == "pixelcnn")
     return std::make_shared<PixelCNN>(c.at("levels"), c.at("channels"), c.at("blocks"), c.at("height"), c.at("width"), gen,
-                                      c.at("gated"));
+                                      c.at("gated"), c.value("classes", int64_t{0}),  // "classes": class-conditional
+                                      c.value("class_maps", int64_t{0}));
   if (model == "vae") {
     const std::string dec = c.at("decoder");
     return std::make_shared<VAE>(c.at("data_dim"), c.at("hidden").get<std::vector<int64_t>>(), c.at("latent_dim"),
-                                 dec == "gaussian" ? Decoder::Gaussian : Decoder::Bernoulli, gen);
+                                 dec == "gaussian" ? Decoder::Gaussian : Decoder::Bernoulli, gen, c.value("classes", int64_t{0}));
   }
   if (model == "realnvp2d") return std::make_shared<RealNVP2D>(c.at("layers"), c.at("hidden"), gen);
   if (model == "gmm_gradient") {
@@ -72,6 +75,7 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
     auto m = std::make_shared<DDPM>(Shape(c.at("example_shape").get<std::vector<int64_t>>()), schedule_from(c.at("schedule")),
                                     predictor_from(c.at("net"), gen), gen, c.at("levels"));
     m->objective = c.at("objective") == "bound" ? DDPM::Objective::Bound : DDPM::Objective::Simple;
+    if (c.contains("p_uncond")) m->p_uncond = c.at("p_uncond");
     return m;
   }
   if (model == "rnn") {

@@ -1,6 +1,8 @@
 // dgm/models/unet.cpp
 #include "models/unet.h"
 
+#include "models/conditional.h"
+
 #include <cmath>
 #include <string>
 #include <nlohmann/json.hpp>
@@ -24,18 +26,35 @@ Tensor timestep_embedding(const Tensor& t, int64_t dim, DType dtype) {
 }
 
 
-MLPNoisePredictor::MLPNoisePredictor(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen, int64_t embedding)
+void NoisePredictor::add_class_vectors(int64_t classes, int64_t width) {
+  if (classes < 0) throw Error("noise predictor: classes must be >= 0 (0: unconditional), got " + std::to_string(classes));
+  classes_ = classes;
+  if (classes > 0) class_vectors_ = register_parameter("class_vectors", Tensor::zeros({classes + 1, width}));
+}
+
+Tensor NoisePredictor::with_class(const Tensor& emb, const Tensor& y, const std::string& who) const {
+  if (classes_ == 0) {
+    if (y.defined()) throw Error(who + ": labels given to an unconditional noise predictor (classes 0)");
+    return emb;
+  }
+  if (!y.defined()) throw Error(who + ": a class-conditional noise predictor (" + std::to_string(classes_) + " classes) needs labels");
+  check_labels(y, emb.size(0), classes_ + 1, who + " (label " + std::to_string(classes_) + ": none)");
+  return emb + index_select(class_vectors_, 0, y).to(emb.dtype());
+}
+
+MLPNoisePredictor::MLPNoisePredictor(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen, int64_t embedding, int64_t classes)
     : dims_(dims), embedding_(embedding), hidden_(hidden) {
+  add_class_vectors(classes, embedding);
   std::vector<int64_t> sizes = {dims + embedding};
   sizes.insert(sizes.end(), hidden.begin(), hidden.end());
   sizes.push_back(dims);
   net_ = register_module("net", nn::mlp<nn::SiLU>(sizes, gen));
 }
 
-Tensor MLPNoisePredictor::predict(const Tensor& x_t, const Tensor& t) {
+Tensor MLPNoisePredictor::predict(const Tensor& x_t, const Tensor& t, const Tensor& y) {
   if (x_t.dim() != 2 || x_t.size(1) != dims_)
     throw Error("MLPNoisePredictor: expects x_t [N, " + std::to_string(dims_) + "], got " + x_t.shape().str());
-  return net_->forward(concat({x_t, timestep_embedding(t, embedding_, x_t.dtype())}, 1));
+  return net_->forward(concat({x_t, with_class(timestep_embedding(t, embedding_, x_t.dtype()), y, "MLPNoisePredictor")}, 1));
 }
 
 // ---------------------------------------------------------------- U-Net pieces
@@ -90,6 +109,7 @@ UNet::UNet(const UNetOptions& o, Generator& gen) : options_(o) {
                   " is " + std::to_string(width(l)) + " wide)");
   emb1_ = register_module("emb1", std::make_shared<nn::Linear>(o.base, emb_dim, gen));
   emb2_ = register_module("emb2", std::make_shared<nn::Linear>(emb_dim, emb_dim, gen));
+  add_class_vectors(o.classes, emb_dim);
   conv_in_ = register_module("conv_in", std::make_shared<nn::Conv2d>(o.channels, o.base, 3, gen, 1, 1));
   const size_t levels = o.multipliers.size();
   int64_t ch = o.base;
@@ -123,7 +143,7 @@ UNet::UNet(const UNetOptions& o, Generator& gen) : options_(o) {
   nn::init::zeros_(conv_out_->bias);
 }
 
-Tensor UNet::predict(const Tensor& x_t, const Tensor& t) {
+Tensor UNet::predict(const Tensor& x_t, const Tensor& t, const Tensor& y) {
   const UNetOptions& o = options_;
   if (x_t.dim() != 4 || x_t.size(1) != o.channels)
     throw Error("UNet: expects x_t [N, " + std::to_string(o.channels) + ", H, W], got " + x_t.shape().str());
@@ -133,7 +153,7 @@ Tensor UNet::predict(const Tensor& x_t, const Tensor& t) {
                 std::to_string(int64_t{1} << halvings) + ", got " + x_t.shape().str());
   if (t.numel() != x_t.size(0))
     throw Error("UNet: one step per image: t " + t.shape().str() + " for x_t " + x_t.shape().str());
-  const Tensor emb = emb2_->forward(silu(emb1_->forward(timestep_embedding(t, o.base, x_t.dtype()))));
+  const Tensor emb = with_class(emb2_->forward(silu(emb1_->forward(timestep_embedding(t, o.base, x_t.dtype())))), y, "UNet");
   Tensor h = conv_in_->forward(x_t);
   std::vector<Tensor> skips;
   for (size_t l = 0; l < down_.size(); ++l) {
@@ -154,13 +174,13 @@ Tensor UNet::predict(const Tensor& x_t, const Tensor& t) {
 }
 
 std::string MLPNoisePredictor::config_json() const {
-  return nlohmann::json{{"kind", "mlp"}, {"dims", dims_}, {"hidden", hidden_}, {"embedding", embedding_}}.dump();
+  return nlohmann::json{{"kind", "mlp"}, {"dims", dims_}, {"hidden", hidden_}, {"embedding", embedding_}, {"classes", classes_}}.dump();
 }
 
 std::string UNet::config_json() const {
   const UNetOptions& o = options_;
   return nlohmann::json{{"kind", "unet"},       {"channels", o.channels}, {"base", o.base},          {"multipliers", o.multipliers},
-                        {"blocks", o.blocks},   {"groups", o.groups},     {"attention", o.attention}}
+                        {"blocks", o.blocks},   {"groups", o.groups},     {"attention", o.attention}, {"classes", o.classes}}
       .dump();
 }
 

@@ -37,19 +37,33 @@ namespace dgm::models {
 Tensor timestep_embedding(const Tensor& t, int64_t dim, DType dtype = DType::Float32);
 
 
-// eps_theta(x_t, t): what a DDPM trains. Output: x_t's shape.
+// eps_theta(x_t, t), or eps_theta(x_t, t, y) given class labels: what a DDPM trains. Output: x_t's shape.
+//
+// Class-conditional (classes > 0, docs/chapters/conditional.md): a learned vector per class, and
+// one more for "no label" (y = classes, what classifier-free guidance's unconditional half sees),
+// added to the step's embedding. The vectors start at 0: every label starts as the same network.
 class NoisePredictor : public nn::Module {
  public:
-  virtual Tensor predict(const Tensor& x_t, const Tensor& t) = 0;  // t: int64 [N], 0..T-1
-  virtual std::string config_json() const = 0;  // its constructor's arguments, with "kind"
+  // t: int64 [N], 0..T-1; y: int64 [N], 0..classes (classes: no label), only for a conditional predictor
+  virtual Tensor predict(const Tensor& x_t, const Tensor& t, const Tensor& y = Tensor()) = 0;
+  virtual std::string config_json() const = 0;  // its constructor's arguments, with "kind" (and "classes")
+  int64_t classes() const { return classes_; }
+
+ protected:
+  // Registers the table [classes + 1, width] (classes > 0).
+  void add_class_vectors(int64_t classes, int64_t width);
+  // emb [N, width] + the table's rows y (a conditional predictor needs y; an unconditional one refuses it).
+  Tensor with_class(const Tensor& emb, const Tensor& y, const std::string& who) const;
+  int64_t classes_ = 0;
+  Tensor class_vectors_;
 };
 
 // An MLP with SiLU on [x_t, timestep_embedding(t, embedding)], x_t: [N, dims].
 class MLPNoisePredictor : public NoisePredictor {
  public:
-  MLPNoisePredictor(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen, int64_t embedding = 32);
-  Tensor predict(const Tensor& x_t, const Tensor& t) override;
-  std::string config_json() const override;  // {"kind": "mlp", "dims", "hidden", "embedding"}
+  MLPNoisePredictor(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen, int64_t embedding = 32, int64_t classes = 0);
+  Tensor predict(const Tensor& x_t, const Tensor& t, const Tensor& y = Tensor()) override;
+  std::string config_json() const override;  // {"kind": "mlp", "dims", "hidden", "embedding", "classes"}
 
  private:
   int64_t dims_, embedding_;
@@ -64,6 +78,7 @@ struct UNetOptions {
   int64_t blocks = 1;                       // residual blocks per level (down and up)
   int64_t groups = 8;                       // GroupNorm groups (must divide every width)
   bool attention = true;                    // self-attention in the middle (lowest resolution)
+  int64_t classes = 0;                      // > 0: class-conditional (a class vector added to the step's embedding)
 };
 
 // One residual block with the time embedding added between its two convolutions.
@@ -93,7 +108,7 @@ class SelfAttention2d : public nn::Module {
 class UNet : public NoisePredictor {
  public:
   UNet(const UNetOptions& options, Generator& gen);
-  Tensor predict(const Tensor& x_t, const Tensor& t) override;
+  Tensor predict(const Tensor& x_t, const Tensor& t, const Tensor& y = Tensor()) override;
   std::string config_json() const override;  // {"kind": "unet", and UNetOptions' fields}
   const UNetOptions& options() const { return options_; }
 

@@ -6,15 +6,17 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/graph.h"
+#include "models/conditional.h"
 #include "models/toolkit/distributions.h"
 
 namespace dgm::models {
 
-VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen)
-    : data_(data_dim), latent_(latent_dim), hidden_(hidden), decoder_(decoder), noise_(gen.seed() + 0x5eed) {
+VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen, int64_t classes)
+    : data_(data_dim), latent_(latent_dim), classes_(classes), hidden_(hidden), decoder_(decoder), noise_(gen.seed() + 0x5eed) {
   if (hidden.empty()) throw Error("VAE: needs at least one hidden layer");
+  if (classes < 0) throw Error("VAE: classes must be >= 0 (0: unconditional), got " + std::to_string(classes));
   encoder_ = std::make_shared<nn::Sequential>();
-  int64_t prev = data_dim;
+  int64_t prev = data_dim + classes;  // [x, onehot(y)]
   for (int64_t h : hidden) {
     encoder_->add(std::make_shared<nn::Linear>(prev, h, gen)).add(std::make_shared<nn::ReLU>());
     prev = h;
@@ -23,7 +25,7 @@ VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_di
   mu_head_ = register_module("mu", std::make_shared<nn::Linear>(prev, latent_dim, gen));
   logvar_head_ = register_module("logvar", std::make_shared<nn::Linear>(prev, latent_dim, gen));
   decoder_net_ = std::make_shared<nn::Sequential>();
-  prev = latent_dim;
+  prev = latent_dim + classes;  // [z, onehot(y)]
   for (auto it = hidden.rbegin(); it != hidden.rend(); ++it) {
     decoder_net_->add(std::make_shared<nn::Linear>(prev, *it, gen)).add(std::make_shared<nn::ReLU>());
     prev = *it;
@@ -34,38 +36,54 @@ VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_di
 }
 
 std::string VAE::config_json() const {
-  return nlohmann::json{{"data_dim", data_},
-                        {"hidden", hidden_},
-                        {"latent_dim", latent_},
-                        {"decoder", decoder_ == Decoder::Bernoulli ? "bernoulli" : "gaussian"}}
-      .dump();
+  nlohmann::json c{{"data_dim", data_},
+                   {"hidden", hidden_},
+                   {"latent_dim", latent_},
+                   {"decoder", decoder_ == Decoder::Bernoulli ? "bernoulli" : "gaussian"}};
+  if (classes_ > 0) c["classes"] = classes_;
+  return c.dump();
 }
 
-VAE::Posterior VAE::encode(const Tensor& x) {
-  Tensor h = encoder_->forward(x);
+Tensor VAE::with_label(const Tensor& input, const Tensor& y) const {
+  if (classes_ == 0) {
+    if (y.defined()) throw Error("VAE: labels given to an unconditional model (classes 0)");
+    return input;
+  }
+  if (!y.defined()) throw Error("VAE: a conditional model (" + std::to_string(classes_) + " classes) needs labels");
+  check_labels(y, input.size(0), classes_, "VAE");
+  return concat({input, one_hot(y, classes_, input.dtype())}, 1);
+}
+
+VAE::Posterior VAE::encode(const Tensor& x, const Tensor& y) {
+  Tensor h = encoder_->forward(with_label(x, y));
   return {mu_head_->forward(h), logvar_head_->forward(h)};
 }
 
-Tensor VAE::decode(const Tensor& z) { return decoder_net_->forward(z); }
+Tensor VAE::decode(const Tensor& z, const Tensor& y) { return decoder_net_->forward(with_label(z, y)); }
 
-Tensor VAE::log_likelihood(const Tensor& x, const Tensor& z) {
-  Tensor out = decode(z);
+Tensor VAE::log_likelihood(const Tensor& x, const Tensor& z, const Tensor& y) {
+  Tensor out = decode(z, y);
   if (decoder_ == Decoder::Bernoulli) return dist::sum_per_example(dist::Bernoulli{out}.log_prob(x));
   return dist::sum_per_example(dist::Normal{out, dec_logvar_}.log_prob(x));
 }
 
-VAE::Terms VAE::elbo_terms(const Tensor& x, Generator& gen) {
-  Posterior q = encode(x);
+VAE::Terms VAE::elbo_terms(const Tensor& x, Generator& gen, const Tensor& y) {
+  Posterior q = encode(x, y);
   const dist::Normal posterior{q.mu, q.logvar};
   Tensor z = posterior.rsample(gen);                                  // z = mu + sigma * eps   (eq. 5)
-  Tensor rec = log_likelihood(x, z);                                  // log p(x | z)
+  Tensor rec = log_likelihood(x, z, y);                               // log p(x | z) (given y)
   Tensor kl = dist::sum_per_example(posterior.kl_to_standard());      // closed form (eq. 4)
   return {rec, kl, rec - kl};
 }
 
-Tensor VAE::loss(const Tensor& x, Generator& gen) { return neg(mean(elbo_terms(x, gen).elbo)); }
+Tensor VAE::loss(const Tensor& x, Generator& gen, const Tensor& y) { return neg(mean(elbo_terms(x, gen, y).elbo)); }
 
-Tensor VAE::iwae(const Tensor& x, int64_t k, Generator& gen) {
+Tensor VAE::log_prob(const Tensor& x) {
+  if (classes_ > 0) return uniform_mixture_log_prob(*this, x);
+  return iwae(x, iwae_k, noise_);
+}
+
+Tensor VAE::iwae(const Tensor& x, int64_t k, Generator& gen, const Tensor& y) {
   NoGradGuard ng;
   if (k < 1) throw Error("VAE::iwae: k must be at least 1");
   const int64_t n = x.size(0);
@@ -73,8 +91,10 @@ Tensor VAE::iwae(const Tensor& x, int64_t k, Generator& gen) {
   std::vector<Tensor> parts;
   for (int64_t s = 0; s < n; s += group) {
     Tensor xb = slice(x, 0, s, std::min(n, s + group));
+    const Tensor yb = y.defined() ? slice(y, 0, s, std::min(n, s + group)) : Tensor();
     const int64_t m = xb.size(0);
-    Posterior q = encode(xb);
+    Posterior q = encode(xb, yb);
+    const Tensor ys = yb.defined() ? concat(std::vector<Tensor>(static_cast<size_t>(k), yb), 0) : Tensor();
     // k copies of the batch, stacked: row i * m + j is sample i of example j
     Tensor xs = concat(std::vector<Tensor>(static_cast<size_t>(k), xb), 0);
     Tensor mu = concat(std::vector<Tensor>(static_cast<size_t>(k), q.mu), 0);
@@ -82,24 +102,33 @@ Tensor VAE::iwae(const Tensor& x, int64_t k, Generator& gen) {
     const dist::Normal posterior{mu, lv}, prior = dist::Normal::standard(mu.shape(), mu.dtype());
     Tensor z = posterior.rsample(gen);
     // log w = log p(x | z) + log p(z) - log q(z | x)
-    Tensor log_w = log_likelihood(xs, z) + dist::sum_per_example(prior.log_prob(z)) -
+    Tensor log_w = log_likelihood(xs, z, ys) + dist::sum_per_example(prior.log_prob(z)) -
                    dist::sum_per_example(posterior.log_prob(z));
     parts.push_back(logsumexp(reshape(log_w, {k, m}), {0}) - std::log(static_cast<double>(k)));  // log mean_i w_i
   }
   return concat(parts, 0);
 }
 
-Tensor VAE::decode_means(const Tensor& z) {
+Tensor VAE::decode_means(const Tensor& z, const Tensor& y) {
   NoGradGuard ng;
-  Tensor out = decode(z);
+  Tensor out = decode(z, y);
   return decoder_ == Decoder::Bernoulli ? sigmoid(out) : out;
 }
 
 std::string VAE::log_prob_kind() const {
-  return "IWAE lower bound, k = " + std::to_string(iwae_k);
+  return classes_ > 0 ? "log (1/K) sum_y IWAE_k(x | y), a lower bound, k = " + std::to_string(iwae_k)
+                      : "IWAE lower bound, k = " + std::to_string(iwae_k);
+}
+
+Tensor VAE::sample_given(const Tensor& y, Generator& gen) {
+  NoGradGuard ng;
+  Tensor out = decode(gen.normal({y.numel(), latent_}, 0, 1, mu_head_->weight.dtype()), y);
+  if (decoder_ == Decoder::Bernoulli) return dist::Bernoulli{out}.sample(gen);
+  return dist::Normal{out, dec_logvar_}.sample(gen);
 }
 
 Tensor VAE::sample(int64_t n, Generator& gen) {
+  if (classes_ > 0) return sample_given(gen.randint(Shape{n}, 0, classes_), gen);  // y ~ p(y), x ~ p(x | y)
   NoGradGuard ng;
   Tensor out = decode(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype()));
   if (decoder_ == Decoder::Bernoulli) return dist::Bernoulli{out}.sample(gen);

@@ -9,6 +9,11 @@
 //   ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z))             (eq. 3)
 //           ~ log p(x | mu + sigma * eps) - KL,  eps ~ N(0, I)       (reparameterisation, eq. 5)
 //   IWAE_k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i | x)],  z_i ~ q  (eq. 8)
+//
+// Conditional (classes > 0; docs/chapters/conditional.md): the encoder reads [x, onehot(y)] and
+// the decoder [z, onehot(y)], so q(z | x, y), p(x | z, y), and p(z) stays N(0, I): the
+// conditional ELBO bounds log p(x | y). Every method below takes the labels y as its last
+// argument (a conditional model needs them; an unconditional one refuses them).
 #pragma once
 
 #include "models/density.h"
@@ -17,46 +22,53 @@ namespace dgm::models {
 
 enum class Decoder { Bernoulli, Gaussian };
 
-class VAE : public TrainableDensity {
+class VAE : public TrainableDensity, public ConditionalDensity {
  public:
   // data_dim -> hidden ... -> (mu, logvar) in latent_dim, and back.
-  VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen);
+  VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen,
+      int64_t classes = 0);
 
   struct Posterior {
     Tensor mu, logvar;  // [N, latent]
   };
-  Posterior encode(const Tensor& x);
-  Tensor decode(const Tensor& z);  // Bernoulli: logits; Gaussian: means. [N, data_dim]
+  Posterior encode(const Tensor& x, const Tensor& y = Tensor());
+  Tensor decode(const Tensor& z, const Tensor& y = Tensor());  // Bernoulli: logits; Gaussian: means. [N, data_dim]
   // log p(x | z) per example [N]
-  Tensor log_likelihood(const Tensor& x, const Tensor& z);
+  Tensor log_likelihood(const Tensor& x, const Tensor& z, const Tensor& y = Tensor());
 
   struct Terms {
     Tensor rec;   // E_q log p(x|z) by one reparameterised sample, [N]
     Tensor kl;    // KL(q(z|x) || p(z)) in closed form, [N]
     Tensor elbo;  // rec - kl, [N]
   };
-  Terms elbo_terms(const Tensor& x, Generator& gen);
+  Terms elbo_terms(const Tensor& x, Generator& gen, const Tensor& y = Tensor());
   // The training loss: negative ELBO summed over dimensions, averaged over the batch.
-  Tensor loss(const Tensor& x, Generator& gen);
+  Tensor loss(const Tensor& x, Generator& gen, const Tensor& y = Tensor());
   // log p(x) >= IWAE_k(x): a stable log-mean-exp over k samples per example, [N].
-  Tensor iwae(const Tensor& x, int64_t k, Generator& gen);
+  Tensor iwae(const Tensor& x, int64_t k, Generator& gen, const Tensor& y = Tensor());
   // n samples: z ~ p(z), then the decoder's mean (Bernoulli: probabilities).
   Tensor sample_means(int64_t n, Generator& gen);
-  Tensor decode_means(const Tensor& z);
+  Tensor decode_means(const Tensor& z, const Tensor& y = Tensor());
 
   // ---- as a DensityModel. Its randomness (the reparameterised noise of loss()
   // and log_prob()) comes from its own generator, seeded from `gen`'s seed.
   std::string name() const override { return "vae"; }
-  // {"data_dim", "hidden", "latent_dim", "decoder": "bernoulli" | "gaussian"}
+  // {"data_dim", "hidden", "latent_dim", "decoder": "bernoulli" | "gaussian", "classes"}
   std::string config_json() const override;
-  // The IWAE_k lower bound on log p(x), k = iwae_k (1: a one-sample ELBO estimate).
-  Tensor log_prob(const Tensor& x) override { return iwae(x, iwae_k, noise_); }
+  // The IWAE_k lower bound on log p(x), k = iwae_k (1: a one-sample ELBO estimate); a conditional
+  // model: log (1/K) sum_y IWAE_k(x | y), a lower bound on log p(x) under the uniform p(y).
+  Tensor log_prob(const Tensor& x) override;
   std::string log_prob_kind() const override;
   // The negative ELBO (analytic KL, one reparameterised sample), averaged over the batch.
   Tensor loss(const Tensor& x) override { return loss(x, noise_); }
   // x ~ p(x | z), z ~ p(z): Bernoulli draws, or the Gaussian decoder's draws.
   Tensor sample(int64_t n, Generator& gen) override;
   int64_t iwae_k = 1000;
+  // ---- as a ConditionalDensity (classes > 0)
+  int64_t classes() const override { return classes_; }
+  Tensor log_prob_given(const Tensor& x, const Tensor& y) override { return iwae(x, iwae_k, noise_, y); }  // IWAE_k(x | y)
+  Tensor loss_given(const Tensor& x, const Tensor& y) override { return loss(x, noise_, y); }
+  Tensor sample_given(const Tensor& y, Generator& gen) override;  // z ~ p(z), x ~ p(x | z, y)
   Generator& noise() { return noise_; }
   Generator* noise_generator() override { return &noise_; }
 
@@ -64,7 +76,8 @@ class VAE : public TrainableDensity {
   int64_t data_dim() const { return data_; }
 
  private:
-  int64_t data_, latent_;
+  Tensor with_label(const Tensor& input, const Tensor& y) const;  // [input, onehot(y)] (classes > 0)
+  int64_t data_, latent_, classes_;
   std::vector<int64_t> hidden_;
   Decoder decoder_;
   std::shared_ptr<nn::Sequential> encoder_, decoder_net_;

@@ -256,7 +256,7 @@ class GaussianDataEps : public NoisePredictor {
  public:
   GaussianDataEps(const NoiseSchedule& s, double sd) : s_(s), var_(sd * sd) {}
   std::string config_json() const override { return "{\"kind\": \"exact for Gaussian data\"}"; }
-  Tensor predict(const Tensor& x_t, const Tensor& t) override {
+  Tensor predict(const Tensor& x_t, const Tensor& t, const Tensor& = Tensor()) override {
     std::vector<double> k;
     for (double ti : t.to_vector()) {
       const double ab = s_.alpha_bar[static_cast<size_t>(ti)];

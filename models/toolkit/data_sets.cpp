@@ -8,11 +8,25 @@ namespace dgm::data {
 DataSet load_data_set(const std::string& name, const std::string& dir) {
   DataSet d;
   d.name = name;
+  if (name == "digits_thresholded" || name == "fashion_thresholded") {  // one fixed binarization: pixel > 0.5
+    const bool digits = name == "digits_thresholded";
+    DataSet g = load_data_set(digits ? "digits17" : "fashion_dequantized", dir);
+    g.name = name;
+    for (Tensor* t : {&g.train, &g.validation, &g.test}) *t = binarize_threshold(*t, 0.5);
+    g.train_eval = g.train;
+    g.levels = 2;
+    g.description = (digits ? (g.synthetic ? std::string("synthetic 8x8 glyphs") : std::string("8x8 digits")) + ", grey level > 8"
+                            : std::string("Fashion-MNIST 28x28, pixel > 0.5")) +
+                    " (one fixed binarization, as the intro's classifiers see them); train " + std::to_string(g.train.size(0)) +
+                    " / validation " + std::to_string(g.validation.size(0)) + " / test " + std::to_string(g.test.size(0));
+    return g;
+  }
   if (name == "digits17" || name == "digits_binarized") {
     bool synthetic = false;
     const ImageSet tr = digits_or_synthetic(Split::Train, dir, &synthetic), va = digits_or_synthetic(Split::Validation, dir, &synthetic),
                    te = digits_or_synthetic(Split::Test, dir, &synthetic);
     d.synthetic = synthetic, d.levels = 17;
+    d.train_labels = tr.labels, d.validation_labels = va.labels, d.test_labels = te.labels;
     const std::string what = synthetic ? "synthetic 8x8 glyphs (the digits are not installed)" : "8x8 digits";
     if (name == "digits17") {
       d.description = what + ", 17 grey levels; train 1,000 / validation 350 / test 447";
@@ -27,6 +41,7 @@ DataSet load_data_set(const std::string& name, const std::string& dir) {
   }
   if (name == "fashion_binarized" || name == "fashion_dequantized") {
     const ImageSet tr = fashion_mnist(Split::Train, dir), va = fashion_mnist(Split::Validation, dir), te = fashion_mnist(Split::Test, dir);
+    d.train_labels = tr.labels, d.validation_labels = va.labels, d.test_labels = te.labels;
     if (name == "fashion_binarized") {
       d.description = "Fashion-MNIST 28x28, binarized: afresh every batch for training, once for validation and test; "
                       "train 59,000 / validation 1,000 / test 10,000";
@@ -49,7 +64,7 @@ DataSet load_data_set(const std::string& name, const std::string& dir) {
     d.levels = 27;
     return d;
   }
-  throw Error("load_data_set: no data set '" + name + "' (known: digits17, digits_binarized, fashion_binarized, fashion_dequantized, words)");
+  throw Error("load_data_set: no data set '" + name + "' (known: digits17, digits_binarized, digits_thresholded, fashion_binarized, fashion_dequantized, fashion_thresholded, words)");
 }
 
 }  // namespace dgm::data

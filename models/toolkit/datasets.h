@@ -107,6 +107,7 @@ struct DataSet {
   std::string name;         // "digits17", "digits_binarized", "fashion_binarized", "fashion_dequantized"
   std::string description;  // one line: the transform and the split sizes
   Tensor train, validation, test;
+  Tensor train_labels, validation_labels, test_labels;  // int64 [N] class labels (image sets; undefined for words)
   Tensor train_eval;        // training examples as a train NLL sees them (one fixed binarization, if any)
   int64_t levels = 256;     // the grey levels of the original data
   bool synthetic = false;   // the built-in glyphs stand in for the digits (not installed)

@@ -1,6 +1,8 @@
 // dgm/models/toolkit/trainer.cpp
 #include "models/toolkit/trainer.h"
 
+#include "models/conditional.h"
+
 #include <cmath>
 #include <csignal>
 #include <numbers>
@@ -56,6 +58,29 @@ Evaluation evaluate(models::DensityModel& model, const Tensor& data, int64_t chu
   e.kind = model.log_prob_kind();
   e.seconds = clock.seconds();
   return e;
+}
+
+Evaluation evaluate_given(models::ConditionalDensity& model, const Tensor& data, const Tensor& labels, int64_t chunk) {
+  progress::Stopwatch clock;
+  NoGradGuard ng;
+  const int64_t N = data.size(0);
+  models::check_labels(labels, N, model.classes(), "evaluate_given");
+  double s = 0, s2 = 0;
+  for (int64_t i = 0; i < N; i += chunk) {
+    const int64_t e = std::min(N, i + chunk);
+    const Tensor lp = model.log_prob_given(slice(data, 0, i, e), slice(labels, 0, i, e)).to(DType::Float64);
+    for (int64_t k = 0; k < lp.numel(); ++k) s += lp.at(k), s2 += lp.at(k) * lp.at(k);
+  }
+  Evaluation ev;
+  const double n = static_cast<double>(N), m = s / n;
+  ev.nll_nats = -m;
+  ev.examples = N;
+  ev.nll_se = N > 1 ? std::sqrt(std::max(0.0, s2 / n - m * m) / (n - 1)) : NAN;
+  ev.dims = static_cast<double>(data.numel() / N);
+  ev.bits_per_dim = bits_per_dim(ev.nll_nats, ev.dims);
+  ev.kind = "log p(x | y)";
+  ev.seconds = clock.seconds();
+  return ev;
 }
 
 void require_finite(double value, const std::string& what, int64_t step) {
@@ -479,6 +504,26 @@ FitResult fit(models::TrainableDensity& model, const Tensor& train, const Tensor
   };
   std::function<double()> val = validate;
   if (!val && validation.defined()) val = [&] { return evaluate(model, validation).nll_nats; };
+  FitOptions with_model = o;
+  if (with_model.model_name.empty()) with_model.model_name = model.name();
+  if (with_model.model_config.empty()) with_model.model_config = model.config_json();
+  if (Generator* noise = model.noise_generator()) with_model.generators.push_back(noise);
+  return fit(static_cast<nn::Module&>(model), train.size(0), loss, val, gen, with_model);
+}
+
+FitResult fit_given(models::TrainableDensity& model, const Tensor& train, const Tensor& train_labels, const Tensor& validation,
+                    const Tensor& validation_labels, Generator& gen, const FitOptions& o, const std::function<double()>& validate) {
+  auto* conditional = dynamic_cast<models::ConditionalDensity*>(&model);
+  if (!conditional || conditional->classes() < 1)
+    throw Error("fit_given: " + model.name() + " is not class-conditional (give its config a \"classes\" field)");
+  models::check_labels(train_labels, train.size(0), conditional->classes(), "fit_given (training labels)");
+  if (validation.defined()) models::check_labels(validation_labels, validation.size(0), conditional->classes(), "fit_given (validation labels)");
+  auto loss = [&](const Tensor& idx) {
+    Tensor x = index_select(train, 0, idx);
+    return conditional->loss_given(o.prepare ? o.prepare(x) : x, index_select(train_labels, 0, idx));
+  };
+  std::function<double()> val = validate;
+  if (!val && validation.defined()) val = [&] { return evaluate_given(*conditional, validation, validation_labels).nll_nats; };
   FitOptions with_model = o;
   if (with_model.model_name.empty()) with_model.model_name = model.name();
   if (with_model.model_config.empty()) with_model.model_config = model.config_json();

@@ -54,6 +54,8 @@ struct Evaluation {
   std::string kind;         // the model's log_prob_kind()
 };
 Evaluation evaluate(models::DensityModel& model, const Tensor& data, int64_t chunk = 500);
+// The same for a class-conditional model: -log p(x | y) with the labels (int64 [N]) of the data.
+Evaluation evaluate_given(models::ConditionalDensity& model, const Tensor& data, const Tensor& labels, int64_t chunk = 500);
 
 // ---------------------------------------------------------------- stopping
 // A stop was asked for (SIGINT, SIGTERM, or request_stop()); the loop ends after its step.
@@ -195,6 +197,13 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
 // evaluate(model, validation).nll_nats unless `validate` is given.
 FitResult fit(models::TrainableDensity& model, const Tensor& train, const Tensor& validation, Generator& gen,
               const FitOptions& options, const std::function<double()>& validate = {});
+
+// A class-conditional model (models::ConditionalDensity; an unconditional one is an error):
+// loss = model.loss_given(prepare(train[idx]), train_labels[idx]); validation = evaluate_given(model,
+// validation, validation_labels).nll_nats unless `validate` is given.
+FitResult fit_given(models::TrainableDensity& model, const Tensor& train, const Tensor& train_labels, const Tensor& validation,
+                    const Tensor& validation_labels, Generator& gen, const FitOptions& options,
+                    const std::function<double()>& validate = {});
 
 // After a fit that wrote <out_dir>/<tag>.safetensors (options as given to fit): writes the
 // model's tensors over that checkpoint again, its metadata kept -- for state set after training
