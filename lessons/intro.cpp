@@ -152,18 +152,6 @@ Step1 generative_vs_discriminative(lesson::Lesson& L, const Data& d, Generator& 
 }
 
 // ------------------------------------------------------------ 2. rejecting inputs
-// The 8x8 digits blown up to 28x28 (each pixel 3x3, 2 pixels of border): MNIST-like images the project can make.
-Tensor digits_as_28x28(const lesson::Options& opt) {
-  bool synthetic = false;
-  const data::ImageSet t = data::digits_or_synthetic(data::Split::Test, opt.data, &synthetic);
-  Tensor up = upsample_nearest2d(t.images, 3);  // [N, 1, 24, 24]
-  Tensor out = Tensor::zeros({t.size(), 1, 28, 28});
-  for (int64_t n = 0; n < t.size(); ++n)
-    for (int64_t i = 0; i < 24; ++i)
-      for (int64_t j = 0; j < 24; ++j) out.data<float>()[(n * 28 + i + 2) * 28 + j + 2] = static_cast<float>(up.at((n * 24 + i) * 24 + j));
-  return out;
-}
-
 void rejecting_inputs(lesson::Lesson& L, const Data& d, Step1& s, Generator& gen) {
   const int64_t D = d.train_x.size(1), n_out = std::min<int64_t>(1000, d.test_x.size(0));
   std::cout << "\n-- 2. Rejecting inputs with p(x) = sum_y p(y) p(x | y): score -log p(x), AUROC against the " << d.test_x.size(0)
@@ -182,7 +170,7 @@ void rejecting_inputs(lesson::Lesson& L, const Data& d, Step1& s, Generator& gen
   if (d.height == 28)
     sets.push_back({"the 8x8 digits blown up to 28x28 (MNIST is not installed; the simpler set the project can make)",
                     "published: Glow trained on Fashion-MNIST gives MNIST 1.833 bits/dim vs 2.958 on its own test set",
-                    binary(digits_as_28x28(L.options()))});
+                    binary(data::digits_as_28x28(data::Split::Test, L.options().data))});
   const std::vector<double> in_scores = negative_log_prob(s.generative, d.test_x);
   const double in_bpd = std::accumulate(in_scores.begin(), in_scores.end(), 0.0) / in_scores.size() / (D * std::log(2.0));
   std::cout << std::fixed << std::setprecision(3) << "   in distribution (test): " << in_bpd << " bits/dim\n";
@@ -237,7 +225,7 @@ void flow_failure(lesson::Lesson& L, const std::string& runs, double minutes, Ge
   flow.model->eval();
   const int64_t n = 1000;
   NoGradGuard ng;
-  const Tensor digits = digits_as_28x28(L.options());
+  const Tensor digits = data::digits_as_28x28(data::Split::Test, L.options().data);
   const Tensor digits256 = dist::index_to_levels(dist::levels_to_index(digits, 256), 256);  // on the 256-level grid
   const double own = train::evaluate(*flow.model, slice(fashion.test, 0, 0, n), 250).bits_per_dim;
   const double other = train::evaluate(*flow.model, digits256, 250).bits_per_dim;

@@ -174,14 +174,17 @@ Tensor UNet::predict(const Tensor& x_t, const Tensor& t, const Tensor& y) {
 }
 
 std::string MLPNoisePredictor::config_json() const {
-  return nlohmann::json{{"kind", "mlp"}, {"dims", dims_}, {"hidden", hidden_}, {"embedding", embedding_}, {"classes", classes_}}.dump();
+  nlohmann::json c{{"kind", "mlp"}, {"dims", dims_}, {"hidden", hidden_}, {"embedding", embedding_}};
+  if (classes_ > 0) c["classes"] = classes_;  // a conditional predictor's only
+  return c.dump();
 }
 
 std::string UNet::config_json() const {
   const UNetOptions& o = options_;
-  return nlohmann::json{{"kind", "unet"},       {"channels", o.channels}, {"base", o.base},          {"multipliers", o.multipliers},
-                        {"blocks", o.blocks},   {"groups", o.groups},     {"attention", o.attention}, {"classes", o.classes}}
-      .dump();
+  nlohmann::json c{{"kind", "unet"},     {"channels", o.channels}, {"base", o.base},          {"multipliers", o.multipliers},
+                   {"blocks", o.blocks}, {"groups", o.groups},     {"attention", o.attention}};
+  if (o.classes > 0) c["classes"] = o.classes;  // a conditional predictor's only
+  return c.dump();
 }
 
 }  // namespace dgm::models

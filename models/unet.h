@@ -63,7 +63,7 @@ class MLPNoisePredictor : public NoisePredictor {
  public:
   MLPNoisePredictor(int64_t dims, const std::vector<int64_t>& hidden, Generator& gen, int64_t embedding = 32, int64_t classes = 0);
   Tensor predict(const Tensor& x_t, const Tensor& t, const Tensor& y = Tensor()) override;
-  std::string config_json() const override;  // {"kind": "mlp", "dims", "hidden", "embedding", "classes"}
+  std::string config_json() const override;  // {"kind": "mlp", "dims", "hidden", "embedding"} (and "classes" when > 0)
 
  private:
   int64_t dims_, embedding_;

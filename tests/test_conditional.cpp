@@ -12,6 +12,7 @@
 #include "models/diffusion.h"
 #include "models/pixelcnn.h"
 #include "models/registry.h"
+#include "models/toolkit/datasets.h"
 #include "models/toolkit/distributions.h"
 #include "models/toolkit/trainer.h"
 #include "models/unet.h"
@@ -225,4 +226,14 @@ TEST_CASE("sampling-importance-resampling picks indices in proportion to their w
     CHECK(c[static_cast<size_t>(k)] / n == Approx(p).margin(4 * std::sqrt(p * (1 - p) / n) + 1e-12));
   CHECK(error_of([&] { models::sir_indices(Tensor::full({3}, -INFINITY, DType::Float64), 5, g); }).find("every one of the 3 weights is 0") !=
         std::string::npos);
+}
+
+TEST_CASE("the thresholded data sets: pixel > 0.5 of the grey images, with their labels", "[conditional]") {
+  const data::DataSet t = data::load_data_set("digits_thresholded"), g = data::load_data_set("digits17");
+  REQUIRE(t.train.shape() == g.train.shape());
+  REQUIRE(t.test_labels.numel() == t.test.size(0));
+  for (int64_t i = 0; i < g.test.numel(); ++i) REQUIRE(t.test.at(i) == (g.test.at(i) > 0.5 ? 1.0 : 0.0));
+  for (int64_t i = 0; i < g.test_labels.numel(); ++i) REQUIRE(t.test_labels.at(i) == g.test_labels.at(i));
+  CHECK(t.levels == 2);
+  CHECK(t.name == "digits_thresholded");
 }

@@ -11,7 +11,8 @@ using namespace dgm;
 
 TEST_CASE("recipes: every recipe builds, quick and full, into a model whose config_json is the recipe's", "[recipes]") {
   std::set<std::string> tags;
-  const std::set<std::string> data_sets = {"digits17", "digits_binarized", "fashion_binarized", "fashion_dequantized", "words", "none"};
+  const std::set<std::string> data_sets = {"digits17",           "digits_binarized",   "digits_thresholded", "fashion_binarized",
+                                           "fashion_dequantized", "fashion_thresholded", "words",              "none"};
   for (const models::Recipe& r : models::recipes()) {
     INFO(r.tag);
     CHECK(tags.insert(r.tag).second);  // unique

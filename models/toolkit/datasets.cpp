@@ -355,5 +355,14 @@ ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* syntheti
   }
 }
 
-}  // namespace dgm::data
+Tensor digits_as_28x28(Split split, const std::string& dir) {
+  const ImageSet t = digits_or_synthetic(split, dir, nullptr);
+  const Tensor up = upsample_nearest2d(t.images, 3);  // [N, 1, 24, 24]
+  Tensor out = Tensor::zeros({t.size(), 1, 28, 28});
+  for (int64_t n = 0; n < t.size(); ++n)
+    for (int64_t i = 0; i < 24; ++i)
+      for (int64_t j = 0; j < 24; ++j) out.data<float>()[(n * 28 + i + 2) * 28 + j + 2] = static_cast<float>(up.at((n * 24 + i) * 24 + j));
+  return out;
+}
 
+}  // namespace dgm::data

@@ -80,6 +80,9 @@ ImageSet synthetic_digits(Split split);
 // The real digits when installed, else synthetic_digits (and *synthetic = true).
 // A digits file that exists but is corrupt is an error, not a fallback.
 ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* synthetic);
+// The digits of a split (or the glyphs) blown up to 28x28, each pixel 3x3 inside a border of 2: MNIST-like
+// images the project can make, [N, 1, 28, 28] (an out-of-distribution set for Fashion-MNIST models).
+Tensor digits_as_28x28(Split split, const std::string& dir = "");
 
 // ----------------------------------------------------------------- words
 // The English words of Debian's `wamerican` (american-english, in /usr/share/dict): the words of
@@ -104,7 +107,7 @@ std::vector<std::string> parse_word_list(const std::string& text);
 // A data set as the recipes (models/recipes.h) name it: three splits of values in
 // [0, 1], examples [N, C, H, W] (flat models reshape them to [N, D]).
 struct DataSet {
-  std::string name;         // "digits17", "digits_binarized", "fashion_binarized", "fashion_dequantized"
+  std::string name;         // "digits17", "digits_binarized", "digits_thresholded", "fashion_binarized", ...
   std::string description;  // one line: the transform and the split sizes
   Tensor train, validation, test;
   Tensor train_labels, validation_labels, test_labels;  // int64 [N] class labels (image sets; undefined for words)
