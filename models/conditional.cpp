@@ -117,9 +117,10 @@ LogisticRegression::LogisticRegression(int64_t dims, int64_t classes, Generator&
 
 Tensor LogisticRegression::logits(const Tensor& x) { return linear->forward(x.to(DType::Float64)); }
 
-void LogisticRegression::fit(const Tensor& x, const Tensor& y, Generator& gen, int64_t steps) {
-  optim::Adam opt(linear->parameters(), 1e-2, 0.9, 0.999, 1e-8, 1e-4);
-  data::Batches batches(x.size(0), std::min<int64_t>(64, x.size(0)), true, false);
+void LogisticRegression::fit(const Tensor& x, const Tensor& y, Generator& gen, int64_t steps, int64_t batch, double lr,
+                             double weight_decay) {
+  optim::Adam opt(linear->parameters(), lr, 0.9, 0.999, 1e-8, weight_decay);
+  data::Batches batches(x.size(0), batch > 0 ? std::min<int64_t>(batch, x.size(0)) : x.size(0), true, false);
   for (int64_t s = 0; s < steps;) {
     for (const Tensor& idx : batches.epoch(gen)) {
       if (s++ >= steps) break;

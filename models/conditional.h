@@ -53,7 +53,10 @@ double label_accuracy(const Tensor& predicted, const Tensor& y);
 class LogisticRegression {
  public:
   LogisticRegression(int64_t dims, int64_t classes, Generator& gen);
-  void fit(const Tensor& x, const Tensor& y, Generator& gen, int64_t steps);  // minibatches of 64
+  // Adam on minibatches of `batch` (0: the whole set: plain maximum likelihood, no gradient noise),
+  // rate lr, an L2 penalty weight_decay.
+  void fit(const Tensor& x, const Tensor& y, Generator& gen, int64_t steps, int64_t batch = 64, double lr = 1e-2,
+           double weight_decay = 1e-4);
   Tensor logits(const Tensor& x);         // [N, classes], with a graph
   Tensor probabilities(const Tensor& x);  // softmax, no graph
   double accuracy(const Tensor& x, const Tensor& y);

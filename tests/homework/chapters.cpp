@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "homework/autoregressive/exercises.h"
+#include "homework/conditional/exercises.h"
 #include "homework/diffusion/exercises.h"
 #include "homework/em/exercises.h"
 #include "homework/engine/exercises.h"
@@ -41,6 +42,7 @@ void check_chapter(const std::string& chapter, const std::vector<hw::Exercise>& 
 static const std::vector<std::pair<std::string, std::vector<hw::Exercise>>>& chapters() {
   static const std::vector<std::pair<std::string, std::vector<hw::Exercise>>> all = {
       {"intro", hw::intro::exercises(hw::intro::linked())},
+      {"conditional", hw::conditional::exercises(hw::conditional::linked())},
       {"engine", hw::engine::exercises(hw::engine::linked())},
       {"autoregressive", hw::autoregressive::exercises(hw::autoregressive::linked())},
       {"vae", hw::vae::exercises(hw::vae::linked())},
