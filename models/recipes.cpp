@@ -157,11 +157,11 @@ std::vector<Recipe> make_table() {
                  R"({"levels": 2, "channels": 32, "blocks": 3, "height": 8, "width": 8, "gated": false, "classes": 10, "class_maps": 4})", "",
                  "digits_thresholded", "conditional", false, quick, quick, 0, ""});
     t.back().leaderboard = false;  // --quick's stand-in
-    Training cvae = epochs(20, 128), cvae_quick = epochs(60, 50);
+    Training cvae = epochs(30, 128), cvae_quick = epochs(60, 50);
     cvae.lr_schedule = cvae_quick.lr_schedule = "cosine";
-    t.push_back({"fashion_cvae", "vae", R"({"data_dim": 784, "hidden": [512, 256], "latent_dim": 16, "decoder": "bernoulli", "classes": 10})", "",
+    t.push_back({"fashion_cvae", "vae", R"({"data_dim": 784, "hidden": [512, 256], "latent_dim": 16, "decoder": "bernoulli", "classes": 10, "prior": "class"})", "",
                  "fashion_thresholded", "conditional", true, cvae, cvae, 1000, "none for Fashion-MNIST binarized at 0.5"});
-    t.push_back({"digits_cvae", "vae", R"({"data_dim": 64, "hidden": [128], "latent_dim": 8, "decoder": "bernoulli", "classes": 10})", "",
+    t.push_back({"digits_cvae", "vae", R"({"data_dim": 64, "hidden": [128], "latent_dim": 8, "decoder": "bernoulli", "classes": 10, "prior": "class"})", "",
                  "digits_thresholded", "conditional", true, cvae_quick, cvae_quick, 0, ""});
     t.back().leaderboard = false;
     // classifier-free guidance on the digits (17 levels): the digits_ddpm eps-MLP with a class vector per label and one for none

@@ -58,7 +58,8 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
   if (model == "vae") {
     const std::string dec = c.at("decoder");
     return std::make_shared<VAE>(c.at("data_dim"), c.at("hidden").get<std::vector<int64_t>>(), c.at("latent_dim"),
-                                 dec == "gaussian" ? Decoder::Gaussian : Decoder::Bernoulli, gen, c.value("classes", int64_t{0}));
+                                 dec == "gaussian" ? Decoder::Gaussian : Decoder::Bernoulli, gen, c.value("classes", int64_t{0}),
+                                 c.value("prior", std::string("standard")) == "class");
   }
   if (model == "realnvp2d") return std::make_shared<RealNVP2D>(c.at("layers"), c.at("hidden"), gen);
   if (model == "gmm_gradient") {

@@ -11,10 +11,17 @@
 
 namespace dgm::models {
 
-VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen, int64_t classes)
-    : data_(data_dim), latent_(latent_dim), classes_(classes), hidden_(hidden), decoder_(decoder), noise_(gen.seed() + 0x5eed) {
+VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen, int64_t classes,
+         bool class_prior)
+    : class_prior_(class_prior), data_(data_dim), latent_(latent_dim), classes_(classes), hidden_(hidden), decoder_(decoder),
+      noise_(gen.seed() + 0x5eed) {
   if (hidden.empty()) throw Error("VAE: needs at least one hidden layer");
   if (classes < 0) throw Error("VAE: classes must be >= 0 (0: unconditional), got " + std::to_string(classes));
+  if (class_prior && classes == 0) throw Error("VAE: a prior per class needs classes > 0");
+  if (class_prior) {  // start at N(0, I) for every class
+    prior_mu_ = register_parameter("prior_mu", Tensor::zeros({classes, latent_dim}));
+    prior_lv_ = register_parameter("prior_logvar", Tensor::zeros({classes, latent_dim}));
+  }
   encoder_ = std::make_shared<nn::Sequential>();
   int64_t prev = data_dim + classes;  // [x, onehot(y)]
   for (int64_t h : hidden) {
@@ -40,8 +47,17 @@ std::string VAE::config_json() const {
                    {"hidden", hidden_},
                    {"latent_dim", latent_},
                    {"decoder", decoder_ == Decoder::Bernoulli ? "bernoulli" : "gaussian"}};
-  if (classes_ > 0) c["classes"] = classes_;
+  if (classes_ > 0) c["classes"] = classes_, c["prior"] = class_prior_ ? "class" : "standard";
   return c.dump();
+}
+
+Tensor VAE::prior_mean(const Tensor& y, int64_t n, DType dtype) const {
+  if (class_prior_ && y.defined()) return index_select(prior_mu_, 0, y).to(dtype);
+  return Tensor::zeros({n, latent_}, dtype);
+}
+Tensor VAE::prior_logvar(const Tensor& y, int64_t n, DType dtype) const {
+  if (class_prior_ && y.defined()) return index_select(prior_lv_, 0, y).to(dtype);
+  return Tensor::zeros({n, latent_}, dtype);
 }
 
 Tensor VAE::with_label(const Tensor& input, const Tensor& y) const {
@@ -72,7 +88,8 @@ VAE::Terms VAE::elbo_terms(const Tensor& x, Generator& gen, const Tensor& y) {
   const dist::Normal posterior{q.mu, q.logvar};
   Tensor z = posterior.rsample(gen);                                  // z = mu + sigma * eps   (eq. 5)
   Tensor rec = log_likelihood(x, z, y);                               // log p(x | z) (given y)
-  Tensor kl = dist::sum_per_example(posterior.kl_to_standard());      // closed form (eq. 4)
+  Tensor kl = class_prior_ ? dist::sum_per_example(posterior.kl_to({prior_mean(y, x.size(0), q.mu.dtype()), prior_logvar(y, x.size(0), q.mu.dtype())}))
+                          : dist::sum_per_example(posterior.kl_to_standard());  // closed form (eq. 4)
   return {rec, kl, rec - kl};
 }
 
@@ -99,7 +116,9 @@ Tensor VAE::iwae(const Tensor& x, int64_t k, Generator& gen, const Tensor& y) {
     Tensor xs = concat(std::vector<Tensor>(static_cast<size_t>(k), xb), 0);
     Tensor mu = concat(std::vector<Tensor>(static_cast<size_t>(k), q.mu), 0);
     Tensor lv = concat(std::vector<Tensor>(static_cast<size_t>(k), q.logvar), 0);
-    const dist::Normal posterior{mu, lv}, prior = dist::Normal::standard(mu.shape(), mu.dtype());
+    const dist::Normal posterior{mu, lv};
+    const dist::Normal prior = class_prior_ ? dist::Normal{prior_mean(ys, mu.size(0), mu.dtype()), prior_logvar(ys, mu.size(0), mu.dtype())}
+                                            : dist::Normal::standard(mu.shape(), mu.dtype());
     Tensor z = posterior.rsample(gen);
     // log w = log p(x | z) + log p(z) - log q(z | x)
     Tensor log_w = log_likelihood(xs, z, ys) + dist::sum_per_example(prior.log_prob(z)) -
@@ -122,7 +141,7 @@ std::string VAE::log_prob_kind() const {
 
 Tensor VAE::sample_given(const Tensor& y, Generator& gen) {
   NoGradGuard ng;
-  Tensor out = decode(gen.normal({y.numel(), latent_}, 0, 1, mu_head_->weight.dtype()), y);
+  Tensor out = decode(sample_latent(y, gen), y);
   if (decoder_ == Decoder::Bernoulli) return dist::Bernoulli{out}.sample(gen);
   return dist::Normal{out, dec_logvar_}.sample(gen);
 }
@@ -136,5 +155,13 @@ Tensor VAE::sample(int64_t n, Generator& gen) {
 }
 
 Tensor VAE::sample_means(int64_t n, Generator& gen) { return decode_means(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype())); }
+
+Tensor VAE::sample_latent(const Tensor& y, Generator& gen) {
+  NoGradGuard ng;
+  const DType dt = mu_head_->weight.dtype();
+  const int64_t n = y.numel();
+  // z ~ p(z | y): the class's Gaussian, or N(0, I)
+  return prior_mean(y, n, dt) + exp(prior_logvar(y, n, dt) * 0.5) * gen.normal({n, latent_}, 0, 1, dt);
+}
 
 }  // namespace dgm::models

@@ -12,7 +12,10 @@
 //
 // Conditional (classes > 0; docs/chapters/conditional.md): the encoder reads [x, onehot(y)] and
 // the decoder [z, onehot(y)], so q(z | x, y), p(x | z, y), and p(z) stays N(0, I): the
-// conditional ELBO bounds log p(x | y). Every method below takes the labels y as its last
+// conditional ELBO bounds log p(x | y). With class_prior (config "prior": "class") the prior is
+// learned per class, p(z | y) = N(m_y, diag exp(l_y)) (Sohn, Lee & Yan 2015's prior network, for a
+// label): the class may then sit in z at no KL cost, and z ~ p(z | y) lands where the decoder saw
+// that class. Every method below takes the labels y as its last
 // argument (a conditional model needs them; an unconditional one refuses them).
 #pragma once
 
@@ -26,7 +29,7 @@ class VAE : public TrainableDensity, public ConditionalDensity {
  public:
   // data_dim -> hidden ... -> (mu, logvar) in latent_dim, and back.
   VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_dim, Decoder decoder, Generator& gen,
-      int64_t classes = 0);
+      int64_t classes = 0, bool class_prior = false);
 
   struct Posterior {
     Tensor mu, logvar;  // [N, latent]
@@ -53,7 +56,7 @@ class VAE : public TrainableDensity, public ConditionalDensity {
   // ---- as a DensityModel. Its randomness (the reparameterised noise of loss()
   // and log_prob()) comes from its own generator, seeded from `gen`'s seed.
   std::string name() const override { return "vae"; }
-  // {"data_dim", "hidden", "latent_dim", "decoder": "bernoulli" | "gaussian", "classes"}
+  // {"data_dim", "hidden", "latent_dim", "decoder": "bernoulli" | "gaussian", and a conditional model's "classes", "prior"}
   std::string config_json() const override;
   // The IWAE_k lower bound on log p(x), k = iwae_k (1: a one-sample ELBO estimate); a conditional
   // model: log (1/K) sum_y IWAE_k(x | y), a lower bound on log p(x) under the uniform p(y).
@@ -68,7 +71,8 @@ class VAE : public TrainableDensity, public ConditionalDensity {
   int64_t classes() const override { return classes_; }
   Tensor log_prob_given(const Tensor& x, const Tensor& y) override { return iwae(x, iwae_k, noise_, y); }  // IWAE_k(x | y)
   Tensor loss_given(const Tensor& x, const Tensor& y) override { return loss(x, noise_, y); }
-  Tensor sample_given(const Tensor& y, Generator& gen) override;  // z ~ p(z), x ~ p(x | z, y)
+  Tensor sample_given(const Tensor& y, Generator& gen) override;  // z ~ p(z | y), x ~ p(x | z, y)
+  Tensor sample_latent(const Tensor& y, Generator& gen);          // z ~ p(z | y) (N(0, I) without a class prior)
   Generator& noise() { return noise_; }
   Generator* noise_generator() override { return &noise_; }
 
@@ -77,6 +81,11 @@ class VAE : public TrainableDensity, public ConditionalDensity {
 
  private:
   Tensor with_label(const Tensor& input, const Tensor& y) const;  // [input, onehot(y)] (classes > 0)
+  // The prior of z for labels y: N(0, I), or the class's learned Gaussian (class_prior)
+  Tensor prior_mean(const Tensor& y, int64_t n, DType dtype) const;
+  Tensor prior_logvar(const Tensor& y, int64_t n, DType dtype) const;
+  bool class_prior_ = false;
+  Tensor prior_mu_, prior_lv_;  // [classes, latent] (class_prior)
   int64_t data_, latent_, classes_;
   std::vector<int64_t> hidden_;
   Decoder decoder_;

@@ -113,9 +113,11 @@ TEST_CASE("conditional models: missing, extra or out-of-range labels are errors 
   CHECK(error_of([&] { vae.loss(Tensor::zeros({2, 16}), g); }).find("needs labels") != std::string::npos);
 }
 
-TEST_CASE("conditional VAE: IWAE_k(x | y) with large k matches log p(x | y) by quadrature, for each class", "[conditional]") {
+TEST_CASE("conditional VAE: IWAE_k(x | y) with large k matches log p(x | y) by quadrature, for each class, both priors", "[conditional]") {
+  const bool class_prior = GENERATE(false, true);
+  INFO((class_prior ? "p(z | y) learned per class" : "p(z) = N(0, 1)"));
   Generator g(2);
-  models::VAE vae(4, {16}, 1, models::Decoder::Bernoulli, g, 2);
+  models::VAE vae(4, {16}, 1, models::Decoder::Bernoulli, g, 2, class_prior);
   vae.to(DType::Float64);
   // trained briefly so that q(z | x, y) is close to the posterior (the IWAE's noise is then small):
   // class 0 near the image 1100, class 1 near 0011, 15% of the pixels flipped
@@ -140,17 +142,27 @@ TEST_CASE("conditional VAE: IWAE_k(x | y) with large k matches log p(x | y) by q
     for (int64_t d = 0; d < 4; ++d) X.data<double>()[r * 4 + d] = (r >> d) & 1;
   NoGradGuard ng;
   for (int64_t k = 0; k < 2; ++k) {
-    // log p(x | y) = log int N(z; 0, 1) prod_i p(x_i | z, y) dz on [-12, 12], trapezoid rule
+    // log p(x | y) = log int p(z | y) prod_i p(x_i | z, y) dz on m +- 12 s, trapezoid rule; p(z | y) = N(m, s^2)
+    // (m = 0, s = 1 without a class prior; else the class's learned parameters, read by name)
+    double m = 0, lv = 0;
+    if (class_prior) {
+      for (const auto& [name, p] : vae.named_parameters()) {
+        if (name == "prior_mu") m = p.at(k);
+        if (name == "prior_logvar") lv = p.at(k);
+      }
+      CHECK(std::abs(m) + std::abs(lv) > 1e-3);  // training moved them
+    }
+    const double sd = std::exp(0.5 * lv);
     const int64_t G = 12001;
-    const double h = 24.0 / (G - 1);
+    const double h = 24.0 * sd / (G - 1);
     Tensor z = Tensor::empty({G, 1}, DType::Float64);
-    for (int64_t i = 0; i < G; ++i) z.data<double>()[i] = -12 + h * static_cast<double>(i);
+    for (int64_t i = 0; i < G; ++i) z.data<double>()[i] = m - 12 * sd + h * static_cast<double>(i);
     const Tensor logits = vae.decode(z, Tensor::full({G}, static_cast<double>(k), DType::Int64));
     double total = 0;
     const Tensor iw = vae.iwae(X, 20000, g, Tensor::full({16}, static_cast<double>(k), DType::Int64));
     for (int64_t r = 0; r < 16; ++r) {
       const Tensor lj = sum(dist::Bernoulli{logits}.log_prob(expand(slice(X, 0, r, r + 1), {G, 4})), {1}) +
-                        reshape(square(z), {G}) * -0.5 - 0.5 * std::log(2 * M_PI);
+                        reshape(square((z - m) / sd), {G}) * -0.5 - 0.5 * std::log(2 * M_PI) - std::log(sd);
       const std::vector<double> v = lj.to_vector();
       const double top = *std::max_element(v.begin(), v.end());
       double s = 0;
