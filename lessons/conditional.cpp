@@ -349,13 +349,25 @@ void sir_toy(lesson::Lesson& L, Generator& gen) {
   const Tensor idx = models::sir_indices(Tensor::from_vector(lw, {M}), n, gen);
   // the chi-squared test: 6 x 6 unit cells around mu_target and one cell for everything else
   const auto& m = toy.mu[target];
-  std::vector<double> observed(37, 0), expected(37, 0);
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t i = static_cast<int64_t>(idx.at(j));
-    const double a = x.at(i * 2) - m[0] + 3, b = x.at(i * 2 + 1) - m[1] + 3;
-    const bool inside = a >= 0 && a < 6 && b >= 0 && b < 6;
-    observed[inside ? static_cast<size_t>(std::floor(a)) * 6 + static_cast<size_t>(std::floor(b)) : 36] += 1;
-  }
+  // the counts of the points x[rows] in the cells: 36 unit cells on mu_target +- 3, then the rest
+  auto cell_counts = [&](const std::vector<int64_t>& rows) {
+    std::vector<double> counts(37, 0);
+    for (int64_t i : rows) {
+      const double a = x.at(i * 2) - m[0] + 3, b = x.at(i * 2 + 1) - m[1] + 3;
+      const bool inside = a >= 0 && a < 6 && b >= 0 && b < 6;
+      counts[inside ? static_cast<size_t>(std::floor(a)) * 6 + static_cast<size_t>(std::floor(b)) : 36] += 1;
+    }
+    return counts;
+  };
+  auto chi_squared = [](const std::vector<double>& observed, const std::vector<double>& expected) {
+    double c = 0;
+    for (size_t k = 0; k < observed.size(); ++k) c += (observed[k] - expected[k]) * (observed[k] - expected[k]) / expected[k];
+    return c;
+  };
+  std::vector<int64_t> resampled, first_n;
+  for (int64_t j = 0; j < n; ++j) resampled.push_back(static_cast<int64_t>(idx.at(j))), first_n.push_back(j);
+  const std::vector<double> observed = cell_counts(resampled);
+  std::vector<double> expected(37, 0);
   double inside_total = 0;
   for (int i = 0; i < 6; ++i)
     for (int j = 0; j < 6; ++j) {
@@ -369,9 +381,7 @@ void sir_toy(lesson::Lesson& L, Generator& gen) {
   double sw = 0, sw2 = 0;
   for (double v : lw) sw += std::exp(v), sw2 += std::exp(2 * v);
   const double ess = sw * sw / sw2, inflation = 1 + static_cast<double>(n) / ess;
-  double chi2 = 0;
-  for (size_t c = 0; c < observed.size(); ++c) chi2 += (observed[c] - expected[c]) * (observed[c] - expected[c]) / expected[c];
-  chi2 /= inflation;
+  const double chi2 = chi_squared(observed, expected) / inflation;
   const double df = static_cast<double>(observed.size() - 1);
   std::cout << std::fixed << std::setprecision(1) << "   chi-squared over 37 cells of the resampled points against N(mu_2, I), divided by 1 + n/ESS = "
             << std::setprecision(3) << inflation << std::setprecision(1) << " (ESS " << ess << "): " << chi2 << " (df " << df
@@ -380,16 +390,7 @@ void sir_toy(lesson::Lesson& L, Generator& gen) {
                  std::to_string(static_cast<int>(df + 4 * std::sqrt(2 * df))),
              chi2, df + 4 * std::sqrt(2 * df));
   // and without the classifier's weights they would not: the same test on n of the unweighted draws
-  double chi2_raw = 0;
-  {
-    std::vector<double> raw(37, 0);
-    for (int64_t j = 0; j < n; ++j) {
-      const double a = x.at(j * 2) - m[0] + 3, b = x.at(j * 2 + 1) - m[1] + 3;
-      const bool inside = a >= 0 && a < 6 && b >= 0 && b < 6;
-      raw[inside ? static_cast<size_t>(std::floor(a)) * 6 + static_cast<size_t>(std::floor(b)) : 36] += 1;
-    }
-    for (size_t c = 0; c < raw.size(); ++c) chi2_raw += (raw[c] - expected[c]) * (raw[c] - expected[c]) / expected[c];
-  }
+  const double chi2_raw = chi_squared(cell_counts(first_n), expected);
   std::cout << "   (the unweighted draws of p(x) score " << std::setprecision(0) << chi2_raw << " on the same test)\n";
   L.metric("sir_toy_chi2", chi2);
   L.metric("sir_toy_chi2_unweighted", chi2_raw);

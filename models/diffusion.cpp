@@ -168,14 +168,7 @@ Tensor DDPM::log_prob_given(const Tensor& x, const Tensor& y) {
 Tensor DDPM::sample_given(const Tensor& y, Generator& gen) {
   if (classes() == 0) throw Error("ddpm: sample_given needs a class-conditional noise predictor (classes 0)");
   check_labels(y, y.numel(), classes(), "ddpm sample_given");
-  NoGradGuard ng;
-  const DType dt = model_dtype();
-  Tensor x = gen.normal(batch_shape(y.numel()), 0, 1, dt);
-  for (int64_t t = schedule_.steps() - 1; t >= 0; --t) {
-    x = reverse_mean(x, t, y, guidance);
-    if (t > 0) x = x + gen.normal(x.shape(), 0, 1, dt) * std::sqrt(reverse_variance(t));
-  }
-  return to_levels(x);
+  return ancestral(y.numel(), gen, {}, y, guidance);
 }
 
 Tensor DDPM::to_model_space(const Tensor& x) const { return levels_ > 0 ? x * 2.0 - 1.0 : x; }
@@ -354,12 +347,17 @@ Tensor DDPM::to_levels(const Tensor& y) const {
 }
 
 Tensor DDPM::sample(int64_t n, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step) {
+  return ancestral(n, gen, each_step, Tensor(), 0);
+}
+
+Tensor DDPM::ancestral(int64_t n, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step, const Tensor& y,
+                       double w) {
   NoGradGuard ng;
   const DType dt = model_dtype();
   Tensor x = gen.normal(batch_shape(n), 0, 1, dt);
   if (each_step) each_step(schedule_.steps(), x);
   for (int64_t t = schedule_.steps() - 1; t >= 0; --t) {  // index t: x_{t+1} -> x_t
-    x = reverse_mean(x, t);
+    x = reverse_mean(x, t, y, w);
     if (t > 0) x = x + gen.normal(x.shape(), 0, 1, dt) * std::sqrt(reverse_variance(t));
     if (each_step) each_step(t, x);
   }

@@ -172,6 +172,8 @@ class DDPM : public TrainableDensity, public ConditionalDensity {
 
  private:
   Tensor simple_loss(const Tensor& x, const Tensor& y);  // the chosen objective given labels y (undefined: none)
+  // Ancestral sampling of n examples, given labels y (undefined: none) guided at weight w.
+  Tensor ancestral(int64_t n, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step, const Tensor& y, double w);
   Shape batch_shape(int64_t n) const;  // [n, example shape...]
   DType model_dtype() const;          // the network's (float32 unless converted; float32 without parameters)
   Tensor per_example(const Tensor& t) const;  // [N] -> [N, 1, ...] to broadcast over an example

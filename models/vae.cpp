@@ -141,17 +141,18 @@ std::string VAE::log_prob_kind() const {
 
 Tensor VAE::sample_given(const Tensor& y, Generator& gen) {
   NoGradGuard ng;
-  Tensor out = decode(sample_latent(y, gen), y);
+  return draw(decode(sample_latent(y, gen), y), gen);
+}
+
+Tensor VAE::draw(const Tensor& out, Generator& gen) const {
   if (decoder_ == Decoder::Bernoulli) return dist::Bernoulli{out}.sample(gen);
-  return dist::Normal{out, dec_logvar_}.sample(gen);
+  return dist::Normal{out, dec_logvar_}.sample(gen);  // log_var [D] broadcasts over the batch
 }
 
 Tensor VAE::sample(int64_t n, Generator& gen) {
   if (classes_ > 0) return sample_given(gen.randint(Shape{n}, 0, classes_), gen);  // y ~ p(y), x ~ p(x | y)
   NoGradGuard ng;
-  Tensor out = decode(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype()));
-  if (decoder_ == Decoder::Bernoulli) return dist::Bernoulli{out}.sample(gen);
-  return dist::Normal{out, dec_logvar_}.sample(gen);  // log_var [D] broadcasts over the batch
+  return draw(decode(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype())), gen);
 }
 
 Tensor VAE::sample_means(int64_t n, Generator& gen) { return decode_means(gen.normal({n, latent_}, 0, 1, mu_head_->weight.dtype())); }

@@ -81,6 +81,7 @@ class VAE : public TrainableDensity, public ConditionalDensity {
 
  private:
   Tensor with_label(const Tensor& input, const Tensor& y) const;  // [input, onehot(y)] (classes > 0)
+  Tensor draw(const Tensor& decoded, Generator& gen) const;       // x ~ p(x | z) from decode()'s output
   // The prior of z for labels y: N(0, I), or the class's learned Gaussian (class_prior)
   Tensor prior_mean(const Tensor& y, int64_t n, DType dtype) const;
   Tensor prior_logvar(const Tensor& y, int64_t n, DType dtype) const;

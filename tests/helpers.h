@@ -35,6 +35,26 @@ inline Tensor away_from_zero(const Shape& s, double lo, double hi, uint64_t seed
   return t;
 }
 
+// Every binary image of h x w pixels, [2^(hw), 1, h, w] float64: pixel d of image r is bit d of r.
+inline Tensor every_binary_image(int64_t h, int64_t w) {
+  const int64_t D = h * w, n = int64_t{1} << D;
+  Tensor x = Tensor::zeros({n, 1, h, w}, DType::Float64);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t d = 0; d < D; ++d) x.data<double>()[r * D + d] = static_cast<double>((r >> d) & 1);
+  return x;
+}
+// n 4-pixel binary images, [n, 4] float64, that give each of the 16 some mass: even rows near 1100,
+// odd rows near 0011, 15% of the pixels flipped (a tiny VAE trained on them has q(z|x) fitted everywhere).
+inline Tensor two_prototype_images(Generator& g, int64_t n) {
+  Tensor data = Tensor::empty({n, 4}, DType::Float64);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t d = 0; d < 4; ++d) {
+      const double proto = (r % 2 == 0) ? (d < 2) : (d >= 2);
+      data.data<double>()[r * 4 + d] = g.uniform01() < 0.15 ? 1 - proto : proto;
+    }
+  return data;
+}
+
 // Runs gradcheck and reports the worst element when it fails.
 inline void require_gradcheck(const TensorFn& f, const std::vector<Tensor>& inputs,
                               const GradcheckOptions& opt = {}) {

@@ -22,14 +22,6 @@ using namespace dgm;
 using namespace dgm::test;
 
 namespace {
-// Every binary image of h x w pixels, [2^(hw), 1, h, w] float64.
-Tensor every_binary_image(int64_t h, int64_t w) {
-  const int64_t D = h * w, n = int64_t{1} << D;
-  Tensor x = Tensor::zeros({n, 1, h, w}, DType::Float64);
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t d = 0; d < D; ++d) x.data<double>()[r * D + d] = static_cast<double>((r >> d) & 1);
-  return x;
-}
 // Moves every parameter by N(0, scale^2): class terms that start at 0 are no longer 0.
 void perturb(nn::Module& m, double scale, uint64_t seed) {
   NoGradGuard ng;
@@ -121,15 +113,9 @@ TEST_CASE("conditional VAE: IWAE_k(x | y) with large k matches log p(x | y) by q
   vae.to(DType::Float64);
   // trained briefly so that q(z | x, y) is close to the posterior (the IWAE's noise is then small):
   // class 0 near the image 1100, class 1 near 0011, 15% of the pixels flipped
-  Tensor data = Tensor::empty({512, 4}, DType::Float64);
+  const Tensor data = two_prototype_images(g, 512);
   std::vector<int64_t> labels;
-  for (int64_t n = 0; n < 512; ++n) {
-    labels.push_back(n % 2);
-    for (int64_t d = 0; d < 4; ++d) {
-      const double proto = (n % 2 == 0) ? (d < 2) : (d >= 2);
-      data.data<double>()[n * 4 + d] = g.uniform01() < 0.15 ? 1 - proto : proto;
-    }
-  }
+  for (int64_t n = 0; n < 512; ++n) labels.push_back(n % 2);
   const Tensor y = Tensor::from_indices(labels, {512});
   optim::Adam opt(vae.parameters(), 0.01);
   for (int step = 0; step < 1000; ++step) {
@@ -137,9 +123,7 @@ TEST_CASE("conditional VAE: IWAE_k(x | y) with large k matches log p(x | y) by q
     vae.loss_given(data, y).backward();
     opt.step();
   }
-  Tensor X = Tensor::empty({16, 4}, DType::Float64);
-  for (int64_t r = 0; r < 16; ++r)
-    for (int64_t d = 0; d < 4; ++d) X.data<double>()[r * 4 + d] = (r >> d) & 1;
+  const Tensor X = reshape(every_binary_image(2, 2), {16, 4});
   NoGradGuard ng;
   for (int64_t k = 0; k < 2; ++k) {
     // log p(x | y) = log int p(z | y) prod_i p(x_i | z, y) dz on m +- 12 s, trapezoid rule; p(z | y) = N(m, s^2)

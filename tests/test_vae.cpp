@@ -56,21 +56,14 @@ TEST_CASE("a tiny VAE: IWAE with k = 50000 matches log p(x) by quadrature, and E
   vae.to(DType::Float64);
   // training data that give every one of the 16 images some mass: two
   // prototypes with 15% of the pixels flipped, so q(z|x) is fitted everywhere
-  Tensor data = Tensor::empty({512, 4}, DType::Float64);
-  for (int64_t n = 0; n < 512; ++n)
-    for (int64_t d = 0; d < 4; ++d) {
-      const double proto = (n % 2 == 0) ? (d < 2) : (d >= 2);
-      data.data<double>()[n * 4 + d] = g.uniform01() < 0.15 ? 1 - proto : proto;
-    }
+  const Tensor data = two_prototype_images(g, 512);
   optim::Adam opt(vae.parameters(), 0.01);
   for (int step = 0; step < 1000; ++step) {
     opt.zero_grad();
     vae.loss(data, g).backward();
     opt.step();
   }
-  Tensor X = Tensor::empty({16, 4}, DType::Float64);
-  for (int64_t r = 0; r < 16; ++r)
-    for (int64_t d = 0; d < 4; ++d) X.data<double>()[r * 4 + d] = (r >> d) & 1;
+  const Tensor X = reshape(every_binary_image(2, 2), {16, 4});
   std::vector<double> exact = exact_log_px(vae, X);
   double total = 0;
   for (double v : exact) total += std::exp(v);
