@@ -211,6 +211,14 @@ TEST_CASE("PNG grids and plots decode to the expected size", "[data][png]") {
     REQUIRE(stbi_info(tmp("curve.png").c_str(), &w, &h, &c) == 1);
     CHECK(w == 800);
     CHECK(h == 560);
+    // a series with a point missing ("nan", as a curve's validation between validations) is drawn,
+    // and its script tells gnuplot to join the points either side rather than break the line there
+    {
+      std::ofstream csv(tmp("gaps.csv"));
+      csv << "size,a,b\n100,0.5,nan\n1000,0.6,0.7\n10000,0.62,nan\n60000,0.63,0.84\n";
+    }
+    REQUIRE(plot::line_plot(tmp("gaps.csv"), tmp("gaps.png"), "t", "size", "accuracy", 1, {{2, "a"}, {3, "b"}}, false, true));
+    CHECK_THAT(read_text(tmp("gaps.png") + ".gp"), Catch::Contains("set datafile missing \"nan\""));
   } else {
     CHECK_FALSE(plot::line_plot(tmp("curve.csv"), tmp("curve.png"), "t", "step", "loss", 1, {{2, "loss"}}));
   }

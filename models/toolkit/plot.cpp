@@ -81,6 +81,9 @@ bool line_plot(const std::string& csv, const std::string& png, const std::string
   std::string s = header(csv, png, title) + "set xlabel " + gp_string(xlabel) + "\nset ylabel " + gp_string(ylabel) + "\n";
   if (log_y) s += "set logscale y\n";
   if (log_x) s += "set logscale x\n";
+  // a NaN in a column is a point that series does not have (a validation every few epochs, a model
+  // trained at some sizes only): skipped, its line drawn on from the previous point to the next
+  s += "set datafile missing \"nan\"\n";
   s += "plot ";
   for (size_t i = 0; i < series.size(); ++i)
     s += std::string(i ? ", " : "") + gp_string(csv) + " using " + std::to_string(x_column) + ":" +

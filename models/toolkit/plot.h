@@ -23,7 +23,8 @@ struct Series {
   std::string title;  // legend
 };
 
-// Lines of y columns against column `x_column` of a CSV with a header row.
+// Lines of y columns against column `x_column` of a CSV with a header row; a "nan" cell is a
+// point the series does not have (its line joins the points either side).
 // Returns true when the PNG was drawn.
 bool line_plot(const std::string& csv, const std::string& png, const std::string& title, const std::string& xlabel,
                const std::string& ylabel, int x_column, const std::vector<Series>& series, bool log_y = false,
