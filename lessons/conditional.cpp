@@ -12,6 +12,9 @@
 //    between class accuracy and fid_domain as w grows.
 // 5. The conditional VAE: its ELBO's terms by two routes; samples per class; the same z
 //    under every class.
+// 6. The conditional GAN: a DCGAN whose generator adds a vector per class and whose
+//    discriminator projects its features on one per class; class accuracy, fid_domain and
+//    coverage within each class, beside real images.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -23,6 +26,7 @@
 #include "lessons/common/lesson.h"
 #include "models/conditional.h"
 #include "models/diffusion.h"
+#include "models/gan.h"
 #include "models/mixtures.h"
 #include "models/pixelcnn.h"
 #include "models/recipes.h"
@@ -36,6 +40,7 @@
 #include "models/vae.h"
 
 using namespace dgm;
+namespace gan = dgm::models::gan;
 
 namespace {
 
@@ -616,10 +621,120 @@ void conditional_vae(lesson::Lesson& L, const data::DataSet& d, Step1& s, Genera
   std::cout << "   wrote cvae_samples_by_class.png (decoder means, a row per class), cvae_style_vs_class.png (a column per z, a row per class)\n";
 }
 
+
+// ------------------------------------------------------------ 6. the conditional GAN
+void conditional_gan(lesson::Lesson& L, Step1& s, Generator& gen) {
+  const bool quick = L.options().quick;
+  // the game is played on grey levels (a GAN's generator makes continuous images; a discriminator
+  // would tell binary data from them by that alone); the samples are judged binarized at 0.5 by the
+  // chapter's CNN, the judge of every family here. --quick: the digits blown up to 28x28.
+  data::ImageSet train, test;
+  std::shared_ptr<models::ImageClassifier> judge = s.cnn;
+  if (quick) {
+    const data::DataSet digits = lesson::harness::data_for("digits17", L.options());
+    train = {data::digits_as_28x28(data::Split::Train, L.options().data), digits.train_labels, 17};
+    test = {data::digits_as_28x28(data::Split::Test, L.options().data), digits.test_labels, 17};
+    judge = std::make_shared<models::ImageClassifier>(1, 28, 28, kClasses, gen);
+    models::ClassifierOptions co;
+    co.cache = L.path("digits28_thresholded_classifier.safetensors"), co.retrain = L.options().retrain;
+    co.epochs = 4, co.validation = 200;
+    const models::ClassifierFit f = models::fit_classifier(*judge, {data::binarize_threshold(train.images, 0.5), train.labels},
+                                                           {data::binarize_threshold(test.images, 0.5), test.labels}, gen, co);
+    std::cout << "   the judge for --quick, a CNN of the 28x28 digits at 0.5: test accuracy " << std::setprecision(3) << f.test_accuracy << "\n";
+  } else {
+    const data::DataSet grey = lesson::harness::data_for("fashion_dequantized", L.options());
+    train = {grey.train, grey.train_labels, 256}, test = {grey.test, grey.test_labels, 256};
+  }
+  const models::Recipe recipe = models::recipe("fashion_cdcgan");
+  gan::GAN game = models::build_gan(recipe, quick, gen);
+  gan::Options o = models::gan_options(recipe, quick);
+  const int epochs = L.options().epochs;
+  if (epochs > 0) o.steps = epochs * ((train.size() + o.batch_size - 1) / o.batch_size), o.max_seconds = 0;
+  o.lr = L.lr(o.lr);
+  o.out_dir = L.options().out, o.resume = L.options().resume;
+  o.data_transform = quick ? "8x8 digits blown up to 28x28, grey levels in [0, 1], with labels" : "Fashion-MNIST, grey levels in [0, 1], with labels";
+  std::cout << "\n-- 6. The conditional GAN: " << recipe.title(quick) << ", non-saturating loss, "
+            << (o.max_seconds > 0 ? std::to_string(static_cast<int>(o.max_seconds / 60)) + " minutes" : std::to_string(o.steps) + " steps")
+            << (quick ? " on the 28x28 digits" : " on Fashion-MNIST's grey levels")
+            << "\n   G(z, y): + e_y after the first layer; D(x, y) = w . phi(x) + b + e_y . phi(x) (a projection per class)\n";
+  const gan::Result r = gan::train_given(game, train.images, train.labels, gen, o);
+  std::cout << std::fixed << std::setprecision(1) << "   trained " << r.steps << " generator steps in " << r.seconds << " s\n";
+
+  // per class: samples against test images of that class, the same count on both sides, and a
+  // real reference of that count (other test images of the class) beside each figure
+  const int64_t each = quick ? 20 : 200;
+  const Tensor labels = models::labels_by_class(kClasses, each);
+  const Tensor samples = data::binarize_threshold(game.sample_given(labels, gen), 0.5);
+  const Tensor test_binary = data::binarize_threshold(test.images, 0.5);
+  const double acc = models::label_accuracy(judge->predict(samples), labels);
+  const Tensor sample_features = judge->features_of(samples), test_features = judge->features_of(test_binary);
+  std::vector<std::vector<double>> rows;
+  double fid_sum = 0, fid_real_sum = 0, cov_sum = 0, cov_real_sum = 0, expected = 0;
+  std::vector<double> real_coverages;
+  std::cout << "   class   accuracy   fid_domain (real)   coverage (real)   [" << each << " samples vs " << each << " test images of the class]\n";
+  for (int64_t k = 0; k < kClasses; ++k) {
+    // 2 x `each` test images of class k drawn at random (the files are ordered, by writer for the digits):
+    // the first `each` are the reference, the others the real stand-in, exchangeable with it
+    std::vector<int64_t> mine;
+    for (int64_t i = 0; i < test.size(); ++i)
+      if (test.labels.at(i) == k) mine.push_back(i);
+    const auto have = static_cast<int64_t>(mine.size());
+    if (have < 2 * each)
+      throw Error("lesson_conditional: class " + std::to_string(k) + " has " + std::to_string(have) + " test images, " +
+                  std::to_string(2 * each) + " needed");
+    const Tensor idx = index_select(Tensor::from_indices(mine, {have}), 0, slice(gen.permutation(have), 0, 0, 2 * each));
+    const Tensor ref = index_select(test_features, 0, slice(idx, 0, 0, each)), other = index_select(test_features, 0, slice(idx, 0, each, 2 * each));
+    const Tensor fake = slice(sample_features, 0, k * each, (k + 1) * each);
+    const models::FeatureStats ref_stats = models::feature_stats(ref);
+    const double fid = models::frechet_distance(models::feature_stats(fake), ref_stats);
+    const double fid_real = models::frechet_distance(models::feature_stats(other), ref_stats);
+    const double cov = models::coverage(ref, fake), cov_real = models::coverage(ref, other);
+    const double class_acc = models::label_accuracy(judge->predict(slice(samples, 0, k * each, (k + 1) * each)),
+                                                    slice(labels, 0, k * each, (k + 1) * each));
+    rows.push_back({static_cast<double>(k), class_acc, fid, fid_real, cov, cov_real});
+    fid_sum += fid, fid_real_sum += fid_real, cov_sum += cov, cov_real_sum += cov_real;
+    real_coverages.push_back(cov_real);
+    expected = models::expected_coverage(each, each);
+    std::cout << std::setprecision(3) << std::setw(7) << k << std::setw(11) << class_acc << std::setprecision(1) << std::setw(12) << fid << " ("
+              << fid_real << ")" << std::setprecision(3) << std::setw(12) << cov << " (" << cov_real << ")\n";
+  }
+  const double K = static_cast<double>(kClasses);
+  std::cout << std::setprecision(3) << "   all classes: accuracy " << acc << "; mean fid_domain " << std::setprecision(1) << fid_sum / K << " (real "
+            << fid_real_sum / K << "); mean coverage " << std::setprecision(3) << cov_sum / K << " (real " << cov_real_sum / K << ")\n";
+  // CHECK: coverage's expectation in closed form vs real images against other real images of their class
+  {
+    const auto [m, se] = lesson::mean_and_se(real_coverages);
+    L.check_close("coverage of real images by other real images of their class (k = 5, " + std::to_string(each) + " vs " +
+                      std::to_string(each) + ", a random split; mean over the classes) vs its expectation 1 - prod (M - i) / (M + N - i) "
+                      "(4 standard errors)",
+                  m, expected, 4 * std::max(se, std::sqrt(expected * (1 - expected) / (K * static_cast<double>(each)))));  // (floor: the pooled binomial's)
+  }
+  if (!quick) L.check_le("issue 30's bar: the conditional GAN's samples are classified as their label >= 80% of the time", 0.80, acc);
+  L.write_csv("cgan_per_class.csv", {"class", "class_accuracy", "fid_domain", "fid_domain_real", "coverage", "coverage_real"}, rows);
+  L.metric("cgan_class_accuracy", acc);
+  L.metric("cgan_fid_domain_per_class", fid_sum / K);
+  L.metric("cgan_fid_domain_per_class_real", fid_real_sum / K);
+  L.metric("cgan_coverage", cov_sum / K);
+  L.metric("cgan_coverage_real", cov_real_sum / K);
+  L.metric("cgan_samples_per_class", static_cast<double>(each));
+  L.metric("cgan_train_seconds", r.seconds);
+  // pictures: a row per class; the same 10 z under every class
+  NoGradGuard ng;
+  const Tensor grid_labels = models::labels_by_class(kClasses, 10);
+  image::save_image_grid(L.path("cgan_samples_by_class.png"), game.sample_given(grid_labels, gen), 10, 2, 2);
+  const Tensor z = game.noise(10, gen);
+  std::vector<Tensor> style;
+  for (int64_t k = 0; k < kClasses; ++k)
+    style.push_back(game.generator->forward_given(z, Tensor::full({10}, static_cast<double>(k), DType::Int64)));
+  image::save_image_grid(L.path("cgan_style_vs_class.png"), concat(style, 0), 10, 2, 2);
+  std::cout << "   wrote cgan_samples_by_class.png (a row per class), cgan_style_vs_class.png (a column per z, a row per class), cgan_per_class.csv\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  lesson::Lesson L("conditional", "conditional generative models: Bayes' rule, outliers, SIR, classifier-free guidance, the conditional VAE");
+  lesson::Lesson L("conditional",
+                   "conditional generative models: Bayes' rule, outliers, SIR, classifier-free guidance, the conditional VAE and GAN");
   Flags f;
   L.app().add_option("--bayes-images", f.bayes_images, "Test images the conditional PixelCNN classifies (10 passes each)")
       ->capture_default_str()->check(CLI::PositiveNumber);
@@ -645,6 +760,8 @@ int main(int argc, char** argv) {
     guidance(L, f, gen);
     took();
     conditional_vae(L, d, s1, gen);
+    took();
+    conditional_gan(L, s1, gen);
     took();
   });
 }

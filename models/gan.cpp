@@ -11,6 +11,7 @@
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
 #include "autograd/optim.h"
+#include "models/conditional.h"
 #include "models/toolkit/plot.h"
 #include "models/toolkit/progress.h"
 #include "models/toolkit/trainer.h"
@@ -63,11 +64,29 @@ std::string MLPDiscriminator::config_json() const {
   return nlohmann::json{{"model", "MLPDiscriminator"}, {"dims", dims_}, {"hidden", hidden_}}.dump();
 }
 std::string ConvGenerator::config_json() const {
-  return nlohmann::json{{"model", "ConvGenerator"}, {"latent", latent_}, {"channels", channels_}, {"width", width_}}.dump();
+  nlohmann::json c{{"model", "ConvGenerator"}, {"latent", latent_}, {"channels", channels_}, {"width", width_}};
+  if (classes_ > 0) c["classes"] = classes_;
+  return c.dump();
 }
 std::string ConvDiscriminator::config_json() const {
-  return nlohmann::json{{"model", "ConvDiscriminator"}, {"channels", channels_}, {"width", width_}}.dump();
+  nlohmann::json c{{"model", "ConvDiscriminator"}, {"channels", channels_}, {"width", width_}};
+  if (classes_ > 0) c["classes"] = classes_;
+  return c.dump();
 }
+
+Tensor Network::forward_given(const Tensor&, const Tensor&) {
+  throw Error(nlohmann::json::parse(config_json()).at("model").get<std::string>() + ": not class-conditional (classes 0): call forward without labels");
+}
+
+namespace {
+// The label checks of a conditional network: labels iff classes > 0, each in [0, classes).
+void check_given(const std::string& who, int64_t classes, const Tensor& y, int64_t n) {
+  if (classes > 0 && !y.defined())
+    throw Error(who + ": class-conditional (" + std::to_string(classes) + " classes): call forward_given(input, labels)");
+  if (classes == 0 && y.defined()) throw Error(who + ": not class-conditional (classes 0): call forward without labels");
+  if (y.defined()) check_labels(y, n, classes, who);
+}
+}  // namespace
 
 MLPGenerator::MLPGenerator(int64_t latent, int64_t dims, const std::vector<int64_t>& hidden, Generator& gen)
     : latent_(latent), dims_(dims), hidden_(hidden) {
@@ -102,9 +121,11 @@ Tensor MLPDiscriminator::forward(const Tensor& x) {
   return squeeze(net_->forward(x), 1);
 }
 
-ConvGenerator::ConvGenerator(int64_t latent, int64_t channels, int64_t width, Generator& gen)
-    : latent_(latent), channels_(channels), width_(width) {
+ConvGenerator::ConvGenerator(int64_t latent, int64_t channels, int64_t width, Generator& gen, int64_t classes)
+    : latent_(latent), channels_(channels), width_(width), classes_(classes) {
+  if (classes < 0) throw Error("ConvGenerator: classes must be >= 0 (0: unconditional), got " + std::to_string(classes));
   const int64_t groups = std::max<int64_t>(1, width / 8);
+  if (classes > 0) class_vectors_ = register_parameter("class_vectors", Tensor::zeros({classes, 2 * width * 7 * 7}));
   fc_ = register_module("fc", std::make_shared<nn::Linear>(latent, 2 * width * 7 * 7, gen));
   n1_ = register_module("norm1", std::make_shared<nn::GroupNorm>(groups, 2 * width));
   up1_ = register_module("up1", std::make_shared<nn::ConvTranspose2d>(2 * width, width, 4, gen, 2, 1));
@@ -112,27 +133,48 @@ ConvGenerator::ConvGenerator(int64_t latent, int64_t channels, int64_t width, Ge
   up2_ = register_module("up2", std::make_shared<nn::ConvTranspose2d>(width, channels, 4, gen, 2, 1));
 }
 
-Tensor ConvGenerator::forward(const Tensor& z) {
+Tensor ConvGenerator::forward(const Tensor& z) { return run(z, Tensor()); }
+Tensor ConvGenerator::forward_given(const Tensor& z, const Tensor& y) {
+  if (!y.defined()) throw Error("ConvGenerator::forward_given: no labels");
+  return run(z, y);
+}
+
+Tensor ConvGenerator::run(const Tensor& z, const Tensor& y) {
   if (z.dim() != 2 || z.size(1) != latent_)
     throw Error("ConvGenerator: expects z [N, " + std::to_string(latent_) + "], got " + z.shape().str());
-  Tensor h = reshape(fc_->forward(z), {z.size(0), 2 * width_, 7, 7});
+  check_given("ConvGenerator", classes_, y, z.size(0));
+  Tensor pre = fc_->forward(z);
+  if (classes_ > 0) pre = pre + index_select(class_vectors_, 0, y);  // + e_y: the one-hot's columns
+  Tensor h = reshape(pre, {z.size(0), 2 * width_, 7, 7});
   h = up1_->forward(relu(n1_->forward(h)));  // [w, 14, 14]
   h = up2_->forward(relu(n2_->forward(h)));  // [C, 28, 28]
   return sigmoid(h);
 }
 
-ConvDiscriminator::ConvDiscriminator(int64_t channels, int64_t width, Generator& gen) : channels_(channels), width_(width) {
+ConvDiscriminator::ConvDiscriminator(int64_t channels, int64_t width, Generator& gen, int64_t classes)
+    : channels_(channels), width_(width), classes_(classes) {
+  if (classes < 0) throw Error("ConvDiscriminator: classes must be >= 0 (0: unconditional), got " + std::to_string(classes));
+  if (classes > 0) class_vectors_ = register_parameter("class_vectors", Tensor::zeros({classes, 2 * width * 7 * 7}));
   c1_ = register_module("conv1", std::make_shared<nn::Conv2d>(channels, width, 4, gen, 2, 1));
   c2_ = register_module("conv2", std::make_shared<nn::Conv2d>(width, 2 * width, 4, gen, 2, 1));
   fc_ = register_module("fc", std::make_shared<nn::Linear>(2 * width * 7 * 7, 1, gen));
 }
 
-Tensor ConvDiscriminator::forward(const Tensor& x) {
+Tensor ConvDiscriminator::forward(const Tensor& x) { return run(x, Tensor()); }
+Tensor ConvDiscriminator::forward_given(const Tensor& x, const Tensor& y) {
+  if (!y.defined()) throw Error("ConvDiscriminator::forward_given: no labels");
+  return run(x, y);
+}
+
+Tensor ConvDiscriminator::run(const Tensor& x, const Tensor& y) {
   if (x.dim() != 4 || x.size(1) != channels_ || x.size(2) != 28 || x.size(3) != 28)
     throw Error("ConvDiscriminator: expects images [N, " + std::to_string(channels_) + ", 28, 28], got " + x.shape().str());
+  check_given("ConvDiscriminator", classes_, y, x.size(0));
   Tensor h = leaky_relu(c1_->forward(x), 0.2);
-  h = leaky_relu(c2_->forward(h), 0.2);
-  return squeeze(fc_->forward(flatten(h, 1)), 1);
+  const Tensor phi = flatten(leaky_relu(c2_->forward(h), 0.2), 1);  // phi(x) [N, 2w * 49]
+  Tensor logit = squeeze(fc_->forward(phi), 1);                    // w . phi(x) + b
+  if (classes_ > 0) logit = logit + sum(index_select(class_vectors_, 0, y) * phi, {1});  // + e_y . phi(x)
+  return logit;
 }
 
 // ------------------------------------------------------------------ training
@@ -152,11 +194,19 @@ GAN::GAN(std::shared_ptr<Network> g, int64_t latent, std::shared_ptr<Network> d)
   if (generator->sample_shape() != discriminator->sample_shape())
     throw Error("GAN: the generator makes samples " + generator->sample_shape().str() + " but the discriminator reads " +
                 discriminator->sample_shape().str());
+  if (generator->classes() != discriminator->classes())
+    throw Error("GAN: the generator knows " + std::to_string(generator->classes()) + " classes but the discriminator " +
+                std::to_string(discriminator->classes()));
 }
 
 Tensor GAN::sample(int64_t n, Generator& gen) {
   NoGradGuard ng;
   return generator->forward(noise(n, gen));
+}
+
+Tensor GAN::sample_given(const Tensor& y, Generator& gen) {
+  NoGradGuard ng;
+  return generator->forward_given(noise(y.numel(), gen), y);
 }
 
 namespace {
@@ -206,11 +256,21 @@ int64_t load_game(const std::string& path, GAN& gan, optim::Adam& opt_g, optim::
 
 }  // namespace
 
-Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
+namespace {
+// The game of train and train_given: `labels` undefined for the unconditional one.
+Result play(GAN& gan, const Tensor& data, const Tensor& labels, Generator& gen, const Options& o) {
   Shape example(std::vector<int64_t>(data.shape().begin() + 1, data.shape().end()));
   if (data.dim() < 2 || example != gan.discriminator->sample_shape())
     throw Error("gan::train: data " + data.shape().str() + " are not batches of the networks' samples " +
                 gan.discriminator->sample_shape().str());
+  const bool given = labels.defined();
+  if (given != (gan.classes() > 0))
+    throw Error(given ? "gan::train_given: the networks are unconditional (classes 0); train them with gan::train"
+                      : "gan::train: the networks are class-conditional (" + std::to_string(gan.classes()) + " classes); train them with gan::train_given");
+  if (given) check_labels(labels, data.size(0), gan.classes(), "gan::train_given");
+  // D(x) or D(x, y); G(z) or G(z, y)
+  auto D = [&](const Tensor& x, const Tensor& y) { return given ? gan.discriminator->forward_given(x, y) : gan.discriminator->forward(x); };
+  auto G = [&](const Tensor& z, const Tensor& y) { return given ? gan.generator->forward_given(z, y) : gan.generator->forward(z); };
   const bool wgan = o.loss == Loss::WassersteinGP;
   optim::Adam opt_d(gan.discriminator->parameters(), o.lr, o.beta1, o.beta2);
   optim::Adam opt_g(gan.generator->parameters(), o.generator_lr > 0 ? o.generator_lr : o.lr, o.beta1, o.beta2);
@@ -239,16 +299,17 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
     // ---- the discriminator (critic): n_critic steps against the frozen generator
     double d_value = 0;
     for (int64_t k = 0; k < o.n_critic; ++k) {
-      const Tensor real = index_select(data, 0, gen.randint({o.batch_size}, 0, n));
+      const Tensor pick = gen.randint({o.batch_size}, 0, n);
+      const Tensor real = index_select(data, 0, pick), y = given ? index_select(labels, 0, pick) : Tensor();  // fakes get the same labels
       Tensor fake;
       {
         NoGradGuard ng;
-        fake = gan.generator->forward(gan.noise(o.batch_size, gen));
+        fake = G(gan.noise(o.batch_size, gen), y);
       }
       opt_d.zero_grad();
-      const Tensor real_out = gan.discriminator->forward(real), fake_out = gan.discriminator->forward(fake);
+      const Tensor real_out = D(real, y), fake_out = D(fake, y);
       Tensor d_loss = wgan ? critic_loss_wasserstein(real_out, fake_out) +
-                                 gradient_penalty([&](const Tensor& x) { return gan.discriminator->forward(x); }, real, fake, gen, o.lambda)
+                                 gradient_penalty([&](const Tensor& x) { return D(x, y); }, real, fake, gen, o.lambda)
                            : discriminator_loss(real_out, fake_out);
       d_value = d_loss.item();
       train::require_finite(d_value, o.tag + ": the discriminator's loss", step);
@@ -257,7 +318,8 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
     }
     // ---- the generator: one step through the (now fixed) discriminator
     opt_g.zero_grad();
-    const Tensor fake_out = gan.discriminator->forward(gan.generator->forward(gan.noise(o.batch_size, gen)));
+    const Tensor y = given ? index_select(labels, 0, gen.randint({o.batch_size}, 0, n)) : Tensor();  // labels as the data has them
+    const Tensor fake_out = D(G(gan.noise(o.batch_size, gen), y), y);
     Tensor g_loss = o.loss == Loss::Minimax          ? generator_loss_saturating(fake_out)
                     : o.loss == Loss::NonSaturating ? generator_loss_non_saturating(fake_out)
                                                     : generator_loss_wasserstein(fake_out);
@@ -298,6 +360,14 @@ Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) {
                                  "; kept the networks so far (" + (o.out_dir.empty() ? "nowhere" : rec.stem("_generator") + ".safetensors") + ")",
                              r.steps, o.steps);
   return r;
+}
+}  // namespace
+
+Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& o) { return play(gan, data, Tensor(), gen, o); }
+
+Result train_given(GAN& gan, const Tensor& data, const Tensor& labels, Generator& gen, const Options& o) {
+  if (!labels.defined()) throw Error("gan::train_given: no labels");
+  return play(gan, data, labels, gen, o);
 }
 
 }  // namespace dgm::models::gan

@@ -46,6 +46,10 @@ class Network : public nn::Module {
   virtual Shape sample_shape() const = 0;  // one example's shape (G's output, D's input)
   // {"model": the class, and its constructor's arguments}: written beside its checkpoint
   virtual std::string config_json() const = 0;
+  // A class-conditional network (classes() > 0) reads labels y, int64 [N] in [0, classes), beside
+  // its input: G(z, y), D(x, y). Its forward(input) is an error; an unconditional one's forward_given.
+  virtual int64_t classes() const { return 0; }
+  virtual Tensor forward_given(const Tensor& input, const Tensor& y);
 };
 
 // z [N, latent] -> x [N, dims]: an MLP with ReLU.
@@ -80,16 +84,23 @@ class MLPDiscriminator : public Network {
 // DCGAN-style (Radford et al. 2016) for 1 x 28 x 28 images in [0, 1]:
 //   z -> Linear -> [2w, 7, 7] -> GN, ReLU -> convT 4x4 s2 -> [w, 14, 14] -> GN, ReLU
 //     -> convT 4x4 s2 -> [C, 28, 28] -> sigmoid
+// With classes > 0 (a conditional GAN, Mirza & Osindero 2014), G(z, y) adds a learned vector
+// per class to the Linear layer's output, e_y [2w * 7 * 7]: the same as feeding [z, onehot(y)]
+// to that layer (its weights on the one-hot's column k are e_k).
 class ConvGenerator : public Network {
  public:
-  ConvGenerator(int64_t latent, int64_t channels, int64_t width, Generator& gen);
+  ConvGenerator(int64_t latent, int64_t channels, int64_t width, Generator& gen, int64_t classes = 0);
   Tensor forward(const Tensor& z) override;
+  Tensor forward_given(const Tensor& z, const Tensor& y) override;
   Shape sample_shape() const override { return Shape{channels_, 28, 28}; }
   std::string config_json() const override;
   int64_t width() const { return width_; }
+  int64_t classes() const override { return classes_; }
 
  private:
-  int64_t latent_, channels_, width_;
+  Tensor run(const Tensor& z, const Tensor& y);  // y undefined: unconditional
+  int64_t latent_, channels_, width_, classes_;
+  Tensor class_vectors_;  // [classes, 2w * 7 * 7] (classes > 0)
   std::shared_ptr<nn::Linear> fc_;
   std::shared_ptr<nn::GroupNorm> n1_, n2_;
   std::shared_ptr<nn::ConvTranspose2d> up1_, up2_;
@@ -98,15 +109,27 @@ class ConvGenerator : public Network {
 // x [N, C, 28, 28] -> conv 4x4 s2 [w, 14, 14], LeakyReLU(0.2) -> conv 4x4 s2
 // [2w, 7, 7], LeakyReLU(0.2) -> Linear -> logits [N] (no normalisation: the
 // gradient penalty is per example, which batch statistics would break)
+// With classes > 0, the projection discriminator of Miyato & Koyama (2018): the features
+// phi(x) = the flattened [2w, 7, 7] map, and
+//   D(x, y) = w . phi(x) + b + e_y . phi(x),
+// a last layer per class, w + e_y, on shared features. Why projection and not concatenation: the
+// optimal logit is log p(x, y) / q(x, y) = log p(x) / q(x) + log p(y | x) / q(y | x), and if
+// p(y | x) and q(y | x) are softmaxes of linear functions of phi(x), the second term is exactly
+// e_y . phi(x) (+ a term of x alone, absorbed in w . phi(x)); concatenating onehot(y) to x or
+// phi(x) can represent it only through more layers, and it trains worse (their Table 1).
 class ConvDiscriminator : public Network {
  public:
-  ConvDiscriminator(int64_t channels, int64_t width, Generator& gen);
+  ConvDiscriminator(int64_t channels, int64_t width, Generator& gen, int64_t classes = 0);
   Tensor forward(const Tensor& x) override;
+  Tensor forward_given(const Tensor& x, const Tensor& y) override;
   Shape sample_shape() const override { return Shape{channels_, 28, 28}; }
   std::string config_json() const override;
+  int64_t classes() const override { return classes_; }
 
  private:
-  int64_t channels_, width_;
+  Tensor run(const Tensor& x, const Tensor& y);  // y undefined: unconditional
+  int64_t channels_, width_, classes_;
+  Tensor class_vectors_;  // the projections e_y, [classes, 2w * 7 * 7] (classes > 0)
   std::shared_ptr<nn::Conv2d> c1_, c2_;
   std::shared_ptr<nn::Linear> fc_;
 };
@@ -139,14 +162,17 @@ struct Result {
   std::vector<std::vector<double>> curve;  // step, discriminator loss, generator loss
 };
 
-// The two networks of one game; construction checks that G's samples are D's inputs.
+// The two networks of one game; construction checks that G's samples are D's inputs, and
+// that both are unconditional or both know the same classes.
 class GAN {
  public:
   GAN(std::shared_ptr<Network> generator, int64_t latent, std::shared_ptr<Network> discriminator);
-  Tensor sample(int64_t n, Generator& gen);  // G(z), no gradient
+  Tensor sample(int64_t n, Generator& gen);                     // G(z), no gradient (unconditional)
+  Tensor sample_given(const Tensor& y, Generator& gen);         // G(z, y), one sample per label, no gradient
   Tensor noise(int64_t n, Generator& gen) const { return gen.normal({n, latent_}); }
   std::shared_ptr<Network> generator, discriminator;
   int64_t latent() const { return latent_; }
+  int64_t classes() const { return generator->classes(); }
 
  private:
   int64_t latent_;
@@ -155,5 +181,10 @@ class GAN {
 // Alternating updates on minibatches of `data` [N, ...]: n_critic steps of D,
 // then one of G. A NaN or Inf loss stops training with the step and the network.
 Result train(GAN& gan, const Tensor& data, Generator& gen, const Options& options);
+// The conditional game on labelled data (labels int64 [N]): D sees (x, y) pairs, real ones from the
+// data and fake ones (G(z, y), y), with y drawn as the data's labels are (the real batch's labels
+// for D's step, another batch's for G's), so p(y) is the same on both sides and D can only tell
+// them apart by p(x | y). Checkpoints and resume as train's.
+Result train_given(GAN& gan, const Tensor& data, const Tensor& labels, Generator& gen, const Options& options);
 
 }  // namespace dgm::models::gan

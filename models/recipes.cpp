@@ -172,6 +172,13 @@ std::vector<Recipe> make_table() {
                  R"({"net": {"hidden": [256, 256, 256]}})", "digits17", "conditional", true, without_validation(epochs(300, 64), 0.999),
                  without_validation(epochs(40, 64), 0.999), 0, ""});
     t.back().leaderboard = false;  // its p(x) is the none-label model's bound: digits_ddpm's row is the family's
+    // a conditional GAN on Fashion-MNIST's grey levels: fashion_dcgan's networks, a class vector in G, a projection in D
+    Training cgan;
+    cgan.epochs = 1, cgan.batch_size = 64, cgan.lr = 2e-4, cgan.beta1 = 0.5, cgan.minutes = 2, cgan.max_steps = 1000000;
+    Training cgan_quick = cgan;
+    cgan_quick.minutes = 0, cgan_quick.max_steps = 150;
+    t.push_back({"fashion_cdcgan", "dcgan", R"({"latent": 64, "channels": 1, "width": 32, "classes": 10})", R"({"width": 16})",
+                 "fashion_dequantized", "conditional", false, cgan, cgan_quick, 0, "", false});
   }
 
   // ---------------------------------------------------------------- bench_train's twins of ../shared/bench/torch_ref.cpp
@@ -284,9 +291,9 @@ std::shared_ptr<TrainableDensity> build(const Recipe& r, bool quick_run, Generat
 gan::GAN build_gan(const Recipe& r, bool quick_run, Generator& gen) {
   if (r.model != "dcgan") throw Error("recipe " + r.tag + ": a '" + r.model + "', not a GAN (models::build makes it)");
   const json c = json::parse(r.config_for(quick_run));
-  const int64_t latent = c.at("latent"), channels = c.at("channels"), width = c.at("width");
-  auto g = std::make_shared<gan::ConvGenerator>(latent, channels, width, gen);
-  auto d = std::make_shared<gan::ConvDiscriminator>(channels, width, gen);
+  const int64_t latent = c.at("latent"), channels = c.at("channels"), width = c.at("width"), classes = c.value("classes", 0);
+  auto g = std::make_shared<gan::ConvGenerator>(latent, channels, width, gen, classes);
+  auto d = std::make_shared<gan::ConvDiscriminator>(channels, width, gen, classes);
   return gan::GAN(g, latent, d);
 }
 
@@ -333,7 +340,8 @@ std::string describe(const std::string& model, const std::string& config_json) {
     os << "PixelRNN (" << (c.at("kind") == "row" ? "Row LSTM" : "Diagonal BiLSTM") << " " << c.at("hidden").get<int64_t>() << " x "
        << c.at("layers").get<int64_t>() << ")";
   } else if (model == "dcgan") {
-    os << "DCGAN, width " << c.at("width").get<int64_t>() << ", z " << c.at("latent").get<int64_t>();
+    os << (c.value("classes", 0) > 0 ? "class-conditional DCGAN (projection discriminator), width " : "DCGAN, width ")
+       << c.at("width").get<int64_t>() << ", z " << c.at("latent").get<int64_t>();
   } else if (c.contains("builder")) {
     const std::string b = c.at("builder");
     if (b == "nice")

@@ -1,6 +1,8 @@
 // dgm/models/sample_quality.cpp
 #include "models/sample_quality.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -152,5 +154,38 @@ Tensor sample_fitted_gaussian(const Tensor& rows, int64_t n, Generator& gen, dou
   return unsqueeze(fit.mean, 0) + mm(gen.normal({n, d}, 0, 1, DType::Float64), linalg::cholesky(cov, what), false, true);
 }
 
+double coverage(const Tensor& real, const Tensor& samples, int64_t k) {
+  if (real.dim() != 2 || samples.dim() != 2 || real.size(1) != samples.size(1))
+    throw Error("coverage: real features " + real.shape().str() + " and sample features " + samples.shape().str() +
+                " must be [M, F] and [N, F] with one F");
+  const int64_t M = real.size(0), N = samples.size(0);
+  if (k < 1 || M <= k) throw Error("coverage: needs more than k = " + std::to_string(k) + " real points, got " + std::to_string(M));
+  NoGradGuard ng;
+  // squared distances by |a|^2 + |b|^2 - 2 a.b (float64), one matrix product for each pair of sets
+  const Tensor r = real.to(DType::Float64).contiguous_copy(), f = samples.to(DType::Float64).contiguous_copy();
+  auto squared_distances = [](const Tensor& a, const Tensor& b) {
+    return sum(square(a), {1}, true) + transpose(sum(square(b), {1}, true), 0, 1) - 2.0 * mm(a, b, false, true);
+  };
+  const Tensor rr = squared_distances(r, r), rf = squared_distances(r, f);
+  int64_t covered = 0;
+  std::vector<double> row(static_cast<size_t>(M));
+  for (int64_t j = 0; j < M; ++j) {
+    for (int64_t i = 0; i < M; ++i) row[static_cast<size_t>(i)] = rr.at(j * M + i);
+    // the k-th nearest real neighbour of x_j, x_j itself (distance 0) not counted: the (k+1)-th smallest
+    std::nth_element(row.begin(), row.begin() + k, row.end());
+    const double radius = row[static_cast<size_t>(k)];
+    bool hit = false;
+    for (int64_t i = 0; i < N && !hit; ++i) hit = rf.at(j * N + i) < radius;
+    covered += hit;
+  }
+  return static_cast<double>(covered) / static_cast<double>(M);
+}
+double expected_coverage(int64_t real, int64_t samples, int64_t k) {
+  if (k < 1 || real <= k || samples < 0)
+    throw Error("expected_coverage: needs k >= 1 and more than k real points, got k = " + std::to_string(k) + ", " + std::to_string(real));
+  double all_real = 1;
+  for (int64_t i = 1; i <= k; ++i) all_real *= static_cast<double>(real - i) / static_cast<double>(real + samples - i);
+  return 1 - all_real;
+}
 
 }  // namespace dgm::models

@@ -95,4 +95,17 @@ struct SampleQuality {
 };
 SampleQuality sample_quality(ImageClassifier& classifier, const Tensor& images, const FeatureStats& reference);
 
+// Coverage (Naeem et al. 2020, "Reliable fidelity and diversity metrics"): the share of the real
+// points whose ball out to their k-th nearest real neighbour holds at least one sample,
+//   coverage = (1/M) sum_j 1[ exists i: |y_i - x_j| < NND_k(x_j) ],
+// on features, real [M, F] and samples [N, F]. A model that drops modes leaves the balls there
+// empty: it reads below the same count of other real points (whose expected coverage for
+// M = N and k = 5 is 1 - 1/2^5 = 0.969). Needs M > k.
+double coverage(const Tensor& real_features, const Tensor& sample_features, int64_t k = 5);
+// Its expectation when the samples come from the real points' own distribution (continuous, all
+// points independent), for M real points and N samples: x_j's ball misses every sample iff its k
+// nearest among the other M - 1 real points and the N samples are all real, so
+//   E[coverage] = 1 - prod_{i=1..k} (M - i) / (M + N - i).
+double expected_coverage(int64_t real, int64_t samples, int64_t k = 5);
+
 }  // namespace dgm::models

@@ -3,6 +3,7 @@
 // finite differences, shapes, errors and determinism of the training loop.
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "autograd/graph.h"
 #include "helpers.h"
@@ -103,6 +104,76 @@ TEST_CASE("GAN networks: shapes, a mismatched pair refused at construction, bad 
   nan_data.data<float>()[0] = NAN;
   for (int i = 1; i < 20; ++i) nan_data.data<float>()[i] = NAN;
   CHECK_THAT(error_of([&] { gan::train(toy, nan_data, g, o); }), Catch::Contains("discriminator") && Catch::Contains("step 1"));
+}
+
+namespace {
+Tensor parameter(const nn::Module& m, const std::string& name) {
+  for (const auto& [n, p] : m.named_parameters())
+    if (n == name) return p;
+  throw Error("no parameter " + name);
+}
+}  // namespace
+
+TEST_CASE("conditional GAN networks: labels required, zero class vectors give the unconditional networks, the projection is linear in e_y",
+          "[gan][conditional]") {
+  Generator g(1);
+  auto G = std::make_shared<gan::ConvGenerator>(16, 1, 8, g, 3);
+  auto D = std::make_shared<gan::ConvDiscriminator>(1, 8, g, 3);
+  gan::GAN game(G, 16, D);
+  CHECK(game.classes() == 3);
+  const Tensor y = Tensor::from_indices({0, 2, 1}, {3});
+  const Tensor x = game.sample_given(y, g);
+  CHECK(x.shape() == Shape{3, 1, 28, 28});
+  // the same parameters in unconditional networks: equal while the class vectors are 0 (they start there)
+  gan::ConvGenerator G0(16, 1, 8, g);
+  gan::ConvDiscriminator D0(1, 8, g);
+  NoGradGuard ng;
+  for (auto [from, to] : {std::pair<nn::Module*, nn::Module*>{G.get(), &G0}, {D.get(), &D0}})
+    for (auto& [name, p] : to->named_parameters()) p.copy_(parameter(*from, name));
+  const Tensor z = g.normal({3, 16});
+  CHECK(max(abs(G->forward_given(z, y) - G0.forward(z))).item() == 0);
+  CHECK(max(abs(D->forward_given(x, y) - D0.forward(x))).item() == 0);
+  // D(x, y) - D(x, y') = (e_y - e_y') . phi(x): with e_k = k c for one vector c, the logits of classes 0, 1, 2 are evenly spaced
+  Tensor e = parameter(*D, "class_vectors");
+  const Tensor c = g.normal({1, e.size(1)}, 0, 0.01);
+  e.copy_(concat({c * 0.0, c * 1.0, c * 2.0}, 0));
+  const Tensor x1 = slice(x, 0, 0, 1);
+  double logit[3];
+  for (int64_t k = 0; k < 3; ++k) logit[k] = D->forward_given(x1, Tensor::from_indices({k}, {1})).item();
+  CHECK(logit[1] - logit[0] != Approx(0).margin(1e-6));
+  CHECK(logit[2] - logit[1] == Approx(logit[1] - logit[0]).epsilon(1e-4));
+  // errors: labels missing, unexpected, out of range; a pair that disagrees on the classes
+  CHECK_THAT(error_of([&] { G->forward(z); }), Catch::Contains("ConvGenerator") && Catch::Contains("3 classes") && Catch::Contains("forward_given"));
+  CHECK_THAT(error_of([&] { D0.forward_given(x, y); }), Catch::Contains("not class-conditional"));
+  CHECK_THAT(error_of([&] { D->forward_given(x, Tensor::from_indices({0, 3, 1}, {3})); }), Catch::Contains("label 3 of example 1"));
+  CHECK_THAT(error_of([&] { gan::GAN bad(G, 16, std::make_shared<gan::ConvDiscriminator>(1, 8, g)); }),
+             Catch::Contains("3 classes") && Catch::Contains("0"));
+  CHECK(nlohmann::json::parse(G->config_json()).at("classes") == 3);
+  CHECK_FALSE(nlohmann::json::parse(G0.config_json()).contains("classes"));
+}
+
+TEST_CASE("conditional GAN training: G(z, y) learns which class is dark and which bright; train and train_given refuse the other game",
+          "[gan][conditional]") {
+  Generator g(5);
+  // class 0: dark images (grey 0.1), class 1: bright ones (0.9), each with a little noise
+  const int64_t n = 64;
+  Tensor labels = Tensor::from_indices(std::vector<int64_t>(n, 0), {n});
+  for (int64_t i = n / 2; i < n; ++i) labels.data<int64_t>()[i] = 1;
+  const Tensor level = reshape(labels.to(DType::Float32) * 0.8 + 0.1, {n, 1, 1, 1});
+  const Tensor data = clamp(level + g.normal({n, 1, 28, 28}, 0, 0.02), 0, 1);
+  gan::GAN game(std::make_shared<gan::ConvGenerator>(8, 1, 8, g, 2), 8, std::make_shared<gan::ConvDiscriminator>(1, 8, g, 2));
+  gan::Options o;
+  o.steps = 150, o.batch_size = 16, o.lr = 2e-3, o.progress = false;
+  gan::train_given(game, data, labels, g, o);
+  const double dark = mean(game.sample_given(Tensor::from_indices(std::vector<int64_t>(32, 0), {32}), g)).item();
+  const double bright = mean(game.sample_given(Tensor::from_indices(std::vector<int64_t>(32, 1), {32}), g)).item();
+  INFO("G(z, 0) mean " << dark << ", G(z, 1) mean " << bright);
+  CHECK(dark < 0.3);
+  CHECK(bright > 0.7);
+  CHECK_THAT(error_of([&] { gan::train(game, data, g, o); }), Catch::Contains("train_given"));
+  gan::GAN plain(std::make_shared<gan::ConvGenerator>(8, 1, 8, g), 8, std::make_shared<gan::ConvDiscriminator>(1, 8, g));
+  CHECK_THAT(error_of([&] { gan::train_given(plain, data, labels, g, o); }), Catch::Contains("unconditional"));
+  CHECK_THAT(error_of([&] { gan::train_given(game, data, slice(labels, 0, 0, 10), g, o); }), Catch::Contains("int64 [64]") && Catch::Contains("[10]"));
 }
 
 TEST_CASE("GAN training: the same seed gives the same curve and samples, for each loss", "[gan]") {

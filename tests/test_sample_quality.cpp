@@ -27,6 +27,38 @@ Tensor diag(const std::vector<double>& d) {
 }
 }  // namespace
 
+TEST_CASE("coverage: a hand-counted case on a line, and its closed-form expectation by simulation", "[sample_quality]") {
+  // real points 0, 1, ..., 9 on a line: with k = 1 every ball has radius 1 (open)
+  std::vector<double> line;
+  for (int i = 0; i < 10; ++i) line.push_back(i);
+  const Tensor real = Tensor::from_vector(line, {10, 1});
+  CHECK(coverage(real, Tensor::from_vector(std::vector<double>{0.5}, {1, 1}), 1) == Approx(0.2));       // inside the balls of 0 and 1
+  CHECK(coverage(real, Tensor::from_vector(std::vector<double>{0.5, 5.0}, {2, 1}), 1) == Approx(0.3));  // + the ball of 5 (4 and 6 are 1 away: outside)
+  CHECK(coverage(real, real, 1) == Approx(1.0));
+  // k = 2 on the line: the radius of 0 is 2, of 1 to 8 is 1, of 9 is 2; a sample at 1.5 is inside the balls of 0, 1 and 2
+  CHECK(coverage(real, Tensor::from_vector(std::vector<double>{1.5}, {1, 1}), 2) == Approx(0.3));
+  // hand values of the expectation: M = N = 2, k = 1: 1 - 1/3; M = 3, N = 1, k = 2: 1 - (2/3)(1/2)
+  CHECK(expected_coverage(2, 2, 1) == Approx(2.0 / 3));
+  CHECK(expected_coverage(3, 1, 2) == Approx(2.0 / 3));
+  // by simulation: both sets from one Gaussian in 8 dimensions, M = 60, N = 40, k = 5, 300 repetitions
+  Generator gen(11);
+  double total = 0, total_sq = 0;
+  const int reps = 300;
+  for (int r = 0; r < reps; ++r) {
+    const double c = coverage(gen.normal({60, 8}, 0, 1, DType::Float64), gen.normal({40, 8}, 0, 1, DType::Float64), 5);
+    total += c, total_sq += c * c;
+  }
+  const double m = total / reps, se = std::sqrt((total_sq / reps - m * m) / (reps - 1));
+  INFO("simulated " << m << " +- " << se << ", closed form " << expected_coverage(60, 40, 5));
+  CHECK(std::abs(m - expected_coverage(60, 40, 5)) <= 4 * se);
+  // a model that drops half the modes: two clusters of real points, samples from one
+  Tensor two = gen.normal({100, 2}, 0, 0.1, DType::Float64);
+  for (int64_t i = 50; i < 100; ++i) two.data<double>()[i * 2] += 10;
+  CHECK(coverage(two, gen.normal({100, 2}, 0, 0.1, DType::Float64), 5) <= 0.5);
+  CHECK_THROWS_WITH(coverage(real, Tensor::zeros({3, 2}, DType::Float64)), Catch::Contains("[10, 1]"));
+  CHECK_THROWS_WITH(coverage(slice(real, 0, 0, 5), real, 5), Catch::Contains("more than k = 5"));
+}
+
 TEST_CASE("sqrtm_psd: the square root squares back, and eigh reconstructs", "[sample_quality]") {
   const Tensor B = randn({5, 5}, 2);
   const Tensor A = mm(B, B, false, true) + diag({0.1, 0.1, 0.1, 0.1, 0.1});
