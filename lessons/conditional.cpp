@@ -2,7 +2,8 @@
 //
 // 1. Bayes' rule with a strong model: a class-conditional PixelCNN as a classifier,
 //    p(y | x) = p(x | y) p(y) / sum_y' p(x | y') p(y'), beside naive Bayes, logistic
-//    regression and a small CNN, on binarized Fashion-MNIST (--quick: the 8x8 digits).
+//    regression and a small CNN, on binarized Fashion-MNIST (--quick: the 8x8 digits); then a
+//    class token in a Transformer, on the digits.
 // 2. Rejecting outliers: p(x) = sum_y p(x | y) p(y) against the CNN's max softmax
 //    probability as out-of-distribution scores (AUROCs).
 // 3. A conditional model from an unconditional one and a classifier:
@@ -31,6 +32,7 @@
 #include "models/pixelcnn.h"
 #include "models/recipes.h"
 #include "models/sample_quality.h"
+#include "models/transformer.h"
 #include "models/toolkit/datasets.h"
 #include "models/toolkit/distributions.h"
 #include "models/toolkit/image.h"
@@ -124,10 +126,10 @@ Step1 bayes_rule(lesson::Lesson& L, const data::DataSet& d, const Flags& f, Gene
   };
   std::vector<std::pair<int64_t, double>> pixel_curve;
   if (!quick) {
-    const int64_t small = 1000;
-    auto m = train_pixelcnn(small, "_1000", 1.0);
-    const Tensor ll = models::class_log_likelihoods(dynamic_cast<models::ConditionalDensity&>(*m), test_x);
-    pixel_curve.push_back({small, models::label_accuracy(argmax(ll, 1), test_y)});
+    const int64_t small = 1000, judged = std::min<int64_t>(1000, n_test);  // (a point of the curve: half the images, s.e. about 0.014)
+    auto m = train_pixelcnn(small, "_1000", 0.5);
+    const Tensor ll = models::class_log_likelihoods(dynamic_cast<models::ConditionalDensity&>(*m), slice(test_x, 0, 0, judged));
+    pixel_curve.push_back({small, models::label_accuracy(argmax(ll, 1), slice(test_y, 0, 0, judged))});
   }
   s.pixelcnn = train_pixelcnn(N, "", 0);
   auto& cond = dynamic_cast<models::ConditionalDensity&>(*s.pixelcnn);
@@ -622,28 +624,88 @@ void conditional_vae(lesson::Lesson& L, const data::DataSet& d, Step1& s, Genera
 }
 
 
+// ------------------------------------------------------------ 1b. a class token: the conditional Transformer
+void conditional_transformer(lesson::Lesson& L, Generator& gen) {
+  const bool quick = L.options().quick;
+  const data::DataSet d = lesson::harness::data_for("digits17", L.options());
+  const models::Recipe recipe = models::recipe("digits_ctransformer");
+  auto model = models::build(recipe, quick, gen);
+  auto& tr = dynamic_cast<models::Transformer&>(*model);
+  auto flat = [](const Tensor& x) { return reshape(x, {x.size(0), -1}); };
+  std::cout << "\n-- 1b. A class token: " << recipe.title(quick) << " on " << d.description
+            << "\n   its first input is the token vocab + 1 + y in place of BOS: log p(x | y) = sum_t log p(x_t | x_<t, y), exact\n";
+  train::FitOptions o = L.training(recipe);
+  o.data_transform = d.name + ": " + d.description + "; 64 tokens of 17 levels";
+  o.curve_title = recipe.tag + ": -log p(x | y), nats per image";
+  train::fit_given(tr, flat(d.train), d.train_labels, flat(d.validation), d.validation_labels, gen, o);
+  tr.eval();  // dropout off: every route below sees one network
+  // CHECK: the one pass behind the class token vs 64 steps through the KV cache, given the same labels
+  {
+    NoGradGuard ng;
+    const Tensor x = slice(flat(d.test), 0, 0, 20), y = slice(d.test_labels, 0, 0, 20);
+    const double one = mean(tr.log_prob_given(x, y)).item(), many = mean(tr.log_prob_stepwise(x, false, y)).item();
+    L.check_close("conditional Transformer: mean log p(x | y) of 20 test digits, one pass vs 64 steps through the KV cache", one, many,
+                  1e-5 * std::abs(one));
+  }
+  // CHECK: p(. | y) is a distribution for every y: the recipe's layers on 4 tokens of 3 levels, all 81 sequences
+  {
+    models::Recipe tiny = recipe;
+    tiny.set("vocab", "3").set("length", "4");
+    auto t = models::build(tiny, quick, gen);
+    t->to(DType::Float64);
+    t->eval();
+    const Tensor ll = models::class_log_likelihoods(dynamic_cast<models::ConditionalDensity&>(*t),
+                                                    models::every_sequence(3, 4, models::TokenInput::Levels));
+    double worst = 0;
+    for (int64_t k = 0; k < kClasses; ++k) {
+      long double total = 0;
+      for (int64_t r = 0; r < ll.size(0); ++r) total += std::exp(static_cast<long double>(ll.at(r * kClasses + k)));
+      worst = std::max(worst, static_cast<double>(std::abs(total - 1)));
+    }
+    L.check_close("sum over all 81 sequences of 4 tokens (3 levels) of p(x | y) = 1 for each of the 10 class tokens (the recipe's "
+                  "layers, float64): max |sum - 1|",
+                  worst, 0.0, 1e-9);
+  }
+  const Tensor test = flat(d.test);
+  const Tensor ll = models::class_log_likelihoods(tr, test);
+  const double acc = models::label_accuracy(argmax(ll, 1), d.test_labels);
+  const train::Evaluation ev = train::evaluate_given(tr, test, d.test_labels);
+  std::cout << std::fixed << std::setprecision(3) << "   Bayes' rule with it on the " << d.test.size(0) << " test digits: accuracy " << acc
+            << "; -log p(x | y) " << std::setprecision(2) << ev.nll_nats << " +- " << ev.nll_se << " nats per image\n";
+  L.metric("ctransformer_classifier_accuracy", acc);
+  L.metric("ctransformer_test_nll_given_label_nats", ev.nll_nats, ev.nll_se);
+  const Tensor labels = models::labels_by_class(kClasses, 10);
+  image::save_image_grid(L.path("ctransformer_samples_by_class.png"), reshape(tr.sample_given(labels, gen), {100, 1, 8, 8}), 10,
+                         image::upscale_for(8), 2);
+  std::cout << "   wrote ctransformer_samples_by_class.png (a row per class)\n";
+}
+
 // ------------------------------------------------------------ 6. the conditional GAN
-void conditional_gan(lesson::Lesson& L, Step1& s, Generator& gen) {
+void conditional_gan(lesson::Lesson& L, Generator& gen) {
   const bool quick = L.options().quick;
   // the game is played on grey levels (a GAN's generator makes continuous images; a discriminator
-  // would tell binary data from them by that alone); the samples are judged binarized at 0.5 by the
-  // chapter's CNN, the judge of every family here. --quick: the digits blown up to 28x28.
+  // would tell binary data from them by that alone), so its judge is a CNN of the grey levels, the
+  // domain classifier of lesson_gan. --quick: the digits blown up to 28x28.
   data::ImageSet train, test;
-  std::shared_ptr<models::ImageClassifier> judge = s.cnn;
   if (quick) {
     const data::DataSet digits = lesson::harness::data_for("digits17", L.options());
     train = {data::digits_as_28x28(data::Split::Train, L.options().data), digits.train_labels, 17};
     test = {data::digits_as_28x28(data::Split::Test, L.options().data), digits.test_labels, 17};
-    judge = std::make_shared<models::ImageClassifier>(1, 28, 28, kClasses, gen);
-    models::ClassifierOptions co;
-    co.cache = L.path("digits28_thresholded_classifier.safetensors"), co.retrain = L.options().retrain;
-    co.epochs = 4, co.validation = 200;
-    const models::ClassifierFit f = models::fit_classifier(*judge, {data::binarize_threshold(train.images, 0.5), train.labels},
-                                                           {data::binarize_threshold(test.images, 0.5), test.labels}, gen, co);
-    std::cout << "   the judge for --quick, a CNN of the 28x28 digits at 0.5: test accuracy " << std::setprecision(3) << f.test_accuracy << "\n";
   } else {
     const data::DataSet grey = lesson::harness::data_for("fashion_dequantized", L.options());
     train = {grey.train, grey.train_labels, 256}, test = {grey.test, grey.test_labels, 256};
+  }
+  auto judge = std::make_shared<models::ImageClassifier>(1, 28, 28, kClasses, gen);
+  {
+    models::ClassifierOptions co;
+    co.cache = L.path(quick ? "digits28_classifier.safetensors" : "fashion_classifier.safetensors"), co.retrain = L.options().retrain;
+    co.epochs = 4;
+    if (quick) co.validation = 200;
+    const models::ClassifierFit f = models::fit_classifier(*judge, train, test, gen, co);
+    if (!f.note.empty()) std::cout << "   " << f.note << "\n";
+    std::cout << std::fixed << std::setprecision(4) << "   the judge, a small CNN of the grey levels: test accuracy " << f.test_accuracy
+              << (f.from_cache ? " (loaded)" : " (trained)") << "\n";
+    L.metric("grey_classifier_accuracy", f.test_accuracy);
   }
   const models::Recipe recipe = models::recipe("fashion_cdcgan");
   gan::GAN game = models::build_gan(recipe, quick, gen);
@@ -664,10 +726,9 @@ void conditional_gan(lesson::Lesson& L, Step1& s, Generator& gen) {
   // real reference of that count (other test images of the class) beside each figure
   const int64_t each = quick ? 20 : 200;
   const Tensor labels = models::labels_by_class(kClasses, each);
-  const Tensor samples = data::binarize_threshold(game.sample_given(labels, gen), 0.5);
-  const Tensor test_binary = data::binarize_threshold(test.images, 0.5);
+  const Tensor samples = game.sample_given(labels, gen);
   const double acc = models::label_accuracy(judge->predict(samples), labels);
-  const Tensor sample_features = judge->features_of(samples), test_features = judge->features_of(test_binary);
+  const Tensor sample_features = judge->features_of(samples), test_features = judge->features_of(test.images);
   std::vector<std::vector<double>> rows;
   double fid_sum = 0, fid_real_sum = 0, cov_sum = 0, cov_real_sum = 0, expected = 0;
   std::vector<double> real_coverages;
@@ -751,6 +812,8 @@ int main(int argc, char** argv) {
     };
     Step1 s1 = bayes_rule(L, d, f, gen);
     took();
+    conditional_transformer(L, gen);
+    took();
     rejecting_outliers(L, d, s1, f, gen);
     took();
     sir_toy(L, gen);
@@ -761,7 +824,7 @@ int main(int argc, char** argv) {
     took();
     conditional_vae(L, d, s1, gen);
     took();
-    conditional_gan(L, s1, gen);
+    conditional_gan(L, gen);
     took();
   });
 }

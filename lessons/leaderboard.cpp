@@ -29,17 +29,15 @@ namespace hn = dgm::lesson::harness;
 namespace {
 
 // What a model that knows nothing scores: every value equally likely, at each of the `dims`
-// values log p covers (on words: each letter and the end, 27 tokens).
-double uniform_nats(const hn::DataSet& d, double dims) {
-  const double values = d.name == "digits17" ? 17 : d.name == "fashion_binarized" ? 2 : d.name == "words" ? 27 : 256;
-  return dims * std::log(values);
-}
+// values log p covers (the data set's levels: on words, each letter and the end, 27 tokens).
+double uniform_nats(const hn::DataSet& d, double dims) { return dims * std::log(static_cast<double>(d.levels)); }
 
 // log p(x) of an autoregressive model by D passes: for the i-th dimension of its ordering, a
 // pass that sees only the dimensions before it (the rest zeroed), and the log-probability of
 // x's value there. The one-pass log_prob reads every factor off a single pass; the two agree
 // only if no output sees its own or a later input. {} for a model that is not autoregressive.
-std::optional<Tensor> sequential_log_prob(models::DensityModel& m, const Tensor& x) {
+// y: the labels of a class-conditional model (its log p(x | y), every pass given them).
+std::optional<Tensor> sequential_log_prob(models::DensityModel& m, const Tensor& x, const Tensor& y) {
   NoGradGuard ng;
   std::function<Tensor(const Tensor&, const Tensor&)> per_dim;  // [N, D] log p(x_d = target_d | the input the pass saw)
   std::vector<int64_t> order;
@@ -55,8 +53,8 @@ std::optional<Tensor> sequential_log_prob(models::DensityModel& m, const Tensor&
     };
   } else if (auto* pix = dynamic_cast<models::PixelCNN*>(&m)) {
     for (int64_t d = 0; d < D; ++d) order.push_back(d);  // raster order
-    per_dim = [pix, &x](const Tensor& input, const Tensor& target) {
-      const Tensor l = pix->logits(reshape(input, x.shape())), t = reshape(target, x.shape());
+    per_dim = [pix, &x, &y](const Tensor& input, const Tensor& target) {
+      const Tensor l = pix->logits(reshape(input, x.shape()), y), t = reshape(target, x.shape());
       const Tensor lp = pix->levels() == 2 ? dist::Bernoulli{l}.log_prob(t)
                                            : dist::Categorical{l, 1}.log_prob(dist::levels_to_index(squeeze(t, 1), pix->levels()));
       return reshape(lp, {input.size(0), -1});
@@ -91,10 +89,12 @@ void table(lesson::Lesson& L, const std::string& data_set, const hn::Settings& s
       const hn::Obtained again = hn::load(*it, r.checkpoint, fresh, L.options().quick);
       again.model->eval();  // dropout off (the digits Transformer's): both routes see the same network
       const Tensor x = slice(it->flat ? reshape(d.test, {d.test.size(0), -1}) : d.test, 0, 0, 20);
-      if (const auto seq = sequential_log_prob(*again.model, x)) {
+      auto* cond = dynamic_cast<models::ConditionalDensity*>(again.model.get());
+      const Tensor y = cond && cond->classes() > 0 ? slice(d.test_labels, 0, 0, 20) : Tensor();
+      if (const auto seq = sequential_log_prob(*again.model, x, y)) {
         NoGradGuard ng;
-        const double one = mean(again.model->log_prob(x)).item(), many = mean(*seq).item();
-        L.check_close(r.tag + ": mean log p(x) of 20 test examples, one pass vs " + std::to_string(x.numel() / 20) +
+        const double one = mean(y.defined() ? cond->log_prob_given(x, y) : again.model->log_prob(x)).item(), many = mean(*seq).item();
+        L.check_close(r.tag + ": mean log p(x" + (y.defined() ? " | y" : "") + ") of 20 test examples, one pass vs " + std::to_string(x.numel() / 20) +
                           " passes that each see only the dimensions before theirs",
                       one, many, 1e-5 * std::abs(one));
       }
@@ -119,12 +119,15 @@ int main(int argc, char** argv) {
   hn::Settings hs;
   double minutes = 2;
   bool skip_fashion = false;
+  std::vector<std::string> only;
   std::string runs = "runs";
   L.app().add_option("--runs", runs, "Where the lessons' checkpoints are looked for (loaded before anything is trained)")
       ->capture_default_str();
   L.app().add_option("--minutes", minutes, "Training time of each Fashion-MNIST model the harness cannot load")
       ->capture_default_str()->check(CLI::PositiveNumber);
   L.app().add_flag("--skip-fashion", skip_fashion, "The digits table only (a full run adds the Fashion-MNIST tables)");
+  L.app().add_option("--tables", only, "Only these data sets' tables (default: all): digits17, words, fashion_binarized, fashion_dequantized, "
+                     "fashion_thresholded")->delimiter(',')->check(CLI::IsMember({"digits17", "words", "fashion_binarized", "fashion_dequantized", "fashion_thresholded"}));
   return L.run(argc, argv, [&] {
     const auto& opt = L.options();
     Generator gen(opt.seed);
@@ -132,8 +135,9 @@ int main(int argc, char** argv) {
     std::cout << "\n   Models are loaded from " << hs.runs << "/<lesson>/ when a lesson trained them, else from " << opt.out
               << ", else trained here" << (opt.quick ? " (--quick: always trained, small)" : "") << "\n";
     std::vector<hn::Row> rows;
-    table(L, "digits17", hs, gen, rows);
-    if (!opt.quick) {
+    auto wanted = [&](const std::string& name) { return only.empty() || std::find(only.begin(), only.end(), name) != only.end(); };
+    if (wanted("digits17")) table(L, "digits17", hs, gen, rows);
+    if (!opt.quick && wanted("words")) {
       try {  // the character models of lesson_sequence: bits/dim is bits per character there
         table(L, "words", hs, gen, rows);
       } catch (const data::DataNotFound& e) {
@@ -143,8 +147,8 @@ int main(int argc, char** argv) {
     if (!opt.quick && !skip_fashion) {
       try {
         hs.minutes = minutes;  // each Fashion-MNIST model the harness trains itself
-        table(L, "fashion_binarized", hs, gen, rows);
-        table(L, "fashion_dequantized", hs, gen, rows);
+        for (const char* name : {"fashion_binarized", "fashion_dequantized", "fashion_thresholded"})  // (thresholded: the class-conditional models)
+          if (wanted(name)) table(L, name, hs, gen, rows);
       } catch (const data::DataNotFound& e) {
         std::cout << "   skipped the Fashion-MNIST tables: " << e.what() << "\n";
       }

@@ -61,6 +61,8 @@ class ConditionalDensity {
   virtual Tensor sample_given(const Tensor& y, Generator& gen) = 0;
   // The training objective on a labelled batch: -mean log p(x | y) unless overridden.
   virtual Tensor loss_given(const Tensor& x, const Tensor& y) { return neg(mean(log_prob_given(x, y))); }
+  // What log_prob_given returns: "exact", or the bound it is (the leaderboard's "log p is" column).
+  virtual std::string log_prob_given_kind() const { return "exact"; }
 };
 
 // A density model whose parameters are an nn::Module's (everything trained by

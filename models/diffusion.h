@@ -92,6 +92,7 @@ class DDPM : public TrainableDensity, public ConditionalDensity {
     return schedule_.steps() - 1 <= log_prob_strata ? "ELBO, all T terms, one x_t per term"
                                                     : "ELBO, L_0 and L_T exact, the other terms stratified over 64 ranges of steps, one x_t each";
   }
+  std::string log_prob_given_kind() const override { return log_prob_kind(); }
   // {"example_shape", "schedule": the schedule's config_json, "levels", "net": the predictor's, "objective"}
   std::string config_json() const override;
   // t: int64 [N] (0..T-1); y: labels (int64 [N], 0..classes; undefined: none) of a conditional model

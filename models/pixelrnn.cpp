@@ -162,8 +162,9 @@ Tensor PixelRNN::image_logits(const Tensor& images) {
   return out_->forward(relu(hidden_out_->forward(relu(h))));
 }
 
-Tensor PixelRNN::logits(const Tensor& tokens) {
+Tensor PixelRNN::logits(const Tensor& tokens, const Tensor& y) {
   const int64_t N = tokens.size(0);
+  start_tokens(N, y);  // (an error if labels are given: PixelRNN is unconditional)
   const Tensor images = reshape(tokens.to(input_->weight.dtype()) * (1.0 / static_cast<double>(o_.levels - 1)),
                                 {N, 1, o_.height, o_.width});
   return reshape(permute(image_logits(images), {0, 2, 3, 1}), {N, length(), o_.levels});

@@ -71,7 +71,7 @@ class PixelRNN : public SequenceModel {
   std::string config_json() const override;  // {"kind", "levels", "height", "width", "channels", "hidden", "layers"}
   // The network on images [N, 1, H, W] in [0, 1]: logits [N, V, H, W].
   Tensor image_logits(const Tensor& images);
-  Tensor logits(const Tensor& tokens) override;  // [N, H W, V] in raster order
+  Tensor logits(const Tensor& tokens, const Tensor& y = Tensor()) override;  // [N, H W, V] in raster order (unconditional: no y)
   // Sequential steps of one forward pass, summed over the layers' recurrences.
   int64_t sequential_steps() const;
   const PixelRNNOptions& options() const { return o_; }

@@ -148,7 +148,7 @@ std::vector<Recipe> make_table() {
   // Fashion-MNIST and the digits binarized once (pixel > 0.5), as the intro's classifiers see them;
   // --quick trains the digits' versions. Each model's log_prob is the mixture p(x) = (1/K) sum_y p(x | y).
   {
-    Training full = budget(5, 64), quick = epochs(8, 50);
+    Training full = budget(4, 64), quick = epochs(8, 50);
     full.validate_every_steps = 300;
     t.push_back({"fashion_cpixelcnn", "pixelcnn",
                  R"({"levels": 2, "channels": 32, "blocks": 5, "height": 28, "width": 28, "gated": false, "classes": 10, "class_maps": 8})", "",
@@ -172,6 +172,11 @@ std::vector<Recipe> make_table() {
                  R"({"net": {"hidden": [256, 256, 256]}})", "digits17", "conditional", true, without_validation(epochs(300, 64), 0.999),
                  without_validation(epochs(40, 64), 0.999), 0, ""});
     t.back().leaderboard = false;  // its p(x) is the none-label model's bound: digits_ddpm's row is the family's
+    // a class token in digits_transformer (models/sequence.h): its log p(x | y) on the digits' leaderboard
+    t.push_back({"digits_ctransformer", "transformer",
+                 R"({"vocab": 17, "length": 64, "input": "levels", "width": 64, "layers": 2, "heads": 4, "dropout": 0.1,
+                     "positions": "learned", "tie_weights": false, "classes": 10})",
+                 R"({"width": 32, "layers": 1})", "digits17", "conditional", true, epochs(30, 64), epochs(3, 64), 0, ""});
     // a conditional GAN on Fashion-MNIST's grey levels: fashion_dcgan's networks, a class vector in G, a projection in D
     Training cgan;
     cgan.epochs = 1, cgan.batch_size = 64, cgan.lr = 2e-4, cgan.beta1 = 0.5, cgan.minutes = 2, cgan.max_steps = 1000000;
@@ -332,7 +337,7 @@ std::string describe(const std::string& model, const std::string& config_json) {
       os << widths;
     }
   } else if (model == "transformer") {
-    os << "Transformer " << c.at("layers").get<int64_t>() << " x " << c.at("width").get<int64_t>() << ", " << c.at("heads").get<int64_t>()
+    os << (c.value("classes", 0) > 0 ? "class-conditional Transformer " : "Transformer ") << c.at("layers").get<int64_t>() << " x " << c.at("width").get<int64_t>() << ", " << c.at("heads").get<int64_t>()
        << " heads";
   } else if (model == "rnn") {
     os << (c.at("cell") == "lstm" ? "LSTM " : "GRU ") << c.at("hidden").get<int64_t>() << " x " << c.at("layers").get<int64_t>();

@@ -92,6 +92,7 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
     o.vocab = c.at("vocab"), o.length = c.at("length"), o.input = token_input(c.at("input"));
     o.width = c.at("width"), o.layers = c.at("layers"), o.heads = c.at("heads"), o.dropout = c.at("dropout");
     o.positions = c.at("positions"), o.tie_weights = c.at("tie_weights");
+    o.classes = c.value("classes", 0);
     return std::make_shared<Transformer>(o, gen);
   }
   if (model == "pixelrnn") {

@@ -122,7 +122,10 @@ Tensor RNNLM::hidden_states(const Tensor& inputs) {
   return stack(outs, 1);  // [N, L, H]
 }
 
-Tensor RNNLM::logits(const Tensor& tokens) { return logits_from_inputs(embed_inputs(tokens)); }
+Tensor RNNLM::logits(const Tensor& tokens, const Tensor& y) {
+  start_tokens(tokens.size(0), y);  // (an error if labels are given: the RNN is unconditional)
+  return logits_from_inputs(embed_inputs(tokens));
+}
 
 Tensor RNNLM::logits_from_inputs(const Tensor& inputs) {
   Tensor h = hidden_states(inputs);

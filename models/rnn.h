@@ -67,7 +67,7 @@ class RNNLM : public SequenceModel {
   RNNLM(const RNNOptions& o, Generator& gen);
   std::string name() const override { return "rnn"; }
   std::string config_json() const override;  // {"vocab", "length", "input", "cell", "embedding", "hidden", "layers", "dropout"}, and "bptt" if > 0
-  Tensor logits(const Tensor& tokens) override;  // one pass, teacher forcing: [N, L, V]
+  Tensor logits(const Tensor& tokens, const Tensor& y = Tensor()) override;  // one pass, teacher forcing: [N, L, V] (unconditional: no y)
   // The two halves of logits(): the embedded inputs [BOS, x_0 .. x_{L-2}] -> [N, L, E], and the
   // network from them (the lesson differentiates the logits with respect to these inputs).
   Tensor embed_inputs(const Tensor& tokens);

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "autograd/graph.h"
+#include "models/conditional.h"
 
 namespace dgm::models {
 
@@ -72,10 +73,11 @@ Tensor sample_tokens(const Tensor& logits, const SampleOptions& o, Generator& ge
   return Tensor::from_indices(out, {n});
 }
 
-SequenceModel::SequenceModel(int64_t vocab, int64_t length, TokenInput input)
-    : example_shape_{length}, vocab_(vocab), length_(length), input_(input) {
+SequenceModel::SequenceModel(int64_t vocab, int64_t length, TokenInput input, int64_t classes)
+    : example_shape_{length}, vocab_(vocab), length_(length), input_(input), classes_(classes) {
   if (vocab < 2) throw Error("sequence model: the vocabulary needs at least 2 tokens, got " + std::to_string(vocab));
   if (length < 1) throw Error("sequence model: the length must be positive, got " + std::to_string(length));
+  if (classes < 0) throw Error("sequence model: classes must be >= 0 (0: unconditional), got " + std::to_string(classes));
 }
 
 Tensor SequenceModel::tokens(const Tensor& x) const {
@@ -131,23 +133,45 @@ double SequenceModel::values_per_example(const Tensor& x) const {
   return n / static_cast<double>(x.size(0));
 }
 
-Tensor SequenceModel::shifted(const Tensor& tokens) const {
+Tensor SequenceModel::start_tokens(int64_t n, const Tensor& y) const {
+  if (classes_ > 0 && !y.defined())
+    throw Error(name() + ": a class-conditional model (" + std::to_string(classes_) + " classes) needs labels");
+  if (classes_ == 0 && y.defined()) throw Error(name() + ": labels given to an unconditional model (classes 0)");
+  std::vector<int64_t> s(static_cast<size_t>(n), bos());
+  if (y.defined()) {
+    check_labels(y, n, classes_, name());
+    for (int64_t r = 0; r < n; ++r) s[static_cast<size_t>(r)] = bos() + 1 + static_cast<int64_t>(y.at(r));  // the class token
+  }
+  return Tensor::from_indices(s, {n});
+}
+
+Tensor SequenceModel::shifted(const Tensor& tokens, const Tensor& y) const {
   const int64_t n = tokens.size(0), L = tokens.size(1);
+  const Tensor first = start_tokens(n, y);
   std::vector<int64_t> s(static_cast<size_t>(n * L));
   for (int64_t r = 0; r < n; ++r) {
-    s[static_cast<size_t>(r * L)] = bos();
+    s[static_cast<size_t>(r * L)] = first.data<int64_t>()[r];
     for (int64_t t = 1; t < L; ++t) s[static_cast<size_t>(r * L + t)] = tokens.data<int64_t>()[r * L + t - 1];
   }
   return Tensor::from_indices(s, {n, L});
 }
 
-Tensor SequenceModel::conditionals(const Tensor& tokens) {
-  const Tensor lp = log_softmax(logits(tokens), 2);                   // [N, L, V]
+Tensor SequenceModel::conditionals(const Tensor& tokens, const Tensor& y) {
+  const Tensor lp = log_softmax(logits(tokens, y), 2);                // [N, L, V]
   const Tensor picked = squeeze(gather(lp, 2, unsqueeze(tokens, 2)), 2);  // log p(x_t | x_<t), [N, L]
   return input_ == TokenInput::Words ? picked * counted(tokens).to(picked.dtype()) : picked;  // levels: every position counts
 }
 
-Tensor SequenceModel::log_prob(const Tensor& x) { return sum(conditionals(tokens(x)), {1}); }
+Tensor SequenceModel::log_prob(const Tensor& x) {
+  if (classes_ > 0) return uniform_mixture_log_prob(*this, x);
+  return sum(conditionals(tokens(x)), {1});
+}
+
+Tensor SequenceModel::log_prob_given(const Tensor& x, const Tensor& y) { return sum(conditionals(tokens(x), y), {1}); }
+
+Tensor SequenceModel::sample_given(const Tensor& y, Generator& gen) {
+  return examples(sample_token_ids(y.numel(), gen, SampleOptions{}, y));
+}
 
 // ---------------------------------------------------------------- one token at a time
 
@@ -171,17 +195,18 @@ Tensor SequenceModel::next(Cache& cache, const Tensor& token) {
   std::vector<int64_t> full(static_cast<size_t>(n * width), 0);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t j = 0; j < t; ++j) full[static_cast<size_t>(r * width + j)] = cache.prefix[static_cast<size_t>(j * n + r)];
-  const Tensor l = logits(Tensor::from_indices(full, {n, width}));  // [n, width, V]
+  const Tensor l = logits(Tensor::from_indices(full, {n, width}), cache.labels);  // [n, width, V]
   return select(l, 1, t);
 }
 
-Tensor SequenceModel::log_prob_stepwise(const Tensor& x, bool prefix_only) {
+Tensor SequenceModel::log_prob_stepwise(const Tensor& x, bool prefix_only, const Tensor& y) {
   NoGradGuard ng;
   const Tensor tokens = this->tokens(x), count = counted(tokens);
   const int64_t N = tokens.size(0), L = tokens.size(1), V = vocab_;
   std::vector<double> total(static_cast<size_t>(N), 0.0);
   auto cache = prefix_only ? SequenceModel::start(N) : start(N);
-  Tensor token = Tensor::from_indices(std::vector<int64_t>(static_cast<size_t>(N), bos()), {N});
+  cache->labels = y;
+  Tensor token = start_tokens(N, y);
   for (int64_t t = 0; t < L; ++t) {
     const Tensor l = prefix_only ? SequenceModel::next(*cache, token) : next(*cache, token);
     const Tensor lp = log_softmax(l.to(DType::Float64), 1);  // [N, V]: log p(x_t = v | x_<t)
@@ -191,14 +216,17 @@ Tensor SequenceModel::log_prob_stepwise(const Tensor& x, bool prefix_only) {
   return Tensor::from_vector(total, {N});
 }
 
-Tensor SequenceModel::sample_token_ids(int64_t n, Generator& gen, const SampleOptions& o) {
+Tensor SequenceModel::sample_token_ids(int64_t n, Generator& gen, const SampleOptions& o, const Tensor& y) {
   NoGradGuard ng;
+  // a class-conditional model asked for samples without labels: a class for each, uniformly
+  const Tensor labels = classes_ > 0 && !y.defined() ? gen.randint(Shape{n}, 0, classes_) : y;
+  Tensor token = start_tokens(n, labels);
   const bool was_training = is_training();
   eval();
   auto cache = start(n);
+  cache->labels = labels;
   std::vector<int64_t> out(static_cast<size_t>(n * length_), 0);
   std::vector<bool> ended(static_cast<size_t>(n), false);
-  Tensor token = Tensor::from_indices(std::vector<int64_t>(static_cast<size_t>(n), bos()), {n});
   for (int64_t t = 0; t < length_; ++t) {
     token = sample_tokens(next(*cache, token), o, gen);
     for (int64_t r = 0; r < n; ++r) {

@@ -16,6 +16,12 @@
 //           Fashion-MNIST at 2): token = round(x (V - 1)); every position counts.
 //   Words   token ids (the data set "words"): 0 ends a word, 1..26 are 'a'..'z'; the
 //           positions after the first 0 are padding and do not count.
+//
+// Class-conditional (classes > 0, docs/chapters/conditional.md): the first input is a class
+// token, vocab + 1 + y, in place of BOS, so every position's logits read y, and
+//   log p(x | y) = sum_t log p(x_t | x_<t, y)
+// is exact for every class; log_prob(x) is the mixture (1/K) sum_y p(x | y). A family that
+// supports it gives its embedding vocab + 1 + classes rows (models/transformer.h).
 #pragma once
 
 #include <memory>
@@ -42,9 +48,10 @@ Tensor every_sequence(int64_t vocab, int64_t length, TokenInput input);
 // One draw per row of logits [n, V] (float32 or float64), int64 [n].
 Tensor sample_tokens(const Tensor& logits, const SampleOptions& o, Generator& gen);
 
-class SequenceModel : public TrainableDensity {
+class SequenceModel : public TrainableDensity, public ConditionalDensity {
  public:
-  SequenceModel(int64_t vocab, int64_t length, TokenInput input);
+  SequenceModel(int64_t vocab, int64_t length, TokenInput input, int64_t classes = 0);
+  int64_t classes() const override { return classes_; }
 
   int64_t vocab() const { return vocab_; }
   int64_t length() const { return length_; }
@@ -59,15 +66,22 @@ class SequenceModel : public TrainableDensity {
   Tensor examples(const Tensor& tokens) const;
   // [N, L] float: 1 where position t counts (every t for Levels; up to the first 0 for Words).
   Tensor counted(const Tensor& tokens) const;
-  // [N, L] int64: BOS, then tokens shifted right by one (what teacher forcing reads).
-  Tensor shifted(const Tensor& tokens) const;
+  // The first input of n sequences, int64 [n]: BOS, or the class tokens vocab + 1 + y (labels
+  // required iff classes > 0, each checked).
+  Tensor start_tokens(int64_t n, const Tensor& y = Tensor()) const;
+  // [N, L] int64: the start token, then tokens shifted right by one (what teacher forcing reads).
+  Tensor shifted(const Tensor& tokens, const Tensor& y = Tensor()) const;
 
-  // The logits of every position given the ones before it: [N, L, V] (teacher forcing).
-  virtual Tensor logits(const Tensor& tokens) = 0;
-  // log p(x_t | x_<t) per position, [N, L] (0 where a position does not count).
-  Tensor conditionals(const Tensor& tokens);
-  // log p(x) per example, [N], nats: the sum of the counted conditionals.
+  // The logits of every position given the ones before it (and the labels y of a class-conditional
+  // model): [N, L, V] (teacher forcing).
+  virtual Tensor logits(const Tensor& tokens, const Tensor& y = Tensor()) = 0;
+  // log p(x_t | x_<t [, y]) per position, [N, L] (0 where a position does not count).
+  Tensor conditionals(const Tensor& tokens, const Tensor& y = Tensor());
+  // log p(x) per example, [N], nats: the sum of the counted conditionals (class-conditional: the mixture).
   Tensor log_prob(const Tensor& x) override;
+  // log p(x | y): the sum of the conditionals behind the class token.
+  Tensor log_prob_given(const Tensor& x, const Tensor& y) override;
+  Tensor sample_given(const Tensor& y, Generator& gen) override;
   // The counted positions per example, on average (L for Levels; letters + 1 for Words): bits per
   // dimension over words is bits per character, the end of each word included.
   double values_per_example(const Tensor& x) const override;
@@ -80,6 +94,7 @@ class SequenceModel : public TrainableDensity {
     int64_t position = 0;             // how many tokens have been read (BOS included)
     std::vector<int64_t> prefix;      // [n, position] row-major (the default cache's memory)
     int64_t n = 0;
+    Tensor labels;                    // a class-conditional model's y (the default next() passes them to logits)
   };
   virtual std::unique_ptr<Cache> start(int64_t n);
   // Reads one token per sequence (int64 [n]; BOS first) and returns the logits of the next, [n, V].
@@ -90,13 +105,14 @@ class SequenceModel : public TrainableDensity {
   // log p(x) per example, [N] float64 nats, as the sum of the L conditionals read one step at a time
   // through start/next (the model's state or KV cache; with prefix_only, the default next() above,
   // which recomputes the whole prefix each step): what the one-pass log_prob must equal. No graph.
-  Tensor log_prob_stepwise(const Tensor& x, bool prefix_only = false);
+  // y: a class-conditional model's labels (its log p(x | y)).
+  Tensor log_prob_stepwise(const Tensor& x, bool prefix_only = false, const Tensor& y = Tensor());
 
   Tensor sample(int64_t n, Generator& gen) override { return sample(n, gen, SampleOptions{}); }
   // n examples (as examples() lays them out), drawn token by token through start/next.
   Tensor sample(int64_t n, Generator& gen, const SampleOptions& o);
-  // The same, as tokens [n, L].
-  Tensor sample_token_ids(int64_t n, Generator& gen, const SampleOptions& o);
+  // The same, as tokens [n, L]; with y (int64 [n]), one sequence of each label's class.
+  Tensor sample_token_ids(int64_t n, Generator& gen, const SampleOptions& o, const Tensor& y = Tensor());
 
   // The random numbers of dropout (a resumed training restores them).
   Generator* noise_generator() override { return &noise_; }
@@ -108,6 +124,7 @@ class SequenceModel : public TrainableDensity {
  private:
   int64_t vocab_, length_;
   TokenInput input_;
+  int64_t classes_;
 };
 
 }  // namespace dgm::models

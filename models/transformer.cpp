@@ -57,12 +57,13 @@ Tensor TransformerBlock::forward(const Tensor& h, Tensor* keys, Tensor* values, 
   return a + dropout(m, dropout_, is_training(), noise_);
 }
 
-Transformer::Transformer(const TransformerOptions& o, Generator& gen) : SequenceModel(o.vocab, o.length, o.input), o_(o) {
+Transformer::Transformer(const TransformerOptions& o, Generator& gen) : SequenceModel(o.vocab, o.length, o.input, o.classes), o_(o) {
   if (o.positions != "learned" && o.positions != "sinusoidal")
     throw Error("Transformer: unknown positions '" + o.positions + "' (learned or sinusoidal)");
   if (o.layers < 1 || o.heads < 1 || o.width < 1) throw Error("Transformer: layers, heads and width must be positive");
   const int64_t C = o.width, L = o.length;
-  token_embedding_ = register_parameter("token_embedding", gen.normal({o.vocab + 1, C}, 0.0, 0.02));  // + BOS (GPT-2's 0.02)
+  // + BOS, + a class token per class (GPT-2's 0.02)
+  token_embedding_ = register_parameter("token_embedding", gen.normal({o.vocab + 1 + o.classes, C}, 0.0, 0.02));
   if (o.positions == "learned") {
     position_embedding_ = register_parameter("position_embedding", gen.normal({L, C}, 0.0, 0.02));
   } else {  // P[t, 2i] = sin(t / 10000^(2i/C)), P[t, 2i+1] = cos(...)
@@ -82,10 +83,11 @@ Transformer::Transformer(const TransformerOptions& o, Generator& gen) : Sequence
 }
 
 std::string Transformer::config_json() const {
-  return nlohmann::json{{"vocab", o_.vocab},   {"length", o_.length},   {"input", token_input_name(o_.input)},
-                        {"width", o_.width},   {"layers", o_.layers},   {"heads", o_.heads},
-                        {"dropout", o_.dropout}, {"positions", o_.positions}, {"tie_weights", o_.tie_weights}}
-      .dump();
+  nlohmann::json c{{"vocab", o_.vocab},   {"length", o_.length},   {"input", token_input_name(o_.input)},
+                   {"width", o_.width},   {"layers", o_.layers},   {"heads", o_.heads},
+                   {"dropout", o_.dropout}, {"positions", o_.positions}, {"tie_weights", o_.tie_weights}};
+  if (o_.classes > 0) c["classes"] = o_.classes;
+  return c.dump();
 }
 
 Tensor Transformer::embed(const Tensor& input_tokens) {
@@ -97,7 +99,7 @@ Tensor Transformer::add_positions(const Tensor& e, int64_t first) {
   return dropout(e + slice(position_embedding_, 0, first, first + e.size(1)).to(e.dtype()), o_.dropout, is_training(), noise_);
 }
 
-Tensor Transformer::embed_inputs(const Tensor& tokens) { return embed(shifted(tokens)); }
+Tensor Transformer::embed_inputs(const Tensor& tokens, const Tensor& y) { return embed(shifted(tokens, y)); }
 
 Tensor Transformer::head(const Tensor& h) {
   const Tensor z = layer_norm(h, 1, lnf_weight_, lnf_bias_);
@@ -105,7 +107,7 @@ Tensor Transformer::head(const Tensor& h) {
   return linear(z, slice(token_embedding_, 0, 0, o_.vocab));  // tied: the logit of v is <z, E[v]>
 }
 
-Tensor Transformer::logits(const Tensor& tokens) { return logits_from_inputs(embed_inputs(tokens)); }
+Tensor Transformer::logits(const Tensor& tokens, const Tensor& y) { return logits_from_inputs(embed_inputs(tokens, y)); }
 
 Tensor Transformer::logits_from_inputs(const Tensor& inputs) {
   Tensor h = add_positions(inputs, 0);

@@ -31,6 +31,7 @@ struct TransformerOptions {
   double dropout = 0.1;
   std::string positions = "learned";  // "learned" or "sinusoidal"
   bool tie_weights = false;           // the output layer reuses the token embedding (W_out = E)
+  int64_t classes = 0;                // > 0: class-conditional, a class token in place of BOS (models/sequence.h)
 };
 
 class TransformerBlock : public nn::Module {
@@ -53,10 +54,10 @@ class Transformer : public SequenceModel {
   Transformer(const TransformerOptions& o, Generator& gen);
   std::string name() const override { return "transformer"; }
   std::string config_json() const override;
-  Tensor logits(const Tensor& tokens) override;  // [N, L, V], one pass
+  Tensor logits(const Tensor& tokens, const Tensor& y = Tensor()) override;  // [N, L, V], one pass
   // The two halves of logits(): the token embeddings of [BOS, x_0 .. x_{L-2}], [N, L, C], and the
   // network from them (positions added there; the lesson differentiates with respect to these).
-  Tensor embed_inputs(const Tensor& tokens);
+  Tensor embed_inputs(const Tensor& tokens, const Tensor& y = Tensor());
   Tensor logits_from_inputs(const Tensor& inputs);
   // The attention weights of one layer on tokens, [N, heads, L, L] (the lesson's picture).
   Tensor attention_weights(const Tensor& tokens, int64_t layer);

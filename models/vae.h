@@ -62,6 +62,7 @@ class VAE : public TrainableDensity, public ConditionalDensity {
   // model: log (1/K) sum_y IWAE_k(x | y), a lower bound on log p(x) under the uniform p(y).
   Tensor log_prob(const Tensor& x) override;
   std::string log_prob_kind() const override;
+  std::string log_prob_given_kind() const override { return "IWAE lower bound, k = " + std::to_string(iwae_k); }
   // The negative ELBO (analytic KL, one reparameterised sample), averaged over the batch.
   Tensor loss(const Tensor& x) override { return loss(x, noise_); }
   // x ~ p(x | z), z ~ p(z): Bernoulli draws, or the Gaussian decoder's draws.

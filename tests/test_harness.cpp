@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "autograd/checkpoint.h"
+#include "autograd/graph.h"
 #include "helpers.h"
 #include "lessons/common/harness.h"
 #include "models/made.h"
@@ -78,6 +79,41 @@ TEST_CASE("harness: trains what it cannot load, then loads it with the same numb
   const std::string md = hn::markdown({a, b});
   CHECK(md.find("### squares") != std::string::npos);
   CHECK(md.find("| MADE 8 |") != std::string::npos);
+}
+
+TEST_CASE("harness: a class-conditional recipe learns from the labels and is scored by -log p(x | y), each image given its own label",
+          "[harness][conditional]") {
+  Folders f("conditional");
+  // the label decides the image: class 0 all dark, class 1 all bright, a pixel flipped with probability 0.05
+  Generator g(7);
+  hn::DataSet d;
+  d.name = "squares";
+  auto split = [&](int64_t n, Tensor& x, Tensor& y) {
+    y = g.randint(Shape{n}, 0, 2);
+    const Tensor level = reshape(y.to(DType::Float32), {n, 1, 1, 1});
+    const Tensor flip = g.bernoulli({n, 1, 2, 2}, 0.05);
+    x = abs(level - flip);
+  };
+  split(256, d.train, d.train_labels), split(32, d.validation, d.validation_labels), split(64, d.test, d.test_labels);
+  d.train_eval = d.train, d.levels = 2;
+  models::Recipe r;
+  r.tag = "tiny_cpixelcnn", r.model = "pixelcnn", r.data = "squares", r.flat = false;
+  r.config = R"({"levels": 2, "channels": 8, "blocks": 1, "height": 2, "width": 2, "gated": false, "classes": 2})";
+  r.full.epochs = r.quick.epochs = 30, r.full.lr = r.quick.lr = 1e-2, r.full.batch_size = r.quick.batch_size = 32;
+  const hn::Obtained m = hn::obtain(r, d, f.s, g);
+  const hn::Row row = hn::evaluate(r, d, m).at(0);
+  CHECK(row.kind.find("p(x | y)") != std::string::npos);
+  CHECK(row.data_set == "squares, class-conditional");
+  CHECK(hn::markdown({row}).find("### squares, class-conditional (-log p(x | y), each test image given its label)") != std::string::npos);
+  auto& cond = dynamic_cast<models::ConditionalDensity&>(*m.model);
+  NoGradGuard ng;
+  const double given = -mean(cond.log_prob_given(d.test, d.test_labels)).item(), mixture = -mean(m.model->log_prob(d.test)).item();
+  INFO("row " << row.test_nll_nats << ", -log p(x | y) " << given << ", -log p(x) " << mixture);
+  CHECK(row.test_nll_nats == Approx(given).epsilon(1e-6));
+  // learned from the labels: p(x | y) near the 4-pixel flip noise's own entropy (4 x 0.199 nats), and p(x) about
+  // half of it (the other class explains nothing), so the two differ by about log 2
+  CHECK(given < 1.3);
+  CHECK(mixture - given == Approx(std::log(2.0)).margin(0.15));
 }
 
 TEST_CASE("harness: the table says how far each row is from the best, and whether that is more than noise", "[harness]") {

@@ -491,3 +491,73 @@ TEST_CASE("causal_self_attention, the fused op: the engine-op composition, gradc
   }
   CHECK_THROWS_WITH(causal_self_attention(gen.normal({2, 5, 10}, 0, 1, DType::Float64), 2), Catch::Contains("[2, 5, 10]"));
 }
+
+TEST_CASE("class-conditional Transformer: a class token; p(x | y) sums to 1 for every class, p(x) is their mixture, the KV cache agrees",
+          "[sequence][transformer][conditional]") {
+  Generator gen(21);
+  TransformerOptions o;
+  o.vocab = 3, o.length = 3, o.width = 8, o.layers = 2, o.heads = 2, o.dropout = 0, o.classes = 4;
+  Transformer m(o, gen);
+  m.to(DType::Float64);
+  CHECK(m.classes() == 4);
+  const Tensor all = every_sequence(3, 3, TokenInput::Levels);  // 27 sequences
+  const int64_t n = all.size(0);
+  std::vector<double> p_given(static_cast<size_t>(4 * n));
+  for (int64_t y = 0; y < 4; ++y) {
+    const Tensor lp = m.log_prob_given(all, Tensor::full({n}, static_cast<double>(y), DType::Int64));
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) total += p_given[static_cast<size_t>(y * n + i)] = std::exp(lp.at(i));
+    INFO("class " << y);
+    CHECK(total == Approx(1.0).epsilon(1e-12));
+  }
+  // the classes differ (each class token is its own embedding row), and p(x) = (1/4) sum_y p(x | y)
+  CHECK(std::abs(p_given[0] - p_given[static_cast<size_t>(n)]) > 1e-6);
+  const Tensor mix = m.log_prob(all);
+  for (int64_t i = 0; i < n; ++i) {
+    double p = 0;
+    for (int64_t y = 0; y < 4; ++y) p += p_given[static_cast<size_t>(y * n + i)] / 4;
+    CHECK(mix.at(i) == Approx(std::log(p)).epsilon(1e-12));
+  }
+  // one pass vs one token at a time, through the KV cache and through the whole prefix, given the labels
+  const Tensor y = gen.randint(Shape{n}, 0, 4);
+  const Tensor one = m.log_prob_given(all, y);
+  const Tensor cached = m.log_prob_stepwise(all, false, y), prefix = m.log_prob_stepwise(all, true, y);
+  for (int64_t i = 0; i < n; ++i) {
+    CHECK(cached.at(i) == Approx(one.at(i)).epsilon(1e-12));
+    CHECK(prefix.at(i) == Approx(one.at(i)).epsilon(1e-12));
+  }
+  // the config round-trips, and an unconditional config stays without the field
+  CHECK(nlohmann::json::parse(m.config_json()).at("classes") == 4);
+  o.classes = 0;
+  CHECK_FALSE(nlohmann::json::parse(Transformer(o, gen).config_json()).contains("classes"));
+}
+
+TEST_CASE("class-conditional Transformer: samples given y follow p(x | y) (every sequence counted), labels checked", "[sequence][transformer][conditional]") {
+  Generator gen(22);
+  TransformerOptions o;
+  o.vocab = 2, o.length = 2, o.width = 8, o.layers = 1, o.heads = 2, o.dropout = 0, o.classes = 2;
+  Transformer m(o, gen);
+  {
+    NoGradGuard ng;  // a larger spread than the 0.02 init, so the classes differ clearly
+    for (Tensor& p : m.parameters()) p.copy_(p + gen.normal(p.shape(), 0, 0.5));
+  }
+  const Tensor all = every_sequence(2, 2, TokenInput::Levels);  // 00 01 10 11
+  const int64_t draws = 20000;
+  for (int64_t y = 0; y < 2; ++y) {
+    INFO("class " << y);
+    const Tensor labels = Tensor::full({draws}, static_cast<double>(y), DType::Int64);
+    const Tensor s = m.sample_token_ids(draws, gen, SampleOptions{}, labels);
+    std::vector<int64_t> count(4, 0);
+    for (int64_t i = 0; i < draws; ++i) ++count[static_cast<size_t>(2 * s.data<int64_t>()[2 * i] + s.data<int64_t>()[2 * i + 1])];
+    NoGradGuard ng;
+    const Tensor lp = m.log_prob_given(all, Tensor::full({4}, static_cast<double>(y), DType::Int64));
+    for (int64_t k = 0; k < 4; ++k) {
+      const double p = std::exp(lp.at(k)), se = std::sqrt(p * (1 - p) / draws);
+      CHECK(std::abs(static_cast<double>(count[static_cast<size_t>(k)]) / draws - p) <= 4 * se);
+    }
+  }
+  CHECK_THROWS_WITH(m.log_prob_given(all, Tensor::from_indices({0, 2, 1, 0}, {4})), Catch::Contains("label 2 of example 1"));
+  CHECK_THROWS_WITH(m.logits(all), Catch::Contains("needs labels"));
+  auto plain = small("lstm", TokenInput::Levels, 2, 2, gen);
+  CHECK_THROWS_WITH(plain->logits(all, Tensor::from_indices({0, 1, 1, 0}, {4})), Catch::Contains("unconditional"));
+}

@@ -111,7 +111,8 @@ struct DataSet {
   std::string description;  // one line: the transform and the split sizes
   Tensor train, validation, test;
   Tensor train_labels, validation_labels, test_labels;  // int64 [N] class labels (image sets; undefined for words)
-  Tensor train_eval;        // training examples as a train NLL sees them (one fixed binarization, if any)
+  Tensor train_eval;        // training examples as a train NLL sees them (one fixed binarization, if any): the first
+                            // rows of train, so their labels are train_labels' first rows
   int64_t levels = 256;     // the grey levels of the original data
   bool synthetic = false;   // the built-in glyphs stand in for the digits (not installed)
   // Fresh randomness per training batch (dynamic binarization), from the training loop's

@@ -78,7 +78,7 @@ Evaluation evaluate_given(models::ConditionalDensity& model, const Tensor& data,
   ev.nll_se = N > 1 ? std::sqrt(std::max(0.0, s2 / n - m * m) / (n - 1)) : NAN;
   ev.dims = static_cast<double>(data.numel() / N);
   ev.bits_per_dim = bits_per_dim(ev.nll_nats, ev.dims);
-  ev.kind = "log p(x | y)";
+  ev.kind = model.log_prob_given_kind() + ", log p(x | y)";
   ev.seconds = clock.seconds();
   return ev;
 }
