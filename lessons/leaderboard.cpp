@@ -41,7 +41,7 @@ std::optional<Tensor> sequential_log_prob(models::DensityModel& m, const Tensor&
   NoGradGuard ng;
   std::function<Tensor(const Tensor&, const Tensor&)> per_dim;  // [N, D] log p(x_d = target_d | the input the pass saw)
   std::vector<int64_t> order;
-  if (auto* seq = dynamic_cast<models::SequenceModel*>(&m)) return seq->log_prob_stepwise(x);  // a pass per token, through its cache
+  if (auto* seq = dynamic_cast<models::SequenceModel*>(&m)) return seq->log_prob_stepwise(x, false, y);  // a pass per token, through its cache
   Tensor flat = reshape(x, {x.size(0), -1});
   const int64_t D = flat.size(1);
   if (auto* made = dynamic_cast<models::MADE*>(&m)) {

@@ -176,7 +176,8 @@ std::vector<Recipe> make_table() {
     t.push_back({"digits_ctransformer", "transformer",
                  R"({"vocab": 17, "length": 64, "input": "levels", "width": 64, "layers": 2, "heads": 4, "dropout": 0.1,
                      "positions": "learned", "tie_weights": false, "classes": 10})",
-                 R"({"width": 32, "layers": 1})", "digits17", "conditional", true, epochs(30, 64), epochs(3, 64), 0, ""});
+                 R"({"width": 32, "layers": 1})", "digits17", "conditional", true, epochs(30, 64), epochs(3, 64), 0,
+                 "none for the digits given their label (-log p(x), digits_transformer: 84.46)"});
     // a conditional GAN on Fashion-MNIST's grey levels: fashion_dcgan's networks, a class vector in G, a projection in D
     Training cgan;
     cgan.epochs = 1, cgan.batch_size = 64, cgan.lr = 2e-4, cgan.beta1 = 0.5, cgan.minutes = 2, cgan.max_steps = 1000000;

@@ -104,6 +104,7 @@ TEST_CASE("harness: a class-conditional recipe learns from the labels and is sco
   const hn::Row row = hn::evaluate(r, d, m).at(0);
   CHECK(row.kind.find("p(x | y)") != std::string::npos);
   CHECK(row.data_set == "squares, class-conditional");
+  CHECK(hn::markdown({row}).find("| exact, log p(x \\| y) |") != std::string::npos);  // the '|' escaped: one cell
   CHECK(hn::markdown({row}).find("### squares, class-conditional (-log p(x | y), each test image given its label)") != std::string::npos);
   auto& cond = dynamic_cast<models::ConditionalDensity&>(*m.model);
   NoGradGuard ng;

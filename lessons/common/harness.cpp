@@ -177,6 +177,15 @@ std::string versus_best(const Row& row, const std::vector<Row>& rows) {
   return s.str();
 }
 
+namespace {
+// A table cell's text: a '|' in it ("log p(x | y)") would end the cell, so it is escaped.
+std::string cell(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+}  // namespace
+
 std::string markdown(const std::vector<Row>& rows) {
   std::ostringstream md;
   std::string current;
@@ -190,14 +199,14 @@ std::string markdown(const std::vector<Row>& rows) {
          << " | log p is | from | published (same family) |\n"
          << "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|\n";
     }
-    md << std::fixed << "| " << w.model << " | " << std::setprecision(2) << w.test_nll_nats << " +- " << w.test_nll_se << " | "
+    md << std::fixed << "| " << cell(w.model) << " | " << std::setprecision(2) << w.test_nll_nats << " +- " << w.test_nll_se << " | "
        << versus_best(w, rows) << " | " << std::setprecision(3) << w.test_bpd
        << " | " << std::setprecision(2) << w.train_nll_nats << " | " << w.gap_nats << " | " << w.parameters << " | ";
     if (std::isfinite(w.train_seconds))
       md << std::setprecision(0) << w.train_seconds;
     else
       md << "?";
-    md << " | " << w.test_examples << " | " << w.kind << " | " << w.source << " | " << w.published << " |\n";
+    md << " | " << w.test_examples << " | " << cell(w.kind) << " | " << cell(w.source) << " | " << cell(w.published) << " |\n";
   }
   return md.str();
 }
