@@ -723,8 +723,13 @@ void conditional_gan(lesson::Lesson& L, Generator& gen) {
   std::cout << std::fixed << std::setprecision(1) << "   trained " << r.steps << " generator steps in " << r.seconds << " s\n";
 
   // per class: samples against test images of that class, the same count on both sides, and a
-  // real reference of that count (other test images of the class) beside each figure
-  const int64_t each = quick ? 20 : 200;
+  // real reference of that count (other test images of the class) beside each figure: at most half
+  // the smallest class's test images (the synthetic glyphs' test split has 37 of some class)
+  std::vector<int64_t> in_class(static_cast<size_t>(kClasses), 0);
+  for (int64_t i = 0; i < test.size(); ++i) ++in_class[static_cast<size_t>(test.labels.at(i))];
+  const int64_t fewest = *std::min_element(in_class.begin(), in_class.end()), each = std::min<int64_t>(quick ? 20 : 200, fewest / 2);
+  if (each <= 5)
+    throw Error("lesson_conditional: the test split has only " + std::to_string(fewest) + " images of some class; coverage (k = 5) needs 12");
   const Tensor labels = models::labels_by_class(kClasses, each);
   const Tensor samples = game.sample_given(labels, gen);
   const double acc = models::label_accuracy(judge->predict(samples), labels);
