@@ -54,16 +54,17 @@ struct Flags {
   int64_t per_class = 50;       // guided / resampled samples per class
 };
 
-// The domain classifier of a data set (the small CNN): cached in the lesson's folder.
-std::shared_ptr<models::ImageClassifier> domain_classifier(lesson::Lesson& L, const data::DataSet& d, const std::string& file,
-                                                           Generator& gen, double* accuracy) {
-  auto clf = std::make_shared<models::ImageClassifier>(1, d.train.size(2), d.train.size(3), kClasses, gen);
+// The domain classifier of an image set (the small CNN): cached in the lesson's folder. epochs 0: 4
+// passes, 40 for fewer than 5,000 images (the digits' 1,000 need more).
+std::shared_ptr<models::ImageClassifier> domain_classifier(lesson::Lesson& L, const data::ImageSet& train, const data::ImageSet& test,
+                                                           const std::string& file, Generator& gen, double* accuracy, int epochs = 0) {
+  auto clf = std::make_shared<models::ImageClassifier>(1, train.images.size(2), train.images.size(3), kClasses, gen);
   models::ClassifierOptions co;
   co.cache = L.path(file);
   co.retrain = L.options().retrain;
-  co.validation = std::min<int64_t>(5000, d.train.size(0) / 5);
-  co.epochs = d.train.size(0) < 5000 ? 40 : 4;  // the digits' 1,000 images need more passes
-  const models::ClassifierFit f = models::fit_classifier(*clf, {d.train, d.train_labels}, {d.test, d.test_labels}, gen, co);
+  co.validation = std::min<int64_t>(5000, train.size() / 5);
+  co.epochs = epochs > 0 ? epochs : train.size() < 5000 ? 40 : 4;
+  const models::ClassifierFit f = models::fit_classifier(*clf, train, test, gen, co);
   if (!f.note.empty()) std::cout << "   " << f.note << "\n";
   std::cout << std::fixed << std::setprecision(4) << "   the small CNN (" << file << "): test accuracy " << f.test_accuracy
             << (f.from_cache ? " (loaded)" : " (trained)") << "\n";
@@ -72,6 +73,18 @@ std::shared_ptr<models::ImageClassifier> domain_classifier(lesson::Lesson& L, co
 }
 
 Tensor flat64(const Tensor& images) { return reshape(images, {images.size(0), -1}).to(DType::Float64); }
+
+// From class log-likelihoods [R, K] of all R possible examples: max over the classes of |sum_x p(x | y) - 1|,
+// the sum in long double.
+double worst_normalisation(const Tensor& ll) {
+  double worst = 0;
+  for (int64_t k = 0; k < kClasses; ++k) {
+    long double total = 0;
+    for (int64_t r = 0; r < ll.size(0); ++r) total += std::exp(static_cast<long double>(ll.at(r * kClasses + k)));
+    worst = std::max(worst, static_cast<double>(std::abs(total - 1)));
+  }
+  return worst;
+}
 
 // ------------------------------------------------------------ 1. Bayes' rule with a strong model
 struct Step1 {
@@ -93,7 +106,7 @@ Step1 bayes_rule(lesson::Lesson& L, const data::DataSet& d, const Flags& f, Gene
   // the rivals: naive Bayes, logistic regression, the small CNN, over training-set sizes
   double cnn_accuracy = 0;
   Step1 s;
-  s.cnn = domain_classifier(L, d, quick ? "digits_thresholded_classifier.safetensors" : "fashion_thresholded_classifier.safetensors", gen,
+  s.cnn = domain_classifier(L, {d.train, d.train_labels}, {d.test, d.test_labels}, quick ? "digits_thresholded_classifier.safetensors" : "fashion_thresholded_classifier.safetensors", gen,
                             &cnn_accuracy);
   const double cnn_same = models::label_accuracy(s.cnn->predict(test_x), test_y);
   std::vector<int64_t> sizes = quick ? std::vector<int64_t>{100, N} : std::vector<int64_t>{100, 1000, 10000, N};
@@ -190,13 +203,7 @@ Step1 bayes_rule(lesson::Lesson& L, const data::DataSet& d, const Flags& f, Gene
     Tensor all = Tensor::zeros({512, 1, 3, 3}, DType::Float64);
     for (int64_t r = 0; r < 512; ++r)
       for (int64_t i = 0; i < 9; ++i) all.data<double>()[r * 9 + i] = static_cast<double>((r >> i) & 1);
-    const Tensor ll = models::class_log_likelihoods(dynamic_cast<models::ConditionalDensity&>(*t), all);
-    double worst = 0;
-    for (int64_t k = 0; k < kClasses; ++k) {
-      long double total = 0;
-      for (int64_t r = 0; r < 512; ++r) total += std::exp(static_cast<long double>(ll.at(r * kClasses + k)));
-      worst = std::max(worst, static_cast<double>(std::abs(total - 1)));
-    }
+    const double worst = worst_normalisation(models::class_log_likelihoods(dynamic_cast<models::ConditionalDensity&>(*t), all));
     L.check_close("sum over all 512 binary 3x3 images of p(x | y) = 1 for each of the 10 classes (the recipe's layers, random "
                   "class terms, float64): max |sum - 1|",
                   worst, 0.0, 1e-9);
@@ -481,7 +488,7 @@ void guidance(lesson::Lesson& L, const Flags& f, Generator& gen) {
 
   // the sweep: the same noise for every w (a generator with the same seed), per_class samples of each class
   double clf_accuracy = 0;
-  auto clf = domain_classifier(L, d, "digits_classifier.safetensors", gen, &clf_accuracy);
+  auto clf = domain_classifier(L, {d.train, d.train_labels}, {d.test, d.test_labels}, "digits_classifier.safetensors", gen, &clf_accuracy);
   const models::FeatureStats reference = models::feature_stats(clf->features_of(d.test));
   const Tensor labels = models::labels_by_class(kClasses, f.per_class);
   const uint64_t noise_seed = gen.next_u64();
@@ -654,14 +661,8 @@ void conditional_transformer(lesson::Lesson& L, Generator& gen) {
     auto t = models::build(tiny, quick, gen);
     t->to(DType::Float64);
     t->eval();
-    const Tensor ll = models::class_log_likelihoods(dynamic_cast<models::ConditionalDensity&>(*t),
-                                                    models::every_sequence(3, 4, models::TokenInput::Levels));
-    double worst = 0;
-    for (int64_t k = 0; k < kClasses; ++k) {
-      long double total = 0;
-      for (int64_t r = 0; r < ll.size(0); ++r) total += std::exp(static_cast<long double>(ll.at(r * kClasses + k)));
-      worst = std::max(worst, static_cast<double>(std::abs(total - 1)));
-    }
+    const double worst = worst_normalisation(models::class_log_likelihoods(dynamic_cast<models::ConditionalDensity&>(*t),
+                                                                           models::every_sequence(3, 4, models::TokenInput::Levels)));
     L.check_close("sum over all 81 sequences of 4 tokens (3 levels) of p(x | y) = 1 for each of the 10 class tokens (the recipe's "
                   "layers, float64): max |sum - 1|",
                   worst, 0.0, 1e-9);
@@ -695,18 +696,10 @@ void conditional_gan(lesson::Lesson& L, Generator& gen) {
     const data::DataSet grey = lesson::harness::data_for("fashion_dequantized", L.options());
     train = {grey.train, grey.train_labels, 256}, test = {grey.test, grey.test_labels, 256};
   }
-  auto judge = std::make_shared<models::ImageClassifier>(1, 28, 28, kClasses, gen);
-  {
-    models::ClassifierOptions co;
-    co.cache = L.path(quick ? "digits28_classifier.safetensors" : "fashion_classifier.safetensors"), co.retrain = L.options().retrain;
-    co.epochs = 4;
-    if (quick) co.validation = 200;
-    const models::ClassifierFit f = models::fit_classifier(*judge, train, test, gen, co);
-    if (!f.note.empty()) std::cout << "   " << f.note << "\n";
-    std::cout << std::fixed << std::setprecision(4) << "   the judge, a small CNN of the grey levels: test accuracy " << f.test_accuracy
-              << (f.from_cache ? " (loaded)" : " (trained)") << "\n";
-    L.metric("grey_classifier_accuracy", f.test_accuracy);
-  }
+  double judge_accuracy = 0;  // the judge: a small CNN of the grey levels, 4 passes
+  auto judge = domain_classifier(L, train, test, quick ? "digits28_classifier.safetensors" : "fashion_classifier.safetensors", gen,
+                                 &judge_accuracy, 4);
+  L.metric("grey_classifier_accuracy", judge_accuracy);
   const models::Recipe recipe = models::recipe("fashion_cdcgan");
   gan::GAN game = models::build_gan(recipe, quick, gen);
   gan::Options o = models::gan_options(recipe, quick);
@@ -735,8 +728,6 @@ void conditional_gan(lesson::Lesson& L, Generator& gen) {
   const double acc = models::label_accuracy(judge->predict(samples), labels);
   const Tensor sample_features = judge->features_of(samples), test_features = judge->features_of(test.images);
   std::vector<std::vector<double>> rows;
-  double fid_sum = 0, fid_real_sum = 0, cov_sum = 0, cov_real_sum = 0, expected = 0;
-  std::vector<double> real_coverages;
   std::cout << "   class   accuracy   fid_domain (real)   coverage (real)   [" << each << " samples vs " << each << " test images of the class]\n";
   for (int64_t k = 0; k < kClasses; ++k) {
     // 2 x `each` test images of class k drawn at random (the files are ordered, by writer for the digits):
@@ -758,18 +749,23 @@ void conditional_gan(lesson::Lesson& L, Generator& gen) {
     const double class_acc = models::label_accuracy(judge->predict(slice(samples, 0, k * each, (k + 1) * each)),
                                                     slice(labels, 0, k * each, (k + 1) * each));
     rows.push_back({static_cast<double>(k), class_acc, fid, fid_real, cov, cov_real});
-    fid_sum += fid, fid_real_sum += fid_real, cov_sum += cov, cov_real_sum += cov_real;
-    real_coverages.push_back(cov_real);
-    expected = models::expected_coverage(each, each);
     std::cout << std::setprecision(3) << std::setw(7) << k << std::setw(11) << class_acc << std::setprecision(1) << std::setw(12) << fid << " ("
               << fid_real << ")" << std::setprecision(3) << std::setw(12) << cov << " (" << cov_real << ")\n";
   }
   const double K = static_cast<double>(kClasses);
-  std::cout << std::setprecision(3) << "   all classes: accuracy " << acc << "; mean fid_domain " << std::setprecision(1) << fid_sum / K << " (real "
-            << fid_real_sum / K << "); mean coverage " << std::setprecision(3) << cov_sum / K << " (real " << cov_real_sum / K << ")\n";
+  auto column = [&](size_t c) {  // one column of the per-class rows
+    std::vector<double> v;
+    for (const auto& row : rows) v.push_back(row[c]);
+    return v;
+  };
+  auto mean_of = [&](size_t c) { return lesson::mean_and_se(column(c)).first; };
+  const double fid = mean_of(2), fid_real = mean_of(3), cov = mean_of(4), cov_real = mean_of(5);
+  std::cout << std::setprecision(3) << "   all classes: accuracy " << acc << "; mean fid_domain " << std::setprecision(1) << fid << " (real "
+            << fid_real << "); mean coverage " << std::setprecision(3) << cov << " (real " << cov_real << ")\n";
   // CHECK: coverage's expectation in closed form vs real images against other real images of their class
   {
-    const auto [m, se] = lesson::mean_and_se(real_coverages);
+    const auto [m, se] = lesson::mean_and_se(column(5));
+    const double expected = models::expected_coverage(each, each);
     L.check_close("coverage of real images by other real images of their class (k = 5, " + std::to_string(each) + " vs " +
                       std::to_string(each) + ", a random split; mean over the classes) vs its expectation 1 - prod (M - i) / (M + N - i) "
                       "(4 standard errors)",
@@ -778,10 +774,10 @@ void conditional_gan(lesson::Lesson& L, Generator& gen) {
   if (!quick) L.check_le("issue 30's bar: the conditional GAN's samples are classified as their label >= 80% of the time", 0.80, acc);
   L.write_csv("cgan_per_class.csv", {"class", "class_accuracy", "fid_domain", "fid_domain_real", "coverage", "coverage_real"}, rows);
   L.metric("cgan_class_accuracy", acc);
-  L.metric("cgan_fid_domain_per_class", fid_sum / K);
-  L.metric("cgan_fid_domain_per_class_real", fid_real_sum / K);
-  L.metric("cgan_coverage", cov_sum / K);
-  L.metric("cgan_coverage_real", cov_real_sum / K);
+  L.metric("cgan_fid_domain_per_class", fid);
+  L.metric("cgan_fid_domain_per_class_real", fid_real);
+  L.metric("cgan_coverage", cov);
+  L.metric("cgan_coverage_real", cov_real);
   L.metric("cgan_samples_per_class", static_cast<double>(each));
   L.metric("cgan_train_seconds", r.seconds);
   // pictures: a row per class; the same 10 z under every class

@@ -79,8 +79,8 @@ Tensor RNNLM::step(const Tensor& input, std::vector<Tensor>& h, std::vector<Tens
   return x;
 }
 
-Tensor RNNLM::embed_inputs(const Tensor& tokens) {
-  const Tensor in = shifted(tokens);
+Tensor RNNLM::embed_inputs(const Tensor& tokens, const Tensor& y) {
+  const Tensor in = shifted(tokens, y);  // (labels are an error: the RNN is unconditional, classes 0)
   const int64_t n = in.size(0), L = in.size(1);
   return reshape(index_select(embedding_, 0, reshape(in, {n * L})), {n, L, o_.embedding});
 }
@@ -122,10 +122,7 @@ Tensor RNNLM::hidden_states(const Tensor& inputs) {
   return stack(outs, 1);  // [N, L, H]
 }
 
-Tensor RNNLM::logits(const Tensor& tokens, const Tensor& y) {
-  start_tokens(tokens.size(0), y);  // (an error if labels are given: the RNN is unconditional)
-  return logits_from_inputs(embed_inputs(tokens));
-}
+Tensor RNNLM::logits(const Tensor& tokens, const Tensor& y) { return logits_from_inputs(embed_inputs(tokens, y)); }
 
 Tensor RNNLM::logits_from_inputs(const Tensor& inputs) {
   Tensor h = hidden_states(inputs);

@@ -70,7 +70,7 @@ class RNNLM : public SequenceModel {
   Tensor logits(const Tensor& tokens, const Tensor& y = Tensor()) override;  // one pass, teacher forcing: [N, L, V] (unconditional: no y)
   // The two halves of logits(): the embedded inputs [BOS, x_0 .. x_{L-2}] -> [N, L, E], and the
   // network from them (the lesson differentiates the logits with respect to these inputs).
-  Tensor embed_inputs(const Tensor& tokens);
+  Tensor embed_inputs(const Tensor& tokens, const Tensor& y = Tensor());
   Tensor logits_from_inputs(const Tensor& inputs);
   std::unique_ptr<Cache> start(int64_t n) override;
   Tensor next(Cache& cache, const Tensor& token) override;  // one cell step per layer
