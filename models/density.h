@@ -63,6 +63,11 @@ class ConditionalDensity {
   virtual Tensor loss_given(const Tensor& x, const Tensor& y) { return neg(mean(log_prob_given(x, y))); }
   // What log_prob_given returns: "exact", or the bound it is (the leaderboard's "log p is" column).
   virtual std::string log_prob_given_kind() const { return "exact"; }
+  // State set in closed form once gradient training ends, from the training data and its labels
+  // (the VAE's class prior, moment-matched to its aggregate posterior): train::fit_given calls it on
+  // the parameters it keeps and writes the result into the checkpoint. Returns what it did ("":
+  // nothing, the default).
+  virtual std::string finish_training(const Tensor& /*x*/, const Tensor& /*y*/) { return ""; }
 };
 
 // A density model whose parameters are an nn::Module's (everything trained by

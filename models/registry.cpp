@@ -56,10 +56,12 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
                                       c.at("gated"), c.value("classes", int64_t{0}),  // "classes": class-conditional
                                       c.value("class_maps", int64_t{0}));
   if (model == "vae") {
-    const std::string dec = c.at("decoder");
+    const std::string dec = c.at("decoder"), prior = c.value("prior", std::string("standard"));
+    if (dec != "bernoulli" && dec != "gaussian") throw Error("vae: \"decoder\" must be \"bernoulli\" or \"gaussian\", got \"" + dec + "\"");
+    if (prior != "standard" && prior != "class") throw Error("vae: \"prior\" must be \"standard\" or \"class\", got \"" + prior + "\"");
     return std::make_shared<VAE>(c.at("data_dim"), c.at("hidden").get<std::vector<int64_t>>(), c.at("latent_dim"),
                                  dec == "gaussian" ? Decoder::Gaussian : Decoder::Bernoulli, gen, c.value("classes", int64_t{0}),
-                                 c.value("prior", std::string("standard")) == "class");
+                                 prior == "class");
   }
   if (model == "realnvp2d") return std::make_shared<RealNVP2D>(c.at("layers"), c.at("hidden"), gen);
   if (model == "gmm_gradient") {

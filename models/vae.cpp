@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "autograd/graph.h"
@@ -21,6 +23,7 @@ VAE::VAE(int64_t data_dim, const std::vector<int64_t>& hidden, int64_t latent_di
   if (class_prior) {  // start at N(0, I) for every class
     prior_mu_ = register_parameter("prior_mu", Tensor::zeros({classes, latent_dim}));
     prior_lv_ = register_parameter("prior_logvar", Tensor::zeros({classes, latent_dim}));
+    prior_tril_ = register_buffer("prior_tril", Tensor::zeros({classes, latent_dim, latent_dim}));
   }
   encoder_ = std::make_shared<nn::Sequential>();
   int64_t prev = data_dim + classes;  // [x, onehot(y)]
@@ -60,6 +63,129 @@ Tensor VAE::prior_logvar(const Tensor& y, int64_t n, DType dtype) const {
   return Tensor::zeros({n, latent_}, dtype);
 }
 
+bool VAE::full_covariance_prior() const {
+  if (!class_prior_) return false;
+  for (double t : prior_tril_.to_vector())
+    if (t != 0) return true;
+  return false;
+}
+
+// Forward substitution, row by row: u_a = (v_a - sum_{k<a} T_ak u_k) / exp(l_a / 2)
+Tensor VAE::whiten(const Tensor& v, const Tensor& y) const {
+  const Tensor diag = exp(index_select(prior_lv_, 0, y).to(v.dtype()) * 0.5);  // [N, d]
+  const Tensor T = index_select(prior_tril_, 0, y).to(v.dtype());              // [N, d, d]
+  std::vector<Tensor> rows;
+  for (int64_t a = 0; a < latent_; ++a) {
+    Tensor r = select(v, 1, a);  // [N, c]
+    if (a > 0) r = r - squeeze(matmul(unsqueeze(slice(select(T, 1, a), 1, 0, a), 1), stack(rows, 1)), 1);  // [N,1,a] @ [N,a,c]
+    rows.push_back(r / unsqueeze(select(diag, 1, a), 1));
+  }
+  return stack(rows, 1);
+}
+
+// KL(N(mu, diag s^2) || N(m, L L^T)) = 1/2 |L^-1 (mu - m)|^2 + 1/2 |L^-1 diag(s)|_F^2 + sum_j log L_jj - 1/2 sum_j (1 + log s_j^2)
+Tensor VAE::kl_to_prior(const Tensor& mu, const Tensor& logvar, const Tensor& y) const {
+  const dist::Normal q{mu, logvar};
+  if (!class_prior_ || !y.defined()) return dist::sum_per_example(q.kl_to_standard());  // closed form (eq. 4)
+  const Tensor m = prior_mean(y, mu.size(0), mu.dtype()), l = prior_logvar(y, mu.size(0), mu.dtype());
+  if (!full_covariance_prior()) return dist::sum_per_example(q.kl_to({m, l}));  // two diagonal Gaussians
+  const Tensor a = whiten(unsqueeze(mu - m, 2), y);                                             // [N, d, 1]
+  std::vector<double> identity(static_cast<size_t>(latent_ * latent_), 0.0);
+  for (int64_t j = 0; j < latent_; ++j) identity[static_cast<size_t>(j * latent_ + j)] = 1;
+  const Tensor eye = Tensor::from_vector(identity, {latent_, latent_}).to(mu.dtype());
+  const Tensor b = whiten(unsqueeze(exp(logvar * 0.5), 1) * eye, y);                            // L^-1 diag(s): [N, d, d]
+  return (sum(square(a), {1, 2}) + sum(square(b), {1, 2}) + sum(l, {1}) - sum(logvar + 1.0, {1})) * 0.5;
+}
+
+Tensor VAE::prior_log_prob(const Tensor& z, const Tensor& y) const {
+  if (!class_prior_ || !y.defined()) return dist::sum_per_example(dist::Normal::standard(z.shape(), z.dtype()).log_prob(z));
+  const Tensor m = prior_mean(y, z.size(0), z.dtype()), l = prior_logvar(y, z.size(0), z.dtype());
+  if (!full_covariance_prior()) return dist::sum_per_example(dist::Normal{m, l}.log_prob(z));
+  // log N(z; m, L L^T) = -1/2 |L^-1 (z - m)|^2 - sum_j log L_jj - d/2 log 2 pi
+  const Tensor u = whiten(unsqueeze(z - m, 2), y);
+  return (sum(square(u), {1, 2}) + sum(l, {1}) + static_cast<double>(latent_) * std::log(2 * M_PI)) * -0.5;
+}
+
+std::pair<double, double> VAE::refit_class_prior(const Tensor& x, const Tensor& y) {
+  if (!class_prior_) throw Error("VAE::refit_class_prior: the model has no prior per class (config \"prior\": \"class\")");
+  check_labels(y, x.size(0), classes_, "VAE::refit_class_prior");
+  NoGradGuard ng;
+  const int64_t n = x.size(0), d = latent_, chunk = 2000;
+  auto mean_kl = [&] {
+    double total = 0;
+    for (int64_t s = 0; s < n; s += chunk) {
+      const Tensor xb = slice(x, 0, s, std::min(n, s + chunk)), yb = slice(y, 0, s, std::min(n, s + chunk));
+      const Posterior q = encode(xb, yb);
+      total += sum(kl_to_prior(q.mu, q.logvar, yb)).item();
+    }
+    return total / static_cast<double>(n);
+  };
+  const double before = mean_kl();
+  // the aggregate posterior's first and second moments per class, in double
+  std::vector<double> count(classes_), first(classes_ * d), second(classes_ * d * d);
+  for (int64_t s = 0; s < n; s += chunk) {
+    const Tensor xb = slice(x, 0, s, std::min(n, s + chunk)), yb = slice(y, 0, s, std::min(n, s + chunk));
+    const Posterior q = encode(xb, yb);
+    const std::vector<double> mu = q.mu.to_vector(), lv = q.logvar.to_vector(), lab = yb.to_vector();
+    for (size_t i = 0; i < lab.size(); ++i) {
+      const auto c = static_cast<int64_t>(lab[i]);
+      count[c] += 1;
+      const double* m = &mu[i * d];
+      for (int64_t a = 0; a < d; ++a) {
+        first[c * d + a] += m[a];
+        second[(c * d + a) * d + a] += std::exp(lv[i * d + a]);  // E[z z^T] = diag sigma^2 + mu mu^T
+        for (int64_t b = 0; b < d; ++b) second[(c * d + a) * d + b] += m[a] * m[b];
+      }
+    }
+  }
+  std::vector<double> mean(classes_ * d), logvar(classes_ * d), tril(classes_ * d * d, 0.0);
+  for (int64_t c = 0; c < classes_; ++c) {
+    if (count[c] == 0)
+      throw Error("VAE::refit_class_prior: class " + std::to_string(c) + " has no examples among the " + std::to_string(n) + " given");
+    std::vector<double> S(d * d), L(d * d, 0.0);
+    for (int64_t a = 0; a < d; ++a) mean[c * d + a] = first[c * d + a] / count[c];
+    for (int64_t a = 0; a < d; ++a)
+      for (int64_t b = 0; b < d; ++b) S[a * d + b] = second[(c * d + a) * d + b] / count[c] - mean[c * d + a] * mean[c * d + b];
+    for (int64_t a = 0; a < d; ++a)  // Cholesky, S = L L^T
+      for (int64_t b = 0; b <= a; ++b) {
+        double v = S[a * d + b];
+        for (int64_t k = 0; k < b; ++k) v -= L[a * d + k] * L[b * d + k];
+        if (a == b && !(v > 0))
+          throw Error("VAE::refit_class_prior: the covariance of class " + std::to_string(c) + " is not positive definite (pivot " +
+                      std::to_string(a) + " is " + std::to_string(v) + ")");
+        L[a * d + b] = a == b ? std::sqrt(v) : v / L[b * d + b];
+      }
+    for (int64_t a = 0; a < d; ++a) {
+      logvar[c * d + a] = 2 * std::log(L[a * d + a]);
+      for (int64_t b = 0; b < a; ++b) tril[(c * d + a) * d + b] = L[a * d + b];
+    }
+  }
+  prior_mu_.copy_(Tensor::from_vector(mean, {classes_, d}).to(prior_mu_.dtype()));
+  prior_lv_.copy_(Tensor::from_vector(logvar, {classes_, d}).to(prior_lv_.dtype()));
+  prior_tril_.copy_(Tensor::from_vector(tril, {classes_, d, d}).to(prior_tril_.dtype()));
+  last_refit_ = {before, mean_kl()};
+  return last_refit_;
+}
+
+VAE::ClassPrior VAE::class_prior() const {
+  if (!class_prior_) throw Error("VAE::class_prior: the model has no prior per class (config \"prior\": \"class\")");
+  NoGradGuard ng;
+  std::vector<double> tril = prior_tril_.to(DType::Float64).to_vector();
+  const std::vector<double> lv = prior_lv_.to(DType::Float64).to_vector();
+  for (int64_t c = 0; c < classes_; ++c)
+    for (int64_t a = 0; a < latent_; ++a) tril[static_cast<size_t>((c * latent_ + a) * latent_ + a)] = std::exp(0.5 * lv[static_cast<size_t>(c * latent_ + a)]);
+  return {prior_mu_.clone(), Tensor::from_vector(tril, {classes_, latent_, latent_}).to(prior_mu_.dtype())};
+}
+
+std::string VAE::finish_training(const Tensor& x, const Tensor& y) {
+  if (!class_prior_) return "";
+  const auto [before, after] = refit_class_prior(x, y);
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(3) << "the prior per class refitted to the aggregate posterior (full covariance): mean KL over the "
+    << x.size(0) << " training examples " << before << " -> " << after << " nats";
+  return s.str();
+}
+
 Tensor VAE::with_label(const Tensor& input, const Tensor& y) const {
   if (classes_ == 0) {
     if (y.defined()) throw Error("VAE: labels given to an unconditional model (classes 0)");
@@ -88,8 +214,7 @@ VAE::Terms VAE::elbo_terms(const Tensor& x, Generator& gen, const Tensor& y) {
   const dist::Normal posterior{q.mu, q.logvar};
   Tensor z = posterior.rsample(gen);                                  // z = mu + sigma * eps   (eq. 5)
   Tensor rec = log_likelihood(x, z, y);                               // log p(x | z) (given y)
-  Tensor kl = class_prior_ ? dist::sum_per_example(posterior.kl_to({prior_mean(y, x.size(0), q.mu.dtype()), prior_logvar(y, x.size(0), q.mu.dtype())}))
-                          : dist::sum_per_example(posterior.kl_to_standard());  // closed form (eq. 4)
+  Tensor kl = kl_to_prior(q.mu, q.logvar, y);                         // closed form (eq. 4; eq. 10b's prior)
   return {rec, kl, rec - kl};
 }
 
@@ -117,11 +242,9 @@ Tensor VAE::iwae(const Tensor& x, int64_t k, Generator& gen, const Tensor& y) {
     Tensor mu = concat(std::vector<Tensor>(static_cast<size_t>(k), q.mu), 0);
     Tensor lv = concat(std::vector<Tensor>(static_cast<size_t>(k), q.logvar), 0);
     const dist::Normal posterior{mu, lv};
-    const dist::Normal prior = class_prior_ ? dist::Normal{prior_mean(ys, mu.size(0), mu.dtype()), prior_logvar(ys, mu.size(0), mu.dtype())}
-                                            : dist::Normal::standard(mu.shape(), mu.dtype());
     Tensor z = posterior.rsample(gen);
     // log w = log p(x | z) + log p(z) - log q(z | x)
-    Tensor log_w = log_likelihood(xs, z, ys) + dist::sum_per_example(prior.log_prob(z)) -
+    Tensor log_w = log_likelihood(xs, z, ys) + prior_log_prob(z, ys) -
                    dist::sum_per_example(posterior.log_prob(z));
     parts.push_back(logsumexp(reshape(log_w, {k, m}), {0}) - std::log(static_cast<double>(k)));  // log mean_i w_i
   }
@@ -162,7 +285,10 @@ Tensor VAE::sample_latent(const Tensor& y, Generator& gen) {
   const DType dt = mu_head_->weight.dtype();
   const int64_t n = y.numel();
   // z ~ p(z | y): the class's Gaussian, or N(0, I)
-  return prior_mean(y, n, dt) + exp(prior_logvar(y, n, dt) * 0.5) * gen.normal({n, latent_}, 0, 1, dt);
+  const Tensor e = gen.normal({n, latent_}, 0, 1, dt);
+  Tensor z = prior_mean(y, n, dt) + exp(prior_logvar(y, n, dt) * 0.5) * e;  // z = m_y + L_y e
+  if (full_covariance_prior()) z = z + squeeze(matmul(index_select(prior_tril_, 0, y).to(dt), unsqueeze(e, 2)), 2);
+  return z;
 }
 
 }  // namespace dgm::models

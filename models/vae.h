@@ -15,9 +15,16 @@
 // conditional ELBO bounds log p(x | y). With class_prior (config "prior": "class") the prior is
 // learned per class, p(z | y) = N(m_y, diag exp(l_y)) (Sohn, Lee & Yan 2015's prior network, for a
 // label): the class may then sit in z at no KL cost, and z ~ p(z | y) lands where the decoder saw
-// that class. Every method below takes the labels y as its last
+// that class. The class prior's covariance may be full, S_y = L_y L_y^T with
+// L_y = diag(exp(l_y / 2)) + T_y (T_y strictly lower, a buffer): gradient training keeps T_y = 0,
+// and refit_class_prior() then sets (m_y, S_y) to the mean and covariance of the aggregate
+// posterior of class y, the Gaussian prior that maximises the ELBO for the encoder and decoder as
+// they are (docs/chapters/conditional.md, eq. 10b). Every method below takes the labels y as its last
 // argument (a conditional model needs them; an unconditional one refuses them).
 #pragma once
+
+#include <cmath>
+#include <utility>
 
 #include "models/density.h"
 
@@ -74,6 +81,26 @@ class VAE : public TrainableDensity, public ConditionalDensity {
   Tensor loss_given(const Tensor& x, const Tensor& y) override { return loss(x, noise_, y); }
   Tensor sample_given(const Tensor& y, Generator& gen) override;  // z ~ p(z | y), x ~ p(x | z, y)
   Tensor sample_latent(const Tensor& y, Generator& gen);          // z ~ p(z | y) (N(0, I) without a class prior)
+  // log p(z | y) per example [N] (z [N, latent]): the class prior's density, or N(0, I)'s
+  Tensor prior_log_prob(const Tensor& z, const Tensor& y = Tensor()) const;
+  // The class prior moment-matched to the aggregate posterior q(z | y) = mean over the examples of
+  // class y of q(z | x, y) (x [N, data], y [N], every class present):
+  //   m_y = mean_i mu_i,   S_y = mean_i (diag sigma_i^2 + mu_i mu_i^T) - m_y m_y^T      (eq. 10b)
+  // Among Gaussian priors (full covariance) it maximises sum_i ELBO(x_i | y_i), the encoder and the
+  // decoder fixed: only the KL term changes, and its prior part is a cross-entropy. Computed in
+  // float64, chunked; needs "prior": "class". Returns the mean KL over x before and after.
+  std::pair<double, double> refit_class_prior(const Tensor& x, const Tensor& y);
+  bool full_covariance_prior() const;  // T_y != 0 for some class (after refit_class_prior)
+  // After train::fit_given: refit_class_prior on the training data (a class prior only)
+  std::string finish_training(const Tensor& x, const Tensor& y) override;
+  // The class prior p(z | y) = N(mean[y], scale_tril[y] scale_tril[y]^T): [classes, latent] and
+  // [classes, latent, latent] (L_y = diag(exp(l_y / 2)) + T_y), copies; needs "prior": "class"
+  struct ClassPrior {
+    Tensor mean, scale_tril;
+  };
+  ClassPrior class_prior() const;
+  // The mean KL over the examples before and after the last refit_class_prior (NaN: none yet)
+  std::pair<double, double> last_refit() const { return last_refit_; }
   Generator& noise() { return noise_; }
   Generator* noise_generator() override { return &noise_; }
 
@@ -87,7 +114,13 @@ class VAE : public TrainableDensity, public ConditionalDensity {
   Tensor prior_mean(const Tensor& y, int64_t n, DType dtype) const;
   Tensor prior_logvar(const Tensor& y, int64_t n, DType dtype) const;
   bool class_prior_ = false;
-  Tensor prior_mu_, prior_lv_;  // [classes, latent] (class_prior)
+  Tensor prior_mu_, prior_lv_;            // [classes, latent] (class_prior)
+  Tensor prior_tril_;                     // [classes, latent, latent] buffer: T_y, 0 but after refit_class_prior
+  std::pair<double, double> last_refit_{NAN, NAN};
+  // u = L_y^{-1} v by forward substitution (v [N, latent, c]), the class prior's L_y per example
+  Tensor whiten(const Tensor& v, const Tensor& y) const;
+  // KL(N(mu, diag exp(logvar)) || p(z | y)) per example [N], closed form (any prior)
+  Tensor kl_to_prior(const Tensor& mu, const Tensor& logvar, const Tensor& y) const;
   int64_t data_, latent_, classes_;
   std::vector<int64_t> hidden_;
   Decoder decoder_;

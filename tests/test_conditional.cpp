@@ -160,6 +160,193 @@ TEST_CASE("conditional VAE: IWAE_k(x | y) with large k matches log p(x | y) by q
   }
 }
 
+namespace {
+// The class prior of a VAE read by name: m [C, d], and S = L L^T with L = diag(exp(l / 2)) + T
+struct ReadPrior {
+  int64_t d;
+  std::vector<double> m, l, T;
+  double L(int64_t c, int64_t a, int64_t b) const {
+    return a == b ? std::exp(0.5 * l[c * d + a]) : a > b ? T[(c * d + a) * d + b] : 0.0;
+  }
+  double S(int64_t c, int64_t a, int64_t b) const {
+    double s = 0;
+    for (int64_t k = 0; k < d; ++k) s += L(c, a, k) * L(c, b, k);
+    return s;
+  }
+};
+ReadPrior read_prior(const models::VAE& vae) {
+  ReadPrior r{vae.latent_dim(), {}, {}, {}};
+  for (const auto& [name, p] : vae.named_parameters()) {
+    if (name == "prior_mu") r.m = p.to_vector();
+    if (name == "prior_logvar") r.l = p.to_vector();
+  }
+  for (const auto& [name, b] : vae.named_buffers())
+    if (name == "prior_tril") r.T = b.to_vector();
+  REQUIRE(!r.m.empty());
+  REQUIRE(!r.T.empty());
+  return r;
+}
+// A tiny conditional VAE (4 pixels, latent 2, 2 classes, a learned prior per class), trained briefly on
+// two prototype images per class (15% of the pixels flipped), in float64
+std::unique_ptr<models::VAE> tiny_cvae(Generator& g, Tensor& data, Tensor& y) {
+  auto vae = std::make_unique<models::VAE>(4, std::vector<int64_t>{16}, 2, models::Decoder::Bernoulli, g, 2, true);
+  vae->to(DType::Float64);
+  data = two_prototype_images(g, 512);
+  std::vector<int64_t> labels;
+  for (int64_t n = 0; n < 512; ++n) labels.push_back(n % 2);
+  y = Tensor::from_indices(labels, {512});
+  optim::Adam opt(vae->parameters(), 0.01);
+  for (int step = 0; step < 600; ++step) {
+    opt.zero_grad();
+    vae->loss_given(data, y).backward();
+    opt.step();
+  }
+  return vae;
+}
+}  // namespace
+
+TEST_CASE("conditional VAE: the refitted full-covariance prior's log p(z | y), KL and samples against the 2x2 formulas", "[conditional]") {
+  Generator g(5);
+  Tensor data, y;
+  auto vae = tiny_cvae(g, data, y);
+  CHECK_FALSE(vae->full_covariance_prior());
+  const auto [before, after] = vae->refit_class_prior(data, y);
+  CHECK(vae->full_covariance_prior());
+  CHECK(after < before);  // the KL is the only term that changes, and the refit minimises it
+  const ReadPrior P = read_prior(*vae);
+  for (int64_t c = 0; c < 2; ++c) CHECK(std::abs(P.T[(c * 2 + 1) * 2 + 0]) > 1e-4);  // a correlation was fitted
+  NoGradGuard ng;
+  // log N(z; m, S) by the 2x2 inverse and determinant, against the model's forward substitution
+  const Tensor z = g.normal({6, 2}, 0, 2, DType::Float64);
+  const Tensor yz = Tensor::from_indices({0, 1, 0, 1, 0, 1}, {6});
+  const Tensor lp = vae->prior_log_prob(z, yz);
+  for (int64_t i = 0; i < 6; ++i) {
+    const int64_t c = i % 2;
+    const double a = P.S(c, 0, 0), b = P.S(c, 0, 1), dd = P.S(c, 1, 1), det = a * dd - b * b;
+    const double u = z.at(i * 2) - P.m[c * 2], v = z.at(i * 2 + 1) - P.m[c * 2 + 1];
+    const double quad = (dd * u * u - 2 * b * u * v + a * v * v) / det;
+    CHECK(lp.at(i) == Approx(-0.5 * quad - 0.5 * std::log(det) - std::log(2 * M_PI)).margin(1e-10));
+  }
+  // KL(q || p) in closed form (elbo_terms) against the 2x2 formula
+  // 1/2 [tr(S^-1 diag s^2) + (mu - m)^T S^-1 (mu - m) - 2 + log det S - sum log s^2]
+  const Tensor x = slice(data, 0, 0, 6), yx = slice(y, 0, 0, 6);
+  const models::VAE::Posterior q = vae->encode(x, yx);
+  const Tensor kl = vae->elbo_terms(x, g, yx).kl;
+  for (int64_t i = 0; i < 6; ++i) {
+    const int64_t c = yx.at(i) > 0.5 ? 1 : 0;
+    const double a = P.S(c, 0, 0), b = P.S(c, 0, 1), dd = P.S(c, 1, 1), det = a * dd - b * b;
+    const double s0 = std::exp(q.logvar.at(i * 2)), s1 = std::exp(q.logvar.at(i * 2 + 1));
+    const double u = q.mu.at(i * 2) - P.m[c * 2], v = q.mu.at(i * 2 + 1) - P.m[c * 2 + 1];
+    const double expected = 0.5 * ((dd * s0 + a * s1) / det + (dd * u * u - 2 * b * u * v + a * v * v) / det - 2 + std::log(det) -
+                                   q.logvar.at(i * 2) - q.logvar.at(i * 2 + 1));
+    CHECK(kl.at(i) == Approx(expected).margin(1e-10));
+  }
+  // z ~ p(z | y): the sample mean and covariance against m and S (4 standard errors)
+  const int64_t n = 200000;
+  for (int64_t c = 0; c < 2; ++c) {
+    const std::vector<double> zs = vae->sample_latent(Tensor::full({n}, static_cast<double>(c), DType::Int64), g).to_vector();
+    double m0 = 0, m1 = 0, s00 = 0, s01 = 0, s11 = 0;
+    for (int64_t i = 0; i < n; ++i) m0 += zs[i * 2] / n, m1 += zs[i * 2 + 1] / n;
+    for (int64_t i = 0; i < n; ++i) {
+      const double u = zs[i * 2] - m0, v = zs[i * 2 + 1] - m1;
+      s00 += u * u / n, s01 += u * v / n, s11 += v * v / n;
+    }
+    const double a = P.S(c, 0, 0), b = P.S(c, 0, 1), dd = P.S(c, 1, 1);
+    CHECK(m0 == Approx(P.m[c * 2]).margin(4 * std::sqrt(a / n)));
+    CHECK(m1 == Approx(P.m[c * 2 + 1]).margin(4 * std::sqrt(dd / n)));
+    CHECK(s00 == Approx(a).margin(4 * a * std::sqrt(2.0 / n)));
+    CHECK(s11 == Approx(dd).margin(4 * dd * std::sqrt(2.0 / n)));
+    CHECK(s01 == Approx(b).margin(4 * std::sqrt((a * dd + b * b) / n)));
+  }
+}
+
+TEST_CASE("conditional VAE: the refitted prior is the best Gaussian: any nudge of m or L raises the summed KL", "[conditional]") {
+  Generator g(6);
+  Tensor data, y;
+  auto vae = tiny_cvae(g, data, y);
+  const double after = vae->refit_class_prior(data, y).second;
+  NoGradGuard ng;
+  auto mean_kl = [&] { return mean(vae->elbo_terms(data, g, y).kl).item(); };
+  CHECK(mean_kl() == Approx(after).epsilon(1e-12));
+  Tensor mu, lv, tril;
+  for (const auto& [name, p] : vae->named_parameters()) {
+    if (name == "prior_mu") mu = p;
+    if (name == "prior_logvar") lv = p;
+  }
+  for (const auto& [name, b] : vae->named_buffers())
+    if (name == "prior_tril") tril = b;
+  for (Tensor* t : {&mu, &lv, &tril})
+    for (int64_t i = 0; i < t->numel(); ++i) {
+      if (t == &tril && i % 4 != 2) continue;  // T's one free entry per class: [c][1][0]
+      for (double h : {-0.05, 0.05}) {
+        const Tensor saved = t->clone();
+        std::vector<double> v = saved.to_vector();
+        v[static_cast<size_t>(i)] += h;
+        t->copy_(Tensor::from_vector(v, saved.shape()));
+        INFO("entry " << i << " moved by " << h);
+        CHECK(mean_kl() > after);
+        t->copy_(saved);
+      }
+    }
+}
+
+TEST_CASE("conditional VAE: with the refitted prior, IWAE_k(x | y) matches log p(x | y) by 2-D quadrature, for each class", "[conditional]") {
+  Generator g(7);
+  Tensor data, y;
+  auto vae = tiny_cvae(g, data, y);
+  vae->refit_class_prior(data, y);
+  const ReadPrior P = read_prior(*vae);
+  const Tensor X = reshape(every_binary_image(2, 2), {16, 4});
+  NoGradGuard ng;
+  for (int64_t c = 0; c < 2; ++c) {
+    // p(x | y) = int N(u; 0, I) p(x | z = m + L u, y) du on [-7, 7]^2, trapezoid rule (z = m + L u maps N(0, I) to p(z | y))
+    const int64_t G = 281;
+    const double h = 14.0 / (G - 1);
+    Tensor z = Tensor::empty({G * G, 2}, DType::Float64);
+    std::vector<double> log_nu(static_cast<size_t>(G * G)), weight(static_cast<size_t>(G * G));
+    for (int64_t i = 0; i < G; ++i)
+      for (int64_t j = 0; j < G; ++j) {
+        const double u0 = -7 + h * static_cast<double>(i), u1 = -7 + h * static_cast<double>(j);
+        const int64_t r = i * G + j;
+        z.data<double>()[r * 2] = P.m[c * 2] + P.L(c, 0, 0) * u0;
+        z.data<double>()[r * 2 + 1] = P.m[c * 2 + 1] + P.L(c, 1, 0) * u0 + P.L(c, 1, 1) * u1;
+        log_nu[static_cast<size_t>(r)] = -0.5 * (u0 * u0 + u1 * u1) - std::log(2 * M_PI);
+        weight[static_cast<size_t>(r)] = (i == 0 || i == G - 1 ? 0.5 : 1.0) * (j == 0 || j == G - 1 ? 0.5 : 1.0) * h * h;
+      }
+    const Tensor logits = vae->decode(z, Tensor::full({G * G}, static_cast<double>(c), DType::Int64));
+    const Tensor iw = vae->iwae(X, 20000, g, Tensor::full({16}, static_cast<double>(c), DType::Int64));
+    double total = 0;
+    for (int64_t r = 0; r < 16; ++r) {
+      const std::vector<double> ll = sum(dist::Bernoulli{logits}.log_prob(expand(slice(X, 0, r, r + 1), {G * G, 4})), {1}).to_vector();
+      double s = 0;
+      for (size_t k = 0; k < ll.size(); ++k) s += weight[k] * std::exp(ll[k] + log_nu[k]);
+      const double exact = std::log(s);
+      total += s;
+      INFO("class " << c << ", image " << r);
+      CHECK(iw.at(r) <= exact + 2e-3);
+      CHECK(iw.at(r) == Approx(exact).margin(0.02));
+    }
+    CHECK(total == Approx(1.0).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("conditional VAE: refit_class_prior's errors name the problem", "[conditional]") {
+  Generator g(8);
+  models::VAE plain(4, {8}, 2, models::Decoder::Bernoulli, g, 2, false);
+  const Tensor x = two_prototype_images(g, 8);
+  const Tensor y = Tensor::from_indices({0, 1, 0, 1, 0, 1, 0, 1}, {8});
+  CHECK_THAT(error_of([&] { plain.refit_class_prior(x, y); }), Catch::Contains("no prior per class"));
+  models::VAE vae(4, {8}, 2, models::Decoder::Bernoulli, g, 2, true);
+  vae.to(DType::Float64);
+  CHECK_THAT(error_of([&] { vae.refit_class_prior(x, Tensor::zeros({8}, DType::Int64)); }), Catch::Contains("class 1 has no examples"));
+  CHECK_THAT(error_of([&] { vae.refit_class_prior(x, slice(y, 0, 0, 4)); }), Catch::Contains("VAE::refit_class_prior"));
+  // a misspelt prior or decoder is an error, not N(0, I) or a Bernoulli decoder by default
+  CHECK_THAT(error_of([&] { models::make_model("vae", R"({"data_dim": 4, "hidden": [8], "latent_dim": 2, "decoder": "bernoulli", "classes": 2, "prior": "clas"})", g); }),
+             Catch::Contains("\"prior\" must be") && Catch::Contains("clas"));
+  CHECK_THAT(error_of([&] { models::make_model("vae", R"({"data_dim": 4, "hidden": [8], "latent_dim": 2, "decoder": "binary"})", g); }),
+             Catch::Contains("\"decoder\" must be") && Catch::Contains("binary"));
+}
+
 TEST_CASE("conditional DDPM: guidance at w = 0 is the conditional noise, at w = -1 the unconditional one, linear in w", "[conditional]") {
   Generator g(4);
   auto net = std::make_shared<models::MLPNoisePredictor>(6, std::vector<int64_t>{16}, g, 8, 3);

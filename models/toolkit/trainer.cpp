@@ -221,8 +221,6 @@ std::map<std::string, Tensor> with_prefix(const std::map<std::string, Tensor>& t
 }
 
 // ---------------------------------------------------------------- the loop
-namespace {
-
 std::vector<Tensor> copy_parameters(const std::vector<Tensor>& ps) {
   std::vector<Tensor> out;
   for (const Tensor& p : ps) out.push_back(p.contiguous_copy());
@@ -242,6 +240,10 @@ void update_ema(std::vector<Tensor>& avg, const std::vector<Tensor>& params, dou
     avg[i].add_(params[i], 1 - d);
   }
 }
+
+double ema_decay(double ema, int64_t step) { return std::min(ema, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step))); }
+
+namespace {
 
 
 // Everything the loop needs to continue where it stopped.
@@ -412,7 +414,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       }
       opt.step();
       ++s.r.steps, ++s.position;
-      if (o.ema > 0) update_ema(s.averaged, params, std::min(o.ema, (1.0 + s.r.steps) / (10.0 + s.r.steps)));
+      if (o.ema > 0) update_ema(s.averaged, params, ema_decay(o.ema, s.r.steps));
       const double n = static_cast<double>(idx.numel());
       s.epoch_total += value * n, s.row_total += value * n;
       s.epoch_seen += idx.numel(), s.row_seen += idx.numel();
@@ -528,7 +530,14 @@ FitResult fit_given(models::TrainableDensity& model, const Tensor& train, const 
   if (with_model.model_name.empty()) with_model.model_name = model.name();
   if (with_model.model_config.empty()) with_model.model_config = model.config_json();
   if (Generator* noise = model.noise_generator()) with_model.generators.push_back(noise);
-  return fit(static_cast<nn::Module&>(model), train.size(0), loss, val, gen, with_model);
+  FitResult r = fit(static_cast<nn::Module&>(model), train.size(0), loss, val, gen, with_model);
+  // closed-form state on the kept parameters (the VAE's class prior), then into the checkpoint
+  r.finished = conditional->finish_training(o.prepare ? o.prepare(train) : train, train_labels);
+  if (!r.finished.empty()) {
+    if (o.progress) std::cout << "   " << r.finished << "\n";
+    update_checkpoint(model, with_model);
+  }
+  return r;
 }
 
 }  // namespace dgm::train
