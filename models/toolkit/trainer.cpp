@@ -221,6 +221,8 @@ std::map<std::string, Tensor> with_prefix(const std::map<std::string, Tensor>& t
 }
 
 // ---------------------------------------------------------------- the loop
+namespace {
+
 std::vector<Tensor> copy_parameters(const std::vector<Tensor>& ps) {
   std::vector<Tensor> out;
   for (const Tensor& p : ps) out.push_back(p.contiguous_copy());
@@ -241,10 +243,8 @@ void update_ema(std::vector<Tensor>& avg, const std::vector<Tensor>& params, dou
   }
 }
 
+// the decay at a step: min(ema, (1 + step) / (10 + step)) (early steps average over fewer of them)
 double ema_decay(double ema, int64_t step) { return std::min(ema, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step))); }
-
-namespace {
-
 
 // Everything the loop needs to continue where it stopped.
 struct LoopState {

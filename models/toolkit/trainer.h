@@ -218,14 +218,6 @@ void require_finite(double value, const std::string& what, int64_t step);
 // After each optimiser step: counts the process's steps for DGM_INTERRUPT_AT_STEP.
 void count_step();
 
-// The parameters' exponential moving average, shared by fit() and gan::train: copies of the
-// parameters, avg = d avg + (1 - d) p in place (no graph), the tensors copied back, and the decay
-// at a step, min(ema, (1 + step) / (10 + step)) (early steps average over fewer of them).
-std::vector<Tensor> copy_parameters(const std::vector<Tensor>& ps);
-void copy_into(const std::vector<Tensor>& to, const std::vector<Tensor>& from);
-void update_ema(std::vector<Tensor>& avg, const std::vector<Tensor>& params, double d);
-double ema_decay(double ema, int64_t step);
-
 // Pieces of a resume state that fit() and gan::train share: a double as text that reads back
 // to the same bits (hexfloat), a curve as a [rows, cols] float64 tensor and back, and the
 // tensors whose names start with `prefix` (the prefix taken off: an optimizer's state).
