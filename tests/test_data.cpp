@@ -2,6 +2,9 @@
 // toys, transforms, minibatches, and the pictures (PNG files that decode).
 #include "helpers.h"
 
+#include <iostream>
+#include <sstream>
+
 #include <stb_image.h>
 #include <zlib.h>
 
@@ -83,6 +86,38 @@ TEST_CASE("a missing data set names where it looked and how to install it", "[da
   std::string msg = error_of([] { data::mnist(data::Split::Train, "/nonexistent-dgm-dir"); });
   CHECK_THAT(msg, Catch::Contains("/nonexistent-dgm-dir") && Catch::Contains("train-images-idx3-ubyte"));
   CHECK_THAT(msg, Catch::Contains("--data"));
+}
+
+TEST_CASE("the synthetic glyphs in place of missing digits are said on stderr, once per folder", "[data][digits]") {
+  // from an empty folder, so that neither ./data nor $DGM_DATA holds the digits
+  struct Elsewhere {
+    std::filesystem::path before = std::filesystem::current_path();
+    std::string env = std::getenv("DGM_DATA") ? std::getenv("DGM_DATA") : "";
+    Elsewhere() {
+      const std::filesystem::path empty = temp_path("dgm-no-digits", "");
+      std::filesystem::create_directories(empty);
+      std::filesystem::current_path(empty);
+      unsetenv("DGM_DATA");
+    }
+    ~Elsewhere() {
+      std::filesystem::current_path(before);
+      if (!env.empty()) setenv("DGM_DATA", env.c_str(), 1);
+    }
+  } elsewhere;
+  std::ostringstream caught;
+  std::streambuf* saved = std::cerr.rdbuf(caught.rdbuf());
+  bool synthetic = false;
+  const data::ImageSet a = data::digits_or_synthetic(data::Split::Train, "/nonexistent-dgm-digits-a", &synthetic);
+  data::digits_or_synthetic(data::Split::Test, "/nonexistent-dgm-digits-a", nullptr);
+  const std::string once = caught.str();
+  data::digits_or_synthetic(data::Split::Test, "/nonexistent-dgm-digits-b", nullptr);
+  const std::string twice = caught.str();
+  std::cerr.rdbuf(saved);
+  CHECK(synthetic);
+  CHECK(a.size() > 0);
+  CHECK_THAT(once, Catch::Contains("synthetic 8x8 glyphs") && Catch::Contains("/nonexistent-dgm-digits-a"));
+  CHECK(once.find("synthetic", once.find("synthetic") + 1) == std::string::npos);  // the same folder: said once
+  CHECK_THAT(twice.substr(once.size()), Catch::Contains("/nonexistent-dgm-digits-b"));
 }
 
 TEST_CASE("digits CSV: parsing and its errors", "[data][digits]") {

@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <set>
 #include <limits>
 
 #include "autograd/ops.h"
@@ -349,8 +352,14 @@ ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* syntheti
     ImageSet d = digits(split, dir);
     if (synthetic) *synthetic = false;
     return d;
-  } catch (const DataNotFound&) {
+  } catch (const DataNotFound& e) {
     if (synthetic) *synthetic = true;
+    // never a silent fallback: say it once per folder, on stderr (the figures of glyphs are not the digits')
+    static std::mutex m;
+    static std::set<std::string> told;
+    std::lock_guard<std::mutex> lock(m);
+    if (told.insert(dir).second)
+      std::cerr << "dgm: the digits are not installed (" << e.what() << "): using synthetic 8x8 glyphs in their place\n";
     return synthetic_digits(split);
   }
 }

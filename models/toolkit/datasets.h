@@ -77,8 +77,8 @@ ImageSet parse_digits_csv(const std::string& text, const std::string& name);
 // stroke and background intensities. Tests and --quick runs use it when the
 // real digits are not installed, so they never need a download.
 ImageSet synthetic_digits(Split split);
-// The real digits when installed, else synthetic_digits (and *synthetic = true).
-// A digits file that exists but is corrupt is an error, not a fallback.
+// The real digits when installed, else synthetic_digits (and *synthetic = true), said on stderr
+// once per folder. A digits file that exists but is corrupt is an error, not a fallback.
 ImageSet digits_or_synthetic(Split split, const std::string& dir, bool* synthetic);
 // The digits of a split (or the glyphs) blown up to 28x28, each pixel 3x3 inside a border of 2: MNIST-like
 // images the project can make, [N, 1, 28, 28] (an out-of-distribution set for Fashion-MNIST models).
