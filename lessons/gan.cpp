@@ -469,7 +469,6 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   auto G = game.generator, D = game.discriminator;
   const int64_t latent = game.latent(), width = dynamic_cast<const gan::ConvGenerator&>(*G).width();
   gan::Options o = models::gan_options(recipe, quick);
-  o.loss = gan::Loss::NonSaturating;
   // a time budget (--minutes), or --epochs passes over the training images (as many generator steps as batches)
   const int epochs = L.options().epochs;
   if (epochs > 0) o.steps = epochs * ((train.size() + o.batch_size - 1) / o.batch_size), o.max_seconds = 0;
@@ -479,7 +478,7 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   o.resume = L.options().resume;
   o.data_transform = quick ? "8x8 digits blown up to 28x28, grey levels in [0, 1]" : "Fashion-MNIST, grey levels in [0, 1]";
   std::cout << "\n-- 7. Fashion-MNIST" << (quick ? " (--quick: the 8x8 digits blown up to 28x28 stand in, " + std::to_string(o.steps) + " steps)" : std::string()) << ": a DCGAN (G: z " << latent << " -> Linear -> [" << 2 * width
-            << ", 7, 7] -> convT -> convT -> sigmoid; D: conv-conv-linear), non-saturating loss, Adam " << o.lr << " (0.5, 0.999), batch 64, "
+            << ", 7, 7] -> convT -> convT -> sigmoid; D: conv-conv-linear), " << gan::loss_name(o.loss) << " loss, Adam " << std::defaultfloat << o.lr << " (0.5, 0.999), batch 64, "
             << (o.max_seconds > 0 ? std::to_string(static_cast<int>(io.minutes)) + " minutes" : std::to_string(o.steps) + " steps") << "\n   G " << G->num_parameters()
             << " parameters, D " << D->num_parameters() << "\n";
   Generator view(L.options().seed + 3);

@@ -34,6 +34,10 @@ Tensor critic_loss_wasserstein(const Tensor& real_scores, const Tensor& fake_sco
 
 Tensor generator_loss_wasserstein(const Tensor& fake_scores) { return neg(mean(fake_scores)); }
 
+Tensor discriminator_loss_hinge(const Tensor& real_scores, const Tensor& fake_scores) {
+  return mean(relu(1.0 - real_scores)) + mean(relu(fake_scores + 1.0));
+}
+
 Tensor gradient_penalty(const std::function<Tensor(const Tensor&)>& critic, const Tensor& real, const Tensor& fake,
                         Generator& gen, double lambda) {
   if (real.shape() != fake.shape())
@@ -184,8 +188,18 @@ std::string loss_name(Loss loss) {
     case Loss::Minimax: return "minimax (saturating)";
     case Loss::NonSaturating: return "non-saturating";
     case Loss::WassersteinGP: return "WGAN-GP";
+    case Loss::Hinge: return "hinge";
   }
   return "?";
+}
+
+Loss loss_from_name(const std::string& name) {
+  std::string known;
+  for (Loss l : {Loss::Minimax, Loss::NonSaturating, Loss::WassersteinGP, Loss::Hinge}) {
+    if (loss_name(l) == name) return l;
+    known += (known.empty() ? "'" : ", '") + loss_name(l) + "'";
+  }
+  throw Error("gan: no loss called '" + name + "' (known: " + known + ")");
 }
 
 GAN::GAN(std::shared_ptr<Network> g, int64_t latent, std::shared_ptr<Network> d)
@@ -310,7 +324,8 @@ Result play(GAN& gan, const Tensor& data, const Tensor& labels, Generator& gen, 
       const Tensor real_out = D(real, y), fake_out = D(fake, y);
       Tensor d_loss = wgan ? critic_loss_wasserstein(real_out, fake_out) +
                                  gradient_penalty([&](const Tensor& x) { return D(x, y); }, real, fake, gen, o.lambda)
-                           : discriminator_loss(real_out, fake_out);
+                           : o.loss == Loss::Hinge ? discriminator_loss_hinge(real_out, fake_out)
+                                                   : discriminator_loss(real_out, fake_out);
       d_value = d_loss.item();
       train::require_finite(d_value, o.tag + ": the discriminator's loss", step);
       d_loss.backward();

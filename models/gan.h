@@ -32,6 +32,10 @@ Tensor generator_loss_non_saturating(const Tensor& fake_logits);
 // Wasserstein-1 distance when f is 1-Lipschitz); as losses to minimise:
 Tensor critic_loss_wasserstein(const Tensor& real_scores, const Tensor& fake_scores);  // E f(fake) - E f(real)
 Tensor generator_loss_wasserstein(const Tensor& fake_scores);                        // -E f(G(z))
+// The hinge loss (Lim & Ye 2017; Miyato et al. 2018): D minimises E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))
+// on its raw scores, G minimises -E D(G(z)) (generator_loss_wasserstein). D stops pushing a real
+// example once its score passes 1 and a fake once it falls below -1.
+Tensor discriminator_loss_hinge(const Tensor& real_scores, const Tensor& fake_scores);
 // The gradient penalty, lambda E[(||grad_x f(x_hat)||_2 - 1)^2] at random
 // interpolates x_hat = u x_real + (1 - u) x_fake, u ~ U(0, 1) per example:
 // soft 1-Lipschitz constraint. Differentiable w.r.t. f's parameters (the
@@ -135,8 +139,9 @@ class ConvDiscriminator : public Network {
 };
 
 // ------------------------------------------------------------------ training
-enum class Loss { Minimax, NonSaturating, WassersteinGP };
+enum class Loss { Minimax, NonSaturating, WassersteinGP, Hinge };
 std::string loss_name(Loss loss);
+Loss loss_from_name(const std::string& name);  // loss_name's inverse; an unknown name is an error listing the four
 
 struct Options {
   Loss loss = Loss::NonSaturating;

@@ -46,6 +46,7 @@ struct Training {
   int64_t max_steps = 0;            // a step budget (a GAN's generator steps); 0: none
   double beta1 = 0.9, beta2 = 0.999;  // Adam's moment decays
   double clip_grad_norm = 0;          // > 0: the gradients' global norm clipped to this (recurrent models)
+  std::string gan_loss;               // a GAN's loss, as gan::loss_name writes it ("": non-saturating)
 };
 
 struct Recipe {
@@ -87,7 +88,7 @@ std::vector<Recipe> recipes_on(const std::string& data);
 std::shared_ptr<TrainableDensity> build(const Recipe& r, bool quick_run, Generator& gen);
 // A GAN's recipe (model "dcgan": {"latent", "channels", "width"}): the generator, then the discriminator.
 gan::GAN build_gan(const Recipe& r, bool quick_run, Generator& gen);
-// A GAN recipe's training as gan::train's options (steps, time budget, batch, Adam), tag and recorder included.
+// A GAN recipe's training as gan::train's options (steps, time budget, batch, Adam, the loss), tag and recorder included.
 gan::Options gan_options(const Recipe& r, bool quick_run);
 
 // A one-line description of a family's config (what Recipe::title prints).

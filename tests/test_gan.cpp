@@ -32,9 +32,19 @@ TEST_CASE("GAN losses: each is its line of V(G, D), computed from D = sigmoid(lo
   CHECK(gan::generator_loss_non_saturating(fake).item() == Approx(ns).epsilon(1e-12));
   CHECK(gan::critic_loss_wasserstein(real, fake).item() == Approx((af[0] + af[1] + af[2] - ar[0] - ar[1] - ar[2]) / 3).epsilon(1e-12));
   CHECK(gan::generator_loss_wasserstein(fake).item() == Approx(-(af[0] + af[1] + af[2]) / 3).epsilon(1e-12));
+  double hinge = 0;  // E max(0, 1 - D(x)) + E max(0, 1 + D(G(z))): 1 - 2 < 0 and 1 - 0.3 = 0.7, ...
+  for (int i = 0; i < 3; ++i) hinge += (std::max(0.0, 1 - ar[i]) + std::max(0.0, 1 + af[i])) / 3;
+  CHECK(hinge == Approx((0 + 1.5 + 0.7 + 0 + 1.7 + 0) / 3).epsilon(1e-12));  // the same sum by hand
+  CHECK(gan::discriminator_loss_hinge(real, fake).item() == Approx(hinge).epsilon(1e-12));
   // stable where D is certain: logits of +-40 give finite losses
   const Tensor extreme = Tensor::from_vector(std::vector<double>{40, -40}, {2}).to(DType::Float64);
   CHECK(std::isfinite(gan::discriminator_loss(extreme, extreme).item()));
+}
+
+TEST_CASE("GAN loss names: loss_from_name inverts loss_name, and an unknown name lists the known ones", "[gan][errors]") {
+  for (gan::Loss l : {gan::Loss::Minimax, gan::Loss::NonSaturating, gan::Loss::WassersteinGP, gan::Loss::Hinge})
+    CHECK(gan::loss_from_name(gan::loss_name(l)) == l);
+  CHECK_THAT(error_of([] { gan::loss_from_name("hinj"); }), Catch::Contains("'hinj'") && Catch::Contains("'hinge'") && Catch::Contains("'WGAN-GP'"));
 }
 
 TEST_CASE("saturating vs non-saturating: d/da of log(1 - sigmoid(a)) is -sigmoid(a), of -log sigmoid(a) is -(1 - sigmoid(a))", "[gan]") {
@@ -177,7 +187,7 @@ TEST_CASE("conditional GAN training: G(z, y) learns which class is dark and whic
 }
 
 TEST_CASE("GAN training: the same seed gives the same curve and samples, for each loss", "[gan]") {
-  for (gan::Loss loss : {gan::Loss::Minimax, gan::Loss::NonSaturating, gan::Loss::WassersteinGP}) {
+  for (gan::Loss loss : {gan::Loss::Minimax, gan::Loss::NonSaturating, gan::Loss::WassersteinGP, gan::Loss::Hinge}) {
     INFO(gan::loss_name(loss));
     auto run = [&](uint64_t seed) {
       Generator g(seed);

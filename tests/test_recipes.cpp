@@ -81,3 +81,11 @@ TEST_CASE("recipes: an unknown tag names the known ones; the harness's tables ar
   CHECK(models::recipe("digits_made").lesson_checkpoint("runs") == "runs/autoregressive/digits_made.safetensors");
   CHECK(models::recipe("bench_made").lesson_checkpoint("runs").empty());
 }
+
+TEST_CASE("recipes: a GAN's loss comes from its training settings; an unknown one names the recipe", "[recipes]") {
+  models::Recipe r = models::recipe("fashion_dcgan");
+  CHECK(models::gan_options(r, false).loss == models::gan::loss_from_name(r.full.gan_loss));
+  CHECK(models::gan_options(models::recipe("fashion_cdcgan"), false).loss == models::gan::Loss::NonSaturating);  // "": the default
+  r.full.gan_loss = "hinj";
+  CHECK_THAT(test::error_of([&] { models::gan_options(r, false); }), Catch::Contains("recipe fashion_dcgan") && Catch::Contains("'hinj'"));
+}
