@@ -10,6 +10,7 @@
 #include "autograd/graph.h"
 #include "models/conditional.h"
 #include "models/toolkit/distributions.h"
+#include "models/toolkit/linalg.h"
 
 namespace dgm::models {
 
@@ -111,29 +112,30 @@ std::pair<double, double> VAE::refit_class_prior(const Tensor& x, const Tensor& 
   check_labels(y, x.size(0), classes_, "VAE::refit_class_prior");
   NoGradGuard ng;
   const int64_t n = x.size(0), d = latent_, chunk = 2000;
+  // one pass of the encoder: the posteriors q(z | x, y), kept for the KL before and after
+  std::vector<Posterior> q;
+  std::vector<Tensor> labels;
+  for (int64_t s = 0; s < n; s += chunk) {
+    labels.push_back(slice(y, 0, s, std::min(n, s + chunk)));
+    q.push_back(encode(slice(x, 0, s, std::min(n, s + chunk)), labels.back()));
+  }
   auto mean_kl = [&] {
     double total = 0;
-    for (int64_t s = 0; s < n; s += chunk) {
-      const Tensor xb = slice(x, 0, s, std::min(n, s + chunk)), yb = slice(y, 0, s, std::min(n, s + chunk));
-      const Posterior q = encode(xb, yb);
-      total += sum(kl_to_prior(q.mu, q.logvar, yb)).item();
-    }
+    for (size_t i = 0; i < q.size(); ++i) total += sum(kl_to_prior(q[i].mu, q[i].logvar, labels[i])).item();
     return total / static_cast<double>(n);
   };
   const double before = mean_kl();
-  // the aggregate posterior's first and second moments per class, in double
+  // the aggregate posterior's first and second moments per class, in double: E[z z^T] = diag sigma^2 + mu mu^T
   std::vector<double> count(classes_), first(classes_ * d), second(classes_ * d * d);
-  for (int64_t s = 0; s < n; s += chunk) {
-    const Tensor xb = slice(x, 0, s, std::min(n, s + chunk)), yb = slice(y, 0, s, std::min(n, s + chunk));
-    const Posterior q = encode(xb, yb);
-    const std::vector<double> mu = q.mu.to_vector(), lv = q.logvar.to_vector(), lab = yb.to_vector();
-    for (size_t i = 0; i < lab.size(); ++i) {
-      const auto c = static_cast<int64_t>(lab[i]);
+  for (size_t i = 0; i < q.size(); ++i) {
+    const std::vector<double> mu = q[i].mu.to_vector(), lv = q[i].logvar.to_vector(), lab = labels[i].to_vector();
+    for (size_t e = 0; e < lab.size(); ++e) {
+      const auto c = static_cast<int64_t>(lab[e]);
       count[c] += 1;
-      const double* m = &mu[i * d];
+      const double* m = &mu[e * d];
       for (int64_t a = 0; a < d; ++a) {
         first[c * d + a] += m[a];
-        second[(c * d + a) * d + a] += std::exp(lv[i * d + a]);  // E[z z^T] = diag sigma^2 + mu mu^T
+        second[(c * d + a) * d + a] += std::exp(lv[e * d + a]);
         for (int64_t b = 0; b < d; ++b) second[(c * d + a) * d + b] += m[a] * m[b];
       }
     }
@@ -142,22 +144,14 @@ std::pair<double, double> VAE::refit_class_prior(const Tensor& x, const Tensor& 
   for (int64_t c = 0; c < classes_; ++c) {
     if (count[c] == 0)
       throw Error("VAE::refit_class_prior: class " + std::to_string(c) + " has no examples among the " + std::to_string(n) + " given");
-    std::vector<double> S(d * d), L(d * d, 0.0);
+    std::vector<double> S(d * d);
     for (int64_t a = 0; a < d; ++a) mean[c * d + a] = first[c * d + a] / count[c];
     for (int64_t a = 0; a < d; ++a)
       for (int64_t b = 0; b < d; ++b) S[a * d + b] = second[(c * d + a) * d + b] / count[c] - mean[c * d + a] * mean[c * d + b];
-    for (int64_t a = 0; a < d; ++a)  // Cholesky, S = L L^T
-      for (int64_t b = 0; b <= a; ++b) {
-        double v = S[a * d + b];
-        for (int64_t k = 0; k < b; ++k) v -= L[a * d + k] * L[b * d + k];
-        if (a == b && !(v > 0))
-          throw Error("VAE::refit_class_prior: the covariance of class " + std::to_string(c) + " is not positive definite (pivot " +
-                      std::to_string(a) + " is " + std::to_string(v) + ")");
-        L[a * d + b] = a == b ? std::sqrt(v) : v / L[b * d + b];
-      }
-    for (int64_t a = 0; a < d; ++a) {
-      logvar[c * d + a] = 2 * std::log(L[a * d + a]);
-      for (int64_t b = 0; b < a; ++b) tril[(c * d + a) * d + b] = L[a * d + b];
+    const Tensor L = linalg::cholesky(Tensor::from_vector(S, {d, d}), "the aggregate posterior's covariance of class " + std::to_string(c));
+    for (int64_t a = 0; a < d; ++a) {  // L = diag(exp(l / 2)) + T
+      logvar[c * d + a] = 2 * std::log(L.at(a * d + a));
+      for (int64_t b = 0; b < a; ++b) tril[(c * d + a) * d + b] = L.at(a * d + b);
     }
   }
   prior_mu_.copy_(Tensor::from_vector(mean, {classes_, d}).to(prior_mu_.dtype()));
