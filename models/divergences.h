@@ -37,8 +37,11 @@ double expected_kernel(const GaussianMixture& P, const GaussianMixture& Q, doubl
 double mmd2_gaussian_mixtures(const GaussianMixture& P, const GaussianMixture& Q, double bandwidth);
 
 // The energy distance E|X - Y| - (E|X - X'| + E|Y - Y'|) / 2 between two samples of 2-D points
-// (V-statistics; Szekely & Rizzo 2013): 0 when the distributions are equal, what the 2-D samples
-// of the diffusion and MCMC chapters are measured by. a [n, 2], b [m, 2], any float dtype.
+// (V-statistics; Szekely & Rizzo 2013), what the 2-D samples of the diffusion and MCMC chapters are
+// measured by. Its population value is 0 when the distributions are equal; from samples it is biased
+// up by about E|X - X'| / (2n) + E|Y - Y'| / (2m) (each sample's own pairs include its n zero
+// distances), so compare it with the same statistic for real samples of the same sizes.
+// a [n, 2], b [m, 2], any float dtype.
 double energy_distance(const Tensor& a, const Tensor& b);
 
 }  // namespace dgm::models

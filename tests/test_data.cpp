@@ -18,6 +18,7 @@
 #include "models/toolkit/plot.h"
 #include "models/toolkit/toy2d.h"
 #include "models/toolkit/transforms.h"
+#include "models/divergences.h"
 
 using namespace dgm;
 using namespace dgm::test;
@@ -278,4 +279,34 @@ TEST_CASE("mode coverage: the toys' own samples cover every mode, 1 - exp(-9/2) 
   CHECK(one.modes_covered == 1);
   CHECK(one.high_quality_share == Approx(1.0));
   CHECK_THAT(error_of([] { data::toy_modes(data::Toy::TwoMoons); }), Catch::Contains("two_moons"));
+}
+
+TEST_CASE("two moons: sample_toy draws each point independently, two_moons lays make_moons out evenly", "[data][toy]") {
+  Generator g(3);
+  const int64_t n = 2000, q = n / 4;
+  // Each quarter of an independent sample holds both moons: its mean is the mixture's,
+  // x: (E[cos] + E[1 - cos]) / 2 = 0.5, y: (2/pi + 0.5 - 2/pi) / 2 = 0.25, to 5 standard errors.
+  // (two_moons() puts the upper moon first: its first quarter's mean y is 2/pi.)
+  const Tensor x = data::sample_toy(data::Toy::TwoMoons, n, g);
+  for (int64_t k = 0; k < 4; ++k) {
+    double mx = 0, my = 0, vx = 0, vy = 0;
+    for (int64_t i = k * q; i < (k + 1) * q; ++i) mx += x.at(2 * i) / q, my += x.at(2 * i + 1) / q;
+    for (int64_t i = k * q; i < (k + 1) * q; ++i) vx += std::pow(x.at(2 * i) - mx, 2) / (q - 1), vy += std::pow(x.at(2 * i + 1) - my, 2) / (q - 1);
+    INFO("quarter " << k << ": mean (" << mx << ", " << my << ")");
+    CHECK(std::abs(mx - 0.5) <= 5 * std::sqrt(vx / q));
+    CHECK(std::abs(my - 0.25) <= 5 * std::sqrt(vy / q));
+  }
+  const Tensor even = data::two_moons(n, 0.1, g).x;
+  double first_y = 0;
+  for (int64_t i = 0; i < q; ++i) first_y += even.at(2 * i + 1) / q;
+  CHECK(first_y == Approx(2 / M_PI).margin(0.02));
+  // Why it matters for sample quality: two evenly spaced sets are more alike than two samples
+  // (the energy distance between them is far smaller), so they are no reference for a sampler.
+  double independent = 0, evenly = 0;
+  for (int r = 0; r < 4; ++r) {
+    independent += models::energy_distance(data::sample_toy(data::Toy::TwoMoons, 600, g), data::sample_toy(data::Toy::TwoMoons, 600, g));
+    evenly += models::energy_distance(data::two_moons(600, 0.1, g).x, data::two_moons(600, 0.1, g).x);
+  }
+  INFO("mean energy distance: independent samples " << independent / 4 << ", evenly spaced sets " << evenly / 4);
+  CHECK(independent > 2 * evenly);
 }

@@ -72,12 +72,21 @@ bool toy_has_density(Toy t) { return t != Toy::TwoMoons && t != Toy::SwissRoll; 
 
 Tensor sample_toy(Toy t, int64_t n, Generator& gen) {
   if (n <= 0) throw Error(std::string("sample_toy: n must be positive for ") + toy_name(t));
-  if (t == Toy::TwoMoons) return two_moons(n, 0.1, gen).x;
   Tensor x = Tensor::empty({n, 2});
   float* p = x.data<float>();
   for (int64_t i = 0; i < n; ++i) {
     double a = 0, b = 0;
     switch (t) {
+      case Toy::TwoMoons: {
+        // make_moons's distribution, each point drawn on its own: a moon with probability 1/2, an
+        // angle uniform on [0, pi]. (two_moons() lays the angles out evenly, as make_moons does; two
+        // such sets are far closer to each other than two independent samples: see toy2d.h.)
+        const bool upper = gen.uniform01() < 0.5;
+        const double ang = M_PI * gen.uniform01();
+        a = (upper ? std::cos(ang) : 1 - std::cos(ang)) + 0.1 * gen.normal01();
+        b = (upper ? std::sin(ang) : 0.5 - std::sin(ang)) + 0.1 * gen.normal01();
+        break;
+      }
       case Toy::EightGaussians: {
         const double ang = 2 * M_PI * static_cast<double>(gen.randint(0, 8)) / 8;
         a = 2 * std::cos(ang) + 0.2 * gen.normal01();

@@ -27,7 +27,10 @@ const char* toy_name(Toy t);                 // "two_moons", "8gaussians", ...
 Toy toy_from_name(const std::string& name);  // throws listing the names
 bool toy_has_density(Toy t);
 
-// n samples, [n, 2] float32.
+// n independent samples, [n, 2] float32. TwoMoons: the distribution of two_moons() below (a moon
+// with probability 1/2, its angle uniform), each point drawn independently -- not make_moons's
+// evenly spaced angles, whose sets are more alike than samples can be: the energy distance
+// between two evenly spaced sets of 1,500 is 1/4 of that between one and an independent sample.
 Tensor sample_toy(Toy t, int64_t n, Generator& gen);
 // log p(x) for x [n, 2] (any float dtype), as float64 [n]. Throws for toys without a density.
 // Rings: the radial density is a Gaussian truncated at r = 0 (mass below 1e-22, ignored).
@@ -58,7 +61,10 @@ struct Labelled2D {
 
 // Two interleaving half circles (scikit-learn's make_moons): label 0 is the
 // upper moon centred at (0, 0), label 1 the lower one centred at (1, 0.5);
-// each point gets N(0, noise^2) added per coordinate.
+// each point gets N(0, noise^2) added per coordinate. As make_moons, the first
+// ceil(n / 2) points are the upper moon and the angles are evenly spaced (a
+// classification set); sample_toy(Toy::TwoMoons, ...) draws from the same
+// distribution independently (a density's training and held-out data).
 Labelled2D two_moons(int64_t n, double noise, Generator& gen);
 
 }  // namespace dgm::data
