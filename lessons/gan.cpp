@@ -438,6 +438,7 @@ struct ImageOptions {
   double minutes = 4;
   int64_t width = 32;
   int64_t fid_samples = 1000;
+  bool fid_curve = false;  // fid_domain at 1, 2, 4, 8, 15, 30, 60 minutes of training too
   bool skip = false;
 };
 
@@ -481,6 +482,18 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
             << ", 7, 7] -> convT -> convT -> sigmoid; D: conv-conv-linear), " << gan::loss_name(o.loss) << " loss, Adam " << std::defaultfloat << o.lr << " (0.5, 0.999), batch 64, "
             << (o.max_seconds > 0 ? std::to_string(static_cast<int>(io.minutes)) + " minutes" : std::to_string(o.steps) + " steps") << "\n   G " << G->num_parameters()
             << " parameters, D " << D->num_parameters() << "\n";
+  // sample quality on a domain classifier's features
+  models::ImageClassifier clf(1, 28, 28, 10, gen);
+  models::ClassifierOptions co;
+  co.cache = L.path(quick ? "digits28_classifier.safetensors" : "fashion_classifier.safetensors");
+  co.retrain = L.options().retrain;
+  if (quick) co.epochs = 4, co.validation = 200;
+  const models::ClassifierFit cf = models::fit_classifier(clf, train, test, gen, co);
+  if (!cf.note.empty()) std::cout << "   " << cf.note << "\n";
+  std::cout << std::setprecision(4) << "   domain classifier: test accuracy " << cf.test_accuracy << (cf.from_cache ? " (loaded from " : " (saved to ") << co.cache << ")\n";
+  if (!quick) L.check_le("the domain classifier's test accuracy >= 0.90", 0.90, cf.test_accuracy);
+  const int64_t nf = quick ? 300 : io.fid_samples;
+  const models::FeatureStats reference = models::feature_stats(clf.features_of(test.images));
   Generator view(L.options().seed + 3);
   const Tensor fixed_z = game.noise(64, view);
   std::vector<Tensor> over_training;
@@ -488,13 +501,37 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
     NoGradGuard ng;
     over_training.push_back(G->forward(slice(fixed_z, 0, 0, 8)));
   };
-  // snapshots at fixed times (a fixed number of steps in --quick)
+  // snapshots at fixed times of training (a fixed number of steps in --quick); with --fid-curve,
+  // fid_domain at 1, 2, 4, 8, 15, 30, 60 minutes too. Time spent here is not training time: gan::train
+  // takes it off the budget, and `watched` off this clock.
   progress::Stopwatch clock;
+  double watched = 0;
   const double period = quick ? 0 : io.minutes * 60 / 8;
   double next_shot = period;
+  std::vector<double> curve_minutes;
+  for (double m : {1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0})
+    if (io.fid_curve && !quick && m < io.minutes) curve_minutes.push_back(m);
+  size_t next_fid = 0;
+  std::vector<std::vector<double>> fid_rows;  // minutes, generator steps, fid_domain
+  Generator eval_gen(L.options().seed + 11);  // the curve's samples: the game's own draws stay as without the curve
+  auto fid_of_samples = [&](Generator& g) {
+    std::vector<Tensor> parts;
+    for (int64_t k = 0; k < nf; k += 250) parts.push_back(game.sample(std::min<int64_t>(250, nf - k), g));
+    return models::sample_quality(clf, concat(parts, 0), reference);
+  };
   o.every_steps = quick ? 30 : 10;
-  o.every = [&](int64_t) {
-    if (quick || clock.seconds() >= next_shot) shoot(), next_shot += period;
+  o.every = [&](int64_t step) {
+    progress::Stopwatch w;
+    const double trained = clock.seconds() - watched;
+    if (quick || trained >= next_shot) shoot(), next_shot += period;
+    if (next_fid < curve_minutes.size() && trained >= curve_minutes[next_fid] * 60) {
+      const double f = fid_of_samples(eval_gen).fid_domain;
+      fid_rows.push_back({trained / 60, static_cast<double>(step), f});
+      std::cout << std::fixed << std::setprecision(1) << "\n   after " << trained / 60 << " minutes (" << step << " generator steps): fid_domain " << f
+                << " (" << nf << " samples)" << std::endl;
+      ++next_fid;
+    }
+    watched += w.seconds();
   };
   const gan::Result r = gan::train(game, train.images, gen, o);
   shoot();
@@ -519,22 +556,8 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   std::cout << "   wrote fashion_samples_over_training.png (rows: training time, the same 8 z), fashion_fixed_noise.png,\n"
             << "   fashion_interpolation.png (z_a to z_b in 10 steps per row), fashion_dcgan_curve.png\n";
 
-  // sample quality on a domain classifier's features
-  models::ImageClassifier clf(1, 28, 28, 10, gen);
-  models::ClassifierOptions co;
-  co.cache = L.path(quick ? "digits28_classifier.safetensors" : "fashion_classifier.safetensors");
-  co.retrain = L.options().retrain;
-  if (quick) co.epochs = 4, co.validation = 200;
-  const models::ClassifierFit cf = models::fit_classifier(clf, train, test, gen, co);
-  if (!cf.note.empty()) std::cout << "   " << cf.note << "\n";
-  std::cout << std::setprecision(4) << "   domain classifier: test accuracy " << cf.test_accuracy << (cf.from_cache ? " (loaded from " : " (saved to ") << co.cache << ")\n";
-  if (!quick) L.check_le("the domain classifier's test accuracy >= 0.90", 0.90, cf.test_accuracy);
-  const int64_t nf = quick ? 300 : io.fid_samples;
-  const models::FeatureStats reference = models::feature_stats(clf.features_of(test.images));
   const models::SampleQuality real = models::sample_quality(clf, slice(train.images, 0, train.size() - nf, train.size()), reference);
-  std::vector<Tensor> parts;
-  for (int64_t k = 0; k < nf; k += 250) parts.push_back(game.sample(std::min<int64_t>(250, nf - k), gen));
-  const models::SampleQuality fake = models::sample_quality(clf, concat(parts, 0), reference);
+  const models::SampleQuality fake = fid_of_samples(gen);
   const models::SampleQuality noise = models::sample_quality(clf, gen.uniform({nf, 1, 28, 28}), reference);
   std::cout << std::setprecision(2) << "   fid_domain against the " << test.size() << " test images, " << nf << " images each: real (the floor) " << real.fid_domain
             << ", DCGAN " << fake.fid_domain << ", uniform noise " << noise.fid_domain << "\n   classes covered (>= half their share): real "
@@ -548,6 +571,14 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   L.metric("fashion_fid_samples", static_cast<double>(nf));  // the count on both sides: samples and real images
   L.metric("fashion_classes_covered_gan", static_cast<double>(fake.classes_covered));
   L.metric("fashion_train_seconds", r.seconds);
+  if (!fid_rows.empty()) {
+    fid_rows.push_back({r.seconds / 60, static_cast<double>(r.steps), fake.fid_domain});
+    L.write_csv("fashion_fid_by_minutes.csv", {"training_minutes", "generator_steps", "fid_domain"}, fid_rows);
+    plot::line_plot(L.path("fashion_fid_by_minutes.csv"), L.path("fashion_fid_by_minutes.png"),
+                    "DCGAN: fid_domain (" + std::to_string(nf) + " samples) against training time", "training minutes", "fid_domain", 1,
+                    {{3, "DCGAN"}}, false, true);
+    std::cout << "   wrote fashion_fid_by_minutes.csv and .png (fid_domain after 1, 2, 4, ... minutes of this run)\n";
+  }
 }
 
 }  // namespace
@@ -558,6 +589,8 @@ int main(int argc, char** argv) {
   L.app().add_option("--minutes", io.minutes, "Training time of the Fashion-MNIST DCGAN, minutes (default run)")->check(CLI::PositiveNumber);
   L.app().add_option("--width", io.width, "The DCGAN's width (G's last and D's first convolution)")->check(CLI::Range(8, 256));
   L.app().add_option("--fid-samples", io.fid_samples, "Samples per Frechet distance")->check(CLI::Range(16, 10000));
+  L.app().add_flag("--fid-curve", io.fid_curve,
+                   "Also measure the DCGAN's fid_domain after 1, 2, 4, 8, 15, 30 and 60 minutes of training (those within --minutes): fashion_fid_by_minutes.csv");
   L.app().add_flag("--skip-fashion", io.skip, "Skip step 7 on Fashion-MNIST");
   L.app().add_option("--gan-steps", g_gan_steps, "Steps of the 1-D discriminator (step 1) and generator steps of the 2-D GANs (step 5); 0: the default")
       ->check(CLI::NonNegativeNumber);

@@ -291,6 +291,7 @@ Result play(GAN& gan, const Tensor& data, const Tensor& labels, Generator& gen, 
   const int64_t n = data.size(0);
   Result r;
   progress::Stopwatch clock;
+  double watching = 0;  // seconds spent in o.every: observation, not training (off the budget and the bar)
   // the recorder every trainer shares: the bar, the curve, both networks' checkpoints and JSON
   train::RecordOptions ro;
   ro.tag = o.tag, ro.out_dir = o.out_dir, ro.data_transform = o.data_transform, ro.progress = o.progress;
@@ -343,7 +344,7 @@ Result play(GAN& gan, const Tensor& data, const Tensor& labels, Generator& gen, 
     g_loss.backward();
     opt_g.step();  // (the gradients it left in D are cleared by D's next zero_grad)
     d_sum += d_value, g_sum += g_value, ++in_row;
-    const bool last = step == o.steps || (o.max_seconds > 0 && clock.seconds() >= o.max_seconds);  // (a stop request writes no row: a resume goes on with its sums)
+    const bool last = step == o.steps || (o.max_seconds > 0 && clock.seconds() - watching >= o.max_seconds);  // (a stop request writes no row: a resume goes on with its sums)
     if (step % o.log_every == 0 || last) {
       rec.add_row({static_cast<double>(step), d_sum / static_cast<double>(in_row), g_sum / static_cast<double>(in_row)});
       d_sum = g_sum = 0, in_row = 0;
@@ -351,7 +352,13 @@ Result play(GAN& gan, const Tensor& data, const Tensor& labels, Generator& gen, 
     char status[96];
     std::snprintf(status, sizeof status, "D %.3f  G %.3f", d_value, g_value);
     rec.progress(step, status);
-    if (o.every && o.every_steps > 0 && step % o.every_steps == 0) o.every(step);
+    if (o.every && o.every_steps > 0 && step % o.every_steps == 0) {
+      progress::Stopwatch w;
+      o.every(step);
+      const double spent = w.seconds();
+      watching += spent;
+      rec.exclude_seconds(spent);
+    }
     r.steps = step;
     train::count_step();
     if (train::stop_requested()) interrupted = true;
@@ -359,7 +366,7 @@ Result play(GAN& gan, const Tensor& data, const Tensor& labels, Generator& gen, 
   }
   rec.finish(interrupted ? "interrupted at generator step " + std::to_string(r.steps) : "", !interrupted, o.max_seconds > 0 ? r.steps : -1);
   if (!state.empty()) save_game(state, gan, opt_g, opt_d, r.steps, rec.curve(), d_sum, g_sum, in_row, gen);
-  r.seconds = clock.seconds();
+  r.seconds = clock.seconds() - watching;
   train::add_training_seconds(r.seconds);
   r.curve = rec.curve();
   rec.write_curve();

@@ -158,7 +158,8 @@ struct Options {
   bool progress = true;
   int64_t log_every = 50;      // a curve row every this many generator steps
   bool resume = false;         // continue from <out>/<tag>.resume.safetensors (both networks, both Adams, the step, the curve)
-  std::function<void(int64_t step)> every;  // called after every `every_steps` generator steps
+  std::function<void(int64_t step)> every;  // called after every `every_steps` generator steps; its time is not
+                                            // training time (not counted against max_seconds, nor in Result::seconds)
   int64_t every_steps = 0;
 };
 struct Result {

@@ -1,8 +1,10 @@
 // tests/test_gan.cpp — the GAN losses against their definitions, the two
 // generator losses' gradients, the gradient penalty's double backward against
 // finite differences, shapes, errors and determinism of the training loop.
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "autograd/graph.h"
@@ -210,6 +212,30 @@ TEST_CASE("GAN training: the same seed gives the same curve and samples, for eac
     CHECK(a != run(4));
     CHECK(a.size() == 3 * 3 + 8);
   }
+}
+
+TEST_CASE("GAN training: time spent in `every` (an evaluation) is not training time: off max_seconds and Result::seconds", "[gan]") {
+  Generator g(5);
+  gan::GAN game(std::make_shared<gan::MLPGenerator>(2, 2, std::vector<int64_t>{8}, g), 2,
+                std::make_shared<gan::MLPDiscriminator>(2, std::vector<int64_t>{8}, g));
+  gan::Options o;
+  o.steps = 1000000;
+  o.max_seconds = 0.2;
+  o.progress = false;
+  o.every_steps = 1;
+  int calls = 0;
+  const double pause = 0.25;  // the first call alone outlasts the budget
+  o.every = [&](int64_t) {
+    if (++calls == 1) std::this_thread::sleep_for(std::chrono::duration<double>(pause));
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const gan::Result r = gan::train(game, g.normal({32, 2}), g, o);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(r.steps << " steps, " << calls << " calls, Result::seconds " << r.seconds << ", wall " << wall);
+  CHECK(r.steps > 2);  // counted as training, the pause would end the run at step 2 (step 1 had already been let through)
+  CHECK(calls >= 1);
+  CHECK(r.seconds >= o.max_seconds);                 // the budget was spent on training
+  CHECK(wall - r.seconds >= pause * 0.99);           // and the pause is not in it
 }
 
 TEST_CASE("GAN training writes each network's checkpoint with a JSON of its class and constructor arguments", "[gan]") {

@@ -31,6 +31,10 @@ std::string clock_time(double seconds) {
   return out.str();
 }
 
+void ProgressBar::exclude(double seconds) {
+  start_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+}
+
 void ProgressBar::update(int64_t done, const std::string& status) {
   last_done_ = done;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -22,6 +22,9 @@ class ProgressBar {
                            double done_seconds = 0);
   // `done`: units, or steps for a timed bar.
   void update(int64_t done, const std::string& status = "");
+  // Seconds spent on something other than the steps (an evaluation between them): not counted as
+  // elapsed time, nor in the rate.
+  void exclude(double seconds);
   // `done` >= 0: where the run ended (a timed bar's last step count); else the last update's.
   void finish(const std::string& status = "", int64_t done = -1);
 

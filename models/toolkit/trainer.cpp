@@ -148,6 +148,10 @@ void Recorder::progress(int64_t done, const std::string& status) {
   if (bar_) bar_->update(done, status);
 }
 
+void Recorder::exclude_seconds(double seconds) {
+  if (bar_) bar_->exclude(seconds);
+}
+
 void Recorder::finish(const std::string& note, bool reached_end, int64_t steps) {
   if (bar_ && reached_end) bar_->finish(note, steps);
   if (bar_ && !reached_end) std::cout << "\n   " << o_.tag << ": " << note << std::endl;

@@ -141,6 +141,7 @@ class Recorder {
   // A bar over a time budget that counts steps (progress() gets the step count); see ProgressBar::timed.
   void start_timed(double budget_seconds, int64_t step_cap, int64_t done_steps = 0, double done_seconds = 0);
   void progress(int64_t done, const std::string& status);
+  void exclude_seconds(double seconds);  // time spent between steps on something else: off the bar's clock
   // Ends the bar at 100% with the note, or (an interrupted run) leaves it where it was and says why.
   void finish(const std::string& note = "", bool reached_end = true, int64_t steps = -1);  // steps: a timed bar's last count
 
