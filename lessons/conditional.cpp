@@ -24,6 +24,7 @@
 
 #include "autograd/graph.h"
 #include "lessons/common/harness.h"
+#include "lessons/common/judge.h"
 #include "lessons/common/lesson.h"
 #include "models/conditional.h"
 #include "models/diffusion.h"
@@ -58,18 +59,12 @@ struct Flags {
 // passes, 40 for fewer than 5,000 images (the digits' 1,000 need more).
 std::shared_ptr<models::ImageClassifier> domain_classifier(lesson::Lesson& L, const data::ImageSet& train, const data::ImageSet& test,
                                                            const std::string& file, Generator& gen, double* accuracy, int epochs = 0) {
-  auto clf = std::make_shared<models::ImageClassifier>(1, train.images.size(2), train.images.size(3), kClasses, gen);
   models::ClassifierOptions co;
-  co.cache = L.path(file);
-  co.retrain = L.options().retrain;
   co.validation = std::min<int64_t>(5000, train.size() / 5);
   co.epochs = epochs > 0 ? epochs : train.size() < 5000 ? 40 : 4;
-  const models::ClassifierFit f = models::fit_classifier(*clf, train, test, gen, co);
-  if (!f.note.empty()) std::cout << "   " << f.note << "\n";
-  std::cout << std::fixed << std::setprecision(4) << "   the small CNN (" << file << "): test accuracy " << f.test_accuracy
-            << (f.from_cache ? " (loaded)" : " (trained)") << "\n";
-  *accuracy = f.test_accuracy;
-  return clf;
+  const lesson::Judge j = lesson::domain_classifier(L, train, test, file, gen, gen, co);
+  *accuracy = j.fit.test_accuracy;
+  return j.classifier;
 }
 
 Tensor flat64(const Tensor& images) { return reshape(images, {images.size(0), -1}).to(DType::Float64); }

@@ -25,6 +25,7 @@
 
 #include "autograd/graph.h"
 #include "lessons/common/harness.h"
+#include "lessons/common/judge.h"
 #include "lessons/common/lesson.h"
 #include "models/recipes.h"
 #include "models/diffusion.h"
@@ -629,16 +630,11 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   }
 
   // ---- sample quality: a Frechet distance on a domain classifier's features
-  models::ImageClassifier clf(1, H, W, 10, init);
   models::ClassifierOptions co;
-  co.cache = L.path(quick ? "digits_classifier.safetensors" : "fashion_classifier.safetensors");
-  co.retrain = L.options().retrain;
   if (quick) co.epochs = 8, co.validation = 200;
-  const models::ClassifierFit cf = models::fit_classifier(clf, train, test, gen, co);
-  if (!cf.note.empty()) std::cout << "   " << cf.note << "\n";
-  std::cout << std::setprecision(4) << "   domain classifier (conv-conv-fc CNN, " << clf.num_parameters() << " parameters): test accuracy " << cf.test_accuracy
-            << (cf.from_cache ? " (loaded from " + co.cache + ")" : " (trained " + std::to_string(static_cast<int>(cf.seconds)) + " s, saved to " + co.cache + ")")
-            << "\n";
+  const lesson::Judge judge = lesson::domain_classifier(L, train, test, quick ? "digits_classifier.safetensors" : "fashion_classifier.safetensors", init, gen, co);
+  models::ImageClassifier& clf = *judge.classifier;
+  const models::ClassifierFit& cf = judge.fit;
   if (!quick) L.check_le("the domain classifier's test accuracy >= 0.90 (its features are what the Frechet distance compares)", 0.90, cf.test_accuracy);
   const models::FeatureStats reference = models::feature_stats(clf.features_of(test.images));
   const int64_t nf = quick ? 128 : io.fid_samples;

@@ -28,6 +28,7 @@
 #include "autograd/gradcheck.h"
 #include "autograd/graph.h"
 #include "autograd/optim.h"
+#include "lessons/common/judge.h"
 #include "lessons/common/lesson.h"
 #include "models/gan.h"
 #include "models/recipes.h"
@@ -483,14 +484,11 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
             << (o.max_seconds > 0 ? std::to_string(static_cast<int>(io.minutes)) + " minutes" : std::to_string(o.steps) + " steps") << "\n   G " << G->num_parameters()
             << " parameters, D " << D->num_parameters() << "\n";
   // sample quality on a domain classifier's features
-  models::ImageClassifier clf(1, 28, 28, 10, gen);
   models::ClassifierOptions co;
-  co.cache = L.path(quick ? "digits28_classifier.safetensors" : "fashion_classifier.safetensors");
-  co.retrain = L.options().retrain;
   if (quick) co.epochs = 4, co.validation = 200;
-  const models::ClassifierFit cf = models::fit_classifier(clf, train, test, gen, co);
-  if (!cf.note.empty()) std::cout << "   " << cf.note << "\n";
-  std::cout << std::setprecision(4) << "   domain classifier: test accuracy " << cf.test_accuracy << (cf.from_cache ? " (loaded from " : " (saved to ") << co.cache << ")\n";
+  const lesson::Judge judge = lesson::domain_classifier(L, train, test, quick ? "digits28_classifier.safetensors" : "fashion_classifier.safetensors", gen, gen, co);
+  models::ImageClassifier& clf = *judge.classifier;
+  const models::ClassifierFit& cf = judge.fit;
   if (!quick) L.check_le("the domain classifier's test accuracy >= 0.90", 0.90, cf.test_accuracy);
   const int64_t nf = quick ? 300 : io.fid_samples;
   const models::FeatureStats reference = models::feature_stats(clf.features_of(test.images));
