@@ -35,6 +35,7 @@
 #include "models/sample_quality.h"
 #include "models/toolkit/image.h"
 #include "models/toolkit/plot.h"
+#include "models/toolkit/progress.h"
 #include "models/toolkit/toy2d.h"
 
 using namespace dgm;
@@ -436,7 +437,7 @@ void penalty_gradient(lesson::Lesson& L, gan::MLPDiscriminator& critic, Generato
 
 // ------------------------------------------------------------ 7. Fashion-MNIST
 struct ImageOptions {
-  double minutes = 4;
+  double minutes = 0;  // 0: the recipe's budget
   int64_t width = 32;
   int64_t fid_samples = 1000;
   bool fid_curve = false;  // fid_domain at 1, 2, 4, 8, 15, 30, 60 minutes of training too
@@ -474,14 +475,15 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   // a time budget (--minutes), or --epochs passes over the training images (as many generator steps as batches)
   const int epochs = L.options().epochs;
   if (epochs > 0) o.steps = epochs * ((train.size() + o.batch_size - 1) / o.batch_size), o.max_seconds = 0;
-  else if (!quick) o.max_seconds = io.minutes * 60;
+  else if (!quick && io.minutes > 0) o.max_seconds = io.minutes * 60;
+  const double minutes = o.max_seconds / 60;  // the budget of this run (0: a step count)
   o.lr = L.lr(o.lr);  // DCGAN's settings: Adam 2e-4 (0.5, 0.999)
   o.out_dir = L.options().out;
   o.resume = L.options().resume;
   o.data_transform = quick ? "8x8 digits blown up to 28x28, grey levels in [0, 1]" : "Fashion-MNIST, grey levels in [0, 1]";
   std::cout << "\n-- 7. Fashion-MNIST" << (quick ? " (--quick: the 8x8 digits blown up to 28x28 stand in, " + std::to_string(o.steps) + " steps)" : std::string()) << ": a DCGAN (G: z " << latent << " -> Linear -> [" << 2 * width
             << ", 7, 7] -> convT -> convT -> sigmoid; D: conv-conv-linear), " << gan::loss_name(o.loss) << " loss, Adam " << std::defaultfloat << o.lr << " (0.5, 0.999), batch 64, "
-            << (o.max_seconds > 0 ? std::to_string(static_cast<int>(io.minutes)) + " minutes" : std::to_string(o.steps) + " steps") << "\n   G " << G->num_parameters()
+            << (o.max_seconds > 0 ? progress::clock_time(o.max_seconds) + " of training" : std::to_string(o.steps) + " steps") << "\n   G " << G->num_parameters()
             << " parameters, D " << D->num_parameters() << "\n";
   // sample quality on a domain classifier's features
   models::ClassifierOptions co;
@@ -499,16 +501,15 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
     NoGradGuard ng;
     over_training.push_back(G->forward(slice(fixed_z, 0, 0, 8)));
   };
-  // snapshots at fixed times of training (a fixed number of steps in --quick); with --fid-curve,
+  // snapshots at eighths of the training time (of the steps, for a run counted in steps); with --fid-curve,
   // fid_domain at 1, 2, 4, 8, 15, 30, 60 minutes too. Time spent here is not training time: gan::train
   // takes it off the budget, and `watched` off this clock.
   progress::Stopwatch clock;
   double watched = 0;
-  const double period = quick ? 0 : io.minutes * 60 / 8;
-  double next_shot = period;
+  double next_shot = 1.0 / 8;  // the fraction of the budget at the next snapshot
   std::vector<double> curve_minutes;
   for (double m : {1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0})
-    if (io.fid_curve && !quick && m < io.minutes) curve_minutes.push_back(m);
+    if (io.fid_curve && !quick && m < minutes) curve_minutes.push_back(m);
   size_t next_fid = 0;
   std::vector<std::vector<double>> fid_rows;  // minutes, generator steps, fid_domain
   Generator eval_gen(L.options().seed + 11);  // the curve's samples: the game's own draws stay as without the curve
@@ -521,7 +522,8 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   o.every = [&](int64_t step) {
     progress::Stopwatch w;
     const double trained = clock.seconds() - watched;
-    if (quick || trained >= next_shot) shoot(), next_shot += period;
+    const double done = minutes > 0 ? trained / (minutes * 60) : static_cast<double>(step) / static_cast<double>(o.steps);
+    if (done >= next_shot) shoot(), next_shot += 1.0 / 8;
     if (next_fid < curve_minutes.size() && trained >= curve_minutes[next_fid] * 60) {
       const double f = fid_of_samples(eval_gen).fid_domain;
       fid_rows.push_back({trained / 60, static_cast<double>(step), f});
@@ -584,7 +586,9 @@ void fashion(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
 int main(int argc, char** argv) {
   lesson::Lesson L("gan", "generative adversarial networks: D*, the JSD, saturation, disjoint supports, WGAN-GP, mode collapse, a DCGAN");
   ImageOptions io;
-  L.app().add_option("--minutes", io.minutes, "Training time of the Fashion-MNIST DCGAN, minutes (default run)")->check(CLI::PositiveNumber);
+  L.app().add_option("--minutes", io.minutes, "Training time of the Fashion-MNIST DCGAN, minutes (default: the recipe fashion_dcgan's, " +
+                                                  std::to_string(static_cast<int>(models::recipe("fashion_dcgan").full.minutes)) + ")")
+      ->check(CLI::PositiveNumber);
   L.app().add_option("--width", io.width, "The DCGAN's width (G's last and D's first convolution)")->check(CLI::Range(8, 256));
   L.app().add_option("--fid-samples", io.fid_samples, "Samples per Frechet distance")->check(CLI::Range(16, 10000));
   L.app().add_flag("--fid-curve", io.fid_curve,
