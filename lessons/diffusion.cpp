@@ -479,7 +479,7 @@ void digits(lesson::Lesson& L, Generator& gen) {
 
 // ------------------------------------------------------------ 9. images: a U-Net, Fashion-MNIST
 struct ImageOptions {
-  double minutes = 4;        // Fashion-MNIST training time (default run)
+  double minutes = 0;        // Fashion-MNIST training time (0: the recipe fashion_unet's budget)
   int64_t base = 16;         // the U-Net's first width
   int64_t bound_images = 1000;  // test images of the bound's stratified estimate (the headline figure)
   int64_t bound_strata = 64;    // its ranges of steps: strata + 1 network evaluations per image
@@ -522,7 +522,7 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   train::FitOptions o = L.training(recipe);
   o.data_transform = "as the data set stores it; a model with levels maps k / (levels - 1) to [-1, 1] inside";
   o.train_column = "train_loss", o.y_label = "training objective", o.curve_title = recipe.tag;
-  if (!quick && L.options().epochs == 0) o.max_seconds = io.minutes * 60;
+  if (!quick && L.options().epochs == 0 && io.minutes > 0) o.max_seconds = io.minutes * 60;
   const train::FitResult fr = train::fit(m, train.images, Tensor(), gen, o);
   std::cout << std::fixed << std::setprecision(1) << "   trained " << fr.steps << " steps in " << fr.seconds << " s, final loss "
             << std::setprecision(4) << fr.last_train_loss << "\n";
@@ -708,7 +708,9 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
 int main(int argc, char** argv) {
   lesson::Lesson L("diffusion", "denoising diffusion: forward process, posterior, the bound's terms, sampling, a U-Net on images");
   ImageOptions io;
-  L.app().add_option("--minutes", io.minutes, "Training time of the Fashion-MNIST U-Net, minutes (default run)")->check(CLI::PositiveNumber);
+  L.app().add_option("--minutes", io.minutes, "Training time of the Fashion-MNIST U-Net, minutes (default: the recipe fashion_unet's, " +
+                                                  std::to_string(static_cast<int>(models::recipe("fashion_unet").full.minutes)) + ")")
+      ->check(CLI::PositiveNumber);
   L.app().add_option("--unet-base", io.base, "The U-Net's first width (Fashion-MNIST; multiple of 4)")->check(CLI::Range(4, 256));
   L.app().add_option("--bound-images", io.bound_images, "Test images of the bound's stratified estimate (Fashion-MNIST)")->check(CLI::Range(2, 10000));
   L.app().add_option("--bound-strata", io.bound_strata, "Ranges of steps of the stratified bound: strata + 1 network evaluations an image")
