@@ -77,6 +77,11 @@ void train_bench(const std::string& name, double mflop, nn::Module& model, Loss 
 //   k. DDPM U-Net, lesson_diffusion's Fashion-MNIST architecture (widths 16, 32, 32,
 //      GroupNorm(4), attention at 7x7, T = 1000, L_simple), batch 64 of 28x28;
 //      its libtorch twin is bench/torch_diffusion_ref.cpp
+//   o. the same U-Net evaluated once on a batch of 64 without a graph (NoGradGuard):
+//      one step of DDPM or DDIM sampling; the same twin, under torch::NoGradGuard
+//   p. the digits' PixelCNN (recipe digits_pixelcnn: 17 levels, 64 channels, 5 blocks,
+//      8x8) drawing 64 digits pixel by pixel: 64 passes of the network without a graph
+//      and a categorical draw per pixel; twin bench/torch_pixelcnn_ref.cpp
 // Multiply-adds of the coupling ResNets' convolutions (3x3, stride 1) for one
 // training step of make_image_flow(o) on `batch` images, times 2 (FLOP) times 3
 // (forward, and backward to inputs and weights); elementwise work not counted.
@@ -153,6 +158,11 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     auto m = build("bench_pixelcnn");
     Tensor x = g.bernoulli({32, 1, 28, 28}, 0.5);
     train_bench("c_pixelcnn_b32", 28069.658624, *m, [&] { return m->loss(x); });
+    // sampling: 64 passes over [64, 1, 8, 8]; multiply-adds per pixel and pass: the 7x7 type-A
+    // convolution 1 -> 64, five 3x3 type-B 64 -> 64, the 1x1 64 -> 17 (masks not discounted)
+    auto digits = build("digits_pixelcnn");
+    const double macs_per_pass = 64.0 * 64 * (49 * 64 + 5 * 9 * 64 * 64 + 64 * 17);
+    bench("p_pixelcnn_sample_8x8", 64 * 2 * macs_per_pass / 1e6, [&] { digits->sample(64, g); });
   }
   if (want("realnvp")) {
     auto m = build("bench_realnvp2d");
@@ -216,6 +226,13 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     Tensor x = dist::index_to_levels(g.randint({64, 1, 28, 28}, 0, 256), 256);
     const auto& unet = dynamic_cast<const models::UNet&>(ddpm.noise_predictor());
     train_bench("k_unet28_b64", unet_mflop(unet.options(), 28, 28, 64), ddpm, [&] { return ddpm.loss(x); });
+    // one evaluation of eps_theta(x_t, t) without a graph: what each step of sampling costs
+    models::UNet net(unet.options(), g);
+    Tensor xt = g.normal({64, 1, 28, 28}), t = g.randint({64}, 0, 1000);
+    bench("o_unet28_sample_b64", unet_mflop(unet.options(), 28, 28, 64) / 3, [&] {
+      NoGradGuard ng;
+      net.predict(xt, t);
+    });
   }
 }
 

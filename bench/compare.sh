@@ -9,8 +9,9 @@
 #
 # Builds ../shared/bench/torch_ref.cpp and the project's own twins
 # (bench/torch_flow_ref.cpp: i_realnvp_img_b64; bench/torch_gan_ref.cpp:
-# j_dcgan_b64; bench/torch_diffusion_ref.cpp: k_unet28_b64; bench/torch_sequence_ref.cpp:
-# l_transformer_b64, n_transformer_sample_b64 and m_lstm_b64; needs Debian's libtorch-dev) into
+# j_dcgan_b64; bench/torch_diffusion_ref.cpp: k_unet28_b64 and o_unet28_sample_b64;
+# bench/torch_sequence_ref.cpp: l_transformer_b64, n_transformer_sample_b64 and m_lstm_b64;
+# bench/torch_pixelcnn_ref.cpp: p_pixelcnn_sample_8x8; needs Debian's libtorch-dev) into
 # build/bench-ref/, then runs dgm and libtorch in alternation (round by round,
 # so drift in the machine's load hits both) with the same OPENBLAS_CORETYPE,
 # and prints one table: workload, threads, dgm median, libtorch median, ratio
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK="--quick"; shift ;;
     --memory) MEMORY=1; shift ;;
     --busy) BUSY=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,7 +48,7 @@ if [ ! -x "$OUT/torch_ref" ] || [ "$REF_SRC" -nt "$OUT/torch_ref" ]; then
       "$REF_SRC" -o "$OUT/torch_ref" -ltorch -ltorch_cpu -lc10 -ldl
 fi
 # the project's own libtorch twins of workloads the shared reference does not have
-TWINS="torch_flow_ref torch_diffusion_ref torch_gan_ref torch_sequence_ref"
+TWINS="torch_flow_ref torch_diffusion_ref torch_gan_ref torch_sequence_ref torch_pixelcnn_ref"
 for twin in $TWINS; do
   if [ ! -x "$OUT/$twin" ] || [ "bench/$twin.cpp" -nt "$OUT/$twin" ] || [ bench/timing.h -nt "$OUT/$twin" ]; then
     echo "building bench/$twin.cpp (about a minute)..." >&2

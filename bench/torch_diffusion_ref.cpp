@@ -1,5 +1,7 @@
-// bench/torch_diffusion_ref.cpp — the libtorch twin of bench_train's workload
-// k_unet28_b64 (lesson_diffusion's Fashion-MNIST U-Net, models::UNet with base 16,
+// bench/torch_diffusion_ref.cpp — the libtorch twin of bench_train's workloads
+// k_unet28_b64 (a training step) and o_unet28_sample_b64 (one evaluation of a batch
+// of 64 under torch::NoGradGuard: a step of sampling) of
+// lesson_diffusion's Fashion-MNIST U-Net (models::UNet with base 16,
 // multipliers {1, 2, 2}, GroupNorm(4), attention in the middle; T = 1000,
 // L_simple), in the output format and with the timing rules of
 // ../shared/bench/torch_ref.cpp, so bench/compare.sh puts the two side by
@@ -173,6 +175,13 @@ int main(int argc, char** argv) {
     auto l = (net->forward(xt, t) - eps).pow(2).flatten(1).sum(1).mean() / 784.0;
     l.backward();
     opt.step();
+  });
+  UNet eval_net;  // a network of its own, as the dgm side builds one
+  auto xt = torch::randn({64, 1, 28, 28});
+  auto t = torch::randint(0, T, {64}, torch::kLong);
+  bench::time_and_print("o_unet28_sample_b64", g_threads, g_quick, macs * 2 * 64 / 1e6, [&] {
+    torch::NoGradGuard ng;
+    eval_net->forward(xt, t);
   });
   return 0;
 }

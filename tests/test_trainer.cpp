@@ -1,8 +1,11 @@
 // The shared trainer and evaluator: what every lesson's training relies on.
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "autograd/checkpoint.h"
 #include "autograd/graph.h"
@@ -200,6 +203,34 @@ TEST_CASE("fit: max_steps and max_seconds stop training; validate_every_steps pu
   CHECK(t.epochs_run == 0);
   CHECK(validations == 1);
   CHECK(t.curve.size() == 1);
+}
+
+TEST_CASE("fit: seconds_column puts the training time (validations included) as the curve's last column", "[trainer]") {
+  const std::string dir = temp_path("dgm_trainer_seconds", "");
+  Generator g(7);
+  Tensor X = gaussian_points(100, g);
+  models::GaussianMixtureGradient model(one_component(0.0, 1.0));
+  train::FitOptions o;
+  o.epochs = 3, o.batch_size = 10, o.progress = false, o.tag = "timed", o.out_dir = dir, o.checkpoint = false;
+  o.validate_every_steps = 10;  // a row per epoch
+  o.seconds_column = true;
+  auto slow_validation = [] {  // 30 ms each: the column must count them
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    return 1.0;
+  };
+  const train::FitResult r = train::fit(model, X, Tensor(), g, o, slow_validation);
+  REQUIRE(r.curve.size() == 3);
+  for (size_t i = 0; i < r.curve.size(); ++i) {
+    REQUIRE(r.curve[i].size() == 4);  // epoch, train, validation, train_seconds
+    CHECK(r.curve[i][3] >= 0.03 * static_cast<double>(i + 1));
+    if (i > 0) CHECK(r.curve[i][3] - r.curve[i - 1][3] >= 0.03);
+  }
+  CHECK(r.curve.back()[3] <= r.seconds);
+  std::ifstream csv(dir + "/timed_curve.csv");
+  std::string header;
+  std::getline(csv, header);
+  CHECK(header.size() >= 13);
+  CHECK(header.substr(header.size() - 13) == "train_seconds");
 }
 
 namespace {

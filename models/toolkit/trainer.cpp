@@ -347,7 +347,9 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
   if (!(o.lr > 0)) throw Error("fit: the learning rate must be positive, got " + std::to_string(o.lr));
   if (o.lr_schedule != "constant" && o.lr_schedule != "cosine")
     throw Error("fit: lr_schedule must be \"constant\" or \"cosine\", got \"" + o.lr_schedule + "\"");
-  Recorder rec(o);
+  RecordOptions record = o;
+  if (o.seconds_column) record.extra_columns.push_back("train_seconds");
+  Recorder rec(record);
   const std::vector<Tensor> params = model.parameters();
   optim::Adam opt(params, o.lr, o.beta1, o.beta2);
   const int64_t per_epoch = o.drop_last ? n_train / o.batch_size : (n_train + o.batch_size - 1) / o.batch_size;
@@ -384,6 +386,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       std::vector<double> more = o.extra();
       row.insert(row.end(), more.begin(), more.end());
     }
+    if (o.seconds_column) row.push_back(seconds());
     s.r.curve.push_back(row);
     if (!validate) return;
     status << ", validation " << v;

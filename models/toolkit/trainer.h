@@ -169,6 +169,9 @@ struct FitOptions : LoopOptions, RecordOptions {
   std::function<void()> before_step;
   // The values of the extra columns, measured with each validation (e.g. test accuracy).
   std::function<std::vector<double>()> extra;
+  // A last column "train_seconds": the training time at each validation (validations included,
+  // summed over resumed parts, as FitResult::seconds), so the curve reads against minutes.
+  bool seconds_column = false;
   // Stop after the epoch where this returns true (given the epoch's mean training loss).
   std::function<bool(double train_loss)> stop_when;
   // Generators whose state a resume must restore besides the loop's own (a model's noise).
