@@ -233,6 +233,60 @@ TEST_CASE("fit: seconds_column puts the training time (validations included) as 
   CHECK(header.substr(header.size() - 13) == "train_seconds");
 }
 
+TEST_CASE("fit: a snapshot sees what a run stopped there ends with, costs no training time, and leaves the run as it was",
+          "[trainer]") {
+  Generator data(7);
+  const Tensor X = gaussian_points(100, data);
+  auto values = [](const nn::Module& m) {
+    std::vector<double> v;
+    for (const Tensor& p : m.parameters())
+      for (double x : p.contiguous_copy().to_vector()) v.push_back(x);
+    return v;
+  };
+  auto options = [](int64_t steps) {
+    train::FitOptions o;
+    o.epochs = 100, o.batch_size = 10, o.progress = false, o.max_steps = steps, o.ema = 0.9;
+    o.before_step = [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); };  // each step >= 1 ms
+    return o;
+  };
+  auto run = [&](const train::FitOptions& o, std::vector<double>* params) {
+    models::GaussianMixtureGradient model(one_component(0.0, 1.0));
+    Generator g(3);
+    const train::FitResult r = train::fit(model, X, Tensor(), g, o);
+    *params = values(model);
+    return r;
+  };
+  train::FitOptions o = options(60);
+  o.snapshot_seconds = {0.01, 0.03};
+  std::vector<int64_t> snapshot_steps;
+  std::vector<std::vector<double>> snapshot_params;
+  models::GaussianMixtureGradient* watched = nullptr;
+  models::GaussianMixtureGradient model(one_component(0.0, 1.0));
+  watched = &model;
+  o.at_snapshot = [&](double seconds, int64_t steps) {
+    CHECK(seconds >= 0.01);
+    snapshot_steps.push_back(steps);
+    snapshot_params.push_back(values(*watched));
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));  // far more than the whole run's training
+  };
+  Generator g(3);
+  const train::FitResult r = train::fit(model, X, Tensor(), g, o);
+  REQUIRE(snapshot_steps.size() == 2);
+  CHECK(r.steps == 60);
+  CHECK(r.seconds < 0.25);  // the 300 ms of snapshots are not training time
+  // the run itself is the run without snapshots, bit for bit
+  std::vector<double> plain;
+  run(options(60), &plain);
+  CHECK(values(model) == plain);
+  // each snapshot held the average a run stopped at that step ends with (not the live parameters)
+  for (size_t i = 0; i < snapshot_steps.size(); ++i) {
+    INFO("snapshot " << i << " at step " << snapshot_steps[i]);
+    std::vector<double> stopped;
+    run(options(snapshot_steps[i]), &stopped);
+    CHECK(snapshot_params[i] == stopped);
+  }
+}
+
 namespace {
 
 // A small float64 VAE: its own noise generator (the reparameterisation), data binarized afresh

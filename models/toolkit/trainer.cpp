@@ -375,7 +375,22 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
   else rec.start(o.epochs, s.r.epochs_run);
   const double seconds_before = s.r.seconds;
   progress::Stopwatch clock;
-  auto seconds = [&] { return seconds_before + clock.seconds(); };
+  double paused = 0;  // time spent in at_snapshot: not training
+  auto seconds = [&] { return seconds_before + clock.seconds() - paused; };
+  size_t next_snapshot = 0;  // the first mark not yet reached (a resumed run has passed some)
+  while (next_snapshot < o.snapshot_seconds.size() && o.snapshot_seconds[next_snapshot] <= seconds_before) ++next_snapshot;
+  // what a run stopped now would end with, handed to at_snapshot, then the live parameters back
+  auto snapshot = [&] {
+    progress::Stopwatch pause;
+    const std::vector<Tensor> live = copy_parameters(params);
+    if (o.ema > 0) copy_into(params, s.averaged);
+    else if (validate && o.keep_best && s.validated) copy_into(params, s.best);
+    o.at_snapshot(seconds(), s.r.steps);
+    copy_into(params, live);
+    paused += pause.seconds();
+    rec.exclude_seconds(pause.seconds());
+    while (next_snapshot < o.snapshot_seconds.size() && o.snapshot_seconds[next_snapshot] <= seconds()) ++next_snapshot;
+  };
   bool interrupted = false, stop_now = false;
 
   // one validation: a curve row at `x` (epochs, fractional between them), keep-best, patience
@@ -426,6 +441,7 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
       s.epoch_total += value * n, s.row_total += value * n;
       s.epoch_seen += idx.numel(), s.row_seen += idx.numel();
       count_step();
+      if (o.at_snapshot && next_snapshot < o.snapshot_seconds.size() && seconds() >= o.snapshot_seconds[next_snapshot]) snapshot();
       if ((o.max_seconds > 0 && seconds() >= o.max_seconds) || (o.max_steps > 0 && s.r.steps >= o.max_steps)) s.r.out_of_time = true;
       if (stop_requested()) interrupted = true;
       // a validation due at this step happens even when a stop was asked for: the step is finished

@@ -172,6 +172,14 @@ struct FitOptions : LoopOptions, RecordOptions {
   // A last column "train_seconds": the training time at each validation (validations included,
   // summed over resumed parts, as FitResult::seconds), so the curve reads against minutes.
   bool seconds_column = false;
+  // Snapshots along a timed run: when the training time first reaches each of `snapshot_seconds`
+  // (increasing), at_snapshot(training seconds, steps) is called with the model holding the
+  // parameters a run stopped there would end with (the moving average with ema > 0, else the best
+  // validation's with keep_best), and the live ones are put back after it. The time it takes is not
+  // training time: it is kept off max_seconds, FitResult::seconds and the bar. It should draw from a
+  // generator of its own: the loop's `gen` draws the batches, and the run must stay the same one.
+  std::vector<double> snapshot_seconds;
+  std::function<void(double seconds, int64_t steps)> at_snapshot;
   // Stop after the epoch where this returns true (given the epoch's mean training loss).
   std::function<bool(double train_loss)> stop_when;
   // Generators whose state a resume must restore besides the loop's own (a model's noise).
