@@ -34,6 +34,7 @@
 #include "models/toolkit/distributions.h"
 #include "models/toolkit/image.h"
 #include "models/toolkit/linalg.h"
+#include "models/toolkit/plot.h"
 #include "models/toolkit/toy2d.h"
 #include "models/toolkit/trainer.h"
 
@@ -485,6 +486,8 @@ struct ImageOptions {
   int64_t bound_strata = 64;    // its ranges of steps: strata + 1 network evaluations per image
   int64_t full_bound_images = 32;  // test images whose bound is also summed over all T terms (the check)
   int64_t fid_samples = 250; // samples per Frechet distance
+  bool bound_curve = false;  // the bound after 1, 2, 4, ... minutes of training (fashion_bound_by_minutes.csv)
+  int64_t curve_images = 500;   // test images of each of the curve's bounds
   bool skip = false;
 };
 
@@ -523,9 +526,46 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   o.data_transform = "as the data set stores it; a model with levels maps k / (levels - 1) to [-1, 1] inside";
   o.train_column = "train_loss", o.y_label = "training objective", o.curve_title = recipe.tag;
   if (!quick && L.options().epochs == 0 && io.minutes > 0) o.max_seconds = io.minutes * 60;
+  // --bound-curve: the bound with sigma_t^2 = beta_t (as trained) on the first curve_images test images,
+  // with the EMA a run stopped there ends with, after 1, 2, 4, 8, 15, 30 and 60 minutes (those within the
+  // budget) and at the end. The same draws of steps and x_t at every point, so the differences are the
+  // model's; the time it takes is not training time (fit keeps it off the budget).
+  std::vector<std::vector<double>> curve_rows;
+  const int64_t n_curve = std::min(io.curve_images, test.size());
+  const int64_t curve_strata = quick ? 16 : io.bound_strata;
+  const Generator curve_draws(L.options().seed + 17);
+  auto curve_point = [&](double seconds, int64_t steps) {
+    Generator draws = curve_draws;
+    std::vector<double> v;
+    for (int64_t k = 0; k < n_curve; k += 64) {
+      const std::vector<double> part = m.bound_stratified(slice(test.images, 0, k, std::min(k + 64, n_curve)), curve_strata, draws).total.to_vector();
+      v.insert(v.end(), part.begin(), part.end());
+    }
+    const auto [b, se] = lesson::mean_and_se(v);
+    curve_rows.push_back({seconds / 60, static_cast<double>(steps), b, se, train::bits_per_dim(b, D), train::bits_per_dim(se, D)});
+    std::cout << std::fixed << std::setprecision(2) << "\n   after " << seconds / 60 << " minutes (" << steps << " steps): bound " << b << " +- " << se
+              << " nats = " << std::setprecision(3) << train::bits_per_dim(b, D) << " bits/dim (" << n_curve << " test images, sigma_t^2 = beta_t)"
+              << std::endl;
+  };
+  if (io.bound_curve) {
+    if (o.max_seconds <= 0) throw Error("--bound-curve needs a time budget (--minutes; not --epochs or --quick)");
+    for (double minutes : {1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0})
+      if (minutes * 60 < o.max_seconds) o.snapshot_seconds.push_back(minutes * 60);
+    o.at_snapshot = curve_point;
+  }
   const train::FitResult fr = train::fit(m, train.images, Tensor(), gen, o);
   std::cout << std::fixed << std::setprecision(1) << "   trained " << fr.steps << " steps in " << fr.seconds << " s, final loss "
             << std::setprecision(4) << fr.last_train_loss << "\n";
+  if (io.bound_curve) {
+    curve_point(fr.seconds, fr.steps);
+    L.write_csv("fashion_bound_by_minutes.csv",
+                {"training_minutes", "steps", "test_nll_bound_nats", "test_nll_bound_nats_stderr", "test_bpd_bound", "test_bpd_bound_stderr"},
+                curve_rows);
+    plot::line_plot(L.path("fashion_bound_by_minutes.csv"), L.path("fashion_bound_by_minutes.png"),
+                    "DDPM U-Net on Fashion-MNIST: test bound (" + std::to_string(n_curve) + " images, sigma_t^2 = beta_t) against training time",
+                    "training minutes", "bits/dim", 1, {{5, "bound"}}, false, true);
+    std::cout << "   wrote fashion_bound_by_minutes.csv and .png (the bound after 1, 2, 4, ... minutes of this run)\n";
+  }
 
   // ---- the bound before and after the reverse variances are fitted (a stratified estimate: strata + 1
   // network evaluations per image, not T), then checked against the sum over all T terms
@@ -718,6 +758,10 @@ int main(int argc, char** argv) {
   L.app().add_option("--full-bound-images", io.full_bound_images, "Test images whose bound is also summed over all T terms (its check)")
       ->check(CLI::Range(2, 10000));
   L.app().add_option("--fid-samples", io.fid_samples, "Samples per Frechet distance")->check(CLI::Range(16, 10000));
+  L.app().add_flag("--bound-curve", io.bound_curve,
+                   "Also measure the U-Net's test bound after 1, 2, 4, 8, 15, 30 and 60 minutes of training (those within --minutes): "
+                   "fashion_bound_by_minutes.csv");
+  L.app().add_option("--curve-images", io.curve_images, "Test images of each of --bound-curve's bounds")->check(CLI::Range(2, 10000));
   L.app().add_flag("--skip-fashion", io.skip, "Skip step 9 on Fashion-MNIST");
   return L.run(argc, argv, [&] {
     Generator gen(L.options().seed);
