@@ -79,23 +79,16 @@ void every_other(int64_t n, const T* __restrict in, T* __restrict out) {
   for (int64_t m = 0; m < n; ++m) out[m] = in[2 * m];
 }
 
-// Each row of a quarter is written once: the input's columns of that parity, and zeros around them
-// (the padding) -- not a zero fill of the whole plane first, which was 4% of a U-Net's forward.
 template <class T>
 void split_input(const T* plane, const Geometry& g, const Tiling& tl, T* q) {
-  for (int64_t y = 0; y < 2 * (tl.th + 1); ++y) {  // the padded plane's rows
-    const int64_t iy = y - g.pad;                   // the input row it holds, if any
+  std::fill_n(q, 4 * tl.quarter(), T(0));
+  for (int64_t iy = 0; iy < g.h; ++iy) {
+    const int64_t y = iy + g.pad;
     for (int64_t b = 0; b < 2; ++b) {
-      T* row = q + (2 * (y & 1) + b) * tl.quarter() + (y >> 1) * tl.k;
       const int64_t ix0 = ((b - g.pad) % 2 + 2) % 2;  // the first input column x with x + pad of parity b
-      if (iy < 0 || iy >= g.h || ix0 >= g.w) {
-        std::fill_n(row, tl.k, T(0));
-        continue;
-      }
-      const int64_t j0 = (ix0 + g.pad) / 2, count = (g.w - ix0 + 1) / 2;
-      std::fill_n(row, j0, T(0));
-      every_other(count, plane + iy * g.w + ix0, row + j0);
-      std::fill_n(row + j0 + count, tl.k - j0 - count, T(0));
+      if (ix0 >= g.w) continue;
+      every_other((g.w - ix0 + 1) / 2, plane + iy * g.w + ix0,
+                  q + (2 * (y & 1) + b) * tl.quarter() + (y >> 1) * tl.k + (ix0 + g.pad) / 2);
     }
   }
 }
