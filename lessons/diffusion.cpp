@@ -530,18 +530,25 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   // with the EMA a run stopped there ends with, after 1, 2, 4, 8, 15, 30 and 60 minutes (those within the
   // budget) and at the end. The same draws of steps and x_t at every point, so the differences are the
   // model's; the time it takes is not training time (fit keeps it off the budget).
+  // each of the first n test images' stratified bound, 64 images a pass (one network batch); each(k, j)
+  // after range j of the pass starting at image k
+  const int64_t strata = quick ? 16 : io.bound_strata;
+  auto bounds_of_first = [&](int64_t n, Generator& draws, const std::function<void(int64_t, int64_t)>& each) {
+    std::vector<double> v;
+    for (int64_t k = 0; k < n; k += 64) {
+      const models::DDPM::Bound b =
+          m.bound_stratified(slice(test.images, 0, k, std::min(k + 64, n)), strata, draws, [&](int64_t j) { if (each) each(k, j); });
+      const std::vector<double> part = b.total.to_vector();
+      v.insert(v.end(), part.begin(), part.end());
+    }
+    return v;
+  };
   std::vector<std::vector<double>> curve_rows;
   const int64_t n_curve = std::min(io.curve_images, test.size());
-  const int64_t curve_strata = quick ? 16 : io.bound_strata;
   const Generator curve_draws(L.options().seed + 17);
   auto curve_point = [&](double seconds, int64_t steps) {
     Generator draws = curve_draws;
-    std::vector<double> v;
-    for (int64_t k = 0; k < n_curve; k += 64) {
-      const std::vector<double> part = m.bound_stratified(slice(test.images, 0, k, std::min(k + 64, n_curve)), curve_strata, draws).total.to_vector();
-      v.insert(v.end(), part.begin(), part.end());
-    }
-    const auto [b, se] = lesson::mean_and_se(v);
+    const auto [b, se] = lesson::mean_and_se(bounds_of_first(n_curve, draws, {}));
     curve_rows.push_back({seconds / 60, static_cast<double>(steps), b, se, train::bits_per_dim(b, D), train::bits_per_dim(se, D)});
     std::cout << std::fixed << std::setprecision(2) << "\n   after " << seconds / 60 << " minutes (" << steps << " steps): bound " << b << " +- " << se
               << " nats = " << std::setprecision(3) << train::bits_per_dim(b, D) << " bits/dim (" << n_curve << " test images, sigma_t^2 = beta_t)"
@@ -569,18 +576,11 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
 
   // ---- the bound before and after the reverse variances are fitted (a stratified estimate: strata + 1
   // network evaluations per image, not T), then checked against the sum over all T terms
-  const int64_t n_bound = std::min(quick ? 64 : io.bound_images, test.size()), strata = quick ? 16 : io.bound_strata;
-  const Tensor bound_images = slice(test.images, 0, 0, n_bound);
+  const int64_t n_bound = std::min(quick ? 64 : io.bound_images, test.size());
   const int64_t ranges = static_cast<int64_t>(m.strata_edges(strata).size()) - 1;
   auto stratified = [&](const std::string& label, Generator draws) {  // a copy: both calls see the same draws
     lesson::ProgressBar bb(label, (n_bound + 63) / 64 * ranges);
-    std::vector<double> v;
-    for (int64_t k = 0; k < n_bound; k += 64) {  // 64 images a pass (one network batch)
-      const models::DDPM::Bound b = m.bound_stratified(slice(bound_images, 0, k, std::min(k + 64, n_bound)), strata, draws,
-                                                       [&](int64_t j) { bb.update(k / 64 * ranges + j + 1); });
-      const std::vector<double> part = b.total.to_vector();
-      v.insert(v.end(), part.begin(), part.end());
-    }
+    const std::vector<double> v = bounds_of_first(n_bound, draws, [&](int64_t k, int64_t j) { bb.update(k / 64 * ranges + j + 1); });
     bb.finish();
     return v;
   };
