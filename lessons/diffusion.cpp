@@ -13,7 +13,8 @@
 // 3. The negative ELBO of a trained 1-D DDPM by one Monte Carlo chain and by
 //    its closed-form terms, against the exact -log p(x) of the data.
 // 6. L_simple against the weighted bound: the bound and the samples of each.
-// 8. The 8x8 digits: the test NLL bound over all T terms, and samples.
+// 8. The 8x8 digits: the test NLL bound over all T terms and samples, with an
+//    eps-MLP and with a U-Net (the same DDPM; the bounds paired image by image).
 // 9. Fashion-MNIST (--quick: the digits) with a U-Net: ancestral samples and
 //    their trajectory, the bound over all T terms in bits/dim, each term in
 //    epsilon form on the trained network, and sample quality (a Frechet
@@ -22,6 +23,7 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <tuple>
 
 #include "autograd/graph.h"
 #include "lessons/common/harness.h"
@@ -417,16 +419,23 @@ std::pair<double, double> check_fitted_gain(lesson::Lesson& L, const std::string
 }
 
 // ------------------------------------------------------------ 8. the digits: a likelihood bound
-void digits(lesson::Lesson& L, Generator& gen) {
+struct DigitsBound {
+  std::vector<double> per_image;  // each test digit's bound with the fitted variances, nats
+  double nll = 0, nll_se = 0, fixed = 0, fixed_se = 0, sampling_seconds = 0;  // fitted, and sigma_t^2 = beta_t
+};
+
+// Trains the recipe `tag` on the digits, then its test bound over all T terms with sigma_t^2 = beta_t
+// and with the fitted variances (the same x_t draws), and 64 samples into `pictures`.
+DigitsBound digits_model(lesson::Lesson& L, Generator& gen, const data::DataSet& d, const std::string& tag, const std::string& who,
+                         const std::string& pictures) {
   const bool quick = L.options().quick;
-  const data::DataSet d = lesson::harness::data_for("digits17", L.options());
-  const models::Recipe& recipe = models::recipe("digits_ddpm");
-  std::cout << "\n-- 8. The 8x8 digits (17 levels, scaled to [-1, 1]), train " << d.train.size(0) << " / test " << d.test.size(0)
-            << ": " << recipe.title(quick) << " (linear beta 0.02 to 0.3), L_simple, EMA 0.999;\n"
-            << "   the test NLL bound over all T terms, L_0 the discretized Gaussian over the 17 levels\n";
+  const models::Recipe& recipe = models::recipe(tag);
   auto model = models::build(recipe, quick, gen);
   auto& m = dynamic_cast<models::DDPM&>(*model);
-  const Tensor tr = reshape(d.train, {d.train.size(0), 64}), te = reshape(d.test, {d.test.size(0), 64});
+  std::cout << "\n   " << who << " (recipe " << tag << "): " << recipe.title(quick) << ", " << m.num_parameters() << " parameters\n";
+  // the eps-MLP reads the 64 pixels as a vector, the U-Net as a 1 x 8 x 8 image
+  auto as_model_input = [&](const Tensor& x) { return recipe.flat ? reshape(x, {x.size(0), 64}) : reshape(x, {x.size(0), 1, 8, 8}); };
+  const Tensor tr = as_model_input(d.train), te = as_model_input(d.test);
   train::FitOptions o = L.training(recipe);
   o.data_transform = "as the data set stores it; a model with levels maps k / (levels - 1) to [-1, 1] inside";
   o.train_column = "train_loss", o.y_label = "training objective", o.curve_title = recipe.tag;
@@ -451,31 +460,56 @@ void digits(lesson::Lesson& L, Generator& gen) {
   // their paired difference is the variances' effect, not the draws' noise
   const Generator draws(gen.next_u64());
   const TestBound fixed = test_bound(draws);  // sigma_t^2 = beta_t, as trained
-  const models::DDPM::VarianceFit fit = fit_variances(L, m, tr, 1, gen, "digits eps-MLP", o);
+  const models::DDPM::VarianceFit fit = fit_variances(L, m, tr, 1, gen, who, o);
   const TestBound fitted = test_bound(draws);
   const auto [nll_fixed, nll_fixed_se] = lesson::mean_and_se(fixed.per_image);
-  const auto [gain_mean, gain_se] = check_fitted_gain(L, "digits eps-MLP", fixed.per_image, fitted.per_image);
-  const auto [nll, nll_se] = lesson::mean_and_se(fitted.per_image);  // the standard error over the test images
-  const double bpd = train::bits_per_dim(nll, 64);
+  const auto [gain_mean, gain_se] = check_fitted_gain(L, who, fixed.per_image, fitted.per_image);
+  DigitsBound r;
+  r.per_image = fitted.per_image;
+  r.fixed = nll_fixed, r.fixed_se = nll_fixed_se;
+  std::tie(r.nll, r.nll_se) = lesson::mean_and_se(fitted.per_image);  // the standard error over the test images
   std::cout << std::fixed << std::setprecision(2) << "   test -ELBO with sigma_t^2 = beta_t: " << nll_fixed << " +- " << nll_fixed_se
-            << " nats; with the variances fitted on the training digits: " << nll << " +- " << nll_se << " (" << gain_mean << " +- " << gain_se
-            << " less, paired;\n   L_0 on the training digits " << fit.decoder_before << " -> " << fit.decoder_after << ")\n"
+            << " nats; with the variances fitted on the training digits: " << r.nll << " +- " << r.nll_se << " (" << gain_mean << " +- "
+            << gain_se << " less, paired;\n   L_0 on the training digits " << fit.decoder_before << " -> " << fit.decoder_after << ")\n"
             << "   = L_T " << std::setprecision(4) << lesson::mean_and_se(fitted.priors).first << std::setprecision(2) << " + sum L_{t-1} "
-            << lesson::mean_and_se(fitted.transitions).first << " + L_0 " << lesson::mean_and_se(fitted.decoders).first << " (" << std::setprecision(3)
-            << bpd << " bits/dim), trained " << std::setprecision(1) << fr.seconds << " s\n"
-            << "   references on this split: a uniform model 181.3 nats; the reference course code's T = 5 diffusion about 134,\n"
-            << "   its VAE about 100.5; this project's flows and autoregressive models: lesson_flows, lesson_autoregressive\n";
-  if (!quick && L.options().epochs == 0 && !d.synthetic)
-    L.check_le("digits: the DDPM's test NLL bound beats the reference course code's T = 5 diffusion (134 nats)", nll, 134.0);
+            << lesson::mean_and_se(fitted.transitions).first << " + L_0 " << lesson::mean_and_se(fitted.decoders).first << " ("
+            << std::setprecision(3) << train::bits_per_dim(r.nll, 64) << " bits/dim), trained " << std::setprecision(1) << fr.seconds << " s\n";
+  L.metric("digits_" + std::string(recipe.flat ? "mlp" : "unet") + "_test_nll_bound_nats", r.nll, r.nll_se);
+  L.metric("digits_" + std::string(recipe.flat ? "mlp" : "unet") + "_test_nll_bound_fixed_variance_nats", nll_fixed, nll_fixed_se);
   progress::Stopwatch clock;
   const Tensor samples = m.sample(64, gen);
-  const double secs = clock.seconds();
-  image::save_image_grid(L.path("digits_samples.png"), reshape(samples, {64, 1, 8, 8}), 8, image::upscale_for(8), 2);
-  std::cout << "   sampled 64 digits (T = 50 steps) in " << std::setprecision(3) << secs << " s: digits_samples.png\n";
-  L.metric("digits_test_nll_bound_nats", nll, nll_se);
-  L.metric("digits_test_nll_bound_fixed_variance_nats", nll_fixed, nll_fixed_se);
-  L.metric("digits_test_bpd_bound", bpd, train::bits_per_dim(nll_se, 64));
-  L.metric("digits_sampling_seconds_64", secs);
+  r.sampling_seconds = clock.seconds();
+  image::save_image_grid(L.path(pictures), reshape(samples, {64, 1, 8, 8}), 8, image::upscale_for(8), 2);
+  std::cout << "   sampled 64 digits (T = 50 steps) in " << std::setprecision(3) << r.sampling_seconds << " s: " << pictures << "\n";
+  return r;
+}
+
+void digits(lesson::Lesson& L, Generator& gen) {
+  const bool quick = L.options().quick;
+  const data::DataSet d = lesson::harness::data_for("digits17", L.options());
+  std::cout << "\n-- 8. The 8x8 digits (17 levels, scaled to [-1, 1]), train " << d.train.size(0) << " / test " << d.test.size(0)
+            << ": two noise predictors, the same schedule (T = 50, linear beta 0.02 to 0.3), L_simple, EMA 0.999;\n"
+            << "   the test NLL bound over all T terms, L_0 the discretized Gaussian over the 17 levels\n";
+  // the same DDPM with two networks: an MLP that sees 64 numbers, and a U-Net that sees an image
+  const DigitsBound mlp = digits_model(L, gen, d, "digits_ddpm", "digits eps-MLP", "digits_mlp_samples.png");
+  const DigitsBound unet = digits_model(L, gen, d, "digits_ddpm_unet", "digits 2-level U-Net", "digits_samples.png");
+  std::vector<double> gain;  // paired over the test digits: the MLP's bound minus the U-Net's
+  for (size_t i = 0; i < mlp.per_image.size(); ++i) gain.push_back(mlp.per_image[i] - unet.per_image[i]);
+  const auto [g, g_se] = lesson::mean_and_se(gain);
+  std::cout << std::fixed << std::setprecision(2) << "\n   the U-Net's bound is " << g << " +- " << g_se
+            << " nats lower (paired, the same test digits): its convolutions know that neighbouring pixels are neighbours\n"
+            << "   references on this split: a uniform model 181.3 nats; the reference course code's T = 5 diffusion about 134,\n"
+            << "   its VAE about 100.5; this project's flows and autoregressive models: lesson_flows, lesson_autoregressive\n";
+  if (!quick && L.options().epochs == 0 && !d.synthetic) {
+    L.check_le("digits: the DDPM's test NLL bound (U-Net) beats the reference course code's T = 5 diffusion (134 nats)", unet.nll, 134.0);
+    L.check_le("digits: the U-Net's bound is lower than the eps-MLP's (paired over the test digits: MLP minus U-Net, less 2 standard errors, >= 0)",
+               0.0, g - 2 * g_se);
+  }
+  L.metric("digits_test_nll_bound_nats", unet.nll, unet.nll_se);  // the chapter's digits figure: its best network's
+  L.metric("digits_test_nll_bound_fixed_variance_nats", unet.fixed, unet.fixed_se);
+  L.metric("digits_test_bpd_bound", train::bits_per_dim(unet.nll, 64), train::bits_per_dim(unet.nll_se, 64));
+  L.metric("digits_unet_minus_mlp_nats", -g, g_se);
+  L.metric("digits_sampling_seconds_64", unet.sampling_seconds);
 }
 
 // ------------------------------------------------------------ 9. images: a U-Net, Fashion-MNIST
