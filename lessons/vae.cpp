@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   int64_t latent = 16;
   int iwae_k = 0;
   L.app().add_option("--latent", latent, "Latent dimensions (2 draws a latent map)")->capture_default_str()->check(CLI::PositiveNumber);
+  double kl_warmup = -1;
+  L.app().add_option("--kl-warmup", kl_warmup, "Epochs over which the KL term's weight rises from 0 to 1 in the training loss (default: the recipe's; 0: none)")
+      ->check(CLI::NonNegativeNumber);
   L.app().add_option("--iwae-k", iwae_k, "Importance samples for the IWAE estimate (0: 1000, or 100 with --quick)")->check(CLI::NonNegativeNumber);
   return L.run(argc, argv, [&] {
     const auto& opt = L.options();
@@ -68,6 +71,10 @@ int main(int argc, char** argv) {
     std::cout << "\n-- Training on " << d.description << ": " << train_x.size(0) << " train / " << n_test << " test images\n   "
               << recipe.title(opt.quick) << " (encoder " << D << "-...-(" << latent << ", " << latent << "), decoder mirrored); "
               << vae.num_parameters() << " parameters; Adam " << o.lr << ", batch " << o.batch_size << ", " << epochs << " epochs\n";
+    if (kl_warmup < 0) kl_warmup = recipe.training(opt.quick).kl_warmup_epochs;
+    if (kl_warmup > 0)
+      std::cout << "   KL warm-up: the training loss weighs the KL term by w rising from 0 to 1 over the first " << kl_warmup
+                << " epochs (the curve's train column is that loss; the test columns are the -ELBO)\n";
 
     const Eval before = evaluate(vae, test_x);
     o.data_transform = d.name + ": " + d.description + "; flattened to " + std::to_string(D) + " values";
@@ -78,12 +85,14 @@ int main(int argc, char** argv) {
     o.validation_label = "test";
     o.curve_title = "VAE: negative ELBO per image";
     o.extra_columns = {"test_rec_nats", "test_kl_nats"};
+    if (kl_warmup > 0) o.before_step = models::kl_warmup(vae, kl_warmup, (train_x.size(0) + o.batch_size - 1) / o.batch_size);
     Eval last;
     o.extra = [&] { return std::vector<double>{last.rec, last.kl}; };
     const train::FitResult fr = train::fit(vae, train_x, Tensor(), gen, o, [&] {
       last = evaluate(vae, test_x);
       return last.nelbo;
     });
+    vae.kl_weight = 1.0;  // a run shorter than its warm-up ends below 1; the loss is the -ELBO again
 
     // ------------------------------------------------------------ evaluation
     std::cout << "\n-- Test figures (nats per image; " << D << " pixels)\n";
@@ -140,6 +149,7 @@ int main(int argc, char** argv) {
     L.metric("bits_per_dim", iwae.bits_per_dim, train::bits_per_dim(iwae.nll_se, iwae.dims));
     L.metric("epochs", epochs);
     L.metric("latent_dims", static_cast<double>(latent));
+    L.metric("kl_warmup_epochs", std::max(0.0, kl_warmup));
 
     // ------------------------------------------------------------ pictures
     const int up = image::upscale_for(h);

@@ -47,6 +47,7 @@ struct Training {
   double beta1 = 0.9, beta2 = 0.999;  // Adam's moment decays
   double clip_grad_norm = 0;          // > 0: the gradients' global norm clipped to this (recurrent models)
   std::string gan_loss;               // a GAN's loss, as gan::loss_name writes it ("": non-saturating)
+  double kl_warmup_epochs = 0;        // a VAE's KL weight rises from 0 to 1 over these epochs (models::kl_warmup); 0: none
 };
 
 struct Recipe {

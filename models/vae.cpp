@@ -212,7 +212,11 @@ VAE::Terms VAE::elbo_terms(const Tensor& x, Generator& gen, const Tensor& y) {
   return {rec, kl, rec - kl};
 }
 
-Tensor VAE::loss(const Tensor& x, Generator& gen, const Tensor& y) { return neg(mean(elbo_terms(x, gen, y).elbo)); }
+Tensor VAE::loss(const Tensor& x, Generator& gen, const Tensor& y) {
+  const Terms t = elbo_terms(x, gen, y);
+  if (kl_weight == 1.0) return neg(mean(t.elbo));
+  return neg(mean(t.rec - t.kl * kl_weight));  // KL warm-up: -(E_q log p(x|z) - w KL), w rising to 1
+}
 
 Tensor VAE::log_prob(const Tensor& x) {
   if (classes_ > 0) return uniform_mixture_log_prob(*this, x);
@@ -283,6 +287,13 @@ Tensor VAE::sample_latent(const Tensor& y, Generator& gen) {
   Tensor z = prior_mean(y, n, dt) + exp(prior_logvar(y, n, dt) * 0.5) * e;  // z = m_y + L_y e
   if (full_covariance_prior()) z = z + squeeze(matmul(index_select(prior_tril_, 0, y).to(dt), unsqueeze(e, 2)), 2);
   return z;
+}
+
+std::function<void(int64_t)> kl_warmup(VAE& vae, double epochs, int64_t steps_per_epoch) {
+  if (!(epochs > 0) || steps_per_epoch < 1)
+    throw Error("kl_warmup: needs epochs > 0 and steps_per_epoch >= 1, got " + std::to_string(epochs) + " and " + std::to_string(steps_per_epoch));
+  const double warm = epochs * static_cast<double>(steps_per_epoch);
+  return [&vae, warm](int64_t steps) { vae.kl_weight = std::min(1.0, static_cast<double>(steps) / warm); };
 }
 
 }  // namespace dgm::models

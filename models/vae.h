@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <utility>
 
 #include "models/density.h"
@@ -75,6 +76,9 @@ class VAE : public TrainableDensity, public ConditionalDensity {
   // x ~ p(x | z), z ~ p(z): Bernoulli draws, or the Gaussian decoder's draws.
   Tensor sample(int64_t n, Generator& gen) override;
   int64_t iwae_k = 1000;
+  // The training loss's weight on the KL term (loss() only: every bound and evaluation keeps 1).
+  // KL warm-up (Bowman et al. 2016; Sonderby et al. 2016) raises it from 0 to 1 over the first epochs.
+  double kl_weight = 1.0;
   // ---- as a ConditionalDensity (classes > 0)
   int64_t classes() const override { return classes_; }
   Tensor log_prob_given(const Tensor& x, const Tensor& y) override { return iwae(x, iwae_k, noise_, y); }  // IWAE_k(x | y)
@@ -129,5 +133,10 @@ class VAE : public TrainableDensity, public ConditionalDensity {
   Tensor dec_logvar_;  // Gaussian decoder: one learned log-variance per dimension
   Generator noise_;
 };
+
+// KL warm-up as a trainer hook (train::FitOptions::before_step, which passes the steps done): before
+// step s the training loss weighs the KL term by min(1, s / (epochs * steps_per_epoch)). The weight
+// follows the step count, so a resumed run continues where it stopped.
+std::function<void(int64_t)> kl_warmup(VAE& vae, double epochs, int64_t steps_per_epoch);
 
 }  // namespace dgm::models

@@ -246,7 +246,7 @@ TEST_CASE("fit: a snapshot sees what a run stopped there ends with, costs no tra
   auto options = [](int64_t steps) {
     train::FitOptions o;
     o.epochs = 100, o.batch_size = 10, o.progress = false, o.max_steps = steps, o.ema = 0.9;
-    o.before_step = [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); };  // each step >= 1 ms
+    o.before_step = [](int64_t) { std::this_thread::sleep_for(std::chrono::milliseconds(1)); };  // each step >= 1 ms
     return o;
   };
   auto run = [&](const train::FitOptions& o, std::vector<double>* params) {
@@ -340,7 +340,7 @@ TEST_CASE("fit: N steps, a stop and --resume give the parameters of one uninterr
     Generator g2(5);
     train::FitOptions o = c.options(g2, 4);
     int steps = 0;
-    o.before_step = [&] {
+    o.before_step = [&](int64_t) {
       if (++steps == stop_at) train::request_stop();  // the loop ends after this step
     };
     try {
@@ -381,6 +381,70 @@ TEST_CASE("fit: N steps, a stop and --resume give the parameters of one uninterr
   m.resume = true;
   train::fit(*more, c.train, c.validation, g5, m);
   require_same_parameters(*straight, *more);
+}
+
+TEST_CASE("fit: a VAE's KL warm-up follows the step count, so a stopped and resumed run is one run (float64, bit for bit)",
+          "[trainer][resume][vae]") {
+  ResumeCase c("dgm-resume-warmup");
+  std::filesystem::remove_all(c.out);
+  // 4 epochs of 5 steps, the KL weight rising over the first 3 epochs (15 steps)
+  auto straight = c.model(1);
+  Generator g1(5);
+  train::FitOptions o1 = c.options(g1, 4);
+  std::vector<double> weights;  // the weight each step trained with
+  o1.before_step = [&, hook = models::kl_warmup(*straight, 3, 5)](int64_t steps) {
+    hook(steps);
+    weights.push_back(straight->kl_weight);
+  };
+  train::fit(*straight, c.train, c.validation, g1, o1);
+  REQUIRE(weights.size() == 20);
+  CHECK(weights[0] == 0.0);
+  CHECK(weights[6] == Approx(6.0 / 15));
+  CHECK(weights[14] == Approx(14.0 / 15));
+  CHECK(weights[15] == 1.0);
+  CHECK(weights[19] == 1.0);
+  {  // the warm-up changes the run: without it the parameters differ
+    std::filesystem::remove_all(c.out);
+    auto plain = c.model(1);
+    Generator g(5);
+    train::fit(*plain, c.train, c.validation, g, c.options(g, 4));
+    CHECK(max(abs(plain->named_parameters()[0].second - straight->named_parameters()[0].second)).item() > 0.0);
+  }
+  // stopped after step 7 (inside the warm-up), then resumed by a fresh model and generator
+  std::filesystem::remove_all(c.out);
+  auto first = c.model(1);
+  Generator g2(5);
+  train::FitOptions o2 = c.options(g2, 4);
+  o2.before_step = [&, hook = models::kl_warmup(*first, 3, 5)](int64_t steps) {
+    hook(steps);
+    if (steps + 1 == 7) train::request_stop();
+  };
+  CHECK_THROWS_AS(train::fit(*first, c.train, c.validation, g2, o2), train::Interrupted);
+  train::clear_stop();
+  auto resumed = c.model(99);
+  Generator g3(12345);
+  train::FitOptions r = c.options(g3, 4);
+  r.resume = true;
+  r.before_step = models::kl_warmup(*resumed, 3, 5);
+  train::fit(*resumed, c.train, c.validation, g3, r);
+  require_same_parameters(*straight, *resumed);
+}
+
+TEST_CASE("VAE: the KL weight scales only the training loss's KL term", "[vae]") {
+  Generator g(3);
+  models::VAE vae(8, {16}, 4, models::Decoder::Bernoulli, g);
+  vae.to(DType::Float64);
+  const Tensor x = Generator(4).bernoulli({6, 8}, 0.4, DType::Float64);
+  Generator a(7), b(7);
+  const models::VAE::Terms t = vae.elbo_terms(x, a);  // the same draw as loss() takes from b
+  vae.kl_weight = 0.25;
+  const double loss = vae.loss(x, b).item();
+  const double expected = -(mean(t.rec).item() - 0.25 * mean(t.kl).item());
+  CHECK(loss == Approx(expected).epsilon(1e-12));
+  CHECK(loss < -mean(t.elbo).item());  // a positive KL weighed less
+  Generator c(7);
+  CHECK(mean(vae.elbo_terms(x, c).elbo).item() == mean(t.elbo).item());  // the bound itself is unchanged
+  CHECK_THROWS_WITH(models::kl_warmup(vae, 0, 5), Catch::Contains("needs epochs > 0"));
 }
 
 TEST_CASE("fit: a resume state from another run is refused, naming what differs", "[trainer][resume]") {
@@ -458,7 +522,7 @@ TEST_CASE("fit: the cosine schedule takes Adam's steps from lr down to 0 along h
     train::FitOptions o;
     o.epochs = 4, o.batch_size = 1, o.lr = 0.01, o.progress = false, o.lr_schedule = schedule;
     std::vector<double> before;
-    o.before_step = [&] { before.push_back(m.p.item()); };
+    o.before_step = [&](int64_t) { before.push_back(m.p.item()); };
     train::fit(m, K / 4, [&](const Tensor&) { return sum(m.p); }, {}, g, o);
     REQUIRE(before.size() == static_cast<size_t>(K));
     const double moved = -m.p.item(), last = before.back() - m.p.item();

@@ -165,8 +165,9 @@ class Recorder {
 struct FitOptions : LoopOptions, RecordOptions {
   // A raw training batch -> the model's input (e.g. a fresh binarization); default: as is.
   std::function<Tensor(const Tensor&)> prepare;
-  // Called before each step (e.g. MADE draws the ordering of the minibatch).
-  std::function<void()> before_step;
+  // Called before each step with the optimiser steps done so far, counted over resumed parts too
+  // (e.g. MADE draws the ordering of the minibatch; a VAE's KL warm-up sets its weight).
+  std::function<void(int64_t steps)> before_step;
   // The values of the extra columns, measured with each validation (e.g. test accuracy).
   std::function<std::vector<double>()> extra;
   // A last column "train_seconds": the training time at each validation (validations included,
