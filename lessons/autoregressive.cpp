@@ -72,7 +72,7 @@ train::FitResult fit_made_agnostic(models::MADE& made, const Tensor& train_x, co
   o.tag = tag;
   L.configure(o);
   o.epochs = epochs;  // --epochs is for the recipes' trainings
-  o.before_step = [&](int64_t) { made.use_ordering(gen.randint(0, K), seed); };
+  o.before_step = [&](const train::StepInfo&) { made.use_ordering(gen.randint(0, K), seed); };
   return train::fit(made, train_x, Tensor(), gen, o, [&] {
     return -train::chunked_means(val_x, 500, [&](const Tensor& x) {
       return std::vector<Tensor>{made.log_prob_ensemble(x, K, seed)};

@@ -425,9 +425,10 @@ struct DigitsBound {
 };
 
 // Trains the recipe `tag` on the digits, then its test bound over all T terms with sigma_t^2 = beta_t
-// and with the fitted variances (the same x_t draws), and 64 samples into `pictures`.
+// and with the fitted variances (the same x_t draws), reported as the metrics <metrics>_test_nll_bound_*,
+// and 64 samples into `pictures`.
 DigitsBound digits_model(lesson::Lesson& L, Generator& gen, const data::DataSet& d, const std::string& tag, const std::string& who,
-                         const std::string& pictures) {
+                         const std::string& metrics, const std::string& pictures) {
   const bool quick = L.options().quick;
   const models::Recipe& recipe = models::recipe(tag);
   auto model = models::build(recipe, quick, gen);
@@ -474,8 +475,8 @@ DigitsBound digits_model(lesson::Lesson& L, Generator& gen, const data::DataSet&
             << "   = L_T " << std::setprecision(4) << lesson::mean_and_se(fitted.priors).first << std::setprecision(2) << " + sum L_{t-1} "
             << lesson::mean_and_se(fitted.transitions).first << " + L_0 " << lesson::mean_and_se(fitted.decoders).first << " ("
             << std::setprecision(3) << train::bits_per_dim(r.nll, 64) << " bits/dim), trained " << std::setprecision(1) << fr.seconds << " s\n";
-  L.metric("digits_" + std::string(recipe.flat ? "mlp" : "unet") + "_test_nll_bound_nats", r.nll, r.nll_se);
-  L.metric("digits_" + std::string(recipe.flat ? "mlp" : "unet") + "_test_nll_bound_fixed_variance_nats", nll_fixed, nll_fixed_se);
+  L.metric(metrics + "_test_nll_bound_nats", r.nll, r.nll_se);
+  L.metric(metrics + "_test_nll_bound_fixed_variance_nats", nll_fixed, nll_fixed_se);
   progress::Stopwatch clock;
   const Tensor samples = m.sample(64, gen);
   r.sampling_seconds = clock.seconds();
@@ -491,8 +492,8 @@ void digits(lesson::Lesson& L, Generator& gen) {
             << ": two noise predictors, the same schedule (T = 50, linear beta 0.02 to 0.3), L_simple, EMA 0.999;\n"
             << "   the test NLL bound over all T terms, L_0 the discretized Gaussian over the 17 levels\n";
   // the same DDPM with two networks: an MLP that sees 64 numbers, and a U-Net that sees an image
-  const DigitsBound mlp = digits_model(L, gen, d, "digits_ddpm", "digits eps-MLP", "digits_mlp_samples.png");
-  const DigitsBound unet = digits_model(L, gen, d, "digits_ddpm_unet", "digits 2-level U-Net", "digits_samples.png");
+  const DigitsBound mlp = digits_model(L, gen, d, "digits_ddpm", "digits eps-MLP", "digits_mlp", "digits_mlp_samples.png");
+  const DigitsBound unet = digits_model(L, gen, d, "digits_ddpm_unet", "digits 2-level U-Net", "digits_unet", "digits_samples.png");
   std::vector<double> gain;  // paired over the test digits: the MLP's bound minus the U-Net's
   for (size_t i = 0; i < mlp.per_image.size(); ++i) gain.push_back(mlp.per_image[i] - unet.per_image[i]);
   const auto [g, g_se] = lesson::mean_and_se(gain);

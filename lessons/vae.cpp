@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
     o.validation_label = "test";
     o.curve_title = "VAE: negative ELBO per image";
     o.extra_columns = {"test_rec_nats", "test_kl_nats"};
-    if (kl_warmup > 0) o.before_step = models::kl_warmup(vae, kl_warmup, (train_x.size(0) + o.batch_size - 1) / o.batch_size);
+    if (kl_warmup > 0) o.before_step = models::kl_warmup(vae, kl_warmup);
     Eval last;
     o.extra = [&] { return std::vector<double>{last.rec, last.kl}; };
     const train::FitResult fr = train::fit(vae, train_x, Tensor(), gen, o, [&] {

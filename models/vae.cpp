@@ -11,6 +11,7 @@
 #include "models/conditional.h"
 #include "models/toolkit/distributions.h"
 #include "models/toolkit/linalg.h"
+#include "models/toolkit/trainer.h"
 
 namespace dgm::models {
 
@@ -289,11 +290,9 @@ Tensor VAE::sample_latent(const Tensor& y, Generator& gen) {
   return z;
 }
 
-std::function<void(int64_t)> kl_warmup(VAE& vae, double epochs, int64_t steps_per_epoch) {
-  if (!(epochs > 0) || steps_per_epoch < 1)
-    throw Error("kl_warmup: needs epochs > 0 and steps_per_epoch >= 1, got " + std::to_string(epochs) + " and " + std::to_string(steps_per_epoch));
-  const double warm = epochs * static_cast<double>(steps_per_epoch);
-  return [&vae, warm](int64_t steps) { vae.kl_weight = std::min(1.0, static_cast<double>(steps) / warm); };
+std::function<void(const train::StepInfo&)> kl_warmup(VAE& vae, double epochs) {
+  if (!(epochs > 0)) throw Error("kl_warmup: needs epochs > 0, got " + std::to_string(epochs));
+  return [&vae, epochs](const train::StepInfo& at) { vae.kl_weight = std::min(1.0, at.epochs / epochs); };
 }
 
 }  // namespace dgm::models

@@ -29,6 +29,10 @@
 
 #include "models/density.h"
 
+namespace dgm::train {
+struct StepInfo;  // models/toolkit/trainer.h
+}
+
 namespace dgm::models {
 
 enum class Decoder { Bernoulli, Gaussian };
@@ -134,9 +138,9 @@ class VAE : public TrainableDensity, public ConditionalDensity {
   Generator noise_;
 };
 
-// KL warm-up as a trainer hook (train::FitOptions::before_step, which passes the steps done): before
-// step s the training loss weighs the KL term by min(1, s / (epochs * steps_per_epoch)). The weight
-// follows the step count, so a resumed run continues where it stopped.
-std::function<void(int64_t)> kl_warmup(VAE& vae, double epochs, int64_t steps_per_epoch);
+// KL warm-up as a trainer hook (train::FitOptions::before_step, which says how many epochs are done,
+// counted over resumed parts): before a step at e epochs done the training loss weighs the KL term by
+// min(1, e / epochs), so a resumed run continues where it stopped.
+std::function<void(const train::StepInfo&)> kl_warmup(VAE& vae, double epochs);
 
 }  // namespace dgm::models

@@ -246,7 +246,7 @@ TEST_CASE("fit: a snapshot sees what a run stopped there ends with, costs no tra
   auto options = [](int64_t steps) {
     train::FitOptions o;
     o.epochs = 100, o.batch_size = 10, o.progress = false, o.max_steps = steps, o.ema = 0.9;
-    o.before_step = [](int64_t) { std::this_thread::sleep_for(std::chrono::milliseconds(1)); };  // each step >= 1 ms
+    o.before_step = [](const train::StepInfo&) { std::this_thread::sleep_for(std::chrono::milliseconds(1)); };  // each step >= 1 ms
     return o;
   };
   auto run = [&](const train::FitOptions& o, std::vector<double>* params) {
@@ -340,7 +340,7 @@ TEST_CASE("fit: N steps, a stop and --resume give the parameters of one uninterr
     Generator g2(5);
     train::FitOptions o = c.options(g2, 4);
     int steps = 0;
-    o.before_step = [&](int64_t) {
+    o.before_step = [&](const train::StepInfo&) {
       if (++steps == stop_at) train::request_stop();  // the loop ends after this step
     };
     try {
@@ -392,8 +392,8 @@ TEST_CASE("fit: a VAE's KL warm-up follows the step count, so a stopped and resu
   Generator g1(5);
   train::FitOptions o1 = c.options(g1, 4);
   std::vector<double> weights;  // the weight each step trained with
-  o1.before_step = [&, hook = models::kl_warmup(*straight, 3, 5)](int64_t steps) {
-    hook(steps);
+  o1.before_step = [&, hook = models::kl_warmup(*straight, 3)](const train::StepInfo& at) {
+    hook(at);
     weights.push_back(straight->kl_weight);
   };
   train::fit(*straight, c.train, c.validation, g1, o1);
@@ -415,9 +415,9 @@ TEST_CASE("fit: a VAE's KL warm-up follows the step count, so a stopped and resu
   auto first = c.model(1);
   Generator g2(5);
   train::FitOptions o2 = c.options(g2, 4);
-  o2.before_step = [&, hook = models::kl_warmup(*first, 3, 5)](int64_t steps) {
-    hook(steps);
-    if (steps + 1 == 7) train::request_stop();
+  o2.before_step = [&, hook = models::kl_warmup(*first, 3)](const train::StepInfo& at) {
+    hook(at);
+    if (at.steps + 1 == 7) train::request_stop();
   };
   CHECK_THROWS_AS(train::fit(*first, c.train, c.validation, g2, o2), train::Interrupted);
   train::clear_stop();
@@ -425,9 +425,30 @@ TEST_CASE("fit: a VAE's KL warm-up follows the step count, so a stopped and resu
   Generator g3(12345);
   train::FitOptions r = c.options(g3, 4);
   r.resume = true;
-  r.before_step = models::kl_warmup(*resumed, 3, 5);
+  r.before_step = models::kl_warmup(*resumed, 3);
   train::fit(*resumed, c.train, c.validation, g3, r);
   require_same_parameters(*straight, *resumed);
+}
+
+TEST_CASE("fit: before_step is told the steps and the epochs done; with drop_last an epoch is its full batches", "[trainer]") {
+  ResumeCase c("dgm-step-info");
+  for (const bool drop_last : {false, true}) {
+    INFO("drop_last " << drop_last);
+    auto m = c.model(1);
+    Generator g(5);
+    train::FitOptions o = c.options(g, 2);
+    o.out_dir.clear();
+    o.batch_size = 12, o.drop_last = drop_last;  // 40 examples: 4 batches an epoch (the last of 4), or 3 full ones
+    std::vector<train::StepInfo> seen;
+    o.before_step = [&](const train::StepInfo& at) { seen.push_back(at); };
+    train::fit(*m, c.train, c.validation, g, o);
+    const int per_epoch = drop_last ? 3 : 4;
+    REQUIRE(seen.size() == static_cast<size_t>(2 * per_epoch));
+    for (size_t k = 0; k < seen.size(); ++k) {
+      CHECK(seen[k].steps == static_cast<int64_t>(k));
+      CHECK(seen[k].epochs == Approx(static_cast<double>(k) / per_epoch).margin(1e-12));
+    }
+  }
 }
 
 TEST_CASE("VAE: the KL weight scales only the training loss's KL term", "[vae]") {
@@ -444,7 +465,7 @@ TEST_CASE("VAE: the KL weight scales only the training loss's KL term", "[vae]")
   CHECK(loss < -mean(t.elbo).item());  // a positive KL weighed less
   Generator c(7);
   CHECK(mean(vae.elbo_terms(x, c).elbo).item() == mean(t.elbo).item());  // the bound itself is unchanged
-  CHECK_THROWS_WITH(models::kl_warmup(vae, 0, 5), Catch::Contains("needs epochs > 0"));
+  CHECK_THROWS_WITH(models::kl_warmup(vae, 0), Catch::Contains("needs epochs > 0"));
 }
 
 TEST_CASE("fit: a resume state from another run is refused, naming what differs", "[trainer][resume]") {
@@ -522,7 +543,7 @@ TEST_CASE("fit: the cosine schedule takes Adam's steps from lr down to 0 along h
     train::FitOptions o;
     o.epochs = 4, o.batch_size = 1, o.lr = 0.01, o.progress = false, o.lr_schedule = schedule;
     std::vector<double> before;
-    o.before_step = [&](int64_t) { before.push_back(m.p.item()); };
+    o.before_step = [&](const train::StepInfo&) { before.push_back(m.p.item()); };
     train::fit(m, K / 4, [&](const Tensor&) { return sum(m.p); }, {}, g, o);
     REQUIRE(before.size() == static_cast<size_t>(K));
     const double moved = -m.p.item(), last = before.back() - m.p.item();

@@ -96,7 +96,7 @@ Obtained obtain(const Recipe& r, const DataSet& d, const Settings& s, Generator&
   if (auto* vae = dynamic_cast<models::VAE*>(o.model.get())) {
     vae->iwae_k = 1;  // validation while training: the one-sample ELBO
     if (const double warm = r.training(s.quick).kl_warmup_epochs; warm > 0)
-      f.before_step = models::kl_warmup(*vae, warm, (d.train.size(0) + f.batch_size - 1) / f.batch_size);
+      f.before_step = models::kl_warmup(*vae, warm);
   }
   const bool validate = r.training(s.quick).validation;
   auto* cond = dynamic_cast<models::ConditionalDensity*>(o.model.get());

@@ -422,7 +422,8 @@ FitResult fit(nn::Module& model, int64_t n_train, const std::function<Tensor(con
     for (; s.position < per_epoch;) {
       const int64_t begin = s.position * o.batch_size, end = std::min(begin + o.batch_size, n_train);
       const Tensor idx = slice(s.order, 0, begin, end);
-      if (o.before_step) o.before_step(s.r.steps);
+      if (o.before_step)
+        o.before_step(StepInfo{s.r.steps, static_cast<double>(s.epoch - 1) + static_cast<double>(s.position) / static_cast<double>(per_epoch)});
       opt.zero_grad();
       Tensor loss = batch_loss(idx);
       const double value = loss.item();

@@ -162,12 +162,18 @@ class Recorder {
 };
 
 // ---------------------------------------------------------------- fit: the loop with a recorder
+// Where training stands before a step (FitOptions::before_step), over resumed parts too.
+struct StepInfo {
+  int64_t steps = 0;  // optimiser steps done
+  double epochs = 0;  // passes over the training set done: (epoch - 1) + batches done / batches per epoch
+};
+
 struct FitOptions : LoopOptions, RecordOptions {
   // A raw training batch -> the model's input (e.g. a fresh binarization); default: as is.
   std::function<Tensor(const Tensor&)> prepare;
-  // Called before each step with the optimiser steps done so far, counted over resumed parts too
+  // Called before each step with how far training has come, counted over resumed parts too
   // (e.g. MADE draws the ordering of the minibatch; a VAE's KL warm-up sets its weight).
-  std::function<void(int64_t steps)> before_step;
+  std::function<void(const StepInfo&)> before_step;
   // The values of the extra columns, measured with each validation (e.g. test accuracy).
   std::function<std::vector<double>()> extra;
   // A last column "train_seconds": the training time at each validation (validations included,
