@@ -159,6 +159,17 @@ int main(int argc, char** argv) {
   double prod = 1;
   for (int64_t t = 0; t < T; ++t) ab[static_cast<size_t>(t)] = prod *= 1 - (1e-4 + (0.02 - 1e-4) * static_cast<double>(t) / (T - 1));
   auto sqrt_ab = torch::sqrt(torch::tensor(ab).to(torch::kFloat)), sqrt_1mab = torch::sqrt(1 - torch::tensor(ab).to(torch::kFloat));
+  // the recipe's objective: the bound with t drawn by importance, p_t ~ w_t = beta_t / (2 alpha_t (1 - abar_t)) (sigma_t^2 = beta_t),
+  // each term T w_t ||eps - eps_theta||^2 / (T p_t) = sum_s w_s ||eps - eps_theta||^2 (models/diffusion.h, DDPM::Timesteps)
+  std::vector<double> w(T);
+  for (int64_t t = 0; t < T; ++t) {
+    const double beta = 1e-4 + (0.02 - 1e-4) * static_cast<double>(t) / (T - 1);
+    w[static_cast<size_t>(t)] = beta / (2 * (1 - beta) * (1 - ab[static_cast<size_t>(t)]));
+  }
+  auto p_t = torch::tensor(w).to(torch::kFloat);
+  const double w_sum = p_t.sum().item<double>();
+  p_t = p_t / w_sum;
+  auto scaled_w = torch::full({T}, w_sum, torch::kFloat);  // T w_t / (T p_t), per step
   auto x = torch::randint(0, 256, {64, 1, 28, 28}).to(torch::kFloat) / 255.0 * 2 - 1;
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
   // the same multiply-add count as bench_train's unet_mflop (base 16, 28x28)
@@ -169,10 +180,10 @@ int main(int argc, char** argv) {
                       res(2 * w, w, p1) + 9 * w * w * p0 + res(w + b, b, p0) + 9 * b * p0;
   bench::time_and_print("k_unet28_b64", g_threads, g_quick, macs * 2 * 3 * 64 / 1e6, [&] {
     opt.zero_grad();
-    auto t = torch::randint(0, T, {64}, torch::kLong);
+    auto t = torch::multinomial(p_t, 64, true);
     auto eps = torch::randn_like(x);
     auto xt = sqrt_ab.index_select(0, t).view({64, 1, 1, 1}) * x + sqrt_1mab.index_select(0, t).view({64, 1, 1, 1}) * eps;
-    auto l = (net->forward(xt, t) - eps).pow(2).flatten(1).sum(1).mean() / 784.0;
+    auto l = (scaled_w.index_select(0, t) * (net->forward(xt, t) - eps).pow(2).flatten(1).sum(1)).mean();
     l.backward();
     opt.step();
   });

@@ -517,6 +517,7 @@ void digits(lesson::Lesson& L, Generator& gen) {
 struct ImageOptions {
   double minutes = 0;        // Fashion-MNIST training time (0: the recipe fashion_unet's budget)
   int64_t base = 16;         // the U-Net's first width
+  std::string objective, timesteps;  // the recipe's training objective and step sampler, unless given ("" : the recipe's)
   int64_t bound_images = 1000;  // test images of the bound's stratified estimate (the headline figure)
   int64_t bound_strata = 64;    // its ranges of steps: strata + 1 network evaluations per image
   int64_t full_bound_images = 32;  // test images whose bound is also summed over all T terms (the check)
@@ -545,6 +546,8 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   // schedule, 1e-4 to 0.02 over 1000 steps, stretched to T = 50)
   models::Recipe recipe = models::recipe(quick ? "digits_unet" : "fashion_unet");
   if (!quick) recipe.set("net.base", std::to_string(io.base)).set("net.groups", std::to_string(std::max<int64_t>(1, io.base / 4)));
+  if (!io.objective.empty()) recipe.set("objective", "\"" + io.objective + "\"");
+  if (!io.timesteps.empty()) recipe.set("timesteps", "\"" + io.timesteps + "\"");
   Generator init(L.options().seed + 91);
   auto model = models::build(recipe, quick, init);
   auto& m = dynamic_cast<models::DDPM&>(*model);
@@ -553,7 +556,8 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   std::cout << "\n-- 9. " << name << " " << H << "x" << W << " (" << levels << " levels, scaled to [-1, 1]), train " << train.size() << " / test "
             << test.size() << ": " << recipe.title(quick) << " (GroupNorm residual blocks with\n"
             << "   the time embedding; self-attention at " << H / 4 << "x" << W / 4 << "; " << m.num_parameters() << " parameters), T = " << T
-            << " (linear beta " << std::defaultfloat << schedule.beta.front() << " to " << schedule.beta.back() << "), L_simple, EMA 0.995"
+            << " (linear beta " << std::defaultfloat << schedule.beta.front() << " to " << schedule.beta.back() << "), " << m.objective_title()
+            << ", EMA " << std::setprecision(4) << recipe.training(quick).ema
             << (quick ? "\n   (--quick: the 8x8 digits stand in for Fashion-MNIST)\n" : "\n");
 
   // ---- training: the recipe's (a time budget, --minutes, unless --epochs says how many passes)
@@ -609,6 +613,48 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
     std::cout << "   wrote fashion_bound_by_minutes.csv and .png (the bound after 1, 2, 4, ... minutes of this run)\n";
   }
 
+  // ---- t drawn by importance (p_t ~ w_t, each term / (T p_t)) keeps the training objective's expectation:
+  // for each of a few training images, the objective at every step once (its mean over t, as uniform
+  // draws would give it) against the mean of many importance-drawn terms; paired image by image
+  const std::string who = name + " U-Net";
+  if (m.timesteps == models::DDPM::Timesteps::Importance) {
+    NoGradGuard ng;
+    const Generator saved = m.noise();  // the model's own training noise, put back after
+    // the terms are skewed (the largest about 17 times the median): many draws, so the standard error holds
+    const int64_t n = 16, copies = 64 / n, rounds = quick ? 16 : 256;  // batches of 64 rows: n images, `copies` rows each
+    std::vector<int64_t> rows;
+    for (int64_t c = 0; c < copies; ++c)
+      for (int64_t i = 0; i < n; ++i) rows.push_back(i);
+    const Tensor batch = index_select(slice(train.images, 0, 0, n), 0, Tensor::from_indices(rows, {64}));
+    std::vector<double> every(n, 0.0), drawn(n, 0.0);
+    lesson::ProgressBar pb("objective, every t vs importance", (T + copies - 1) / copies + rounds);
+    for (int64_t t0 = 0; t0 < T; t0 += copies) {  // row c * n + i: image i at step t0 + c
+      const int64_t c_end = std::min(copies, T - t0);
+      std::vector<int64_t> steps;
+      for (int64_t c = 0; c < c_end; ++c) steps.insert(steps.end(), n, t0 + c);
+      const std::vector<double> v = m.objective_at(slice(batch, 0, 0, c_end * n), Tensor::from_indices(steps, {c_end * n})).to_vector();
+      for (size_t r = 0; r < v.size(); ++r) every[r % n] += v[r] / static_cast<double>(T);
+      pb.update(t0 / copies + 1);
+    }
+    const models::DDPM::Timesteps kept = m.timesteps;
+    for (int64_t k = 0; k < rounds; ++k) {
+      const std::vector<double> v = m.loss_terms(batch).to_vector();
+      for (size_t r = 0; r < v.size(); ++r) drawn[r % n] += v[r] / static_cast<double>(rounds * copies);
+      pb.update((T + copies - 1) / copies + k + 1);
+    }
+    pb.finish();
+    m.timesteps = kept, m.noise() = saved;
+    std::vector<double> diff;
+    for (int64_t i = 0; i < n; ++i) diff.push_back(drawn[i] - every[i]);
+    const auto [d, d_se] = lesson::mean_and_se(diff);
+    std::cout << std::setprecision(4) << "   the training objective (" << m.objective_title() << ") on " << n << " training images: "
+              << lesson::mean_and_se(every).first << " with every t once, " << lesson::mean_and_se(drawn).first << " from "
+              << rounds * copies << " importance-drawn t each (difference " << d << " +- " << d_se << ", paired)\n";
+    L.check_close(who + ": the objective's mean over every t = its importance-sampled estimate (" + std::to_string(n) +
+                      " training images, paired, 4 standard errors of the difference)",
+                  d, 0.0, 4 * d_se);
+  }
+
   // ---- the bound before and after the reverse variances are fitted (a stratified estimate: strata + 1
   // network evaluations per image, not T), then checked against the sum over all T terms
   const int64_t n_bound = std::min(quick ? 64 : io.bound_images, test.size());
@@ -622,7 +668,6 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
   // common random numbers (the same steps and x_t for both): the paired difference is the variances' effect
   const Generator draws(gen.next_u64());
   const std::vector<double> fixed_bound = stratified("bound, sigma_t^2 = beta_t", draws);
-  const std::string who = name + " U-Net";
   const models::DDPM::VarianceFit fit = fit_variances(L, m, slice(train.images, 0, 0, quick ? 16 : 32), std::max<int64_t>(1, T / 100), gen, who, o);
   const std::vector<double> fitted_bound = stratified("bound, fitted sigma_t^2", draws);
   const auto [nll, nll_se] = lesson::mean_and_se(fitted_bound);
@@ -787,6 +832,10 @@ int main(int argc, char** argv) {
                                                   std::to_string(static_cast<int>(models::recipe("fashion_unet").full.minutes)) + ")")
       ->check(CLI::PositiveNumber);
   L.app().add_option("--unet-base", io.base, "The U-Net's first width (Fashion-MNIST; multiple of 4)")->check(CLI::Range(4, 256));
+  L.app().add_option("--objective", io.objective, "The U-Net's training objective: simple (L_simple: better samples) or bound (a better bound); "
+                                                   "default: the recipe's (bound)")->check(CLI::IsMember({"simple", "bound"}));
+  L.app().add_option("--timesteps", io.timesteps, "How training draws the U-Net's steps: uniform or importance (p_t ~ w_t, section 12 of "
+                                                   "docs/chapters/diffusion.md); default: the recipe's (importance)")->check(CLI::IsMember({"uniform", "importance"}));
   L.app().add_option("--bound-images", io.bound_images, "Test images of the bound's stratified estimate (Fashion-MNIST)")->check(CLI::Range(2, 10000));
   L.app().add_option("--bound-strata", io.bound_strata, "Ranges of steps of the stratified bound: strata + 1 network evaluations an image")
       ->check(CLI::Range(1, 100000));

@@ -98,7 +98,27 @@ DDPM::DDPM(const Shape& example_shape, const NoiseSchedule& schedule, std::share
   sqrt_ab_ = Tensor::from_vector(a, {T});
   sqrt_1mab_ = Tensor::from_vector(b, {T});
   weights_ = Tensor::from_vector(w, {T});
+  double total = 0;
+  for (float v : w) total += v;
+  std::vector<float> scale;
+  for (int64_t t = 0; t < T; ++t) {
+    const double p = w[static_cast<size_t>(t)] / total;
+    importance_cdf_.push_back((importance_cdf_.empty() ? 0.0 : importance_cdf_.back()) + p);
+    scale.push_back(static_cast<float>(1.0 / (static_cast<double>(T) * p)));
+  }
+  importance_scale_ = Tensor::from_vector(scale, {T});
   reverse_variance_ = register_buffer("reverse_variance", Tensor::from_vector(schedule.beta, {T}).to(DType::Float32));
+}
+
+std::string DDPM::objective_title() const {
+  const std::string o = objective == Objective::Simple ? "L_simple" : "the bound";
+  return timesteps == Timesteps::Importance ? o + ", t drawn by importance (p_t ~ w_t)" : o;
+}
+
+std::vector<double> DDPM::importance_probabilities() const {
+  std::vector<double> p;
+  for (size_t t = 0; t < importance_cdf_.size(); ++t) p.push_back(importance_cdf_[t] - (t == 0 ? 0.0 : importance_cdf_[t - 1]));
+  return p;
 }
 
 double DDPM::reverse_variance(int64_t t) const {
@@ -128,6 +148,7 @@ std::string DDPM::config_json() const {
                    {"levels", levels_},
                    {"net", nlohmann::json::parse(net_->config_json())},
                    {"objective", objective == Objective::Simple ? "simple" : "bound"}};
+  if (timesteps == Timesteps::Importance) c["timesteps"] = "importance";
   if (classes() > 0) c["p_uncond"] = p_uncond;
   return c.dump();
 }
@@ -192,19 +213,57 @@ Tensor DDPM::per_example(const Tensor& t) const {
 
 Tensor DDPM::loss(const Tensor& x) { return simple_loss(x, Tensor()); }
 
-Tensor DDPM::simple_loss(const Tensor& x, const Tensor& y) {
+Tensor DDPM::checked_model_space(const Tensor& x) const {
   if (x.shape() != batch_shape(x.dim() > 0 ? x.size(0) : 0))
     throw Error("ddpm: expects a batch " + batch_shape(-1).str() + " (N first), got " + x.shape().str());
-  const Tensor x0 = to_model_space(x);
-  const int64_t B = x0.size(0);
-  Tensor t = noise_.randint({B}, 0, schedule_.steps());
+  return to_model_space(x);
+}
+
+Tensor DDPM::draw_steps(int64_t n) {
+  const int64_t T = schedule_.steps();
+  if (timesteps == Timesteps::Uniform) return noise_.randint({n}, 0, T);
+  std::vector<double> drawn;  // inverse CDF: the first step whose cumulative probability exceeds u ~ U[0, 1)
+  for (int64_t b = 0; b < n; ++b) {
+    const auto k = std::upper_bound(importance_cdf_.begin(), importance_cdf_.end(), noise_.uniform01()) - importance_cdf_.begin();
+    drawn.push_back(static_cast<double>(std::min<int64_t>(k, T - 1)));  // (rounding could leave cdf[T-1] a hair below 1)
+  }
+  return Tensor::from_vector(drawn, {n}).to(DType::Int64);
+}
+
+Tensor DDPM::squared_errors(const Tensor& x0, const Tensor& t, const Tensor& y) {
   Tensor eps = noise_.normal(x0.shape(), 0, 1, x0.dtype());
   // x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
   Tensor xt = per_example(index_select(sqrt_ab_, 0, t)).to(x0.dtype()) * x0 +
               per_example(index_select(sqrt_1mab_, 0, t)).to(x0.dtype()) * eps;
-  Tensor sq = sum(flatten(square(predict_noise(xt, t, y) - eps), 1), {1});  // ||eps - eps_theta||^2 per example
+  return sum(flatten(square(predict_noise(xt, t, y) - eps), 1), {1});  // ||eps - eps_theta||^2 per example
+}
+
+Tensor DDPM::simple_loss(const Tensor& x, const Tensor& y) {
+  const Tensor x0 = checked_model_space(x);
+  const Tensor t = draw_steps(x0.size(0));
+  Tensor sq = squared_errors(x0, t, y);
+  // importance-drawn steps: each term / (T p_t), so that E_{t ~ p}[term / (T p_t)] = E_{t ~ U}[term]
+  if (timesteps == Timesteps::Importance) sq = index_select(importance_scale_, 0, t).to(x0.dtype()) * sq;
   if (objective == Objective::Simple) return mean(sq) / static_cast<double>(dims_);
   return mean(index_select(weights_, 0, t).to(x0.dtype()) * sq);  // T E_t[w_t ||.||^2]: the bound up to constants
+}
+
+Tensor DDPM::objective_at(const Tensor& x, const Tensor& t) {
+  const Tensor x0 = checked_model_space(x);
+  if (t.shape() != Shape{x0.size(0)} || t.dtype() != DType::Int64)
+    throw Error("ddpm: objective_at needs one int64 step per example, shape [" + std::to_string(x0.size(0)) + "], got " + t.shape().str());
+  const Tensor sq = squared_errors(x0, t, Tensor());
+  if (objective == Objective::Simple) return sq / static_cast<double>(dims_);
+  return index_select(weights_, 0, t).to(x0.dtype()) * sq;
+}
+
+Tensor DDPM::loss_terms(const Tensor& x) {
+  const Tensor x0 = checked_model_space(x);
+  const Tensor t = draw_steps(x0.size(0));
+  Tensor sq = squared_errors(x0, t, Tensor());
+  if (timesteps == Timesteps::Importance) sq = index_select(importance_scale_, 0, t).to(x0.dtype()) * sq;
+  if (objective == Objective::Simple) return sq / static_cast<double>(dims_);
+  return index_select(weights_, 0, t).to(x0.dtype()) * sq;
 }
 
 Tensor DDPM::reverse_mean(const Tensor& x_t, int64_t t, const Tensor& y, double w) {

@@ -77,6 +77,14 @@ class DDPM : public TrainableDensity, public ConditionalDensity {
     Simple,  // L_simple: E_t ||eps - eps_theta||^2 (Ho et al.'s choice: better samples)
     Bound    // the bound: T E_t [w_t ||eps - eps_theta||^2] with (5)'s weights (a better likelihood)
   };
+  // How training draws each example's step t (either way the loss's expectation is the objective):
+  enum class Timesteps {
+    Uniform,    // t ~ U{1..T}
+    Importance  // t ~ p_t = w_t / sum_s w_s (the bound's weights at sigma_t^2 = beta_t), each term divided by T p_t:
+                // the bound's terms then all weigh sum_s w_s, and the rare small t with the largest weights are
+                // drawn often instead of weighed heavily (Nichol & Dhariwal 2021 sample the bound by importance
+                // too, p_t from a history of the terms; here p_t is fixed)
+  };
   // example_shape: one example's shape ({D} or {C, H, W}).
   DDPM(const Shape& example_shape, const NoiseSchedule& schedule, std::shared_ptr<NoisePredictor> net, Generator& gen,
        int64_t levels = 0);
@@ -93,7 +101,8 @@ class DDPM : public TrainableDensity, public ConditionalDensity {
                                                     : "ELBO, L_0 and L_T exact, the other terms stratified over 64 ranges of steps, one x_t each";
   }
   std::string log_prob_given_kind() const override { return log_prob_kind(); }
-  // {"example_shape", "schedule": the schedule's config_json, "levels", "net": the predictor's, "objective"}
+  // {"example_shape", "schedule": the schedule's config_json, "levels", "net": the predictor's, "objective",
+  //  "timesteps" (written when "importance"; absent: "uniform")}
   std::string config_json() const override;
   // t: int64 [N] (0..T-1); y: labels (int64 [N], 0..classes; undefined: none) of a conditional model
   Tensor predict_noise(const Tensor& x_t, const Tensor& t, const Tensor& y = Tensor());
@@ -108,6 +117,12 @@ class DDPM : public TrainableDensity, public ConditionalDensity {
   Tensor sample_given(const Tensor& y, Generator& gen) override;          // ancestral sampling, guided with `guidance`
   const NoisePredictor& noise_predictor() const { return *net_; }
   Tensor loss(const Tensor& x) override;  // the chosen objective on a batch, noise from noise()
+  // loss(x)'s terms, one an example (their mean is the loss, the same draws): steps drawn as `timesteps` says
+  Tensor loss_terms(const Tensor& x);
+  // The objective's term of each example at the given steps t (int64 [N]), as drawn uniformly: L_simple's
+  // ||eps - eps_theta||^2 / D, or the bound's T w_t ||eps - eps_theta||^2; eps from noise(). The mean over
+  // every t is the objective's expectation over t for that x_0 -- what importance sampling must keep.
+  Tensor objective_at(const Tensor& x, const Tensor& t);
   // The terms of the negative ELBO per example, nats, float64 [N]: L_T, the sum
   // over t >= 2 of L_{t-1} (closed-form Gaussian KLs, x_t ~ q(x_t | x_0) once per t),
   // L_0 (decoder), and their total. No gradient. `each_term(t)` (if given) is
@@ -170,9 +185,18 @@ class DDPM : public TrainableDensity, public ConditionalDensity {
   Generator& noise() { return noise_; }
   Generator* noise_generator() override { return &noise_; }
   Objective objective = Objective::Simple;
+  Timesteps timesteps = Timesteps::Uniform;
+  // p_t, the importance distribution over the steps (index t - 1), float64
+  std::vector<double> importance_probabilities() const;
+  // "L_simple", "the bound" or "the bound, t drawn by importance" (what a lesson prints)
+  std::string objective_title() const;
 
  private:
   Tensor simple_loss(const Tensor& x, const Tensor& y);  // the chosen objective given labels y (undefined: none)
+  Tensor checked_model_space(const Tensor& x) const;     // a batch of examples' shape, else throws; then to_model_space
+  Tensor draw_steps(int64_t n);                          // n steps, as `timesteps` says (noise())
+  // ||eps - eps_theta(x_t, t, y)||^2 per example, x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, eps from noise()
+  Tensor squared_errors(const Tensor& x0, const Tensor& t, const Tensor& y);
   // Ancestral sampling of n examples, given labels y (undefined: none) guided at weight w.
   Tensor ancestral(int64_t n, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step, const Tensor& y, double w);
   Shape batch_shape(int64_t n) const;  // [n, example shape...]
@@ -188,6 +212,8 @@ class DDPM : public TrainableDensity, public ConditionalDensity {
   int64_t dims_, levels_;
   std::shared_ptr<NoisePredictor> net_;
   Tensor sqrt_ab_, sqrt_1mab_, weights_;  // [T] float32: sqrt(abar), sqrt(1 - abar), T w_t
+  std::vector<double> importance_cdf_;    // [T]: sum_{s <= t} p_s
+  Tensor importance_scale_;               // [T] float32: 1 / (T p_t)
   Tensor reverse_variance_;               // [T] buffer "reverse_variance": sigma_t^2
   Generator noise_;
 };

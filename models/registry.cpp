@@ -77,7 +77,14 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
   if (model == "ddpm") {
     auto m = std::make_shared<DDPM>(Shape(c.at("example_shape").get<std::vector<int64_t>>()), schedule_from(c.at("schedule")),
                                     predictor_from(c.at("net"), gen), gen, c.at("levels"));
-    m->objective = c.at("objective") == "bound" ? DDPM::Objective::Bound : DDPM::Objective::Simple;
+    const std::string objective = c.at("objective");
+    if (objective != "simple" && objective != "bound")
+      throw Error("ddpm: \"objective\" must be \"simple\" or \"bound\", got \"" + objective + "\"");
+    m->objective = objective == "bound" ? DDPM::Objective::Bound : DDPM::Objective::Simple;
+    const std::string steps = c.value("timesteps", "uniform");  // checkpoints from before the option: uniform
+    if (steps != "uniform" && steps != "importance")
+      throw Error("ddpm: \"timesteps\" must be \"uniform\" or \"importance\", got \"" + steps + "\"");
+    m->timesteps = steps == "importance" ? DDPM::Timesteps::Importance : DDPM::Timesteps::Uniform;
     if (c.contains("p_uncond")) m->p_uncond = c.at("p_uncond");
     return m;
   }

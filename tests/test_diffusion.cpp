@@ -6,6 +6,7 @@
 #include "autograd/optim.h"
 #include "helpers.h"
 #include "models/diffusion.h"
+#include "models/registry.h"
 #include "models/toolkit/distributions.h"
 
 using namespace dgm;
@@ -135,16 +136,18 @@ TEST_CASE("DDPM: both objectives gradient-check through the eps-MLP; the prior t
   DDPM m(3, NoiseSchedule::linear(20, 0.01, 0.3), {8}, g, /*levels=*/5, /*embedding=*/4);
   m.to(DType::Float64);
   const Tensor x = dist::index_to_levels(g.randint({4, 3}, 0, 5), 5, DType::Float64);
-  for (auto obj : {DDPM::Objective::Simple, DDPM::Objective::Bound}) {
-    m.objective = obj;
-    const Generator start = m.noise();
-    // the loss as a function of the data, with the same noise (t, eps) on every call: the
-    // gradient runs back through every layer of the eps-MLP and the time embedding's concat
-    require_gradcheck([&](const std::vector<Tensor>& in) {
-      m.noise() = start;
-      return m.loss(in[0]);
-    }, {x});
-  }
+  for (auto obj : {DDPM::Objective::Simple, DDPM::Objective::Bound})
+    for (auto steps : {DDPM::Timesteps::Uniform, DDPM::Timesteps::Importance}) {
+      m.objective = obj, m.timesteps = steps;
+      const Generator start = m.noise();
+      // the loss as a function of the data, with the same noise (t, eps) on every call: the
+      // gradient runs back through every layer of the eps-MLP and the time embedding's concat
+      require_gradcheck([&](const std::vector<Tensor>& in) {
+        m.noise() = start;
+        return m.loss(in[0]);
+      }, {x});
+    }
+  m.timesteps = DDPM::Timesteps::Uniform;
   Generator b1(9);
   const DDPM::Bound b = m.bound(x, b1);
   for (int64_t n = 0; n < 4; ++n) {
@@ -152,6 +155,46 @@ TEST_CASE("DDPM: both objectives gradient-check through the eps-MLP; the prior t
   }
   Tensor s = m.sample(6, g);
   for (int64_t i = 0; i < s.numel(); ++i) CHECK(std::abs(s.at(i) * 4 - std::round(s.at(i) * 4)) < 1e-9);
+}
+
+TEST_CASE("DDPM: importance-drawn steps: p_t is the bound's weights normalised, and the loss keeps its expectation", "[diffusion]") {
+  Generator g(5);
+  const NoiseSchedule s = NoiseSchedule::linear(20, 0.01, 0.3);
+  DDPM m(3, s, {8}, g, /*levels=*/5, /*embedding=*/4);
+  m.to(DType::Float64);
+  // p_t from the schedule's own weights (another route than the model's cumulative sums)
+  const std::vector<double> p = m.importance_probabilities();
+  REQUIRE(p.size() == 20);
+  double total = 0;
+  for (int64_t t = 0; t < 20; ++t) total += s.eps_weight(t, s.beta[static_cast<size_t>(t)]);
+  for (int64_t t = 0; t < 20; ++t) CHECK(p[static_cast<size_t>(t)] == Approx(s.eps_weight(t, s.beta[static_cast<size_t>(t)]) / total).epsilon(1e-6));
+  CHECK(p[0] > 2 * p[19]);  // the first steps weigh most
+  // the loss over many batches, t drawn uniformly or by importance: the same mean (each objective),
+  // and for the bound a smaller spread -- what importance sampling is for
+  const Tensor x = dist::index_to_levels(g.randint({8, 3}, 0, 5), 5, DType::Float64);
+  for (auto obj : {DDPM::Objective::Simple, DDPM::Objective::Bound}) {
+    INFO((obj == DDPM::Objective::Simple ? "simple" : "bound"));
+    m.objective = obj;
+    std::vector<double> mean_of, var_of;
+    for (auto steps : {DDPM::Timesteps::Uniform, DDPM::Timesteps::Importance}) {
+      m.timesteps = steps;
+      double sum = 0, sum2 = 0;
+      const int n = 20000;
+      for (int k = 0; k < n; ++k) {
+        const double v = m.loss(slice(x, 0, k % 8, k % 8 + 1)).item();  // one example a call: one draw of t
+        sum += v, sum2 += v * v;
+      }
+      mean_of.push_back(sum / n), var_of.push_back((sum2 / n - (sum / n) * (sum / n)) / (n - 1));
+    }
+    const double se = std::sqrt(var_of[0] + var_of[1]);
+    CHECK(std::abs(mean_of[0] - mean_of[1]) <= 4 * se);
+    if (obj == DDPM::Objective::Bound) CHECK(var_of[1] < var_of[0]);
+  }
+  m.timesteps = DDPM::Timesteps::Uniform;
+  // a config that names neither sampler is refused
+  CHECK_THROWS_WITH(models::make_model("ddpm", R"({"example_shape": [3], "schedule": {"kind": "linear", "T": 20, "beta_1": 0.01, "beta_T": 0.3},
+      "levels": 5, "net": {"kind": "mlp", "dims": 3, "hidden": [8], "embedding": 4}, "objective": "bound", "timesteps": "by hand"})", g),
+                    Catch::Contains("\"timesteps\" must be \"uniform\" or \"importance\", got \"by hand\""));
 }
 
 namespace {
