@@ -161,12 +161,12 @@ int main(int argc, char** argv) {
   auto sqrt_ab = torch::sqrt(torch::tensor(ab).to(torch::kFloat)), sqrt_1mab = torch::sqrt(1 - torch::tensor(ab).to(torch::kFloat));
   // the recipe's objective: the bound with t drawn by importance, p_t ~ w_t = beta_t / (2 alpha_t (1 - abar_t)) (sigma_t^2 = beta_t),
   // each term T w_t ||eps - eps_theta||^2 / (T p_t) = sum_s w_s ||eps - eps_theta||^2 (models/diffusion.h, DDPM::Timesteps)
-  std::vector<double> w(T);
+  std::vector<double> w_t(T);
   for (int64_t t = 0; t < T; ++t) {
     const double beta = 1e-4 + (0.02 - 1e-4) * static_cast<double>(t) / (T - 1);
-    w[static_cast<size_t>(t)] = beta / (2 * (1 - beta) * (1 - ab[static_cast<size_t>(t)]));
+    w_t[static_cast<size_t>(t)] = beta / (2 * (1 - beta) * (1 - ab[static_cast<size_t>(t)]));
   }
-  auto p_t = torch::tensor(w).to(torch::kFloat);
+  auto p_t = torch::tensor(w_t).to(torch::kFloat);
   const double w_sum = p_t.sum().item<double>();
   p_t = p_t / w_sum;
   auto scaled_w = torch::full({T}, w_sum, torch::kFloat);  // T w_t / (T p_t), per step
