@@ -636,14 +636,13 @@ void images(lesson::Lesson& L, Generator& gen, const ImageOptions& io) {
       for (size_t r = 0; r < v.size(); ++r) every[r % n] += v[r] / static_cast<double>(T);
       pb.update(t0 / copies + 1);
     }
-    const models::DDPM::Timesteps kept = m.timesteps;
     for (int64_t k = 0; k < rounds; ++k) {
       const std::vector<double> v = m.loss_terms(batch).to_vector();
       for (size_t r = 0; r < v.size(); ++r) drawn[r % n] += v[r] / static_cast<double>(rounds * copies);
       pb.update((T + copies - 1) / copies + k + 1);
     }
     pb.finish();
-    m.timesteps = kept, m.noise() = saved;
+    m.noise() = saved;
     std::vector<double> diff;
     for (int64_t i = 0; i < n; ++i) diff.push_back(drawn[i] - every[i]);
     const auto [d, d_se] = lesson::mean_and_se(diff);
