@@ -238,32 +238,32 @@ Tensor DDPM::squared_errors(const Tensor& x0, const Tensor& t, const Tensor& y) 
   return sum(flatten(square(predict_noise(xt, t, y) - eps), 1), {1});  // ||eps - eps_theta||^2 per example
 }
 
-Tensor DDPM::simple_loss(const Tensor& x, const Tensor& y) {
-  const Tensor x0 = checked_model_space(x);
-  const Tensor t = draw_steps(x0.size(0));
+Tensor DDPM::weighted_errors(const Tensor& x0, const Tensor& t, const Tensor& y, bool drawn) {
   Tensor sq = squared_errors(x0, t, y);
   // importance-drawn steps: each term / (T p_t), so that E_{t ~ p}[term / (T p_t)] = E_{t ~ U}[term]
-  if (timesteps == Timesteps::Importance) sq = index_select(importance_scale_, 0, t).to(x0.dtype()) * sq;
-  if (objective == Objective::Simple) return mean(sq) / static_cast<double>(dims_);
-  return mean(index_select(weights_, 0, t).to(x0.dtype()) * sq);  // T E_t[w_t ||.||^2]: the bound up to constants
+  if (drawn && timesteps == Timesteps::Importance) sq = index_select(importance_scale_, 0, t).to(x0.dtype()) * sq;
+  if (objective == Objective::Simple) return sq;
+  return index_select(weights_, 0, t).to(x0.dtype()) * sq;  // T w_t ||.||^2: the bound's term up to constants
+}
+
+Tensor DDPM::simple_loss(const Tensor& x, const Tensor& y) {
+  const Tensor x0 = checked_model_space(x);
+  const Tensor terms = weighted_errors(x0, draw_steps(x0.size(0)), y, true);
+  return objective == Objective::Simple ? mean(terms) / static_cast<double>(dims_) : mean(terms);
 }
 
 Tensor DDPM::objective_at(const Tensor& x, const Tensor& t) {
   const Tensor x0 = checked_model_space(x);
   if (t.shape() != Shape{x0.size(0)} || t.dtype() != DType::Int64)
     throw Error("ddpm: objective_at needs one int64 step per example, shape [" + std::to_string(x0.size(0)) + "], got " + t.shape().str());
-  const Tensor sq = squared_errors(x0, t, Tensor());
-  if (objective == Objective::Simple) return sq / static_cast<double>(dims_);
-  return index_select(weights_, 0, t).to(x0.dtype()) * sq;
+  const Tensor terms = weighted_errors(x0, t, Tensor(), false);
+  return objective == Objective::Simple ? terms / static_cast<double>(dims_) : terms;
 }
 
 Tensor DDPM::loss_terms(const Tensor& x) {
   const Tensor x0 = checked_model_space(x);
-  const Tensor t = draw_steps(x0.size(0));
-  Tensor sq = squared_errors(x0, t, Tensor());
-  if (timesteps == Timesteps::Importance) sq = index_select(importance_scale_, 0, t).to(x0.dtype()) * sq;
-  if (objective == Objective::Simple) return sq / static_cast<double>(dims_);
-  return index_select(weights_, 0, t).to(x0.dtype()) * sq;
+  const Tensor terms = weighted_errors(x0, draw_steps(x0.size(0)), Tensor(), true);
+  return objective == Objective::Simple ? terms / static_cast<double>(dims_) : terms;
 }
 
 Tensor DDPM::reverse_mean(const Tensor& x_t, int64_t t, const Tensor& y, double w) {

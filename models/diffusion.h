@@ -197,6 +197,9 @@ class DDPM : public TrainableDensity, public ConditionalDensity {
   Tensor draw_steps(int64_t n);                          // n steps, as `timesteps` says (noise())
   // ||eps - eps_theta(x_t, t, y)||^2 per example, x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, eps from noise()
   Tensor squared_errors(const Tensor& x0, const Tensor& t, const Tensor& y);
+  // The objective's term per example before L_simple's 1 / D: ||.||^2, or T w_t ||.||^2 for the bound; with
+  // `drawn` (t from draw_steps) and importance-drawn steps, each also divided by T p_t
+  Tensor weighted_errors(const Tensor& x0, const Tensor& t, const Tensor& y, bool drawn);
   // Ancestral sampling of n examples, given labels y (undefined: none) guided at weight w.
   Tensor ancestral(int64_t n, Generator& gen, const std::function<void(int64_t, const Tensor&)>& each_step, const Tensor& y, double w);
   Shape batch_shape(int64_t n) const;  // [n, example shape...]
