@@ -170,6 +170,37 @@ TEST_CASE("3x3 stride-1 convolutions by Winograd F(2x2, 3x3): the definition, im
                         {randn({1, 4, 4, 3}, 1), randn({4, 4, 3, 3}, 2)});
 }
 
+TEST_CASE("Winograd in float32 (AVX-512 plane transforms where the CPU has them) agrees with float64", "[conv][winograd]") {
+  // Float32 takes its own plane transforms on AVX-512 (16 tiles of a row per register, masked
+  // loads for the padding); float64 takes the portable loops. Widths up to 30 fit one register of
+  // tiles, 33 and 40 need two; odd sizes leave tiles over the edge; padding 0, 1, 2; one row; one column.
+  struct Case { Shape x, w; int64_t p; };
+  for (const Case& c : {Case{{2, 4, 28, 28}, {5, 4, 3, 3}, 1}, Case{{1, 4, 7, 7}, {4, 4, 3, 3}, 1}, Case{{2, 5, 9, 33}, {4, 5, 3, 3}, 1},
+                        Case{{1, 4, 12, 40}, {6, 4, 3, 3}, 0}, Case{{1, 4, 11, 31}, {4, 4, 3, 3}, 2}, Case{{3, 4, 1, 17}, {4, 4, 3, 3}, 1},
+                        Case{{1, 4, 6, 1}, {4, 4, 3, 3}, 1}, Case{{1, 4, 30, 30}, {4, 4, 3, 3}, 1}}) {
+    INFO("x " << c.x.str() << " w " << c.w.str() << " padding " << c.p);
+    Tensor x = randn(c.x, 11), w = randn(c.w, 12), b = randn({c.w[0]}, 13);
+    auto run = [&](DType dt) {
+      Tensor xd = x.to(dt).set_requires_grad(true), wd = w.to(dt).set_requires_grad(true);
+      Tensor y = conv2d(xd, wd, b.to(dt), 1, c.p);
+      Tensor gy = randn(y.shape(), 14).to(dt);
+      std::vector<Tensor> g = grad({y}, {xd, wd}, {gy});
+      return std::vector<Tensor>{y, g[0], g[1]};
+    };
+    std::vector<Tensor> f64 = run(DType::Float64), f32 = run(DType::Float32);
+    const char* names[] = {"output", "input gradient", "weight gradient"};
+    for (int k = 0; k < 3; ++k) {
+      double worst = 0, scale = 0;
+      for (int64_t i = 0; i < f64[k].numel(); ++i) {
+        worst = std::max(worst, std::abs(f32[k].at(i) - f64[k].at(i)));
+        scale = std::max(scale, std::abs(f64[k].at(i)));
+      }
+      INFO(names[k] << ": max |float32 - float64| " << worst << ", max |float64| " << scale);
+      CHECK(worst <= 1e-5 * std::max(1.0, scale));
+    }
+  }
+}
+
 TEST_CASE("gradcheck: conv_transpose2d", "[gradcheck][conv]") {
   require_gradcheck([](const std::vector<Tensor>& v) { return conv_transpose2d(v[0], v[1], v[2], 2, 1, 1); },
                     {randn({1, 3, 3, 3}, 1), randn({3, 2, 3, 3}, 2), randn({2}, 3)});

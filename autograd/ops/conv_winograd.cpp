@@ -25,7 +25,13 @@
 #include "autograd/ops/conv_winograd.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "autograd/kernels.h"
 #include "autograd/parallel.h"
@@ -192,6 +198,142 @@ void transform_output_grad_plane(const T* gy, int64_t oh, int64_t ow, const Tili
               dM + (4 * a + 2) * xs, dM + (4 * a + 3) * xs);
 }
 
+#if defined(__AVX512F__)
+// The same three plane transforms in float32 on AVX-512, one register per 16 tiles of a tile row:
+// each computes its 4x4 (or 2x2) values for 16 tiles side by side, straight from the input, M or
+// the output gradient, with no parity planes in memory. A row of the (padded) plane is read as
+// two 16-float loads, and its even and odd columns taken apart by two permutes (vpermt2ps); the
+// loads are masked to the plane's columns, so the zero padding and the tiles past the edge cost
+// nothing. Every value is the same sum, in the same order, as in the loops above (each lane does
+// what one iteration did), so both give the same values; only float64 and CPUs without AVX-512 use
+// those. Measured: docs/performance.md (2026-12-04, the Winograd transforms in registers).
+// (__m512 is a GCC vector type: + and - act lane by lane.)
+namespace f32 {
+
+inline __mmask16 lanes(int64_t lo, int64_t hi) {  // the lanes i with lo <= i < hi (0 <= lo, hi <= 16)
+  if (hi <= lo) return 0;
+  return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+inline __mmask16 first(int64_t count) { return lanes(0, std::min<int64_t>(16, count)); }
+
+// row[x .. x + 15], zero where the column lies outside [0, w): the padding. (Masked-off lanes are
+// never read, so x may be negative or run past the row.)
+inline __m512 load_cols(const float* row, int64_t x, int64_t w) {
+  const __mmask16 m = lanes(std::max<int64_t>(0, -x), std::min<int64_t>(16, w - x));
+  if (!m) return _mm512_setzero_ps();
+  return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) + x * int64_t(sizeof(float))));
+}
+
+// The even (0, 2, .., 30) and odd (1, 3, .., 31) entries of the 32 values lo:hi, and the inverse:
+// 16 + 16 values interleaved, the first 16 of the result (zip_lo) and the last 16 (zip_hi).
+inline __m512 evens(__m512 lo, __m512 hi) {
+  return _mm512_permutex2var_ps(lo, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), hi);
+}
+inline __m512 odds(__m512 lo, __m512 hi) {
+  return _mm512_permutex2var_ps(lo, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), hi);
+}
+inline __m512 zip_lo(__m512 a, __m512 b) {
+  return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+}
+inline __m512 zip_hi(__m512 a, __m512 b) {
+  return _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+}
+
+// transform_input_plane from the input plane itself. Tile tx = s + l (lane l) reads the padded
+// columns 2tx .. 2tx + 3, i.e. input columns 2s - pad + 2l + j: the even and odd lanes of the 32
+// columns from 2s - pad (j = 0, 1) and of the 32 from two further on (j = 2, 3).
+void transform_input_plane(const float* plane, const Geometry& g, const Tiling& tl, float* V, int64_t xs) {
+  for (int64_t s = 0; s < tl.k; s += 16) {
+    const __mmask16 keep = first(tl.k - s);
+    // h[j] = (d B)[row][j] for padded row y: B^T on the row's four columns
+    auto columns = [&](int64_t y, __m512 h[4]) {
+      const int64_t iy = y - g.pad;
+      if (iy < 0 || iy >= g.h) {
+        h[0] = h[1] = h[2] = h[3] = _mm512_setzero_ps();
+        return;
+      }
+      const float* row = plane + iy * g.w;
+      const int64_t x = 2 * s - g.pad;
+      const __m512 a0 = load_cols(row, x, g.w), a1 = load_cols(row, x + 16, g.w);
+      const __m512 b0 = load_cols(row, x + 2, g.w), b1 = load_cols(row, x + 18, g.w);
+      const __m512 x0 = evens(a0, a1), x1 = odds(a0, a1), x2 = evens(b0, b1), x3 = odds(b0, b1);
+      h[0] = x0 - x2, h[1] = x1 + x2, h[2] = x2 - x1, h[3] = x1 - x3;
+    };
+    __m512 r[4][4];  // the column combinations of tile row ty's four padded rows 2ty .. 2ty + 3
+    columns(0, r[0]);
+    columns(1, r[1]);
+    for (int64_t ty = 0; ty < tl.th; ++ty) {
+      columns(2 * ty + 2, r[2]);
+      columns(2 * ty + 3, r[3]);
+      float* v = V + ty * tl.k + s;
+      for (int j = 0; j < 4; ++j) {  // B^T on the rows: V[4i + j]
+        _mm512_mask_storeu_ps(v + j * xs, keep, r[0][j] - r[2][j]);
+        _mm512_mask_storeu_ps(v + (4 + j) * xs, keep, r[1][j] + r[2][j]);
+        _mm512_mask_storeu_ps(v + (8 + j) * xs, keep, r[2][j] - r[1][j]);
+        _mm512_mask_storeu_ps(v + (12 + j) * xs, keep, r[1][j] - r[3][j]);
+      }
+      for (int j = 0; j < 4; ++j) r[0][j] = r[2][j], r[1][j] = r[3][j];  // the next tile row starts two rows down
+    }
+  }
+}
+
+// transform_output_plane into the output plane itself: A^T m A for 16 tiles, then each output
+// row's two columns per tile interleaved (zip) and stored masked to the plane's width.
+void transform_output_plane(const float* M, int64_t xs, const Tiling& tl, float bias, float* out, int64_t oh, int64_t ow) {
+  const __m512 c = _mm512_set1_ps(bias);
+  for (int64_t s = 0; s < tl.k; s += 16) {
+    const __mmask16 keep = first(tl.k - s);
+    const __mmask16 cols0 = lanes(0, std::min<int64_t>(16, ow - 2 * s)), cols1 = lanes(0, std::min<int64_t>(16, ow - 2 * s - 16));
+    for (int64_t ty = 0; ty < tl.th; ++ty) {
+      const float* m = M + ty * tl.k + s;
+      __m512 r[2][4];  // A^T on the rows
+      for (int j = 0; j < 4; ++j) {
+        const __m512 x0 = _mm512_maskz_loadu_ps(keep, m + j * xs), x1 = _mm512_maskz_loadu_ps(keep, m + (4 + j) * xs);
+        const __m512 x2 = _mm512_maskz_loadu_ps(keep, m + (8 + j) * xs), x3 = _mm512_maskz_loadu_ps(keep, m + (12 + j) * xs);
+        r[0][j] = x0 + x1 + x2, r[1][j] = x1 - x2 - x3;
+      }
+      for (int i = 0; i < 2 && 2 * ty + i < oh; ++i) {  // then on the columns: out[2ty + i][2tx + j]
+        const __m512 y0 = r[i][0] + r[i][1] + r[i][2] + c, y1 = r[i][1] - r[i][2] - r[i][3] + c;
+        float* row = out + (2 * ty + i) * ow + 2 * s;
+        _mm512_mask_storeu_ps(row, cols0, zip_lo(y0, y1));
+        if (cols1) _mm512_mask_storeu_ps(row + 16, cols1, zip_hi(y0, y1));
+      }
+    }
+  }
+}
+
+// transform_output_grad_plane from the output gradient itself: each tile's 2x2 of dy (zero past
+// the edges: masked loads), taken apart into even and odd columns, then A dy A^T.
+void transform_output_grad_plane(const float* gy, int64_t oh, int64_t ow, const Tiling& tl, float* dM, int64_t xs) {
+  for (int64_t s = 0; s < tl.k; s += 16) {
+    const __mmask16 keep = first(tl.k - s);
+    for (int64_t ty = 0; ty < tl.th; ++ty) {
+      __m512 d[2][2];  // d[i][j] = gy[2ty + i][2tx + j]
+      for (int i = 0; i < 2; ++i) {
+        if (2 * ty + i >= oh) {
+          d[i][0] = d[i][1] = _mm512_setzero_ps();
+          continue;
+        }
+        const float* row = gy + (2 * ty + i) * ow;
+        const __m512 a0 = load_cols(row, 2 * s, ow), a1 = load_cols(row, 2 * s + 16, ow);
+        d[i][0] = evens(a0, a1), d[i][1] = odds(a0, a1);
+      }
+      __m512 c[4][2];  // A on the rows
+      for (int j = 0; j < 2; ++j) c[0][j] = d[0][j], c[1][j] = d[0][j] + d[1][j], c[2][j] = d[0][j] - d[1][j], c[3][j] = -d[1][j];
+      float* m = dM + ty * tl.k + s;
+      for (int a = 0; a < 4; ++a) {  // then on the columns: dM[4a + j]
+        _mm512_mask_storeu_ps(m + (4 * a) * xs, keep, c[a][0]);
+        _mm512_mask_storeu_ps(m + (4 * a + 1) * xs, keep, c[a][0] + c[a][1]);
+        _mm512_mask_storeu_ps(m + (4 * a + 2) * xs, keep, c[a][0] - c[a][1]);
+        _mm512_mask_storeu_ps(m + (4 * a + 3) * xs, keep, -c[a][1]);
+      }
+    }
+  }
+}
+
+}  // namespace f32
+#endif
+
 // u = G k G^T (4x4 from the 3x3 kernel k)
 template <class T>
 void kernel_tile(const T* k, T u[16]) {
@@ -232,6 +374,12 @@ void transform_input(const T* x, const Geometry& g, const Tiling& tl, int64_t n0
   T *q = tmp, *h = q + 4 * tl.quarter();  // tmp: 12 quarters
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t c = 0; c < g.c; ++c) {
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        f32::transform_input_plane(x + (n * g.c + c) * g.h * g.w, g, tl, V + c * ld + (n - n0) * tl.per_image(), g.c * ld);
+        continue;
+      }
+#endif
       split_input(x + (n * g.c + c) * g.h * g.w, g, tl, q);
       transform_input_plane(q, tl, h, V + c * ld + (n - n0) * tl.per_image(), g.c * ld);
     }
@@ -309,9 +457,17 @@ void forward(const T* x, const T* w, const T* b, T* y, const Geometry& g) {
       kernels::gemm(false, false, g.o, (n1 - n0) * tl.per_image(), g.c, 1.0, U.data() + xi * g.o * g.c, g.c,
                     V + xi * g.c * ld, ld, 0.0, M + xi * g.o * ld, ld, dtype_of<T>());
     for (int64_t n = n0; n < n1; ++n)
-      for (int64_t o = 0; o < g.o; ++o)
-        transform_output_plane(M + o * ld + (n - n0) * tl.per_image(), g.o * ld, tl, b ? b[o] : T(0), tmp,
-                               y + (n * g.o + o) * oh * ow, oh, ow);
+      for (int64_t o = 0; o < g.o; ++o) {
+        const T* m = M + o * ld + (n - n0) * tl.per_image();
+        T* out = y + (n * g.o + o) * oh * ow;
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+          f32::transform_output_plane(m, g.o * ld, tl, b ? b[o] : T(0), out, oh, ow);
+          continue;
+        }
+#endif
+        transform_output_plane(m, g.o * ld, tl, b ? b[o] : T(0), tmp, out, oh, ow);
+      }
   });
 }
 
@@ -325,9 +481,17 @@ void weight_grad(const T* x, const T* gy, T* dw, const Geometry& g) {
   plan.run(g.n, [&](int64_t n0, int64_t n1, T* V, T* dM, T* tmp, int chunk) {
     transform_input(x, g, tl, n0, n1, V, ld, tmp);
     for (int64_t n = n0; n < n1; ++n)
-      for (int64_t o = 0; o < g.o; ++o)
-        transform_output_grad_plane(gy + (n * g.o + o) * oh * ow, oh, ow, tl, tmp, dM + o * ld + (n - n0) * tl.per_image(),
-                                    g.o * ld);
+      for (int64_t o = 0; o < g.o; ++o) {
+        const T* g_plane = gy + (n * g.o + o) * oh * ow;
+        T* m = dM + o * ld + (n - n0) * tl.per_image();
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+          f32::transform_output_grad_plane(g_plane, oh, ow, tl, m, g.o * ld);
+          continue;
+        }
+#endif
+        transform_output_grad_plane(g_plane, oh, ow, tl, tmp, m, g.o * ld);
+      }
     for (int xi = 0; xi < 16; ++xi)  // dU_xi += dM_xi V_xi^T
       kernels::gemm(false, true, g.o, g.c, (n1 - n0) * tl.per_image(), 1.0, dM + xi * g.o * ld, ld, V + xi * g.c * ld,
                     ld, 1.0, dU[static_cast<size_t>(chunk)].data() + xi * g.o * g.c, g.c, dtype_of<T>());
