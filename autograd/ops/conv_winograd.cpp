@@ -74,6 +74,11 @@ struct Tiling {
   int64_t quarter() const { return (th + 1) * k; }  // one parity plane of the padded input, below
 };
 
+// How many chunks of images run side by side (runtime::run_chunks): by the GEMMs' multiply-adds.
+int chunk_count(const Geometry& g, const Tiling& tl) {
+  return runtime::parallel_chunks(g.n, 2.0 * 16.0 * static_cast<double>(g.n * tl.per_image() * g.o * g.c));
+}
+
 // The padded input plane P (P[y][x] = x[y - pad, x - pad], zeros outside),
 // (2 th + 2) x 2k, split by the parities (a, b) of its rows and columns:
 //   q[2a + b][i * k + j] = P[2i + a][2j + b],   i in [0, th + 1), j in [0, k).
@@ -199,14 +204,21 @@ void transform_output_grad_plane(const T* gy, int64_t oh, int64_t ow, const Tili
 }
 
 #if defined(__AVX512F__)
-// The same three plane transforms in float32 on AVX-512, one register per 16 tiles of a tile row:
-// each computes its 4x4 (or 2x2) values for 16 tiles side by side, straight from the input, M or
-// the output gradient, with no parity planes in memory. A row of the (padded) plane is read as
-// two 16-float loads, and its even and odd columns taken apart by two permutes (vpermt2ps); the
-// loads are masked to the plane's columns, so the zero padding and the tiles past the edge cost
-// nothing. Every value is the same sum, in the same order, as in the loops above (each lane does
-// what one iteration did), so both give the same values; only float64 and CPUs without AVX-512 use
-// those. Measured: docs/performance.md (2026-12-04, the Winograd transforms in registers).
+// Float32 on AVX-512 (everything the engine trains; float64 and CPUs without AVX-512 take the
+// loops above):
+// - The three plane transforms with one register per 16 tiles of a tile row: each computes its
+//   4x4 (or 2x2) values for 16 tiles side by side, straight from the input, M or the output
+//   gradient, with no parity planes in memory. A row of the (padded) plane is read as two
+//   16-float loads, its even and odd columns taken apart by two permutes (vpermt2ps); the loads
+//   are masked to the plane's columns, so the zero padding and the tiles past the edge cost
+//   nothing. Every value is the same sum, in the same order, as in the loops above (each lane
+//   does what one iteration did).
+// - forward() in strips of a few tile rows (64 tiles): V for the strip, its 16 products, its
+//   outputs, before the next strip, so V and M stay in cache (L1/L2) instead of going out to
+//   memory and back; the products are dgm's own (strip_gemm: 8 rows x 32 tiles in registers),
+//   which for these small shapes (O, C <= 64 by 64 tiles) beat a call into OpenBLAS, and they
+//   write M without the zero fill of kernels::gemm.
+// Measured in docs/performance.md (2026-12-04, Winograd on AVX-512).
 // (__m512 is a GCC vector type: + and - act lane by lane.)
 namespace f32 {
 
@@ -216,13 +228,17 @@ inline __mmask16 lanes(int64_t lo, int64_t hi) {  // the lanes i with lo <= i < 
 }
 inline __mmask16 first(int64_t count) { return lanes(0, std::min<int64_t>(16, count)); }
 
-// row[x .. x + 15], zero where the column lies outside [0, w): the padding. (Masked-off lanes are
-// never read, so x may be negative or run past the row.)
-inline __m512 load_cols(const float* row, int64_t x, int64_t w) {
-  const __mmask16 m = lanes(std::max<int64_t>(0, -x), std::min<int64_t>(16, w - x));
-  if (!m) return _mm512_setzero_ps();
-  return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) + x * int64_t(sizeof(float))));
-}
+// 16 columns of a row from column x on, zero where the column lies outside [0, w): the padding.
+// The mask and offset are the same for every row, so they are worked out once. (Masked-off lanes
+// are never read, so x may be negative or run past the row.)
+struct Cols {
+  __mmask16 mask;
+  int64_t x;
+  Cols(int64_t x_, int64_t w) : mask(lanes(std::max<int64_t>(0, -x_), std::min<int64_t>(16, w - x_))), x(x_) {}
+  __m512 load(const float* row) const {
+    return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) + x * int64_t(sizeof(float))));
+  }
+};
 
 // The even (0, 2, .., 30) and odd (1, 3, .., 31) entries of the 32 values lo:hi, and the inverse:
 // 16 + 16 values interleaved, the first 16 of the result (zip_lo) and the last 16 (zip_hi).
@@ -242,9 +258,13 @@ inline __m512 zip_hi(__m512 a, __m512 b) {
 // transform_input_plane from the input plane itself. Tile tx = s + l (lane l) reads the padded
 // columns 2tx .. 2tx + 3, i.e. input columns 2s - pad + 2l + j: the even and odd lanes of the 32
 // columns from 2s - pad (j = 0, 1) and of the 32 from two further on (j = 2, 3).
-void transform_input_plane(const float* plane, const Geometry& g, const Tiling& tl, float* V, int64_t xs) {
+// The tile rows [ty0, ty1) only, tile row ty written from V + (ty - ty0) k on.
+void transform_input_rows(const float* plane, const Geometry& g, const Tiling& tl, int64_t ty0, int64_t ty1, float* V, int64_t xs) {
   for (int64_t s = 0; s < tl.k; s += 16) {
     const __mmask16 keep = first(tl.k - s);
+    const int64_t x = 2 * s - g.pad;
+    const Cols a0c(x, g.w), a1c(x + 16, g.w), b0c(x + 2, g.w), b1c(x + 18, g.w);
+    const int64_t ahead_rows = 2 * (ty1 - ty0);
     // h[j] = (d B)[row][j] for padded row y: B^T on the row's four columns
     auto columns = [&](int64_t y, __m512 h[4]) {
       const int64_t iy = y - g.pad;
@@ -253,19 +273,21 @@ void transform_input_plane(const float* plane, const Geometry& g, const Tiling& 
         return;
       }
       const float* row = plane + iy * g.w;
-      const int64_t x = 2 * s - g.pad;
-      const __m512 a0 = load_cols(row, x, g.w), a1 = load_cols(row, x + 16, g.w);
-      const __m512 b0 = load_cols(row, x + 2, g.w), b1 = load_cols(row, x + 18, g.w);
+      const __m512 a0 = a0c.load(row), a1 = a1c.load(row), b0 = b0c.load(row), b1 = b1c.load(row);
+      // the rows the next strip of this plane reads (prefetch never faults, past the plane or not)
+      const char* ahead = reinterpret_cast<const char*>(row + ahead_rows * g.w + std::max<int64_t>(0, x));
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      _mm_prefetch(ahead + 64, _MM_HINT_T0);
       const __m512 x0 = evens(a0, a1), x1 = odds(a0, a1), x2 = evens(b0, b1), x3 = odds(b0, b1);
       h[0] = x0 - x2, h[1] = x1 + x2, h[2] = x2 - x1, h[3] = x1 - x3;
     };
     __m512 r[4][4];  // the column combinations of tile row ty's four padded rows 2ty .. 2ty + 3
-    columns(0, r[0]);
-    columns(1, r[1]);
-    for (int64_t ty = 0; ty < tl.th; ++ty) {
+    columns(2 * ty0, r[0]);
+    columns(2 * ty0 + 1, r[1]);
+    for (int64_t ty = ty0; ty < ty1; ++ty) {
       columns(2 * ty + 2, r[2]);
       columns(2 * ty + 3, r[3]);
-      float* v = V + ty * tl.k + s;
+      float* v = V + (ty - ty0) * tl.k + s;
       for (int j = 0; j < 4; ++j) {  // B^T on the rows: V[4i + j]
         _mm512_mask_storeu_ps(v + j * xs, keep, r[0][j] - r[2][j]);
         _mm512_mask_storeu_ps(v + (4 + j) * xs, keep, r[1][j] + r[2][j]);
@@ -279,13 +301,15 @@ void transform_input_plane(const float* plane, const Geometry& g, const Tiling& 
 
 // transform_output_plane into the output plane itself: A^T m A for 16 tiles, then each output
 // row's two columns per tile interleaved (zip) and stored masked to the plane's width.
-void transform_output_plane(const float* M, int64_t xs, const Tiling& tl, float bias, float* out, int64_t oh, int64_t ow) {
+// The tile rows [ty0, ty1) only, tile row ty read from M + (ty - ty0) k on.
+void transform_output_rows(const float* M, int64_t xs, const Tiling& tl, int64_t ty0, int64_t ty1, float bias, float* out,
+                           int64_t oh, int64_t ow) {
   const __m512 c = _mm512_set1_ps(bias);
   for (int64_t s = 0; s < tl.k; s += 16) {
     const __mmask16 keep = first(tl.k - s);
     const __mmask16 cols0 = lanes(0, std::min<int64_t>(16, ow - 2 * s)), cols1 = lanes(0, std::min<int64_t>(16, ow - 2 * s - 16));
-    for (int64_t ty = 0; ty < tl.th; ++ty) {
-      const float* m = M + ty * tl.k + s;
+    for (int64_t ty = ty0; ty < ty1; ++ty) {
+      const float* m = M + (ty - ty0) * tl.k + s;
       __m512 r[2][4];  // A^T on the rows
       for (int j = 0; j < 4; ++j) {
         const __m512 x0 = _mm512_maskz_loadu_ps(keep, m + j * xs), x1 = _mm512_maskz_loadu_ps(keep, m + (4 + j) * xs);
@@ -307,6 +331,7 @@ void transform_output_plane(const float* M, int64_t xs, const Tiling& tl, float 
 void transform_output_grad_plane(const float* gy, int64_t oh, int64_t ow, const Tiling& tl, float* dM, int64_t xs) {
   for (int64_t s = 0; s < tl.k; s += 16) {
     const __mmask16 keep = first(tl.k - s);
+    const Cols a0c(2 * s, ow), a1c(2 * s + 16, ow);
     for (int64_t ty = 0; ty < tl.th; ++ty) {
       __m512 d[2][2];  // d[i][j] = gy[2ty + i][2tx + j]
       for (int i = 0; i < 2; ++i) {
@@ -315,7 +340,7 @@ void transform_output_grad_plane(const float* gy, int64_t oh, int64_t ow, const 
           continue;
         }
         const float* row = gy + (2 * ty + i) * ow;
-        const __m512 a0 = load_cols(row, 2 * s, ow), a1 = load_cols(row, 2 * s + 16, ow);
+        const __m512 a0 = a0c.load(row), a1 = a1c.load(row);
         d[i][0] = evens(a0, a1), d[i][1] = odds(a0, a1);
       }
       __m512 c[4][2];  // A on the rows
@@ -329,6 +354,120 @@ void transform_output_grad_plane(const float* gy, int64_t oh, int64_t ow, const 
       }
     }
   }
+}
+
+void transform_input_plane(const float* plane, const Geometry& g, const Tiling& tl, float* V, int64_t xs) {
+  transform_input_rows(plane, g, tl, 0, tl.th, V, xs);
+}
+
+// M[o][j] = sum_c U[o][c] V[c][j] for R rows o and 16 W columns j (W registers of 16), V's and M's
+// rows ld apart (aligned to 64 bytes). Per c: W loads of V's row, then per row one broadcast of
+// U[o][c] and W fused multiply-adds into the sums held in R x W registers.
+template <int R, int W>
+void strip_tile(int64_t c_count, const float* U, const float* V, int64_t ld, float* M) {
+  __m512 acc[R][W];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int w = 0; w < W; ++w) acc[r][w] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < c_count; ++c) {
+    __m512 v[W];
+#pragma GCC unroll 4
+    for (int w = 0; w < W; ++w) v[w] = _mm512_load_ps(V + c * ld + 16 * w);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 u = _mm512_set1_ps(U[r * c_count + c]);
+#pragma GCC unroll 4
+      for (int w = 0; w < W; ++w) acc[r][w] = _mm512_fmadd_ps(u, v[w], acc[r][w]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int w = 0; w < W; ++w) _mm512_store_ps(M + r * ld + 16 * w, acc[r][w]);
+}
+
+// M [o_count, width] = U [o_count, c_count] V [c_count, width], width a multiple of 16: rows in
+// tiles of 8 (then what is left), columns 32 at a time (then 16).
+template <int W>
+void strip_rows(int64_t o_count, int64_t c_count, const float* U, const float* V, int64_t ld, float* M) {
+  int64_t o = 0;
+  for (; o + 8 <= o_count; o += 8) strip_tile<8, W>(c_count, U + o * c_count, V, ld, M + o * ld);
+  const float* u = U + o * c_count;
+  float* m = M + o * ld;
+  switch (o_count - o) {
+    case 1: strip_tile<1, W>(c_count, u, V, ld, m); break;
+    case 2: strip_tile<2, W>(c_count, u, V, ld, m); break;
+    case 3: strip_tile<3, W>(c_count, u, V, ld, m); break;
+    case 4: strip_tile<4, W>(c_count, u, V, ld, m); break;
+    case 5: strip_tile<5, W>(c_count, u, V, ld, m); break;
+    case 6: strip_tile<6, W>(c_count, u, V, ld, m); break;
+    case 7: strip_tile<7, W>(c_count, u, V, ld, m); break;
+    default: break;
+  }
+}
+void strip_gemm(int64_t o_count, int64_t c_count, int64_t width, const float* U, const float* V, int64_t ld, float* M) {
+  int64_t j = 0;
+  for (; j + 32 <= width; j += 32) strip_rows<2>(o_count, c_count, U, V + j, ld, M + j);
+  if (j < width) strip_rows<1>(o_count, c_count, U, V + j, ld, M + j);
+}
+
+// How many tiles one strip holds: the transforms' output for all 16 positions and every channel
+// stays in L1/L2 between the three steps (16 x (C + O) x 64 floats: 128 KB at 16 + 16 channels).
+constexpr int64_t kStripTiles = 64;
+int64_t strip_capacity(const Tiling& tl) { return std::max<int64_t>(kStripTiles, (tl.k + 15) / 16 * 16); }
+// The rows of V and M in a strip are 16 floats longer than its capacity: with rows of 64 floats,
+// the 16 rows of one channel that the input transform writes together lay 4 KB apart (16
+// channels), all in one set of L1's ways, and the transform took 1.7x as long.
+int64_t strip_row(const Tiling& tl) { return strip_capacity(tl) + 16; }
+
+// forward() for the images [n0, n1) in strips: whole tile rows, of one image or of several
+// (t counts the strip's tiles in order), up to strip_capacity tiles. For each strip: V for every
+// channel (transform_input_rows), the 16 products M_xi = U_xi V_xi (strip_gemm, into M directly:
+// no zero fill), then the output rows. V [16][C][ld], M [16][O][ld] (ld = strip_row): the chunk's scratch.
+void forward_strips(const float* x, const float* U, const float* b, float* y, const Geometry& g, const Tiling& tl, int64_t n0,
+                    int64_t n1, float* V, float* M) {
+  const int64_t cap = strip_capacity(tl), ld = strip_row(tl), oh = g.oh(), ow = g.ow();
+  struct Rows { int64_t n, ty0, ty1, at; };  // tile rows [ty0, ty1) of image n, from tile `at` of the strip on
+  std::vector<Rows> strip;
+  int64_t used = 0;
+  auto flush = [&] {
+    for (const Rows& r : strip)
+      for (int64_t c = 0; c < g.c; ++c)
+        transform_input_rows(x + (r.n * g.c + c) * g.h * g.w, g, tl, r.ty0, r.ty1, V + c * ld + r.at, g.c * ld);
+    const int64_t width = (used + 15) / 16 * 16;
+    for (int xi = 0; xi < 16; ++xi) strip_gemm(g.o, g.c, width, U + xi * g.o * g.c, V + xi * g.c * ld, ld, M + xi * g.o * ld);
+    for (const Rows& r : strip)
+      for (int64_t o = 0; o < g.o; ++o)
+        transform_output_rows(M + o * ld + r.at, g.o * ld, tl, r.ty0, r.ty1, b ? b[o] : 0.0f, y + (r.n * g.o + o) * oh * ow, oh, ow);
+    strip.clear();
+    used = 0;
+  };
+  for (int64_t n = n0; n < n1; ++n)
+    for (int64_t ty = 0; ty < tl.th;) {
+      if (used + tl.k > cap) flush();
+      const int64_t rows = std::min<int64_t>(tl.th - ty, (cap - used) / tl.k);  // as many of this image's rows as fit
+      strip.push_back({n, ty, ty + rows, used});
+      used += rows * tl.k;
+      ty += rows;
+    }
+  if (used) flush();
+}
+
+// forward() in float32: the images split between threads, each chunk with its strips' scratch
+// (V zeroed once: the columns past a strip's last tile are computed, never read).
+void forward(const float* x, const float* U, const float* b, float* y, const Geometry& g) {
+  const Tiling tl(g);
+  const int chunks = chunk_count(g, tl);
+  const int64_t ld = strip_row(tl);
+  std::vector<Tensor> vs, ms;
+  for (int c = 0; c < chunks; ++c) {
+    vs.push_back(Tensor::zeros({16 * g.c * ld}, DType::Float32));
+    ms.push_back(Tensor::empty({16 * g.o * ld}, DType::Float32));
+  }
+  runtime::run_chunks(g.n, chunks, [&](int64_t begin, int64_t end, int c) {
+    forward_strips(x, U, b, y, g, tl, begin, end, vs[static_cast<size_t>(c)].data<float>(), ms[static_cast<size_t>(c)].data<float>());
+  });
 }
 
 }  // namespace f32
@@ -424,7 +563,7 @@ struct Plan {
   std::vector<Tensor> v, m, tmp;
   explicit Plan(const Geometry& g)
       : tl(g), per_batch(images_per_batch(g, tl, sizeof(T))), ld(per_batch * tl.per_image()),
-        chunks(runtime::parallel_chunks(g.n, 2.0 * 16.0 * static_cast<double>(g.n * tl.per_image() * g.o * g.c))) {
+        chunks(chunk_count(g, tl)) {
     for (int c = 0; c < chunks; ++c) {
       v.push_back(Tensor::empty({16 * g.c * ld}, dtype_of<T>()));
       m.push_back(Tensor::empty({16 * g.o * ld}, dtype_of<T>()));
@@ -447,27 +586,25 @@ struct Plan {
 
 template <class T>
 void forward(const T* x, const T* w, const T* b, T* y, const Geometry& g) {
+  const std::vector<T> U = transform_kernel(w, g);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {  // strips that stay in cache, and dgm's own small products
+    f32::forward(x, U.data(), b, y, g);
+    return;
+  }
+#endif
   Plan<T> plan(g);
   const Tiling& tl = plan.tl;
   const int64_t ld = plan.ld, oh = g.oh(), ow = g.ow();
-  const std::vector<T> U = transform_kernel(w, g);
   plan.run(g.n, [&](int64_t n0, int64_t n1, T* V, T* M, T* tmp, int) {
     transform_input(x, g, tl, n0, n1, V, ld, tmp);
     for (int xi = 0; xi < 16; ++xi)  // M_xi = U_xi V_xi
       kernels::gemm(false, false, g.o, (n1 - n0) * tl.per_image(), g.c, 1.0, U.data() + xi * g.o * g.c, g.c,
                     V + xi * g.c * ld, ld, 0.0, M + xi * g.o * ld, ld, dtype_of<T>());
     for (int64_t n = n0; n < n1; ++n)
-      for (int64_t o = 0; o < g.o; ++o) {
-        const T* m = M + o * ld + (n - n0) * tl.per_image();
-        T* out = y + (n * g.o + o) * oh * ow;
-#if defined(__AVX512F__)
-        if constexpr (std::is_same_v<T, float>) {
-          f32::transform_output_plane(m, g.o * ld, tl, b ? b[o] : T(0), out, oh, ow);
-          continue;
-        }
-#endif
-        transform_output_plane(m, g.o * ld, tl, b ? b[o] : T(0), tmp, out, oh, ow);
-      }
+      for (int64_t o = 0; o < g.o; ++o)
+        transform_output_plane(M + o * ld + (n - n0) * tl.per_image(), g.o * ld, tl, b ? b[o] : T(0), tmp,
+                               y + (n * g.o + o) * oh * ow, oh, ow);
   });
 }
 
