@@ -126,23 +126,26 @@ void zero_edge_columns(T* row, const ConvGeom& g, int64_t r0, int64_t r1, int64_
 // and `off` columns, zeros where that falls outside it; and its adjoint,
 // which adds such a row back into the plane. (The edge columns of the row are
 // zeroed first: they would wrap round into the neighbouring image row.)
+// A tap's ranges, worked out once (shifted_range, valid_columns): the same for every channel and image.
+struct Shifted {
+  int64_t r0, r1, q0, q1, shift, lo, hi;
+  Shifted(const ConvGeom& g, int64_t i, int64_t off, int64_t lo_, int64_t hi_) : lo(lo_), hi(hi_) {
+    shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
+  }
+};
 template <class T>
-void copy_shifted(const T* plane, const ConvGeom& g, int64_t i, int64_t off, int64_t lo, int64_t hi, T* row) {
-  int64_t r0, r1, q0, q1, shift;
-  shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
-  std::fill_n(row, q0, T(0));
-  std::copy_n(plane + q0 + shift, q1 - q0, row + q0);
-  std::fill_n(row + q1, g.l() - q1, T(0));
-  zero_edge_columns(row, g, r0, r1, lo, hi);
+void copy_shifted(const T* plane, const ConvGeom& g, const Shifted& s, T* row) {
+  std::fill_n(row, s.q0, T(0));
+  std::copy_n(plane + s.q0 + s.shift, s.q1 - s.q0, row + s.q0);
+  std::fill_n(row + s.q1, g.l() - s.q1, T(0));
+  zero_edge_columns(row, g, s.r0, s.r1, s.lo, s.hi);
 }
 template <class T>
-void add_shifted(T* row, const ConvGeom& g, int64_t i, int64_t off, int64_t lo, int64_t hi, T* plane) {
-  int64_t r0, r1, q0, q1, shift;
-  shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
-  zero_edge_columns(row, g, r0, r1, lo, hi);
-  T* __restrict dst = plane + q0 + shift;  // inside the plane: q0 + shift >= 0
-  const T* __restrict src = row + q0;
-  for (int64_t q = 0; q < q1 - q0; ++q) dst[q] += src[q];
+void add_shifted(T* row, const ConvGeom& g, const Shifted& s, T* plane) {
+  zero_edge_columns(row, g, s.r0, s.r1, s.lo, s.hi);
+  T* __restrict dst = plane + s.q0 + s.shift;  // inside the plane: q0 + shift >= 0
+  const T* __restrict src = row + s.q0;
+  for (int64_t q = 0; q < s.q1 - s.q0; ++q) dst[q] += src[q];
 }
 
 // A stride-2 convolution whose output is half its input (even H and W; the
@@ -179,15 +182,31 @@ void split_parities(const T* x, const ConvGeom& g, T* planes) {
     for (int64_t c = 0; c < hw; ++c) even[c] = in[2 * c], odd[c] = in[2 * c + 1];
   }
 }
+// (the four planes cover every pixel once, so this writes x whole: no zero fill before it)
 template <class T>
-void add_parities(const T* planes, const ConvGeom& g, T* x) {
+void join_parities(const T* planes, const ConvGeom& g, T* x) {
   const int64_t hh = g.h / 2, hw = g.w / 2, n = hh * hw;
   for (int64_t r = 0; r < g.h; ++r) {
     T* __restrict out = x + r * g.w;
     const T* __restrict even = planes + (2 * (r & 1)) * n + (r >> 1) * hw;
     const T* __restrict odd = even + n;
-    for (int64_t c = 0; c < hw; ++c) out[2 * c] += even[c], out[2 * c + 1] += odd[c];
+    for (int64_t c = 0; c < hw; ++c) out[2 * c] = even[c], out[2 * c + 1] = odd[c];
   }
+}
+// The parity taps of a half-size convolution with their ranges, once per call.
+struct ParityShifted {
+  ParityTap tap;
+  Shifted range;
+};
+std::vector<ParityShifted> parity_taps(const ConvGeom& g, const ConvGeom& p) {
+  std::vector<ParityShifted> out;
+  for (int64_t t : g.taps) {
+    const ParityTap pt = parity_tap(g, t);
+    int64_t lo, hi;
+    valid_columns(p, pt.sx, &lo, &hi);
+    out.push_back({pt, Shifted(p, pt.sy, pt.sx, lo, hi)});
+  }
+  return out;
 }
 template <class T>
 std::vector<T>& parity_scratch(const ConvGeom& g) {
@@ -204,21 +223,20 @@ template <class T>
 void im2col(const T* x, const ConvGeom& g, T* cols, int64_t ld) {
   if (same_width(g)) {
     for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
-      copy_shifted(x + c * g.h * g.w, g, i, off, lo, hi, cols + r * ld);
+      copy_shifted(x + c * g.h * g.w, g, Shifted(g, i, off, lo, hi), cols + r * ld);
     });
     return;
   }
   if (half_size(g)) {
     const ConvGeom p = parity_geometry(g);
     T* planes = parity_scratch<T>(g).data();
-    const int64_t nt = static_cast<int64_t>(g.taps.size());
+    const std::vector<ParityShifted> taps = parity_taps(g, p);
+    const int64_t nt = static_cast<int64_t>(taps.size());
     for (int64_t c = 0; c < g.c; ++c) {
       split_parities(x + c * g.h * g.w, g, planes);
       for (int64_t t = 0; t < nt; ++t) {
-        const ParityTap pt = parity_tap(g, g.taps[static_cast<size_t>(t)]);
-        int64_t lo, hi;
-        valid_columns(p, pt.sx, &lo, &hi);
-        copy_shifted(planes + pt.plane * p.h * p.w, p, pt.sy, pt.sx, lo, hi, cols + (c * nt + t) * ld);
+        const ParityShifted& pt = taps[static_cast<size_t>(t)];
+        copy_shifted(planes + pt.tap.plane * p.h * p.w, p, pt.range, cols + (c * nt + t) * ld);
       }
     }
     return;
@@ -243,28 +261,28 @@ void im2col(const T* x, const ConvGeom& g, T* cols, int64_t ld) {
 
 // The adjoint of im2col: x[c, iy, ix] += cols[...] for every patch that read
 // it. (Same-width and half-size: the rows are added back shifted, into the
-// plane or into its parity planes.)
+// plane or into its parity planes; half-size then writes x whole, so x need
+// not be zeroed first; otherwise it must be.)
 template <class T>
 void col2im(T* cols, const ConvGeom& g, T* x, int64_t ld) {
   if (same_width(g)) {
     for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
-      add_shifted(cols + r * ld, g, i, off, lo, hi, x + c * g.h * g.w);
+      add_shifted(cols + r * ld, g, Shifted(g, i, off, lo, hi), x + c * g.h * g.w);
     });
     return;
   }
   if (half_size(g)) {
     const ConvGeom p = parity_geometry(g);
     T* planes = parity_scratch<T>(g).data();
-    const int64_t nt = static_cast<int64_t>(g.taps.size());
+    const std::vector<ParityShifted> taps = parity_taps(g, p);
+    const int64_t nt = static_cast<int64_t>(taps.size());
     for (int64_t c = 0; c < g.c; ++c) {
       std::fill_n(planes, g.h * g.w, T(0));
       for (int64_t t = 0; t < nt; ++t) {
-        const ParityTap pt = parity_tap(g, g.taps[static_cast<size_t>(t)]);
-        int64_t lo, hi;
-        valid_columns(p, pt.sx, &lo, &hi);
-        add_shifted(cols + (c * nt + t) * ld, p, pt.sy, pt.sx, lo, hi, planes + pt.plane * p.h * p.w);
+        const ParityShifted& pt = taps[static_cast<size_t>(t)];
+        add_shifted(cols + (c * nt + t) * ld, p, pt.range, planes + pt.tap.plane * p.h * p.w);
       }
-      add_parities(planes, g, x + c * g.h * g.w);
+      join_parities(planes, g, x + c * g.h * g.w);
     }
     return;
   }
@@ -448,7 +466,7 @@ Tensor conv_input_grad_raw(const Tensor& gy, const Tensor& w, const ConvGeom& g)
         if (!g.pointwise())
           for (int64_t j = 0; j < m; ++j) {
             T* dxn = pdx + (n + j) * xs;
-            std::fill_n(dxn, xs, T(0));  // image by image: the adds below find it in cache
+            if (!half_size(g)) std::fill_n(dxn, xs, T(0));  // image by image: the adds below find it in cache
             col2im(cols[c] + j * g.l(), g, dxn, ld);
           }
       }
