@@ -174,7 +174,7 @@ TEST_CASE("Winograd in float32 (AVX-512 plane transforms where the CPU has them)
   // Float32 takes its own plane transforms on AVX-512 (16 tiles of a row per register, masked
   // loads for the padding); float64 takes the portable loops. Widths up to 30 fit one register of
   // tiles, 33 and 40 need two, 130 five (and a strip of its own: conv_winograd.cpp's forward takes up to
-  // 64 tiles at a time, here from one image or from several); odd sizes leave tiles over the edge;
+  // 32 tiles (or one tile row) at a time, from one image or from several); odd sizes leave tiles over the edge;
   // padding 0, 1, 2; one row; one column; 4 to 9 output channels (the products take 8 at a time).
   struct Case { Shape x, w; int64_t p; };
   for (const Case& c : {Case{{2, 4, 28, 28}, {5, 4, 3, 3}, 1}, Case{{1, 4, 7, 7}, {4, 4, 3, 3}, 1}, Case{{2, 5, 9, 33}, {4, 5, 3, 3}, 1},

@@ -213,10 +213,10 @@ void transform_output_grad_plane(const T* gy, int64_t oh, int64_t ow, const Tili
 //   are masked to the plane's columns, so the zero padding and the tiles past the edge cost
 //   nothing. Every value is the same sum, in the same order, as in the loops above (each lane
 //   does what one iteration did).
-// - forward() in strips of a few tile rows (64 tiles): V for the strip, its 16 products, its
+// - forward() in strips of a few tile rows (32 tiles or more): V for the strip, its 16 products, its
 //   outputs, before the next strip, so V and M stay in cache (L1/L2) instead of going out to
 //   memory and back; the products are dgm's own (strip_gemm: 8 rows x 32 tiles in registers),
-//   which for these small shapes (O, C <= 64 by 64 tiles) beat a call into OpenBLAS, and they
+//   which for these small shapes (O, C <= 64 by 32 tiles) beat a call into OpenBLAS, and they
 //   write M without the zero fill of kernels::gemm.
 // Measured in docs/performance.md (2026-12-04, Winograd on AVX-512).
 // (__m512 is a GCC vector type: + and - act lane by lane.)
@@ -413,33 +413,39 @@ void strip_gemm(int64_t o_count, int64_t c_count, int64_t width, const float* U,
 }
 
 // How many tiles one strip holds: the transforms' output for all 16 positions and every channel
-// stays in L1/L2 between the three steps (16 x (C + O) x 64 floats: 128 KB at 16 + 16 channels).
-constexpr int64_t kStripTiles = 64;
+// stays in cache between the three steps (16 x (C + O) x 48 floats: 96 KB at 16 + 16 channels).
+// Measured (conv2d alone, one thread): 32 tiles ran the U-Net's 28x28 layers 5-10% faster than 64.
+constexpr int64_t kStripTiles = 32;
 int64_t strip_capacity(const Tiling& tl) { return std::max<int64_t>(kStripTiles, (tl.k + 15) / 16 * 16); }
-// The rows of V and M in a strip are 16 floats longer than its capacity: with rows of 64 floats,
-// the 16 rows of one channel that the input transform writes together lay 4 KB apart (16
-// channels), all in one set of L1's ways, and the transform took 1.7x as long.
+// The rows of V and M in a strip are 16 floats longer than its capacity, and the 16 positions'
+// blocks of rows (channels x strip_row) one cache line further apart than their size: the 16 rows
+// that the input transform writes together, and the GEMMs read, must not lie a multiple of 4 KB
+// apart (all in one set of L1's ways). With 64 channels and no padding, the blocks were exactly
+// 20 KB apart, and the 64 -> 32 channel 14x14 convolution took 2.9-3.0 ms instead of 2.0-2.2.
 int64_t strip_row(const Tiling& tl) { return strip_capacity(tl) + 16; }
+int64_t strip_position(int64_t channels, const Tiling& tl) { return channels * strip_row(tl) + 16; }
 
 // forward() for the images [n0, n1) in strips: whole tile rows, of one image or of several
 // (t counts the strip's tiles in order), up to strip_capacity tiles. For each strip: V for every
 // channel (transform_input_rows), the 16 products M_xi = U_xi V_xi (strip_gemm, into M directly:
-// no zero fill), then the output rows. V [16][C][ld], M [16][O][ld] (ld = strip_row): the chunk's scratch.
+// no zero fill), then the output rows. V [16][C][ld] and M [16][O][ld] (ld = strip_row, the 16
+// blocks strip_position apart): the chunk's scratch.
 void forward_strips(const float* x, const float* U, const float* b, float* y, const Geometry& g, const Tiling& tl, int64_t n0,
                     int64_t n1, float* V, float* M) {
   const int64_t cap = strip_capacity(tl), ld = strip_row(tl), oh = g.oh(), ow = g.ow();
+  const int64_t xv = strip_position(g.c, tl), xm = strip_position(g.o, tl);
   struct Rows { int64_t n, ty0, ty1, at; };  // tile rows [ty0, ty1) of image n, from tile `at` of the strip on
   std::vector<Rows> strip;
   int64_t used = 0;
   auto flush = [&] {
     for (const Rows& r : strip)
       for (int64_t c = 0; c < g.c; ++c)
-        transform_input_rows(x + (r.n * g.c + c) * g.h * g.w, g, tl, r.ty0, r.ty1, V + c * ld + r.at, g.c * ld);
+        transform_input_rows(x + (r.n * g.c + c) * g.h * g.w, g, tl, r.ty0, r.ty1, V + c * ld + r.at, xv);
     const int64_t width = (used + 15) / 16 * 16;
-    for (int xi = 0; xi < 16; ++xi) strip_gemm(g.o, g.c, width, U + xi * g.o * g.c, V + xi * g.c * ld, ld, M + xi * g.o * ld);
+    for (int xi = 0; xi < 16; ++xi) strip_gemm(g.o, g.c, width, U + xi * g.o * g.c, V + xi * xv, ld, M + xi * xm);
     for (const Rows& r : strip)
       for (int64_t o = 0; o < g.o; ++o)
-        transform_output_rows(M + o * ld + r.at, g.o * ld, tl, r.ty0, r.ty1, b ? b[o] : 0.0f, y + (r.n * g.o + o) * oh * ow, oh, ow);
+        transform_output_rows(M + o * ld + r.at, xm, tl, r.ty0, r.ty1, b ? b[o] : 0.0f, y + (r.n * g.o + o) * oh * ow, oh, ow);
     strip.clear();
     used = 0;
   };
@@ -459,11 +465,10 @@ void forward_strips(const float* x, const float* U, const float* b, float* y, co
 void forward(const float* x, const float* U, const float* b, float* y, const Geometry& g) {
   const Tiling tl(g);
   const int chunks = chunk_count(g, tl);
-  const int64_t ld = strip_row(tl);
   std::vector<Tensor> vs, ms;
   for (int c = 0; c < chunks; ++c) {
-    vs.push_back(Tensor::zeros({16 * g.c * ld}, DType::Float32));
-    ms.push_back(Tensor::empty({16 * g.o * ld}, DType::Float32));
+    vs.push_back(Tensor::zeros({16 * strip_position(g.c, tl)}, DType::Float32));
+    ms.push_back(Tensor::empty({16 * strip_position(g.o, tl)}, DType::Float32));
   }
   runtime::run_chunks(g.n, chunks, [&](int64_t begin, int64_t end, int c) {
     forward_strips(x, U, b, y, g, tl, begin, end, vs[static_cast<size_t>(c)].data<float>(), ms[static_cast<size_t>(c)].data<float>());
