@@ -5,6 +5,7 @@
 
 #include "autograd/graph.h"
 #include "autograd/kernels.h"
+#include "autograd/parallel.h"
 
 namespace dgm::optim {
 
@@ -35,6 +36,18 @@ void for_each_param(std::vector<Tensor>& params, const char* op, F f) {
       f(k, p.numel(), p.data<T>(), g.template data<T>());
     });
     p.bump_version(op);
+  }
+}
+
+// Adam's update of n elements (restrict: the loop vectorises; through a lambda's captures it did not)
+template <class T>
+void adam_update(int64_t n, T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T b1, T b2, T l2, T decay,
+                 T step_size, T inv_sqrt_bc2, T eps) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i] + l2 * p[i];
+    m[i] = b1 * m[i] + (T(1) - b1) * gi;
+    v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+    p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
   }
 }
 
@@ -88,12 +101,11 @@ void Adam::step() {
     const T l2 = static_cast<T>(decoupled_ ? 0.0 : weight_decay_);
     T* m = m_[k].template data<T>();
     T* v = v_[k].template data<T>();
-    for (int64_t i = 0; i < n; ++i) {
-      const T gi = g[i] + l2 * p[i];
-      m[i] = b1 * m[i] + (T(1) - b1) * gi;
-      v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-      p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-    }
+    // Each element on its own, so a large parameter's elements are split between the threads
+    // (each reads and writes 7 values: 64k elements and more); the same result on any thread count.
+    runtime::parallel_range(n, [&](int64_t begin, int64_t end, int) {
+      adam_update(end - begin, p + begin, g + begin, m + begin, v + begin, b1, b2, l2, decay, step_size, inv_sqrt_bc2, eps);
+    }, 8);
   });
 }
 
