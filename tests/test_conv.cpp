@@ -175,9 +175,10 @@ TEST_CASE("Winograd in float32 (AVX-512 plane transforms where the CPU has them)
   // loads for the padding); float64 takes the portable loops. Widths up to 30 fit one register of
   // tiles, 33 and 40 need two, 130 five (and a strip of its own: conv_winograd.cpp's forward takes up to
   // 32 tiles (or one tile row) at a time, from one image or from several); odd sizes leave tiles over the edge;
-  // padding 0, 1, 2; one row; one column; 4 to 9 output channels (the products take 8 at a time).
+  // padding 0, 1, 2; one row; one column; 4 to 9 output channels (the products take 8 at a time);
+  // four 7x7 images: strips across images, and a last strip shorter than the one before it.
   struct Case { Shape x, w; int64_t p; };
-  for (const Case& c : {Case{{2, 4, 28, 28}, {5, 4, 3, 3}, 1}, Case{{1, 4, 7, 7}, {4, 4, 3, 3}, 1}, Case{{2, 5, 9, 33}, {4, 5, 3, 3}, 1},
+  for (const Case& c : {Case{{2, 4, 28, 28}, {5, 4, 3, 3}, 1}, Case{{4, 4, 7, 7}, {4, 4, 3, 3}, 1}, Case{{2, 5, 9, 33}, {4, 5, 3, 3}, 1},
                         Case{{1, 4, 12, 40}, {6, 4, 3, 3}, 0}, Case{{1, 4, 11, 31}, {4, 4, 3, 3}, 2}, Case{{3, 4, 1, 17}, {4, 4, 3, 3}, 1},
                         Case{{1, 4, 6, 1}, {4, 4, 3, 3}, 1}, Case{{1, 4, 30, 30}, {4, 4, 3, 3}, 1}, Case{{2, 4, 5, 130}, {9, 4, 3, 3}, 1}}) {
     INFO("x " << c.x.str() << " w " << c.w.str() << " padding " << c.p);
