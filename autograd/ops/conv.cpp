@@ -122,10 +122,6 @@ void zero_edge_columns(T* row, const ConvGeom& g, int64_t r0, int64_t r1, int64_
     for (int64_t oy = r0; oy < r1; ++oy) row[oy * g.ow + ox] = T(0);
 }
 
-// One im2col row of a same-width tap: the plane shifted by (i d - pad) rows
-// and `off` columns, zeros where that falls outside it; and its adjoint,
-// which adds such a row back into the plane. (The edge columns of the row are
-// zeroed first: they would wrap round into the neighbouring image row.)
 // A tap's ranges, worked out once (shifted_range, valid_columns): the same for every channel and image.
 struct Shifted {
   int64_t r0, r1, q0, q1, shift, lo, hi;
@@ -133,6 +129,11 @@ struct Shifted {
     shifted_range(g, i, off, &r0, &r1, &q0, &q1, &shift);
   }
 };
+
+// One im2col row of a same-width tap: the plane shifted by (i d - pad) rows
+// and `off` columns, zeros where that falls outside it; and its adjoint,
+// which adds such a row back into the plane. (The edge columns of the row are
+// zeroed first: they would wrap round into the neighbouring image row.)
 template <class T>
 void copy_shifted(const T* plane, const ConvGeom& g, const Shifted& s, T* row) {
   std::fill_n(row, s.q0, T(0));
@@ -259,12 +260,13 @@ void im2col(const T* x, const ConvGeom& g, T* cols, int64_t ld) {
   });
 }
 
-// The adjoint of im2col: x[c, iy, ix] += cols[...] for every patch that read
-// it. (Same-width and half-size: the rows are added back shifted, into the
-// plane or into its parity planes; half-size then writes x whole, so x need
-// not be zeroed first; otherwise it must be.)
+// The adjoint of im2col: x[c, iy, ix] = the sum of cols[...] over every patch
+// that read it (x is written whole). Same-width and half-size: the rows are
+// added back shifted, into the plane or into its parity planes (which are then
+// interleaved into x, covering it once: no zero fill of x first).
 template <class T>
 void col2im(T* cols, const ConvGeom& g, T* x, int64_t ld) {
+  if (!half_size(g)) std::fill_n(x, g.c * g.h * g.w, T(0));  // image by image: the adds below find it in cache
   if (same_width(g)) {
     for_each_tap(g, [&](int64_t c, int64_t r, int64_t i, int64_t lo, int64_t hi, int64_t off) {
       add_shifted(cols + r * ld, g, Shifted(g, i, off, lo, hi), x + c * g.h * g.w);
@@ -343,11 +345,14 @@ struct Chunks {
   std::vector<T*> outs() { return pointers<T>(gathered); }
 };
 
-// planes [m images][o][l] (images `stride` values apart) <-> mat [o][m l]
+// planes [m images][o][l] (images `stride` values apart) <-> mat [o][m l]. gathered() is the
+// matrix to hand to GEMM: the planes themselves for one image, else their copy in mat.
 template <class T>
-void gather_planes(const T* planes, int64_t stride, int64_t m, int64_t o, int64_t l, T* mat) {
+const T* gathered(const T* planes, int64_t stride, int64_t m, int64_t o, int64_t l, T* mat) {
+  if (m == 1) return planes;
   for (int64_t j = 0; j < m; ++j)
     for (int64_t k = 0; k < o; ++k) std::copy_n(planes + j * stride + k * l, l, mat + k * m * l + j * l);
+  return mat;
 }
 template <class T>
 void scatter_planes(const T* mat, int64_t m, int64_t o, int64_t l, T* planes, int64_t stride) {
@@ -456,19 +461,11 @@ Tensor conv_input_grad_raw(const Tensor& gy, const Tensor& w, const ConvGeom& g)
     runtime::run_chunks(g.n, chunks.count, [&](int64_t n0, int64_t n1, int c) {
       for (int64_t n = n0; n < n1; n += chunks.images) {
         const int64_t m = std::min(chunks.images, n1 - n), ld = m * g.l();  // images n .. n + m - 1
-        const T* gn = pg + n * ys;
-        if (m > 1) {
-          gather_planes(gn, ys, m, g.o, g.l(), outs[c]);  // [o, m l]
-          gn = outs[c];
-        }
+        const T* gn = gathered(pg + n * ys, ys, m, g.o, g.l(), outs[c]);  // [o, m l]
         kernels::gemm(true, false, g.ckk(), ld, g.o, 1.0, wc, g.ckk(), gn, ld, 0.0, g.pointwise() ? pdx + n * xs : cols[c], ld,
                       gy.dtype());
         if (!g.pointwise())
-          for (int64_t j = 0; j < m; ++j) {
-            T* dxn = pdx + (n + j) * xs;
-            if (!half_size(g)) std::fill_n(dxn, xs, T(0));  // image by image: the adds below find it in cache
-            col2im(cols[c] + j * g.l(), g, dxn, ld);
-          }
+          for (int64_t j = 0; j < m; ++j) col2im(cols[c] + j * g.l(), g, pdx + (n + j) * xs, ld);
       }
     });
   });
@@ -500,11 +497,7 @@ Tensor conv_weight_grad_raw(const Tensor& x, const Tensor& gy, const ConvGeom& g
         const int64_t m = std::min(chunks.images, n1 - n), ld = m * g.l();  // images n .. n + m - 1
         if (!g.pointwise())
           for (int64_t j = 0; j < m; ++j) im2col(px + (n + j) * xs, g, cols[c] + j * g.l(), ld);
-        const T* gn = pg + n * ys;
-        if (m > 1) {
-          gather_planes(gn, ys, m, g.o, g.l(), outs[c]);  // [o, m l]
-          gn = outs[c];
-        }
+        const T* gn = gathered(pg + n * ys, ys, m, g.o, g.l(), outs[c]);  // [o, m l]
         kernels::gemm(false, true, g.ckk(), g.o, ld, 1.0, g.pointwise() ? px + n * xs : cols[c], ld, gn, ld, 1.0,
                       partial[static_cast<size_t>(c)].data(), g.o, x.dtype());
       }

@@ -255,10 +255,10 @@ inline __m512 zip_hi(__m512 a, __m512 b) {
   return _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
 }
 
-// transform_input_plane from the input plane itself. Tile tx = s + l (lane l) reads the padded
-// columns 2tx .. 2tx + 3, i.e. input columns 2s - pad + 2l + j: the even and odd lanes of the 32
-// columns from 2s - pad (j = 0, 1) and of the 32 from two further on (j = 2, 3).
-// The tile rows [ty0, ty1) only, tile row ty written from V + (ty - ty0) rs on (rs >= k).
+// transform_input_plane from the input plane itself, for the tile rows [ty0, ty1) (tile row ty
+// written from V + (ty - ty0) rs on, rs >= k). Tile tx = s + l (lane l) reads the padded columns
+// 2tx .. 2tx + 3, i.e. input columns 2s - pad + 2l + j: the even and odd lanes of the 32 columns
+// from 2s - pad (j = 0, 1) and of the 32 from two further on (j = 2, 3).
 void transform_input_rows(const float* plane, const Geometry& g, const Tiling& tl, int64_t ty0, int64_t ty1, float* V, int64_t xs,
                           int64_t rs) {
   for (int64_t s = 0; s < tl.k; s += 16) {
@@ -300,9 +300,9 @@ void transform_input_rows(const float* plane, const Geometry& g, const Tiling& t
   }
 }
 
-// transform_output_plane into the output plane itself: A^T m A for 16 tiles, then each output
-// row's two columns per tile interleaved (zip) and stored masked to the plane's width.
-// The tile rows [ty0, ty1) only, tile row ty read from M + (ty - ty0) rs on (rs >= k).
+// transform_output_plane into the output plane itself, for the tile rows [ty0, ty1) (tile row ty
+// read from M + (ty - ty0) rs on, rs >= k): A^T m A for 16 tiles, then each output row's two
+// columns per tile interleaved (zip) and stored masked to the plane's width.
 void transform_output_rows(const float* M, int64_t xs, const Tiling& tl, int64_t ty0, int64_t ty1, int64_t rs, float bias,
                            float* out, int64_t oh, int64_t ow) {
   const __m512 c = _mm512_set1_ps(bias);
