@@ -170,17 +170,22 @@ TEST_CASE("3x3 stride-1 convolutions by Winograd F(2x2, 3x3): the definition, im
                         {randn({1, 4, 4, 3}, 1), randn({4, 4, 3, 3}, 2)});
 }
 
-TEST_CASE("Winograd in float32 (AVX-512 plane transforms where the CPU has them) agrees with float64", "[conv][winograd]") {
-  // Float32 takes its own plane transforms on AVX-512 (16 tiles of a row per register, masked
-  // loads for the padding); float64 takes the portable loops. Widths up to 30 fit one register of
-  // tiles, 33 and 40 need two, 130 five (and a strip of its own: conv_winograd.cpp's forward takes up to
-  // 32 tiles (or one tile row) at a time, from one image or from several); odd sizes leave tiles over the edge;
-  // padding 0, 1, 2; one row; one column; 4 to 9 output channels (the products take 8 at a time);
-  // four 7x7 images: strips across images, and a last strip shorter than the one before it.
+TEST_CASE("Winograd in float32 (vector plane transforms, AVX-512 or AVX2, where the CPU has them) agrees with float64", "[conv][winograd]") {
+  // Float32 takes its own plane transforms on AVX-512 and AVX2 (16 or 8 tiles of a row per
+  // register, masked loads for the padding); float64 takes the portable loops. An output row of
+  // width w takes (w + 1) / 2 + 1 tiles (the last one padding): widths up to 14 fit one AVX2
+  // register of tiles and up to 30 one AVX-512 register; 10 and 14 end an AVX2 register inside and
+  // at its edge; 33 and 40 (38 outputs) need two AVX-512 registers (three of AVX2), 130 five (nine
+  // of AVX2; and a strip of its own: conv_winograd.cpp's
+  // forward takes up to 32 tiles (or one tile row) at a time, from one image or from several);
+  // odd sizes leave tiles over the edge; padding 0, 1, 2; one row; one column; 4 to 9 output
+  // channels (the products take 8 or 6 at a time); four 7x7 images: strips across images, and a
+  // last strip shorter than the one before it.
   struct Case { Shape x, w; int64_t p; };
   for (const Case& c : {Case{{2, 4, 28, 28}, {5, 4, 3, 3}, 1}, Case{{4, 4, 7, 7}, {4, 4, 3, 3}, 1}, Case{{2, 5, 9, 33}, {4, 5, 3, 3}, 1},
                         Case{{1, 4, 12, 40}, {6, 4, 3, 3}, 0}, Case{{1, 4, 11, 31}, {4, 4, 3, 3}, 2}, Case{{3, 4, 1, 17}, {4, 4, 3, 3}, 1},
-                        Case{{1, 4, 6, 1}, {4, 4, 3, 3}, 1}, Case{{1, 4, 30, 30}, {4, 4, 3, 3}, 1}, Case{{2, 4, 5, 130}, {9, 4, 3, 3}, 1}}) {
+                        Case{{1, 4, 6, 1}, {4, 4, 3, 3}, 1}, Case{{1, 4, 30, 30}, {4, 4, 3, 3}, 1}, Case{{2, 4, 5, 130}, {9, 4, 3, 3}, 1},
+                        Case{{2, 3, 10, 10}, {7, 3, 3, 3}, 1}, Case{{1, 3, 14, 14}, {8, 3, 3, 3}, 1}}) {
     INFO("x " << c.x.str() << " w " << c.w.str() << " padding " << c.p);
     Tensor x = randn(c.x, 11), w = randn(c.w, 12), b = randn({c.w[0]}, 13);
     auto run = [&](DType dt) {

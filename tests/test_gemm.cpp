@@ -12,6 +12,7 @@
 
 #include "autograd/kernels.h"
 #include "autograd/random.h"
+#include "autograd/simd.h"
 
 using namespace dgm;
 
@@ -105,3 +106,44 @@ TEST_CASE("gemm_packed: B packed once, products with it agree with the definitio
 #endif
   CHECK(kernels::pack_b(false, 3, 4, nullptr, 4, DType::Float64).panels.empty());  // float64 keeps B
 }
+
+#if defined(DGM_SIMD_F32)
+// The vector operations that conv_winograd.cpp's float32 kernels are written in (AVX-512 or
+// AVX2, whichever this build's CPU has), each against what its name says, lane by lane.
+TEST_CASE("simd: permutes, masks and masked loads and stores do what autograd/simd.h says", "[simd][winograd]") {
+  using namespace dgm::simd;
+  alignas(64) float a[2 * kLanes], out[2 * kLanes];
+  for (int i = 0; i < 2 * kLanes; ++i) a[i] = static_cast<float>(i + 1);
+  const Vec lo = load(a), hi = load(a + kLanes);
+  store(out, evens(lo, hi));
+  for (int l = 0; l < kLanes; ++l) CHECK(out[l] == a[2 * l]);
+  store(out, odds(lo, hi));
+  for (int l = 0; l < kLanes; ++l) CHECK(out[l] == a[2 * l + 1]);
+  store(out, zip_lo(lo, hi));
+  store(out + kLanes, zip_hi(lo, hi));
+  for (int m = 0; m < kLanes; ++m) {  // a0 b0 a1 b1 ... across the two registers
+    CHECK(out[2 * m] == a[m]);
+    CHECK(out[2 * m + 1] == a[kLanes + m]);
+  }
+  store(out, fmadd(broadcast(2.0f), lo, hi));
+  for (int l = 0; l < kLanes; ++l) CHECK(out[l] == 2.0f * a[l] + a[kLanes + l]);
+  // lanes(lo, hi) keeps lo <= l < hi (clamped to the register); the others are neither written nor read
+  for (int64_t l0 = -2; l0 <= kLanes + 2; ++l0)
+    for (int64_t l1 = -2; l1 <= kLanes + 2; ++l1) {
+      INFO("lanes(" << l0 << ", " << l1 << ")");
+      const Mask m = lanes(l0, l1);
+      bool some = false;
+      for (int l = 0; l < kLanes; ++l) out[l] = -1.0f;
+      store(out, m, lo);
+      alignas(64) float got[kLanes];
+      store(got, load(m, a));
+      for (int l = 0; l < kLanes; ++l) {
+        const bool kept = l0 <= l && l < l1;
+        some = some || kept;
+        CHECK(out[l] == (kept ? a[l] : -1.0f));
+        CHECK(got[l] == (kept ? a[l] : 0.0f));
+      }
+      CHECK(any(m) == some);
+    }
+}
+#endif

@@ -29,13 +29,10 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include "autograd/kernels.h"
 #include "autograd/parallel.h"
 #include "autograd/runtime.h"
+#include "autograd/simd.h"
 #include "autograd/tensor.h"
 
 namespace dgm {
@@ -203,86 +200,66 @@ void transform_output_grad_plane(const T* gy, int64_t oh, int64_t ow, const Tili
               dM + (4 * a + 2) * xs, dM + (4 * a + 3) * xs);
 }
 
-#if defined(__AVX512F__)
-// Float32 on AVX-512 (everything the engine trains; float64 and CPUs without AVX-512 take the
-// loops above):
-// - The three plane transforms with one register per 16 tiles of a tile row: each computes its
-//   4x4 (or 2x2) values for 16 tiles side by side, straight from the input, M or the output
+#if defined(DGM_SIMD_F32)
+// Float32 on AVX-512 or AVX2 (everything the engine trains; float64 and other CPUs take the loops
+// above), written once in autograd/simd.h's vectors of kLanes floats (16 or 8):
+// - The three plane transforms with one register per kLanes tiles of a tile row: each computes its
+//   4x4 (or 2x2) values for those tiles side by side, straight from the input, M or the output
 //   gradient, with no parity planes in memory. A row of the (padded) plane is read as two
-//   16-float loads, its even and odd columns taken apart by two permutes (vpermt2ps); the loads
-//   are masked to the plane's columns, so the zero padding and the tiles past the edge cost
-//   nothing. Every value is the same sum, in the same order, as in the loops above (each lane
-//   does what one iteration did).
+//   registers, its even and odd columns taken apart by two permutes; the loads are masked to the
+//   plane's columns, so the zero padding and the tiles past the edge cost nothing. Every value is
+//   the same sum, in the same order, as in the loops above (each lane does what one iteration did).
 // - forward() in strips of a few tile rows (32 tiles or more): V for the strip, its 16 products, its
 //   outputs, before the next strip, so V and M stay in cache (L1/L2) instead of going out to
-//   memory and back; the products are dgm's own (strip_gemm: 8 rows x 32 tiles in registers),
-//   which for these small shapes (O, C <= 64 by 32 tiles) beat a call into OpenBLAS, and they
-//   write M without the zero fill of kernels::gemm.
-// Measured in docs/performance.md (2026-12-04, Winograd on AVX-512).
-// (__m512 is a GCC vector type: + and - act lane by lane.)
+//   memory and back; the products are dgm's own (strip_gemm: register tiles of sums), which for
+//   these small shapes (O, C <= 64 by 32 tiles) beat a call into OpenBLAS, and they write M
+//   without the zero fill of kernels::gemm.
+// Measured in docs/performance.md (2026-12-04, Winograd on AVX-512; 2026-12-04, evening, on AVX2).
 namespace f32 {
 
-inline __mmask16 lanes(int64_t lo, int64_t hi) {  // the lanes i with lo <= i < hi (0 <= lo, hi <= 16)
-  if (hi <= lo) return 0;
-  return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-inline __mmask16 first(int64_t count) { return lanes(0, std::min<int64_t>(16, count)); }
+using simd::kLanes;
+using simd::Mask;
+using simd::Vec;
 
-// 16 columns of a row from column x on, zero where the column lies outside [0, w): the padding.
+// kLanes columns of a row from column x on, zero where the column lies outside [0, w): the padding.
 // The mask and offset are the same for every row, so they are worked out once. (Masked-off lanes
 // are never read, so x may be negative or run past the row.)
 struct Cols {
-  __mmask16 mask;
+  Mask mask;
   int64_t x;
-  Cols(int64_t x_, int64_t w) : mask(lanes(std::max<int64_t>(0, -x_), std::min<int64_t>(16, w - x_))), x(x_) {}
-  __m512 load(const float* row) const {
-    return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) + x * int64_t(sizeof(float))));
+  Cols(int64_t x_, int64_t w) : mask(simd::lanes(-x_, w - x_)), x(x_) {}
+  Vec load(const float* row) const {
+    return simd::load(mask, reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) + x * int64_t(sizeof(float))));
   }
 };
 
-// The even (0, 2, .., 30) and odd (1, 3, .., 31) entries of the 32 values lo:hi, and the inverse:
-// 16 + 16 values interleaved, the first 16 of the result (zip_lo) and the last 16 (zip_hi).
-inline __m512 evens(__m512 lo, __m512 hi) {
-  return _mm512_permutex2var_ps(lo, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), hi);
-}
-inline __m512 odds(__m512 lo, __m512 hi) {
-  return _mm512_permutex2var_ps(lo, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), hi);
-}
-inline __m512 zip_lo(__m512 a, __m512 b) {
-  return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
-}
-inline __m512 zip_hi(__m512 a, __m512 b) {
-  return _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
-}
-
 // transform_input_plane from the input plane itself, for the tile rows [ty0, ty1) (tile row ty
 // written from V + (ty - ty0) rs on, rs >= k). Tile tx = s + l (lane l) reads the padded columns
-// 2tx .. 2tx + 3, i.e. input columns 2s - pad + 2l + j: the even and odd lanes of the 32 columns
-// from 2s - pad (j = 0, 1) and of the 32 from two further on (j = 2, 3).
+// 2tx .. 2tx + 3, i.e. input columns 2s - pad + 2l + j: the even and odd lanes of the 2 kLanes
+// columns from 2s - pad (j = 0, 1) and of the 2 kLanes from two further on (j = 2, 3).
 void transform_input_rows(const float* plane, const Geometry& g, const Tiling& tl, int64_t ty0, int64_t ty1, float* V, int64_t xs,
                           int64_t rs) {
-  for (int64_t s = 0; s < tl.k; s += 16) {
-    const __mmask16 keep = first(tl.k - s);
+  for (int64_t s = 0; s < tl.k; s += kLanes) {
+    const Mask keep = simd::first(tl.k - s);
     const int64_t x = 2 * s - g.pad;
-    const Cols a0c(x, g.w), a1c(x + 16, g.w), b0c(x + 2, g.w), b1c(x + 18, g.w);
+    const Cols a0c(x, g.w), a1c(x + kLanes, g.w), b0c(x + 2, g.w), b1c(x + kLanes + 2, g.w);
     const int64_t ahead_rows = 2 * (ty1 - ty0);
     // h[j] = (d B)[row][j] for padded row y: B^T on the row's four columns
-    auto columns = [&](int64_t y, __m512 h[4]) {
+    auto columns = [&](int64_t y, Vec h[4]) {
       const int64_t iy = y - g.pad;
       if (iy < 0 || iy >= g.h) {
-        h[0] = h[1] = h[2] = h[3] = _mm512_setzero_ps();
+        h[0] = h[1] = h[2] = h[3] = simd::zero();
         return;
       }
       const float* row = plane + iy * g.w;
-      const __m512 a0 = a0c.load(row), a1 = a1c.load(row), b0 = b0c.load(row), b1 = b1c.load(row);
+      const Vec a0 = a0c.load(row), a1 = a1c.load(row), b0 = b0c.load(row), b1 = b1c.load(row);
       // the rows the next strip of this plane reads (prefetch never faults, past the plane or not)
       const char* ahead = reinterpret_cast<const char*>(row + ahead_rows * g.w + std::max<int64_t>(0, x));
-      _mm_prefetch(ahead, _MM_HINT_T0);
-      _mm_prefetch(ahead + 64, _MM_HINT_T0);
-      const __m512 x0 = evens(a0, a1), x1 = odds(a0, a1), x2 = evens(b0, b1), x3 = odds(b0, b1);
+      for (int line = 0; line < kLanes * 8; line += 64) simd::prefetch(ahead + line);
+      const Vec x0 = simd::evens(a0, a1), x1 = simd::odds(a0, a1), x2 = simd::evens(b0, b1), x3 = simd::odds(b0, b1);
       h[0] = x0 - x2, h[1] = x1 + x2, h[2] = x2 - x1, h[3] = x1 - x3;
     };
-    __m512 r[4][4];  // the column combinations of tile row ty's four padded rows 2ty .. 2ty + 3
+    Vec r[4][4];  // the column combinations of tile row ty's four padded rows 2ty .. 2ty + 3
     columns(2 * ty0, r[0]);
     columns(2 * ty0 + 1, r[1]);
     for (int64_t ty = ty0; ty < ty1; ++ty) {
@@ -290,10 +267,10 @@ void transform_input_rows(const float* plane, const Geometry& g, const Tiling& t
       columns(2 * ty + 3, r[3]);
       float* v = V + (ty - ty0) * rs + s;
       for (int j = 0; j < 4; ++j) {  // B^T on the rows: V[4i + j]
-        _mm512_mask_storeu_ps(v + j * xs, keep, r[0][j] - r[2][j]);
-        _mm512_mask_storeu_ps(v + (4 + j) * xs, keep, r[1][j] + r[2][j]);
-        _mm512_mask_storeu_ps(v + (8 + j) * xs, keep, r[2][j] - r[1][j]);
-        _mm512_mask_storeu_ps(v + (12 + j) * xs, keep, r[1][j] - r[3][j]);
+        simd::store(v + j * xs, keep, r[0][j] - r[2][j]);
+        simd::store(v + (4 + j) * xs, keep, r[1][j] + r[2][j]);
+        simd::store(v + (8 + j) * xs, keep, r[2][j] - r[1][j]);
+        simd::store(v + (12 + j) * xs, keep, r[1][j] - r[3][j]);
       }
       for (int j = 0; j < 4; ++j) r[0][j] = r[2][j], r[1][j] = r[3][j];  // the next tile row starts two rows down
     }
@@ -301,27 +278,28 @@ void transform_input_rows(const float* plane, const Geometry& g, const Tiling& t
 }
 
 // transform_output_plane into the output plane itself, for the tile rows [ty0, ty1) (tile row ty
-// read from M + (ty - ty0) rs on, rs >= k): A^T m A for 16 tiles, then each output row's two
+// read from M + (ty - ty0) rs on, rs >= k): A^T m A for kLanes tiles, then each output row's two
 // columns per tile interleaved (zip) and stored masked to the plane's width.
 void transform_output_rows(const float* M, int64_t xs, const Tiling& tl, int64_t ty0, int64_t ty1, int64_t rs, float bias,
                            float* out, int64_t oh, int64_t ow) {
-  const __m512 c = _mm512_set1_ps(bias);
-  for (int64_t s = 0; s < tl.k; s += 16) {
-    const __mmask16 keep = first(tl.k - s);
-    const __mmask16 cols0 = lanes(0, std::min<int64_t>(16, ow - 2 * s)), cols1 = lanes(0, std::min<int64_t>(16, ow - 2 * s - 16));
+  const Vec c = simd::broadcast(bias);
+  for (int64_t s = 0; s < tl.k; s += kLanes) {
+    const Mask keep = simd::first(tl.k - s);
+    const Mask cols0 = simd::first(ow - 2 * s), cols1 = simd::first(ow - 2 * s - kLanes);
+    const bool second = 2 * s + kLanes < ow;  // the tiles' second register of output columns holds any
     for (int64_t ty = ty0; ty < ty1; ++ty) {
       const float* m = M + (ty - ty0) * rs + s;
-      __m512 r[2][4];  // A^T on the rows
+      Vec r[2][4];  // A^T on the rows
       for (int j = 0; j < 4; ++j) {
-        const __m512 x0 = _mm512_maskz_loadu_ps(keep, m + j * xs), x1 = _mm512_maskz_loadu_ps(keep, m + (4 + j) * xs);
-        const __m512 x2 = _mm512_maskz_loadu_ps(keep, m + (8 + j) * xs), x3 = _mm512_maskz_loadu_ps(keep, m + (12 + j) * xs);
+        const Vec x0 = simd::load(keep, m + j * xs), x1 = simd::load(keep, m + (4 + j) * xs);
+        const Vec x2 = simd::load(keep, m + (8 + j) * xs), x3 = simd::load(keep, m + (12 + j) * xs);
         r[0][j] = x0 + x1 + x2, r[1][j] = x1 - x2 - x3;
       }
       for (int i = 0; i < 2 && 2 * ty + i < oh; ++i) {  // then on the columns: out[2ty + i][2tx + j]
-        const __m512 y0 = r[i][0] + r[i][1] + r[i][2] + c, y1 = r[i][1] - r[i][2] - r[i][3] + c;
+        const Vec y0 = r[i][0] + r[i][1] + r[i][2] + c, y1 = r[i][1] - r[i][2] - r[i][3] + c;
         float* row = out + (2 * ty + i) * ow + 2 * s;
-        _mm512_mask_storeu_ps(row, cols0, zip_lo(y0, y1));
-        if (cols1) _mm512_mask_storeu_ps(row + 16, cols1, zip_hi(y0, y1));
+        simd::store(row, cols0, simd::zip_lo(y0, y1));
+        if (second) simd::store(row + kLanes, cols1, simd::zip_hi(y0, y1));
       }
     }
   }
@@ -330,28 +308,28 @@ void transform_output_rows(const float* M, int64_t xs, const Tiling& tl, int64_t
 // transform_output_grad_plane from the output gradient itself: each tile's 2x2 of dy (zero past
 // the edges: masked loads), taken apart into even and odd columns, then A dy A^T.
 void transform_output_grad_plane(const float* gy, int64_t oh, int64_t ow, const Tiling& tl, float* dM, int64_t xs) {
-  for (int64_t s = 0; s < tl.k; s += 16) {
-    const __mmask16 keep = first(tl.k - s);
-    const Cols a0c(2 * s, ow), a1c(2 * s + 16, ow);
+  for (int64_t s = 0; s < tl.k; s += kLanes) {
+    const Mask keep = simd::first(tl.k - s);
+    const Cols a0c(2 * s, ow), a1c(2 * s + kLanes, ow);
     for (int64_t ty = 0; ty < tl.th; ++ty) {
-      __m512 d[2][2];  // d[i][j] = gy[2ty + i][2tx + j]
+      Vec d[2][2];  // d[i][j] = gy[2ty + i][2tx + j]
       for (int i = 0; i < 2; ++i) {
         if (2 * ty + i >= oh) {
-          d[i][0] = d[i][1] = _mm512_setzero_ps();
+          d[i][0] = d[i][1] = simd::zero();
           continue;
         }
         const float* row = gy + (2 * ty + i) * ow;
-        const __m512 a0 = a0c.load(row), a1 = a1c.load(row);
-        d[i][0] = evens(a0, a1), d[i][1] = odds(a0, a1);
+        const Vec a0 = a0c.load(row), a1 = a1c.load(row);
+        d[i][0] = simd::evens(a0, a1), d[i][1] = simd::odds(a0, a1);
       }
-      __m512 c[4][2];  // A on the rows
+      Vec c[4][2];  // A on the rows
       for (int j = 0; j < 2; ++j) c[0][j] = d[0][j], c[1][j] = d[0][j] + d[1][j], c[2][j] = d[0][j] - d[1][j], c[3][j] = -d[1][j];
       float* m = dM + ty * tl.k + s;
       for (int a = 0; a < 4; ++a) {  // then on the columns: dM[4a + j]
-        _mm512_mask_storeu_ps(m + (4 * a) * xs, keep, c[a][0]);
-        _mm512_mask_storeu_ps(m + (4 * a + 1) * xs, keep, c[a][0] + c[a][1]);
-        _mm512_mask_storeu_ps(m + (4 * a + 2) * xs, keep, c[a][0] - c[a][1]);
-        _mm512_mask_storeu_ps(m + (4 * a + 3) * xs, keep, -c[a][1]);
+        simd::store(m + (4 * a) * xs, keep, c[a][0]);
+        simd::store(m + (4 * a + 1) * xs, keep, c[a][0] + c[a][1]);
+        simd::store(m + (4 * a + 2) * xs, keep, c[a][0] - c[a][1]);
+        simd::store(m + (4 * a + 3) * xs, keep, -c[a][1]);
       }
     }
   }
@@ -361,58 +339,61 @@ void transform_input_plane(const float* plane, const Geometry& g, const Tiling& 
   transform_input_rows(plane, g, tl, 0, tl.th, V, xs, tl.k);
 }
 
-// M[o][j] = sum_c U[o][c] V[c][j] for R rows o and 16 W columns j (W registers of 16), V's and M's
+// M[o][j] = sum_c U[o][c] V[c][j] for R rows o and W kLanes columns j (W registers), V's and M's
 // rows ld apart (aligned to 64 bytes). Per c: W loads of V's row, then per row one broadcast of
-// U[o][c] and W fused multiply-adds into the sums held in R x W registers.
+// U[o][c] and W fused multiply-adds into the sums held in R x W registers: 8 x 2 of AVX-512's 32
+// registers, 6 x 2 of AVX2's 16 (with 2 for V's row and 1 for the broadcast).
+constexpr int kTileRows = kLanes == 16 ? 8 : 6;
+constexpr int kTileRegisters = 2;
 template <int R, int W>
 void strip_tile(int64_t c_count, const float* U, const float* V, int64_t ld, float* M) {
-  __m512 acc[R][W];
+  Vec acc[R][W];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int w = 0; w < W; ++w) acc[r][w] = _mm512_setzero_ps();
+    for (int w = 0; w < W; ++w) acc[r][w] = simd::zero();
   for (int64_t c = 0; c < c_count; ++c) {
-    __m512 v[W];
+    Vec v[W];
 #pragma GCC unroll 4
-    for (int w = 0; w < W; ++w) v[w] = _mm512_load_ps(V + c * ld + 16 * w);
+    for (int w = 0; w < W; ++w) v[w] = simd::load(V + c * ld + kLanes * w);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 u = _mm512_set1_ps(U[r * c_count + c]);
+      const Vec u = simd::broadcast(U[r * c_count + c]);
 #pragma GCC unroll 4
-      for (int w = 0; w < W; ++w) acc[r][w] = _mm512_fmadd_ps(u, v[w], acc[r][w]);
+      for (int w = 0; w < W; ++w) acc[r][w] = simd::fmadd(u, v[w], acc[r][w]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int w = 0; w < W; ++w) _mm512_store_ps(M + r * ld + 16 * w, acc[r][w]);
+    for (int w = 0; w < W; ++w) simd::store(M + r * ld + kLanes * w, acc[r][w]);
 }
 
-// M [o_count, width] = U [o_count, c_count] V [c_count, width], width a multiple of 16: rows in
-// tiles of 8 (then what is left), columns 32 at a time (then 16).
+// The last rows_left (< kTileRows) rows of a strip_rows call: one tile of exactly that many rows.
+template <int W, int R = 1>
+void strip_last_rows(int64_t rows_left, int64_t c_count, const float* U, const float* V, int64_t ld, float* M) {
+  if constexpr (R < kTileRows) {
+    if (rows_left == R) return strip_tile<R, W>(c_count, U, V, ld, M);
+    strip_last_rows<W, R + 1>(rows_left, c_count, U, V, ld, M);
+  }
+}
+
+// M [o_count, W kLanes] = U [o_count, c_count] V [c_count, W kLanes]: rows in tiles of kTileRows,
+// then what is left.
 template <int W>
 void strip_rows(int64_t o_count, int64_t c_count, const float* U, const float* V, int64_t ld, float* M) {
   int64_t o = 0;
-  for (; o + 8 <= o_count; o += 8) strip_tile<8, W>(c_count, U + o * c_count, V, ld, M + o * ld);
-  const float* u = U + o * c_count;
-  float* m = M + o * ld;
-  switch (o_count - o) {
-    case 1: strip_tile<1, W>(c_count, u, V, ld, m); break;
-    case 2: strip_tile<2, W>(c_count, u, V, ld, m); break;
-    case 3: strip_tile<3, W>(c_count, u, V, ld, m); break;
-    case 4: strip_tile<4, W>(c_count, u, V, ld, m); break;
-    case 5: strip_tile<5, W>(c_count, u, V, ld, m); break;
-    case 6: strip_tile<6, W>(c_count, u, V, ld, m); break;
-    case 7: strip_tile<7, W>(c_count, u, V, ld, m); break;
-    default: break;
-  }
+  for (; o + kTileRows <= o_count; o += kTileRows) strip_tile<kTileRows, W>(c_count, U + o * c_count, V, ld, M + o * ld);
+  strip_last_rows<W>(o_count - o, c_count, U + o * c_count, V, ld, M + o * ld);
 }
+// M [o_count, width] = U [o_count, c_count] V [c_count, width], width a multiple of kLanes:
+// kTileRegisters registers of columns at a time, then one.
 void strip_gemm(int64_t o_count, int64_t c_count, int64_t width, const float* U, const float* V, int64_t ld, float* M) {
+  constexpr int64_t step = kTileRegisters * kLanes;
   int64_t j = 0;
-  for (; j + 32 <= width; j += 32) strip_rows<2>(o_count, c_count, U, V + j, ld, M + j);
-  if (j < width) strip_rows<1>(o_count, c_count, U, V + j, ld, M + j);
+  for (; j + step <= width; j += step) strip_rows<kTileRegisters>(o_count, c_count, U, V + j, ld, M + j);
+  for (; j < width; j += kLanes) strip_rows<1>(o_count, c_count, U, V + j, ld, M + j);
 }
-
 // How many tiles one strip holds: the transforms' output for all 16 positions and every channel
 // stays in cache between the three steps (16 x (C + O) x 48 floats: 96 KB at 16 + 16 channels).
 // Measured (conv2d alone, one thread): 32 tiles ran the U-Net's 28x28 layers 5-10% faster than 64.
@@ -523,7 +504,7 @@ void transform_input(const T* x, const Geometry& g, const Tiling& tl, int64_t n0
   T *q = tmp, *h = q + 4 * tl.quarter();  // tmp: 12 quarters
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t c = 0; c < g.c; ++c) {
-#if defined(__AVX512F__)
+#if defined(DGM_SIMD_F32)
       if constexpr (std::is_same_v<T, float>) {
         f32::transform_input_plane(x + (n * g.c + c) * g.h * g.w, g, tl, V + c * ld + (n - n0) * tl.per_image(), g.c * ld);
         continue;
@@ -597,7 +578,7 @@ struct Plan {
 template <class T>
 void forward(const T* x, const T* w, const T* b, T* y, const Geometry& g) {
   const std::vector<T> U = transform_kernel(w, g);
-#if defined(__AVX512F__)
+#if defined(DGM_SIMD_F32)
   if constexpr (std::is_same_v<T, float>) {  // strips that stay in cache, and dgm's own small products
     f32::forward(x, U.data(), b, y, g);
     return;
@@ -631,7 +612,7 @@ void weight_grad(const T* x, const T* gy, T* dw, const Geometry& g) {
       for (int64_t o = 0; o < g.o; ++o) {
         const T* g_plane = gy + (n * g.o + o) * oh * ow;
         T* m = dM + o * ld + (n - n0) * tl.per_image();
-#if defined(__AVX512F__)
+#if defined(DGM_SIMD_F32)
         if constexpr (std::is_same_v<T, float>) {
           f32::transform_output_grad_plane(g_plane, oh, ow, tl, m, g.o * ld);
           continue;
