@@ -7,7 +7,7 @@
 // DGM_NATIVE); elsewhere (a portable build, another architecture) the kernels keep their plain loops.
 //   Vec       kLanes floats; + - * act lane by lane (GCC vector types)
 //   Mask      which lanes a load or store touches: lanes(lo, hi) keeps lo <= i < hi
-//   load / store           aligned, every lane
+//   load / store           aligned, every lane; loadu / storeu: any address
 //   load(m, p) / store(p, m, v)   only the lanes of m: the others read as 0 and are not written;
 //                                 an address under a masked-off lane is never touched (no fault)
 //   evens(lo, hi) / odds(lo, hi)  the even / odd entries of the 2 kLanes floats lo:hi
@@ -39,8 +39,10 @@ inline bool any(Mask m) { return m != 0; }
 inline Vec zero() { return _mm512_setzero_ps(); }
 inline Vec broadcast(float a) { return _mm512_set1_ps(a); }
 inline Vec load(const float* p) { return _mm512_load_ps(p); }
+inline Vec loadu(const float* p) { return _mm512_loadu_ps(p); }
 inline Vec load(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
 inline void store(float* p, Vec v) { _mm512_store_ps(p, v); }
+inline void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline void store(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
 inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
@@ -73,8 +75,10 @@ inline bool any(Mask m) { return !_mm256_testz_si256(m, m); }
 inline Vec zero() { return _mm256_setzero_ps(); }
 inline Vec broadcast(float a) { return _mm256_set1_ps(a); }
 inline Vec load(const float* p) { return _mm256_load_ps(p); }
+inline Vec loadu(const float* p) { return _mm256_loadu_ps(p); }
 inline Vec load(Mask m, const float* p) { return _mm256_maskload_ps(p, m); }
 inline void store(float* p, Vec v) { _mm256_store_ps(p, v); }
+inline void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline void store(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
 inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
@@ -96,6 +100,15 @@ inline Vec zip_hi(Vec a, Vec b) { return _mm256_permute2f128_ps(_mm256_unpacklo_
 #endif
 
 inline Mask first(int64_t count) { return lanes(0, count); }  // lanes 0 .. count - 1
+
+// The first count lanes of v to p: a plain store where that is all of them. (AMD's AVX2 CPUs take
+// many cycles for a masked store, vmaskmovps, where a plain one takes one; AVX-512's are cheap.)
+inline void store_first(float* p, int64_t count, Vec v) {
+  if (count >= kLanes)
+    storeu(p, v);
+  else
+    store(p, first(count), v);
+}
 
 }  // namespace dgm::simd
 #endif

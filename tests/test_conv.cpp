@@ -180,12 +180,14 @@ TEST_CASE("Winograd in float32 (vector plane transforms, AVX-512 or AVX2, where 
   // forward takes up to 32 tiles (or one tile row) at a time, from one image or from several);
   // odd sizes leave tiles over the edge; padding 0, 1, 2; one row; one column; 4 to 9 output
   // channels (the products take 8 or 6 at a time); four 7x7 images: strips across images, and a
-  // last strip shorter than the one before it.
+  // last strip shorter than the one before it; 16 -> 16 channels at 28x28 (the U-Net's): one image
+  // per batch of the weight gradient, whose vector stores run past a row into the next one's.
   struct Case { Shape x, w; int64_t p; };
   for (const Case& c : {Case{{2, 4, 28, 28}, {5, 4, 3, 3}, 1}, Case{{4, 4, 7, 7}, {4, 4, 3, 3}, 1}, Case{{2, 5, 9, 33}, {4, 5, 3, 3}, 1},
                         Case{{1, 4, 12, 40}, {6, 4, 3, 3}, 0}, Case{{1, 4, 11, 31}, {4, 4, 3, 3}, 2}, Case{{3, 4, 1, 17}, {4, 4, 3, 3}, 1},
                         Case{{1, 4, 6, 1}, {4, 4, 3, 3}, 1}, Case{{1, 4, 30, 30}, {4, 4, 3, 3}, 1}, Case{{2, 4, 5, 130}, {9, 4, 3, 3}, 1},
-                        Case{{2, 3, 10, 10}, {7, 3, 3, 3}, 1}, Case{{1, 3, 14, 14}, {8, 3, 3, 3}, 1}}) {
+                        Case{{2, 3, 10, 10}, {7, 3, 3, 3}, 1}, Case{{1, 3, 14, 14}, {8, 3, 3, 3}, 1},
+                        Case{{3, 16, 28, 28}, {16, 16, 3, 3}, 1}}) {
     INFO("x " << c.x.str() << " w " << c.w.str() << " padding " << c.p);
     Tensor x = randn(c.x, 11), w = randn(c.w, 12), b = randn({c.w[0]}, 13);
     auto run = [&](DType dt) {

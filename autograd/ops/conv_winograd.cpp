@@ -227,11 +227,21 @@ using simd::Vec;
 struct Cols {
   Mask mask;
   int64_t x;
-  Cols(int64_t x_, int64_t w) : mask(simd::lanes(-x_, w - x_)), x(x_) {}
+  bool inside;  // all kLanes columns lie in the row: a plain load
+  Cols(int64_t x_, int64_t w) : mask(simd::lanes(-x_, w - x_)), x(x_), inside(x_ >= 0 && x_ + kLanes <= w) {}
   Vec load(const float* row) const {
-    return simd::load(mask, reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) + x * int64_t(sizeof(float))));
+    const float* p = reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) + x * int64_t(sizeof(float)));
+    return inside ? simd::loadu(p) : simd::load(mask, p);
   }
 };
+
+// The transforms into V and dM store whole registers, also where a tile row ends inside one: a
+// masked store costs many cycles on AMD's AVX2 CPUs. The last register of a row then writes up to
+// kLanes - 1 floats past the row: into the next tile row's first places, which are written after
+// it (the registers of tiles go from a row's last to its first, and the rows in order), or past the
+// last tile, into the kLanes floats every row of V and dM has to spare (strip_row, Plan's ld).
+// last_register(k): where the last register of a row of k tiles starts.
+inline int64_t last_register(int64_t k) { return (k - 1) / kLanes * kLanes; }
 
 // transform_input_plane from the input plane itself, for the tile rows [ty0, ty1) (tile row ty
 // written from V + (ty - ty0) rs on, rs >= k). Tile tx = s + l (lane l) reads the padded columns
@@ -239,8 +249,7 @@ struct Cols {
 // columns from 2s - pad (j = 0, 1) and of the 2 kLanes from two further on (j = 2, 3).
 void transform_input_rows(const float* plane, const Geometry& g, const Tiling& tl, int64_t ty0, int64_t ty1, float* V, int64_t xs,
                           int64_t rs) {
-  for (int64_t s = 0; s < tl.k; s += kLanes) {
-    const Mask keep = simd::first(tl.k - s);
+  for (int64_t s = last_register(tl.k); s >= 0; s -= kLanes) {  // whole stores (see last_register)
     const int64_t x = 2 * s - g.pad;
     const Cols a0c(x, g.w), a1c(x + kLanes, g.w), b0c(x + 2, g.w), b1c(x + kLanes + 2, g.w);
     const int64_t ahead_rows = 2 * (ty1 - ty0);
@@ -267,10 +276,10 @@ void transform_input_rows(const float* plane, const Geometry& g, const Tiling& t
       columns(2 * ty + 3, r[3]);
       float* v = V + (ty - ty0) * rs + s;
       for (int j = 0; j < 4; ++j) {  // B^T on the rows: V[4i + j]
-        simd::store(v + j * xs, keep, r[0][j] - r[2][j]);
-        simd::store(v + (4 + j) * xs, keep, r[1][j] + r[2][j]);
-        simd::store(v + (8 + j) * xs, keep, r[2][j] - r[1][j]);
-        simd::store(v + (12 + j) * xs, keep, r[1][j] - r[3][j]);
+        simd::storeu(v + j * xs, r[0][j] - r[2][j]);
+        simd::storeu(v + (4 + j) * xs, r[1][j] + r[2][j]);
+        simd::storeu(v + (8 + j) * xs, r[2][j] - r[1][j]);
+        simd::storeu(v + (12 + j) * xs, r[1][j] - r[3][j]);
       }
       for (int j = 0; j < 4; ++j) r[0][j] = r[2][j], r[1][j] = r[3][j];  // the next tile row starts two rows down
     }
@@ -283,23 +292,24 @@ void transform_input_rows(const float* plane, const Geometry& g, const Tiling& t
 void transform_output_rows(const float* M, int64_t xs, const Tiling& tl, int64_t ty0, int64_t ty1, int64_t rs, float bias,
                            float* out, int64_t oh, int64_t ow) {
   const Vec c = simd::broadcast(bias);
-  for (int64_t s = 0; s < tl.k; s += kLanes) {
-    const Mask keep = simd::first(tl.k - s);
-    const Mask cols0 = simd::first(ow - 2 * s), cols1 = simd::first(ow - 2 * s - kLanes);
-    const bool second = 2 * s + kLanes < ow;  // the tiles' second register of output columns holds any
+  // Whole stores too, also where a row ends inside a register (see last_register): what runs past
+  // an output row lands on the rows after it, written later, except past the plane's last row.
+  for (int64_t s = last_register(tl.k); s >= 0; s -= kLanes) {
+    const int64_t cols = ow - 2 * s;  // the output columns of these tiles (2 kLanes or fewer)
     for (int64_t ty = ty0; ty < ty1; ++ty) {
       const float* m = M + (ty - ty0) * rs + s;
-      Vec r[2][4];  // A^T on the rows
+      Vec r[2][4];  // A^T on the rows (tiles past the row's k read what lies there, and are dropped)
       for (int j = 0; j < 4; ++j) {
-        const Vec x0 = simd::load(keep, m + j * xs), x1 = simd::load(keep, m + (4 + j) * xs);
-        const Vec x2 = simd::load(keep, m + (8 + j) * xs), x3 = simd::load(keep, m + (12 + j) * xs);
+        const Vec x0 = simd::loadu(m + j * xs), x1 = simd::loadu(m + (4 + j) * xs);
+        const Vec x2 = simd::loadu(m + (8 + j) * xs), x3 = simd::loadu(m + (12 + j) * xs);
         r[0][j] = x0 + x1 + x2, r[1][j] = x1 - x2 - x3;
       }
       for (int i = 0; i < 2 && 2 * ty + i < oh; ++i) {  // then on the columns: out[2ty + i][2tx + j]
         const Vec y0 = r[i][0] + r[i][1] + r[i][2] + c, y1 = r[i][1] - r[i][2] - r[i][3] + c;
         float* row = out + (2 * ty + i) * ow + 2 * s;
-        simd::store(row, cols0, simd::zip_lo(y0, y1));
-        if (second) simd::store(row + kLanes, cols1, simd::zip_hi(y0, y1));
+        const int64_t room = std::min<int64_t>(2 * kLanes, (oh - 2 * ty - i) * ow - 2 * s);  // up to the plane's end
+        simd::store_first(row, room, simd::zip_lo(y0, y1));
+        if (cols > kLanes) simd::store_first(row + kLanes, room - kLanes, simd::zip_hi(y0, y1));
       }
     }
   }
@@ -308,8 +318,7 @@ void transform_output_rows(const float* M, int64_t xs, const Tiling& tl, int64_t
 // transform_output_grad_plane from the output gradient itself: each tile's 2x2 of dy (zero past
 // the edges: masked loads), taken apart into even and odd columns, then A dy A^T.
 void transform_output_grad_plane(const float* gy, int64_t oh, int64_t ow, const Tiling& tl, float* dM, int64_t xs) {
-  for (int64_t s = 0; s < tl.k; s += kLanes) {
-    const Mask keep = simd::first(tl.k - s);
+  for (int64_t s = last_register(tl.k); s >= 0; s -= kLanes) {  // whole stores (see last_register)
     const Cols a0c(2 * s, ow), a1c(2 * s + kLanes, ow);
     for (int64_t ty = 0; ty < tl.th; ++ty) {
       Vec d[2][2];  // d[i][j] = gy[2ty + i][2tx + j]
@@ -326,10 +335,10 @@ void transform_output_grad_plane(const float* gy, int64_t oh, int64_t ow, const 
       for (int j = 0; j < 2; ++j) c[0][j] = d[0][j], c[1][j] = d[0][j] + d[1][j], c[2][j] = d[0][j] - d[1][j], c[3][j] = -d[1][j];
       float* m = dM + ty * tl.k + s;
       for (int a = 0; a < 4; ++a) {  // then on the columns: dM[4a + j]
-        simd::store(m + (4 * a) * xs, keep, c[a][0]);
-        simd::store(m + (4 * a + 1) * xs, keep, c[a][0] + c[a][1]);
-        simd::store(m + (4 * a + 2) * xs, keep, c[a][0] - c[a][1]);
-        simd::store(m + (4 * a + 3) * xs, keep, -c[a][1]);
+        simd::storeu(m + (4 * a) * xs, c[a][0]);
+        simd::storeu(m + (4 * a + 1) * xs, c[a][0] + c[a][1]);
+        simd::storeu(m + (4 * a + 2) * xs, c[a][0] - c[a][1]);
+        simd::storeu(m + (4 * a + 3) * xs, -c[a][1]);
       }
     }
   }
@@ -542,7 +551,9 @@ constexpr DType dtype_of() {
 // What forward and weight_grad share: the tiling, the batches of images,
 // how many chunks run side by side (runtime::run_chunks), and each chunk's
 // scratch from the tensor allocator's cache (every entry is written before
-// it is read): V [16, C, ld], M [16, O, ld] (M holds dM in weight_grad),
+// it is read): V [16, C, ld], M [16, O, ld] (M holds dM in weight_grad; ld
+// is 16 floats longer than a batch's tiles, for the vector transforms' whole
+// stores, f32::last_register),
 // and 12 quarters for the plane transforms (the input transform's split
 // quarters and column combinations; the output transforms need 12 planes of
 // tiles, and a plane of tiles is smaller than a quarter).
@@ -553,7 +564,7 @@ struct Plan {
   int chunks;
   std::vector<Tensor> v, m, tmp;
   explicit Plan(const Geometry& g)
-      : tl(g), per_batch(images_per_batch(g, tl, sizeof(T))), ld(per_batch * tl.per_image()),
+      : tl(g), per_batch(images_per_batch(g, tl, sizeof(T))), ld(per_batch * tl.per_image() + 16),
         chunks(chunk_count(g, tl)) {
     for (int c = 0; c < chunks; ++c) {
       v.push_back(Tensor::empty({16 * g.c * ld}, dtype_of<T>()));
