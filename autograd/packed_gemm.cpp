@@ -3,87 +3,87 @@
 //
 // cblas_sgemm copies both operands into its own panel layout on every call. At an LSTM step
 // (A: 64 states x 256, op(B): the 256 x 1024 recurrent weights) copying the same B again at each of
-// the 64 steps is ~20% of the product's time. Here op(B) [k, n] is copied once, into panels of 32
-// columns, each panel's k rows of 32 floats contiguous (32 KB for k = 256: it stays in L1 while the
-// panel is used). C is computed in tiles of up to 8 rows x 32 columns, 16 AVX-512 registers of sums:
-// per k, two loads of the panel's row, then for each of the 8 rows one broadcast of A[r][k] and two
-// fused multiply-adds. Every sum runs over k in order, like the textbook loop.
+// the 64 steps is ~20% of the product's time. Here op(B) [k, n] is copied once, into panels of two
+// registers of columns (32 on AVX-512, 16 on AVX2), each panel's k rows contiguous (32 KB for
+// k = 256 on AVX-512: it stays in L1 while the panel is used). C is computed in tiles of up to
+// kTileRows rows (8 on AVX-512, 6 on AVX2) x the panel's columns, in registers of sums: per k, two
+// loads of the panel's row, then for each row one broadcast of A[r][k] and two fused
+// multiply-adds. Every sum runs over k in order, like the textbook loop. Written once over
+// autograd/simd.h.
 //
 // Measured on the LSTM's steps (one thread, Zen 5, float32; bench/compare.sh --only lstm for the
 // whole training step): forward 64 x 1024 x 256, 99 GFLOP/s against OpenBLAS's 78; backward
 // 64 x 256 x 1024, 103 against 85 (docs/performance.md).
 //
-// Float32 on a CPU with AVX-512 only. Otherwise (float64, which the gradchecks use; a build without
-// AVX-512) the packing keeps a pointer to B and the product is kernels::gemm.
+// Float32 on a CPU with AVX-512 or AVX2 only. Otherwise (float64, which the gradchecks use; a
+// portable build) the packing keeps a pointer to B and the product is kernels::gemm.
 #include <algorithm>
 #include <string>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include "autograd/kernels.h"
 #include "autograd/parallel.h"
+#include "autograd/simd.h"
 
 namespace dgm::kernels {
 
 namespace {
-constexpr int64_t kPanel = 32;  // columns per panel: two 16-float AVX-512 registers
-constexpr int kTileRows = 8;    // rows of C per tile: 8 x 2 registers of sums
+#if defined(DGM_SIMD_F32)
+using simd::kLanes;
+using simd::Vec;
+constexpr int64_t kPanel = 2 * kLanes;           // columns per panel: two registers
+constexpr int kTileRows = kLanes == 16 ? 8 : 6;  // rows of C per tile: 8 x 2 of AVX-512's 32 registers, 6 x 2 of AVX2's 16
 
-#if defined(__AVX512F__)
-// C[R rows, the panel's columns] (=|+=) A[R rows, k] panel[k, 32]; masks m0, m1 keep the columns
-// that exist (the last panel may be narrower than 32).
+// C[R rows, the panel's columns] (=|+=) A[R rows, k] panel[k, kPanel]; only the first `cols` columns
+// exist (the last panel may be narrower).
 template <int R>
-void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, __mmask16 m0, __mmask16 m1,
-          bool accumulate) {
-  __m512 lo[R], hi[R];
+void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t cols, bool accumulate) {
+  Vec lo[R], hi[R];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = simd::zero();
   for (int64_t i = 0; i < k; ++i) {
-    const __m512 b0 = _mm512_loadu_ps(panel + i * kPanel), b1 = _mm512_loadu_ps(panel + i * kPanel + 16);
+    const Vec b0 = simd::loadu(panel + i * kPanel), b1 = simd::loadu(panel + i * kPanel + kLanes);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 ar = _mm512_set1_ps(a[r * lda + i]);
-      lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
-      hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
+      const Vec ar = simd::broadcast(a[r * lda + i]);
+      lo[r] = simd::fmadd(ar, b0, lo[r]);
+      hi[r] = simd::fmadd(ar, b1, hi[r]);
     }
   }
+  const simd::Mask m0 = simd::first(cols), m1 = simd::first(cols - kLanes);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     float* cr = c + r * ldc;
     if (accumulate) {
-      lo[r] = _mm512_add_ps(lo[r], _mm512_maskz_loadu_ps(m0, cr));
-      hi[r] = _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+      lo[r] = lo[r] + (cols >= kLanes ? simd::loadu(cr) : simd::load(m0, cr));
+      hi[r] = hi[r] + (cols >= kPanel ? simd::loadu(cr + kLanes) : simd::load(m1, cr + kLanes));
     }
-    _mm512_mask_storeu_ps(cr, m0, lo[r]);
-    _mm512_mask_storeu_ps(cr + 16, m1, hi[r]);
+    simd::store_first(cr, cols, lo[r]);
+    if (cols > kLanes) simd::store_first(cr + kLanes, cols - kLanes, hi[r]);
   }
 }
 
-void tiles(int64_t rows, int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, __mmask16 m0,
-           __mmask16 m1, bool accumulate) {
+// The last rows_left (< kTileRows) rows: one tile of exactly that many rows.
+template <int R = 1>
+void last_rows(int64_t rows_left, int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t cols,
+               bool accumulate) {
+  if constexpr (R < kTileRows) {
+    if (rows_left == R) return tile<R>(k, a, lda, panel, c, ldc, cols, accumulate);
+    last_rows<R + 1>(rows_left, k, a, lda, panel, c, ldc, cols, accumulate);
+  }
+}
+
+void tiles(int64_t rows, int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t cols,
+           bool accumulate) {
   int64_t r = 0;
-  for (; r + kTileRows <= rows; r += kTileRows) tile<kTileRows>(k, a + r * lda, lda, panel, c + r * ldc, ldc, m0, m1, accumulate);
-  const float* ar = a + r * lda;
-  float* cr = c + r * ldc;
-  switch (rows - r) {  // the last rows (a batch that is not a multiple of 8)
-    case 1: tile<1>(k, ar, lda, panel, cr, ldc, m0, m1, accumulate); break;
-    case 2: tile<2>(k, ar, lda, panel, cr, ldc, m0, m1, accumulate); break;
-    case 3: tile<3>(k, ar, lda, panel, cr, ldc, m0, m1, accumulate); break;
-    case 4: tile<4>(k, ar, lda, panel, cr, ldc, m0, m1, accumulate); break;
-    case 5: tile<5>(k, ar, lda, panel, cr, ldc, m0, m1, accumulate); break;
-    case 6: tile<6>(k, ar, lda, panel, cr, ldc, m0, m1, accumulate); break;
-    case 7: tile<7>(k, ar, lda, panel, cr, ldc, m0, m1, accumulate); break;
-    default: break;
-  }
+  for (; r + kTileRows <= rows; r += kTileRows) tile<kTileRows>(k, a + r * lda, lda, panel, c + r * ldc, ldc, cols, accumulate);
+  last_rows(rows - r, k, a + r * lda, lda, panel, c + r * ldc, ldc, cols, accumulate);  // a batch that is not a multiple
 }
-
-__mmask16 first(int64_t count) { return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1); }
+#else
+constexpr int64_t kPanel = 32;  // (unused: nothing is packed)
 #endif
 
 bool packs(DType dtype) {
-#if defined(__AVX512F__)
+#if defined(DGM_SIMD_F32)
   return dtype == DType::Float32;
 #else
   (void)dtype;
@@ -114,7 +114,7 @@ void gemm_packed(int64_t m, const void* a, int64_t lda, const PackedB& b, bool a
     gemm(false, b.trans, m, b.n, b.k, 1.0, a, lda, b.b, b.ldb, accumulate ? 1.0 : 0.0, c, ldc, b.dtype);
     return;
   }
-#if defined(__AVX512F__)
+#if defined(DGM_SIMD_F32)
   const int64_t panels = (b.n + kPanel - 1) / kPanel, k = b.k, n = b.n;
   if (m <= 0 || panels == 0) return;
   const float* pa = static_cast<const float*>(a);
@@ -123,7 +123,7 @@ void gemm_packed(int64_t m, const void* a, int64_t lda, const PackedB& b, bool a
   runtime::run_chunks(panels, runtime::parallel_chunks(panels, 2.0 * static_cast<double>(m * n * k)), [&](int64_t q0, int64_t q1, int) {
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t j0 = q * kPanel;
-      tiles(m, k, pa, lda, b.panels.data() + q * k * kPanel, pc + j0, ldc, first(n - j0), first(n - j0 - 16), accumulate);
+      tiles(m, k, pa, lda, b.panels.data() + q * k * kPanel, pc + j0, ldc, std::min(kPanel, n - j0), accumulate);
     }
   });
 #endif

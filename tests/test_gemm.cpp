@@ -89,20 +89,21 @@ TEST_CASE("gemm: the GEMM and GEMV paths agree with the definition", "[gemm][mat
 
 TEST_CASE("gemm_packed: B packed once, products with it agree with the definition", "[gemm][rnn]") {
   Generator g(7);
-  // rows that are and are not a multiple of the 8-row tile, columns that fill panels of 32 or end
-  // inside their first or second half, empty sums, and the LSTM's step (64 x 1024 x 256)
+  // rows that are and are not a multiple of the 8-row (AVX-512) or 6-row (AVX2) tile, columns that
+  // fill panels of 32 (or 16) or end inside their first or second half, empty sums, and the LSTM's
+  // step (64 x 1024 x 256)
   const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {8, 32, 5},    {13, 37, 19}, {9, 16, 3},  {5, 50, 7},
                                                       {7, 33, 0},   {17, 70, 40},  {3, 64, 1},   {64, 96, 256}, {64, 1024, 256},
-                                                      {64, 256, 1024}};
+                                                      {64, 256, 1024}, {6, 13, 9},  {12, 29, 9}};
   for (const auto& s : shapes)
     for (bool tb : {false, true})
       for (double beta : {0.0, 1.0}) {
         check_gemm<float>(false, tb, s[0], s[1], s[2], 1.0, beta, g, true);
         check_gemm<double>(false, tb, s[0], s[1], s[2], 1.0, beta, g, true);
       }
-#if defined(__AVX512F__)
+#if defined(DGM_SIMD_F32)
   const std::vector<float> b(12, 1.0f);
-  CHECK(kernels::pack_b(false, 3, 4, b.data(), 4, DType::Float32).panels.size() == 3 * 32);  // packed: one panel, zero past column 4
+  CHECK(kernels::pack_b(false, 3, 4, b.data(), 4, DType::Float32).panels.size() == 3 * 2 * simd::kLanes);  // packed: one panel, zero past column 4
 #endif
   CHECK(kernels::pack_b(false, 3, 4, nullptr, 4, DType::Float64).panels.empty());  // float64 keeps B
 }
