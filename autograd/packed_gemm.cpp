@@ -49,13 +49,12 @@ void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, 
       hi[r] = simd::fmadd(ar, b1, hi[r]);
     }
   }
-  const simd::Mask m0 = simd::first(cols), m1 = simd::first(cols - kLanes);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     float* cr = c + r * ldc;
     if (accumulate) {
-      lo[r] = lo[r] + (cols >= kLanes ? simd::loadu(cr) : simd::load(m0, cr));
-      hi[r] = hi[r] + (cols >= kPanel ? simd::loadu(cr + kLanes) : simd::load(m1, cr + kLanes));
+      lo[r] = lo[r] + simd::load_first(cr, cols);
+      hi[r] = hi[r] + simd::load_first(cr + kLanes, cols - kLanes);
     }
     simd::store_first(cr, cols, lo[r]);
     if (cols > kLanes) simd::store_first(cr + kLanes, cols - kLanes, hi[r]);

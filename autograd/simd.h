@@ -101,6 +101,8 @@ inline Vec zip_hi(Vec a, Vec b) { return _mm256_permute2f128_ps(_mm256_unpacklo_
 
 inline Mask first(int64_t count) { return lanes(0, count); }  // lanes 0 .. count - 1
 
+// The first count lanes from p (the others 0): a plain load where that is all of them.
+inline Vec load_first(const float* p, int64_t count) { return count >= kLanes ? loadu(p) : load(first(count), p); }
 // The first count lanes of v to p: a plain store where that is all of them. (AMD's AVX2 CPUs take
 // many cycles for a masked store, vmaskmovps, where a plain one takes one; AVX-512's are cheap.)
 inline void store_first(float* p, int64_t count, Vec v) {
