@@ -330,6 +330,20 @@ void floors() {
   add_linear(ddpm, 512, 128, 128, false);
   add_linear(ddpm, 512, 128, 2, false);
   gemm_floor("h_ddpm2d_b512_gemm_floor", ddpm);
+  // The MLP steps' products (recipes bench_vae and bench_made, batch 128): what bars the 1-thread
+  // ratio of a_vae_b128 and b_made_b128 from below on this BLAS kernel.
+  std::vector<Gemm> vae;  // 784-400-(20 mu, 20 logvar) encoder, 20-400-784 decoder
+  add_linear(vae, 128, 784, 400, true);
+  add_linear(vae, 128, 400, 20, false);
+  add_linear(vae, 128, 400, 20, false);
+  add_linear(vae, 128, 20, 400, false);
+  add_linear(vae, 128, 400, 784, false);
+  gemm_floor("h_vae_b128_gemm_floor", vae);
+  std::vector<Gemm> made;  // 784-500-500-784, masked weights
+  add_linear(made, 128, 784, 500, true);
+  add_linear(made, 128, 500, 500, false);
+  add_linear(made, 128, 500, 784, false);
+  gemm_floor("h_made_b128_gemm_floor", made);
   // PixelCNN b32 on 28x28 (L = 784 pixels), per image, as conv2d runs it:
   // forward W[o, cT] @ cols[cT, L], input gradient W^T @ g, weight gradient
   // cols @ g^T; type-A 7x7 (24 taps, 1 channel, no input gradient), five
