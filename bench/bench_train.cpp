@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
@@ -170,9 +172,9 @@ void model_workloads(const std::function<bool(const std::string&)>& want) {
     train_bench("d_realnvp2d_b512", 106.82368, *m, [&] { return m->loss(x); });
   }
   if (want("ddpm")) {
-    models::DDPM2D m(models::NoiseSchedule::linear(1000), {128, 128, 128}, g);
+    auto m = models::build_ddpm2d(models::recipe("bench_ddpm2d"), g);
     Tensor x = g.normal({512, 2});
-    train_bench("e_ddpm2d_b512", 102.23616, m, [&] { return m.loss(x, g); });
+    train_bench("e_ddpm2d_b512", 102.23616, *m, [&] { return m->loss(x, g); });
   }
   if (want("realnvp_img")) {
     auto m = build("fashion_flow");  // lesson_flows's Fashion-MNIST flow
@@ -315,51 +317,69 @@ void gemm_floor(const char* name, const std::vector<Gemm>& calls) {
   });
 }
 
-// A Linear layer y = x W^T (W [out, in]) on a batch of B: forward, input
-// gradient (unless it is the first layer), weight gradient.
-void add_linear(std::vector<Gemm>& calls, int64_t B, int64_t in, int64_t out, bool first) {
-  calls.push_back({false, true, B, out, in});
-  if (!first) calls.push_back({false, false, B, in, out});
-  calls.push_back({true, false, out, in, B});
+// The products of one training step of `model` on a batch of B, read off its parameters in
+// the order it registers them (the data's layer first: no gradient to its input):
+//   a 2-D weight [out, in] is a Linear layer y = x W^T (MADE's masked ones too: the mask
+//     multiplies W, not the product): forward x W^T, input gradient g W, weight gradient g^T x;
+//   a 4-D weight [out, in, k, k] a stride-1 'same' convolution on `pixels` positions, per example,
+//     as conv2d runs it: forward W[out, in T] @ cols[in T, L], input gradient W^T @ g, weight
+//     gradient cols @ g^T, over the T taps of its kernel the layer's "mask" buffer keeps (PixelCNN's
+//     masked convolutions pack only those; without a mask, k k).
+// Other parameters (biases, norms' scales) make no product.
+std::vector<Gemm> step_gemms(const nn::Module& model, int64_t B, int64_t pixels) {
+  std::map<std::string, Tensor> masks;
+  for (const auto& [name, t] : model.named_buffers())
+    if (name.size() >= 4 && name.compare(name.size() - 4, 4, "mask") == 0) masks[name.substr(0, name.size() - 4)] = t;
+  std::vector<Gemm> calls;
+  bool first = true;
+  for (const auto& [name, w] : model.named_parameters()) {
+    if (name.size() < 6 || name.compare(name.size() - 6, 6, "weight") != 0) continue;
+    const Shape& s = w.shape();
+    if (s.size() == 2) {  // Linear: [out, in]
+      const int64_t out = s[0], in = s[1];
+      calls.push_back({false, true, B, out, in});
+      if (!first) calls.push_back({false, false, B, in, out});
+      calls.push_back({true, false, out, in, B});
+    } else if (s.size() == 4) {  // convolution: [out, in, k, k]
+      const int64_t out = s[0], in = s[1], kk = s[2] * s[3];
+      int64_t taps = kk;
+      const auto m = masks.find(name.substr(0, name.size() - 6));
+      if (m != masks.end()) {
+        const std::vector<double> v = m->second.to_vector();
+        taps = 0;
+        for (int64_t t = 0; t < kk; ++t) {
+          bool kept = false;
+          for (size_t p = 0; p < v.size() && !kept; p += static_cast<size_t>(kk)) kept = v[p + static_cast<size_t>(t)] != 0;
+          taps += kept;
+        }
+      }
+      const int64_t K = in * taps;
+      const int n = static_cast<int>(B);
+      calls.push_back({false, false, out, pixels, K, n});
+      if (!first) calls.push_back({true, false, K, pixels, out, n});
+      calls.push_back({false, true, K, out, pixels, n});
+    } else {
+      continue;
+    }
+    first = false;
+  }
+  return calls;
 }
 
+// The floors of the MLP steps, the 2-D DDPM and the PixelCNN, each built from its recipe at its
+// training batch (the sizes of ../shared/bench/torch_ref.cpp): what bars each 1-thread ratio
+// from below on this BLAS kernel.
 void floors() {
-  std::vector<Gemm> ddpm;  // 3-128-128-128-2 on 512 points
-  add_linear(ddpm, 512, 3, 128, true);
-  add_linear(ddpm, 512, 128, 128, false);
-  add_linear(ddpm, 512, 128, 128, false);
-  add_linear(ddpm, 512, 128, 2, false);
-  gemm_floor("h_ddpm2d_b512_gemm_floor", ddpm);
-  // The MLP steps' products (recipes bench_vae and bench_made, batch 128): what bars the 1-thread
-  // ratio of a_vae_b128 and b_made_b128 from below on this BLAS kernel.
-  std::vector<Gemm> vae;  // 784-400-(20 mu, 20 logvar) encoder, 20-400-784 decoder
-  add_linear(vae, 128, 784, 400, true);
-  add_linear(vae, 128, 400, 20, false);
-  add_linear(vae, 128, 400, 20, false);
-  add_linear(vae, 128, 20, 400, false);
-  add_linear(vae, 128, 400, 784, false);
-  gemm_floor("h_vae_b128_gemm_floor", vae);
-  std::vector<Gemm> made;  // 784-500-500-784, masked weights
-  add_linear(made, 128, 784, 500, true);
-  add_linear(made, 128, 500, 500, false);
-  add_linear(made, 128, 500, 784, false);
-  gemm_floor("h_made_b128_gemm_floor", made);
-  // PixelCNN b32 on 28x28 (L = 784 pixels), per image, as conv2d runs it:
-  // forward W[o, cT] @ cols[cT, L], input gradient W^T @ g, weight gradient
-  // cols @ g^T; type-A 7x7 (24 taps, 1 channel, no input gradient), five
-  // type-B 3x3 (5 taps x 64 channels), the 1x1 output (64 -> 1).
-  const int N = 32;
-  const int64_t L = 784;
-  std::vector<Gemm> px = {{false, false, 64, L, 24, N}, {false, true, 24, 64, L, N}};
-  for (int blk = 0; blk < 5; ++blk) {
-    px.push_back({false, false, 64, L, 320, N});
-    px.push_back({true, false, 320, L, 64, N});
-    px.push_back({false, true, 320, 64, L, N});
-  }
-  px.push_back({false, false, 1, L, 64, N});
-  px.push_back({true, false, 64, L, 1, N});
-  px.push_back({false, true, 64, 1, L, N});
-  gemm_floor("h_pixelcnn_b32_gemm_floor", px);
+  Generator g(0);
+  auto floor_of = [&](const char* name, const char* tag, const nn::Module& m, int64_t pixels = 1) {
+    gemm_floor(name, step_gemms(m, models::recipe(tag).full.batch_size, pixels));
+  };
+  floor_of("h_ddpm2d_b512_gemm_floor", "bench_ddpm2d", *models::build_ddpm2d(models::recipe("bench_ddpm2d"), g));
+  floor_of("h_vae_b128_gemm_floor", "bench_vae", *models::build(models::recipe("bench_vae"), false, g));
+  floor_of("h_made_b128_gemm_floor", "bench_made", *models::build(models::recipe("bench_made"), false, g));
+  const models::Recipe& px = models::recipe("bench_pixelcnn");
+  const nlohmann::json c = nlohmann::json::parse(px.config);
+  floor_of("h_pixelcnn_b32_gemm_floor", "bench_pixelcnn", *models::build(px, false, g), c.at("height").get<int64_t>() * c.at("width").get<int64_t>());
 }
 
 }  // namespace

@@ -52,6 +52,15 @@ NoiseSchedule NoiseSchedule::cosine(int64_t T, double s) {
   return sc;
 }
 
+NoiseSchedule NoiseSchedule::from_config(const std::string& config_json) {
+  const nlohmann::json c = nlohmann::json::parse(config_json);
+  const std::string kind = c.at("kind");
+  if (kind == "linear") return linear(c.at("T"), c.at("beta_1"), c.at("beta_T"));
+  if (kind == "cosine") return cosine(c.at("T"), c.at("s"));
+  if (kind == "betas") return from_betas(c.at("betas").get<std::vector<double>>());
+  throw Error("NoiseSchedule: unknown kind '" + kind + "' (linear, cosine or betas)");
+}
+
 double NoiseSchedule::eps_weight(int64_t t, double sigma2) const {
   const auto i = static_cast<size_t>(t);
   return beta[i] * beta[i] / (2 * sigma2 * alpha[i] * (1 - alpha_bar[i]));
@@ -453,7 +462,7 @@ Tensor DDPM::sample_ddim(int64_t n, int64_t steps, Generator& gen, const std::fu
 }
 
 DDPM2D::DDPM2D(const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen)
-    : schedule_(schedule) {
+    : schedule_(schedule), hidden_(hidden) {
   std::vector<int64_t> sizes = {3};
   sizes.insert(sizes.end(), hidden.begin(), hidden.end());
   sizes.push_back(2);
@@ -466,6 +475,10 @@ DDPM2D::DDPM2D(const NoiseSchedule& schedule, const std::vector<int64_t>& hidden
   }
   sqrt_alpha_bar_ = Tensor::from_vector(a, {T});
   sqrt_one_minus_alpha_bar_ = Tensor::from_vector(b, {T});
+}
+
+std::string DDPM2D::config_json() const {
+  return nlohmann::json{{"schedule", nlohmann::json::parse(schedule_.config_json)}, {"hidden", hidden_}}.dump();
 }
 
 Tensor DDPM2D::predict_noise(const Tensor& x_t, const Tensor& t) {

@@ -41,6 +41,8 @@ struct NoiseSchedule {
   // Nichol & Dhariwal 2021: abar(t) = f(t) / f(0), f(t) = cos^2(((t / T) + s) / (1 + s) pi / 2),
   // beta_t = 1 - abar(t) / abar(t - 1) clipped to 0.999 (the last steps would otherwise be 1).
   static NoiseSchedule cosine(int64_t T, double s = 0.008);
+  // The schedule a config_json describes (its inverse); an unknown kind is an error naming it.
+  static NoiseSchedule from_config(const std::string& config_json);
   // The weight of L_{t-1} in epsilon form when the reverse step has variance sigma2:
   //   KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) = w_t ||eps - eps_theta||^2 + (a constant in theta),
   //   w_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t))  (per dimension).
@@ -222,9 +224,12 @@ class DDPM : public TrainableDensity, public ConditionalDensity {
 };
 
 // DDPM on 2-D points: eps_theta is an MLP on (x_t, t / T), 3 -> hidden... -> 2.
+// bench_train's twin of the reference's workload e (recipe bench_ddpm2d); no likelihood.
 class DDPM2D : public nn::Module {
  public:
   DDPM2D(const NoiseSchedule& schedule, const std::vector<int64_t>& hidden, Generator& gen);
+  // {"schedule": the schedule's config_json, "hidden": [...]}: the constructor's arguments
+  std::string config_json() const;
   Tensor predict_noise(const Tensor& x_t, const Tensor& t);  // t: int64 [N]
   // L_simple on a batch x_0 [N, 2]: t ~ U{0..T-1}, eps ~ N(0, I), mean squared error.
   Tensor loss(const Tensor& x0, Generator& gen);
@@ -234,6 +239,7 @@ class DDPM2D : public nn::Module {
 
  private:
   NoiseSchedule schedule_;
+  std::vector<int64_t> hidden_;
   std::shared_ptr<nn::Sequential> net_;
   Tensor sqrt_alpha_bar_, sqrt_one_minus_alpha_bar_;  // [T] float32, for the loss
 };

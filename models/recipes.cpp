@@ -227,6 +227,9 @@ std::vector<Recipe> make_table() {
                "", "none", "", true, epochs(1, 64), epochs(1, 64), 0, ""});
   t.push_back({"bench_realnvp2d", "realnvp2d", R"({"layers": 8, "hidden": 64})", "", "none", "", true, epochs(1, 512), epochs(1, 512), 0,
                ""});
+  // the reference's DDPM in 2-D: eps-MLP on (x_t, t / T), 3-128-128-128-2, the paper's schedule (models::build_ddpm2d makes it)
+  t.push_back({"bench_ddpm2d", "ddpm2d", R"({"schedule": {"kind": "linear", "T": 1000, "beta_1": 1e-4, "beta_T": 0.02}, "hidden": [128, 128, 128]})",
+               "", "none", "", true, epochs(1, 512), epochs(1, 512), 0, ""});
   return t;
 }
 
@@ -310,6 +313,7 @@ std::string Recipe::title(bool quick_run) const { return describe(model, config_
 
 std::shared_ptr<TrainableDensity> build(const Recipe& r, bool quick_run, Generator& gen) {
   if (r.model == "dcgan") throw Error("recipe " + r.tag + ": a GAN has no likelihood; models::build_gan makes it");
+  if (r.model == "ddpm2d") throw Error("recipe " + r.tag + ": bench_train's 2-D DDPM has no likelihood; models::build_ddpm2d makes it");
   try {
     return make_model(r.model, r.config_for(quick_run), gen);
   } catch (const Error& e) {
@@ -324,6 +328,16 @@ gan::GAN build_gan(const Recipe& r, bool quick_run, Generator& gen) {
   auto g = std::make_shared<gan::ConvGenerator>(latent, channels, width, gen, classes);
   auto d = std::make_shared<gan::ConvDiscriminator>(channels, width, gen, classes);
   return gan::GAN(g, latent, d);
+}
+
+std::shared_ptr<DDPM2D> build_ddpm2d(const Recipe& r, Generator& gen) {
+  if (r.model != "ddpm2d") throw Error("recipe " + r.tag + ": a '" + r.model + "', not bench_train's 2-D DDPM");
+  try {
+    const json c = json::parse(r.config_for(false));
+    return std::make_shared<DDPM2D>(NoiseSchedule::from_config(c.at("schedule").dump()), c.at("hidden").get<std::vector<int64_t>>(), gen);
+  } catch (const std::exception& e) {
+    throw Error("recipe " + r.tag + ": " + e.what());
+  }
 }
 
 gan::Options gan_options(const Recipe& r, bool quick_run) {
@@ -375,6 +389,8 @@ std::string describe(const std::string& model, const std::string& config_json) {
   } else if (model == "pixelrnn") {
     os << "PixelRNN (" << (c.at("kind") == "row" ? "Row LSTM" : "Diagonal BiLSTM") << " " << c.at("hidden").get<int64_t>() << " x "
        << c.at("layers").get<int64_t>() << ")";
+  } else if (model == "ddpm2d") {
+    os << "DDPM 2-D, T = " << c.at("schedule").at("T").get<int64_t>() << ", eps-MLP " << join(c.at("hidden"), "-");
   } else if (model == "dcgan") {
     os << (c.value("classes", 0) > 0 ? "class-conditional DCGAN (projection discriminator), width " : "DCGAN, width ")
        << c.at("width").get<int64_t>() << ", z " << c.at("latent").get<int64_t>();

@@ -26,6 +26,7 @@
 
 #include "autograd/random.h"
 #include "models/density.h"
+#include "models/diffusion.h"
 #include "models/gan.h"
 #include "models/toolkit/trainer.h"
 
@@ -89,6 +90,8 @@ std::vector<Recipe> recipes_on(const std::string& data);
 std::shared_ptr<TrainableDensity> build(const Recipe& r, bool quick_run, Generator& gen);
 // A GAN's recipe (model "dcgan": {"latent", "channels", "width"}): the generator, then the discriminator.
 gan::GAN build_gan(const Recipe& r, bool quick_run, Generator& gen);
+// bench_train's 2-D DDPM (model "ddpm2d": {"schedule", "hidden"}), the twin of the reference's workload e.
+std::shared_ptr<DDPM2D> build_ddpm2d(const Recipe& r, Generator& gen);
 // A GAN recipe's training as gan::train's options (steps, time budget, batch, Adam, the loss), tag and recorder included.
 gan::Options gan_options(const Recipe& r, bool quick_run);
 

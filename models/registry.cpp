@@ -21,14 +21,6 @@ namespace {
 
 using json = nlohmann::json;
 
-NoiseSchedule schedule_from(const json& s) {
-  const std::string kind = s.at("kind");
-  if (kind == "linear") return NoiseSchedule::linear(s.at("T"), s.at("beta_1"), s.at("beta_T"));
-  if (kind == "cosine") return NoiseSchedule::cosine(s.at("T"), s.at("s"));
-  if (kind == "betas") return NoiseSchedule::from_betas(s.at("betas").get<std::vector<double>>());
-  throw Error("make_model: unknown noise schedule kind '" + kind + "'");
-}
-
 std::shared_ptr<NoisePredictor> predictor_from(const json& n, Generator& gen) {
   const std::string kind = n.at("kind");
   if (kind == "mlp")
@@ -75,7 +67,7 @@ std::shared_ptr<TrainableDensity> build(const std::string& model, const json& c,
     return std::make_shared<GaussianMixtureGradient>(init);
   }
   if (model == "ddpm") {
-    auto m = std::make_shared<DDPM>(Shape(c.at("example_shape").get<std::vector<int64_t>>()), schedule_from(c.at("schedule")),
+    auto m = std::make_shared<DDPM>(Shape(c.at("example_shape").get<std::vector<int64_t>>()), NoiseSchedule::from_config(c.at("schedule").dump()),
                                     predictor_from(c.at("net"), gen), gen, c.at("levels"));
     const std::string objective = c.at("objective");
     if (objective != "simple" && objective != "bound")

@@ -31,6 +31,11 @@ TEST_CASE("recipes: every recipe builds, quick and full, into a model whose conf
         CHECK(test::error_of([&] { models::build(r, quick, g); }).find("build_gan") != std::string::npos);
         continue;
       }
+      if (r.model == "ddpm2d") {  // bench_train's 2-D DDPM: no likelihood, its own builder
+        CHECK(nlohmann::json::parse(models::build_ddpm2d(r, g)->config_json()) == nlohmann::json::parse(r.config_for(quick)));
+        CHECK(test::error_of([&] { models::build(r, quick, g); }).find("build_ddpm2d") != std::string::npos);
+        continue;
+      }
       auto m = models::build(r, quick, g);
       REQUIRE(m);
       // the model's own account of its arguments: the recipe's fields, each with the recipe's value
