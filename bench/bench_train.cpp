@@ -366,7 +366,7 @@ std::vector<Gemm> step_gemms(const nn::Module& model, int64_t B, int64_t pixels)
   return calls;
 }
 
-// The floors of the MLP steps, the 2-D DDPM and the PixelCNN, each built from its recipe at its
+// The floors of the MLP steps, the 2-D flow and DDPM and the PixelCNN, each built from its recipe at its
 // training batch (the sizes of ../shared/bench/torch_ref.cpp): what bars each 1-thread ratio
 // from below on this BLAS kernel.
 void floors() {
@@ -375,6 +375,7 @@ void floors() {
     gemm_floor(name, step_gemms(m, models::recipe(tag).full.batch_size, pixels));
   };
   floor_of("h_ddpm2d_b512_gemm_floor", "bench_ddpm2d", *models::build_ddpm2d(models::recipe("bench_ddpm2d"), g));
+  floor_of("h_realnvp2d_b512_gemm_floor", "bench_realnvp2d", *models::build(models::recipe("bench_realnvp2d"), false, g));
   floor_of("h_vae_b128_gemm_floor", "bench_vae", *models::build(models::recipe("bench_vae"), false, g));
   floor_of("h_made_b128_gemm_floor", "bench_made", *models::build(models::recipe("bench_made"), false, g));
   const models::Recipe& px = models::recipe("bench_pixelcnn");

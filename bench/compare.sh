@@ -101,7 +101,7 @@ awk -F'\t' '
     }
   }
   END {
-    printf "%-24s %7s %12s %12s %7s %9s %8s  %-8s %7s %7s\n", "workload", "threads", "dgm", "libtorch", "ratio", "GFLOP/s", "%peak", "unit", "dgm_sp", "lt_sp"
+    printf "%-28s %7s %12s %12s %7s %9s %8s  %-8s %7s %7s\n", "workload", "threads", "dgm", "libtorch", "ratio", "GFLOP/s", "%peak", "unit", "dgm_sp", "lt_sp"
     for (i = 1; i <= n; i++) {
       key = keys[i]; split(key, k, "\t")
       gf = (mflop[key] > 0 && unit[key] == "ms/step") ? mflop[key] / d[key] : 0
@@ -111,7 +111,7 @@ awk -F'\t' '
       gv = gf > 0 ? sprintf("%9.1f", gf) : sprintf("%9s", "-")
       ds = sprintf("%7.2f", dw[key] / d[key])
       ts = (key in t) ? sprintf("%7.2f", tw[key] / t[key]) : sprintf("%7s", "-")
-      printf "%-24s %7s %12.4f %s %s %s %s  %-8s %s %s\n", k[1], k[2], d[key], tv, rv, gv, pk, unit[key], ds, ts
+      printf "%-28s %7s %12.4f %s %s %s %s  %-8s %s %s\n", k[1], k[2], d[key], tv, rv, gv, pk, unit[key], ds, ts
     }
     for (th in peak) printf "# sgemm peak (best square median), %s thread(s): %.1f GFLOP/s\n", th, peak[th]
   }' "$OUT/dgm.tsv" "$OUT/torch.tsv" "$OUT/peak.tsv"
