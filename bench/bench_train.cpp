@@ -329,11 +329,11 @@ void gemm_floor(const char* name, const std::vector<Gemm>& calls) {
 std::vector<Gemm> step_gemms(const nn::Module& model, int64_t B, int64_t pixels) {
   std::map<std::string, Tensor> masks;
   for (const auto& [name, t] : model.named_buffers())
-    if (name.size() >= 4 && name.compare(name.size() - 4, 4, "mask") == 0) masks[name.substr(0, name.size() - 4)] = t;
+    if (name.ends_with("mask")) masks[name.substr(0, name.size() - 4)] = t;
   std::vector<Gemm> calls;
   bool first = true;
   for (const auto& [name, w] : model.named_parameters()) {
-    if (name.size() < 6 || name.compare(name.size() - 6, 6, "weight") != 0) continue;
+    if (!name.ends_with("weight")) continue;
     const Shape& s = w.shape();
     if (s.size() == 2) {  // Linear: [out, in]
       const int64_t out = s[0], in = s[1];

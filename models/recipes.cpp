@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "models/diffusion.h"
 #include "models/registry.h"
 
 namespace dgm::models {

@@ -26,11 +26,12 @@
 
 #include "autograd/random.h"
 #include "models/density.h"
-#include "models/diffusion.h"
 #include "models/gan.h"
 #include "models/toolkit/trainer.h"
 
 namespace dgm::models {
+
+class DDPM2D;  // models/diffusion.h
 
 // How one kind of run trains: the loop's settings (train::LoopOptions), which the
 // lesson's flags (--epochs, --lr, a time budget) may override.

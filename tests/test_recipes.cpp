@@ -4,6 +4,7 @@
 #include <set>
 
 #include "helpers.h"
+#include "models/diffusion.h"
 #include "models/recipes.h"
 #include "models/registry.h"
 
