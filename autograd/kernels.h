@@ -61,6 +61,11 @@ Tensor sign(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double slope);
 Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor pow_scalar(const Tensor& x, double p);
+// Binary cross-entropy with logits, elementwise, x and t of one shape and dtype:
+//   l = max(x, 0) + log1p(e^-|x|) - x t   (one pass; the softplus of the table, then - x t)
+Tensor bce_with_logits(const Tensor& x, const Tensor& t, const char* op);
+// Its gradient in x in one pass: g (sigmoid(x) - t), all three of one shape and dtype.
+Tensor bce_with_logits_grad(const Tensor& g, const Tensor& x, const Tensor& t);
 // 1 where lo <= x <= hi, else 0 (clamp's derivative).
 Tensor inside_mask(const Tensor& x, double lo, double hi);
 // g where y > 0, else negative * g: relu's (negative = 0) and leaky_relu's

@@ -160,6 +160,50 @@ void exp_raw(const void* x, void* y, int64_t n, DType dtype) {
   raw_map(x, y, n, dtype, "exp", [](auto& v) { return xt::exp(v); });
 }
 
+// bce_with_logits walks its values in blocks of kBceBlock, so that a block's
+// e^-|x| is still in L1 when the second pass reads it.
+constexpr int64_t kBceBlock = 2048;
+
+Tensor bce_with_logits(const Tensor& x, const Tensor& t, const char* op) {
+  check_same_float(x, t, op);
+  if (x.shape() != t.shape()) throw Error(std::string(op) + ": logits " + x.shape().str() + " and target " + t.shape().str() + " must have one shape");
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    runtime::parallel_range(x.numel(), [&](int64_t begin, int64_t end, int) {
+      xt::xtensor<T, 1> u;  // e^-|x| of a block
+      for (int64_t b = begin; b < end; b += kBceBlock) {
+        const int64_t n = std::min(kBceBlock, end - b);
+        auto v = flat(const_cast<T*>(x.data<T>()) + b, n), tv = flat(const_cast<T*>(t.data<T>()) + b, n);
+        auto r = flat(out.data<T>() + b, n);
+        u = xt::exp(-xt::abs(v));
+        log1p_into(u, r);                                      // softplus_into's route and order:
+        xt::noalias(r) = (r + xt::maximum(v, T(0))) - v * tv;  // log1p(u) + max(x, 0), then - x t
+      }
+    });
+  });
+  return out;
+}
+
+Tensor bce_with_logits_grad(const Tensor& g, const Tensor& x, const Tensor& t) {
+  const char* op = "binary_cross_entropy_with_logits_backward";
+  check_same_float(g, x, op);
+  check_same_float(x, t, op);
+  if (g.shape() != x.shape() || x.shape() != t.shape())
+    throw Error(std::string(op) + ": gradient " + g.shape().str() + ", logits " + x.shape().str() + " and target " + t.shape().str() + " must have one shape");
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    runtime::parallel_range(x.numel(), [&](int64_t begin, int64_t end, int) {
+      auto gv = flat(const_cast<T*>(g.data<T>()) + begin, end - begin), v = flat(const_cast<T*>(x.data<T>()) + begin, end - begin);
+      auto tv = flat(const_cast<T*>(t.data<T>()) + begin, end - begin);
+      auto r = flat(out.data<T>() + begin, end - begin);
+      xt::noalias(r) = gv * (T(1) / (T(1) + xt::exp(-v)) - tv);  // g (sigmoid(x) - t)
+    });
+  });
+  return out;
+}
+
 Tensor negate(const Tensor& x, const char* op) {
   return map(x, op, [](auto& v, auto& r, auto) { xt::noalias(r) = -v; });
 }

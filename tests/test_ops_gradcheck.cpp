@@ -291,6 +291,42 @@ TEST_CASE("gradcheck: binary_cross_entropy_with_logits", "[gradcheck][loss]") {
         [r](const std::vector<Tensor>& x) { return binary_cross_entropy_with_logits(x[0], x[1], r); },
         {randn({3, 4}) * 3.0, rand({3, 4}, 0, 1)});
 }
+// binary_cross_entropy_with_logits is one pass forward and one backward (kernels::bce_with_logits
+// and bce_with_logits_grad, blocks of 2048 values, split between threads when there are two):
+// on 2^20 + 5 values with |x| up to 60 and t in [0, 1], the loss against the formula in double
+// with std::log1p, and the one-pass gradient against the engine-op gradient (under create_graph)
+// as the unary table's kernels are checked above.
+TEST_CASE("binary_cross_entropy_with_logits: one pass each way, against the formula and the engine-op backward", "[loss][threads]") {
+  const int64_t n = (int64_t{1} << 20) + 5;
+  std::map<DType, std::pair<Tensor, Tensor>> results;  // dtype -> (one pass, engine ops)
+  for (DType dtype : {DType::Float64, DType::Float32}) {
+    Tensor x = (randn({n}, 7) * 12.0).to(DType::Float32).to(dtype);
+    const Tensor t = rand({n}, 0, 1, 9).to(DType::Float32).to(dtype), g = randn({n}, 8).to(DType::Float32).to(dtype);
+    const Tensor l = binary_cross_entropy_with_logits(x, t, Reduction::None);
+    const Tensor l_ops = softplus(x) - x * t;  // the same loss by engine ops
+    double worst = 0, worst_ops = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double xi = x.at(i), ti = t.at(i);
+      const double want = std::max(xi, 0.0) - xi * ti + std::log1p(std::exp(-std::abs(xi)));
+      worst = std::max(worst, std::abs(l.at(i) - want) / (1.0 + std::abs(want)));
+      worst_ops = std::max(worst_ops, std::abs(l_ops.at(i) - want) / (1.0 + std::abs(want)));
+    }
+    INFO(dtype_name(dtype) << " loss against the formula in double: one pass " << worst << ", engine ops " << worst_ops);
+    REQUIRE(worst <= std::max(worst_ops, 1e-15));
+    x.set_requires_grad(true);
+    const Tensor one_pass = grad({binary_cross_entropy_with_logits(x, t, Reduction::None)}, {x}, {g})[0];
+    const Tensor engine_ops = grad({binary_cross_entropy_with_logits(x, t, Reduction::None)}, {x}, {g}, false, /*create_graph=*/true)[0];
+    const Tensor direct = kernels::bce_with_logits_grad(g, x.detach(), t);
+    for (int64_t i = 0; i < n; i += 4099) REQUIRE(one_pass.at(i) == direct.at(i));  // it is the one used
+    results[dtype] = {one_pass, engine_ops};
+  }
+  const auto& [exact, exact_ops] = results[DType::Float64];
+  REQUIRE(worst_relative(exact, exact_ops) <= 1e-13);
+  const auto& [single, single_ops] = results[DType::Float32];
+  const double err = worst_relative(single, exact), err_ops = worst_relative(single_ops, exact);
+  INFO("float32 gradient against float64: one pass " << err << ", engine ops " << err_ops);
+  REQUIRE(err <= std::max(err_ops, 1e-7));
+}
 TEST_CASE("gradcheck: cross_entropy", "[gradcheck][loss]") {
   Tensor t = Tensor::from_indices({2, 0, 1}, {3});
   check_unary([t](const Tensor& x) { return cross_entropy(x, t); }, randn({3, 4}));

@@ -107,7 +107,11 @@ struct BCEWithLogitsBackward : Node {
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor xv = x.unpack(*this);
     Tensor gx, gt;
-    if (next[0]) gx = g * (sigmoid(xv) - t.unpack(*this));
+    // one pass when no graph is being built; under create_graph, engine ops (differentiable again)
+    if (next[0] && !GradMode::is_enabled() && g.shape() == xv.shape() && g.dtype() == xv.dtype())
+      gx = kernels::bce_with_logits_grad(g, xv, t.unpack(*this));
+    else if (next[0])
+      gx = g * (sigmoid(xv) - t.unpack(*this));
     if (next[1]) gt = neg(g * xv);
     return {gx, gt};
   }
@@ -118,15 +122,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
   if (logits.shape() != target.shape())
     throw Error("binary_cross_entropy_with_logits: logits " + logits.shape().str() + " and target " +
                 target.shape().str() + " must have one shape");
-  // l = softplus(x) - x t, with softplus(x) = max(x, 0) + log(1 + e^{-|x|}) vectorised.
-  Tensor l = kernels::unary::softplus(logits, "binary_cross_entropy_with_logits");
-  kernels::dispatch_float(logits.dtype(), "binary_cross_entropy_with_logits", [&](auto tag) {
-    using T = decltype(tag);
-    const T *px = logits.data<T>(), *pt = target.data<T>();
-    T* pl = l.data<T>();
-    const int64_t n = l.numel();
-    for (int64_t i = 0; i < n; ++i) pl[i] -= px[i] * pt[i];
-  });
+  // l = softplus(x) - x t, with softplus(x) = max(x, 0) + log(1 + e^{-|x|}) vectorised, in one pass.
+  Tensor l = kernels::bce_with_logits(logits, target, "binary_cross_entropy_with_logits");
   if (any_requires_grad({&logits, &target})) {
     auto node = std::make_shared<BCEWithLogitsBackward>();
     node->x = SavedTensor::input(logits);
