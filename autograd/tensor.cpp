@@ -7,6 +7,7 @@
 #include <cstring>
 #include <mutex>
 #include <sstream>
+#include <type_traits>
 #include <unordered_map>
 
 #include "autograd/graph.h"
@@ -371,13 +372,22 @@ Tensor Tensor::to(DType d) const {
     t = contiguous_copy();
   } else {
     t = empty(shape(), d);
-    for (int64_t i = 0; i < numel(); ++i) {
-      double v = at(i);
+    // one typed loop per pair of dtypes (through double, as at() reads: int64 -> float32 rounds once)
+    auto convert = [n = numel()](const auto* from, auto* to) {
+      using To = std::remove_pointer_t<decltype(to)>;
+      for (int64_t i = 0; i < n; ++i) to[i] = static_cast<To>(static_cast<double>(from[i]));
+    };
+    auto into = [&](const auto* from) {
       switch (d) {
-        case DType::Float32: t.data<float>()[i] = static_cast<float>(v); break;
-        case DType::Float64: t.data<double>()[i] = v; break;
-        case DType::Int64: t.data<int64_t>()[i] = static_cast<int64_t>(v); break;
+        case DType::Float32: convert(from, t.data<float>()); break;
+        case DType::Float64: convert(from, t.data<double>()); break;
+        case DType::Int64: convert(from, t.data<int64_t>()); break;
       }
+    };
+    switch (dtype()) {
+      case DType::Float32: into(data<float>()); break;
+      case DType::Float64: into(data<double>()); break;
+      case DType::Int64: into(data<int64_t>()); break;
     }
   }
   // float32 <-> float64 (and a float copy in its own dtype) stays differentiable: the gradient converts back.
