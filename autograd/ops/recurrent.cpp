@@ -164,7 +164,7 @@ Tensor lstm_sequence(const Tensor& input_proj, const Tensor& h0, const Tensor& c
                 ", h0 " + h0.shape().str() + ", c0 " + c0.shape().str() + ", W_hh " + w_hh.shape().str());
   for (const Tensor* t : {&h0, &c0, &w_hh}) kernels::check_same_float(input_proj, *t, "lstm_sequence");
   const Dims d{input_proj.size(0), input_proj.size(1), w_hh.size(1)};
-  const int64_t N = d.n, L = d.l, H = d.h, G = d.g();
+  const int64_t N = d.n, L = d.l, H = d.h;
   const DType dt = input_proj.dtype();
   Tensor act = input_proj.contiguous_copy(), hs = Tensor::empty({N, L, H}, dt), cs = Tensor::empty({N, L, H}, dt),
          tcs = Tensor::empty({N, L, H}, dt);
