@@ -90,19 +90,26 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
           int64_t ldc, DType dtype);
 
 // op(B) [k, n] copied once into the layout of gemm_packed (autograd/packed_gemm.cpp), for many
-// products with the same B: an RNN's recurrent weights at every step. Float32 with AVX-512; otherwise
-// it keeps a pointer to B (which must then outlive it) and gemm_packed is gemm.
+// products with the same B: an RNN's recurrent weights at every step (and a Linear layer's weights
+// for one product, where the packed product beats OpenBLAS's: see linear in autograd/ops/matmul.cpp).
+// Float32 with AVX-512 or AVX2 + FMA; otherwise it keeps a pointer to B (which must then outlive it)
+// and gemm_packed is gemm.
 struct PackedB {
   int64_t k = 0, n = 0;
   DType dtype = DType::Float32;
-  std::vector<float> panels;  // [ceil(n / 32)][k][32], zero past column n; empty: not packed
+  std::vector<float> panels;  // [ceil(n / P)][k][P], P = 2 registers (32 or 16), zero past column n; empty: not packed
   const void* b = nullptr;    // B itself, for gemm
   bool trans = false;
   int64_t ldb = 0;
 };
 PackedB pack_b(bool trans_b, int64_t k, int64_t n, const void* b, int64_t ldb, DType dtype);
-// C [m, n] = A [m, k] op(B), or C += A op(B) with accumulate (row-major, leading dimensions lda, ldc).
-void gemm_packed(int64_t m, const void* a, int64_t lda, const PackedB& b, bool accumulate, void* c, int64_t ldc);
+// C [m, n] = A [m, k] op(B), or C += A op(B) with accumulate (row-major, leading dimensions lda, ldc),
+// then, on each tile while it is in registers, + bias [n] (when not null) and max(., 0) (relu):
+// nn::Linear's forward (y = x W^T + b, and relu of it) in one pass over y.
+void gemm_packed(int64_t m, const void* a, int64_t lda, const PackedB& b, bool accumulate, void* c, int64_t ldc,
+                 const void* bias = nullptr, bool relu = false);
+// True when pack_b packs float32 (a build for a CPU with AVX-512 or AVX2 + FMA).
+bool packs_float32();
 
 // Products with at most kGemvRows rows or columns of output (and a longer
 // inner dimension) run as that many GEMV calls: OpenBLAS's GEMM packs its

@@ -2,6 +2,7 @@
 #include "autograd/nn.h"
 
 #include <cmath>
+#include <typeinfo>
 
 #include "autograd/graph.h"
 
@@ -99,7 +100,18 @@ Sequential& Sequential::add(std::shared_ptr<Module> m) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (auto& m : layers_) h = m->forward(h);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    // A Linear followed by a ReLU (exactly those classes, not a subclass with its own forward):
+    // one op, linear_relu, that writes relu(x W^T + b) in one pass over its output.
+    const Module& m = *layers_[i];
+    if (typeid(m) == typeid(Linear) && i + 1 < layers_.size() && typeid(*layers_[i + 1]) == typeid(ReLU)) {
+      const auto& lin = static_cast<const Linear&>(m);
+      h = linear_relu(h, lin.weight, lin.bias);
+      ++i;
+      continue;
+    }
+    h = layers_[i]->forward(h);
+  }
   return h;
 }
 

@@ -66,7 +66,8 @@ class Linear : public Module {
   Tensor weight, bias;
 };
 
-// Applies its children in order.
+// Applies its children in order. A Linear directly followed by a ReLU runs as one op, linear_relu
+// (the same values; one node in the graph, named "linear_relu").
 class Sequential : public Module {
  public:
   Sequential() = default;

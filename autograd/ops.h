@@ -80,6 +80,10 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor mm(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 // x @ w^T + b, with w of shape [out, in] (PyTorch's nn.Linear convention).
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+// relu(linear(x, w, b)) as one op (one node, "linear_relu"): the bias and the relu are applied
+// while the product's sums are in registers where the packed product runs (nn::Sequential uses it
+// for a Linear followed by a ReLU).
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 
 // ---------------------------------------------------------------- shape.cpp
 Tensor reshape(const Tensor& x, const Shape& shape);  // one axis may be -1; shares storage

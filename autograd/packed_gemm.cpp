@@ -34,9 +34,11 @@ constexpr int64_t kPanel = 2 * kLanes;           // columns per panel: two regis
 constexpr int kTileRows = kLanes == 16 ? 8 : 6;  // rows of C per tile: 8 x 2 of AVX-512's 32 registers, 6 x 2 of AVX2's 16
 
 // C[R rows, the panel's columns] (=|+=) A[R rows, k] panel[k, kPanel]; only the first `cols` columns
-// exist (the last panel may be narrower).
+// exist (the last panel may be narrower). The epilogue, on the sums still in registers: + the
+// panel's `bias` (when given), then max(., 0) (relu).
 template <int R>
-void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t cols, bool accumulate) {
+void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t cols, bool accumulate,
+          const float* bias, bool relu) {
   Vec lo[R], hi[R];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) lo[r] = hi[r] = simd::zero();
@@ -49,6 +51,8 @@ void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, 
       hi[r] = simd::fmadd(ar, b1, hi[r]);
     }
   }
+  const Vec bias_lo = bias ? simd::load_first(bias, cols) : simd::zero();
+  const Vec bias_hi = bias && cols > kLanes ? simd::load_first(bias + kLanes, cols - kLanes) : simd::zero();
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     float* cr = c + r * ldc;
@@ -56,6 +60,8 @@ void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, 
       lo[r] = lo[r] + simd::load_first(cr, cols);
       hi[r] = hi[r] + simd::load_first(cr + kLanes, cols - kLanes);
     }
+    if (bias) lo[r] = lo[r] + bias_lo, hi[r] = hi[r] + bias_hi;
+    if (relu) lo[r] = simd::max(lo[r], simd::zero()), hi[r] = simd::max(hi[r], simd::zero());  // xt::maximum(v, 0)'s order
     simd::store_first(cr, cols, lo[r]);
     if (cols > kLanes) simd::store_first(cr + kLanes, cols - kLanes, hi[r]);
   }
@@ -64,18 +70,19 @@ void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, 
 // The last rows_left (< kTileRows) rows: one tile of exactly that many rows.
 template <int R = 1>
 void last_rows(int64_t rows_left, int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t cols,
-               bool accumulate) {
+               bool accumulate, const float* bias, bool relu) {
   if constexpr (R < kTileRows) {
-    if (rows_left == R) return tile<R>(k, a, lda, panel, c, ldc, cols, accumulate);
-    last_rows<R + 1>(rows_left, k, a, lda, panel, c, ldc, cols, accumulate);
+    if (rows_left == R) return tile<R>(k, a, lda, panel, c, ldc, cols, accumulate, bias, relu);
+    last_rows<R + 1>(rows_left, k, a, lda, panel, c, ldc, cols, accumulate, bias, relu);
   }
 }
 
 void tiles(int64_t rows, int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t cols,
-           bool accumulate) {
+           bool accumulate, const float* bias, bool relu) {
   int64_t r = 0;
-  for (; r + kTileRows <= rows; r += kTileRows) tile<kTileRows>(k, a + r * lda, lda, panel, c + r * ldc, ldc, cols, accumulate);
-  last_rows(rows - r, k, a + r * lda, lda, panel, c + r * ldc, ldc, cols, accumulate);  // a batch that is not a multiple
+  for (; r + kTileRows <= rows; r += kTileRows)
+    tile<kTileRows>(k, a + r * lda, lda, panel, c + r * ldc, ldc, cols, accumulate, bias, relu);
+  last_rows(rows - r, k, a + r * lda, lda, panel, c + r * ldc, ldc, cols, accumulate, bias, relu);  // a batch that is not a multiple
 }
 #else
 constexpr int64_t kPanel = 32;  // (unused: nothing is packed)
@@ -108,23 +115,46 @@ PackedB pack_b(bool trans_b, int64_t k, int64_t n, const void* b, int64_t ldb, D
   return p;
 }
 
-void gemm_packed(int64_t m, const void* a, int64_t lda, const PackedB& b, bool accumulate, void* c, int64_t ldc) {
+void gemm_packed(int64_t m, const void* a, int64_t lda, const PackedB& b, bool accumulate, void* c, int64_t ldc, const void* bias,
+                 bool relu) {
   if (b.panels.empty()) {
     gemm(false, b.trans, m, b.n, b.k, 1.0, a, lda, b.b, b.ldb, accumulate ? 1.0 : 0.0, c, ldc, b.dtype);
+    if (bias || relu)  // the epilogue as its own pass
+      dispatch_float(b.dtype, "gemm_packed", [&](auto tag) {
+        using T = decltype(tag);
+        const T* pb = static_cast<const T*>(bias);
+        for (int64_t i = 0; i < m; ++i) {
+          T* row = static_cast<T*>(c) + i * ldc;
+          for (int64_t j = 0; j < b.n; ++j) {
+            if (pb) row[j] += pb[j];
+            if (relu) row[j] = row[j] > T(0) ? row[j] : T(0);
+          }
+        }
+      });
     return;
   }
 #if defined(DGM_SIMD_F32)
   const int64_t panels = (b.n + kPanel - 1) / kPanel, k = b.k, n = b.n;
   if (m <= 0 || panels == 0) return;
   const float* pa = static_cast<const float*>(a);
+  const float* pbias = static_cast<const float*>(bias);
   float* pc = static_cast<float*>(c);
   // the panels split between threads (each its own columns of C)
   runtime::run_chunks(panels, runtime::parallel_chunks(panels, 2.0 * static_cast<double>(m * n * k)), [&](int64_t q0, int64_t q1, int) {
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t j0 = q * kPanel;
-      tiles(m, k, pa, lda, b.panels.data() + q * k * kPanel, pc + j0, ldc, std::min(kPanel, n - j0), accumulate);
+      tiles(m, k, pa, lda, b.panels.data() + q * k * kPanel, pc + j0, ldc, std::min(kPanel, n - j0), accumulate,
+            pbias ? pbias + j0 : nullptr, relu);
     }
   });
+#endif
+}
+
+bool packs_float32() {
+#if defined(DGM_SIMD_F32)
+  return true;
+#else
+  return false;
 #endif
 }
 

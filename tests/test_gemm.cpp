@@ -5,9 +5,11 @@
 // a C full of NaN (which must not be read), float32 and float64.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "autograd/kernels.h"
@@ -18,9 +20,11 @@ using namespace dgm;
 
 namespace {
 
-// packed: kernels::pack_b then gemm_packed (alpha 1, beta 0 or 1, A not transposed)
+// packed: kernels::pack_b then gemm_packed (alpha 1, beta 0 or 1, A not transposed), with its
+// epilogue: + a bias per column (bias), then max(., 0) (relu)
 template <class T>
-void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, double beta, Generator& g, bool packed = false) {
+void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, double beta, Generator& g, bool packed = false,
+                bool bias = false, bool relu = false) {
   const int64_t pad = 3;  // every leading dimension is wider than its matrix
   const int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
   const int64_t lda = ac + pad, ldb = bc + pad, ldc = n + pad;
@@ -29,6 +33,9 @@ void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
   for (auto& v : b) v = static_cast<T>(g.uniform01() * 2 - 1);
   for (auto& v : c) v = beta == 0 ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(g.uniform01() * 2 - 1);
   const std::vector<T> c0 = c;
+  std::vector<T> bias_of(static_cast<size_t>(n), T(0));
+  if (bias)
+    for (auto& v : bias_of) v = static_cast<T>(g.uniform01() * 2 - 1);
   const DType dtype = sizeof(T) == 4 ? DType::Float32 : DType::Float64;
   if (packed) {
     REQUIRE((alpha == 1 && (beta == 0 || beta == 1) && !ta));
@@ -36,7 +43,7 @@ void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
     const std::vector<T> kept = b;
     // a packed copy must not read B again (without AVX-512, or in float64, it keeps B itself)
     if (!p.panels.empty()) std::fill(b.begin(), b.end(), std::numeric_limits<T>::quiet_NaN());
-    kernels::gemm_packed(m, a.data(), lda, p, beta == 1, c.data(), ldc);
+    kernels::gemm_packed(m, a.data(), lda, p, beta == 1, c.data(), ldc, bias ? bias_of.data() : nullptr, relu);
     b = kept;
   } else {
     kernels::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc, dtype);
@@ -52,11 +59,12 @@ void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
         mag += std::fabs(x * y);
       }
       const long double old = c0[static_cast<size_t>(i * ldc + j)];
-      const long double want = alpha * s + (beta == 0 ? 0.0L : beta * old);
-      const double tol = 4 * eps * static_cast<double>(k + 2) * static_cast<double>(std::fabs(alpha) * mag + std::fabs(beta) + 1e-30);
+      long double want = alpha * s + (beta == 0 ? 0.0L : beta * old) + bias_of[static_cast<size_t>(j)];
+      if (relu) want = std::max(want, 0.0L);
+      const double tol = 4 * eps * static_cast<double>(k + 3) * static_cast<double>(std::fabs(alpha) * mag + std::fabs(beta) + (bias ? 1 : 0) + 1e-30);
       const double got = c[static_cast<size_t>(i * ldc + j)];
       INFO("ta " << ta << " tb " << tb << " m " << m << " n " << n << " k " << k << " alpha " << alpha << " beta "
-                 << beta << " at (" << i << ", " << j << "): got " << got << ", want " << static_cast<double>(want));
+                 << beta << " bias " << bias << " relu " << relu << " at (" << i << ", " << j << "): got " << got << ", want " << static_cast<double>(want));
       REQUIRE(std::fabs(got - static_cast<double>(want)) <= tol);
     }
   // the padding between rows of C is left alone
@@ -87,7 +95,7 @@ TEST_CASE("gemm: the GEMM and GEMV paths agree with the definition", "[gemm][mat
           }
 }
 
-TEST_CASE("gemm_packed: B packed once, products with it agree with the definition", "[gemm][rnn]") {
+TEST_CASE("gemm_packed: B packed once, products with it (and its bias and relu) agree with the definition", "[gemm][rnn]") {
   Generator g(7);
   // rows that are and are not a multiple of the 8-row (AVX-512) or 6-row (AVX2) tile, columns that
   // fill panels of 32 (or 16) or end inside their first or second half, empty sums, and the LSTM's
@@ -100,6 +108,14 @@ TEST_CASE("gemm_packed: B packed once, products with it agree with the definitio
       for (double beta : {0.0, 1.0}) {
         check_gemm<float>(false, tb, s[0], s[1], s[2], 1.0, beta, g, true);
         check_gemm<double>(false, tb, s[0], s[1], s[2], 1.0, beta, g, true);
+      }
+  // the epilogue (linear and linear_relu's forward): a bias, a relu, both; and the shapes of those
+  // layers (at least 256 rows, an inner size up to 128)
+  for (const auto& s : std::vector<std::array<int64_t, 3>>{{13, 37, 19}, {7, 33, 0}, {17, 70, 40}, {6, 13, 9}, {263, 40, 3}, {256, 128, 128}})
+    for (auto [bias, relu] : std::vector<std::pair<bool, bool>>{{true, false}, {false, true}, {true, true}})
+      for (double beta : {0.0, 1.0}) {
+        check_gemm<float>(false, true, s[0], s[1], s[2], 1.0, beta, g, true, bias, relu);
+        check_gemm<double>(false, true, s[0], s[1], s[2], 1.0, beta, g, true, bias, relu);
       }
 #if defined(DGM_SIMD_F32)
   const std::vector<float> b(12, 1.0f);

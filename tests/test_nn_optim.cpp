@@ -56,6 +56,52 @@ TEST_CASE("Linear is initialised like PyTorch: U(-1/sqrt(in), 1/sqrt(in))", "[nn
   for (double v : w.to_vector()) REQUIRE(std::abs(v) <= std::sqrt(6.0 / (256 + 128)));
 }
 
+// Sequential runs a Linear followed by a ReLU as one op, linear_relu. In float32 on an AVX2 or
+// AVX-512 build, a layer of at least 256 rows, at most 128 inputs and at least 32 outputs goes
+// through the packed product with the bias and the relu in its epilogue; the layers one by one go
+// through OpenBLAS and a relu pass. The sums may differ in order only (on Zen 3 they came out
+// equal: OpenBLAS's kernel also sums over k in order, then adds the bias).
+namespace {
+// a Linear with its own forward: Sequential must call it, not fuse it away
+struct DoubledLinear : nn::Linear {
+  using nn::Linear::Linear;
+  Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 2.0; }
+};
+double worst_relative(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.at(i) - b.at(i)) / (1.0 + std::abs(b.at(i))));
+  return worst;
+}
+}  // namespace
+TEST_CASE("Sequential runs Linear + ReLU as linear_relu: the values and gradients of the layers one by one", "[nn][matmul]") {
+  Generator g(5);
+  nn::Sequential net;
+  net.add(std::make_shared<nn::Linear>(40, 128, g)).add(std::make_shared<nn::ReLU>());  // packed (k 40)
+  net.add(std::make_shared<nn::Linear>(128, 64, g)).add(std::make_shared<nn::ReLU>());  // packed (k 128)
+  net.add(std::make_shared<nn::Linear>(64, 3, g));                                      // 3 outputs: OpenBLAS
+  for (int64_t rows : {263, 5}) {  // the packed product, and too few rows for it
+    const Tensor x = g.normal({rows, 40});
+    const Tensor fused = net.forward(x);
+    REQUIRE(fused.grad_fn()->next[0]->name() == std::string("linear_relu"));
+    Tensor h = x;
+    for (size_t i = 0; i < net.size(); ++i) h = net[i].forward(h);  // one by one
+    INFO(rows << " rows: outputs differ by " << worst_relative(fused, h));
+    REQUIRE(worst_relative(fused, h) <= 1e-5);
+    const std::vector<Tensor> params = net.parameters();
+    const std::vector<Tensor> g_fused = grad({sum(square(fused))}, params), g_one = grad({sum(square(h))}, params);
+    for (size_t i = 0; i < params.size(); ++i) {
+      INFO("parameter " << i << ": gradients differ by " << worst_relative(g_fused[i], g_one[i]));
+      REQUIRE(worst_relative(g_fused[i], g_one[i]) <= 1e-4);
+    }
+  }
+  // a subclass of Linear keeps its own forward
+  nn::Sequential doubled;
+  doubled.add(std::make_shared<DoubledLinear>(4, 3, g)).add(std::make_shared<nn::ReLU>());
+  const Tensor x = g.normal({2, 4});
+  const Tensor want = relu(doubled[0].forward(x));
+  CHECK(worst_relative(doubled.forward(x), want) == 0.0);
+}
 TEST_CASE("Module::to(Float64) converts every parameter in place", "[nn]") {
   Generator g(2);
   nn::Linear lin(3, 2, g);

@@ -213,6 +213,16 @@ TEST_CASE("gradcheck: linear", "[gradcheck][matmul]") {
   require_gradcheck([](const std::vector<Tensor>& x) { return linear(x[0], x[1]); },
                     {randn({2, 3, 4}, 1), randn({5, 4}, 2)});
 }
+TEST_CASE("gradcheck: linear_relu", "[gradcheck][matmul]") {
+  // the inputs are such that no pre-activation is within the finite-difference step of the kink
+  const Tensor x = randn({3, 4}, 1), w = randn({5, 4}, 2), b = randn({5}, 3);
+  const Tensor pre = linear(x, w, b);
+  for (int64_t i = 0; i < pre.numel(); ++i) REQUIRE(std::abs(pre.at(i)) > 1e-3);
+  REQUIRE(min(pre).item() < 0);  // some outputs are cut off
+  require_gradcheck([](const std::vector<Tensor>& v) { return linear_relu(v[0], v[1], v[2]); }, {x, w, b});
+  require_gradgradcheck([](const std::vector<Tensor>& v) { return linear_relu(v[0], v[1], v[2]); }, {x, w, b});
+  require_gradcheck([](const std::vector<Tensor>& v) { return linear_relu(v[0], v[1]); }, {randn({2, 3, 4}, 1), randn({5, 4}, 2)});
+}
 
 // ---------------------------------------------------------------- shape
 TEST_CASE("gradcheck: reshape, flatten, squeeze, unsqueeze", "[gradcheck][shape]") {
