@@ -149,9 +149,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 //    applied to each tile of y while its sums are still in registers), for float32 on an AVX2 or
 //    AVX-512 build where it beats OpenBLAS: at least kPackedMinRows rows (the copy of W is paid
 //    once per call), an inner size of at most kPackedMaxInner (a panel's k rows stay in L1) and
-//    at least kPackedMinOut outputs (a panel is 16 or 32 columns wide). Measured on Zen 3 (one
-//    thread, GFLOP/s, packed against OpenBLAS with its bias copy): 512 x 64 -> 64 80.6 / 75.2,
-//    512 x 128 -> 128 84.2 / 82.8, 512 x 256 -> 256 82.7 / 86.1, 64 x 128 -> 128 65.8 / 74.2.
+//    at least kPackedMinOut outputs (a panel is 16 or 32 columns wide). Past these bounds OpenBLAS
+//    was the faster (docs/performance.md, 2026-12-05, has the measurements).
 constexpr int64_t kPackedMinRows = 256, kPackedMaxInner = 128, kPackedMinOut = 32;
 
 struct LinearBackward : Node {
