@@ -161,7 +161,7 @@ void exp_raw(const void* x, void* y, int64_t n, DType dtype) {
 }
 
 // bce_with_logits walks its values in blocks of kBceBlock, so that a block's
-// e^-|x| is still in L1 when the second pass reads it.
+// softplus is still in L1 when the pass for - x t reads it.
 constexpr int64_t kBceBlock = 2048;
 
 Tensor bce_with_logits(const Tensor& x, const Tensor& t, const char* op) {
@@ -171,14 +171,12 @@ Tensor bce_with_logits(const Tensor& x, const Tensor& t, const char* op) {
   dispatch_float(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     runtime::parallel_range(x.numel(), [&](int64_t begin, int64_t end, int) {
-      xt::xtensor<T, 1> u;  // e^-|x| of a block
       for (int64_t b = begin; b < end; b += kBceBlock) {
         const int64_t n = std::min(kBceBlock, end - b);
         auto v = flat(const_cast<T*>(x.data<T>()) + b, n), tv = flat(const_cast<T*>(t.data<T>()) + b, n);
         auto r = flat(out.data<T>() + b, n);
-        u = xt::exp(-xt::abs(v));
-        log1p_into(u, r);                                      // softplus_into's route and order:
-        xt::noalias(r) = (r + xt::maximum(v, T(0))) - v * tv;  // log1p(u) + max(x, 0), then - x t
+        softplus_into(v, r);
+        xt::noalias(r) = r - v * tv;
       }
     });
   });

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <cmath>
 
 #include <filesystem>
 #include <fstream>
@@ -26,6 +28,14 @@ inline Tensor rand(const Shape& s, double lo, double hi, uint64_t seed = 1) {
 }
 // float64 tensor with values in [lo, hi) and random signs: away from 0, for
 // ops with a kink or a pole there (abs, relu, division).
+// max_i |a_i - b_i| / (1 + |b_i|): two routes to the same values (a and b of one shape)
+inline double worst_relative(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.at(i) - b.at(i)) / (1.0 + std::abs(b.at(i))));
+  return worst;
+}
+
 inline Tensor away_from_zero(const Shape& s, double lo, double hi, uint64_t seed = 1) {
   Generator g(seed * 15485863 + static_cast<uint64_t>(s.numel()));
   Tensor t = g.uniform(s, lo, hi, DType::Float64);

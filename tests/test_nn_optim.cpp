@@ -67,12 +67,6 @@ struct DoubledLinear : nn::Linear {
   using nn::Linear::Linear;
   Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 2.0; }
 };
-double worst_relative(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.at(i) - b.at(i)) / (1.0 + std::abs(b.at(i))));
-  return worst;
-}
 }  // namespace
 TEST_CASE("Sequential runs Linear + ReLU as linear_relu: the values and gradients of the layers one by one", "[nn][matmul]") {
   Generator g(5);

@@ -102,14 +102,6 @@ Tensor sample_Kinked(const Shape& s) { return away_from_zero(s, 0.1, 2.0); }
 // where e^x overflows float32. In float64 the two agree to rounding; in
 // float32 both are measured against the float64 result on the same (float32)
 // inputs, and the one-pass kernel must be no less accurate.
-namespace {
-// max_i |a_i - b_i| / (1 + |b_i|)
-double worst_relative(const Tensor& a, const Tensor& b) {
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.at(i) - b.at(i)) / (1.0 + std::abs(b.at(i))));
-  return worst;
-}
-}  // namespace
 #define DGM_UNARY(...)
 #define DGM_UNARY_GRAD(NAME, SAVES, GRAD)                                                          \
   TEST_CASE("one-pass backward of " #NAME " equals its engine-op backward", "[unary][threads]") {  \

@@ -118,11 +118,8 @@ struct BCEWithLogitsBackward : Node {
   void release_saved() override { x.reset(), t.reset(); }
 };
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, Reduction reduction) {
-  kernels::check_same_float(logits, target, "binary_cross_entropy_with_logits");
-  if (logits.shape() != target.shape())
-    throw Error("binary_cross_entropy_with_logits: logits " + logits.shape().str() + " and target " +
-                target.shape().str() + " must have one shape");
-  // l = softplus(x) - x t, with softplus(x) = max(x, 0) + log(1 + e^{-|x|}) vectorised, in one pass.
+  // l = softplus(x) - x t, with softplus(x) = max(x, 0) + log(1 + e^{-|x|}) vectorised, in one pass
+  // (the kernel checks dtypes and shapes, naming the op).
   Tensor l = kernels::bce_with_logits(logits, target, "binary_cross_entropy_with_logits");
   if (any_requires_grad({&logits, &target})) {
     auto node = std::make_shared<BCEWithLogitsBackward>();
