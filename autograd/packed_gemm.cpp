@@ -35,7 +35,7 @@ constexpr int kTileRows = kLanes == 16 ? 8 : 6;  // rows of C per tile: 8 x 2 of
 
 // C[R rows, the panel's columns] (=|+=) A[R rows, k] panel[k, kPanel]; only the first `cols` columns
 // exist (the last panel may be narrower). The epilogue, on the sums still in registers: + the
-// panel's `bias` (when given), then max(., 0) (relu).
+// panel's `bias` (when given), then max(., 0) (relu; a NaN stays NaN, as PyTorch's relu).
 template <int R>
 void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t cols, bool accumulate,
           const float* bias, bool relu) {
@@ -61,7 +61,7 @@ void tile(int64_t k, const float* a, int64_t lda, const float* panel, float* c, 
       hi[r] = hi[r] + simd::load_first(cr + kLanes, cols - kLanes);
     }
     if (bias) lo[r] = lo[r] + bias_lo, hi[r] = hi[r] + bias_hi;
-    if (relu) lo[r] = simd::max(lo[r], simd::zero()), hi[r] = simd::max(hi[r], simd::zero());  // xt::maximum(v, 0)'s order
+    if (relu) lo[r] = simd::max(simd::zero(), lo[r]), hi[r] = simd::max(simd::zero(), hi[r]);  // NaN stays NaN, as relu's
     simd::store_first(cr, cols, lo[r]);
     if (cols > kLanes) simd::store_first(cr + kLanes, cols - kLanes, hi[r]);
   }
@@ -127,7 +127,7 @@ void gemm_packed(int64_t m, const void* a, int64_t lda, const PackedB& b, bool a
           T* row = static_cast<T*>(c) + i * ldc;
           for (int64_t j = 0; j < b.n; ++j) {
             if (pb) row[j] += pb[j];
-            if (relu) row[j] = row[j] > T(0) ? row[j] : T(0);
+            if (relu) row[j] = row[j] < T(0) ? T(0) : row[j];  // NaN stays NaN, as relu's
           }
         }
       });

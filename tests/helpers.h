@@ -26,8 +26,6 @@ inline Tensor rand(const Shape& s, double lo, double hi, uint64_t seed = 1) {
   Generator g(seed * 104729 + static_cast<uint64_t>(s.numel()));
   return g.uniform(s, lo, hi, DType::Float64);
 }
-// float64 tensor with values in [lo, hi) and random signs: away from 0, for
-// ops with a kink or a pole there (abs, relu, division).
 // max_i |a_i - b_i| / (1 + |b_i|): two routes to the same values (a and b of one shape)
 inline double worst_relative(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());
@@ -36,6 +34,8 @@ inline double worst_relative(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+// float64 tensor with values in [lo, hi) and random signs: away from 0, for
+// ops with a kink or a pole there (abs, relu, division).
 inline Tensor away_from_zero(const Shape& s, double lo, double hi, uint64_t seed = 1) {
   Generator g(seed * 15485863 + static_cast<uint64_t>(s.numel()));
   Tensor t = g.uniform(s, lo, hi, DType::Float64);

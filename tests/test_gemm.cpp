@@ -124,6 +124,36 @@ TEST_CASE("gemm_packed: B packed once, products with it (and its bias and relu) 
   CHECK(kernels::pack_b(false, 3, 4, nullptr, 4, DType::Float64).panels.empty());  // float64 keeps B
 }
 
+// A NaN in a row of A, or in a column's bias, reaches the output through the relu (as PyTorch's
+// relu): a NaN pre-activation must not come out as 0, where the loss would hide it.
+template <class T>
+void check_relu_keeps_nan(int64_t m, int64_t n, int64_t k, int64_t nan_row, int64_t nan_col) {
+  Generator g(3);
+  std::vector<T> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(n * k)), bias(static_cast<size_t>(n)), c(static_cast<size_t>(m * n));
+  for (auto& v : a) v = static_cast<T>(g.uniform01() * 2 - 1);
+  for (auto& v : b) v = static_cast<T>(g.uniform01() * 2 - 1);
+  for (auto& v : bias) v = static_cast<T>(g.uniform01() * 2 - 1);
+  a[static_cast<size_t>(nan_row * k)] = std::numeric_limits<T>::quiet_NaN();
+  bias[static_cast<size_t>(nan_col)] = std::numeric_limits<T>::quiet_NaN();
+  const kernels::PackedB p = kernels::pack_b(true, k, n, b.data(), k, sizeof(T) == 4 ? DType::Float32 : DType::Float64);
+  kernels::gemm_packed(m, a.data(), k, p, false, c.data(), n, bias.data(), true);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const T got = c[static_cast<size_t>(i * n + j)];
+      INFO("m " << m << " n " << n << " at (" << i << ", " << j << "): " << got);
+      if (i == nan_row || j == nan_col) REQUIRE(std::isnan(got));
+      else REQUIRE((std::isfinite(got) && got >= 0));
+    }
+}
+
+TEST_CASE("gemm_packed's relu keeps a NaN: a NaN row of A or a NaN bias comes out NaN, not 0", "[gemm][nan]") {
+  // the NaN in the first and in the last (edge) tile row and panel column
+  for (auto [m, n, nan_row, nan_col] : std::vector<std::array<int64_t, 4>>{{13, 37, 0, 36}, {13, 37, 12, 0}, {263, 40, 261, 17}}) {
+    check_relu_keeps_nan<float>(m, n, 9, nan_row, nan_col);
+    check_relu_keeps_nan<double>(m, n, 9, nan_row, nan_col);
+  }
+}
+
 #if defined(DGM_SIMD_F32)
 // The vector operations that conv_winograd.cpp's float32 kernels are written in (AVX-512 or
 // AVX2, whichever this build's CPU has), each against what its name says, lane by lane.

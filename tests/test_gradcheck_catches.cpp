@@ -152,6 +152,39 @@ TEST_CASE("the unary table's forward kernels agree with <cmath>, float32 and flo
   }
 }
 
+// PyTorch's relu keeps a NaN (torch.relu(nan) is nan): a NaN pre-activation must reach the loss,
+// where training reports it with its step, instead of coming out as 0. Every lane of a register
+// and the scalar tail (37 values), both dtypes; linear_relu on the packed route (263 rows, float32)
+// and on OpenBLAS's (5 rows, and float64).
+TEST_CASE("relu and linear_relu keep a NaN, as PyTorch's relu", "[unary][matmul][nan]") {
+  const auto put_nan = [](Tensor& t, int64_t i) {
+    if (t.dtype() == DType::Float32) t.data<float>()[i] = std::nanf("");
+    else t.data<double>()[i] = std::nan("");
+  };
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    INFO(dtype_name(dt));
+    Tensor x = randn({37}).to(dt);
+    for (int64_t i : {0, 5, 7, 8, 15, 16, 31, 36}) put_nan(x, i);
+    const Tensor y = relu(x);
+    for (int64_t i = 0; i < 37; ++i) {
+      INFO("at " << i);
+      CHECK(std::isnan(y.at(i)) == std::isnan(x.at(i)));
+    }
+    for (int64_t rows : {263, 5}) {
+      INFO(rows << " rows");
+      Tensor in = randn({rows, 40}, 2).to(dt);
+      const int64_t bad = rows - 2;
+      put_nan(in, bad * 40 + 3);
+      const Tensor out = linear_relu(in, randn({48, 40}, 3).to(dt), randn({48}, 4).to(dt));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < 48; ++c) {
+          INFO("at (" << r << ", " << c << ")");
+          REQUIRE(std::isnan(out.at(r * 48 + c)) == (r == bad));
+        }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- pow at a zero base
 // PyTorch's values (float64): d/da a^b = 0 where b = 0; d/db a^b = 0 where a = 0 and b >= 0.
 TEST_CASE("pow at a zero base: the gradients are the limits, not NaN", "[pow][edge]") {

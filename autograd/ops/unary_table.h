@@ -57,7 +57,8 @@ DGM_UNARY(tanh, y, (xt::noalias(r) = xt::tanh(v)), (g * (1.0 - square(y))), Real
 //  y = 1 / (1 + e^-x)                  dy/dx = y (1 - y)
 DGM_UNARY(sigmoid, y, (xt::noalias(r) = T(1) / (T(1) + xt::exp(-v))), (g * y * (1.0 - y)), Real)
 //  y = max(x, 0)                       dy/dx = [x > 0] = [y > 0]
-DGM_UNARY(relu, y, (xt::noalias(r) = xt::maximum(v, T(0))), (scale_where_positive(g, y, 0.0)), Kinked)
+//    written max(0, x): 0 > x ? 0 : x, so a NaN x stays NaN (as PyTorch's relu) and is reported
+DGM_UNARY(relu, y, (xt::noalias(r) = xt::maximum(T(0), v)), (scale_where_positive(g, y, 0.0)), Kinked)
 //  y = log(1 + e^x)                    dy/dx = sigmoid(x)
 //    computed as max(x, 0) + log1p(e^-|x|): no overflow for large |x|
 DGM_UNARY(softplus, x, (softplus_into(v, r)), (g * sigmoid(x)), Real)
