@@ -216,6 +216,36 @@ TEST_CASE("gradcheck: linear_relu", "[gradcheck][matmul]") {
   require_gradcheck([](const std::vector<Tensor>& v) { return linear_relu(v[0], v[1]); }, {randn({2, 3, 4}, 1), randn({5, 4}, 2)});
 }
 
+// float32 products of at least 256 rows, an inner size up to 128 and 32 or more columns go through
+// the packed product (packed_is_faster in autograd/ops/matmul.cpp), forward and the backward's
+// g B^T; float64 goes through OpenBLAS. The two routes agree, for B and B^T, and for linear's dx.
+TEST_CASE("matmul and linear on the packed route agree with OpenBLAS in float64, forward and backward", "[matmul][gemm]") {
+  for (bool tb : {false, true})
+    for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{{300, 40, 48}, {256, 128, 33}, {263, 7, 64}}) {
+      INFO("tb " << tb << " m " << m << " k " << k << " n " << n);
+      const Tensor a = randn({m, k}, 1), b = tb ? randn({n, k}, 2) : randn({k, n}, 2), c = randn({m, n}, 3);
+      std::vector<Tensor> got;
+      for (DType dt : {DType::Float32, DType::Float64}) {
+        Tensor a1 = a.to(dt).set_requires_grad(true), b1 = b.to(dt).set_requires_grad(true);
+        const Tensor y = mm(a1, b1, false, tb);
+        sum(y * c.to(dt)).backward();
+        got.push_back(y.to(DType::Float64));
+        got.push_back(a1.grad().to(DType::Float64));
+        got.push_back(b1.grad().to(DType::Float64));
+      }
+      for (size_t i = 0; i < 3; ++i) CHECK(worst_relative(got[i], got[i + 3]) <= 2e-5);
+    }
+  // linear's dx = g W, W [out, in] not transposed: the packed route when in >= 32
+  const Tensor x = randn({300, 64}, 4), w = randn({48, 64}, 5), bias = randn({48}, 6), c = randn({300, 48}, 7);
+  std::vector<Tensor> gx;
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    Tensor x1 = x.to(dt).set_requires_grad(true);
+    sum(linear(x1, w.to(dt), bias.to(dt)) * c.to(dt)).backward();
+    gx.push_back(x1.grad().to(DType::Float64));
+  }
+  CHECK(worst_relative(gx[0], gx[1]) <= 2e-5);
+}
+
 // ---------------------------------------------------------------- shape
 TEST_CASE("gradcheck: reshape, flatten, squeeze, unsqueeze", "[gradcheck][shape]") {
   Tensor x = randn({2, 3, 4});

@@ -32,6 +32,19 @@ MatDims mat_dims(const Tensor& x, bool trans) {
 
 std::string op_str(const Tensor& x, bool t) { return x.shape().str() + (t ? "^T" : ""); }
 
+// When dgm's packed product (autograd/packed_gemm.cpp: op(B) copied into panels of two registers'
+// width, C written tile by tile from registers) is used instead of OpenBLAS's, for C [rows, cols] =
+// A [rows, inner] op(B): float32 on an AVX2 or AVX-512 build, at least kPackedMinRows rows (the
+// copy of B is paid once per call), an inner size of at most kPackedMaxInner (a panel's rows stay
+// in L1) and at least kPackedMinOut columns (a panel is 16 or 32 columns wide). Inside these
+// bounds it was as fast as OpenBLAS or faster (0.82-1.00 of its time, A not transposed, B either
+// way); past them OpenBLAS was the faster. docs/performance.md (2026-12-05) has the measurements.
+constexpr int64_t kPackedMinRows = 256, kPackedMaxInner = 128, kPackedMinOut = 32;
+bool packed_is_faster(DType dtype, int64_t rows, int64_t inner, int64_t cols) {
+  return dtype == DType::Float32 && kernels::packs_float32() && rows >= kPackedMinRows && inner >= 1 &&
+         inner <= kPackedMaxInner && cols >= kPackedMinOut;
+}
+
 Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb);
 
 struct MatMulBackward : Node {
@@ -72,6 +85,8 @@ Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   const int64_t sa = da.rows * da.cols, sb = db.rows * db.cols, sc = da.rows * db.cols;
   if (da.cols == 0) {  // an empty inner dimension: the product is all zeros
     std::memset(pc, 0, out.impl().storage->nbytes);
+  } else if (da.batch == 1 && !ta && packed_is_faster(a.dtype(), da.rows, da.cols, db.cols)) {
+    kernels::gemm_packed(da.rows, pa, da.ld, kernels::pack_b(tb, db.rows, db.cols, pb, db.ld, a.dtype()), false, pc, db.cols);
   } else {
     for (int64_t i = 0; i < da.batch; ++i)
       kernels::gemm(ta, tb, da.rows, db.cols, da.cols, 1.0, pa + i * sa * esz, da.ld, pb + i * sb * esz,
@@ -146,12 +161,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 //  - OpenBLAS: y is filled with b (a copy per row), GEMM adds x W^T into it (beta = 1), then relu
 //    is a pass over y;
 //  - the packed product (autograd/packed_gemm.cpp: W^T copied into panels, the bias and the relu
-//    applied to each tile of y while its sums are still in registers), for float32 on an AVX2 or
-//    AVX-512 build where it beats OpenBLAS: at least kPackedMinRows rows (the copy of W is paid
-//    once per call), an inner size of at most kPackedMaxInner (a panel's k rows stay in L1) and
-//    at least kPackedMinOut outputs (a panel is 16 or 32 columns wide). Past these bounds OpenBLAS
-//    was the faster (docs/performance.md, 2026-12-05, has the measurements).
-constexpr int64_t kPackedMinRows = 256, kPackedMaxInner = 128, kPackedMinOut = 32;
+//    applied to each tile of y while its sums are still in registers), where it is as fast as
+//    OpenBLAS or faster (packed_is_faster, above). The backward's dx = g W takes it by the same
+//    test, in gemm_op.
 
 struct LinearBackward : Node {
   SavedTensor x, w, y;  // y: linear_relu's output, for its mask
@@ -183,8 +195,7 @@ static Tensor linear_fused(const Tensor& x, const Tensor& w, const Tensor& b, bo
   Tensor out = Tensor::empty({n, o}, x.dtype());
   const void *px = x.impl().storage->data, *pw = w.impl().storage->data, *pb = b.impl().storage->data;
   void* po = out.impl().storage->data;
-  if (x.dtype() == DType::Float32 && kernels::packs_float32() && n >= kPackedMinRows && k >= 1 && k <= kPackedMaxInner &&
-      o >= kPackedMinOut) {
+  if (packed_is_faster(x.dtype(), n, k, o)) {
     kernels::gemm_packed(n, px, k, kernels::pack_b(true, k, o, pw, k, x.dtype()), false, po, o, pb, relu);
   } else {
     kernels::dispatch_float(x.dtype(), op, [&](auto tag) {
