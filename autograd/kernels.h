@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "autograd/tensor.h"
@@ -71,6 +72,10 @@ Tensor inside_mask(const Tensor& x, double lo, double hi);
 // g where y > 0, else negative * g: relu's (negative = 0) and leaky_relu's
 // backward in one pass (g and y of one shape).
 Tensor scale_where_positive(const Tensor& g, const Tensor& y, double negative);
+// linear_relu's backward pass over g [rows, cols] (y its output, same shape): g' = g where y > 0,
+// else 0, and the bias gradient sum_rows g' [cols], in one pass. Both are bit for bit what
+// scale_where_positive(g, y, 0) and reduce_axis(Sum, ., 0) give (the same sums in the same order).
+std::pair<Tensor, Tensor> relu_grad_and_row_sum(const Tensor& g, const Tensor& y);
 
 enum class Reduce { Sum, Max, Min };
 // Reduces one axis, keeping it with size 1.

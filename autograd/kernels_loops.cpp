@@ -179,16 +179,23 @@ double sum_contiguous(const T* __restrict x, int64_t n) {
   return total;
 }
 
-template <class T>
-void sum_rows(const T* __restrict x, int64_t n, int64_t inner, T* __restrict out) {
+// With kMasked, the rows summed are those of x' = x where y > 0, else 0 (relu's backward), and x'
+// is written to xm on the way: one pass for relu's gradient and the bias's.
+template <class T, bool kMasked = false>
+void sum_rows(const T* __restrict x, int64_t n, int64_t inner, T* __restrict out, const T* __restrict y = nullptr,
+              T* __restrict xm = nullptr) {
   const int64_t width = inner >= 64 ? inner : inner * (64 / inner);
   const int64_t total = n * inner, full = total / width;
   T lanes[128];  // width < 128 when inner < 64
   T* __restrict acc = inner >= 64 ? out : lanes;
+  auto value = [&](int64_t f) {
+    if constexpr (!kMasked) return x[f];
+    else return xm[f] = (y[f] > T(0) ? T(1) : T(0)) * x[f];  // scale_where_positive_range's form
+  };
   std::fill_n(acc, width, T(0));
   for (int64_t r = 0; r < full; ++r)
-    for (int64_t l = 0; l < width; ++l) acc[l] += x[r * width + l];
-  for (int64_t f = full * width; f < total; ++f) acc[f - full * width] += x[f];  // the last partial row
+    for (int64_t l = 0; l < width; ++l) acc[l] += value(r * width + l);
+  for (int64_t f = full * width; f < total; ++f) acc[f - full * width] += value(f);  // the last partial row
   if (acc == out) return;
   std::fill_n(out, inner, T(0));
   for (int64_t l = 0; l < width; ++l) out[l % inner] += acc[l];
@@ -243,6 +250,22 @@ Tensor scale_where_positive(const Tensor& g, const Tensor& y, double negative) {
     });
   });
   return out;
+}
+
+std::pair<Tensor, Tensor> relu_grad_and_row_sum(const Tensor& g, const Tensor& y) {
+  check_same_float(g, y, "linear_relu backward");
+  if (g.shape() != y.shape() || g.dim() != 2)
+    throw Error("linear_relu backward: gradient " + g.shape().str() + " and output " + y.shape().str() +
+                " must be one 2-D shape [rows, cols]");
+  Tensor masked = Tensor::empty(g.shape(), g.dtype()), sums = Tensor::empty({g.size(1)}, g.dtype());
+  dispatch_float(g.dtype(), "linear_relu backward", [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t rows = g.size(0), cols = g.size(1);
+    if (cols > 1) return sum_rows<T, true>(g.data<T>(), rows, cols, sums.data<T>(), y.data<T>(), masked.data<T>());
+    scale_where_positive_range(g.data<T>(), y.data<T>(), T(0), masked.data<T>(), rows);  // one column: reduce_axis's sum
+    sums.data<T>()[0] = static_cast<T>(sum_contiguous(masked.data<T>(), rows));
+  });
+  return {masked, sums};
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {

@@ -216,6 +216,31 @@ TEST_CASE("gradcheck: linear_relu", "[gradcheck][matmul]") {
   require_gradcheck([](const std::vector<Tensor>& v) { return linear_relu(v[0], v[1]); }, {randn({2, 3, 4}, 1), randn({5, 4}, 2)});
 }
 
+// linear_relu's backward without a graph masks g and sums its rows (the bias gradient) in one pass:
+// the same numbers, bit for bit, as the mask then reduce_axis, for rows of 64 values or more (the
+// sums straight down each column), fewer (the lanes folded), and one column (sum_contiguous).
+TEST_CASE("relu_grad_and_row_sum equals scale_where_positive then the row sum, bit for bit", "[matmul][unary]") {
+  for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{512, 64}, {512, 128}, {300, 100}, {37, 3}, {100, 48}, {5, 1}, {1, 70}})
+    for (DType dt : {DType::Float32, DType::Float64}) {
+      INFO(rows << " x " << cols << " " << dtype_name(dt));
+      const Tensor g = randn({rows, cols}, 1).to(dt), y = relu(randn({rows, cols}, 2)).to(dt);  // y: exact zeros too
+      const auto [masked, sums] = kernels::relu_grad_and_row_sum(g, y);
+      const Tensor want_masked = kernels::scale_where_positive(g, y, 0.0);
+      const Tensor want_sums = reshape(kernels::reduce_axis(kernels::Reduce::Sum, want_masked, 0), {cols});
+      REQUIRE(sums.shape() == Shape{cols});
+      for (int64_t i = 0; i < g.numel(); ++i) REQUIRE(masked.at(i) == want_masked.at(i));
+      for (int64_t j = 0; j < cols; ++j) REQUIRE(sums.at(j) == want_sums.at(j));
+      double bound = 0;  // and the sums are those of the mask's definition
+      for (int64_t j = 0; j < cols; ++j) {
+        long double s = 0, mag = 0;
+        for (int64_t i = 0; i < rows; ++i)
+          if (y.at(i * cols + j) > 0) s += g.at(i * cols + j), mag += std::abs(g.at(i * cols + j));
+        bound = std::max(bound, std::abs(sums.at(j) - static_cast<double>(s)) / static_cast<double>(mag + 1));
+      }
+      CHECK(bound <= rows * (dt == DType::Float32 ? 6e-8 : 1.2e-16));
+    }
+}
+
 // float32 products of at least 256 rows, an inner size up to 128 and 32 or more columns go through
 // the packed product (packed_is_faster in autograd/ops/matmul.cpp), forward and the backward's
 // g B^T; float64 goes through OpenBLAS. The two routes agree, for B and B^T, and for linear's dx.

@@ -9,10 +9,12 @@
 //   C = A^T B^T  dA = B^T G^T   dB = G^T A^T
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "autograd/graph.h"
 #include "autograd/kernels.h"
 #include "autograd/ops.h"
+#include "autograd/parallel.h"
 
 namespace dgm {
 
@@ -170,16 +172,20 @@ struct LinearBackward : Node {
   bool relu = false;
   const char* name() const override { return relu ? "linear_relu" : "linear"; }
   std::vector<Tensor> backward(const Tensor& g_in) override {
-    Tensor g = g_in;
+    Tensor g = g_in, gb;
     if (relu) {
       const Tensor yv = y.unpack(*this);
       // the mask has no gradient of its own (relu'' = 0): under create_graph, g * [y > 0] keeps g's
-      g = GradMode::is_enabled() ? g * gt(yv, Tensor::zeros({}, yv.dtype())) : kernels::scale_where_positive(g, yv, 0.0);
+      // graph. Without a graph, one pass masks g and sums its rows for db, on one thread (a pass
+      // long enough for parallel_range to split it masks on its threads, then sums).
+      if (GradMode::is_enabled()) g = g * gt(yv, Tensor::zeros({}, yv.dtype()));
+      else if (next[2] && runtime::range_pieces(g.numel()) <= 1) std::tie(g, gb) = kernels::relu_grad_and_row_sum(g, yv);
+      else g = kernels::scale_where_positive(g, yv, 0.0);
     }
-    Tensor gx, gw, gb;
+    Tensor gx, gw;
     if (next[0]) gx = mm(g, w.unpack(*this), false, false);
     if (next[1]) gw = mm(g, x.unpack(*this), true, false);
-    if (next[2]) gb = sum(g, {0});
+    if (next[2] && !gb.defined()) gb = sum(g, {0});
     return {gx, gw, gb};
   }
   void release_saved() override { x.reset(), w.reset(), y.reset(); }
