@@ -9,6 +9,7 @@
 //   Mask      which lanes a load or store touches: lanes(lo, hi) keeps lo <= i < hi
 //   load / store           aligned, every lane; loadu / storeu: any address
 //   max(a, b)              lane by lane; b where either lane is NaN (as maxps)
+//   sum(v)                 the kLanes lanes added, in a fixed order (the same on every call)
 //   load(m, p) / store(p, m, v)   only the lanes of m: the others read as 0 and are not written;
 //                                 an address under a masked-off lane is never touched (no fault)
 //   evens(lo, hi) / odds(lo, hi)  the even / odd entries of the 2 kLanes floats lo:hi
@@ -47,6 +48,7 @@ inline void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline void store(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
 inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }  // b where either is NaN
+inline float sum(Vec v) { return _mm512_reduce_add_ps(v); }
 inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 
 inline Vec evens(Vec lo, Vec hi) {
@@ -84,6 +86,11 @@ inline void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline void store(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
 inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }  // b where either is NaN
+inline float sum(Vec v) {  // (v0 + v4) + (v2 + v6), then + the odd lanes' likewise
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
 inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 
 // shuffle_ps takes entries 0, 2 (or 1, 3) of each half of lo and hi: lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6;

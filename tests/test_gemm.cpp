@@ -1,6 +1,6 @@
 // tests/test_gemm.cpp — the GEMM behind matmul, linear and conv2d, against its
 // definition C = alpha op(A) op(B) + beta C summed in long double: both paths
-// (GEMM, and GEMV per row or column for outputs at most kGemvRows wide),
+// (GEMM, and for outputs at most kGemvRows wide GEMV per row or column, or float32's one pass),
 // every transpose, leading dimensions wider than the matrices, beta = 0 over
 // a C full of NaN (which must not be read), float32 and float64.
 #include <catch2/catch.hpp>
@@ -84,7 +84,10 @@ TEST_CASE("gemm: the GEMM and GEMV paths agree with the definition", "[gemm][mat
   const std::vector<std::array<int64_t, 3>> shapes = {
       {37, 19, 1}, {37, 19, 2}, {64, 8, 3}, {9, kernels::kGemvRows, 13}, {9, kernels::kGemvRows + 1, 13}, {kernels::kGemvRows, 9, 13},
       {37, 1, 19}, {40, 2, 64}, {11, 3, 70}, {1, 37, 19}, {2, 64, 40}, {3, 11, 70}, {1, 1, 300},
-      {2, 3, 4},   {50, 40, 30}, {7, 9, 0}};
+      {2, 3, 4},   {50, 40, 30}, {7, 9, 0},
+      // the one-pass skinny products (float32, AVX2 / AVX-512): the 2-D flow's and DDPM's layers,
+      // blocks of rows and their tails, rows that end inside a register; then one past kGemvSplit
+      {512, 2, 64}, {2, 64, 512}, {64, 2, 512}, {128, 3, 512}, {512, 4, 37}, {33, 4, 100}, {1, 3, 349526}};
   for (const auto& s : shapes)
     for (bool ta : {false, true})
       for (bool tb : {false, true})
@@ -174,6 +177,13 @@ TEST_CASE("simd: permutes, masks and masked loads and stores do what autograd/si
   }
   store(out, fmadd(broadcast(2.0f), lo, hi));
   for (int l = 0; l < kLanes; ++l) CHECK(out[l] == 2.0f * a[l] + a[kLanes + l]);
+  CHECK(sum(lo) == static_cast<float>(kLanes * (kLanes + 1) / 2));  // 1 + 2 + ... + kLanes, exact
+  alignas(64) float one_lane[kLanes] = {};
+  for (int l = 0; l < kLanes; ++l) {  // each lane counts
+    one_lane[l] = 1.0f;
+    CHECK(sum(load(one_lane)) == 1.0f);
+    one_lane[l] = 0.0f;
+  }
   // lanes(lo, hi) keeps lo <= l < hi (clamped to the register); the others are neither written nor read
   for (int64_t l0 = -2; l0 <= kLanes + 2; ++l0)
     for (int64_t l1 = -2; l1 <= kLanes + 2; ++l1) {
