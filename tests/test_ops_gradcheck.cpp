@@ -8,6 +8,7 @@
 
 #include "autograd/graph.h"
 #include "autograd/kernels.h"
+#include "autograd/runtime.h"
 
 using namespace dgm;
 using namespace dgm::test;
@@ -243,8 +244,10 @@ TEST_CASE("relu_grad_and_row_sum equals scale_where_positive then the row sum, b
 
 // float32 products of at least 256 rows, an inner size up to 128 and 32 or more columns go through
 // the packed product (packed_is_faster in autograd/ops/matmul.cpp), forward and the backward's
-// g B^T; float64 goes through OpenBLAS. The two routes agree, for B and B^T, and for linear's dx.
+// g B^T, when OpenBLAS has one thread (as here); float64 goes through OpenBLAS. The two routes
+// agree, for B and B^T, and for linear's dx.
 TEST_CASE("matmul and linear on the packed route agree with OpenBLAS in float64, forward and backward", "[matmul][gemm]") {
+  runtime::OneBlasThread one;
   for (bool tb : {false, true})
     for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{{300, 40, 48}, {256, 128, 33}, {263, 7, 64}}) {
       INFO("tb " << tb << " m " << m << " k " << k << " n " << n);

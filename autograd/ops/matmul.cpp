@@ -15,6 +15,7 @@
 #include "autograd/kernels.h"
 #include "autograd/ops.h"
 #include "autograd/parallel.h"
+#include "autograd/runtime.h"
 
 namespace dgm {
 
@@ -87,7 +88,11 @@ Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   const int64_t sa = da.rows * da.cols, sb = db.rows * db.cols, sc = da.rows * db.cols;
   if (da.cols == 0) {  // an empty inner dimension: the product is all zeros
     std::memset(pc, 0, out.impl().storage->nbytes);
-  } else if (da.batch == 1 && !ta && packed_is_faster(a.dtype(), da.rows, da.cols, db.cols)) {
+  } else if (da.batch == 1 && !ta && runtime::blas_threads() == 1 && packed_is_faster(a.dtype(), da.rows, da.cols, db.cols)) {
+    // On one thread only. On two, the backward's products alternate between this one (dx, on dgm's
+    // pool) and OpenBLAS's (dW, whose worker spins for ~0.1 s after each call): the two pools took
+    // turns on the second core, and DDPM-2D's 2-thread step went from 1.02-1.05 to 1.29-1.35 ms,
+    // RealNVP-2D's from 1.64-1.68 to 1.8-3.1 ms (docs/performance.md, 2026-12-05 (night)).
     kernels::gemm_packed(da.rows, pa, da.ld, kernels::pack_b(tb, db.rows, db.cols, pb, db.ld, a.dtype()), false, pc, db.cols);
   } else {
     for (int64_t i = 0; i < da.batch; ++i)
@@ -165,7 +170,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 //  - the packed product (autograd/packed_gemm.cpp: W^T copied into panels, the bias and the relu
 //    applied to each tile of y while its sums are still in registers), where it is as fast as
 //    OpenBLAS or faster (packed_is_faster, above). The backward's dx = g W takes it by the same
-//    test, in gemm_op.
+//    test, in gemm_op, when OpenBLAS has one thread.
 
 struct LinearBackward : Node {
   SavedTensor x, w, y;  // y: linear_relu's output, for its mask
