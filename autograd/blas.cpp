@@ -125,7 +125,7 @@ void skinny(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
   // the short one S(p, j): op(B)(p, j) (few_cols), or op(A)(j, p)
   // sv and d in this thread's scratch (a sampling loop makes many small products: no allocation each)
   thread_local std::vector<float> scratch;
-  scratch.resize(std::max(scratch.size(), static_cast<size_t>(s * (kp + R))));
+  if (scratch.size() < static_cast<size_t>(s * (kp + R))) scratch.resize(static_cast<size_t>(s * (kp + R)));
   float *sv = scratch.data(), *d = sv + s * kp;
   for (int64_t j = 0; j < s; ++j) {
     for (int64_t p = 0; p < k; ++p) sv[j * kp + p] = few_cols ? (tb ? b[j * ldb + p] : b[p * ldb + j]) : (ta ? a[p * lda + j] : a[j * lda + p]);
@@ -158,9 +158,10 @@ void gemm_t(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T*
   // Skinny outputs. With op(A) = A or A^T and op(B) likewise:
   //   column j of C = op(A) (column j of op(B))      n <= kGemvRows
   //   row i of C    = op(B)^T (row i of op(A))       m <= kGemvRows
-  // Float32 up to kGemvSplit elements read, on an AVX2 or AVX-512 build: skinny() above, one pass
-  // over the long operand, on this thread. Otherwise: one GEMV per column (or row) of C, each over the long operand, on
-  // OpenBLAS's threads. C is zeroed first when beta = 0 so that what it held (maybe NaN) is never read.
+  // Float32 up to kGemvSplit elements read, on an AVX2 or AVX-512 build: skinny() above, one
+  // pass over the long operand, on this thread. Otherwise one GEMV per column (or row) of C, each
+  // over the long operand. C is zeroed first when beta = 0 so that what it held (maybe NaN) is
+  // never read.
   const bool few_cols = n <= kGemvRows && n < k, few_rows = m <= kGemvRows && m < k;
 #if defined(DGM_SIMD_F32)
   if constexpr (std::is_same_v<T, float>)

@@ -40,8 +40,9 @@ std::string op_str(const Tensor& x, bool t) { return x.shape().str() + (t ? "^T"
 // A [rows, inner] op(B): float32 on an AVX2 or AVX-512 build, at least kPackedMinRows rows (the
 // copy of B is paid once per call), an inner size of at most kPackedMaxInner (a panel's rows stay
 // in L1) and at least kPackedMinOut columns (a panel is 16 or 32 columns wide). Inside these
-// bounds it was as fast as OpenBLAS or faster (0.82-1.00 of its time, A not transposed, B either
-// way); past them OpenBLAS was the faster. docs/performance.md (2026-12-05) has the measurements.
+// bounds it took 0.82-1.02 of OpenBLAS's time on one thread (A not transposed, B either way; 1.02
+// at 2048 x 128 x 128); past them OpenBLAS was the faster. docs/performance.md (2026-12-05, and
+// its night) has the measurements.
 constexpr int64_t kPackedMinRows = 256, kPackedMaxInner = 128, kPackedMinOut = 32;
 bool packed_is_faster(DType dtype, int64_t rows, int64_t inner, int64_t cols) {
   return dtype == DType::Float32 && kernels::packs_float32() && rows >= kPackedMinRows && inner >= 1 &&
