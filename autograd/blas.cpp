@@ -86,22 +86,14 @@ void axpy_block(const float* l, int64_t ldl, int64_t R, int64_t r0, int64_t k, c
   for (int64_t p = 0; p < k; ++p) {
     const float* row = l + p * ldl + r0;
     Vec x[V];
-    for (int v = 0; v < V; ++v) x[v] = v + 1 < V || last == kLanes ? simd::loadu(row + v * kLanes) : simd::load_first(row + v * kLanes, last);
+    for (int v = 0; v < V; ++v) x[v] = simd::load_first(row + v * kLanes, v + 1 < V ? kLanes : last);
     for (int j = 0; j < S; ++j) {
       const Vec c = simd::broadcast(sv[j * kp + p]);
       for (int v = 0; v < V; ++v) acc[j][v] = simd::fmadd(c, x[v], acc[j][v]);
     }
   }
   for (int j = 0; j < S; ++j)
-    for (int v = 0; v < V; ++v) {
-      if (v + 1 < V || last == kLanes) {
-        simd::storeu(d + j * R + r0 + v * kLanes, acc[j][v]);
-      } else {
-        alignas(64) float lanes[kLanes];
-        simd::store(lanes, acc[j][v]);
-        std::copy_n(lanes, last, d + j * R + r0 + v * kLanes);
-      }
-    }
+    for (int v = 0; v < V; ++v) simd::store_first(d + j * R + r0 + v * kLanes, v + 1 < V ? kLanes : last, acc[j][v]);
 }
 
 template <int S>
