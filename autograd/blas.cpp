@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "autograd/kernels.h"
+#include "autograd/parallel.h"
 #include "autograd/runtime.h"
 #include "autograd/simd.h"
 
@@ -35,7 +37,7 @@ struct Dgemm {
   static constexpr auto gemv = cblas_dgemv;
 };
 
-// Matrix elements read by one product's GEMV calls below which it stays on one thread.
+// Matrix elements read by one skinny product (below) up to which float32 takes the one-pass loops.
 constexpr int64_t kGemvSplit = int64_t(1) << 20;
 
 CBLAS_TRANSPOSE op(bool trans) { return trans ? CblasTrans : CblasNoTrans; }
@@ -160,11 +162,6 @@ void gemm_t(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T*
     if ((few_cols || few_rows) && m * n * k < kGemvSplit) return skinny(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, few_cols);
 #endif
   if (few_cols || few_rows) {
-    // OpenBLAS splits any GEMV over ~9k elements between its threads, and a
-    // worker woken for it spins for ~0.1 s afterwards (sched_yield), taking
-    // turns with dgm's own threads (runtime::run_chunks). A GEMV this small
-    // gains nothing from a second thread: it runs on the caller alone.
-    runtime::OneBlasThread one(m * n * k < kGemvSplit);  // elements read by all the calls together
     if (beta == T(0))
       for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, T(0));
     if (few_cols) {
@@ -190,9 +187,10 @@ void gemm_t(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T*
 
 }  // namespace
 
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const void* a,
-          int64_t lda, const void* b, int64_t ldb, double beta, void* c, int64_t ldc, DType dtype) {
-  if (m == 0 || n == 0) return;
+namespace {
+// One product on this thread: OpenBLAS's GEMM, its GEMV, or the one-pass skinny product above.
+void gemm_here(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const void* a, int64_t lda,
+               const void* b, int64_t ldb, double beta, void* c, int64_t ldc, DType dtype) {
   if (dtype == DType::Float32)
     gemm_t<Sgemm>(trans_a, trans_b, m, n, k, static_cast<float>(alpha), static_cast<const float*>(a), lda,
                   static_cast<const float*>(b), ldb, static_cast<float>(beta), static_cast<float*>(c), ldc);
@@ -201,6 +199,45 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
                   static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), ldc);
   else
     throw Error("matmul: int64 tensors are not supported (convert with .to(DType::Float32))");
+}
+}  // namespace
+
+// ---------------------------------------------------------------- one pool of threads
+// On more than one thread, a product is cut here into pieces of C, each a single-threaded call on
+// one of dgm's threads (runtime::run_chunks), rather than left to OpenBLAS's own threads. Two
+// pools on the same cores take turns: an OpenBLAS worker spins (sched_yield) for ~0.1 s after each
+// call, and dgm's pool runs the convolutions, the packed products and the elementwise passes in
+// between, so with both pools a training step's products and everything else fought for the
+// second core. With one pool, measured 2026-12-05 on 2 threads (docs/performance.md): RealNVP-2D
+// 1.75 -> 1.38 ms, the Transformer 242 -> 185 ms, the LSTM 81 -> 70 ms (medians of 5 alternating
+// rounds).
+// C is cut along its longer side, rows of op(A) or columns of op(B), into parallel_chunks pieces
+// (at least 2 MFLOP each); a product too small to cut runs on the calling thread. OpenBLAS itself
+// is held to one thread for good (runtime::set_num_threads sets dgm's count, not OpenBLAS's).
+GemmPlan gemm_plan(int64_t m, int64_t n, int64_t k) {
+  const bool by_rows = m >= n;
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  return {runtime::parallel_chunks(by_rows ? m : n, flops), by_rows};
+}
+
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const void* a, int64_t lda, const void* b,
+          int64_t ldb, double beta, void* c, int64_t ldc, DType dtype) {
+  if (m == 0 || n == 0) return;
+  const GemmPlan plan = gemm_plan(m, n, k);  // one chunk on one thread, and inside a chunk (run_chunks holds dgm to one)
+  if (plan.chunks <= 1) {
+    gemm_here(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, dtype);
+    return;
+  }
+  const int64_t esz = static_cast<int64_t>(dtype_size(dtype));
+  const char* pa = static_cast<const char*>(a);
+  const char* pb = static_cast<const char*>(b);
+  char* pc = static_cast<char*>(c);
+  runtime::run_chunks(plan.by_rows ? m : n, plan.chunks, [&](int64_t i0, int64_t i1, int) {
+    if (plan.by_rows)  // rows i0..i1 of op(A): rows of A, or its columns (ta); rows of C
+      gemm_here(ta, tb, i1 - i0, n, k, alpha, pa + (ta ? i0 : i0 * lda) * esz, lda, b, ldb, beta, pc + i0 * ldc * esz, ldc, dtype);
+    else  // columns i0..i1 of op(B): columns of B, or its rows (tb); columns of C
+      gemm_here(ta, tb, m, i1 - i0, k, alpha, a, lda, pb + (tb ? i0 * ldb : i0) * esz, ldb, beta, pc + i0 * esz, ldc, dtype);
+  });
 }
 
 }  // namespace kernels
@@ -270,20 +307,37 @@ std::string blas_core() {
 
 std::string blas_core_note() { return core_note(); }
 
-int blas_threads() { return openblas_get_num_threads(); }
+namespace {
+// dgm's thread count. It starts as the count OpenBLAS chose when it was loaded (OPENBLAS_NUM_THREADS,
+// or all cores), and OpenBLAS is then held to one thread for good: every BLAS call runs on the
+// thread that makes it, and dgm's pool (autograd/parallel.h) is the only one (kernels::gemm cuts a
+// product between its threads). A function-local static: set up on first use, once.
+std::atomic<int>& thread_count() {
+  static std::atomic<int> count{[] {
+    const int n = std::max(1, openblas_get_num_threads());
+    openblas_set_num_threads(1);
+    return n;
+  }()};
+  return count;
+}
+// ... and at the latest when libdgm is loaded, before any BLAS call (models/toolkit/linalg.cpp's LAPACK too).
+__attribute__((constructor)) void hold_openblas_to_one_thread() { (void)thread_count(); }
+}  // namespace
+
+int blas_threads() { return thread_count().load(std::memory_order_relaxed); }
 
 int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-void set_num_threads(int n) { openblas_set_num_threads(n <= 0 ? hardware_threads() : n); }
+void set_num_threads(int n) { thread_count().store(n <= 0 ? hardware_threads() : n, std::memory_order_relaxed); }
 
-OneBlasThread::OneBlasThread(bool active) : saved_(active ? openblas_get_num_threads() : 1) {
-  if (saved_ > 1) openblas_set_num_threads(1);
+OneBlasThread::OneBlasThread(bool active) : saved_(active ? blas_threads() : 1) {
+  if (saved_ > 1) thread_count().store(1, std::memory_order_relaxed);
 }
 OneBlasThread::~OneBlasThread() {
-  if (saved_ > 1) openblas_set_num_threads(saved_);
+  if (saved_ > 1) thread_count().store(saved_, std::memory_order_relaxed);
 }
 
 }  // namespace runtime

@@ -89,7 +89,14 @@ Tensor expand(const Tensor& x, const Shape& shape);
 Tensor permute(const Tensor& x, const std::vector<size_t>& order);
 
 // C = alpha * op(A) op(B) + beta * C, row-major, through cblas_{s,d}gemm
-// (or cblas_{s,d}gemv for skinny outputs, below).
+// (or cblas_{s,d}gemv for skinny outputs, below). On more than one thread, C is cut into
+// gemm_plan's pieces, each a single-threaded call on one of dgm's threads (runtime::run_chunks):
+// OpenBLAS's own threads are never woken (autograd/blas.cpp says why).
+struct GemmPlan {
+  int chunks;    // 1: the whole product on the calling thread
+  bool by_rows;  // pieces of rows of C (of op(A)), or of columns (of op(B))
+};
+GemmPlan gemm_plan(int64_t m, int64_t n, int64_t k);
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
           const void* a, int64_t lda, const void* b, int64_t ldb, double beta, void* c,
           int64_t ldc, DType dtype);

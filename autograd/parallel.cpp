@@ -186,7 +186,7 @@ void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t
     for (int c = 0; c < chunks; ++c) body(c);
   } else {
     const int threads = blas_threads();
-    OneBlasThread one;  // each chunk's GEMMs run single-threaded, side by side
+    OneBlasThread one;  // a chunk's own products and passes are not cut again
     pool().run(chunks, threads, body);
   }
   for (auto& e : errors)

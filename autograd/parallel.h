@@ -1,11 +1,12 @@
 // dgm/autograd/parallel.h — internal: running a kernel's independent pieces
-// (the images of a batch) on several threads.
+// (the images of a batch, the pieces of a product) on several threads.
 //
-// OpenBLAS parallelises each GEMM by itself, which is the right thing for one
-// big product. A convolution is a loop of small per-image products with
-// im2col/col2im copies between them: there, splitting the images between
-// threads, each running single-threaded GEMMs, keeps both cores busy through
-// the copies too. While chunks run, OpenBLAS is held to one thread.
+// This is dgm's only pool of threads. OpenBLAS runs every call on the thread
+// that makes it (runtime.h); kernels::gemm cuts a product into pieces of C,
+// and a convolution, a loop of small per-image products with im2col/col2im
+// copies between them, splits its images between the threads, so both cores
+// stay busy through the copies too. While chunks run, dgm counts one thread:
+// a chunk's own products and passes are not cut again.
 //
 // The chunks run on a pool of threads started on first use and kept (one
 // fewer than the thread count: the caller works too). Starting a std::thread

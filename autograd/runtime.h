@@ -17,8 +17,12 @@ namespace dgm::runtime {
 
 std::string blas_core();       // OpenBLAS's kernel name, e.g. "SkylakeX"
 std::string blas_core_note();  // how it was chosen, e.g. "set by dgm (CPU has AVX-512; OpenBLAS chose Prescott)"
+// The threads dgm runs on: its pool (autograd/parallel.h), which also cuts each BLAS product into
+// pieces (kernels::gemm). OpenBLAS itself always runs on the thread that calls it: it is held to one
+// thread when libdgm first asks, so its own workers never wake to compete with dgm's for the cores.
+// The count starts as OpenBLAS's default (OPENBLAS_NUM_THREADS, or all cores).
 int blas_threads();
-void set_num_threads(int n);   // OpenBLAS threads; n <= 0 means all cores
+void set_num_threads(int n);   // n <= 0 means all cores
 int hardware_threads();
 
 // The algorithm of 3x3, stride-1 convolutions: Winograd F(2x2, 3x3) (the
@@ -27,8 +31,8 @@ int hardware_threads();
 void set_conv_winograd(bool on);
 bool conv_winograd();
 
-// Holds OpenBLAS to one thread while alive (when `active` and it has more),
-// then gives it back its thread count.
+// Holds dgm to one thread while alive (when `active` and it has more), then
+// gives it back its thread count.
 class OneBlasThread {
  public:
   explicit OneBlasThread(bool active = true);

@@ -4,15 +4,18 @@
 // every transpose, leading dimensions wider than the matrices, beta = 0 over
 // a C full of NaN (which must not be read), float32 and float64.
 #include <catch2/catch.hpp>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
 
 #include "autograd/kernels.h"
+#include "autograd/runtime.h"
 #include "autograd/random.h"
 #include "autograd/simd.h"
 
@@ -75,6 +78,18 @@ void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
     }
 }
 
+// Gives dgm back the thread count it had, however the test ends.
+struct RestoreThreads {
+  int before = runtime::blas_threads();
+  ~RestoreThreads() { runtime::set_num_threads(before); }
+};
+
+std::vector<float> random_floats(int64_t n, Generator& g) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = static_cast<float>(g.uniform01() * 2 - 1);
+  return v;
+}
+
 }  // namespace
 
 TEST_CASE("gemm: the GEMM and GEMV paths agree with the definition", "[gemm][matmul]") {
@@ -125,6 +140,61 @@ TEST_CASE("gemm_packed: B packed once, products with it (and its bias and relu) 
   CHECK(kernels::pack_b(false, 3, 4, b.data(), 4, DType::Float32).panels.size() == 3 * 2 * simd::kLanes);  // packed: one panel, zero past column 4
 #endif
   CHECK(kernels::pack_b(false, 3, 4, nullptr, 4, DType::Float64).panels.empty());  // float64 keeps B
+}
+
+// A product on two threads is cut into pieces of C on dgm's pool (kernels::gemm, gemm_plan): by rows
+// of op(A) when C has at least as many rows as columns, else by columns of op(B). Every transpose
+// (each moves the piece's start in A or B differently), GEMM and skinny products, against the
+// definition; and one plan on one thread: the whole product on the calling thread.
+TEST_CASE("gemm on two threads: C cut into pieces by rows or by columns agrees with the definition", "[gemm][threads]") {
+  Generator g(11);
+  const RestoreThreads restore;
+  struct Case {
+    int64_t m, n, k;
+    bool by_rows;
+  };
+  // 2 m n k >= 4 MFLOP: two pieces of at least 2 MFLOP; skinny ones (at most 4 columns, or rows)
+  const std::vector<Case> cases = {{600, 40, 100, true}, {40, 600, 100, false}, {301, 301, 30, true},
+                                   {3000, 3, 400, true}, {3, 3000, 400, false}};
+  for (const Case& t : cases) {
+    runtime::set_num_threads(2);
+    const kernels::GemmPlan plan = kernels::gemm_plan(t.m, t.n, t.k);
+    INFO("m " << t.m << " n " << t.n << " k " << t.k);
+    REQUIRE(plan.chunks == 2);
+    REQUIRE(plan.by_rows == t.by_rows);
+    runtime::set_num_threads(1);
+    REQUIRE(kernels::gemm_plan(t.m, t.n, t.k).chunks == 1);
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (double beta : {0.0, 0.25}) {
+          runtime::set_num_threads(2);
+          check_gemm<float>(ta, tb, t.m, t.n, t.k, -0.5, beta, g);
+          check_gemm<double>(ta, tb, t.m, t.n, t.k, -0.5, beta, g);
+          // cut the same way every time: the same bits from two runs (OpenBLAS's kernels may sum a
+          // piece's edge columns in another order than the whole product's, so not those of one thread)
+          const std::vector<float> a = random_floats(t.m * t.k, g), b = random_floats(t.k * t.n, g);
+          std::vector<float> first(static_cast<size_t>(t.m * t.n)), again(first.size(), 1.0f);
+          const int64_t lda = ta ? t.m : t.k, ldb = tb ? t.k : t.n;
+          kernels::gemm(ta, tb, t.m, t.n, t.k, 1.0, a.data(), lda, b.data(), ldb, 0.0, first.data(), t.n, DType::Float32);
+          kernels::gemm(ta, tb, t.m, t.n, t.k, 1.0, a.data(), lda, b.data(), ldb, 0.0, again.data(), t.n, DType::Float32);
+          INFO("ta " << ta << " tb " << tb);
+          REQUIRE(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) == 0);
+        }
+  }
+}
+
+// OpenBLAS runs every call on the thread that makes it: dgm's thread count is its own, and
+// OpenBLAS's workers are never woken to compete with dgm's pool for the cores.
+TEST_CASE("OpenBLAS is held to one thread whatever dgm's thread count", "[gemm][threads]") {
+  using get_fn = int (*)();
+  const auto openblas_threads = reinterpret_cast<get_fn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  REQUIRE(openblas_threads != nullptr);
+  const RestoreThreads restore;
+  for (int n : {2, 3, 1, 0}) {
+    runtime::set_num_threads(n);
+    CHECK(runtime::blas_threads() == (n > 0 ? n : runtime::hardware_threads()));
+    CHECK(openblas_threads() == 1);
+  }
 }
 
 // A NaN in a row of A, or in a column's bias, reaches the output through the relu (as PyTorch's

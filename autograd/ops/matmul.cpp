@@ -90,10 +90,11 @@ Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   if (da.cols == 0) {  // an empty inner dimension: the product is all zeros
     std::memset(pc, 0, out.impl().storage->nbytes);
   } else if (da.batch == 1 && !ta && runtime::blas_threads() == 1 && packed_is_faster(a.dtype(), da.rows, da.cols, db.cols)) {
-    // On one thread only. On two, the backward's products alternate between this one (dx, on dgm's
-    // pool) and OpenBLAS's (dW, whose worker spins for ~0.1 s after each call): the two pools took
-    // turns on the second core, and DDPM-2D's 2-thread step went from 1.02-1.05 to 1.29-1.35 ms,
-    // RealNVP-2D's from 1.64-1.68 to 1.8-3.1 ms (docs/performance.md, 2026-12-05 (night)).
+    // On one thread only. On two, with OpenBLAS still on its own threads, the backward's products
+    // alternated between dgm's pool (dx) and OpenBLAS's (dW): DDPM-2D's 2-thread step went from
+    // 1.02-1.05 to 1.29-1.35 ms (docs/performance.md, 2026-12-05 (night)). Since OpenBLAS runs on
+    // dgm's pool too (kernels::gemm), the packed dx on two threads measured no faster than
+    // OpenBLAS's pieces (2026-12-05, one pool), so it stays on one.
     kernels::gemm_packed(da.rows, pa, da.ld, kernels::pack_b(tb, db.rows, db.cols, pb, db.ld, a.dtype()), false, pc, db.cols);
   } else {
     for (int64_t i = 0; i < da.batch; ++i)
