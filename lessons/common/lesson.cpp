@@ -69,7 +69,7 @@ Lesson::Lesson(std::string name, std::string description)
       ->check(non_negative);
   app_.add_option("--lr", opt_.lr, "Adam's learning rate for the lesson's trainings (0: each one's default)")
       ->check(CLI::NonNegativeNumber);
-  app_.add_option("--threads", opt_.threads, "BLAS threads (0: all cores)")->check(non_negative);
+  app_.add_option("--threads", opt_.threads, "Threads (0: all cores)")->check(non_negative);
   app_.add_flag("--resume", opt_.resume,
                 "Continue an interrupted run: each training picks up its resume state in --out (finished ones are not redone)");
   app_.add_flag("--retrain", opt_.retrain, "Train anew where a checkpoint or a cached classifier would be loaded");

@@ -28,7 +28,7 @@ struct Options {
   std::string data;        // where data sets are looked for
   int epochs = 0;          // passes over the training set; 0: the lesson's default
   double lr = 0;           // Adam's learning rate; 0: each training's default (its recipe's)
-  int threads = 0;         // BLAS threads; 0: all cores
+  int threads = 0;         // dgm's threads (its pool; OpenBLAS runs on the calling thread); 0: all cores
   bool resume = false;     // continue interrupted trainings from their resume states
   bool retrain = false;    // train even where a checkpoint (or a cached classifier) exists
 };
