@@ -208,9 +208,11 @@ void gemm_here(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, doub
 // pools on the same cores take turns: an OpenBLAS worker spins (sched_yield) for ~0.1 s after each
 // call, and dgm's pool runs the convolutions, the packed products and the elementwise passes in
 // between, so with both pools a training step's products and everything else fought for the
-// second core. With one pool, measured 2026-12-05 on 2 threads (docs/performance.md): RealNVP-2D
-// 1.75 -> 1.38 ms, the Transformer 242 -> 185 ms, the LSTM 81 -> 70 ms (medians of 5 alternating
-// rounds).
+// second core. With one pool, measured 2026-12-05 on 2 threads (docs/performance.md, medians of 4
+// alternating rounds): DDPM-2D 1.27 -> 1.03 ms, the VAE 4.17 -> 3.63, the Transformer 236 -> 189,
+// the LSTM 84 -> 69. Its sampling went 58 -> 62 (each product woke a pool thread that had slept
+// through the attention in between) until that attention's batch of tiny products was shared
+// between the threads too (gemm_op in ops/matmul.cpp): 49.
 // C is cut along its longer side, rows of op(A) or columns of op(B), into parallel_chunks pieces
 // (at least 2 MFLOP each); a product too small to cut runs on the calling thread. OpenBLAS itself
 // is held to one thread for good (runtime::set_num_threads sets dgm's count, not OpenBLAS's).
@@ -312,7 +314,7 @@ namespace {
 // or all cores), and OpenBLAS is then held to one thread for good: every BLAS call runs on the
 // thread that makes it, and dgm's pool (autograd/parallel.h) is the only one (kernels::gemm cuts a
 // product between its threads). A function-local static: set up on first use, once.
-std::atomic<int>& thread_count() {
+std::atomic<int>& count_of_threads() {
   static std::atomic<int> count{[] {
     const int n = std::max(1, openblas_get_num_threads());
     openblas_set_num_threads(1);
@@ -321,23 +323,23 @@ std::atomic<int>& thread_count() {
   return count;
 }
 // ... and at the latest when libdgm is loaded, before any BLAS call (models/toolkit/linalg.cpp's LAPACK too).
-__attribute__((constructor)) void hold_openblas_to_one_thread() { (void)thread_count(); }
+__attribute__((constructor)) void hold_openblas_to_one_thread() { (void)count_of_threads(); }
 }  // namespace
 
-int blas_threads() { return thread_count().load(std::memory_order_relaxed); }
+int num_threads() { return count_of_threads().load(std::memory_order_relaxed); }
 
 int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-void set_num_threads(int n) { thread_count().store(n <= 0 ? hardware_threads() : n, std::memory_order_relaxed); }
+void set_num_threads(int n) { count_of_threads().store(n <= 0 ? hardware_threads() : n, std::memory_order_relaxed); }
 
-OneBlasThread::OneBlasThread(bool active) : saved_(active ? blas_threads() : 1) {
-  if (saved_ > 1) thread_count().store(1, std::memory_order_relaxed);
+OneThread::OneThread(bool active) : saved_(active ? num_threads() : 1) {
+  if (saved_ > 1) count_of_threads().store(1, std::memory_order_relaxed);
 }
-OneBlasThread::~OneBlasThread() {
-  if (saved_ > 1) thread_count().store(saved_, std::memory_order_relaxed);
+OneThread::~OneThread() {
+  if (saved_ > 1) count_of_threads().store(saved_, std::memory_order_relaxed);
 }
 
 }  // namespace runtime

@@ -154,7 +154,7 @@ Pool& pool() {
 }  // namespace
 
 int parallel_chunks(int64_t n, double flops) {
-  const int threads = blas_threads();
+  const int threads = num_threads();
   if (threads <= 1 || n <= 1) return 1;
   const int64_t by_work = static_cast<int64_t>(flops / kMinFlopsPerChunk);
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({threads, n, by_work})));
@@ -185,8 +185,8 @@ void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t
   if (in_chunk || !lock.try_lock()) {
     for (int c = 0; c < chunks; ++c) body(c);
   } else {
-    const int threads = blas_threads();
-    OneBlasThread one;  // a chunk's own products and passes are not cut again
+    const int threads = num_threads();
+    OneThread one;  // a chunk's own products and passes are not cut again
     pool().run(chunks, threads, body);
   }
   for (auto& e : errors)
@@ -196,7 +196,7 @@ void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t
 int range_pieces(int64_t n, int64_t values) {
   if (n * values < 2 * kMinValuesPerChunk) return 1;
   const int64_t by_size = n * values / kMinValuesPerChunk;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({blas_threads(), by_size, n})));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({num_threads(), by_size, n})));
 }
 
 }  // namespace dgm::runtime

@@ -24,7 +24,7 @@
 
 namespace dgm::runtime {
 
-// How many chunks to split n items into: up to blas_threads(), only when the
+// How many chunks to split n items into: up to num_threads(), only when the
 // work (FLOPs) is large enough to pay for handing out chunks (2 MFLOP each), at most n.
 int parallel_chunks(int64_t n, double flops);
 

@@ -1,5 +1,5 @@
-// dgm/autograd/runtime.h — the BLAS backend: which OpenBLAS kernel runs, and
-// how many threads it uses.
+// dgm/autograd/runtime.h — the BLAS backend (which OpenBLAS kernel runs) and
+// how many threads dgm uses.
 //
 // Debian's OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to
 // its SSE3 "Prescott" kernels (about 4x slower). OpenBLAS picks its kernel
@@ -19,9 +19,9 @@ std::string blas_core();       // OpenBLAS's kernel name, e.g. "SkylakeX"
 std::string blas_core_note();  // how it was chosen, e.g. "set by dgm (CPU has AVX-512; OpenBLAS chose Prescott)"
 // The threads dgm runs on: its pool (autograd/parallel.h), which also cuts each BLAS product into
 // pieces (kernels::gemm). OpenBLAS itself always runs on the thread that calls it: it is held to one
-// thread when libdgm first asks, so its own workers never wake to compete with dgm's for the cores.
+// thread when libdgm is loaded, so its own workers never wake to compete with dgm's for the cores.
 // The count starts as OpenBLAS's default (OPENBLAS_NUM_THREADS, or all cores).
-int blas_threads();
+int num_threads();
 void set_num_threads(int n);   // n <= 0 means all cores
 int hardware_threads();
 
@@ -33,12 +33,12 @@ bool conv_winograd();
 
 // Holds dgm to one thread while alive (when `active` and it has more), then
 // gives it back its thread count.
-class OneBlasThread {
+class OneThread {
  public:
-  explicit OneBlasThread(bool active = true);
-  ~OneBlasThread();
-  OneBlasThread(const OneBlasThread&) = delete;
-  OneBlasThread& operator=(const OneBlasThread&) = delete;
+  explicit OneThread(bool active = true);
+  ~OneThread();
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
 
  private:
   int saved_;

@@ -389,9 +389,7 @@ int main(int argc, char** argv) {
   CLI::App app("dgm training-step benchmarks, comparable row by row with ../shared/bench/torch_ref.cpp",
                "bench_train");
   std::string only_list;
-  int blas_threads = -1;
   app.add_option("--threads", g_threads, "Threads (dgm's pool; OpenBLAS runs on the thread that calls it)")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--blas-threads", blas_threads, "dgm's threads, if other than --threads (default: --threads)");
   app.add_option("--only", only_list, "Comma-separated workloads: vae,made,pixelcnn,realnvp,realnvp_img,ddpm,dcgan,unet,transformer,lstm,overhead,matmul,floor");
   app.add_flag("--quick", g_quick, "Short timings (a smoke test)");
   std::string conv = "winograd";
@@ -412,9 +410,9 @@ int main(int argc, char** argv) {
     }
   auto want = [&](const std::string& n) { return only.empty() || only.count(n); };
 
-  runtime::set_num_threads(blas_threads > 0 ? blas_threads : g_threads);
+  runtime::set_num_threads(g_threads);
   std::printf("# dgm engine; openblas corename=%s (%s) dgm threads=%d\n", runtime::blas_core().c_str(),
-              runtime::blas_core_note().c_str(), runtime::blas_threads());
+              runtime::blas_core_note().c_str(), runtime::num_threads());
   std::printf("# threads=%d quick=%d conv=%s\n", g_threads, static_cast<int>(g_quick), conv.c_str());
   bench::print_columns();
   model_workloads(want);

@@ -80,7 +80,7 @@ void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
 
 // Gives dgm back the thread count it had, however the test ends.
 struct RestoreThreads {
-  int before = runtime::blas_threads();
+  int before = runtime::num_threads();
   ~RestoreThreads() { runtime::set_num_threads(before); }
 };
 
@@ -192,7 +192,7 @@ TEST_CASE("OpenBLAS is held to one thread whatever dgm's thread count", "[gemm][
   const RestoreThreads restore;
   for (int n : {2, 3, 1, 0}) {
     runtime::set_num_threads(n);
-    CHECK(runtime::blas_threads() == (n > 0 ? n : runtime::hardware_threads()));
+    CHECK(runtime::num_threads() == (n > 0 ? n : runtime::hardware_threads()));
     CHECK(openblas_threads() == 1);
   }
 }

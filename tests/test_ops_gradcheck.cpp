@@ -194,6 +194,35 @@ TEST_CASE("gradcheck: matmul batched and broadcast", "[gradcheck][matmul]") {
   require_gradcheck(f, {randn({3, 4}, 1), randn({2, 4, 5}, 2)});      // 2-D @ N-D
   require_gradcheck(f, {randn({1, 2, 3, 4}, 1), randn({3, 1, 4, 2}, 2)});  // batch axes broadcast
 }
+// A batch of small products (attention over a KV cache: one query against t keys, for each
+// sequence and head) is shared between dgm's threads, a run of whole products each: each product
+// comes out as the same call on its own slices gives, forward and backward (dA = G B^T).
+TEST_CASE("matmul: a batch of small products shared between two threads gives each product's own result", "[matmul][threads]") {
+  struct Restore {
+    int before = runtime::num_threads();
+    ~Restore() { runtime::set_num_threads(before); }
+  } restore;
+  runtime::set_num_threads(2);
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    const int64_t N = 64, H = 4, d = 32, t = 40;
+    Tensor a = randn({N, H, 1, d}, 1).to(dtype), b = randn({N, H, d, t}, 2).to(dtype), g = randn({N, H, 1, t}, 3).to(dtype);
+    a.set_requires_grad(true);
+    const Tensor c = matmul(a, b);
+    sum(c * g).backward();
+    kernels::dispatch_float(dtype, "test", [&](auto tag) {
+      using T = decltype(tag);
+      std::vector<T> want_c(static_cast<size_t>(t)), want_ga(static_cast<size_t>(d));
+      for (int64_t i = 0; i < N * H; ++i) {
+        const T *ai = a.data<T>() + i * d, *bi = b.data<T>() + i * d * t, *gi = g.data<T>() + i * t;
+        kernels::gemm(false, false, 1, t, d, 1.0, ai, d, bi, t, 0.0, want_c.data(), t, dtype);
+        kernels::gemm(false, true, 1, d, t, 1.0, gi, t, bi, t, 0.0, want_ga.data(), d, dtype);
+        INFO("product " << i);
+        REQUIRE(std::equal(want_c.begin(), want_c.end(), c.data<T>() + i * t));
+        REQUIRE(std::equal(want_ga.begin(), want_ga.end(), a.grad().data<T>() + i * d));
+      }
+    });
+  }
+}
 TEST_CASE("gradcheck: matmul with vectors", "[gradcheck][matmul]") {
   auto f = [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); };
   require_gradcheck(f, {randn({4}, 1), randn({4, 5}, 2)});
@@ -244,10 +273,10 @@ TEST_CASE("relu_grad_and_row_sum equals scale_where_positive then the row sum, b
 
 // float32 products of at least 256 rows, an inner size up to 128 and 32 or more columns go through
 // the packed product (packed_is_faster in autograd/ops/matmul.cpp), forward and the backward's
-// g B^T, when OpenBLAS has one thread (as here); float64 goes through OpenBLAS. The two routes
+// g B^T, when dgm runs on one thread (as here); float64 goes through OpenBLAS. The two routes
 // agree, for B and B^T, and for linear's dx.
 TEST_CASE("matmul and linear on the packed route agree with OpenBLAS in float64, forward and backward", "[matmul][gemm]") {
-  runtime::OneBlasThread one;
+  runtime::OneThread one;
   for (bool tb : {false, true})
     for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{{300, 40, 48}, {256, 128, 33}, {263, 7, 64}}) {
       INFO("tb " << tb << " m " << m << " k " << k << " n " << n);

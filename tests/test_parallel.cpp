@@ -21,7 +21,7 @@ using namespace dgm;
 namespace {
 // Sets OpenBLAS's (and so dgm's) thread count for one test, then restores it.
 struct Threads {
-  int before = runtime::blas_threads();
+  int before = runtime::num_threads();
   explicit Threads(int n) { runtime::set_num_threads(n); }
   ~Threads() { runtime::set_num_threads(before); }
 };

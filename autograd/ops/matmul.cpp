@@ -51,6 +51,10 @@ bool packed_is_faster(DType dtype, int64_t rows, int64_t inner, int64_t cols) {
 
 Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb);
 
+// What one small product in a batch costs beyond its FLOPs, counted as FLOPs: ~0.4 us (its call,
+// checks and pointers) at ~80 GFLOP/s.
+constexpr double kCallFlops = 32768;
+
 struct MatMulBackward : Node {
   SavedTensor a, b;
   bool ta = false, tb = false;
@@ -89,7 +93,7 @@ Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   const int64_t sa = da.rows * da.cols, sb = db.rows * db.cols, sc = da.rows * db.cols;
   if (da.cols == 0) {  // an empty inner dimension: the product is all zeros
     std::memset(pc, 0, out.impl().storage->nbytes);
-  } else if (da.batch == 1 && !ta && runtime::blas_threads() == 1 && packed_is_faster(a.dtype(), da.rows, da.cols, db.cols)) {
+  } else if (da.batch == 1 && !ta && runtime::num_threads() == 1 && packed_is_faster(a.dtype(), da.rows, da.cols, db.cols)) {
     // On one thread only. On two, with OpenBLAS still on its own threads, the backward's products
     // alternated between dgm's pool (dx) and OpenBLAS's (dW): DDPM-2D's 2-thread step went from
     // 1.02-1.05 to 1.29-1.35 ms (docs/performance.md, 2026-12-05 (night)). Since OpenBLAS runs on
@@ -97,9 +101,19 @@ Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     // OpenBLAS's pieces (2026-12-05, one pool), so it stays on one.
     kernels::gemm_packed(da.rows, pa, da.ld, kernels::pack_b(tb, db.rows, db.cols, pb, db.ld, a.dtype()), false, pc, db.cols);
   } else {
-    for (int64_t i = 0; i < da.batch; ++i)
-      kernels::gemm(ta, tb, da.rows, db.cols, da.cols, 1.0, pa + i * sa * esz, da.ld, pb + i * sb * esz,
-                    db.ld, 0.0, pc + i * sc * esz, db.cols, a.dtype());
+    // A batch of products is shared between dgm's threads, a run of whole products each, when
+    // together they are worth it; each product then runs on one thread. The many tiny products of
+    // attention over a KV cache (one query against t keys, for each sequence and head) cost a call
+    // each more than their FLOPs: each counts as at least kCallFlops.
+    const double flops = 2.0 * static_cast<double>(da.rows * db.cols * da.cols);
+    const int chunks = runtime::parallel_chunks(da.batch, static_cast<double>(da.batch) * std::max(flops, kCallFlops));
+    auto products = [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i)
+        kernels::gemm(ta, tb, da.rows, db.cols, da.cols, 1.0, pa + i * sa * esz, da.ld, pb + i * sb * esz, db.ld, 0.0,
+                      pc + i * sc * esz, db.cols, a.dtype());
+    };
+    if (chunks <= 1) products(0, da.batch, 0);
+    else runtime::run_chunks(da.batch, chunks, products);
   }
   if (!any_requires_grad({&a, &b})) return out;
   auto node = std::make_shared<MatMulBackward>();
@@ -172,7 +186,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 //  - the packed product (autograd/packed_gemm.cpp: W^T copied into panels, the bias and the relu
 //    applied to each tile of y while its sums are still in registers), where it is as fast as
 //    OpenBLAS or faster (packed_is_faster, above). The backward's dx = g W takes it by the same
-//    test, in gemm_op, when OpenBLAS has one thread.
+//    test, in gemm_op, when dgm runs on one thread.
 
 struct LinearBackward : Node {
   SavedTensor x, w, y;  // y: linear_relu's output, for its mask

@@ -105,7 +105,7 @@ int Lesson::parse(int argc, char** argv) {
   std::cout.rdbuf(tee_.get());
   std::cout << "== lesson " << name_ << ": " << description_ << "\n"
             << "   seed " << opt_.seed << ", output in " << opt_.out << (opt_.quick ? ", quick run" : "")
-            << ", " << runtime::blas_threads() << (runtime::blas_threads() == 1 ? " thread" : " threads") << ", OpenBLAS " << runtime::blas_core() << "\n";
+            << ", " << runtime::num_threads() << (runtime::num_threads() == 1 ? " thread" : " threads") << ", OpenBLAS " << runtime::blas_core() << "\n";
   return -1;
 }
 
