@@ -226,15 +226,11 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const
           int64_t ldb, double beta, void* c, int64_t ldc, DType dtype) {
   if (m == 0 || n == 0) return;
   const GemmPlan plan = gemm_plan(m, n, k);  // one chunk on one thread, and inside a chunk (run_chunks holds dgm to one)
-  if (plan.chunks <= 1) {
-    gemm_here(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, dtype);
-    return;
-  }
   const int64_t esz = static_cast<int64_t>(dtype_size(dtype));
   const char* pa = static_cast<const char*>(a);
   const char* pb = static_cast<const char*>(b);
   char* pc = static_cast<char*>(c);
-  runtime::run_chunks(plan.by_rows ? m : n, plan.chunks, [&](int64_t i0, int64_t i1, int) {
+  runtime::run_pieces(plan.by_rows ? m : n, plan.chunks, [&](int64_t i0, int64_t i1, int) {
     if (plan.by_rows)  // rows i0..i1 of op(A): rows of A, or its columns (ta); rows of C
       gemm_here(ta, tb, i1 - i0, n, k, alpha, pa + (ta ? i0 : i0 * lda) * esz, lda, b, ldb, beta, pc + i0 * ldc * esz, ldc, dtype);
     else  // columns i0..i1 of op(B): columns of B, or its rows (tb); columns of C

@@ -38,6 +38,14 @@ int parallel_chunks(int64_t n, double flops);
 // each chunk's scratch beforehand.
 void run_chunks(int64_t n, int chunks, const std::function<void(int64_t, int64_t, int)>& f);
 
+// run_chunks, with one chunk called directly on this thread (no std::function, no lock): the
+// common case of a kernel whose work is too small to share.
+template <class F>
+void run_pieces(int64_t n, int chunks, F&& f) {
+  if (chunks <= 1) f(int64_t(0), n, 0);
+  else run_chunks(n, chunks, f);
+}
+
 // How many pieces parallel_range(n, f, values) below cuts [0, n) into.
 int range_pieces(int64_t n, int64_t values = 1);
 
@@ -50,8 +58,7 @@ int range_pieces(int64_t n, int64_t values = 1);
 template <class F>
 int parallel_range(int64_t n, F&& f, int64_t values = 1) {
   const int pieces = range_pieces(n, values);
-  if (pieces <= 1) f(int64_t(0), n, 0);
-  else run_chunks(n, pieces, f);
+  run_pieces(n, pieces, f);
   return pieces;
 }
 

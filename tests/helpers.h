@@ -13,8 +13,16 @@
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
+#include "autograd/runtime.h"
 
 namespace dgm::test {
+
+// Sets dgm's thread count for one test, then gives back the count it had, however the test ends.
+struct Threads {
+  int before = runtime::num_threads();
+  explicit Threads(int n) { runtime::set_num_threads(n); }
+  ~Threads() { runtime::set_num_threads(before); }
+};
 
 // float64 tensor of N(0, 1) values (seeded by the shape's size and `seed`).
 inline Tensor randn(const Shape& s, uint64_t seed = 1) {

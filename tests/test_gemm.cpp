@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "helpers.h"
+
 #include "autograd/kernels.h"
 #include "autograd/runtime.h"
 #include "autograd/random.h"
@@ -77,12 +79,6 @@ void check_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
       REQUIRE(((std::isnan(c[at]) && std::isnan(c0[at])) || c[at] == c0[at]));
     }
 }
-
-// Gives dgm back the thread count it had, however the test ends.
-struct RestoreThreads {
-  int before = runtime::num_threads();
-  ~RestoreThreads() { runtime::set_num_threads(before); }
-};
 
 std::vector<float> random_floats(int64_t n, Generator& g) {
   std::vector<float> v(static_cast<size_t>(n));
@@ -148,7 +144,7 @@ TEST_CASE("gemm_packed: B packed once, products with it (and its bias and relu) 
 // definition; and one plan on one thread: the whole product on the calling thread.
 TEST_CASE("gemm on two threads: C cut into pieces by rows or by columns agrees with the definition", "[gemm][threads]") {
   Generator g(11);
-  const RestoreThreads restore;
+  const test::Threads restore(runtime::num_threads());
   struct Case {
     int64_t m, n, k;
     bool by_rows;
@@ -189,7 +185,7 @@ TEST_CASE("OpenBLAS is held to one thread whatever dgm's thread count", "[gemm][
   using get_fn = int (*)();
   const auto openblas_threads = reinterpret_cast<get_fn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   REQUIRE(openblas_threads != nullptr);
-  const RestoreThreads restore;
+  const test::Threads restore(runtime::num_threads());
   for (int n : {2, 3, 1, 0}) {
     runtime::set_num_threads(n);
     CHECK(runtime::num_threads() == (n > 0 ? n : runtime::hardware_threads()));

@@ -198,11 +198,7 @@ TEST_CASE("gradcheck: matmul batched and broadcast", "[gradcheck][matmul]") {
 // sequence and head) is shared between dgm's threads, a run of whole products each: each product
 // comes out as the same call on its own slices gives, forward and backward (dA = G B^T).
 TEST_CASE("matmul: a batch of small products shared between two threads gives each product's own result", "[matmul][threads]") {
-  struct Restore {
-    int before = runtime::num_threads();
-    ~Restore() { runtime::set_num_threads(before); }
-  } restore;
-  runtime::set_num_threads(2);
+  const Threads two(2);
   for (DType dtype : {DType::Float32, DType::Float64}) {
     const int64_t N = 64, H = 4, d = 32, t = 40;
     Tensor a = randn({N, H, 1, d}, 1).to(dtype), b = randn({N, H, d, t}, 2).to(dtype), g = randn({N, H, 1, t}, 3).to(dtype);

@@ -19,12 +19,7 @@
 using namespace dgm;
 
 namespace {
-// Sets OpenBLAS's (and so dgm's) thread count for one test, then restores it.
-struct Threads {
-  int before = runtime::num_threads();
-  explicit Threads(int n) { runtime::set_num_threads(n); }
-  ~Threads() { runtime::set_num_threads(before); }
-};
+using test::Threads;
 
 // Runs run_chunks over n items in `chunks` pieces and returns how often
 // each item was visited and under which chunk index.

@@ -107,13 +107,11 @@ Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     // each more than their FLOPs: each counts as at least kCallFlops.
     const double flops = 2.0 * static_cast<double>(da.rows * db.cols * da.cols);
     const int chunks = runtime::parallel_chunks(da.batch, static_cast<double>(da.batch) * std::max(flops, kCallFlops));
-    auto products = [&](int64_t i0, int64_t i1, int) {
+    runtime::run_pieces(da.batch, chunks, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i)
         kernels::gemm(ta, tb, da.rows, db.cols, da.cols, 1.0, pa + i * sa * esz, da.ld, pb + i * sb * esz, db.ld, 0.0,
                       pc + i * sc * esz, db.cols, a.dtype());
-    };
-    if (chunks <= 1) products(0, da.batch, 0);
-    else runtime::run_chunks(da.batch, chunks, products);
+    });
   }
   if (!any_requires_grad({&a, &b})) return out;
   auto node = std::make_shared<MatMulBackward>();
