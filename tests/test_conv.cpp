@@ -343,12 +343,13 @@ TEST_CASE("layer_norm, one fused op, equals its definition in engine ops: values
   Tensor big = randn({512, 1024}, 5);
   Tensor w = randn({1024}, 6).set_requires_grad(true);
   Tensor g = randn({512, 1024}, 7);
-  const int before = runtime::num_threads();
-  runtime::set_num_threads(2);
-  std::vector<Tensor> two = grad({layer_norm(big, 1, w)}, {w}, {g});
-  runtime::set_num_threads(1);
-  std::vector<Tensor> single = grad({layer_norm(big, 1, w)}, {w}, {g});
-  runtime::set_num_threads(before);
+  std::vector<Tensor> two, single;
+  {
+    test::Threads threads(2);  // the count before is back at the end of the block, even if a REQUIRE throws
+    two = grad({layer_norm(big, 1, w)}, {w}, {g});
+    runtime::set_num_threads(1);
+    single = grad({layer_norm(big, 1, w)}, {w}, {g});
+  }
   for (int64_t i = 0; i < 1024; ++i) REQUIRE(two[0].at(i) == Approx(single[0].at(i)).margin(1e-4 * std::abs(single[0].at(i)) + 1e-4));
   require_gradgradcheck([](const std::vector<Tensor>& v) { return layer_norm(v[0], 1, v[1], v[2]); },
                         {randn({3, 5}, 1), randn({5}, 2), randn({5}, 3)});
@@ -489,7 +490,7 @@ TEST_CASE("conv2d split over images on two threads gives the single-thread resul
   // each with single-threaded GEMMs: outputs and input gradients must be
   // bit-identical, weight gradients (summed per chunk, then added) equal to
   // rounding.
-  const int before = runtime::num_threads();
+  test::Threads threads(1);  // the count before is back when the test ends, even if a REQUIRE throws
   Tensor x = randn({8, 16, 32, 32}, 1).set_requires_grad(true), w = randn({32, 16, 3, 3}, 2).set_requires_grad(true);
   Tensor b = randn({32}, 3), v = randn({8, 32, 32, 32}, 4);
   auto run = [&](int threads) {
@@ -502,7 +503,6 @@ TEST_CASE("conv2d split over images on two threads gives the single-thread resul
   std::vector<Tensor> one = run(1), two = run(2);
   runtime::set_num_threads(2);
   REQUIRE(runtime::parallel_chunks(8, 75e6) == 2);
-  runtime::set_num_threads(before);
   for (int k = 0; k < 2; ++k)
     for (int64_t i = 0; i < one[k].numel(); ++i) REQUIRE(one[k].at(i) == two[k].at(i));
   for (int64_t i = 0; i < one[2].numel(); ++i) REQUIRE(two[2].at(i) == Approx(one[2].at(i)).epsilon(1e-12).margin(1e-10));
@@ -510,7 +510,7 @@ TEST_CASE("conv2d split over images on two threads gives the single-thread resul
 
 TEST_CASE("elementwise ops and group_norm split over two threads give the single-thread results", "[threads][norm]") {
   // 2^20 values: large enough (runtime::parallel_range) for two pieces
-  const int before = runtime::num_threads();
+  test::Threads threads(1);  // the count before is back when the test ends, even if a REQUIRE throws
   Tensor x = randn({8, 32, 64, 64}, 1).set_requires_grad(true), y = randn({8, 32, 64, 64}, 2);
   Tensor w = randn({32}, 3).set_requires_grad(true), b = randn({32}, 4).set_requires_grad(true);
   Tensor v = randn({8, 32, 64, 64}, 5);
@@ -523,7 +523,6 @@ TEST_CASE("elementwise ops and group_norm split over two threads give the single
   std::vector<Tensor> one = run(1), two = run(2);
   runtime::set_num_threads(2);
   REQUIRE(runtime::range_pieces(x.numel()) == 2);
-  runtime::set_num_threads(before);
   // values and the input gradient are computed per value or per (image, group): bit-identical;
   // dw and db are sums over the pieces, added in order: equal to rounding
   for (int k = 0; k < 2; ++k)
