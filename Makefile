@@ -2,6 +2,8 @@
 #   make test                  install what is missing, configure, build, run every test (ctest)
 #   make lesson NAME=engine    ... and run one lesson: build/bin/lesson_<NAME> $(ARGS)
 #   make test SANITIZE=1       the same suite built with AddressSanitizer + UBSan (in build-asan/)
+#   make tsan [TESTS='[threads]']  the unit tests under ThreadSanitizer (in build-tsan/; ~12 min on 2
+#                              cores, '[threads]' ~1 min); fails on any data race it reports
 #   make bench [ARGS=...]      build/bin/bench_train
 #   make data                  install the data sets the lessons use (Fashion-MNIST, 8x8 digits)
 #   make fuzz [SECONDS=60]     fuzz the data readers (libFuzzer)
@@ -18,7 +20,7 @@ else
 endif
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: deps test-deps data configure build test lesson bench fuzz homework grade clean
+.PHONY: deps test-deps data configure build test tsan lesson bench fuzz homework grade clean
 
 deps:
 	@scripts/install-deps.sh
@@ -45,6 +47,17 @@ test: test-deps build
 
 test-deps:
 	@scripts/install-deps.sh test
+
+# ThreadSanitizer over dgm_tests (not in CI: its cold build and run would double CI's time). A race
+# is a failure (halt_on_error); die_after_fork=0 lets the test that forks a grader-like child run
+# (TSan cannot follow threads started after a fork, and that child's are checked by the plain
+# suite). The ldd line fails a build that lost the flag.
+TESTS ?=
+tsan: test-deps
+	@test -f build-tsan/CMakeCache.txt || cmake -S . -B build-tsan $(GENERATOR) -DDGM_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	@cmake --build build-tsan -j $(JOBS) --target dgm_tests
+	@ldd build-tsan/bin/dgm_tests | grep -q libtsan || { echo "make tsan: build-tsan/bin/dgm_tests is not a ThreadSanitizer build" >&2; exit 1; }
+	TSAN_OPTIONS=halt_on_error=1:die_after_fork=0:second_deadlock_stack=1 build-tsan/bin/dgm_tests $(TESTS)
 
 lesson: build data
 	@test -n "$(NAME)" || { echo "usage: make lesson NAME=<chapter> [ARGS='--quick --seed 1']"; \
@@ -76,4 +89,4 @@ grade: configure
 	@scripts/grade.sh $(BUILD) $(GRADE_FLAGS) $(CHAPTER)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
