@@ -48,13 +48,12 @@ test: test-deps build
 test-deps:
 	@scripts/install-deps.sh test
 
-# ThreadSanitizer over dgm_tests (not in CI: its cold build and run would double CI's time). A race
-# is a failure (halt_on_error); die_after_fork=0 lets the test that forks a grader-like child run
-# (TSan cannot follow threads started after a fork, and that child's are checked by the plain
-# suite). The ldd line fails a build that lost the flag.
+# ThreadSanitizer over dgm_tests (docs/architecture.md, tests and CI; not in CI: its cold build and
+# run would add some 20 minutes). A race fails the run (halt_on_error); die_after_fork=0 lets the
+# test that forks a child run. The ldd line fails a build that lost the flag.
 TESTS ?=
 tsan: test-deps
-	@test -f build-tsan/CMakeCache.txt || cmake -S . -B build-tsan $(GENERATOR) -DDGM_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	@$(MAKE) --no-print-directory configure BUILD=build-tsan CMAKE_FLAGS="-DDGM_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 	@cmake --build build-tsan -j $(JOBS) --target dgm_tests
 	@ldd build-tsan/bin/dgm_tests | grep -q libtsan || { echo "make tsan: build-tsan/bin/dgm_tests is not a ThreadSanitizer build" >&2; exit 1; }
 	TSAN_OPTIONS=halt_on_error=1:die_after_fork=0:second_deadlock_stack=1 build-tsan/bin/dgm_tests $(TESTS)

@@ -345,7 +345,7 @@ TEST_CASE("layer_norm, one fused op, equals its definition in engine ops: values
   Tensor g = randn({512, 1024}, 7);
   std::vector<Tensor> two, single;
   {
-    test::Threads threads(2);  // the count before is back at the end of the block, even if a REQUIRE throws
+    const test::Threads two_threads(2);  // the count before is back after the block, even if a REQUIRE throws
     two = grad({layer_norm(big, 1, w)}, {w}, {g});
     runtime::set_num_threads(1);
     single = grad({layer_norm(big, 1, w)}, {w}, {g});
@@ -490,7 +490,7 @@ TEST_CASE("conv2d split over images on two threads gives the single-thread resul
   // each with single-threaded GEMMs: outputs and input gradients must be
   // bit-identical, weight gradients (summed per chunk, then added) equal to
   // rounding.
-  test::Threads threads(1);  // the count before is back when the test ends, even if a REQUIRE throws
+  const test::Threads restore(runtime::num_threads());  // run() sets the count; it is back at the end, even if a REQUIRE throws
   Tensor x = randn({8, 16, 32, 32}, 1).set_requires_grad(true), w = randn({32, 16, 3, 3}, 2).set_requires_grad(true);
   Tensor b = randn({32}, 3), v = randn({8, 32, 32, 32}, 4);
   auto run = [&](int threads) {
@@ -510,7 +510,7 @@ TEST_CASE("conv2d split over images on two threads gives the single-thread resul
 
 TEST_CASE("elementwise ops and group_norm split over two threads give the single-thread results", "[threads][norm]") {
   // 2^20 values: large enough (runtime::parallel_range) for two pieces
-  test::Threads threads(1);  // the count before is back when the test ends, even if a REQUIRE throws
+  const test::Threads restore(runtime::num_threads());  // run() sets the count; it is back at the end, even if a REQUIRE throws
   Tensor x = randn({8, 32, 64, 64}, 1).set_requires_grad(true), y = randn({8, 32, 64, 64}, 2);
   Tensor w = randn({32}, 3).set_requires_grad(true), b = randn({32}, 4).set_requires_grad(true);
   Tensor v = randn({8, 32, 64, 64}, 5);
